@@ -1,0 +1,150 @@
+//! The one mapping from errors to HTTP answers.
+//!
+//! Every error leaves as `{"success": false, "error": "<message>"}` with the
+//! right status. Server-side failures (5xx) are logged once, here, and
+//! their bodies say nothing about the cause.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An error a handler can answer with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed (bad JSON, wrong types, bad path id).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no or wrong credentials.
+    #[error("Unauthorized")]
+    Unauthorized,
+    /// 403: authenticated but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405.
+    #[error("Method not allowed")]
+    MethodNotAllowed,
+    /// 409: a uniqueness rule or the current state forbids the change.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413.
+    #[error("Request body too large (the limit is 1 MiB)")]
+    PayloadTooLarge,
+    /// 422: well-formed but invalid.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 503: a dependency is unavailable; the client may retry.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: a bug or an unexpected failure. The source is logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ApiError::Internal(Box::new(e))
+    }
+}
+
+impl From<redis::RedisError> for ApiError {
+    fn from(e: redis::RedisError) -> Self {
+        if e.is_io_error()
+            || e.is_connection_dropped()
+            || e.is_timeout()
+            || e.is_connection_refusal()
+        {
+            tracing::warn!(error = %e, "redis unavailable");
+            ApiError::Unavailable("Storage temporarily unavailable".into())
+        } else {
+            ApiError::internal(e)
+        }
+    }
+}
+
+impl From<bb8_redis::bb8::RunError<redis::RedisError>> for ApiError {
+    fn from(e: bb8_redis::bb8::RunError<redis::RedisError>) -> Self {
+        match e {
+            bb8_redis::bb8::RunError::User(e) => e.into(),
+            bb8_redis::bb8::RunError::TimedOut => {
+                tracing::warn!("timed out waiting for a redis connection");
+                ApiError::Unavailable("Storage temporarily unavailable".into())
+            }
+        }
+    }
+}
+
+/// The error envelope.
+#[derive(Serialize)]
+pub struct ErrorBody<'a> {
+    pub success: bool,
+    pub error: &'a str,
+}
+
+/// Builds an error answer with the JSON envelope.
+pub fn error_response(status: StatusCode, message: &str) -> Response {
+    let mut response = (
+        status,
+        Json(ErrorBody {
+            success: false,
+            error: message,
+        }),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"taskmaster\""),
+        );
+    }
+    response
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        match &self {
+            ApiError::Internal(source) => {
+                tracing::error!(error = %source, "internal error");
+                error_response(status, "Internal server error")
+            }
+            _ => error_response(status, &self.to_string()),
+        }
+    }
+}
+
+/// The message for an error answer that arrived without a JSON body (from
+/// hyper, tower-http or axum's own rejections).
+pub fn canonical_message(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "Request body too large (the limit is 1 MiB)",
+        StatusCode::REQUEST_TIMEOUT
+        | StatusCode::SERVICE_UNAVAILABLE
+        | StatusCode::GATEWAY_TIMEOUT => "Request timed out",
+        StatusCode::UNAUTHORIZED => "Unauthorized",
+        StatusCode::FORBIDDEN => "Forbidden",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "Unsupported media type",
+        s if s.is_server_error() => "Internal server error",
+        _ => "Bad request",
+    }
+}

@@ -1,0 +1,34 @@
+//! `taskmaster-api`: configuration → telemetry → build → serve until
+//! SIGTERM/SIGINT. Everything else lives in the library so tests can drive it.
+
+use anyhow::Context;
+use taskmaster_shared::config::{ApiConfig, EXIT_BAD_CONFIG};
+use taskmaster_shared::{shutdown, telemetry};
+use tokio::net::TcpListener;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = match ApiConfig::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("taskmaster-api: {e}");
+            std::process::exit(EXIT_BAD_CONFIG);
+        }
+    };
+    telemetry::init(config.log_format);
+
+    let addr = (config.host, config.port);
+    let listener = TcpListener::bind(addr).await.with_context(|| {
+        format!(
+            "cannot listen on {}:{} (is another server using the port? set SERVER_PORT)",
+            addr.0, addr.1
+        )
+    })?;
+    let app = taskmaster_api::Application::build(config).await?;
+    app.run(listener, async {
+        let signal = shutdown::signal_received().await;
+        tracing::info!(signal, "shutdown requested");
+    })
+    .await?;
+    Ok(())
+}

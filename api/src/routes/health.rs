@@ -1,0 +1,49 @@
+//! `GET`/`HEAD /health`: public liveness of the api and its Redis.
+//!
+//! 200 `{"status":"healthy","timestamp":…}` when Redis answers a PING;
+//! 503 `{"status":"unhealthy","timestamp":…,"reason":…}` when it does not,
+//! within `HEALTH_TIMEOUT` (never hangs). Not enveloped, like the reference.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use taskmaster_shared::time::rfc3339_seconds;
+
+use crate::state::AppState;
+
+pub async fn health(State(state): State<AppState>) -> Response {
+    let timestamp = rfc3339_seconds(chrono::Utc::now());
+    match tokio::time::timeout(state.config.health_timeout, ping(&state)).await {
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            Json(json!({"status": "healthy", "timestamp": timestamp})),
+        )
+            .into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "health check: redis failed");
+            unhealthy(timestamp, "redis unavailable")
+        }
+        Err(_) => {
+            tracing::warn!("health check: redis did not answer in time");
+            unhealthy(timestamp, "redis did not answer in time")
+        }
+    }
+}
+
+async fn ping(state: &AppState) -> Result<(), String> {
+    let mut conn = state.redis.get().await.map_err(|e| e.to_string())?;
+    redis::cmd("PING")
+        .query_async::<()>(&mut *conn)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn unhealthy(timestamp: String, reason: &str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"status": "unhealthy", "timestamp": timestamp, "reason": reason})),
+    )
+        .into_response()
+}

@@ -1,0 +1,226 @@
+//! The Redis key layout: the one module that names keys and channels.
+//!
+//! The api writes these keys, syncd reads them, and operators inspect them
+//! with `redis-cli`, so this layout is a contract. Change it only together
+//! with a migration note in `docs/design.md`.
+//!
+//! Every name starts with a prefix `P` (`REDIS_KEY_PREFIX`, default `tm:`),
+//! so that several deployments, or the test suite's cases, share one server.
+//!
+//! ## Rows (one hash each)
+//!
+//! | key | type | fields |
+//! |---|---|---|
+//! | `P user:{id}` | hash | `id full_name email role number pw work_times created_at updated_at cv` (`pw` is the argon2id PHC string, `work_times` JSON, `cv` the credential version, bumped on password/role change) |
+//! | `P group:{id}` | hash | `id name admin_id created_at updated_at` |
+//! | `P task:{id}` | hash | `id title status priority deadline information user_id group_id created_at updated_at` |
+//!
+//! ## Indexes (maintained in the same atomic step as the row)
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `P users` / `P groups` / `P tasks` | set | ids of all rows of that type |
+//! | `P user:{id}:groups` | set | ids of the groups the user is a member of |
+//! | `P user:{id}:tasks` | set | ids of the user's tasks |
+//! | `P user:{id}:admin_of` | set | ids of the groups whose `admin_id` is the user |
+//! | `P group:{id}:members` | set | ids of the group's members |
+//! | `P group:{id}:tasks` | set | ids of the tasks in the group |
+//! | `P idx:email` | hash | lower-cased email → user id |
+//! | `P idx:group_name` | hash | lower-cased group name → group id |
+//! | `P seq:{users,groups,tasks}` | string | last id handed out (INCR; never decreases) |
+//!
+//! ## Write-behind (api → syncd)
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `P dirty:{users,groups,tasks}` | set | ids changed since the last flush, deletes included; a user row includes its memberships |
+//! | `P inflight:{users,groups,tasks}` | set | ids taken by the flush in progress (renamed from `dirty:*`; merged back after a crash) |
+//! | channel `P events` | pub/sub | `{"type":"task","id":5,"op":"upsert"}` (`type` user/group/task, `op` upsert/delete) after every write; a wake-up only, the dirty sets are the truth |
+//!
+//! ## Operations
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | channel `P control` | pub/sub | control requests `{"id","action","args","reply_to"}` to syncd |
+//! | channel `P control:reply:{request id}` | pub/sub | the single answer to one request |
+//! | `P syncd:status` | string (JSON, TTL) | syncd's heartbeat and last flush result |
+//! | `P syncd:lease` | string (TTL) | id of the active syncd instance |
+//! | `P maintenance` | string | present while a restore runs; the api answers 503 |
+
+use std::fmt;
+
+/// The three row types. Their plural name is used in keys and in the
+/// `/admin` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RowType {
+    User,
+    Group,
+    Task,
+}
+
+impl RowType {
+    pub const ALL: [RowType; 3] = [RowType::User, RowType::Group, RowType::Task];
+
+    /// `users`, `groups`, `tasks`.
+    pub fn plural(self) -> &'static str {
+        match self {
+            RowType::User => "users",
+            RowType::Group => "groups",
+            RowType::Task => "tasks",
+        }
+    }
+
+    /// `user`, `group`, `task`.
+    pub fn singular(self) -> &'static str {
+        match self {
+            RowType::User => "user",
+            RowType::Group => "group",
+            RowType::Task => "task",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" | "users" => Some(RowType::User),
+            "group" | "groups" => Some(RowType::Group),
+            "task" | "tasks" => Some(RowType::Task),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RowType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.singular())
+    }
+}
+
+/// Builds key and channel names under one prefix. Cheap to clone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Keys {
+            prefix: prefix.into(),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn k(&self, rest: fmt::Arguments<'_>) -> String {
+        let mut s = String::with_capacity(self.prefix.len() + 24);
+        s.push_str(&self.prefix);
+        fmt::write(&mut s, rest).expect("writing to a String cannot fail");
+        s
+    }
+
+    /// `P user:{id}`, `P group:{id}`, `P task:{id}`.
+    pub fn row(&self, t: RowType, id: u64) -> String {
+        self.k(format_args!("{}:{id}", t.singular()))
+    }
+
+    /// `P users`, `P groups`, `P tasks`: all ids of a type.
+    pub fn all(&self, t: RowType) -> String {
+        self.k(format_args!("{}", t.plural()))
+    }
+
+    pub fn user_groups(&self, user: u64) -> String {
+        self.k(format_args!("user:{user}:groups"))
+    }
+
+    pub fn user_tasks(&self, user: u64) -> String {
+        self.k(format_args!("user:{user}:tasks"))
+    }
+
+    pub fn user_admin_of(&self, user: u64) -> String {
+        self.k(format_args!("user:{user}:admin_of"))
+    }
+
+    pub fn group_members(&self, group: u64) -> String {
+        self.k(format_args!("group:{group}:members"))
+    }
+
+    pub fn group_tasks(&self, group: u64) -> String {
+        self.k(format_args!("group:{group}:tasks"))
+    }
+
+    pub fn email_index(&self) -> String {
+        self.k(format_args!("idx:email"))
+    }
+
+    pub fn group_name_index(&self) -> String {
+        self.k(format_args!("idx:group_name"))
+    }
+
+    pub fn sequence(&self, t: RowType) -> String {
+        self.k(format_args!("seq:{}", t.plural()))
+    }
+
+    pub fn dirty(&self, t: RowType) -> String {
+        self.k(format_args!("dirty:{}", t.plural()))
+    }
+
+    pub fn inflight(&self, t: RowType) -> String {
+        self.k(format_args!("inflight:{}", t.plural()))
+    }
+
+    /// The pub/sub channel that announces every write.
+    pub fn events_channel(&self) -> String {
+        self.k(format_args!("events"))
+    }
+
+    /// The pub/sub channel syncd listens on for control requests.
+    pub fn control_channel(&self) -> String {
+        self.k(format_args!("control"))
+    }
+
+    /// The channel on which the answer to request `request_id` is published.
+    pub fn control_reply_channel(&self, request_id: &str) -> String {
+        self.k(format_args!("control:reply:{request_id}"))
+    }
+
+    pub fn syncd_status(&self) -> String {
+        self.k(format_args!("syncd:status"))
+    }
+
+    pub fn syncd_lease(&self) -> String {
+        self.k(format_args!("syncd:lease"))
+    }
+
+    pub fn maintenance(&self) -> String {
+        self.k(format_args!("maintenance"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_documented_layout() {
+        let k = Keys::new("tm:");
+        assert_eq!(k.row(RowType::Task, 5), "tm:task:5");
+        assert_eq!(k.all(RowType::User), "tm:users");
+        assert_eq!(k.user_groups(3), "tm:user:3:groups");
+        assert_eq!(k.group_tasks(2), "tm:group:2:tasks");
+        assert_eq!(k.dirty(RowType::Group), "tm:dirty:groups");
+        assert_eq!(k.inflight(RowType::Task), "tm:inflight:tasks");
+        assert_eq!(k.sequence(RowType::User), "tm:seq:users");
+        assert_eq!(k.events_channel(), "tm:events");
+        assert_eq!(k.control_reply_channel("abc"), "tm:control:reply:abc");
+    }
+
+    #[test]
+    fn row_types_round_trip_through_their_names() {
+        for t in RowType::ALL {
+            assert_eq!(RowType::parse(t.plural()), Some(t));
+            assert_eq!(RowType::parse(t.singular()), Some(t));
+        }
+        assert_eq!(RowType::parse("tasks!"), None);
+    }
+}

@@ -1,0 +1,20 @@
+//! Code shared by the two taskmaster processes, `taskmaster-api` and
+//! `taskmaster-syncd`.
+//!
+//! * [`config`]: typed configuration loaded from the environment, validated
+//!   as a whole so that every bad variable is reported at once.
+//! * [`telemetry`]: `tracing` setup (`RUST_LOG`, `LOG_FORMAT=json`).
+//! * [`keys`]: the one place that names Redis keys and channels. The api
+//!   writes them, syncd reads them, operators inspect them.
+//! * [`redis_pool`]: the bb8 pool both processes use to talk to Redis.
+//! * [`time`]: timestamp formatting used on the wire.
+//! * [`duration`]: parsing of human durations such as `15m` or `1h30m`.
+//! * [`shutdown`]: SIGTERM and SIGINT as one future.
+
+pub mod config;
+pub mod duration;
+pub mod keys;
+pub mod redis_pool;
+pub mod shutdown;
+pub mod telemetry;
+pub mod time;

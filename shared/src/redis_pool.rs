@@ -1,0 +1,148 @@
+//! The Redis connection pool both processes use.
+//!
+//! It is a bb8 pool (the one bb8-redis builds on) of multiplexed
+//! connections, with two differences from `bb8_redis::RedisConnectionManager`:
+//!
+//! * Connections are **not** pinged on every checkout (that would double
+//!   the round trips of every request). Instead a connection that fails with
+//!   an I/O error, a dropped connection or a timeout marks itself broken and
+//!   the pool discards it, so the next checkout dials again. That is how the
+//!   api recovers by itself after Redis restarts.
+//! * Connect and response timeouts come from the configuration, so that no
+//!   request waits on a stopped Redis for longer than configured.
+
+use std::time::Duration;
+
+use bb8_redis::bb8;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, RedisError, RedisFuture, Value};
+
+use crate::config::RedisConfig;
+
+pub use bb8::{PooledConnection, RunError};
+
+/// A pool of Redis connections.
+pub type RedisPool = bb8::Pool<Manager>;
+
+/// A connection checked out of the pool.
+pub type PooledRedis<'a> = bb8::PooledConnection<'a, Manager>;
+
+/// Dials multiplexed connections with the configured timeouts.
+#[derive(Clone)]
+pub struct Manager {
+    client: Client,
+    config: AsyncConnectionConfig,
+}
+
+impl Manager {
+    pub fn new(cfg: &RedisConfig) -> Result<Self, RedisError> {
+        let client = client(cfg)?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(cfg.connect_timeout))
+            .set_response_timeout(Some(cfg.response_timeout));
+        Ok(Manager { client, config })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// Builds a redis client from the configuration (URL or host/port/db).
+pub fn client(cfg: &RedisConfig) -> Result<Client, RedisError> {
+    match &cfg.url {
+        Some(url) => Client::open(url.expose()),
+        None => {
+            let mut redis = redis::RedisConnectionInfo::default().set_db(cfg.db);
+            if !cfg.password.is_empty() {
+                redis = redis.set_password(cfg.password.expose());
+            }
+            let info =
+                redis::IntoConnectionInfo::into_connection_info((cfg.host.as_str(), cfg.port))?
+                    .set_redis_settings(redis);
+            Client::open(info)
+        }
+    }
+}
+
+/// A multiplexed connection that remembers whether it has failed.
+pub struct Conn {
+    inner: MultiplexedConnection,
+    broken: bool,
+}
+
+impl Conn {
+    fn note<T>(&mut self, result: &Result<T, RedisError>) {
+        if let Err(e) = result
+            && (e.is_io_error()
+                || e.is_connection_dropped()
+                || e.is_timeout()
+                || e.is_unrecoverable_error())
+        {
+            self.broken = true;
+        }
+    }
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            let result = self.inner.req_packed_command(cmd).await;
+            self.note(&result);
+            result
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            let result = self.inner.req_packed_commands(cmd, offset, count).await;
+            self.note(&result);
+            result
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.inner.get_db()
+    }
+}
+
+impl bb8::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = RedisError;
+
+    async fn connect(&self) -> Result<Conn, RedisError> {
+        let inner = self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await?;
+        Ok(Conn {
+            inner,
+            broken: false,
+        })
+    }
+
+    async fn is_valid(&self, conn: &mut Conn) -> Result<(), RedisError> {
+        redis::cmd("PING").query_async::<()>(conn).await
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.broken
+    }
+}
+
+/// Builds the pool without dialing: processes start even while Redis is
+/// down and report it through `/health` (api) or their status (syncd).
+pub fn build(cfg: &RedisConfig) -> Result<RedisPool, RedisError> {
+    let manager = Manager::new(cfg)?;
+    Ok(bb8::Pool::builder()
+        .max_size(cfg.pool_size)
+        .min_idle(None)
+        .test_on_check_out(false)
+        .connection_timeout(cfg.connect_timeout.max(Duration::from_millis(100)))
+        .build_unchecked(manager))
+}

@@ -1,0 +1,201 @@
+//! taskmaster-syncd: the write-behind daemon.
+//!
+//! The api writes only to Redis and marks each changed row dirty
+//! (`taskmaster_shared::keys`). syncd is the only process that talks to
+//! PostgreSQL: it applies the schema migrations at start, then writes the
+//! dirty rows behind on a schedule (`SYNC_INTERVAL`) and on request.
+//!
+//! Everything that makes syncd act arrives as a [`Control`] value (the
+//! schedule, signals, and later notifications and control requests) and is
+//! applied by one loop, so no two flushes ever overlap inside a process.
+//!
+//! Run it with `cargo run -p taskmaster-syncd`; it exits 0 after SIGTERM or
+//! SIGINT.
+
+pub mod migrations;
+pub mod pg;
+
+use std::future::Future;
+use std::time::Duration;
+
+use taskmaster_shared::config::SyncdConfig;
+use taskmaster_shared::keys::{Keys, RowType};
+use taskmaster_shared::redis_pool::{self, RedisPool};
+use tokio::sync::mpsc;
+
+pub use pg::{PgError, PgWorker};
+
+/// Why syncd stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncdError {
+    #[error("invalid Redis configuration: {0}")]
+    RedisConfig(#[from] redis::RedisError),
+    #[error(transparent)]
+    Postgres(#[from] PgError),
+}
+
+/// Everything that makes the daemon act, applied in one loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// The schedule says it is time to flush.
+    Tick,
+    /// SIGTERM or SIGINT: finish, flush once more, exit.
+    Shutdown,
+}
+
+/// What one flush did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlushReport {
+    /// Rows still waiting per type, as seen when the flush ran.
+    pub pending: Vec<(RowType, u64)>,
+}
+
+/// The daemon's connections.
+pub struct Syncd {
+    pub config: SyncdConfig,
+    pub redis: RedisPool,
+    pub keys: Keys,
+    pub pg: PgWorker,
+}
+
+impl Syncd {
+    /// Prepares the connections; nothing is dialed yet.
+    pub fn new(config: SyncdConfig) -> Result<Self, SyncdError> {
+        let redis = redis_pool::build(&config.redis)?;
+        let keys = Keys::new(config.redis.key_prefix.clone());
+        let pg = PgWorker::start(&config.postgres)?;
+        Ok(Syncd {
+            config,
+            redis,
+            keys,
+            pg,
+        })
+    }
+
+    /// Applies the migrations once; returns the names of those applied.
+    pub async fn migrate(&self) -> Result<Vec<String>, PgError> {
+        self.pg.run(|client| Ok(migrations::migrate(client)?)).await
+    }
+
+    /// One write-behind step. The real flush (dirty rows to PostgreSQL in
+    /// one transaction) arrives with the sync issue; for now it reports the
+    /// backlog so operators can see it grow.
+    pub async fn flush_once(&self) -> Result<FlushReport, redis::RedisError> {
+        let mut conn = self.redis.get().await.map_err(|e| match e {
+            redis_pool::RunError::User(e) => e,
+            redis_pool::RunError::TimedOut => redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "timed out waiting for a connection",
+            )),
+        })?;
+        let mut pipe = redis::pipe();
+        for t in RowType::ALL {
+            pipe.scard(self.keys.dirty(t));
+        }
+        let counts: Vec<u64> = pipe.query_async(&mut *conn).await?;
+        Ok(FlushReport {
+            pending: RowType::ALL.into_iter().zip(counts).collect(),
+        })
+    }
+}
+
+/// Runs the daemon until `shutdown` resolves.
+pub async fn run(
+    config: SyncdConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), SyncdError> {
+    let (control, mut inbox) = mpsc::channel::<Control>(64);
+    let signals = control.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = signals.send(Control::Shutdown).await;
+    });
+
+    tracing::info!(
+        redis = %config.redis.display_addr(),
+        postgres = %config.postgres.display_addr(),
+        interval = %taskmaster_shared::duration::format_go(config.sync_interval),
+        "taskmaster-syncd starting"
+    );
+    let syncd = Syncd::new(config)?;
+    check_redis(&syncd).await;
+
+    // PostgreSQL may still be starting (or down): retry the migrations with
+    // capped backoff, but stay responsive to a shutdown request.
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        tokio::select! {
+            result = syncd.migrate() => match result {
+                Ok(applied) => {
+                    tracing::info!(applied = ?applied, "schema is up to date");
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot apply migrations");
+                }
+            },
+            Some(Control::Shutdown) = inbox.recv() => {
+                tracing::info!("stopped before the schema was ready");
+                return Ok(());
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            Some(Control::Shutdown) = inbox.recv() => return Ok(()),
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+
+    let interval = syncd.config.sync_interval;
+    let ticks = control.clone();
+    tokio::spawn(async move {
+        let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            timer.tick().await;
+            if ticks.send(Control::Tick).await.is_err() {
+                break;
+            }
+        }
+    });
+    drop(control);
+
+    while let Some(event) = inbox.recv().await {
+        match event {
+            Control::Tick => log_flush(&syncd).await,
+            Control::Shutdown => break,
+        }
+    }
+    log_flush(&syncd).await;
+    tracing::info!("taskmaster-syncd stopped");
+    Ok(())
+}
+
+async fn check_redis(syncd: &Syncd) {
+    let result = async {
+        let mut conn = syncd.redis.get().await.map_err(|e| e.to_string())?;
+        redis::cmd("PING")
+            .query_async::<()>(&mut *conn)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    match result {
+        Ok(()) => tracing::info!("redis is reachable"),
+        Err(e) => tracing::warn!(error = %e, "redis is not reachable yet"),
+    }
+}
+
+async fn log_flush(syncd: &Syncd) {
+    match syncd.flush_once().await {
+        Ok(report) => {
+            let pending: Vec<String> = report
+                .pending
+                .iter()
+                .map(|(t, n)| format!("{}={n}", t.plural()))
+                .collect();
+            tracing::info!(pending = %pending.join(" "), "flush step");
+        }
+        Err(e) => tracing::warn!(error = %e, "flush step failed"),
+    }
+}

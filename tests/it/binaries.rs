@@ -1,0 +1,198 @@
+//! The real binaries, run as child processes.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use hyper::StatusCode;
+use taskmaster_tests::{ChildProcess, connect_pg, eventually, free_port, shared, unique};
+
+fn env(pairs: &[(&str, String)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn syncd_applies_the_migrations_and_exits_0_on_sigterm() {
+    let shared = shared().await;
+    let db = shared.empty_database().await.expect("database");
+    let url = shared.postgres.url(&db);
+    let mut syncd = ChildProcess::spawn(
+        "taskmaster-syncd",
+        &env(&[
+            ("DATABASE_URL", url.clone()),
+            ("REDIS_URL", shared.redis.url()),
+            ("REDIS_KEY_PREFIX", format!("s{}:", unique())),
+        ]),
+    )
+    .expect("syncd starts");
+
+    let pg = connect_pg(&url).await.expect("connect");
+    let tables = eventually(Duration::from_secs(20), || async {
+        let rows = pg
+            .query(
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = 'public' ORDER BY 1",
+                &[],
+            )
+            .await
+            .ok()?;
+        let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        names.contains(&"tasks".to_owned()).then_some(names)
+    })
+    .await
+    .unwrap_or_else(|| panic!("the schema never appeared; syncd said:\n{}", syncd.output()));
+    for table in [
+        "users",
+        "groups",
+        "user_groups",
+        "tasks",
+        "refinery_schema_history",
+    ] {
+        assert!(
+            tables.contains(&table.to_owned()),
+            "{table} missing from {tables:?}"
+        );
+    }
+
+    syncd.signal(libc::SIGTERM);
+    let code = syncd.wait_for_exit(Duration::from_secs(15)).await;
+    assert_eq!(code, Some(0), "syncd output:\n{}", syncd.output());
+}
+
+#[tokio::test]
+async fn the_schema_enforces_priorities_and_case_insensitive_emails() {
+    let shared = shared().await;
+    let db = shared.fresh_database().await.expect("database");
+    let pg = connect_pg(&shared.postgres.url(&db))
+        .await
+        .expect("connect");
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+    pg.execute(
+        "INSERT INTO users (id, full_name, email, role, password_hash, created_at, updated_at) \
+         VALUES (1, 'A', 'Ann@Example.com', 'user', $1, now(), now())",
+        &[&hash],
+    )
+    .await
+    .expect("first user");
+    let dup = pg
+        .execute(
+            "INSERT INTO users (id, full_name, email, role, password_hash, created_at, updated_at) \
+             VALUES (2, 'B', 'ann@example.COM', 'user', $1, now(), now())",
+            &[&hash],
+        )
+        .await;
+    assert!(dup.is_err(), "emails must be unique case-insensitively");
+    let plaintext = pg
+        .execute(
+            "INSERT INTO users (id, full_name, email, role, password_hash, created_at, updated_at) \
+             VALUES (3, 'C', 'c@example.com', 'user', 'plaintext', now(), now())",
+            &[],
+        )
+        .await;
+    assert!(plaintext.is_err(), "only argon2id hashes may be stored");
+    pg.execute("INSERT INTO groups (id, name, admin_id, created_at, updated_at) VALUES (1, 'G', 1, now(), now())", &[])
+        .await
+        .expect("group");
+    let bad_priority = pg
+        .execute(
+            "INSERT INTO tasks (id, title, priority, user_id, group_id, created_at, updated_at) \
+             VALUES (1, 't', 4, 1, 1, now(), now())",
+            &[],
+        )
+        .await;
+    assert!(bad_priority.is_err(), "priority is checked to 1..3");
+}
+
+#[tokio::test]
+async fn the_api_binary_serves_health_and_exits_0_on_sigterm() {
+    let shared = shared().await;
+    let port = free_port();
+    let mut api = ChildProcess::spawn(
+        "taskmaster-api",
+        &env(&[
+            ("SERVER_HOST", "127.0.0.1".into()),
+            ("SERVER_PORT", port.to_string()),
+            ("REDIS_URL", shared.redis.url()),
+            ("REDIS_KEY_PREFIX", format!("b{}:", unique())),
+        ]),
+    )
+    .expect("api starts");
+    let client = reqwest_like::Client::new();
+    let status = eventually(Duration::from_secs(20), || async {
+        client.get_status(port, "/health").await
+    })
+    .await
+    .unwrap_or_else(|| panic!("the api never answered; it said:\n{}", api.output()));
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        api.output().contains("OWNER_PASSWORD"),
+        "the default owner password must be warned about"
+    );
+
+    api.signal(libc::SIGTERM);
+    let code = api.wait_for_exit(Duration::from_secs(15)).await;
+    assert_eq!(code, Some(0), "api output:\n{}", api.output());
+}
+
+#[tokio::test]
+async fn a_bad_configuration_exits_64_naming_every_bad_variable() {
+    let mut api = ChildProcess::spawn(
+        "taskmaster-api",
+        &env(&[
+            ("SERVER_PORT", "seventy".into()),
+            ("REDIS_PORT", "0".into()),
+            ("LOG_FORMAT", "xml".into()),
+        ]),
+    )
+    .expect("api starts");
+    assert_eq!(api.wait_for_exit(Duration::from_secs(10)).await, Some(64));
+    let out = api.output();
+    for name in ["SERVER_PORT", "REDIS_PORT", "LOG_FORMAT"] {
+        assert!(out.contains(name), "{name} not reported in:\n{out}");
+    }
+
+    let mut syncd = ChildProcess::spawn(
+        "taskmaster-syncd",
+        &env(&[("SYNC_INTERVAL", "often".into())]),
+    )
+    .expect("syncd starts");
+    assert_eq!(syncd.wait_for_exit(Duration::from_secs(10)).await, Some(64));
+    assert!(
+        syncd.output().contains("SYNC_INTERVAL"),
+        "{}",
+        syncd.output()
+    );
+}
+
+#[tokio::test]
+async fn production_refuses_to_start_with_the_default_owner_password() {
+    let mut api = ChildProcess::spawn("taskmaster-api", &env(&[("APP_ENV", "production".into())]))
+        .expect("api starts");
+    assert_eq!(api.wait_for_exit(Duration::from_secs(10)).await, Some(64));
+    assert!(api.output().contains("OWNER_PASSWORD"), "{}", api.output());
+}
+
+/// A minimal HTTP client for talking to a child process.
+mod reqwest_like {
+    use http_body_util::Empty;
+    use hyper::StatusCode;
+    use hyper::body::Bytes;
+    use hyper_util::client::legacy::Client as HyperClient;
+    use hyper_util::client::legacy::connect::HttpConnector;
+    use hyper_util::rt::TokioExecutor;
+
+    pub struct Client(HyperClient<HttpConnector, Empty<Bytes>>);
+
+    impl Client {
+        pub fn new() -> Self {
+            Client(HyperClient::builder(TokioExecutor::new()).build(HttpConnector::new()))
+        }
+
+        pub async fn get_status(&self, port: u16, path: &str) -> Option<StatusCode> {
+            let uri = format!("http://127.0.0.1:{port}{path}").parse().ok()?;
+            self.0.get(uri).await.ok().map(|r| r.status())
+        }
+    }
+}

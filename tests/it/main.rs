@@ -1,0 +1,6 @@
+//! Integration tests: one binary, real Redis and PostgreSQL servers started
+//! privately by the harness (`taskmaster_tests`).
+
+mod binaries;
+mod health;
+mod http;

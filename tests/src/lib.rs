@@ -1,0 +1,445 @@
+//! The integration-test harness.
+//!
+//! * One private `redis-server` and one private PostgreSQL cluster per test
+//!   binary ([`shared`]), started on first use on free loopback ports.
+//! * Isolation per test: each [`TestApp`] gets its own Redis key prefix, and
+//!   [`Shared::fresh_database`] clones a migrated template database.
+//! * [`spawn_app`] runs the api in-process through `Application::run` on
+//!   port 0; [`ChildProcess`] runs the real binaries for end-to-end tests.
+//! * Logs: the api's are silent unless `TEST_LOG` is set; the servers' logs
+//!   (and a child process's output) are printed when a test fails.
+//!
+//! The binaries must be built first (`cargo build --workspace --bins`; the
+//! README's test command does it).
+
+pub mod servers;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Once;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use taskmaster_shared::config::{ApiConfig, lookup_from_pairs};
+use taskmaster_shared::keys::Keys;
+use tokio::sync::{OnceCell, oneshot};
+
+pub use servers::{PostgresServer, RedisServer, free_port};
+
+/// The owner secret every test app uses.
+pub const OWNER_PASSWORD: &str = "test-owner-secret";
+
+static SHARED: OnceCell<Shared> = OnceCell::const_new();
+static SEQ: AtomicU32 = AtomicU32::new(0);
+const TEMPLATE_DB: &str = "taskmaster_template";
+
+/// A number unique within this test process.
+pub fn unique() -> u32 {
+    SEQ.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The servers every test of this binary shares.
+pub struct Shared {
+    pub redis: RedisServer,
+    pub postgres: PostgresServer,
+    create_db: tokio::sync::Mutex<()>,
+}
+
+/// Starts the shared servers on first use.
+pub async fn shared() -> &'static Shared {
+    SHARED
+        .get_or_try_init(|| async {
+            init_test_logging();
+            let (redis, postgres) = tokio::task::spawn_blocking(|| -> Result<_> {
+                Ok((RedisServer::start()?, PostgresServer::start()?))
+            })
+            .await??;
+            let shared = Shared {
+                redis,
+                postgres,
+                create_db: tokio::sync::Mutex::new(()),
+            };
+            shared.create_template().await?;
+            anyhow::Ok(shared)
+        })
+        .await
+        .expect("cannot start the test servers")
+}
+
+impl Shared {
+    async fn admin_client(&self) -> Result<tokio_postgres::Client> {
+        connect_pg(&self.postgres.url("postgres")).await
+    }
+
+    async fn create_template(&self) -> Result<()> {
+        // The port opens before PostgreSQL accepts sessions ("the database
+        // system is starting up"): retry for a while.
+        let mut attempts = 0;
+        let admin = loop {
+            match self.admin_client().await {
+                Ok(client) => break client,
+                Err(e) if attempts < 300 => {
+                    attempts += 1;
+                    tracing::debug!(error = %e, "postgres not ready yet");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        admin
+            .batch_execute(&format!("CREATE DATABASE {TEMPLATE_DB}"))
+            .await?;
+        let url = self.postgres.url(TEMPLATE_DB);
+        // The blocking client must not run on a tokio thread.
+        std::thread::spawn(move || -> Result<()> {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+            taskmaster_syncd::migrations::migrate(&mut client)?;
+            Ok(())
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("migration thread panicked"))??;
+        Ok(())
+    }
+
+    /// A new database with the schema applied; returns its name.
+    pub async fn fresh_database(&self) -> Result<String> {
+        self.new_database(Some(TEMPLATE_DB)).await
+    }
+
+    /// A new database without any schema; returns its name.
+    pub async fn empty_database(&self) -> Result<String> {
+        self.new_database(None).await
+    }
+
+    async fn new_database(&self, template: Option<&str>) -> Result<String> {
+        let name = format!("t_{}_{}", std::process::id(), unique());
+        let _one_at_a_time = self.create_db.lock().await;
+        let admin = self.admin_client().await?;
+        let sql = match template {
+            Some(t) => format!("CREATE DATABASE {name} TEMPLATE {t}"),
+            None => format!("CREATE DATABASE {name}"),
+        };
+        admin.batch_execute(&sql).await?;
+        Ok(name)
+    }
+}
+
+/// Connects with tokio-postgres and drives the connection in the background.
+pub async fn connect_pg(url: &str) -> Result<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .with_context(|| format!("cannot connect to {url}"))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// Installs a log subscriber writing to the test output when `TEST_LOG` is
+/// set (its value is the filter; `1` means `debug`). Otherwise the api's
+/// logs are dropped.
+pub fn init_test_logging() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if let Ok(filter) = std::env::var("TEST_LOG") {
+            let filter = if filter == "1" || filter.is_empty() {
+                "debug".to_owned()
+            } else {
+                filter
+            };
+            taskmaster_shared::telemetry::init_with_writer(
+                taskmaster_shared::config::LogFormat::Text,
+                &filter,
+                tracing_subscriber::fmt::TestWriter::new(),
+            );
+        }
+    });
+}
+
+/// One api instance running inside the test process.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub keys: Keys,
+    /// The Redis this app talks to.
+    pub redis_url: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Starts an api on the shared Redis with a key prefix of its own.
+pub async fn spawn_app() -> TestApp {
+    let shared = shared().await;
+    spawn_app_with(shared.redis.port, &[]).await
+}
+
+/// Starts an api on the Redis at `redis_port`, with extra configuration.
+pub async fn spawn_app_with(redis_port: u16, extra: &[(&str, &str)]) -> TestApp {
+    init_test_logging();
+    let prefix = format!("t{}:", unique());
+    let port = redis_port.to_string();
+    let mut pairs: Vec<(&str, &str)> = vec![
+        ("REDIS_HOST", "127.0.0.1"),
+        ("REDIS_PORT", &port),
+        ("REDIS_KEY_PREFIX", &prefix),
+        ("OWNER_PASSWORD", OWNER_PASSWORD),
+        ("HEALTH_TIMEOUT", "1s"),
+        ("REDIS_CONNECT_TIMEOUT", "1s"),
+        ("REDIS_RESPONSE_TIMEOUT", "2s"),
+        ("SHUTDOWN_GRACE", "2s"),
+    ];
+    pairs.extend_from_slice(extra);
+    let config =
+        ApiConfig::from_lookup(lookup_from_pairs(&pairs)).expect("test configuration is valid");
+    let keys = Keys::new(config.redis.key_prefix.clone());
+    let redis_url = format!("redis://127.0.0.1:{redis_port}");
+    let app = taskmaster_api::Application::build(config)
+        .await
+        .expect("api builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind port 0");
+    let addr = listener.local_addr().expect("local addr");
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run(listener, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("api runs");
+    });
+    let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    TestApp {
+        addr,
+        keys,
+        redis_url,
+        client,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+/// An answer, fully read.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    /// The body as JSON; panics with the body text when it is not JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends a request; `headers` are (name, value) pairs.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> TestResponse {
+        let mut builder = Request::builder().method(method).uri(self.url(path));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder.body(Full::new(body.into())).expect("valid request");
+        let response = tokio::time::timeout(Duration::from_secs(30), self.client.request(request))
+            .await
+            .expect("the api answered within 30 s")
+            .expect("request sent");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("body read").to_bytes();
+        TestResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.request(Method::GET, path, &[], Bytes::new()).await
+    }
+
+    /// A direct connection to this app's Redis, to inspect keys.
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.redis_url.as_str())
+            .expect("redis url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis connection")
+    }
+
+    /// Stops the server and waits for it to drain.
+    pub async fn stop(mut self) {
+        self.shutdown_now().await;
+    }
+
+    async fn shutdown_now(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A real binary of the workspace running as a child process; its output
+/// goes to a file that is printed if the test fails.
+pub struct ChildProcess {
+    pub child: tokio::process::Child,
+    name: String,
+    log: PathBuf,
+}
+
+/// Where cargo put the workspace's binaries (next to this test's `deps/`).
+pub fn binary_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the binaries first (`cargo build --workspace --bins`, \
+         which ./deploy/dev.sh test runs)",
+        path.display()
+    );
+    path
+}
+
+impl ChildProcess {
+    /// Starts `name` (e.g. `taskmaster-syncd`) with exactly `env` added to a
+    /// clean environment (PATH and HOME kept).
+    pub fn spawn(name: &str, env: &HashMap<String, String>) -> Result<Self> {
+        let log = std::env::temp_dir().join(format!(
+            "taskmaster-test-{}-{name}-{}.log",
+            std::process::id(),
+            unique()
+        ));
+        let file = std::fs::File::create(&log)?;
+        let mut cmd = tokio::process::Command::new(binary_path(name));
+        cmd.env_clear();
+        for var in ["PATH", "HOME"] {
+            if let Some(v) = std::env::var_os(var) {
+                cmd.env(var, v);
+            }
+        }
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("CHILD_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .kill_on_drop(true);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
+        Ok(ChildProcess {
+            child,
+            name: name.to_owned(),
+            log,
+        })
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id().map(|p| p as i32).unwrap_or(-1)
+    }
+
+    /// Sends a signal (e.g. `libc::SIGTERM`).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(self.pid(), signal);
+        }
+    }
+
+    /// Waits for the exit code, at most `limit`.
+    pub async fn wait_for_exit(&mut self, limit: Duration) -> Option<i32> {
+        match tokio::time::timeout(limit, self.child.wait()).await {
+            Ok(Ok(status)) => status.code(),
+            _ => None,
+        }
+    }
+
+    /// Everything the process printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- {} output ---\n{}",
+                self.name,
+                servers::tail(&self.log, 60)
+            );
+        }
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, at most `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,387 @@
+//! Private Redis and PostgreSQL servers for the tests.
+//!
+//! Each server gets a temporary directory and a free loopback port. As root,
+//! PostgreSQL runs as the `postgres` user (initdb and postgres refuse root).
+//!
+//! Cleanup does not depend on destructors (statics are never dropped, and a
+//! crashed test binary runs none): every server is paired with a tiny
+//! watchdog shell that waits for the test process to go away, then kills the
+//! server and deletes its directory. Servers a single test owns are also
+//! stopped by `Drop`.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+static SERVER_SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A free TCP port on 127.0.0.1 (free when asked; taken soon after).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+fn temp_dir(kind: &str) -> Result<PathBuf> {
+    let n = SERVER_SEQ.fetch_add(1, Ordering::Relaxed);
+    let dir =
+        std::env::temp_dir().join(format!("taskmaster-test-{}-{kind}-{n}", std::process::id()));
+    if dir.exists() {
+        fs::remove_dir_all(&dir)?;
+    }
+    fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// `uid` and `gid` of the `postgres` user, when the tests run as root.
+fn postgres_user() -> Option<(u32, u32)> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    #[allow(unsafe_code)]
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 {
+        return None;
+    }
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.first() == Some(&"postgres") && fields.len() > 3)
+            .then(|| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))
+            .flatten()
+    })
+}
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Where `initdb` and `postgres` live: `PG_BIN`, the PATH, or the newest
+/// `/usr/lib/postgresql/*/bin` (Debian does not put them on the PATH).
+fn pg_bin(name: &str) -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("PG_BIN") {
+        return Ok(PathBuf::from(dir).join(name));
+    }
+    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse().ok()?;
+            Some((v, e.path().join("bin").join(name)))
+        })
+        .filter(|(_, p)| p.is_file())
+        .collect();
+    versions.sort();
+    if let Some((_, path)) = versions.pop() {
+        return Ok(path);
+    }
+    find_in_path(name).with_context(|| {
+        format!("`{name}` not found: install PostgreSQL (./deploy/dev.sh test does) or set PG_BIN")
+    })
+}
+
+fn redis_bin() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("REDIS_SERVER_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    find_in_path("redis-server")
+        .or_else(|| Some(PathBuf::from("/usr/bin/redis-server")).filter(|p| p.is_file()))
+        .context("`redis-server` not found: install Redis (./deploy/dev.sh test does) or set REDIS_SERVER_BIN")
+}
+
+/// Kills `pid` (with `signal`) and removes `dir` once this test process is
+/// gone, however it ended.
+fn spawn_watchdog(pid: u32, signal: &str, dir: &Path) {
+    let script = format!(
+        "while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; \
+         kill -{signal} {pid} 2>/dev/null; \
+         for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 {pid} 2>/dev/null || break; sleep 0.5; done; \
+         kill -KILL {pid} 2>/dev/null; rm -rf '{dir}'",
+        parent = std::process::id(),
+        dir = dir.display(),
+    );
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // Its own process group: a Ctrl-C aimed at the test run must not kill
+    // the watchdog before it has cleaned up.
+    cmd.process_group(0);
+    let _ = cmd.spawn();
+}
+
+fn wait_for_port(port: u16, child: &mut Child, log: &Path, what: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "{what} exited with {status} before listening:\n{}",
+                tail(log, 40)
+            );
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{what} did not listen on port {port} within 30 s:\n{}",
+                tail(log, 40)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The last `lines` lines of a log file (for failure reports).
+pub fn tail(path: &Path, lines: usize) -> String {
+    let Ok(file) = fs::File::open(path) else {
+        return format!("(no log at {})", path.display());
+    };
+    let all: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A private `redis-server`.
+pub struct RedisServer {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    pub fn start() -> Result<Self> {
+        let dir = temp_dir("redis")?;
+        let mut server = RedisServer {
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        server.launch()?;
+        Ok(server)
+    }
+
+    fn launch(&mut self) -> Result<()> {
+        let log = self.log_path();
+        let mut child = Command::new(redis_bin()?)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args([
+                "--databases",
+                "16",
+                "--maxclients",
+                "4000",
+                "--loglevel",
+                "notice",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--logfile")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start redis-server")?;
+        spawn_watchdog(child.id(), "KILL", &self.dir);
+        wait_for_port(self.port, &mut child, &log, "redis-server")?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("redis.log")
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills the server (its data is gone: it keeps none).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.launch()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- redis-server log ({}) ---\n{}",
+                self.port,
+                tail(&self.log_path(), 30)
+            );
+        }
+        self.stop();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A private PostgreSQL cluster.
+pub struct PostgresServer {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+    user: Option<(u32, u32)>,
+}
+
+impl PostgresServer {
+    pub fn start() -> Result<Self> {
+        let dir = temp_dir("postgres")?;
+        let user = postgres_user();
+        if let Some((uid, gid)) = user {
+            std::os::unix::fs::chown(&dir, Some(uid), Some(gid))?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+        }
+        let data = dir.join("data");
+        let mut initdb = Command::new(pg_bin("initdb")?);
+        initdb
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ])
+            .stdin(Stdio::null());
+        if let Some((uid, gid)) = user {
+            initdb.uid(uid).gid(gid);
+        }
+        let out = initdb.output().context("cannot run initdb")?;
+        if !out.status.success() {
+            bail!(
+                "initdb failed: {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let mut server = PostgresServer {
+            port: free_port(),
+            dir,
+            child: None,
+            user,
+        };
+        server.launch()?;
+        Ok(server)
+    }
+
+    fn launch(&mut self) -> Result<()> {
+        let log = self.log_path();
+        let log_file = fs::File::create(&log)?;
+        if let Some((uid, gid)) = self.user {
+            std::os::unix::fs::chown(&log, Some(uid), Some(gid))?;
+        }
+        let mut cmd = Command::new(pg_bin("postgres")?);
+        cmd.arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-p", &self.port.to_string(), "-k"])
+            .arg(&self.dir)
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "max_connections=300",
+            ])
+            // Throwaway data: durability only costs time here.
+            .args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ])
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file);
+        if let Some((uid, gid)) = self.user {
+            cmd.uid(uid).gid(gid);
+        }
+        let mut child = cmd.spawn().context("cannot start postgres")?;
+        spawn_watchdog(child.id(), "QUIT", &self.dir);
+        wait_for_port(self.port, &mut child, &log, "postgres")?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("postgres.log")
+    }
+
+    /// A connection string for `dbname` as the superuser `postgres`.
+    pub fn url(&self, dbname: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{dbname}", self.port)
+    }
+
+    /// Stops the server at once (SIGQUIT: immediate shutdown).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) on our own child's pid.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, libc::SIGQUIT);
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port with the same data.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.launch()
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- postgres log ({}) ---\n{}",
+                self.port,
+                tail(&self.log_path(), 30)
+            );
+        }
+        self.stop();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
