@@ -8,6 +8,9 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use taskmaster_shared::domain::FieldError;
+
+use crate::store::StoreError;
 
 /// An error a handler can answer with.
 #[derive(Debug, thiserror::Error)]
@@ -33,12 +36,22 @@ pub enum ApiError {
     /// 413.
     #[error("Request body too large (the limit is 1 MiB)")]
     PayloadTooLarge,
+    /// 429: too many failed logins; retry after the given time.
+    #[error("Too many failed login attempts; retry later")]
+    TooManyRequests(std::time::Duration),
     /// 422: well-formed but invalid.
     #[error("{0}")]
     Unprocessable(String),
     /// 503: a dependency is unavailable; the client may retry.
     #[error("{0}")]
     Unavailable(String),
+    /// A batch refused as a whole: every reason is listed.
+    #[error("{message}")]
+    Batch {
+        status: StatusCode,
+        message: String,
+        errors: Vec<String>,
+    },
     /// 500: a bug or an unexpected failure. The source is logged, not shown.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -55,7 +68,9 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Batch { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -65,30 +80,30 @@ impl ApiError {
     }
 }
 
-impl From<redis::RedisError> for ApiError {
-    fn from(e: redis::RedisError) -> Self {
-        if e.is_io_error()
-            || e.is_connection_dropped()
-            || e.is_timeout()
-            || e.is_connection_refusal()
-        {
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let unavailable = match &e {
+            StoreError::Redis(r) => {
+                r.is_io_error()
+                    || r.is_connection_dropped()
+                    || r.is_timeout()
+                    || r.is_connection_refusal()
+            }
+            StoreError::PoolTimeout => true,
+            StoreError::Malformed(_) => false,
+        };
+        if unavailable {
             tracing::warn!(error = %e, "redis unavailable");
-            ApiError::Unavailable("Storage temporarily unavailable".into())
+            ApiError::Unavailable("Storage temporarily unavailable; retry shortly".into())
         } else {
             ApiError::internal(e)
         }
     }
 }
 
-impl From<bb8_redis::bb8::RunError<redis::RedisError>> for ApiError {
-    fn from(e: bb8_redis::bb8::RunError<redis::RedisError>) -> Self {
-        match e {
-            bb8_redis::bb8::RunError::User(e) => e.into(),
-            bb8_redis::bb8::RunError::TimedOut => {
-                tracing::warn!("timed out waiting for a redis connection");
-                ApiError::Unavailable("Storage temporarily unavailable".into())
-            }
-        }
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::Unprocessable(e.to_string())
     }
 }
 
@@ -126,6 +141,26 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = %source, "internal error");
                 error_response(status, "Internal server error")
             }
+            ApiError::TooManyRequests(wait) => {
+                let mut response = error_response(status, &self.to_string());
+                let secs = wait.as_secs().max(1).to_string();
+                if let Ok(v) = HeaderValue::from_str(&secs) {
+                    response.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                response
+            }
+            ApiError::Batch {
+                message, errors, ..
+            } => (
+                status,
+                Json(serde_json::json!({
+                    "success": false,
+                    "error": message,
+                    "errors": errors,
+                    "error_count": errors.len(),
+                })),
+            )
+                .into_response(),
             _ => error_response(status, &self.to_string()),
         }
     }

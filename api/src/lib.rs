@@ -7,11 +7,16 @@
 //! Tests build an [`Application`] and hand [`Application::run`] a listener
 //! bound to port 0 and a shutdown future of their own.
 
+pub mod auth;
+pub mod authz;
+pub mod bootstrap;
 pub mod error;
+pub mod extract;
 pub mod middleware;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod store;
 
 use std::future::Future;
 
@@ -45,6 +50,7 @@ impl Application {
             );
         }
         let state = AppState::new(config)?;
+        bootstrap::ensure_owner(&state).await;
         Ok(Application { state })
     }
 

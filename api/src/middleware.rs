@@ -62,3 +62,32 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
     }
     replaced
 }
+
+/// The reference system's CORS headers on every answer; any `OPTIONS`
+/// request is answered 200 with an empty body before authentication.
+pub async fn cors(request: Request, next: Next) -> Response {
+    use axum::http::{HeaderValue, Method};
+    let mut response = if request.method() == Method::OPTIONS {
+        Response::new(axum::body::Body::empty())
+    } else {
+        next.run(request).await
+    };
+    let h = response.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Content-Type, Authorization, X-Owner-Password"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    response
+}

@@ -46,6 +46,7 @@
 //! | `P syncd:status` | string (JSON, TTL) | syncd's heartbeat and last flush result |
 //! | `P syncd:lease` | string (TTL) | id of the active syncd instance |
 //! | `P maintenance` | string | present while a restore runs; the api answers 503 |
+//! | `P meta:owner` | hash | `id` of the owner account made at first start, `pw` the hash it was given (so a changed `OWNER_PASSWORD` can follow, but an owner-set password is never overwritten) |
 
 use std::fmt;
 
@@ -190,6 +191,10 @@ impl Keys {
 
     pub fn syncd_lease(&self) -> String {
         self.k(format_args!("syncd:lease"))
+    }
+
+    pub fn owner_bootstrap(&self) -> String {
+        self.k(format_args!("meta:owner"))
     }
 
     pub fn maintenance(&self) -> String {

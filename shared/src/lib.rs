@@ -1,6 +1,9 @@
 //! Code shared by the two taskmaster processes, `taskmaster-api` and
 //! `taskmaster-syncd`.
 //!
+//! * [`domain`]: domain values (ids, roles, priority, deadline, …) and
+//!   their validation, parsed once at the edge.
+//! * [`model`]: the user, group and task rows.
 //! * [`config`]: typed configuration loaded from the environment, validated
 //!   as a whole so that every bad variable is reported at once.
 //! * [`telemetry`]: `tracing` setup (`RUST_LOG`, `LOG_FORMAT=json`).
@@ -12,8 +15,10 @@
 //! * [`shutdown`]: SIGTERM and SIGINT as one future.
 
 pub mod config;
+pub mod domain;
 pub mod duration;
 pub mod keys;
+pub mod model;
 pub mod redis_pool;
 pub mod shutdown;
 pub mod telemetry;

@@ -4,3 +4,4 @@
 mod binaries;
 mod health;
 mod http;
+mod users;

@@ -185,8 +185,14 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts an api on the Redis at `redis_port`, with extra configuration.
 pub async fn spawn_app_with(redis_port: u16, extra: &[(&str, &str)]) -> TestApp {
+    spawn_app_on(redis_port, &format!("t{}:", unique()), extra).await
+}
+
+/// Starts an api on the Redis at `redis_port` with the given key prefix (a
+/// second instance on the same data, or a restart).
+pub async fn spawn_app_on(redis_port: u16, prefix: &str, extra: &[(&str, &str)]) -> TestApp {
     init_test_logging();
-    let prefix = format!("t{}:", unique());
+    let prefix = prefix.to_owned();
     let port = redis_port.to_string();
     let mut pairs: Vec<(&str, &str)> = vec![
         ("REDIS_HOST", "127.0.0.1"),
@@ -257,7 +263,140 @@ impl TestResponse {
     }
 }
 
+/// How a test request authenticates.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    None,
+    /// `X-Owner-Password` with the test owner secret.
+    Owner,
+    /// HTTP Basic with a login (id or email) and a password.
+    Basic(String, String),
+}
+
+/// A user made by [`TestApp::seed_user`].
+#[derive(Debug, Clone)]
+pub struct Seeded {
+    pub id: u64,
+    pub email: String,
+    pub password: String,
+}
+
+impl Seeded {
+    pub fn auth(&self) -> Auth {
+        Auth::Basic(self.id.to_string(), self.password.clone())
+    }
+}
+
 impl TestApp {
+    /// Sends a request with JSON body `body` (if any) as `auth`.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &Auth,
+        body: Option<Value>,
+    ) -> TestResponse {
+        let basic;
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        match auth {
+            Auth::None => {}
+            Auth::Owner => headers.push(("x-owner-password", OWNER_PASSWORD)),
+            Auth::Basic(login, pw) => {
+                use base64::Engine;
+                basic = format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{login}:{pw}"))
+                );
+                headers.push(("authorization", &basic));
+            }
+        }
+        let bytes = match body {
+            Some(v) => {
+                headers.push(("content-type", "application/json"));
+                Bytes::from(serde_json::to_vec(&v).expect("json"))
+            }
+            None => Bytes::new(),
+        };
+        self.request(method, path, &headers, bytes).await
+    }
+
+    /// Creates a user through the api as the owner; panics unless 201.
+    pub async fn seed_user(&self, role: &str, groups: &[u64]) -> Seeded {
+        let n = unique();
+        let email = format!("user{n}@example.com");
+        let password = format!("pw-{n}-secret");
+        let res = self
+            .call(
+                Method::POST,
+                "/users",
+                &Auth::Owner,
+                Some(serde_json::json!({
+                    "full_name": format!("User {n}"),
+                    "email": email,
+                    "password": password,
+                    "role": role,
+                    "group_ids": groups,
+                })),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "seed user: {}", res.text());
+        let id = res.json()["data"]["user"]["id"].as_u64().expect("user id");
+        Seeded {
+            id,
+            email,
+            password,
+        }
+    }
+
+    /// Creates a group through the api as the owner; panics unless 201.
+    pub async fn seed_group(&self, admin: u64) -> u64 {
+        let name = format!("Group {}", unique());
+        let res = self
+            .call(
+                Method::POST,
+                "/groups",
+                &Auth::Owner,
+                Some(serde_json::json!({"name": name, "admin_id": admin})),
+            )
+            .await;
+        assert_eq!(
+            res.status,
+            StatusCode::CREATED,
+            "seed group: {}",
+            res.text()
+        );
+        res.json()["data"]["group"]["id"]
+            .as_u64()
+            .expect("group id")
+    }
+
+    /// Adds a member as the owner; panics unless 200.
+    pub async fn seed_member(&self, group: u64, user: u64) {
+        let res = self
+            .call(
+                Method::POST,
+                &format!("/groups/{group}/users"),
+                &Auth::Owner,
+                Some(serde_json::json!({"user_id": user})),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "seed member: {}", res.text());
+    }
+
+    /// Creates a task as the owner; panics unless 201.
+    pub async fn seed_task(&self, user: u64, group: u64, title: &str) -> u64 {
+        let res = self
+            .call(
+                Method::POST,
+                &format!("/users/{user}/tasks"),
+                &Auth::Owner,
+                Some(serde_json::json!({"title": title, "group_id": group, "priority": 2})),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "seed task: {}", res.text());
+        res.json()["data"]["task"]["id"].as_u64().expect("task id")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -290,6 +429,18 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> TestResponse {
         self.request(Method::GET, path, &[], Bytes::new()).await
+    }
+
+    /// Another api instance on the same Redis data (same key prefix), as
+    /// after a restart or with a second replica.
+    pub async fn restart_same_prefix(&self) -> TestApp {
+        let port = self
+            .redis_url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("redis port");
+        spawn_app_on(port, self.keys.prefix(), &[]).await
     }
 
     /// A direct connection to this app's Redis, to inspect keys.

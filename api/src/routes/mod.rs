@@ -1,16 +1,21 @@
 //! The router: every path of the API and the layers around it.
 
+mod groups;
 mod health;
+mod tasks;
+mod users;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Router, middleware};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router, middleware};
+use serde::Serialize;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::error::ApiError;
-use crate::middleware::{json_errors, trace_request};
+use crate::middleware::{cors, json_errors, trace_request};
 use crate::state::AppState;
 
 /// Request bodies larger than this are refused with 413.
@@ -20,6 +25,46 @@ pub fn router(state: AppState) -> Router {
     let timeout = state.config.request_timeout;
     Router::new()
         .route("/health", get(health::health))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/search", get(users::search))
+        .route(
+            "/users/{id}",
+            get(users::get_one).put(users::update).delete(users::delete),
+        )
+        .route(
+            "/users/{id}/worktimes",
+            get(users::get_work_times).put(users::put_work_times),
+        )
+        .route(
+            "/users/{id}/tasks",
+            get(tasks::list_for_user).post(tasks::create),
+        )
+        .route(
+            "/users/{id}/tasks/{tid}",
+            get(tasks::get_one).put(tasks::update).delete(tasks::delete),
+        )
+        .route("/users/{id}/tasks/{tid}/done", put(tasks::mark_done))
+        .route("/groups", get(groups::list).post(groups::create))
+        .route(
+            "/groups/{id}",
+            get(groups::get_one)
+                .put(groups::update)
+                .delete(groups::delete),
+        )
+        .route(
+            "/groups/{id}/users",
+            get(groups::members).post(groups::add_member),
+        )
+        .route(
+            "/groups/{id}/users/{uid}",
+            axum::routing::delete(groups::remove_member),
+        )
+        .route("/groups/{id}/tasks", get(groups::tasks))
+        .route("/groups/{id}/stats", get(groups::stats))
+        .route("/tasks/search", get(tasks::search))
+        .route("/tasks/stats", get(tasks::stats))
+        .route("/tasks/batch", post(tasks::batch))
+        .route("/tasks/filter", get(tasks::filter))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Layers run bottom-up for responses: the outermost is last here.
@@ -31,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(trace_request))
         .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn(cors))
         .with_state(state)
 }
 
@@ -40,4 +86,45 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+#[derive(Serialize)]
+struct Envelope<T> {
+    success: bool,
+    data: T,
+}
+
+/// 200 `{"success": true, "data": …}`.
+pub fn ok<T: Serialize>(data: T) -> Response {
+    Json(Envelope {
+        success: true,
+        data,
+    })
+    .into_response()
+}
+
+/// 201 `{"success": true, "data": …}`.
+pub fn created<T: Serialize>(data: T) -> Response {
+    (
+        StatusCode::CREATED,
+        Json(Envelope {
+            success: true,
+            data,
+        }),
+    )
+        .into_response()
+}
+
+/// The current time as stored and answered.
+pub fn now() -> String {
+    taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros())
+}
+
+/// `completed / total` as a percentage, 0 without tasks.
+pub fn completion_rate(completed: u64, total: u64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        completed as f64 * 100.0 / total as f64
+    }
 }

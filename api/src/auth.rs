@@ -1,0 +1,345 @@
+//! Authentication: who is calling.
+//!
+//! 1. `X-Owner-Password` equal to the owner secret (compared in constant
+//!    time) makes the caller the owner. A wrong value falls through.
+//! 2. HTTP Basic auth with a numeric user id or an email (case-insensitive)
+//!    as the user name, checked against the stored argon2id hash.
+//! 3. Anything else is 401 with `WWW-Authenticate: Basic`.
+//!
+//! argon2 is slow by design (tens of milliseconds), so a successful check is
+//! remembered for [`CACHE_TTL`] in process memory, under a keyed BLAKE2b hash
+//! of (user id, credential version, stored hash, password) with a random key
+//! made at start: neither the password nor anything that could be checked
+//! offline against it is kept. The user's row is still read on every
+//! request, so a password change (new hash), a role change (new credential
+//! version) or a deletion takes effect on the next request, on every api
+//! instance.
+//!
+//! Repeated failures for one login name are limited ([`MAX_FAILURES`] per
+//! [`FAILURE_WINDOW`], then 429), and unknown users cost the same argon2
+//! work as known ones, so timing does not reveal which logins exist.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use base64::Engine;
+use blake2::digest::{KeyInit, Mac};
+use subtle::ConstantTimeEq;
+use taskmaster_shared::domain::{Email, Role, parse_id};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How long a verified credential is remembered.
+pub const CACHE_TTL: Duration = Duration::from_secs(60);
+const CACHE_MAX: usize = 100_000;
+/// Failed logins allowed per login name within [`FAILURE_WINDOW`].
+pub const MAX_FAILURES: u32 = 10;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(300);
+
+/// The caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// `None` for the owner header (which has no user record).
+    pub id: Option<u64>,
+    pub role: Role,
+    /// Groups the caller is a member of (sorted).
+    pub groups: Vec<u64>,
+    /// Groups the caller administers (sorted).
+    pub admin_of: Vec<u64>,
+}
+
+impl Caller {
+    pub fn owner_header() -> Self {
+        Caller {
+            id: None,
+            role: Role::Owner,
+            groups: Vec::new(),
+            admin_of: Vec::new(),
+        }
+    }
+
+    /// Owner by header or a user whose role is `owner`.
+    pub fn is_owner(&self) -> bool {
+        self.role == Role::Owner
+    }
+
+    pub fn is_group_admin(&self) -> bool {
+        self.role == Role::GroupAdmin
+    }
+
+    pub fn is(&self, user: u64) -> bool {
+        self.id == Some(user)
+    }
+
+    pub fn administers(&self, group: u64) -> bool {
+        self.admin_of.binary_search(&group).is_ok()
+    }
+
+    pub fn member_of(&self, group: u64) -> bool {
+        self.groups.binary_search(&group).is_ok()
+    }
+
+    /// How write scripts name the caller: `owner` or the user id.
+    pub fn script_name(&self) -> String {
+        match (self.is_owner(), self.id) {
+            (true, _) | (false, None) => "owner".to_owned(),
+            (false, Some(id)) => id.to_string(),
+        }
+    }
+}
+
+/// Password hashing with the OWASP argon2id parameters (19 MiB, t=2, p=1).
+pub fn argon2() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("static argon2 parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes a password on the blocking pool (it takes tens of milliseconds).
+pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        argon2()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::Internal(e.to_string().into()))
+}
+
+fn verify_blocking(password: &[u8], hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| argon2().verify_password(password, &parsed).is_ok())
+}
+
+/// Process-wide authentication state: the verified-credential cache, the
+/// failure limiter and the key of the cache's hash.
+pub struct Authenticator {
+    key: [u8; 32],
+    verified: Mutex<HashMap<[u8; 32], Instant>>,
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    /// Verified against when the user does not exist, to spend equal time.
+    dummy_hash: String,
+}
+
+impl Authenticator {
+    pub fn new() -> Self {
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        let salt = SaltString::generate(&mut OsRng);
+        let dummy_hash = argon2()
+            .hash_password(&key, &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        Authenticator {
+            key,
+            verified: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            dummy_hash,
+        }
+    }
+
+    fn cache_key(&self, id: u64, cv: u64, hash: &str, password: &str) -> [u8; 32] {
+        let mut mac =
+            <blake2::Blake2bMac<blake2::digest::consts::U32> as KeyInit>::new_from_slice(&self.key)
+                .expect("32-byte key is valid for BLAKE2b");
+        mac.update(&id.to_le_bytes());
+        mac.update(&cv.to_le_bytes());
+        mac.update(&(hash.len() as u64).to_le_bytes());
+        mac.update(hash.as_bytes());
+        mac.update(password.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    fn cached(&self, key: &[u8; 32]) -> bool {
+        let map = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key).is_some_and(|at| at.elapsed() < CACHE_TTL)
+    }
+
+    fn remember(&self, key: [u8; 32]) {
+        let mut map = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= CACHE_MAX {
+            map.retain(|_, at| at.elapsed() < CACHE_TTL);
+            if map.len() >= CACHE_MAX {
+                map.clear();
+            }
+        }
+        map.insert(key, Instant::now());
+    }
+
+    fn blocked(&self, login: &str) -> Option<Duration> {
+        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let (count, since) = map.get(login)?;
+        let age = since.elapsed();
+        (*count >= MAX_FAILURES && age < FAILURE_WINDOW).then(|| FAILURE_WINDOW - age)
+    }
+
+    fn record_failure(&self, login: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > CACHE_MAX {
+            map.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+        }
+        let entry = map.entry(login.to_owned()).or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= FAILURE_WINDOW {
+            *entry = (0, Instant::now());
+        }
+        entry.0 += 1;
+    }
+
+    fn clear_failures(&self, login: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(login);
+    }
+
+    async fn verify(&self, password: &str, hash: Option<&str>) -> bool {
+        let password = password.as_bytes().to_vec();
+        let (hash, real) = match hash {
+            Some(h) => (h.to_owned(), true),
+            None => (self.dummy_hash.clone(), false),
+        };
+        let ok = tokio::task::spawn_blocking(move || verify_blocking(&password, &hash))
+            .await
+            .unwrap_or(false);
+        ok && real
+    }
+}
+
+impl Default for Authenticator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, encoded) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(given) = parts.headers.get("x-owner-password") {
+            let secret = state.config.owner_password.expose().as_bytes();
+            if bool::from(given.as_bytes().ct_eq(secret)) {
+                return Ok(Caller::owner_header());
+            }
+        }
+        let Some((login, password)) = basic_credentials(parts) else {
+            return Err(ApiError::Unauthorized);
+        };
+        let auth = &state.auth;
+        let (id, email_key) = match parse_id(&login) {
+            Some(id) => (Some(id), String::new()),
+            None => (None, Email::key_of(&login)),
+        };
+        let limiter_key = id
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| email_key.clone());
+        let record = state.store.auth_record(id, &email_key).await?;
+        let Some(record) = record else {
+            if let Some(wait) = auth.blocked(&limiter_key) {
+                return Err(ApiError::TooManyRequests(wait));
+            }
+            auth.verify(&password, None).await;
+            auth.record_failure(&limiter_key);
+            return Err(ApiError::Unauthorized);
+        };
+        let key = auth.cache_key(
+            record.id,
+            record.credential_version,
+            &record.password_hash,
+            &password,
+        );
+        // A credential verified moments ago passes even while its login name
+        // is being hammered: the limiter must not lock out a working client.
+        if !auth.cached(&key) {
+            if let Some(wait) = auth.blocked(&limiter_key) {
+                return Err(ApiError::TooManyRequests(wait));
+            }
+            if !auth.verify(&password, Some(&record.password_hash)).await {
+                auth.record_failure(&limiter_key);
+                return Err(ApiError::Unauthorized);
+            }
+            auth.clear_failures(&limiter_key);
+            auth.remember(key);
+        }
+        Ok(Caller {
+            id: Some(record.id),
+            role: record.role,
+            groups: record.groups,
+            admin_of: record.admin_of,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_argon2id_and_verify() {
+        let salt = SaltString::generate(&mut OsRng);
+        let hash = argon2()
+            .hash_password(b"secret123", &salt)
+            .expect("hash")
+            .to_string();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(verify_blocking(b"secret123", &hash));
+        assert!(!verify_blocking(b"secret124", &hash));
+        assert!(!verify_blocking(b"secret123", "not a hash"));
+    }
+
+    #[test]
+    fn cache_keys_change_with_every_input() {
+        let a = Authenticator::new();
+        let base = a.cache_key(1, 1, "h", "pw");
+        assert_ne!(base, a.cache_key(2, 1, "h", "pw"));
+        assert_ne!(base, a.cache_key(1, 2, "h", "pw"));
+        assert_ne!(base, a.cache_key(1, 1, "h2", "pw"));
+        assert_ne!(base, a.cache_key(1, 1, "h", "pw2"));
+        assert_ne!(
+            base,
+            Authenticator::new().cache_key(1, 1, "h", "pw"),
+            "keyed per process"
+        );
+    }
+
+    #[test]
+    fn the_limiter_blocks_after_repeated_failures() {
+        let a = Authenticator::new();
+        for _ in 0..MAX_FAILURES {
+            assert!(a.blocked("x@y.z").is_none());
+            a.record_failure("x@y.z");
+        }
+        assert!(a.blocked("x@y.z").is_some());
+        assert!(a.blocked("other").is_none());
+        a.clear_failures("x@y.z");
+        assert!(a.blocked("x@y.z").is_none());
+    }
+}

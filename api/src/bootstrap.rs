@@ -1,0 +1,85 @@
+//! The owner account, created at first start.
+//!
+//! Created once, ever (`P meta:owner` remembers it), with the reference
+//! system's fields: full name "System Owner", role `owner`, `OWNER_EMAIL`,
+//! password `OWNER_PASSWORD`. Restarting never recreates or overwrites it.
+//! One exception fixes a defect of the original: while the account still
+//! has the password bootstrap gave it, a changed `OWNER_PASSWORD` replaces
+//! it, so the old secret stops working over Basic auth too.
+
+use std::time::Duration;
+
+use taskmaster_shared::domain::Email;
+
+use crate::auth::{argon2, hash_password};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{Outcome, SCRIPTS, string};
+
+/// Makes sure the owner account exists; retries in the background while
+/// Redis is unreachable.
+pub async fn ensure_owner(state: &AppState) {
+    if let Err(e) = try_ensure_owner(state).await {
+        tracing::warn!(error = %e, "cannot create the owner account yet; retrying in the background");
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut wait = Duration::from_millis(500);
+            loop {
+                tokio::time::sleep(wait).await;
+                match try_ensure_owner(&state).await {
+                    Ok(()) => break,
+                    Err(e) => tracing::warn!(error = %e, "owner account still pending"),
+                }
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+        });
+    }
+}
+
+async fn try_ensure_owner(state: &AppState) -> Result<(), ApiError> {
+    let config = &state.config;
+    let email_key = Email::key_of(&config.owner_email);
+    let hash = hash_password(config.owner_password.expose().to_owned()).await?;
+    let now = taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros());
+    let mut inv = state.store.invocation(&SCRIPTS.bootstrap_owner, Some(&now));
+    inv.arg(&email_key).arg(&config.owner_email).arg(&hash);
+    let Outcome::Ok(items) = state.store.write(&inv).await? else {
+        return Err(ApiError::Internal("bootstrap script refused".into()));
+    };
+    let text: Vec<String> = items.iter().filter_map(string).collect();
+    let [what, id, given, current] = text.as_slice() else {
+        return Err(ApiError::Internal("bootstrap script reply".into()));
+    };
+    match what.as_str() {
+        "CREATED" => tracing::info!(owner.id = %id, "owner account created"),
+        "ADOPTED" => {
+            tracing::info!(owner.id = %id, "OWNER_EMAIL already has an account; it is the owner's")
+        }
+        _ => {
+            if !given.is_empty()
+                && given == current
+                && !verifies(config.owner_password.expose(), current).await
+            {
+                let mut inv = state
+                    .store
+                    .invocation(&SCRIPTS.rotate_owner_password, Some(&now));
+                inv.arg(id).arg(current).arg(&hash);
+                if let Outcome::Ok(_) = state.store.write(&inv).await? {
+                    tracing::info!(owner.id = %id, "OWNER_PASSWORD changed: the owner account follows it");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn verifies(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    let (password, hash) = (password.to_owned(), hash.to_owned());
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
+    })
+    .await
+    .unwrap_or(false)
+}

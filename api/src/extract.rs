@@ -1,0 +1,141 @@
+//! Request parsing at the edge: JSON bodies and path ids.
+//!
+//! Bodies are read whole (bounded by the 1 MiB limit), parsed as JSON, and
+//! deserialised with the failing field named in the error. Like the
+//! reference system, object keys match case-insensitively (`"Title"` is
+//! `"title"`) and unknown fields are ignored. An empty or malformed body is
+//! 400 `Invalid JSON: …`; a JSON value of the wrong type is 400 naming the
+//! field.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use taskmaster_shared::domain::parse_id;
+
+use crate::error::ApiError;
+
+/// A JSON request body of type `T`.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest(format!("Invalid request body: {}", rejection.body_text()))
+            }
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses a JSON body into `T` (see the module docs for the rules).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::BadRequest("Invalid JSON: EOF".into()));
+    }
+    let mut value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("Invalid JSON: {e}")))?;
+    lowercase_keys(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            ApiError::BadRequest(format!("Invalid JSON: {inner}"))
+        } else {
+            ApiError::BadRequest(format!("Invalid JSON: {path}: {inner}"))
+        }
+    })
+}
+
+/// Folds object keys to lower case; an exact lower-case key wins over a
+/// differently cased duplicate.
+fn lowercase_keys(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if map
+                .keys()
+                .any(|k| k.bytes().any(|b| b.is_ascii_uppercase()))
+            {
+                let old = std::mem::take(map);
+                let mut folded = Map::with_capacity(old.len());
+                let mut others = Vec::new();
+                for (k, v) in old {
+                    if k.bytes().any(|b| b.is_ascii_uppercase()) {
+                        others.push((k.to_ascii_lowercase(), v));
+                    } else {
+                        folded.insert(k, v);
+                    }
+                }
+                for (k, v) in others {
+                    folded.entry(k).or_insert(v);
+                }
+                *map = folded;
+            }
+            map.values_mut().for_each(lowercase_keys);
+        }
+        Value::Array(items) => items.iter_mut().for_each(lowercase_keys),
+        _ => {}
+    }
+}
+
+/// Parses a path id; `what` names it in the 400 message (`Invalid user ID`).
+pub fn path_id(raw: &str, what: &str) -> Result<u64, ApiError> {
+    parse_id(raw).ok_or_else(|| ApiError::BadRequest(format!("Invalid {what} ID")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug)]
+    struct Body {
+        title: Option<String>,
+        priority: Option<i64>,
+    }
+
+    #[test]
+    fn keys_match_case_insensitively_and_unknown_fields_are_ignored() {
+        let b: Body = parse_json(br#"{"Title":"a","PRIORITY":2,"extra":1}"#).expect("valid");
+        assert_eq!(b.title.as_deref(), Some("a"));
+        assert_eq!(b.priority, Some(2));
+        let b: Body = parse_json(br#"{"Title":"upper","title":"exact"}"#).expect("valid");
+        assert_eq!(b.title.as_deref(), Some("exact"));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = parse_json::<Body>(br#"{"priority":"1"}"#).expect_err("wrong type");
+        assert!(
+            matches!(&e, ApiError::BadRequest(m) if m.contains("priority")),
+            "{e}"
+        );
+        let e = parse_json::<Body>(b"").expect_err("empty");
+        assert!(
+            matches!(&e, ApiError::BadRequest(m) if m == "Invalid JSON: EOF"),
+            "{e}"
+        );
+        let e = parse_json::<Body>(b"{").expect_err("truncated");
+        assert!(
+            matches!(&e, ApiError::BadRequest(m) if m.starts_with("Invalid JSON")),
+            "{e}"
+        );
+        let e = parse_json::<Body>(b"[1]").expect_err("not an object");
+        assert!(matches!(&e, ApiError::BadRequest(_)), "{e}");
+    }
+
+    #[test]
+    fn path_ids_must_be_positive_integers() {
+        assert_eq!(path_id("12", "user").expect("valid"), 12);
+        let e = path_id("abc", "user").expect_err("invalid");
+        assert!(matches!(&e, ApiError::BadRequest(m) if m == "Invalid user ID"));
+        assert!(path_id("0", "task").is_err());
+        assert!(path_id("-3", "task").is_err());
+    }
+}

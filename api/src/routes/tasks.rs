@@ -1,0 +1,650 @@
+//! Tasks: `/users/{id}/tasks…` and the global `/tasks/{search,stats,batch,filter}`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use taskmaster_shared::domain::{self, Deadline, FieldError, Priority};
+use taskmaster_shared::keys::RowType;
+use taskmaster_shared::model::{Task, User};
+
+use super::users::visible_user;
+use super::{completion_rate, created, now, ok};
+use crate::auth::Caller;
+use crate::authz;
+use crate::error::ApiError;
+use crate::extract::{JsonBody, path_id};
+use crate::state::AppState;
+use crate::store::{Outcome, SCRIPTS, Source, task_from, u64_of};
+
+/// Most tasks one batch may name.
+pub const BATCH_MAX: usize = 1000;
+
+#[derive(Deserialize)]
+pub struct CreateTask {
+    title: Option<String>,
+    group_id: Option<i64>,
+    priority: Option<i64>,
+    deadline: Option<String>,
+    information: Option<String>,
+}
+
+/// The changeable fields of a task (update and batch `updates`).
+#[derive(Deserialize, Default)]
+pub struct TaskChanges {
+    title: Option<String>,
+    priority: Option<i64>,
+    deadline: Option<String>,
+    information: Option<String>,
+    status: Option<bool>,
+    group_id: Option<i64>,
+}
+
+/// Validated changes: field/value pairs to store, and a new group.
+struct Changes {
+    pairs: Vec<(&'static str, String)>,
+    group: Option<u64>,
+}
+
+impl TaskChanges {
+    /// An empty `title` and a `group_id` of 0 mean "unchanged" (what the
+    /// reference system's clients send); `deadline: ""` clears the deadline
+    /// and `information: ""` clears the notes.
+    fn validate(self) -> Result<Changes, FieldError> {
+        let mut pairs = Vec::new();
+        if let Some(t) = self.title.filter(|t| !t.is_empty()) {
+            pairs.push(("title", domain::title(&t)?));
+        }
+        if let Some(p) = self.priority {
+            pairs.push(("priority", Priority::parse(p)?.get().to_string()));
+        }
+        if let Some(d) = self.deadline {
+            pairs.push(("deadline", Deadline::parse(&d)?.as_wire()));
+        }
+        if let Some(i) = self.information {
+            pairs.push(("information", domain::information(&i)?));
+        }
+        if let Some(s) = self.status {
+            pairs.push(("status", if s { "1" } else { "0" }.to_owned()));
+        }
+        let group = match self.group_id {
+            None | Some(0) => None,
+            Some(g) => Some(u64::try_from(g).map_err(|_| {
+                FieldError::new("group_id", format!("{g} is not a valid group id"))
+            })?),
+        };
+        Ok(Changes { pairs, group })
+    }
+}
+
+#[derive(Serialize)]
+struct TaskMessage<'a> {
+    message: &'a str,
+    task: Task,
+}
+
+fn task_not_found() -> ApiError {
+    ApiError::NotFound("Task not found".into())
+}
+
+/// The tasks of `user` that the caller may see.
+async fn tasks_of(state: &AppState, caller: &Caller, user: &User) -> Result<Vec<Task>, ApiError> {
+    let mut tasks = state
+        .store
+        .tasks(Source::Set(state.keys.user_tasks(user.id)))
+        .await?;
+    tasks.retain(|t| authz::can_see_task(caller, t));
+    Ok(tasks)
+}
+
+pub async fn list_for_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id, "user")?;
+    let user = visible_user(&state, &caller, id).await?;
+    let tasks = tasks_of(&state, &caller, &user).await?;
+    Ok(ok(
+        json!({"user_id": id, "count": tasks.len(), "tasks": tasks}),
+    ))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<CreateTask>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id, "user")?;
+    visible_user(&state, &caller, id).await?;
+    let title = match body.title.as_deref() {
+        None | Some("") => return Err(ApiError::Unprocessable("Title is required".into())),
+        Some(t) => domain::title(t)?,
+    };
+    let group_id = match body.group_id {
+        None | Some(0) => return Err(ApiError::Unprocessable("Group ID is required".into())),
+        Some(g) => u64::try_from(g)
+            .map_err(|_| FieldError::new("group_id", format!("{g} is not a valid group id")))?,
+    };
+    let priority = body
+        .priority
+        .map(Priority::parse)
+        .transpose()?
+        .unwrap_or(Priority::DEFAULT);
+    let deadline = Deadline::parse(body.deadline.as_deref().unwrap_or(""))?;
+    let information = domain::information(body.information.as_deref().unwrap_or(""))?;
+    // Creating for someone else as a group admin: only in groups it administers.
+    let admin_check = if caller.is_owner() || caller.is(id) {
+        String::new()
+    } else {
+        caller.script_name()
+    };
+    let now = now();
+    let mut inv = state.store.invocation(&SCRIPTS.create_task, Some(&now));
+    inv.arg(id)
+        .arg(group_id)
+        .arg(&admin_check)
+        .arg(&title)
+        .arg(priority.get())
+        .arg(deadline.as_wire())
+        .arg(&information);
+    match state.store.write(&inv).await? {
+        Outcome::Ok(items) => {
+            let task_id = items
+                .first()
+                .and_then(u64_of)
+                .ok_or(ApiError::Internal("create_task reply".into()))?;
+            let task = Task {
+                id: task_id,
+                title,
+                status: false,
+                priority: priority.get(),
+                deadline: deadline.as_wire(),
+                information,
+                user_id: id,
+                group_id,
+                created_at: now.clone(),
+                updated_at: now,
+            };
+            Ok(created(TaskMessage {
+                message: "Task created successfully",
+                task,
+            }))
+        }
+        Outcome::Refused { code, .. } => Err(match code.as_str() {
+            "USER_NOT_FOUND" => ApiError::NotFound("User not found".into()),
+            "GROUP_NOT_FOUND" => ApiError::Unprocessable("Group not found".into()),
+            "NOT_MEMBER" => ApiError::Forbidden("User does not belong to specified group".into()),
+            "FORBIDDEN_GROUP" => {
+                ApiError::Forbidden("Insufficient permissions for the specified group".into())
+            }
+            other => ApiError::Internal(format!("unexpected refusal {other}").into()),
+        }),
+    }
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, tid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id, "user")?;
+    let tid = path_id(&tid, "task")?;
+    visible_user(&state, &caller, id).await?;
+    let task = state
+        .store
+        .task(tid)
+        .await?
+        .filter(|t| t.user_id == id && authz::can_see_task(&caller, t));
+    Ok(ok(task.ok_or_else(task_not_found)?))
+}
+
+/// Runs `write_tasks` for the given ids. All or nothing.
+async fn write_tasks(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    path_user: Option<u64>,
+    ids: &[u64],
+    changes: &Changes,
+) -> Result<Result<Vec<Task>, Vec<(String, u64)>>, ApiError> {
+    let mut inv = state.store.invocation(&SCRIPTS.write_tasks, Some(&now()));
+    inv.arg(action)
+        .arg(caller.script_name())
+        .arg(path_user.map(|u| u.to_string()).unwrap_or_default())
+        .arg(changes.group.map(|g| g.to_string()).unwrap_or_default())
+        .arg(ids.len())
+        .arg(ids);
+    for (k, v) in &changes.pairs {
+        inv.arg(*k).arg(v);
+    }
+    match state.store.write(&inv).await? {
+        Outcome::Ok(rows) => Ok(Ok(rows.into_iter().filter_map(task_from).collect())),
+        Outcome::Refused { code, details } if code == "REFUSED" => {
+            let refused = details
+                .chunks(2)
+                .filter_map(|c| Some((c.first()?.clone(), c.get(1)?.parse().ok()?)))
+                .collect();
+            Ok(Err(refused))
+        }
+        Outcome::Refused { code, .. } if code == "GROUP_NOT_FOUND" => {
+            Err(ApiError::Unprocessable("Group not found".into()))
+        }
+        Outcome::Refused { code, .. } => Err(ApiError::Internal(
+            format!("unexpected refusal {code}").into(),
+        )),
+    }
+}
+
+/// One task through its user's path: update, mark_done or delete.
+async fn write_one(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    id: &str,
+    tid: &str,
+    changes: Changes,
+) -> Result<Task, ApiError> {
+    let id = path_id(id, "user")?;
+    let tid = path_id(tid, "task")?;
+    visible_user(state, caller, id).await?;
+    match write_tasks(state, caller, action, Some(id), &[tid], &changes).await? {
+        Ok(mut tasks) => tasks.pop().ok_or_else(task_not_found),
+        Err(refused) => Err(match refused.first().map(|(c, _)| c.as_str()) {
+            Some("NOT_MEMBER") => {
+                ApiError::Forbidden("User does not belong to specified group".into())
+            }
+            Some("FORBIDDEN_GROUP") => {
+                ApiError::Forbidden("Insufficient permissions for the specified group".into())
+            }
+            _ => task_not_found(),
+        }),
+    }
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, tid)): Path<(String, String)>,
+    JsonBody(body): JsonBody<TaskChanges>,
+) -> Result<Response, ApiError> {
+    let changes = body.validate()?;
+    let task = write_one(&state, &caller, "update", &id, &tid, changes).await?;
+    Ok(ok(TaskMessage {
+        message: "Task updated successfully",
+        task,
+    }))
+}
+
+pub async fn mark_done(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, tid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let changes = Changes {
+        pairs: Vec::new(),
+        group: None,
+    };
+    let task = write_one(&state, &caller, "mark_done", &id, &tid, changes).await?;
+    Ok(ok(TaskMessage {
+        message: "Task marked as done",
+        task,
+    }))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, tid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let changes = Changes {
+        pairs: Vec::new(),
+        group: None,
+    };
+    let task = write_one(&state, &caller, "delete", &id, &tid, changes).await?;
+    Ok(ok(TaskMessage {
+        message: "Task deleted successfully",
+        task,
+    }))
+}
+
+/// Every task the caller may see: all for the owner; its own plus those of
+/// the groups it administers for a group admin; its own for a user.
+async fn visible_tasks(state: &AppState, caller: &Caller) -> Result<Vec<Task>, ApiError> {
+    if caller.is_owner() {
+        let ids = state
+            .store
+            .set_members_chunked(&state.keys.all(RowType::Task))
+            .await?;
+        return Ok(state.store.tasks_chunked(&ids).await?);
+    }
+    let Some(me) = caller.id else {
+        return Ok(Vec::new());
+    };
+    let mut ids: BTreeSet<u64> = state
+        .store
+        .set_members_chunked(&state.keys.user_tasks(me))
+        .await?
+        .into_iter()
+        .collect();
+    for g in &caller.admin_of {
+        ids.extend(
+            state
+                .store
+                .set_members_chunked(&state.keys.group_tasks(*g))
+                .await?,
+        );
+    }
+    let ids: Vec<u64> = ids.into_iter().collect();
+    Ok(state.store.tasks_chunked(&ids).await?)
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    if !authz::can_list_users(&caller) {
+        return Err(ApiError::Forbidden("Insufficient permissions".into()));
+    }
+    let q = query.get("q").map(String::as_str).unwrap_or("");
+    if q.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "Query parameter 'q' is required".into(),
+        ));
+    }
+    let needle = q.to_lowercase();
+    let results: Vec<Value> = visible_tasks(&state, &caller)
+        .await?
+        .into_iter()
+        .filter(|t| {
+            t.title.to_lowercase().contains(&needle)
+                || t.information.to_lowercase().contains(&needle)
+        })
+        .map(|t| json!({"user_id": t.user_id, "task": t}))
+        .collect();
+    Ok(ok(
+        json!({"query": q, "count": results.len(), "results": results}),
+    ))
+}
+
+/// Task counts per user, keyed by full name like the reference system; two
+/// users with the same name are told apart by their id (`Ann (#7)`) instead
+/// of being merged.
+pub fn counts_by_name(
+    counts: &BTreeMap<u64, u64>,
+    names: &HashMap<u64, String>,
+) -> BTreeMap<String, u64> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for id in counts.keys() {
+        if let Some(n) = names.get(id) {
+            *seen.entry(n.as_str()).or_default() += 1;
+        }
+    }
+    counts
+        .iter()
+        .map(|(id, n)| {
+            let name = names.get(id).map(String::as_str).unwrap_or("");
+            let key = if name.is_empty() || seen.get(name).copied().unwrap_or(0) > 1 {
+                format!("{name} (#{id})")
+            } else {
+                name.to_owned()
+            };
+            (key, *n)
+        })
+        .collect()
+}
+
+pub async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    let tasks = visible_tasks(&state, &caller).await?;
+    let total = tasks.len() as u64;
+    let completed = tasks.iter().filter(|t| t.status).count() as u64;
+    let mut by_group: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_user: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut by_priority: BTreeMap<String, u64> = BTreeMap::new();
+    for t in &tasks {
+        *by_group.entry(t.group_id.to_string()).or_default() += 1;
+        *by_user.entry(t.user_id).or_default() += 1;
+        *by_priority.entry(t.priority.to_string()).or_default() += 1;
+    }
+    let mut data = json!({
+        "total_tasks": total,
+        "completed_tasks": completed,
+        "pending_tasks": total - completed,
+        "completion_rate": completion_rate(completed, total),
+    });
+    if caller.is_owner() || caller.is_group_admin() {
+        let ids: Vec<u64> = by_user.keys().copied().collect();
+        let names: HashMap<u64, String> = state
+            .store
+            .users(Source::Ids(&ids))
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.full_name))
+            .collect();
+        data["user_task_counts"] = json!(counts_by_name(&by_user, &names));
+        data["user_task_counts_by_id"] = json!(
+            by_user
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect::<BTreeMap<_, _>>()
+        );
+    }
+    if caller.is_owner() {
+        data["group_task_counts"] = json!(by_group);
+        data["total_users"] = json!(state.store.count(&state.keys.all(RowType::User)).await?);
+    } else if caller.is_group_admin() {
+        // One entry per administered group, as in the reference system.
+        let mut per_group: BTreeMap<String, u64> = BTreeMap::new();
+        for g in &caller.admin_of {
+            per_group.insert(
+                g.to_string(),
+                by_group.get(&g.to_string()).copied().unwrap_or(0),
+            );
+        }
+        data["group_task_counts"] = json!(per_group);
+        data["administered_groups"] = json!(caller.admin_of);
+    } else {
+        data["priority_counts"] = json!(by_priority);
+        data["group_task_counts"] = json!(by_group);
+        data["user_id"] = json!(caller.id);
+    }
+    Ok(ok(data))
+}
+
+#[derive(Deserialize)]
+pub struct Batch {
+    task_ids: Option<Vec<i64>>,
+    action: Option<String>,
+    updates: Option<TaskChanges>,
+}
+
+pub async fn batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<Batch>,
+) -> Result<Response, ApiError> {
+    let raw_ids = body.task_ids.unwrap_or_default();
+    if raw_ids.is_empty() {
+        return Err(ApiError::Unprocessable("Task IDs are required".into()));
+    }
+    if raw_ids.len() > BATCH_MAX {
+        return Err(
+            FieldError::new("task_ids", format!("at most {BATCH_MAX} tasks per batch")).into(),
+        );
+    }
+    let mut ids = Vec::with_capacity(raw_ids.len());
+    for id in &raw_ids {
+        let id = u64::try_from(*id)
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| FieldError::new("task_ids", format!("{id} is not a valid task id")))?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let action = body.action.unwrap_or_default();
+    let action = match action.as_str() {
+        "" | "update" => "update",
+        "mark_done" => "mark_done",
+        "delete" => "delete",
+        other => {
+            return Err(FieldError::new(
+                "action",
+                format!("`{other}` is not one of update, mark_done, delete"),
+            )
+            .into());
+        }
+    };
+    let changes = match action {
+        "update" => {
+            let changes = body.updates.unwrap_or_default().validate()?;
+            if changes.pairs.is_empty() && changes.group.is_none() {
+                return Err(FieldError::new("updates", "names nothing to change").into());
+            }
+            changes
+        }
+        _ => Changes {
+            pairs: Vec::new(),
+            group: None,
+        },
+    };
+    match write_tasks(&state, &caller, action, None, &ids, &changes).await? {
+        Ok(tasks) => {
+            let mut data = json!({"total_requested": raw_ids.len()});
+            if action == "delete" {
+                data["updated_count"] = json!(0);
+                data["updated_tasks"] = json!([]);
+                data["deleted_count"] = json!(tasks.len());
+                data["deleted_tasks"] = json!(tasks);
+            } else {
+                data["updated_count"] = json!(tasks.len());
+                data["updated_tasks"] = json!(tasks);
+            }
+            Ok(ok(data))
+        }
+        Err(refused) => {
+            let group = changes.group.unwrap_or(0);
+            let errors: Vec<String> = refused
+                .iter()
+                .map(|(code, id)| match code.as_str() {
+                    "NOT_MEMBER" => format!("User of task {id} does not belong to group {group}"),
+                    "FORBIDDEN_GROUP" => {
+                        format!("Insufficient permissions for group {group} (task {id})")
+                    }
+                    _ => format!("Task {id} not found"),
+                })
+                .collect();
+            let status = if refused.iter().any(|(c, _)| c == "NOT_FOUND") {
+                axum::http::StatusCode::NOT_FOUND
+            } else {
+                axum::http::StatusCode::FORBIDDEN
+            };
+            Err(ApiError::Batch {
+                status,
+                message: format!("{}; nothing was changed", errors[0]),
+                errors,
+            })
+        }
+    }
+}
+
+pub async fn filter(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let raw = |k: &str| query.get(k).cloned().unwrap_or_default();
+    let (status_raw, priority_raw, group_raw, user_raw) = (
+        raw("status"),
+        raw("priority"),
+        raw("group_id"),
+        raw("user_id"),
+    );
+    let status = match status_raw.as_str() {
+        "" | "all" => None,
+        "completed" => Some(true),
+        "pending" => Some(false),
+        other => {
+            return Err(FieldError::new(
+                "status",
+                format!("`{other}` is not completed, pending or all"),
+            )
+            .into());
+        }
+    };
+    let priority = match priority_raw.as_str() {
+        "" => None,
+        p => Some(
+            p.parse::<i64>()
+                .map_err(|_| FieldError::new("priority", "must be 1, 2 or 3"))
+                .and_then(Priority::parse)?
+                .get(),
+        ),
+    };
+    let id_param = |name: &'static str, v: &str| -> Result<Option<u64>, FieldError> {
+        if v.is_empty() {
+            return Ok(None);
+        }
+        domain::parse_id(v)
+            .map(Some)
+            .ok_or_else(|| FieldError::new(name, "must be a positive integer"))
+    };
+    let group_id = id_param("group_id", &group_raw)?;
+    let user_id = id_param("user_id", &user_raw)?;
+
+    // Start from the narrowest index the caller may use.
+    let mut tasks = if caller.is_owner() {
+        match (group_id, user_id) {
+            (Some(g), _) => {
+                state
+                    .store
+                    .tasks(Source::Set(state.keys.group_tasks(g)))
+                    .await?
+            }
+            (None, Some(u)) => {
+                state
+                    .store
+                    .tasks(Source::Set(state.keys.user_tasks(u)))
+                    .await?
+            }
+            (None, None) => visible_tasks(&state, &caller).await?,
+        }
+    } else {
+        visible_tasks(&state, &caller).await?
+    };
+    tasks.retain(|t| {
+        status.is_none_or(|s| t.status == s)
+            && priority.is_none_or(|p| t.priority == p)
+            && group_id.is_none_or(|g| t.group_id == g)
+            && user_id.is_none_or(|u| t.user_id == u)
+    });
+    Ok(ok(json!({
+        "count": tasks.len(),
+        "tasks": tasks,
+        "filters": {"status": status_raw, "priority": priority_raw, "group_id": group_raw, "user_id": user_raw},
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_names_are_told_apart_by_id() {
+        let counts: BTreeMap<u64, u64> = [(1, 2), (2, 3), (3, 1)].into();
+        let names: HashMap<u64, String> = [
+            (1, "Ann".to_owned()),
+            (2, "Ann".to_owned()),
+            (3, "Bob".to_owned()),
+        ]
+        .into();
+        let by_name = counts_by_name(&counts, &names);
+        assert_eq!(by_name.get("Ann (#1)"), Some(&2));
+        assert_eq!(by_name.get("Ann (#2)"), Some(&3));
+        assert_eq!(by_name.get("Bob"), Some(&1));
+    }
+}

@@ -1,0 +1,13 @@
+-- ARGV: P, now, group id, user id, only role 'user' ('1' or ''), caller who
+-- must administer the group ('' for the owner).
+local gid, uid, caller = ARGV[3], ARGV[4], ARGV[6]
+if redis.call('EXISTS', k('group', gid)) == 0 then return err('GROUP_NOT_FOUND') end
+if caller ~= '' and redis.call('SISMEMBER', k('user', caller, 'admin_of'), gid) == 0 then return err('FORBIDDEN') end
+local role = redis.call('HGET', k('user', uid), 'role')
+if not role then return err('USER_NOT_FOUND') end
+if ARGV[5] == '1' and role ~= 'user' then return err('ROLE_FORBIDDEN', role) end
+if redis.call('SISMEMBER', k('group', gid, 'members'), uid) == 1 then return err('ALREADY_MEMBER') end
+redis.call('SADD', k('group', gid, 'members'), uid)
+redis.call('SADD', k('user', uid, 'groups'), gid)
+touch_user(uid)
+return {'OK'}

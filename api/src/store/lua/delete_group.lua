@@ -1,0 +1,21 @@
+-- ARGV: P, now, id. Removes the group from its members and deletes its tasks.
+local id = ARGV[3]
+local key = k('group', id)
+if redis.call('EXISTS', key) == 0 then return err('NOT_FOUND') end
+local row = redis.call('HGETALL', key)
+local members = redis.call('SMEMBERS', k('group', id, 'members'))
+for _, u in ipairs(members) do
+  redis.call('SREM', k('user', u, 'groups'), id)
+  touch_user(u)
+end
+local tasks = redis.call('SMEMBERS', k('group', id, 'tasks'))
+for _, tid in ipairs(tasks) do delete_task(tid) end
+local f = redis.call('HMGET', key, 'admin_id', 'name_key')
+if f[1] then redis.call('SREM', k('user', f[1], 'admin_of'), id) end
+if f[2] and redis.call('HGET', P .. 'idx:group_name', f[2]) == id then
+  redis.call('HDEL', P .. 'idx:group_name', f[2])
+end
+redis.call('DEL', key, k('group', id, 'members'), k('group', id, 'tasks'))
+redis.call('SREM', P .. 'groups', id)
+dirty('group', id, 'delete')
+return {'OK', row, #members, #tasks}

@@ -1,0 +1,21 @@
+-- ARGV: P, now, id. Deletes the user, their tasks and memberships.
+-- Refused while the user administers groups (they would lose their admin).
+local id = ARGV[3]
+local key = k('user', id)
+if redis.call('EXISTS', key) == 0 then return err('NOT_FOUND') end
+local admin_of = redis.call('SMEMBERS', k('user', id, 'admin_of'))
+if #admin_of > 0 then
+  table.sort(admin_of, function(a, b) return tonumber(a) < tonumber(b) end)
+  return err('ADMINISTERS', table.concat(admin_of, ', '))
+end
+local row = redis.call('HGETALL', key)
+local groups = redis.call('SMEMBERS', k('user', id, 'groups'))
+local tasks = redis.call('SMEMBERS', k('user', id, 'tasks'))
+for _, tid in ipairs(tasks) do delete_task(tid) end
+for _, g in ipairs(groups) do redis.call('SREM', k('group', g, 'members'), id) end
+local ek = redis.call('HGET', key, 'email_key')
+if ek and redis.call('HGET', P .. 'idx:email', ek) == id then redis.call('HDEL', P .. 'idx:email', ek) end
+redis.call('DEL', key, k('user', id, 'groups'), k('user', id, 'tasks'), k('user', id, 'admin_of'))
+redis.call('SREM', P .. 'users', id)
+dirty('user', id, 'delete')
+return {'OK', row, groups, #tasks}

@@ -1,0 +1,9 @@
+-- ARGV: P, now, group id, user id, caller who must administer the group ('' for the owner).
+local gid, uid, caller = ARGV[3], ARGV[4], ARGV[5]
+if redis.call('EXISTS', k('group', gid)) == 0 then return err('GROUP_NOT_FOUND') end
+if caller ~= '' and redis.call('SISMEMBER', k('user', caller, 'admin_of'), gid) == 0 then return err('FORBIDDEN') end
+if redis.call('EXISTS', k('user', uid)) == 0 then return err('USER_NOT_FOUND') end
+if redis.call('SISMEMBER', k('group', gid, 'members'), uid) == 0 then return err('NOT_MEMBER') end
+local n = leave_group(uid, gid)
+touch_user(uid)
+return {'OK', n}

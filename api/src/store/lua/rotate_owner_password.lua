@@ -1,0 +1,10 @@
+-- ARGV: P, now, owner id, hash expected now, new hash.
+-- Follows a changed OWNER_PASSWORD, but only while the account still has
+-- the password bootstrap gave it (a password the owner set is never touched).
+local key = k('user', ARGV[3])
+if redis.call('HGET', key, 'pw') ~= ARGV[4] then return err('CHANGED') end
+redis.call('HSET', key, 'pw', ARGV[5], 'updated_at', NOW)
+redis.call('HINCRBY', key, 'cv', 1)
+redis.call('HSET', P .. 'meta:owner', 'pw', ARGV[5])
+dirty('user', ARGV[3], 'upsert')
+return {'OK'}

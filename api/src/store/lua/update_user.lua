@@ -1,0 +1,60 @@
+-- ARGV: P, now, id, expected role ('' = any), new email ('' = keep),
+--   new email key, new role ('' = keep), new pw hash ('' = keep),
+--   replace groups ('1' or ''), n groups, group ids..., then field/value pairs.
+local id = ARGV[3]
+local key = k('user', id)
+if redis.call('EXISTS', key) == 0 then return err('NOT_FOUND') end
+local cur = redis.call('HMGET', key, 'role', 'email_key')
+if ARGV[4] ~= '' and cur[1] ~= ARGV[4] then return err('CONFLICT') end
+local ng = tonumber(ARGV[10])
+local pairs_from = 11 + ng
+if ARGV[9] == '1' then
+  for i = 11, pairs_from - 1 do
+    if redis.call('EXISTS', k('group', ARGV[i])) == 0 then return err('GROUP_NOT_FOUND', ARGV[i]) end
+  end
+end
+if ARGV[5] ~= '' then
+  local holder = redis.call('HGET', P .. 'idx:email', ARGV[6])
+  if holder and holder ~= id then return err('EMAIL_TAKEN') end
+end
+if ARGV[7] == 'user' and cur[1] ~= 'user' then
+  local admin_of = redis.call('SMEMBERS', k('user', id, 'admin_of'))
+  if #admin_of > 0 then
+    table.sort(admin_of, function(a, b) return tonumber(a) < tonumber(b) end)
+    return err('ADMINISTERS', table.concat(admin_of, ', '))
+  end
+end
+-- Every check passed: apply.
+if ARGV[5] ~= '' then
+  if cur[2] and cur[2] ~= ARGV[6] then redis.call('HDEL', P .. 'idx:email', cur[2]) end
+  redis.call('HSET', P .. 'idx:email', ARGV[6], id)
+  redis.call('HSET', key, 'email', ARGV[5], 'email_key', ARGV[6])
+end
+local bump = false
+if ARGV[7] ~= '' and ARGV[7] ~= cur[1] then
+  redis.call('HSET', key, 'role', ARGV[7])
+  bump = true
+end
+if ARGV[8] ~= '' then
+  redis.call('HSET', key, 'pw', ARGV[8])
+  bump = true
+end
+if bump then redis.call('HINCRBY', key, 'cv', 1) end
+local moved = 0
+if ARGV[9] == '1' then
+  local want = {}
+  for i = 11, pairs_from - 1 do
+    want[ARGV[i]] = true
+    redis.call('SADD', k('user', id, 'groups'), ARGV[i])
+    redis.call('SADD', k('group', ARGV[i], 'members'), id)
+  end
+  for _, g in ipairs(redis.call('SMEMBERS', k('user', id, 'groups'))) do
+    if not want[g] then moved = moved + leave_group(id, g) end
+  end
+end
+for i = pairs_from, #ARGV, 2 do
+  redis.call('HSET', key, ARGV[i], ARGV[i + 1])
+end
+redis.call('HSET', key, 'updated_at', NOW)
+dirty('user', id, 'upsert')
+return {'OK', moved}

@@ -1,0 +1,369 @@
+//! Redis access: every read and write of the api goes through here.
+//!
+//! Each write endpoint is one Lua script (`lua/*.lua`, each prefixed with
+//! `lua/common.lua`), so that the row, its indexes, the dirty set and the
+//! notification change in one atomic step, and the checks a write depends on
+//! (uniqueness, existence, membership, who may change a task) are made in
+//! that same step. Scripts answer `{'OK', …}` or `{'ERR', code, detail}`;
+//! [`Outcome`] carries that to the handlers, which map codes to answers.
+//!
+//! Key names come from `taskmaster_shared::keys` (the scripts build the same
+//! names from the prefix).
+
+mod value;
+
+use std::sync::{Arc, LazyLock};
+
+use redis::{Script, ScriptInvocation, Value};
+use taskmaster_shared::domain::Role;
+use taskmaster_shared::keys::{Keys, RowType};
+use taskmaster_shared::model::{Group, Task, User};
+use taskmaster_shared::redis_pool::{RedisPool, RunError};
+
+pub use value::{array, fields, string, u64_of};
+
+/// What can go wrong talking to Redis.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("timed out waiting for a redis connection")]
+    PoolTimeout,
+    #[error("unexpected reply from redis: {0}")]
+    Malformed(&'static str),
+}
+
+impl From<RunError<redis::RedisError>> for StoreError {
+    fn from(e: RunError<redis::RedisError>) -> Self {
+        match e {
+            RunError::User(e) => StoreError::Redis(e),
+            RunError::TimedOut => StoreError::PoolTimeout,
+        }
+    }
+}
+
+/// A script's answer.
+#[derive(Debug)]
+pub enum Outcome {
+    /// `{'OK', values…}`: the values after the marker.
+    Ok(Vec<Value>),
+    /// `{'ERR', code, details…}`: a rule refused the write; nothing changed.
+    Refused { code: String, details: Vec<String> },
+}
+
+macro_rules! script {
+    ($name:literal) => {
+        Script::new(concat!(
+            include_str!("lua/common.lua"),
+            "\n",
+            include_str!(concat!("lua/", $name, ".lua"))
+        ))
+    };
+}
+
+/// The scripts, hashed once (the client uses EVALSHA and loads a script
+/// again after a Redis restart).
+pub struct Scripts {
+    pub auth: Script,
+    pub rows: Script,
+    pub group_detail: Script,
+    pub create_user: Script,
+    pub update_user: Script,
+    pub delete_user: Script,
+    pub create_group: Script,
+    pub update_group: Script,
+    pub delete_group: Script,
+    pub add_member: Script,
+    pub remove_member: Script,
+    pub create_task: Script,
+    pub write_tasks: Script,
+    pub bootstrap_owner: Script,
+    pub rotate_owner_password: Script,
+}
+
+pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
+    auth: script!("auth"),
+    rows: script!("rows"),
+    group_detail: script!("group_detail"),
+    create_user: script!("create_user"),
+    update_user: script!("update_user"),
+    delete_user: script!("delete_user"),
+    create_group: script!("create_group"),
+    update_group: script!("update_group"),
+    delete_group: script!("delete_group"),
+    add_member: script!("add_member"),
+    remove_member: script!("remove_member"),
+    create_task: script!("create_task"),
+    write_tasks: script!("write_tasks"),
+    bootstrap_owner: script!("bootstrap_owner"),
+    rotate_owner_password: script!("rotate_owner_password"),
+});
+
+/// Where the ids of a row listing come from.
+pub enum Source<'a> {
+    Ids(&'a [u64]),
+    /// The members of a set (a full key name from [`Keys`]).
+    Set(String),
+    /// A caller and every member of the groups the caller administers.
+    VisibleUsers(u64),
+}
+
+/// The data behind authentication.
+#[derive(Debug, Clone)]
+pub struct AuthRecord {
+    pub id: u64,
+    pub password_hash: String,
+    pub role: Role,
+    pub credential_version: u64,
+    pub groups: Vec<u64>,
+    pub admin_of: Vec<u64>,
+}
+
+/// The detail of one group.
+pub struct GroupDetail {
+    pub group: Group,
+    pub users_count: u64,
+    pub tasks_count: u64,
+    pub admin: Option<(u64, String, String)>,
+}
+
+/// Handle to the store. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pub pool: RedisPool,
+    pub keys: Arc<Keys>,
+}
+
+impl Store {
+    pub fn new(pool: RedisPool, keys: Arc<Keys>) -> Self {
+        Store { pool, keys }
+    }
+
+    /// An invocation with the prefix (and, for writes, the time) as the
+    /// first arguments.
+    pub fn invocation<'s>(&self, script: &'s Script, now: Option<&str>) -> ScriptInvocation<'s> {
+        let mut inv = script.prepare_invoke();
+        inv.arg(self.keys.prefix());
+        if let Some(now) = now {
+            inv.arg(now);
+        }
+        inv
+    }
+
+    /// Runs a script and returns its raw reply.
+    pub async fn eval(&self, inv: &ScriptInvocation<'_>) -> Result<Value, StoreError> {
+        let mut conn = self.pool.get().await?;
+        Ok(inv.invoke_async(&mut *conn).await?)
+    }
+
+    /// Runs a write script and splits its reply into [`Outcome`].
+    pub async fn write(&self, inv: &ScriptInvocation<'_>) -> Result<Outcome, StoreError> {
+        let mut items =
+            array(self.eval(inv).await?).ok_or(StoreError::Malformed("script reply"))?;
+        if items.is_empty() {
+            return Err(StoreError::Malformed("empty script reply"));
+        }
+        let marker = string(&items.remove(0)).unwrap_or_default();
+        match marker.as_str() {
+            "OK" => Ok(Outcome::Ok(items)),
+            "ERR" => {
+                let mut details: Vec<String> = items.iter().filter_map(string).collect();
+                let code = if details.is_empty() {
+                    String::new()
+                } else {
+                    details.remove(0)
+                };
+                Ok(Outcome::Refused { code, details })
+            }
+            _ => Err(StoreError::Malformed("script marker")),
+        }
+    }
+
+    /// Loads what authentication needs, by id or by email key.
+    pub async fn auth_record(
+        &self,
+        id: Option<u64>,
+        email_key: &str,
+    ) -> Result<Option<AuthRecord>, StoreError> {
+        let mut inv = self.invocation(&SCRIPTS.auth, None);
+        inv.arg(id.map(|i| i.to_string()).unwrap_or_default())
+            .arg(email_key);
+        let items = array(self.eval(&inv).await?).ok_or(StoreError::Malformed("auth reply"))?;
+        if items.is_empty() {
+            return Ok(None);
+        }
+        let mut it = items.into_iter();
+        let mut next = || {
+            it.next()
+                .ok_or(StoreError::Malformed("auth reply too short"))
+        };
+        let id = u64_of(&next()?).ok_or(StoreError::Malformed("auth id"))?;
+        let password_hash = string(&next()?).unwrap_or_default();
+        let role = Role::parse(&string(&next()?).unwrap_or_default())
+            .map_err(|_| StoreError::Malformed("role"))?;
+        let credential_version = u64_of(&next()?).unwrap_or(0);
+        let groups = ids(next()?);
+        let admin_of = ids(next()?);
+        Ok(Some(AuthRecord {
+            id,
+            password_hash,
+            role,
+            credential_version,
+            groups,
+            admin_of,
+        }))
+    }
+
+    async fn rows(&self, t: RowType, source: Source<'_>) -> Result<Vec<Value>, StoreError> {
+        let mut inv = self.invocation(&SCRIPTS.rows, None);
+        inv.arg(t.singular());
+        match source {
+            Source::Ids(ids) => {
+                inv.arg("ids").arg(ids);
+            }
+            Source::Set(key) => {
+                inv.arg("set").arg(key);
+            }
+            Source::VisibleUsers(id) => {
+                inv.arg("visible_users").arg(id);
+            }
+        }
+        array(self.eval(&inv).await?).ok_or(StoreError::Malformed("rows reply"))
+    }
+
+    /// Users from `source`, missing ones skipped, sorted by id.
+    pub async fn users(&self, source: Source<'_>) -> Result<Vec<User>, StoreError> {
+        let mut users: Vec<User> = self
+            .rows(RowType::User, source)
+            .await?
+            .into_iter()
+            .filter_map(|entry| {
+                let mut pair = array(entry)?.into_iter();
+                let f = fields(pair.next()?);
+                let groups = ids(pair.next()?);
+                User::from_fields(&f, groups)
+            })
+            .collect();
+        users.sort_unstable_by_key(|u| u.id);
+        Ok(users)
+    }
+
+    pub async fn user(&self, id: u64) -> Result<Option<User>, StoreError> {
+        Ok(self.users(Source::Ids(&[id])).await?.pop())
+    }
+
+    /// Groups from `source`, missing ones skipped, sorted by id.
+    pub async fn groups(&self, source: Source<'_>) -> Result<Vec<Group>, StoreError> {
+        let mut groups: Vec<Group> = self
+            .rows(RowType::Group, source)
+            .await?
+            .into_iter()
+            .filter_map(|v| Group::from_fields(&fields(v)))
+            .collect();
+        groups.sort_unstable_by_key(|g| g.id);
+        Ok(groups)
+    }
+
+    /// Tasks from `source`, missing ones skipped, sorted by id.
+    pub async fn tasks(&self, source: Source<'_>) -> Result<Vec<Task>, StoreError> {
+        let mut tasks: Vec<Task> = self
+            .rows(RowType::Task, source)
+            .await?
+            .into_iter()
+            .filter_map(|v| Task::from_fields(&fields(v)))
+            .collect();
+        tasks.sort_unstable_by_key(|t| t.id);
+        Ok(tasks)
+    }
+
+    pub async fn task(&self, id: u64) -> Result<Option<Task>, StoreError> {
+        Ok(self.tasks(Source::Ids(&[id])).await?.pop())
+    }
+
+    /// Every id in a (possibly huge) set, read in chunks with SSCAN so that
+    /// Redis is never blocked for long.
+    pub async fn set_members_chunked(&self, key: &str) -> Result<Vec<u64>, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let mut cursor: u64 = 0;
+        let mut out = Vec::new();
+        loop {
+            let (next, batch): (u64, Vec<u64>) = redis::cmd("SSCAN")
+                .arg(key)
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(2000)
+                .query_async(&mut *conn)
+                .await?;
+            out.extend(batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Tasks with the given ids, fetched in chunks of 1000 (one script call
+    /// each), sorted by id.
+    pub async fn tasks_chunked(&self, ids: &[u64]) -> Result<Vec<Task>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(1000) {
+            out.extend(self.tasks(Source::Ids(chunk)).await?);
+        }
+        out.sort_unstable_by_key(|t| t.id);
+        Ok(out)
+    }
+
+    pub async fn group_detail(&self, id: u64) -> Result<Option<GroupDetail>, StoreError> {
+        let mut inv = self.invocation(&SCRIPTS.group_detail, None);
+        inv.arg(id);
+        let items = array(self.eval(&inv).await?).ok_or(StoreError::Malformed("group detail"))?;
+        if items.is_empty() {
+            return Ok(None);
+        }
+        let mut it = items.into_iter();
+        let group = it.next().map(fields).and_then(|f| Group::from_fields(&f));
+        let Some(group) = group else { return Ok(None) };
+        let users_count = it.next().as_ref().and_then(u64_of).unwrap_or(0);
+        let tasks_count = it.next().as_ref().and_then(u64_of).unwrap_or(0);
+        let admin = it.next().and_then(array).and_then(|a| {
+            let id = u64_of(a.first()?)?;
+            Some((id, string(a.get(1)?)?, string(a.get(2)?)?))
+        });
+        Ok(Some(GroupDetail {
+            group,
+            users_count,
+            tasks_count,
+            admin,
+        }))
+    }
+
+    /// SCARD of a set.
+    pub async fn count(&self, key: &str) -> Result<u64, StoreError> {
+        let mut conn = self.pool.get().await?;
+        Ok(redis::cmd("SCARD").arg(key).query_async(&mut *conn).await?)
+    }
+}
+
+/// A user from a script's `row` (HGETALL) and `groups` (SMEMBERS) replies.
+pub fn user_from(row: Value, groups: Value) -> Option<User> {
+    User::from_fields(&fields(row), ids(groups))
+}
+
+/// A task from a script's HGETALL reply.
+pub fn task_from(row: Value) -> Option<Task> {
+    Task::from_fields(&fields(row))
+}
+
+/// A list of ids from a reply, sorted.
+pub fn ids(v: Value) -> Vec<u64> {
+    let mut out: Vec<u64> = array(v)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(u64_of)
+        .collect();
+    out.sort_unstable();
+    out
+}

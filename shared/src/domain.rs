@@ -1,0 +1,503 @@
+//! Domain values, parsed once at the edge.
+//!
+//! Each type's `parse` is the only way to build it from client input, and
+//! its error names the field, so handlers never re-validate. Rules:
+//!
+//! | value | rule |
+//! |---|---|
+//! | ids | positive decimal integers (`UserId::parse`) |
+//! | role | `owner`, `group_admin` or `user` |
+//! | priority | 1 (high), 2 (medium, the default), 3 (low) |
+//! | deadline | a real calendar date `YYYY-MM-DD`, or `""` for none; past dates allowed |
+//! | work_times | keys Monday..Sunday (any case), hours 0..=24, at most 7 entries |
+//! | email | `local@domain.tld` syntax, at most 254 characters; compared case-insensitively |
+//! | title | 1..=255 characters, not blank |
+//! | information | at most 5000 characters |
+//! | full_name | 1..=255 characters, not blank |
+//! | group name | 1..=100 characters, not blank |
+//! | number | at most 64 characters |
+//!
+//! Lengths count Unicode scalar values. Text is stored exactly as sent (no
+//! trimming or normalisation), so any Unicode content round-trips byte-exact.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize, Serializer};
+
+/// A value that is well-formed JSON but breaks a rule: answered 422.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        FieldError {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Parses a positive decimal id (no sign, at most 19 digits).
+pub fn parse_id(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok().filter(|&n| n > 0)
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub u64);
+
+        impl $name {
+            pub fn parse(s: &str) -> Option<Self> {
+                parse_id(s).map($name)
+            }
+            pub fn get(self) -> u64 {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A user's id.
+    UserId
+);
+id_type!(
+    /// A group's id.
+    GroupId
+);
+id_type!(
+    /// A task's id.
+    TaskId
+);
+
+/// The three roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Owner,
+    GroupAdmin,
+    User,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Result<Role, FieldError> {
+        match s {
+            "owner" => Ok(Role::Owner),
+            "group_admin" => Ok(Role::GroupAdmin),
+            "user" => Ok(Role::User),
+            _ => Err(FieldError::new(
+                "role",
+                "Invalid role. Must be 'user', 'group_admin', or 'owner'",
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::GroupAdmin => "group_admin",
+            Role::User => "user",
+        }
+    }
+
+    /// Whether a user with this role may administer groups.
+    pub fn can_administer(self) -> bool {
+        matches!(self, Role::Owner | Role::GroupAdmin)
+    }
+}
+
+impl Serialize for Role {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// 1 high, 2 medium, 3 low.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Priority(u8);
+
+impl Priority {
+    /// The priority of a task created without one.
+    pub const DEFAULT: Priority = Priority(2);
+
+    pub fn parse(n: i64) -> Result<Priority, FieldError> {
+        match n {
+            1..=3 => Ok(Priority(n as u8)),
+            _ => Err(FieldError::new(
+                "priority",
+                "must be 1 (high), 2 (medium) or 3 (low)",
+            )),
+        }
+    }
+
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+/// A task's deadline: a calendar date or none (`""` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Deadline(pub Option<NaiveDate>);
+
+impl Deadline {
+    /// `""` means no deadline; otherwise exactly `YYYY-MM-DD`, a real date.
+    pub fn parse(s: &str) -> Result<Deadline, FieldError> {
+        if s.is_empty() {
+            return Ok(Deadline(None));
+        }
+        let b = s.as_bytes();
+        let shape_ok = b.len() == 10
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b.iter()
+                .enumerate()
+                .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+        if !shape_ok {
+            return Err(FieldError::new(
+                "deadline",
+                "must be a date in the form YYYY-MM-DD",
+            ));
+        }
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map(|d| Deadline(Some(d)))
+            .map_err(|_| FieldError::new("deadline", format!("{s} is not a calendar date")))
+    }
+
+    pub fn as_wire(&self) -> String {
+        self.0
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// Checks a text field's length in characters; `required` text may not be
+/// blank. Returns the text unchanged.
+pub fn text(
+    field: &'static str,
+    value: &str,
+    required: bool,
+    max: usize,
+) -> Result<String, FieldError> {
+    let count = value.chars().count();
+    if required && value.trim().is_empty() {
+        return Err(FieldError::new(field, "is required and must not be blank"));
+    }
+    if count > max {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {max} characters (got {count})"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+pub fn title(v: &str) -> Result<String, FieldError> {
+    text("title", v, true, 255)
+}
+pub fn information(v: &str) -> Result<String, FieldError> {
+    text("information", v, false, 5000)
+}
+pub fn full_name(v: &str) -> Result<String, FieldError> {
+    text("full_name", v, true, 255)
+}
+pub fn group_name(v: &str) -> Result<String, FieldError> {
+    text("name", v, true, 100)
+}
+pub fn number(v: &str) -> Result<String, FieldError> {
+    text("number", v, false, 64)
+}
+
+/// An email address as given, with its case-folded key for lookups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub value: String,
+    pub key: String,
+}
+
+impl Email {
+    pub fn parse(s: &str) -> Result<Email, FieldError> {
+        let bad = |why: &str| FieldError::new("email", why.to_owned());
+        if s.chars().count() > 254 {
+            return Err(bad("must be at most 254 characters"));
+        }
+        let Some((local, domain)) = s.rsplit_once('@') else {
+            return Err(bad("is not a valid email address"));
+        };
+        let local_ok = !local.is_empty()
+            && local.chars().count() <= 64
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local
+                .chars()
+                .all(|c| !c.is_whitespace() && !c.is_control() && !"()<>[]\\,;:@\"".contains(c));
+        let labels: Vec<&str> = domain.split('.').collect();
+        let domain_ok = labels.len() >= 2
+            && labels.iter().all(|l| {
+                !l.is_empty()
+                    && l.chars().count() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+            })
+            && labels
+                .last()
+                .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()));
+        if !(local_ok && domain_ok) {
+            return Err(bad("is not a valid email address"));
+        }
+        Ok(Email {
+            value: s.to_owned(),
+            key: Self::key_of(s),
+        })
+    }
+
+    /// The lookup key of an address: case-folded, so `Ann@X.com` and
+    /// `ann@x.com` are the same account.
+    pub fn key_of(s: &str) -> String {
+        s.to_lowercase()
+    }
+}
+
+/// A day of the week, in calendar order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Weekday {
+    Monday,
+    Tuesday,
+    Wednesday,
+    Thursday,
+    Friday,
+    Saturday,
+    Sunday,
+}
+
+impl Weekday {
+    pub const ALL: [Weekday; 7] = [
+        Weekday::Monday,
+        Weekday::Tuesday,
+        Weekday::Wednesday,
+        Weekday::Thursday,
+        Weekday::Friday,
+        Weekday::Saturday,
+        Weekday::Sunday,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Weekday::Monday => "Monday",
+            Weekday::Tuesday => "Tuesday",
+            Weekday::Wednesday => "Wednesday",
+            Weekday::Thursday => "Thursday",
+            Weekday::Friday => "Friday",
+            Weekday::Saturday => "Saturday",
+            Weekday::Sunday => "Sunday",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Weekday> {
+        Weekday::ALL
+            .into_iter()
+            .find(|d| d.name().eq_ignore_ascii_case(s))
+    }
+}
+
+/// Hours per weekday. Serialised as `{"Monday": 8.0, …}` in weekday order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WorkTimes(pub BTreeMap<Weekday, f64>);
+
+impl WorkTimes {
+    /// Validates a JSON object of day → hours.
+    pub fn parse(value: &serde_json::Value) -> Result<WorkTimes, FieldError> {
+        let bad = |m: String| FieldError::new("work_times", m);
+        let obj = value
+            .as_object()
+            .ok_or_else(|| bad("must be an object of weekday: hours".into()))?;
+        if obj.len() > 7 {
+            return Err(bad(format!(
+                "has {} entries; at most 7 (one per weekday)",
+                obj.len()
+            )));
+        }
+        let mut days = BTreeMap::new();
+        for (key, hours) in obj {
+            let day = Weekday::parse(key)
+                .ok_or_else(|| bad(format!("`{key}` is not a weekday (Monday..Sunday)")))?;
+            let h = hours
+                .as_f64()
+                .ok_or_else(|| bad(format!("{key}: hours must be a number")))?;
+            if !(0.0..=24.0).contains(&h) {
+                return Err(bad(format!("{key}: hours must be between 0 and 24")));
+            }
+            if days.insert(day, h).is_some() {
+                return Err(bad(format!("{} appears more than once", day.name())));
+            }
+        }
+        Ok(WorkTimes(days))
+    }
+
+    /// The stored form (JSON text), read back with [`WorkTimes::from_stored`].
+    pub fn to_stored(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// Reads the stored form; anything unreadable is treated as empty.
+    pub fn from_stored(s: &str) -> WorkTimes {
+        serde_json::from_str::<serde_json::Value>(s)
+            .ok()
+            .and_then(|v| WorkTimes::parse(&v).ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Serialize for WorkTimes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (day, hours) in &self.0 {
+            map.serialize_entry(day.name(), hours)?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ids_are_positive_decimal_integers() {
+        assert_eq!(UserId::parse("42"), Some(UserId(42)));
+        for bad in [
+            "0",
+            "-1",
+            "+1",
+            "abc",
+            "",
+            "1.0",
+            " 1",
+            "99999999999999999999",
+        ] {
+            assert_eq!(UserId::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn roles_parse_exactly() {
+        assert_eq!(Role::parse("group_admin"), Ok(Role::GroupAdmin));
+        assert!(Role::parse("Owner").is_err());
+        assert!(Role::parse("admin").is_err());
+    }
+
+    #[test]
+    fn priorities_are_one_to_three() {
+        assert!(Priority::parse(1).is_ok());
+        assert!(Priority::parse(3).is_ok());
+        for bad in [0, 4, -1, 100] {
+            let e = Priority::parse(bad).expect_err("out of range");
+            assert_eq!(e.field, "priority");
+        }
+    }
+
+    #[test]
+    fn deadlines_must_be_real_dates() {
+        assert_eq!(Deadline::parse("").expect("empty is none"), Deadline(None));
+        assert_eq!(
+            Deadline::parse("2024-02-29").expect("leap day").as_wire(),
+            "2024-02-29"
+        );
+        assert_eq!(
+            Deadline::parse("1999-01-01")
+                .expect("past allowed")
+                .as_wire(),
+            "1999-01-01"
+        );
+        for bad in [
+            "2023-02-29",
+            "2025-13-01",
+            "2025-1-5",
+            "tomorrow",
+            "2025/01/05",
+            "2025-01-05T00:00:00Z",
+            "+2025-01-05",
+        ] {
+            assert!(Deadline::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn work_times_accept_weekdays_in_any_case() {
+        let w = WorkTimes::parse(&json!({"monday": 8, "FRIDAY": 6.5})).expect("valid");
+        assert_eq!(
+            serde_json::to_string(&w).expect("json"),
+            r#"{"Monday":8.0,"Friday":6.5}"#
+        );
+        assert_eq!(WorkTimes::from_stored(&w.to_stored()), w);
+    }
+
+    #[test]
+    fn work_times_refuse_bad_days_hours_and_duplicates() {
+        for bad in [
+            json!({"Funday": 1}),
+            json!({"Monday": 25}),
+            json!({"Monday": -1}),
+            json!({"Monday": "8"}),
+            json!({"Monday": 1, "monday": 2}),
+            json!([1, 2]),
+        ] {
+            let e = WorkTimes::parse(&bad).expect_err("invalid");
+            assert_eq!(e.field, "work_times", "{bad}");
+        }
+    }
+
+    #[test]
+    fn emails_need_a_plausible_shape() {
+        let e = Email::parse("Ann.Lee@Example.COM").expect("valid");
+        assert_eq!(e.key, "ann.lee@example.com");
+        assert_eq!(e.value, "Ann.Lee@Example.COM");
+        assert!(Email::parse("josé@dömain.de").is_ok());
+        for bad in [
+            "",
+            "plain",
+            "a@b",
+            "@x.com",
+            "a@.com",
+            "a b@x.com",
+            "a@x..com",
+            "a@-x.com",
+            "a@x.123",
+            ".a@x.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn text_lengths_count_characters_not_bytes() {
+        assert!(title(&"é".repeat(255)).is_ok());
+        assert!(title(&"é".repeat(256)).is_err());
+        assert!(title("   ").is_err());
+        assert!(information("").is_ok());
+        assert!(information(&"x".repeat(5001)).is_err());
+        assert!(group_name(&"g".repeat(101)).is_err());
+        assert_eq!(title(" spaced ").expect("kept"), " spaced ");
+    }
+}

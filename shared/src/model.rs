@@ -1,0 +1,113 @@
+//! The three row types as stored in Redis hashes (field names are listed in
+//! [`crate::keys`]) and as answered on the wire.
+//!
+//! `User` never serialises its password hash: it is `#[serde(skip)]`, so no
+//! endpoint can leak it by accident.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::domain::{Role, WorkTimes};
+
+/// Fields of one Redis hash.
+pub type Fields = HashMap<String, String>;
+
+fn get<'a>(f: &'a Fields, name: &str) -> &'a str {
+    f.get(name).map(String::as_str).unwrap_or("")
+}
+
+fn get_u64(f: &Fields, name: &str) -> Option<u64> {
+    f.get(name)?.parse().ok()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct User {
+    pub id: u64,
+    pub full_name: String,
+    pub role: Role,
+    pub group_ids: Vec<u64>,
+    pub number: String,
+    pub email: String,
+    pub work_times: WorkTimes,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(skip)]
+    pub password_hash: String,
+    #[serde(skip)]
+    pub credential_version: u64,
+}
+
+impl User {
+    /// Builds a user from its hash and its group set; `None` if the hash is
+    /// empty (the row does not exist) or malformed.
+    pub fn from_fields(f: &Fields, mut group_ids: Vec<u64>) -> Option<User> {
+        group_ids.sort_unstable();
+        group_ids.dedup();
+        Some(User {
+            id: get_u64(f, "id")?,
+            full_name: get(f, "full_name").to_owned(),
+            role: Role::parse(get(f, "role")).ok()?,
+            group_ids,
+            number: get(f, "number").to_owned(),
+            email: get(f, "email").to_owned(),
+            work_times: WorkTimes::from_stored(get(f, "work_times")),
+            created_at: get(f, "created_at").to_owned(),
+            updated_at: get(f, "updated_at").to_owned(),
+            password_hash: get(f, "pw").to_owned(),
+            credential_version: get_u64(f, "cv").unwrap_or(0),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Group {
+    pub id: u64,
+    pub name: String,
+    pub admin_id: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Group {
+    pub fn from_fields(f: &Fields) -> Option<Group> {
+        Some(Group {
+            id: get_u64(f, "id")?,
+            name: get(f, "name").to_owned(),
+            admin_id: get_u64(f, "admin_id")?,
+            created_at: get(f, "created_at").to_owned(),
+            updated_at: get(f, "updated_at").to_owned(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Task {
+    pub id: u64,
+    pub title: String,
+    pub status: bool,
+    pub priority: u8,
+    pub deadline: String,
+    pub information: String,
+    pub user_id: u64,
+    pub group_id: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Task {
+    pub fn from_fields(f: &Fields) -> Option<Task> {
+        Some(Task {
+            id: get_u64(f, "id")?,
+            title: get(f, "title").to_owned(),
+            status: get(f, "status") == "1",
+            priority: get(f, "priority").parse().ok()?,
+            deadline: get(f, "deadline").to_owned(),
+            information: get(f, "information").to_owned(),
+            user_id: get_u64(f, "user_id")?,
+            group_id: get_u64(f, "group_id")?,
+            created_at: get(f, "created_at").to_owned(),
+            updated_at: get(f, "updated_at").to_owned(),
+        })
+    }
+}
