@@ -20,7 +20,7 @@
 //! work as known ones, so timing does not reveal which logins exist.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
@@ -32,6 +32,7 @@ use base64::Engine;
 use blake2::digest::{KeyInit, Mac};
 use subtle::ConstantTimeEq;
 use taskmaster_shared::domain::{Email, Role, parse_id};
+use tokio::sync::{Semaphore, watch};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -120,9 +121,15 @@ fn verify_blocking(password: &[u8], hash: &str) -> bool {
 
 /// Process-wide authentication state: the verified-credential cache, the
 /// failure limiter and the key of the cache's hash.
+///
+/// argon2 work is bounded by a semaphore (one permit per core) so a burst
+/// of logins cannot starve the request workers, and concurrent checks of
+/// the same credential share one verification ("single flight"): a client
+/// opening 64 connections at once pays argon2 once, not 64 times.
 pub struct Authenticator {
     key: [u8; 32],
     verified: Mutex<HashMap<[u8; 32], Instant>>,
+    inflight: Mutex<HashMap<[u8; 32], watch::Receiver<Option<bool>>>>,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
     /// Verified against when the user does not exist, to spend equal time.
     dummy_hash: String,
@@ -140,6 +147,7 @@ impl Authenticator {
         Authenticator {
             key,
             verified: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             dummy_hash,
         }
@@ -203,11 +211,76 @@ impl Authenticator {
             Some(h) => (h.to_owned(), true),
             None => (self.dummy_hash.clone(), false),
         };
-        let ok = tokio::task::spawn_blocking(move || verify_blocking(&password, &hash))
+        let ok = cpu_bound(move || verify_blocking(&password, &hash))
             .await
             .unwrap_or(false);
         ok && real
     }
+
+    /// Verifies once per credential however many requests ask at the same
+    /// time; remembers a success.
+    async fn verify_shared(&self, key: [u8; 32], password: &str, hash: &str) -> bool {
+        let follower = {
+            let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            match map.get(&key) {
+                Some(rx) => Ok(rx.clone()),
+                None => {
+                    let (tx, rx) = watch::channel(None);
+                    map.insert(key, rx);
+                    Err(tx)
+                }
+            }
+        };
+        match follower {
+            Err(tx) => {
+                let _leader = FlightGuard { auth: self, key };
+                let ok = self.verify(password, Some(hash)).await;
+                if ok {
+                    self.remember(key);
+                }
+                let _ = tx.send(Some(ok));
+                ok
+            }
+            Ok(mut rx) => {
+                let answer = rx.wait_for(Option::is_some).await.ok().and_then(|v| *v);
+                match answer {
+                    Some(ok) => ok,
+                    None => {
+                        // The leader went away without an answer (its
+                        // request was cancelled): check for ourselves.
+                        let ok = self.verify(password, Some(hash)).await;
+                        if ok {
+                            self.remember(key);
+                        }
+                        ok
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Removes a single-flight entry however its leader ends.
+struct FlightGuard<'a> {
+    auth: &'a Authenticator,
+    key: [u8; 32],
+}
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        let mut map = self.auth.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&self.key);
+    }
+}
+
+/// Runs CPU-heavy password work on the blocking pool, at most one job per
+/// core at a time.
+pub async fn cpu_bound<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+    static PERMITS: LazyLock<Semaphore> = LazyLock::new(|| {
+        Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
+    });
+    let _permit = PERMITS.acquire().await.ok()?;
+    tokio::task::spawn_blocking(f).await.ok()
 }
 
 impl Default for Authenticator {
@@ -279,12 +352,14 @@ impl FromRequestParts<AppState> for Caller {
             if let Some(wait) = auth.blocked(&limiter_key) {
                 return Err(ApiError::TooManyRequests(wait));
             }
-            if !auth.verify(&password, Some(&record.password_hash)).await {
+            if !auth
+                .verify_shared(key, &password, &record.password_hash)
+                .await
+            {
                 auth.record_failure(&limiter_key);
                 return Err(ApiError::Unauthorized);
             }
             auth.clear_failures(&limiter_key);
-            auth.remember(key);
         }
         Ok(Caller {
             id: Some(record.id),

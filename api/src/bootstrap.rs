@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use taskmaster_shared::domain::Email;
 
-use crate::auth::{argon2, hash_password};
+use crate::auth::{argon2, cpu_bound, hash_password};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{Outcome, SCRIPTS, string};
@@ -76,7 +76,7 @@ async fn try_ensure_owner(state: &AppState) -> Result<(), ApiError> {
 async fn verifies(password: &str, hash: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
     let (password, hash) = (password.to_owned(), hash.to_owned());
-    tokio::task::spawn_blocking(move || {
+    cpu_bound(move || {
         PasswordHash::new(&hash)
             .is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
     })

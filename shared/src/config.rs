@@ -121,6 +121,8 @@ pub struct RedisConfig {
     /// How long to wait for a connection or a reply before giving up.
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
+    /// How long a request may wait for a free pooled connection.
+    pub pool_timeout: Duration,
 }
 
 impl RedisConfig {
@@ -161,6 +163,7 @@ impl RedisConfig {
             pool_size: env.parse_in("REDIS_POOL_SIZE", 32u32, 1..=1024),
             connect_timeout: env.duration("REDIS_CONNECT_TIMEOUT", Duration::from_secs(2)),
             response_timeout: env.duration("REDIS_RESPONSE_TIMEOUT", Duration::from_secs(5)),
+            pool_timeout: env.duration("REDIS_POOL_TIMEOUT", Duration::from_secs(5)),
         }
     }
 }

@@ -143,6 +143,6 @@ pub fn build(cfg: &RedisConfig) -> Result<RedisPool, RedisError> {
         .max_size(cfg.pool_size)
         .min_idle(None)
         .test_on_check_out(false)
-        .connection_timeout(cfg.connect_timeout.max(Duration::from_millis(100)))
+        .connection_timeout(cfg.pool_timeout.max(Duration::from_millis(100)))
         .build_unchecked(manager))
 }

@@ -2,6 +2,10 @@
 //! privately by the harness (`taskmaster_tests`).
 
 mod binaries;
+mod concurrency;
+mod dirty;
+mod groups;
 mod health;
 mod http;
+mod tasks;
 mod users;

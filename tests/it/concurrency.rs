@@ -1,0 +1,194 @@
+use std::collections::BTreeSet;
+
+use futures_util::future::join_all;
+use hyper::{Method, StatusCode};
+use serde_json::json;
+use taskmaster_tests::{Auth, spawn_app};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exactly_one_of_many_concurrent_creates_with_the_same_email_wins() {
+    let app = spawn_app().await;
+    let attempts = (0..24).map(|i| {
+        let email = if i % 2 == 0 {
+            "race@example.com"
+        } else {
+            "RACE@example.com"
+        };
+        app.call(
+            Method::POST,
+            "/users",
+            &Auth::Owner,
+            Some(json!({"full_name": format!("Racer {i}"), "email": email, "password": "secret1"})),
+        )
+    });
+    let statuses: Vec<StatusCode> = join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.status)
+        .collect();
+    let wins = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let conflicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((wins, conflicts), (1, 23), "{statuses:?}");
+    let found = app
+        .call(Method::GET, "/users/search?q=race@", &Auth::Owner, None)
+        .await
+        .json();
+    assert_eq!(found["data"]["count"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exactly_one_of_many_concurrent_creates_with_the_same_group_name_wins() {
+    let app = spawn_app().await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let attempts = (0..16).map(|_| {
+        app.call(
+            Method::POST,
+            "/groups",
+            &Auth::Owner,
+            Some(json!({"name": "Same Name", "admin_id": admin.id})),
+        )
+    });
+    let statuses: Vec<StatusCode> = join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_updates_of_different_fields_of_one_task_both_survive() {
+    let app = spawn_app().await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let g = app.seed_group(admin.id).await;
+    let u = app.seed_user("user", &[g]).await;
+    let tid = app.seed_task(u.id, g, "start").await;
+    let path = format!("/users/{}/tasks/{tid}", u.id);
+    let (user_auth, admin_auth) = (u.auth(), admin.auth());
+    for round in 0..15 {
+        let priority = round % 3 + 1;
+        let title = format!("title {round}");
+        let info = format!("info {round}");
+        let (a, b, c) = tokio::join!(
+            app.call(
+                Method::PUT,
+                &path,
+                &user_auth,
+                Some(json!({"title": title}))
+            ),
+            app.call(
+                Method::PUT,
+                &path,
+                &admin_auth,
+                Some(json!({"priority": priority}))
+            ),
+            app.call(
+                Method::PUT,
+                &path,
+                &Auth::Owner,
+                Some(json!({"information": info}))
+            ),
+        );
+        assert!(
+            [a.status, b.status, c.status]
+                .iter()
+                .all(|s| *s == StatusCode::OK)
+        );
+        let t = app
+            .call(Method::GET, &path, &Auth::Owner, None)
+            .await
+            .json();
+        assert_eq!(t["data"]["title"], title);
+        assert_eq!(t["data"]["priority"], priority);
+        assert_eq!(t["data"]["information"], info);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_users_creating_tasks_at_once_get_exact_counts_and_unique_ids() {
+    let app = spawn_app().await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let g = app.seed_group(admin.id).await;
+    let mut users = Vec::new();
+    for _ in 0..8 {
+        users.push(app.seed_user("user", &[g]).await);
+    }
+    const PER_USER: usize = 25;
+    let creates = users
+        .iter()
+        .flat_map(|u| (0..PER_USER).map(move |i| (u, i)))
+        .map(|(u, i)| {
+            let app = &app;
+            async move {
+                let auth = u.auth();
+                let res = app
+                    .call(
+                        Method::POST,
+                        &format!("/users/{}/tasks", u.id),
+                        &auth,
+                        Some(json!({"title": format!("t{i}"), "group_id": g})),
+                    )
+                    .await;
+                assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+                res.json()["data"]["task"]["id"].as_u64().expect("id")
+            }
+        });
+    let ids: Vec<u64> = join_all(creates).await;
+    let unique: BTreeSet<u64> = ids.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        users.len() * PER_USER,
+        "ids must never repeat"
+    );
+    for u in &users {
+        let list = app
+            .call(
+                Method::GET,
+                &format!("/users/{}/tasks", u.id),
+                &u.auth(),
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(list["data"]["count"], PER_USER);
+    }
+    let detail = app
+        .call(Method::GET, &format!("/groups/{g}"), &Auth::Owner, None)
+        .await
+        .json();
+    assert_eq!(detail["data"]["tasks_count"], users.len() * PER_USER);
+    let stats = app
+        .call(Method::GET, "/tasks/stats", &Auth::Owner, None)
+        .await
+        .json();
+    assert_eq!(stats["data"]["total_tasks"], users.len() * PER_USER);
+}
+
+#[tokio::test]
+async fn ids_are_never_reused_after_deletes_or_restarts() {
+    let app = spawn_app().await;
+    let a = app.seed_user("user", &[]).await;
+    app.call(
+        Method::DELETE,
+        &format!("/users/{}", a.id),
+        &Auth::Owner,
+        None,
+    )
+    .await;
+    let again = app.restart_same_prefix().await;
+    let b = again.seed_user("user", &[]).await;
+    assert!(b.id > a.id, "{} after {}", b.id, a.id);
+}

@@ -1,0 +1,197 @@
+//! Every write marks each changed row dirty (deletes included) and
+//! announces it on the events channel, in the same atomic step.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use hyper::{Method, StatusCode};
+use serde_json::{Value, json};
+use taskmaster_shared::keys::RowType;
+use taskmaster_tests::{Auth, TestApp, spawn_app};
+
+async fn dirty(app: &TestApp, t: RowType) -> BTreeSet<u64> {
+    let mut redis = app.redis().await;
+    redis::cmd("SMEMBERS")
+        .arg(app.keys.dirty(t))
+        .query_async(&mut redis)
+        .await
+        .expect("smembers")
+}
+
+async fn clear_dirty(app: &TestApp) {
+    let mut redis = app.redis().await;
+    for t in RowType::ALL {
+        let _: () = redis::cmd("DEL")
+            .arg(app.keys.dirty(t))
+            .query_async(&mut redis)
+            .await
+            .expect("del");
+    }
+}
+
+/// Subscribes to the events channel; returns a receiver of parsed messages.
+async fn events(app: &TestApp) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
+    let client = redis::Client::open(app.redis_url.as_str()).expect("client");
+    let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
+    pubsub
+        .subscribe(app.keys.events_channel())
+        .await
+        .expect("subscribe");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut stream = pubsub.into_on_message();
+        while let Some(msg) = stream.next().await {
+            let payload: String = msg.get_payload().expect("payload");
+            if tx
+                .send(serde_json::from_str(&payload).expect("event is JSON"))
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+async fn drain(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>) -> Vec<Value> {
+    let mut out = Vec::new();
+    while let Ok(Some(v)) = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
+        out.push(v);
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_write_marks_its_rows_dirty_and_publishes_them() {
+    let app = spawn_app().await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let g = app.seed_group(admin.id).await;
+    let u = app.seed_user("user", &[g]).await;
+    clear_dirty(&app).await;
+    let mut rx = events(&app).await;
+
+    // Create a task: the task only.
+    let tid = app.seed_task(u.id, g, "t").await;
+    assert_eq!(dirty(&app, RowType::Task).await, BTreeSet::from([tid]));
+    assert!(dirty(&app, RowType::User).await.is_empty());
+    assert_eq!(
+        drain(&mut rx).await,
+        vec![json!({"type": "task", "id": tid, "op": "upsert"})]
+    );
+
+    // Update a user: the user only.
+    clear_dirty(&app).await;
+    app.call(
+        Method::PUT,
+        &format!("/users/{}", u.id),
+        &Auth::Owner,
+        Some(json!({"full_name": "New"})),
+    )
+    .await;
+    assert_eq!(dirty(&app, RowType::User).await, BTreeSet::from([u.id]));
+    assert!(dirty(&app, RowType::Task).await.is_empty());
+    assert_eq!(
+        drain(&mut rx).await,
+        vec![json!({"type": "user", "id": u.id, "op": "upsert"})]
+    );
+
+    // Delete the group: the group (delete), its members (upsert), its task (delete).
+    clear_dirty(&app).await;
+    let res = app
+        .call(Method::DELETE, &format!("/groups/{g}"), &Auth::Owner, None)
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(dirty(&app, RowType::Group).await, BTreeSet::from([g]));
+    assert_eq!(
+        dirty(&app, RowType::User).await,
+        BTreeSet::from([admin.id, u.id])
+    );
+    assert_eq!(dirty(&app, RowType::Task).await, BTreeSet::from([tid]));
+    let mut got = drain(&mut rx).await;
+    got.sort_by_key(|v| v.to_string());
+    let mut want = vec![
+        json!({"type": "group", "id": g, "op": "delete"}),
+        json!({"type": "user", "id": admin.id, "op": "upsert"}),
+        json!({"type": "user", "id": u.id, "op": "upsert"}),
+        json!({"type": "task", "id": tid, "op": "delete"}),
+    ];
+    want.sort_by_key(|v| v.to_string());
+    assert_eq!(got, want);
+
+    // Delete the user: a delete.
+    clear_dirty(&app).await;
+    app.call(
+        Method::DELETE,
+        &format!("/users/{}", u.id),
+        &Auth::Owner,
+        None,
+    )
+    .await;
+    assert_eq!(dirty(&app, RowType::User).await, BTreeSet::from([u.id]));
+    assert_eq!(
+        drain(&mut rx).await,
+        vec![json!({"type": "user", "id": u.id, "op": "delete"})]
+    );
+}
+
+#[tokio::test]
+async fn a_refused_write_changes_nothing_and_marks_nothing() {
+    let app = spawn_app().await;
+    let u = app.seed_user("user", &[]).await;
+    clear_dirty(&app).await;
+    let mut rx = events(&app).await;
+    let res = app
+        .call(
+            Method::POST,
+            "/users",
+            &Auth::Owner,
+            Some(json!({"full_name": "x", "email": u.email, "password": "secret1"})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CONFLICT);
+    let res = app
+        .call(
+            Method::POST,
+            &format!("/users/{}/tasks", u.id),
+            &Auth::Owner,
+            Some(json!({"title": "t", "group_id": 12345})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for t in RowType::ALL {
+        assert!(
+            dirty(&app, t).await.is_empty(),
+            "{t} marked dirty by a refused write"
+        );
+    }
+    assert!(drain(&mut rx).await.is_empty());
+}
+
+#[tokio::test]
+async fn membership_changes_mark_the_user_row_dirty() {
+    let app = spawn_app().await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let g = app.seed_group(admin.id).await;
+    let u = app.seed_user("user", &[]).await;
+    clear_dirty(&app).await;
+    app.seed_member(g, u.id).await;
+    assert_eq!(dirty(&app, RowType::User).await, BTreeSet::from([u.id]));
+    assert!(dirty(&app, RowType::Group).await.is_empty());
+
+    // A new admin joins the group: both the group and the admin's row.
+    let admin2 = app.seed_user("group_admin", &[]).await;
+    clear_dirty(&app).await;
+    app.call(
+        Method::PUT,
+        &format!("/groups/{g}"),
+        &Auth::Owner,
+        Some(json!({"admin_id": admin2.id})),
+    )
+    .await;
+    assert_eq!(dirty(&app, RowType::Group).await, BTreeSet::from([g]));
+    assert_eq!(
+        dirty(&app, RowType::User).await,
+        BTreeSet::from([admin2.id])
+    );
+}

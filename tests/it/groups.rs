@@ -1,0 +1,384 @@
+use hyper::{Method, StatusCode};
+use serde_json::json;
+use taskmaster_tests::{Auth, spawn_app};
+
+#[tokio::test]
+async fn the_owner_creates_reads_renames_and_lists_groups() {
+    let app = spawn_app().await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let res = app
+        .call(
+            Method::POST,
+            "/groups",
+            &Auth::Owner,
+            Some(json!({"name": "Engineering", "admin_id": admin.id})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    let g = res.json()["data"]["group"].clone();
+    assert_eq!(g["name"], "Engineering");
+    assert_eq!(g["admin_id"], admin.id);
+    let gid = g["id"].as_u64().expect("id");
+
+    let detail = app
+        .call(Method::GET, &format!("/groups/{gid}"), &admin.auth(), None)
+        .await
+        .json();
+    assert_eq!(
+        detail["data"]["users_count"], 1,
+        "the admin becomes a member"
+    );
+    assert_eq!(detail["data"]["tasks_count"], 0);
+    assert_eq!(detail["data"]["admin"]["id"], admin.id);
+    assert_eq!(detail["data"]["admin"]["email"], admin.email);
+
+    let dup = app
+        .call(
+            Method::POST,
+            "/groups",
+            &Auth::Owner,
+            Some(json!({"name": "ENGINEERING", "admin_id": admin.id})),
+        )
+        .await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+
+    let res = app
+        .call(
+            Method::PUT,
+            &format!("/groups/{gid}"),
+            &Auth::Owner,
+            Some(json!({"name": "Engineering Team"})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.json()["data"]["group"]["name"], "Engineering Team");
+    let reuse = app
+        .call(
+            Method::POST,
+            "/groups",
+            &Auth::Owner,
+            Some(json!({"name": "engineering", "admin_id": admin.id})),
+        )
+        .await;
+    assert_eq!(
+        reuse.status,
+        StatusCode::CREATED,
+        "the old name is free after a rename: {}",
+        reuse.text()
+    );
+
+    let mine = app
+        .call(Method::GET, "/groups", &admin.auth(), None)
+        .await
+        .json();
+    assert_eq!(mine["data"]["count"], 2);
+    let member = app.seed_user("user", &[gid]).await;
+    let theirs = app.call(Method::GET, "/groups", &member.auth(), None).await;
+    assert_eq!(theirs.status, StatusCode::OK, "users list their own groups");
+    assert_eq!(theirs.json()["data"]["groups"][0]["id"], gid);
+}
+
+#[tokio::test]
+async fn group_admins_must_have_an_admin_role() {
+    let app = spawn_app().await;
+    let plain = app.seed_user("user", &[]).await;
+    let res = app
+        .call(
+            Method::POST,
+            "/groups",
+            &Auth::Owner,
+            Some(json!({"name": "G", "admin_id": plain.id})),
+        )
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        res.text()
+    );
+    let res = app
+        .call(
+            Method::POST,
+            "/groups",
+            &Auth::Owner,
+            Some(json!({"name": "G", "admin_id": 999999})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn an_admin_of_a_group_cannot_be_demoted_or_deleted_until_replaced() {
+    let app = spawn_app().await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let gid = app.seed_group(admin.id).await;
+    let path = format!("/users/{}", admin.id);
+    let res = app
+        .call(
+            Method::PUT,
+            &path,
+            &Auth::Owner,
+            Some(json!({"role": "user"})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.text());
+    let res = app.call(Method::DELETE, &path, &Auth::Owner, None).await;
+    assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.text());
+
+    let admin2 = app.seed_user("group_admin", &[]).await;
+    let res = app
+        .call(
+            Method::PUT,
+            &format!("/groups/{gid}"),
+            &Auth::Owner,
+            Some(json!({"admin_id": admin2.id})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let members = app
+        .call(
+            Method::GET,
+            &format!("/groups/{gid}/users"),
+            &Auth::Owner,
+            None,
+        )
+        .await
+        .json();
+    let ids: Vec<u64> = members["data"]["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .map(|u| u["id"].as_u64().expect("id"))
+        .collect();
+    assert!(ids.contains(&admin2.id), "the new admin becomes a member");
+    let res = app
+        .call(
+            Method::PUT,
+            &path,
+            &Auth::Owner,
+            Some(json!({"role": "user"})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+}
+
+#[tokio::test]
+async fn deleting_a_group_removes_it_from_its_members_and_deletes_its_tasks() {
+    let app = spawn_app().await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let g1 = app.seed_group(admin.id).await;
+    let g2 = app.seed_group(admin.id).await;
+    let u = app.seed_user("user", &[g1, g2]).await;
+    let in_g1 = app.seed_task(u.id, g1, "goes").await;
+    let in_g2 = app.seed_task(u.id, g2, "stays").await;
+
+    let res = app
+        .call(Method::DELETE, &format!("/groups/{g1}"), &Auth::Owner, None)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let body = res.json();
+    assert_eq!(body["data"]["affected_users"], 2);
+    assert_eq!(body["data"]["deleted_tasks"], 1);
+    assert_eq!(body["data"]["group"]["id"], g1);
+
+    let user = app
+        .call(Method::GET, &format!("/users/{}", u.id), &Auth::Owner, None)
+        .await
+        .json();
+    assert_eq!(user["data"]["group_ids"], json!([g2]));
+    let tasks = app
+        .call(
+            Method::GET,
+            &format!("/users/{}/tasks", u.id),
+            &Auth::Owner,
+            None,
+        )
+        .await
+        .json();
+    let ids: Vec<u64> = tasks["data"]["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| t["id"].as_u64().expect("id"))
+        .collect();
+    assert_eq!(ids, vec![in_g2]);
+    assert_eq!(
+        app.call(
+            Method::GET,
+            &format!("/users/{}/tasks/{in_g1}", u.id),
+            &Auth::Owner,
+            None
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.call(Method::GET, &format!("/groups/{g1}"), &Auth::Owner, None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let groups = app
+        .call(Method::GET, "/groups", &admin.auth(), None)
+        .await
+        .json();
+    assert_eq!(groups["data"]["count"], 1);
+}
+
+#[tokio::test]
+async fn removing_a_member_moves_their_tasks_to_their_first_remaining_group_or_deletes_them() {
+    let app = spawn_app().await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let g1 = app.seed_group(admin.id).await;
+    let g2 = app.seed_group(admin.id).await;
+    let u = app.seed_user("user", &[g1, g2]).await;
+    let t = app.seed_task(u.id, g2, "moves").await;
+
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("/groups/{g2}/users/{}", u.id),
+            &admin.auth(),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.json()["data"]["affected_tasks"], 1);
+    let task = app
+        .call(
+            Method::GET,
+            &format!("/users/{}/tasks/{t}", u.id),
+            &Auth::Owner,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(task["data"]["group_id"], g1);
+    let g2_tasks = app
+        .call(
+            Method::GET,
+            &format!("/groups/{g2}/tasks"),
+            &Auth::Owner,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        g2_tasks["data"]["count"], 0,
+        "no stale entry in the old group"
+    );
+    let g2_members = app
+        .call(
+            Method::GET,
+            &format!("/groups/{g2}/users"),
+            &Auth::Owner,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        g2_members["data"]["count"], 1,
+        "only the admin is left: {g2_members}"
+    );
+
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("/groups/{g1}/users/{}", u.id),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(res.json()["data"]["affected_tasks"], 1);
+    assert_eq!(
+        app.call(
+            Method::GET,
+            &format!("/users/{}/tasks/{t}", u.id),
+            &Auth::Owner,
+            None
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND,
+        "no group left: deleted"
+    );
+    let again = app
+        .call(
+            Method::DELETE,
+            &format!("/groups/{g1}/users/{}", u.id),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn deleting_a_user_deletes_their_tasks_and_memberships() {
+    let app = spawn_app().await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let g = app.seed_group(admin.id).await;
+    let u = app.seed_user("user", &[g]).await;
+    app.seed_task(u.id, g, "a").await;
+    app.seed_task(u.id, g, "b").await;
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("/users/{}", u.id),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let detail = app
+        .call(Method::GET, &format!("/groups/{g}"), &Auth::Owner, None)
+        .await
+        .json();
+    assert_eq!(detail["data"]["users_count"], 1);
+    assert_eq!(detail["data"]["tasks_count"], 0);
+    let mut redis = app.redis().await;
+    let left: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}user:{}*", app.keys.prefix(), u.id))
+        .query_async(&mut redis)
+        .await
+        .expect("keys");
+    assert!(left.is_empty(), "leftover keys {left:?}");
+}
+
+#[tokio::test]
+async fn group_admins_add_only_plain_users_and_only_to_their_groups() {
+    let app = spawn_app().await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let g = app.seed_group(admin.id).await;
+    let other_admin = app.seed_user("group_admin", &[]).await;
+    let other_group = app.seed_group(other_admin.id).await;
+    let plain = app.seed_user("user", &[]).await;
+    let owner_role = app.seed_user("owner", &[]).await;
+
+    let add = |gid: u64, uid: u64| {
+        let app = &app;
+        let auth = admin.auth();
+        async move {
+            app.call(
+                Method::POST,
+                &format!("/groups/{gid}/users"),
+                &auth,
+                Some(json!({"user_id": uid})),
+            )
+            .await
+        }
+    };
+    assert_eq!(add(g, plain.id).await.status, StatusCode::OK);
+    assert_eq!(add(g, plain.id).await.status, StatusCode::CONFLICT);
+    assert_eq!(add(g, owner_role.id).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(add(g, other_admin.id).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        add(other_group, plain.id).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        add(g, 999999).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}

@@ -1,0 +1,508 @@
+use hyper::{Method, StatusCode};
+use serde_json::{Value, json};
+use taskmaster_tests::{Auth, spawn_app};
+
+/// An owner-created group admin, a group, and a member of it.
+async fn team(
+    app: &taskmaster_tests::TestApp,
+) -> (taskmaster_tests::Seeded, u64, taskmaster_tests::Seeded) {
+    let admin = app.seed_user("group_admin", &[]).await;
+    let group = app.seed_group(admin.id).await;
+    let member = app.seed_user("user", &[group]).await;
+    (admin, group, member)
+}
+
+#[tokio::test]
+async fn a_user_creates_reads_updates_completes_and_deletes_own_task() {
+    let app = spawn_app().await;
+    let (_, group, u) = team(&app).await;
+    let base = format!("/users/{}/tasks", u.id);
+    let res = app
+        .call(
+            Method::POST,
+            &base,
+            &u.auth(),
+            Some(
+                json!({"title": "Implement Login API", "priority": 1, "deadline": "2025-10-15",
+                        "information": "REST", "group_id": group}),
+            ),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    let created = res.json();
+    assert_eq!(created["data"]["message"], "Task created successfully");
+    let task = &created["data"]["task"];
+    assert_eq!(task["status"], false);
+    assert_eq!(task["priority"], 1);
+    assert_eq!(task["deadline"], "2025-10-15");
+    assert_eq!(task["user_id"], u.id);
+    assert_eq!(task["group_id"], group);
+    let tid = task["id"].as_u64().expect("id");
+
+    let got = app
+        .call(Method::GET, &format!("{base}/{tid}"), &u.auth(), None)
+        .await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.json()["data"]["title"], "Implement Login API");
+
+    let upd = app
+        .call(
+            Method::PUT,
+            &format!("{base}/{tid}"),
+            &u.auth(),
+            Some(json!({"priority": 3, "deadline": "", "information": ""})),
+        )
+        .await;
+    assert_eq!(upd.status, StatusCode::OK, "{}", upd.text());
+    let t = &upd.json()["data"]["task"];
+    assert_eq!(t["priority"], 3);
+    assert_eq!(t["deadline"], "", "deadline can be cleared");
+    assert_eq!(t["information"], "", "information can be cleared");
+    assert_eq!(
+        t["title"], "Implement Login API",
+        "absent fields are unchanged"
+    );
+
+    let done = app
+        .call(Method::PUT, &format!("{base}/{tid}/done"), &u.auth(), None)
+        .await;
+    assert_eq!(done.status, StatusCode::OK);
+    assert_eq!(done.json()["data"]["message"], "Task marked as done");
+    assert_eq!(done.json()["data"]["task"]["status"], true);
+
+    let list = app.call(Method::GET, &base, &u.auth(), None).await.json();
+    assert_eq!(list["data"]["count"], 1);
+    assert_eq!(list["data"]["user_id"], u.id);
+
+    let del = app
+        .call(Method::DELETE, &format!("{base}/{tid}"), &u.auth(), None)
+        .await;
+    assert_eq!(del.status, StatusCode::OK);
+    assert_eq!(del.json()["data"]["task"]["id"], tid);
+    let gone = app
+        .call(Method::GET, &format!("{base}/{tid}"), &u.auth(), None)
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    let list = app.call(Method::GET, &base, &u.auth(), None).await.json();
+    assert_eq!(list["data"]["tasks"], json!([]));
+}
+
+#[tokio::test]
+async fn a_task_only_goes_into_a_group_its_user_belongs_to() {
+    let app = spawn_app().await;
+    let (admin, group, u) = team(&app).await;
+    let other_group = app.seed_group(admin.id).await;
+    let res = app
+        .call(
+            Method::POST,
+            &format!("/users/{}/tasks", u.id),
+            &Auth::Owner,
+            Some(json!({"title": "t", "group_id": other_group})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
+    assert_eq!(
+        res.json()["error"],
+        "User does not belong to specified group"
+    );
+
+    let tid = app.seed_task(u.id, group, "t").await;
+    let res = app
+        .call(
+            Method::PUT,
+            &format!("/users/{}/tasks/{tid}", u.id),
+            &Auth::Owner,
+            Some(json!({"group_id": other_group})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
+    let res = app
+        .call(
+            Method::PUT,
+            &format!("/users/{}/tasks/{tid}", u.id),
+            &Auth::Owner,
+            Some(json!({"group_id": 999999})),
+        )
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        res.text()
+    );
+
+    app.seed_member(other_group, u.id).await;
+    let res = app
+        .call(
+            Method::PUT,
+            &format!("/users/{}/tasks/{tid}", u.id),
+            &u.auth(),
+            Some(json!({"group_id": other_group})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    // The group indexes follow the move.
+    let old = app
+        .call(
+            Method::GET,
+            &format!("/groups/{group}/tasks"),
+            &Auth::Owner,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(old["data"]["count"], 0, "{old}");
+    let new = app
+        .call(
+            Method::GET,
+            &format!("/groups/{other_group}/tasks"),
+            &Auth::Owner,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(new["data"]["count"], 1, "{new}");
+}
+
+#[tokio::test]
+async fn another_users_task_is_not_revealed() {
+    let app = spawn_app().await;
+    let (_, group, u) = team(&app).await;
+    let other = app.seed_user("user", &[group]).await;
+    let tid = app.seed_task(other.id, group, "secret").await;
+    // Through the wrong user path, even the owner gets 404.
+    let res = app
+        .call(
+            Method::GET,
+            &format!("/users/{}/tasks/{tid}", u.id),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    // Through the right path, the other user's account is off limits (403), and
+    // through its own path the task does not exist for u (404).
+    let res = app
+        .call(
+            Method::GET,
+            &format!("/users/{}/tasks/{tid}", other.id),
+            &u.auth(),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    for method in [Method::GET, Method::PUT, Method::DELETE] {
+        let body = (method == Method::PUT).then(|| json!({"title": "x"}));
+        let res = app
+            .call(
+                method.clone(),
+                &format!("/users/{}/tasks/{tid}", u.id),
+                &u.auth(),
+                body,
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND, "{method}");
+    }
+    let res = app
+        .call(
+            Method::POST,
+            "/tasks/batch",
+            &u.auth(),
+            Some(json!({"task_ids": [tid], "action": "delete"})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.text());
+    let still = app
+        .call(
+            Method::GET,
+            &format!("/users/{}/tasks/{tid}", other.id),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(still.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn batch_changes_all_tasks_or_none() {
+    let app = spawn_app().await;
+    let (_, group, u) = team(&app).await;
+    let other = app.seed_user("user", &[group]).await;
+    let mine: Vec<u64> = futures_ids(&app, u.id, group, 3).await;
+    let theirs = app.seed_task(other.id, group, "theirs").await;
+
+    let mut ids = mine.clone();
+    ids.push(theirs);
+    let res = app
+        .call(
+            Method::POST,
+            "/tasks/batch",
+            &u.auth(),
+            Some(json!({"task_ids": ids, "action": "update", "updates": {"priority": 1}})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.text());
+    let body = res.json();
+    assert_eq!(body["error_count"], 1);
+    assert_eq!(body["errors"][0], format!("Task {theirs} not found"));
+    for tid in &mine {
+        let t = app
+            .call(
+                Method::GET,
+                &format!("/users/{}/tasks/{tid}", u.id),
+                &u.auth(),
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(
+            t["data"]["priority"], 2,
+            "nothing changes when one task is refused"
+        );
+    }
+
+    let res = app
+        .call(
+            Method::POST,
+            "/tasks/batch",
+            &u.auth(),
+            Some(json!({"task_ids": mine, "updates": {"priority": 1, "title": "batched"}})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let body = res.json();
+    assert_eq!(body["data"]["updated_count"], 3);
+    assert_eq!(body["data"]["total_requested"], 3);
+    let before = body["data"]["updated_tasks"][0]["updated_at"].clone();
+    assert!(
+        body["data"]["updated_tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .all(|t| t["priority"] == 1 && t["title"] == "batched")
+    );
+    assert!(before.is_string());
+
+    let res = app
+        .call(
+            Method::POST,
+            "/tasks/batch",
+            &u.auth(),
+            Some(json!({"task_ids": mine, "action": "mark_done"})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(
+        res.json()["data"]["updated_tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .all(|t| t["status"] == true)
+    );
+
+    let res = app
+        .call(
+            Method::POST,
+            "/tasks/batch",
+            &u.auth(),
+            Some(json!({"task_ids": mine, "action": "delete"})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.json()["data"]["deleted_count"], 3);
+    let list = app
+        .call(
+            Method::GET,
+            &format!("/users/{}/tasks", u.id),
+            &u.auth(),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(list["data"]["count"], 0);
+
+    let res = app
+        .call(
+            Method::POST,
+            "/tasks/batch",
+            &u.auth(),
+            Some(json!({"task_ids": [theirs], "action": "explode"})),
+        )
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown actions are refused, never run as update"
+    );
+    let res = app
+        .call(
+            Method::POST,
+            "/tasks/batch",
+            &u.auth(),
+            Some(json!({"task_ids": []})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn futures_ids(app: &taskmaster_tests::TestApp, user: u64, group: u64, n: usize) -> Vec<u64> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(app.seed_task(user, group, &format!("task {i}")).await);
+    }
+    ids
+}
+
+#[tokio::test]
+async fn filter_search_and_stats_answer_what_the_caller_can_see() {
+    let app = spawn_app().await;
+    let (admin, group, u) = team(&app).await;
+    let t1 = app.seed_task(u.id, group, "Write the report").await;
+    let _t2 = app.seed_task(u.id, group, "Review code").await;
+    app.call(
+        Method::PUT,
+        &format!("/users/{}/tasks/{t1}/done", u.id),
+        &u.auth(),
+        None,
+    )
+    .await;
+
+    let res = app
+        .call(
+            Method::GET,
+            "/tasks/filter?status=completed",
+            &u.auth(),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let body = res.json();
+    assert_eq!(body["data"]["count"], 1);
+    assert_eq!(body["data"]["tasks"][0]["id"], t1);
+    assert_eq!(
+        body["data"]["filters"],
+        json!({"status": "completed", "priority": "", "group_id": "", "user_id": ""})
+    );
+    let res = app
+        .call(
+            Method::GET,
+            "/tasks/filter?priority=2&status=pending",
+            &admin.auth(),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(res["data"]["count"], 1);
+    let bad = app
+        .call(Method::GET, "/tasks/filter?priority=high", &u.auth(), None)
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let res = app
+        .call(Method::GET, "/tasks/search?q=REPORT", &admin.auth(), None)
+        .await
+        .json();
+    assert_eq!(res["data"]["count"], 1);
+    assert_eq!(res["data"]["results"][0]["user_id"], u.id);
+    assert_eq!(res["data"]["results"][0]["task"]["id"], t1);
+    assert_eq!(
+        app.call(Method::GET, "/tasks/search?q=x", &u.auth(), None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+
+    let stats = app
+        .call(Method::GET, "/tasks/stats", &u.auth(), None)
+        .await
+        .json();
+    assert_eq!(stats["data"]["total_tasks"], 2);
+    assert_eq!(stats["data"]["completed_tasks"], 1);
+    assert_eq!(stats["data"]["completion_rate"], 50.0);
+    assert_eq!(stats["data"]["priority_counts"], json!({"2": 2}));
+    assert_eq!(stats["data"]["user_id"], u.id);
+    let stats = app
+        .call(Method::GET, "/tasks/stats", &admin.auth(), None)
+        .await
+        .json();
+    assert_eq!(stats["data"]["administered_groups"], json!([group]));
+    assert_eq!(
+        stats["data"]["group_task_counts"],
+        json!({group.to_string(): 2})
+    );
+    let owner = app
+        .call(Method::GET, "/tasks/stats", &Auth::Owner, None)
+        .await
+        .json();
+    assert_eq!(owner["data"]["total_users"], 3, "{owner}");
+    assert_eq!(owner["data"]["total_tasks"], 2);
+
+    let gs = app
+        .call(
+            Method::GET,
+            &format!("/groups/{group}/stats"),
+            &u.auth(),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(gs["data"]["total_tasks"], 2);
+    assert_eq!(gs["data"]["users_count"], 2);
+    let counts: &Value = &gs["data"]["user_task_counts_by_id"];
+    assert_eq!(counts[u.id.to_string()], 2);
+}
+
+#[tokio::test]
+async fn a_group_admin_sees_only_the_tasks_of_groups_it_administers() {
+    let app = spawn_app().await;
+    let (admin, group, u) = team(&app).await;
+    let admin2 = app.seed_user("group_admin", &[]).await;
+    let other_group = app.seed_group(admin2.id).await;
+    app.seed_member(other_group, u.id).await;
+    let visible = app.seed_task(u.id, group, "in my group").await;
+    let hidden = app.seed_task(u.id, other_group, "elsewhere").await;
+
+    let list = app
+        .call(
+            Method::GET,
+            &format!("/users/{}/tasks", u.id),
+            &admin.auth(),
+            None,
+        )
+        .await
+        .json();
+    let ids: Vec<u64> = list["data"]["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| t["id"].as_u64().expect("id"))
+        .collect();
+    assert_eq!(ids, vec![visible]);
+    let res = app
+        .call(
+            Method::GET,
+            &format!("/users/{}/tasks/{hidden}", u.id),
+            &admin.auth(),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    let res = app
+        .call(
+            Method::POST,
+            &format!("/users/{}/tasks", u.id),
+            &admin.auth(),
+            Some(json!({"title": "x", "group_id": other_group})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
+    let res = app
+        .call(
+            Method::POST,
+            &format!("/users/{}/tasks", u.id),
+            &admin.auth(),
+            Some(json!({"title": "x", "group_id": group})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+}
