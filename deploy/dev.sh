@@ -112,7 +112,17 @@ cmd_test() {
     say "building the binaries the end-to-end tests run"
     cargo build --workspace --bins --locked
     say "running the test suite"
-    cargo test --workspace --locked "$@"
+    local log status passed failed
+    log=$(mktemp)
+    set +e
+    cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    set -e
+    passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
+    failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
+    rm -f "$log"
+    echo "tests: $passed passed, $failed failed"
+    return "$status"
 }
 
 # --- up ----------------------------------------------------------------------

@@ -53,34 +53,37 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// Folds object keys to lower case; an exact lower-case key wins over a
-/// differently cased duplicate.
+/// Folds the field names of the request object (and of a batch's
+/// `updates`) to lower case; an exact lower-case key wins over a
+/// differently cased duplicate. Values, such as the weekday keys of
+/// `work_times`, are left alone so their own rules see them as sent.
 fn lowercase_keys(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            if map
-                .keys()
-                .any(|k| k.bytes().any(|b| b.is_ascii_uppercase()))
-            {
-                let old = std::mem::take(map);
-                let mut folded = Map::with_capacity(old.len());
-                let mut others = Vec::new();
-                for (k, v) in old {
-                    if k.bytes().any(|b| b.is_ascii_uppercase()) {
-                        others.push((k.to_ascii_lowercase(), v));
-                    } else {
-                        folded.insert(k, v);
-                    }
-                }
-                for (k, v) in others {
-                    folded.entry(k).or_insert(v);
-                }
-                *map = folded;
-            }
-            map.values_mut().for_each(lowercase_keys);
+    if let Value::Object(map) = value {
+        fold(map);
+        if let Some(Value::Object(updates)) = map.get_mut("updates") {
+            fold(updates);
         }
-        Value::Array(items) => items.iter_mut().for_each(lowercase_keys),
-        _ => {}
+    }
+}
+
+fn fold(map: &mut Map<String, Value>) {
+    if !map
+        .keys()
+        .any(|k| k.bytes().any(|b| b.is_ascii_uppercase()))
+    {
+        return;
+    }
+    let old = std::mem::take(map);
+    let mut others = Vec::new();
+    for (k, v) in old {
+        if k.bytes().any(|b| b.is_ascii_uppercase()) {
+            others.push((k.to_ascii_lowercase(), v));
+        } else {
+            map.insert(k, v);
+        }
+    }
+    for (k, v) in others {
+        map.entry(k).or_insert(v);
     }
 }
 

@@ -7,5 +7,7 @@ mod dirty;
 mod groups;
 mod health;
 mod http;
+mod permissions;
 mod tasks;
 mod users;
+mod validation;

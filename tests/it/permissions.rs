@@ -1,0 +1,584 @@
+//! The permission matrix as one table: endpoint × caller role × relation →
+//! expected status; and no answer anywhere carries a password or a hash.
+
+use hyper::{Method, StatusCode};
+use serde_json::{Value, json};
+use taskmaster_tests::{Auth, Seeded, spawn_app};
+
+#[derive(Clone, Copy, Debug)]
+enum Who {
+    Anonymous,
+    Owner,
+    /// Admin of g1 (and member of it).
+    Ga,
+    /// Admin of g2.
+    Ga2,
+    /// Group admin by role, member of g1, administers nothing.
+    GaMember,
+    /// Member of g1.
+    U1,
+    /// Member of g1.
+    U2,
+    /// Member of g2.
+    U3,
+}
+
+#[tokio::test]
+async fn the_permission_matrix_holds_for_every_endpoint_role_and_relation() {
+    let app = spawn_app().await;
+    let ga = app.seed_user("group_admin", &[]).await;
+    let ga2 = app.seed_user("group_admin", &[]).await;
+    let g1 = app.seed_group(ga.id).await;
+    let g2 = app.seed_group(ga2.id).await;
+    let g_victim = app.seed_group(ga2.id).await;
+    let ga_member = app.seed_user("group_admin", &[g1]).await;
+    let u1 = app.seed_user("user", &[g1]).await;
+    let u2 = app.seed_user("user", &[g1]).await;
+    let u3 = app.seed_user("user", &[g2]).await;
+    let victim = app.seed_user("user", &[g1]).await;
+    let t1 = app.seed_task(u1.id, g1, "t1").await;
+    let t3 = app.seed_task(u3.id, g2, "t3").await;
+    let t_del = app.seed_task(u1.id, g1, "to delete").await;
+
+    let auth = |who: Who| -> Auth {
+        let s = |u: &Seeded| u.auth();
+        match who {
+            Who::Anonymous => Auth::None,
+            Who::Owner => Auth::Owner,
+            Who::Ga => s(&ga),
+            Who::Ga2 => s(&ga2),
+            Who::GaMember => s(&ga_member),
+            Who::U1 => s(&u1),
+            Who::U2 => s(&u2),
+            Who::U3 => s(&u3),
+        }
+    };
+    let new_user = |groups: Value, role: &str| {
+        json!({"full_name": "N", "email": format!("n{}@example.com", taskmaster_tests::unique()),
+               "password": "secret1", "role": role, "group_ids": groups})
+    };
+    let (u1p, u3p) = (format!("/users/{}", u1.id), format!("/users/{}", u3.id));
+    use Who::*;
+    let rows: Vec<(Who, Method, String, Option<Value>, u16)> = vec![
+        (Anonymous, Method::GET, "/users".into(), None, 401),
+        (Anonymous, Method::GET, "/health".into(), None, 200),
+        (Anonymous, Method::GET, format!("{u1p}/tasks"), None, 401),
+        // Listing and creating users.
+        (Owner, Method::GET, "/users".into(), None, 200),
+        (Ga, Method::GET, "/users".into(), None, 200),
+        (U1, Method::GET, "/users".into(), None, 403),
+        (
+            Owner,
+            Method::POST,
+            "/users".into(),
+            Some(new_user(json!([g1]), "group_admin")),
+            201,
+        ),
+        (
+            Ga,
+            Method::POST,
+            "/users".into(),
+            Some(new_user(json!([g1]), "user")),
+            201,
+        ),
+        (
+            Ga,
+            Method::POST,
+            "/users".into(),
+            Some(new_user(json!([g2]), "user")),
+            403,
+        ),
+        (
+            Ga,
+            Method::POST,
+            "/users".into(),
+            Some(new_user(json!([g1]), "group_admin")),
+            403,
+        ),
+        (
+            Ga,
+            Method::POST,
+            "/users".into(),
+            Some(new_user(json!([]), "user")),
+            403,
+        ),
+        (
+            U1,
+            Method::POST,
+            "/users".into(),
+            Some(new_user(json!([g1]), "user")),
+            403,
+        ),
+        (Owner, Method::GET, "/users/search?q=user".into(), None, 200),
+        (Ga, Method::GET, "/users/search?q=user".into(), None, 200),
+        (U1, Method::GET, "/users/search?q=user".into(), None, 403),
+        // One user.
+        (Owner, Method::GET, u1p.clone(), None, 200),
+        (Ga, Method::GET, u1p.clone(), None, 200),
+        (Ga2, Method::GET, u1p.clone(), None, 403),
+        (GaMember, Method::GET, u1p.clone(), None, 403),
+        (U1, Method::GET, u1p.clone(), None, 200),
+        (U2, Method::GET, u1p.clone(), None, 403),
+        (Ga, Method::GET, u3p.clone(), None, 403),
+        (Ga, Method::GET, "/users/999999".into(), None, 404),
+        (U1, Method::GET, "/users/999999".into(), None, 404),
+        (Owner, Method::GET, "/users/abc".into(), None, 400),
+        (
+            Owner,
+            Method::PUT,
+            u1p.clone(),
+            Some(json!({"full_name": "by owner"})),
+            200,
+        ),
+        (
+            Ga,
+            Method::PUT,
+            u1p.clone(),
+            Some(json!({"full_name": "by admin"})),
+            200,
+        ),
+        (
+            Ga2,
+            Method::PUT,
+            u1p.clone(),
+            Some(json!({"full_name": "x"})),
+            403,
+        ),
+        (
+            U1,
+            Method::PUT,
+            u1p.clone(),
+            Some(json!({"full_name": "by self"})),
+            200,
+        ),
+        (
+            U2,
+            Method::PUT,
+            u1p.clone(),
+            Some(json!({"full_name": "x"})),
+            403,
+        ),
+        (
+            U1,
+            Method::PUT,
+            u1p.clone(),
+            Some(json!({"role": "owner"})),
+            403,
+        ),
+        (
+            Ga,
+            Method::PUT,
+            u1p.clone(),
+            Some(json!({"role": "group_admin"})),
+            403,
+        ),
+        (
+            U1,
+            Method::PUT,
+            u1p.clone(),
+            Some(json!({"group_ids": [g1, g2]})),
+            403,
+        ),
+        (
+            Ga,
+            Method::PUT,
+            u1p.clone(),
+            Some(json!({"group_ids": [g1, g_victim]})),
+            403,
+        ),
+        (
+            Ga,
+            Method::PUT,
+            u1p.clone(),
+            Some(json!({"password": "takeover1"})),
+            403,
+        ),
+        (
+            Ga,
+            Method::PUT,
+            u1p.clone(),
+            Some(json!({"email": "takeover@example.com"})),
+            403,
+        ),
+        (
+            Ga,
+            Method::PUT,
+            format!("/users/{}", ga_member.id),
+            Some(json!({"full_name": "x"})),
+            403,
+        ),
+        (
+            Ga,
+            Method::PUT,
+            format!("/users/{}", ga.id),
+            Some(json!({"full_name": "me"})),
+            200,
+        ),
+        (
+            Ga,
+            Method::DELETE,
+            format!("/users/{}", victim.id),
+            None,
+            403,
+        ),
+        (U1, Method::DELETE, u1p.clone(), None, 403),
+        (
+            Owner,
+            Method::DELETE,
+            format!("/users/{}", victim.id),
+            None,
+            200,
+        ),
+        (Owner, Method::GET, format!("{u1p}/worktimes"), None, 200),
+        (Ga, Method::GET, format!("{u1p}/worktimes"), None, 200),
+        (U1, Method::GET, format!("{u1p}/worktimes"), None, 200),
+        (U2, Method::GET, format!("{u1p}/worktimes"), None, 403),
+        (
+            U1,
+            Method::PUT,
+            format!("{u1p}/worktimes"),
+            Some(json!({"work_times": {"Monday": 8}})),
+            200,
+        ),
+        (
+            Ga,
+            Method::PUT,
+            format!("{u1p}/worktimes"),
+            Some(json!({"work_times": {"Monday": 7}})),
+            200,
+        ),
+        (
+            U2,
+            Method::PUT,
+            format!("{u1p}/worktimes"),
+            Some(json!({"work_times": {}})),
+            403,
+        ),
+        // A user's tasks.
+        (Owner, Method::GET, format!("{u1p}/tasks"), None, 200),
+        (Ga, Method::GET, format!("{u1p}/tasks"), None, 200),
+        (U1, Method::GET, format!("{u1p}/tasks"), None, 200),
+        (U2, Method::GET, format!("{u1p}/tasks"), None, 403),
+        (Ga2, Method::GET, format!("{u1p}/tasks"), None, 403),
+        (
+            Owner,
+            Method::POST,
+            format!("{u1p}/tasks"),
+            Some(json!({"title": "x", "group_id": g1})),
+            201,
+        ),
+        (
+            Ga,
+            Method::POST,
+            format!("{u1p}/tasks"),
+            Some(json!({"title": "x", "group_id": g1})),
+            201,
+        ),
+        (
+            U1,
+            Method::POST,
+            format!("{u1p}/tasks"),
+            Some(json!({"title": "x", "group_id": g1})),
+            201,
+        ),
+        (
+            U1,
+            Method::POST,
+            format!("{u1p}/tasks"),
+            Some(json!({"title": "x", "group_id": g2})),
+            403,
+        ),
+        (
+            U2,
+            Method::POST,
+            format!("{u1p}/tasks"),
+            Some(json!({"title": "x", "group_id": g1})),
+            403,
+        ),
+        (
+            Ga2,
+            Method::POST,
+            format!("{u1p}/tasks"),
+            Some(json!({"title": "x", "group_id": g1})),
+            403,
+        ),
+        (Owner, Method::GET, format!("{u1p}/tasks/{t1}"), None, 200),
+        (Ga, Method::GET, format!("{u1p}/tasks/{t1}"), None, 200),
+        (U1, Method::GET, format!("{u1p}/tasks/{t1}"), None, 200),
+        (U2, Method::GET, format!("{u1p}/tasks/{t1}"), None, 403),
+        (U1, Method::GET, format!("{u1p}/tasks/{t3}"), None, 404),
+        (Ga, Method::GET, format!("{u3p}/tasks/{t3}"), None, 403),
+        (U1, Method::GET, format!("{u1p}/tasks/abc"), None, 400),
+        (
+            U1,
+            Method::PUT,
+            format!("{u1p}/tasks/{t1}"),
+            Some(json!({"priority": 1})),
+            200,
+        ),
+        (
+            Ga,
+            Method::PUT,
+            format!("{u1p}/tasks/{t1}"),
+            Some(json!({"priority": 3})),
+            200,
+        ),
+        (
+            U2,
+            Method::PUT,
+            format!("{u1p}/tasks/{t1}"),
+            Some(json!({"priority": 3})),
+            403,
+        ),
+        (U1, Method::PUT, format!("{u1p}/tasks/{t1}/done"), None, 200),
+        (U2, Method::PUT, format!("{u1p}/tasks/{t1}/done"), None, 403),
+        (
+            U2,
+            Method::DELETE,
+            format!("{u1p}/tasks/{t_del}"),
+            None,
+            403,
+        ),
+        (
+            Ga,
+            Method::DELETE,
+            format!("{u1p}/tasks/{t_del}"),
+            None,
+            200,
+        ),
+        // Groups.
+        (Owner, Method::GET, "/groups".into(), None, 200),
+        (Ga, Method::GET, "/groups".into(), None, 200),
+        (U1, Method::GET, "/groups".into(), None, 200),
+        (
+            Owner,
+            Method::POST,
+            "/groups".into(),
+            Some(json!({"name": "New G", "admin_id": ga.id})),
+            201,
+        ),
+        (
+            Ga,
+            Method::POST,
+            "/groups".into(),
+            Some(json!({"name": "GA's G", "admin_id": ga.id})),
+            403,
+        ),
+        (
+            U1,
+            Method::POST,
+            "/groups".into(),
+            Some(json!({"name": "U's G", "admin_id": ga.id})),
+            403,
+        ),
+        (Owner, Method::GET, format!("/groups/{g1}"), None, 200),
+        (Ga, Method::GET, format!("/groups/{g1}"), None, 200),
+        (GaMember, Method::GET, format!("/groups/{g1}"), None, 200),
+        (U1, Method::GET, format!("/groups/{g1}"), None, 200),
+        (U3, Method::GET, format!("/groups/{g1}"), None, 403),
+        (Ga2, Method::GET, format!("/groups/{g1}"), None, 403),
+        (Owner, Method::GET, "/groups/999999".into(), None, 404),
+        (Owner, Method::GET, "/groups/x".into(), None, 400),
+        (
+            Owner,
+            Method::PUT,
+            format!("/groups/{g1}"),
+            Some(json!({"name": "G one"})),
+            200,
+        ),
+        (
+            Ga,
+            Method::PUT,
+            format!("/groups/{g1}"),
+            Some(json!({"name": "mine"})),
+            403,
+        ),
+        (
+            U1,
+            Method::PUT,
+            format!("/groups/{g1}"),
+            Some(json!({"name": "mine"})),
+            403,
+        ),
+        (
+            Ga2,
+            Method::DELETE,
+            format!("/groups/{g_victim}"),
+            None,
+            403,
+        ),
+        (
+            Owner,
+            Method::DELETE,
+            format!("/groups/{g_victim}"),
+            None,
+            200,
+        ),
+        (Ga, Method::GET, format!("/groups/{g1}/users"), None, 200),
+        (U1, Method::GET, format!("/groups/{g1}/users"), None, 200),
+        (U3, Method::GET, format!("/groups/{g1}/users"), None, 403),
+        (
+            U1,
+            Method::POST,
+            format!("/groups/{g1}/users"),
+            Some(json!({"user_id": u3.id})),
+            403,
+        ),
+        (
+            GaMember,
+            Method::POST,
+            format!("/groups/{g1}/users"),
+            Some(json!({"user_id": u3.id})),
+            403,
+        ),
+        (
+            Ga2,
+            Method::POST,
+            format!("/groups/{g1}/users"),
+            Some(json!({"user_id": u3.id})),
+            403,
+        ),
+        (
+            Ga,
+            Method::POST,
+            format!("/groups/{g1}/users"),
+            Some(json!({"user_id": u3.id})),
+            200,
+        ),
+        (
+            U1,
+            Method::DELETE,
+            format!("/groups/{g1}/users/{}", u3.id),
+            None,
+            403,
+        ),
+        (
+            Ga,
+            Method::DELETE,
+            format!("/groups/{g1}/users/{}", u3.id),
+            None,
+            200,
+        ),
+        (Ga, Method::GET, format!("/groups/{g1}/tasks"), None, 200),
+        (
+            GaMember,
+            Method::GET,
+            format!("/groups/{g1}/tasks"),
+            None,
+            200,
+        ),
+        (U1, Method::GET, format!("/groups/{g1}/tasks"), None, 200),
+        (U3, Method::GET, format!("/groups/{g1}/tasks"), None, 403),
+        (Ga, Method::GET, format!("/groups/{g1}/stats"), None, 200),
+        (
+            GaMember,
+            Method::GET,
+            format!("/groups/{g1}/stats"),
+            None,
+            200,
+        ),
+        (U1, Method::GET, format!("/groups/{g1}/stats"), None, 200),
+        (U3, Method::GET, format!("/groups/{g1}/stats"), None, 403),
+        (
+            Owner,
+            Method::POST,
+            format!("/groups/{g1}/stats"),
+            None,
+            405,
+        ),
+        // Global task endpoints.
+        (Owner, Method::GET, "/tasks/search?q=t".into(), None, 200),
+        (Ga, Method::GET, "/tasks/search?q=t".into(), None, 200),
+        (U1, Method::GET, "/tasks/search?q=t".into(), None, 403),
+        (Owner, Method::GET, "/tasks/stats".into(), None, 200),
+        (Ga, Method::GET, "/tasks/stats".into(), None, 200),
+        (U1, Method::GET, "/tasks/stats".into(), None, 200),
+        (
+            U1,
+            Method::POST,
+            "/tasks/batch".into(),
+            Some(json!({"task_ids": [t1], "action": "mark_done"})),
+            200,
+        ),
+        (
+            Ga,
+            Method::POST,
+            "/tasks/batch".into(),
+            Some(json!({"task_ids": [t1], "action": "mark_done"})),
+            200,
+        ),
+        (
+            U2,
+            Method::POST,
+            "/tasks/batch".into(),
+            Some(json!({"task_ids": [t1], "action": "mark_done"})),
+            404,
+        ),
+        (
+            Ga2,
+            Method::POST,
+            "/tasks/batch".into(),
+            Some(json!({"task_ids": [t1], "action": "mark_done"})),
+            404,
+        ),
+        (
+            Ga,
+            Method::POST,
+            "/tasks/batch".into(),
+            Some(json!({"task_ids": [t1], "updates": {"group_id": g2}})),
+            403,
+        ),
+        (Owner, Method::GET, "/tasks/filter".into(), None, 200),
+        (Ga, Method::GET, "/tasks/filter?user_id=1".into(), None, 200),
+        (
+            U1,
+            Method::GET,
+            "/tasks/filter?status=pending".into(),
+            None,
+            200,
+        ),
+        (Owner, Method::GET, "/nowhere".into(), None, 404),
+        (U1, Method::DELETE, "/tasks/stats".into(), None, 405),
+    ];
+
+    let mut failures = Vec::new();
+    let mut all_bodies = String::new();
+    for (who, method, path, body, want) in rows {
+        let res = app.call(method.clone(), &path, &auth(who), body).await;
+        if res.status.as_u16() != want {
+            failures.push(format!(
+                "{who:?} {method} {path}: want {want}, got {} {}",
+                res.status.as_u16(),
+                res.text()
+            ));
+        }
+        if res.status != StatusCode::OK && res.status != StatusCode::CREATED {
+            let b = res.json();
+            if b["success"] != false || !b["error"].is_string() {
+                failures.push(format!(
+                    "{who:?} {method} {path}: error body not enveloped: {}",
+                    res.text()
+                ));
+            }
+        }
+        all_bodies.push_str(&res.text());
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        !all_bodies.contains("\"password\""),
+        "a response carried a password field"
+    );
+    assert!(
+        !all_bodies.contains("$argon2"),
+        "a response carried a password hash"
+    );
+    assert!(
+        !all_bodies.contains("\"pw\""),
+        "a response carried a password hash field"
+    );
+}
