@@ -160,7 +160,7 @@ impl RedisConfig {
             password: Secret::new(env.string("REDIS_PASSWORD", "")),
             db: env.parse_in("REDIS_DB", 0i64, 0..=i64::from(u16::MAX)),
             key_prefix,
-            pool_size: env.parse_in("REDIS_POOL_SIZE", 32u32, 1..=1024),
+            pool_size: env.parse_in("REDIS_POOL_SIZE", 4u32, 1..=1024),
             connect_timeout: env.duration("REDIS_CONNECT_TIMEOUT", Duration::from_secs(2)),
             response_timeout: env.duration("REDIS_RESPONSE_TIMEOUT", Duration::from_secs(5)),
             pool_timeout: env.duration("REDIS_POOL_TIMEOUT", Duration::from_secs(5)),

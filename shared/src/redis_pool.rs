@@ -1,8 +1,13 @@
 //! The Redis connection pool both processes use.
 //!
 //! It is a bb8 pool (the one bb8-redis builds on) of multiplexed
-//! connections, with two differences from `bb8_redis::RedisConnectionManager`:
+//! connections, with three differences from `bb8_redis::RedisConnectionManager`:
 //!
+//! * A request does not keep a connection to itself: [`shared`] checks one
+//!   out, clones its handle and gives it back at once. A multiplexed
+//!   connection is built to be shared; concurrent requests then pipeline
+//!   over a few sockets, which costs Redis and the kernel far fewer system
+//!   calls than one socket per request (the pool is small: `REDIS_POOL_SIZE`).
 //! * Connections are **not** pinged on every checkout (that would double
 //!   the round trips of every request). Instead a connection that fails with
 //!   an I/O error, a dropped connection or a timeout marks itself broken and
@@ -11,6 +16,8 @@
 //! * Connect and response timeouts come from the configuration, so that no
 //!   request waits on a stopped Redis for longer than configured.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bb8_redis::bb8;
@@ -65,10 +72,13 @@ pub fn client(cfg: &RedisConfig) -> Result<Client, RedisError> {
     }
 }
 
-/// A multiplexed connection that remembers whether it has failed.
+/// A multiplexed connection that remembers whether it has failed. Clones
+/// share the socket and the flag, so a failure seen through any clone
+/// retires the pooled connection.
+#[derive(Clone)]
 pub struct Conn {
     inner: MultiplexedConnection,
-    broken: bool,
+    broken: Arc<AtomicBool>,
 }
 
 impl Conn {
@@ -79,9 +89,15 @@ impl Conn {
                 || e.is_timeout()
                 || e.is_unrecoverable_error())
         {
-            self.broken = true;
+            self.broken.store(true, Ordering::Relaxed);
         }
     }
+}
+
+/// A connection handle for one request, shared with concurrent requests.
+pub async fn shared(pool: &RedisPool) -> Result<Conn, RunError<RedisError>> {
+    let pooled = pool.get().await?;
+    Ok(pooled.clone())
 }
 
 impl ConnectionLike for Conn {
@@ -122,7 +138,7 @@ impl bb8::ManageConnection for Manager {
             .await?;
         Ok(Conn {
             inner,
-            broken: false,
+            broken: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -131,7 +147,7 @@ impl bb8::ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut Conn) -> bool {
-        conn.broken
+        conn.broken.load(Ordering::Relaxed)
     }
 }
 

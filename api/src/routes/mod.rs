@@ -15,7 +15,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::error::ApiError;
-use crate::middleware::{cors, json_errors, trace_request};
+use crate::middleware::edge;
 use crate::state::AppState;
 
 /// Request bodies larger than this are refused with 413.
@@ -74,9 +74,7 @@ pub fn router(state: AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ))
-        .layer(middleware::from_fn(trace_request))
-        .layer(middleware::from_fn(json_errors))
-        .layer(middleware::from_fn(cors))
+        .layer(middleware::from_fn(edge))
         .with_state(state)
 }
 

@@ -89,6 +89,26 @@ fn task_not_found() -> ApiError {
     ApiError::NotFound("Task not found".into())
 }
 
+/// Checks that the caller may act on the tasks of user `id`. The owner and
+/// the user itself need no lookup (it would cost a Redis round trip on the
+/// hottest paths); a missing user then shows up as a missing task, and
+/// [`not_found_for`] names it.
+async fn may_access_user(state: &AppState, caller: &Caller, id: u64) -> Result<(), ApiError> {
+    if caller.is_owner() || caller.is(id) {
+        return Ok(());
+    }
+    visible_user(state, caller, id).await.map(|_| ())
+}
+
+/// The 404 for a task that could not be found under user `id`: "User not
+/// found" when the owner named a user that does not exist.
+async fn not_found_for(state: &AppState, caller: &Caller, id: u64) -> ApiError {
+    if caller.is_owner() && matches!(state.store.user(id).await, Ok(None)) {
+        return ApiError::NotFound("User not found".into());
+    }
+    task_not_found()
+}
+
 /// The tasks of `user` that the caller may see.
 async fn tasks_of(state: &AppState, caller: &Caller, user: &User) -> Result<Vec<Task>, ApiError> {
     let mut tasks = state
@@ -119,7 +139,7 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateTask>,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id, "user")?;
-    visible_user(&state, &caller, id).await?;
+    may_access_user(&state, &caller, id).await?;
     let title = match body.title.as_deref() {
         None | Some("") => return Err(ApiError::Unprocessable("Title is required".into())),
         Some(t) => domain::title(t)?,
@@ -193,13 +213,16 @@ pub async fn get_one(
 ) -> Result<Response, ApiError> {
     let id = path_id(&id, "user")?;
     let tid = path_id(&tid, "task")?;
-    visible_user(&state, &caller, id).await?;
+    may_access_user(&state, &caller, id).await?;
     let task = state
         .store
         .task(tid)
         .await?
         .filter(|t| t.user_id == id && authz::can_see_task(&caller, t));
-    Ok(ok(task.ok_or_else(task_not_found)?))
+    match task {
+        Some(task) => Ok(ok(task)),
+        None => Err(not_found_for(&state, &caller, id).await),
+    }
 }
 
 /// Runs `write_tasks` for the given ids. All or nothing.
@@ -250,7 +273,7 @@ async fn write_one(
 ) -> Result<Task, ApiError> {
     let id = path_id(id, "user")?;
     let tid = path_id(tid, "task")?;
-    visible_user(state, caller, id).await?;
+    may_access_user(state, caller, id).await?;
     match write_tasks(state, caller, action, Some(id), &[tid], &changes).await? {
         Ok(mut tasks) => tasks.pop().ok_or_else(task_not_found),
         Err(refused) => Err(match refused.first().map(|(c, _)| c.as_str()) {
@@ -260,7 +283,7 @@ async fn write_one(
             Some("FORBIDDEN_GROUP") => {
                 ApiError::Forbidden("Insufficient permissions for the specified group".into())
             }
-            _ => task_not_found(),
+            _ => not_found_for(state, caller, id).await,
         }),
     }
 }

@@ -18,7 +18,7 @@ use redis::{Script, ScriptInvocation, Value};
 use taskmaster_shared::domain::Role;
 use taskmaster_shared::keys::{Keys, RowType};
 use taskmaster_shared::model::{Group, Task, User};
-use taskmaster_shared::redis_pool::{RedisPool, RunError};
+use taskmaster_shared::redis_pool::{self, RedisPool, RunError};
 
 pub use value::{array, fields, string, u64_of};
 
@@ -64,7 +64,6 @@ macro_rules! script {
 /// The scripts, hashed once (the client uses EVALSHA and loads a script
 /// again after a Redis restart).
 pub struct Scripts {
-    pub auth: Script,
     pub rows: Script,
     pub group_detail: Script,
     pub create_user: Script,
@@ -82,7 +81,6 @@ pub struct Scripts {
 }
 
 pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    auth: script!("auth"),
     rows: script!("rows"),
     group_detail: script!("group_detail"),
     create_user: script!("create_user"),
@@ -152,8 +150,8 @@ impl Store {
 
     /// Runs a script and returns its raw reply.
     pub async fn eval(&self, inv: &ScriptInvocation<'_>) -> Result<Value, StoreError> {
-        let mut conn = self.pool.get().await?;
-        Ok(inv.invoke_async(&mut *conn).await?)
+        let mut conn = redis_pool::shared(&self.pool).await?;
+        Ok(inv.invoke_async(&mut conn).await?)
     }
 
     /// Runs a write script and splits its reply into [`Outcome`].
@@ -179,38 +177,48 @@ impl Store {
         }
     }
 
-    /// Loads what authentication needs, by id or by email key.
+    /// Loads what authentication needs, by id or by email key: plain
+    /// commands in one pipeline (an email costs one more round trip, to
+    /// find the id).
     pub async fn auth_record(
         &self,
         id: Option<u64>,
         email_key: &str,
     ) -> Result<Option<AuthRecord>, StoreError> {
-        let mut inv = self.invocation(&SCRIPTS.auth, None);
-        inv.arg(id.map(|i| i.to_string()).unwrap_or_default())
-            .arg(email_key);
-        let items = array(self.eval(&inv).await?).ok_or(StoreError::Malformed("auth reply"))?;
-        if items.is_empty() {
-            return Ok(None);
-        }
-        let mut it = items.into_iter();
-        let mut next = || {
-            it.next()
-                .ok_or(StoreError::Malformed("auth reply too short"))
+        let mut conn = redis_pool::shared(&self.pool).await?;
+        let id = match id {
+            Some(id) => id,
+            None => {
+                let found: Option<u64> =
+                    redis::cmd("HGET").arg(self.keys.email_index()).arg(email_key).query_async(&mut conn).await?;
+                match found {
+                    Some(id) => id,
+                    None => return Ok(None),
+                }
+            }
         };
-        let id = u64_of(&next()?).ok_or(StoreError::Malformed("auth id"))?;
-        let password_hash = string(&next()?).unwrap_or_default();
-        let role = Role::parse(&string(&next()?).unwrap_or_default())
-            .map_err(|_| StoreError::Malformed("role"))?;
-        let credential_version = u64_of(&next()?).unwrap_or(0);
-        let groups = ids(next()?);
-        let admin_of = ids(next()?);
+        let ((password_hash, role, cv), groups, admin_of): ((Option<String>, Option<String>, Option<u64>), Value, Value) =
+            redis::pipe()
+                .cmd("HMGET")
+                .arg(self.keys.row(RowType::User, id))
+                .arg(&["pw", "role", "cv"])
+                .cmd("SMEMBERS")
+                .arg(self.keys.user_groups(id))
+                .cmd("SMEMBERS")
+                .arg(self.keys.user_admin_of(id))
+                .query_async(&mut conn)
+                .await?;
+        let (Some(password_hash), Some(role)) = (password_hash, role) else {
+            return Ok(None);
+        };
+        let role = Role::parse(&role).map_err(|_| StoreError::Malformed("role"))?;
         Ok(Some(AuthRecord {
             id,
             password_hash,
             role,
-            credential_version,
-            groups,
-            admin_of,
+            credential_version: cv.unwrap_or(0),
+            groups: ids(groups),
+            admin_of: ids(admin_of),
         }))
     }
 
@@ -248,8 +256,18 @@ impl Store {
         Ok(users)
     }
 
+    /// One user: plain commands in one pipeline (a script costs Redis
+    /// several times more than the reads it does).
     pub async fn user(&self, id: u64) -> Result<Option<User>, StoreError> {
-        Ok(self.users(Source::Ids(&[id])).await?.pop())
+        let mut conn = redis_pool::shared(&self.pool).await?;
+        let (row, groups): (Value, Value) = redis::pipe()
+            .cmd("HGETALL")
+            .arg(self.keys.row(RowType::User, id))
+            .cmd("SMEMBERS")
+            .arg(self.keys.user_groups(id))
+            .query_async(&mut conn)
+            .await?;
+        Ok(user_from(row, groups))
     }
 
     /// Groups from `source`, missing ones skipped, sorted by id.
@@ -276,14 +294,18 @@ impl Store {
         Ok(tasks)
     }
 
+    /// One task: a plain HGETALL.
     pub async fn task(&self, id: u64) -> Result<Option<Task>, StoreError> {
-        Ok(self.tasks(Source::Ids(&[id])).await?.pop())
+        let mut conn = redis_pool::shared(&self.pool).await?;
+        let row: Value =
+            redis::cmd("HGETALL").arg(self.keys.row(RowType::Task, id)).query_async(&mut conn).await?;
+        Ok(task_from(row))
     }
 
     /// Every id in a (possibly huge) set, read in chunks with SSCAN so that
     /// Redis is never blocked for long.
     pub async fn set_members_chunked(&self, key: &str) -> Result<Vec<u64>, StoreError> {
-        let mut conn = self.pool.get().await?;
+        let mut conn = redis_pool::shared(&self.pool).await?;
         let mut cursor: u64 = 0;
         let mut out = Vec::new();
         loop {
@@ -292,7 +314,7 @@ impl Store {
                 .arg(cursor)
                 .arg("COUNT")
                 .arg(2000)
-                .query_async(&mut *conn)
+                .query_async(&mut conn)
                 .await?;
             out.extend(batch);
             if next == 0 {
@@ -342,8 +364,8 @@ impl Store {
 
     /// SCARD of a set.
     pub async fn count(&self, key: &str) -> Result<u64, StoreError> {
-        let mut conn = self.pool.get().await?;
-        Ok(redis::cmd("SCARD").arg(key).query_async(&mut *conn).await?)
+        let mut conn = redis_pool::shared(&self.pool).await?;
+        Ok(redis::cmd("SCARD").arg(key).query_async(&mut conn).await?)
     }
 }
 

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# The api's benchmark: loopback load with wrk against a private Redis, each
+# figure printed as a ratio to a minimal hyper server measured in the same
+# run (the ceiling). Never a timed test: run it by hand.
+#
+#   ./deploy/bench.sh            # the full run (100,000 tasks, then 1k vs 1M)
+#   BENCH_QUICK=1 ./deploy/bench.sh   # smaller datasets and shorter runs
+#
+# Knobs: BENCH_DURATION (default 10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+DURATION=${BENCH_DURATION:-10s}
+CONNS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-2}
+USERS=1000
+TASKS_PER_USER=100
+BIG_USERS=1000
+BIG_TASKS_PER_USER=1000
+if [ -n "${BENCH_QUICK:-}" ]; then
+    DURATION=${BENCH_DURATION:-4s}
+    USERS=100; TASKS_PER_USER=100; BIG_USERS=100; BIG_TASKS_PER_USER=100
+fi
+
+say() { printf '[bench] %s\n' "$*" >&2; }
+die() { printf '[bench] %s\n' "$*" >&2; exit 1; }
+
+need() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" -eq 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null || {
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }
+    else
+        die "$1 is missing: sudo apt-get install -y $2"
+    fi
+}
+need wrk wrk
+need redis-server redis-server
+need redis-cli redis-tools
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+say "building release binaries"
+cargo build --release --locked -p taskmaster-api -p taskmaster-tests --bin taskmaster-api --bin bench-ceiling --bin bench-seed >&2
+BIN=$ROOT/target/release
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    [ -n "${REDIS_PORT:-}" ] && redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+REDIS_PORT=$(free_port)
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+    --dir "$WORK" --logfile "$WORK/redis.log" --maxclients 10000
+for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+API_PORT=$(free_port)
+CEIL_PORT=$(free_port)
+OWNER=bench-owner-secret
+start_api() { # start_api PREFIX
+    SERVER_HOST=127.0.0.1 SERVER_PORT=$API_PORT REDIS_HOST=127.0.0.1 REDIS_PORT=$REDIS_PORT \
+        REDIS_KEY_PREFIX=$1 OWNER_PASSWORD=$OWNER RUST_LOG=warn \
+        "$BIN/taskmaster-api" 2>>"$WORK/api.log" &
+    API_PID=$!
+    PIDS+=("$API_PID")
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$API_PORT") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "the api did not start: $(tail -5 "$WORK/api.log")"
+}
+stop_api() { kill "$API_PID" 2>/dev/null || true; wait "$API_PID" 2>/dev/null || true; }
+
+"$BIN/bench-ceiling" "$CEIL_PORT" &
+PIDS+=($!)
+
+# wrk prints "Requests/sec: N" and, with --latency, "50%  1.23ms" lines.
+# run NAME URL [wrk args...] -> appends "NAME rps p50_ms p99_ms" to $WORK/results
+run() {
+    local name=$1 url=$2; shift 2
+    local out
+    out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$@" "$url")
+    local rps p50 p99 non2xx
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
+    [ -n "$non2xx" ] && say "warning: $name had $non2xx non-2xx answers"
+    echo "$name $rps $(to_ms "$p50") $(to_ms "$p99")" >>"$WORK/results"
+}
+to_ms() { # 812.00us | 1.23ms | 1.02s -> milliseconds
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+        else print v }'
+}
+seed() { # seed PREFIX USERS TASKS -> prints the sample JSON
+    "$BIN/bench-seed" "redis://127.0.0.1:$REDIS_PORT" "$1" "$2" "$3"
+}
+field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+
+# ---- main dataset ------------------------------------------------------------
+say "seeding $USERS users x $TASKS_PER_USER tasks"
+SAMPLE=$(seed main: "$USERS" "$TASKS_PER_USER")
+UID_=$(field "$SAMPLE" user_id); TID=$(field "$SAMPLE" task_id); GID=$(field "$SAMPLE" group_id)
+PW=$(field "$SAMPLE" password)
+BASIC=$(printf '%s:%s' "$UID_" "$PW" | base64 -w0)
+start_api main:
+
+cat >"$WORK/post.lua" <<EOF
+wrk.method = "POST"
+wrk.body = '{"title":"bench task","group_id":$GID,"priority":2,"deadline":"2026-12-31","information":"load"}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Basic $BASIC"
+EOF
+
+say "ceiling: minimal hyper server"
+run ceiling "http://127.0.0.1:$CEIL_PORT/"
+say "GET one task, Basic auth"
+run get_basic "http://127.0.0.1:$API_PORT/users/$UID_/tasks/$TID" -H "Authorization: Basic $BASIC"
+say "GET one task, owner header"
+run get_owner "http://127.0.0.1:$API_PORT/users/$UID_/tasks/$TID" -H "X-Owner-Password: $OWNER"
+say "GET a user's tasks ($TASKS_PER_USER)"
+run list_100 "http://127.0.0.1:$API_PORT/users/$UID_/tasks" -H "Authorization: Basic $BASIC"
+say "POST a task"
+run create "http://127.0.0.1:$API_PORT/users/$UID_/tasks" -s "$WORK/post.lua"
+stop_api
+
+# ---- latency versus dataset size --------------------------------------------
+SMALL_USERS=10; SMALL_TASKS=100
+say "latency vs size: $((SMALL_USERS * SMALL_TASKS)) tasks"
+SAMPLE=$(seed small: "$SMALL_USERS" "$SMALL_TASKS")
+S_UID=$(field "$SAMPLE" user_id); S_TID=$(field "$SAMPLE" task_id)
+start_api small:
+run get_small "http://127.0.0.1:$API_PORT/users/$S_UID/tasks/$S_TID" -H "X-Owner-Password: $OWNER"
+stop_api
+redis-cli -p "$REDIS_PORT" flushall >/dev/null
+say "latency vs size: $((BIG_USERS * BIG_TASKS_PER_USER)) tasks (seeding takes a while)"
+SAMPLE=$(seed big: "$BIG_USERS" "$BIG_TASKS_PER_USER")
+B_UID=$(field "$SAMPLE" user_id); B_TID=$(field "$SAMPLE" task_id)
+start_api big:
+run get_big "http://127.0.0.1:$API_PORT/users/$B_UID/tasks/$B_TID" -H "X-Owner-Password: $OWNER"
+stop_api
+
+# ---- report -----------------------------------------------------------------
+python3 - "$WORK/results" "$USERS" "$TASKS_PER_USER" "$BIG_USERS" "$BIG_TASKS_PER_USER" "$CONNS" "$DURATION" <<'PY'
+import sys
+path, users, per, bu, bp, conns, dur = sys.argv[1:]
+r = {}
+for line in open(path):
+    name, rps, p50, p99 = line.split()
+    r[name] = (float(rps), float(p50), float(p99))
+ceil = r["ceiling"][0]
+print(f"\ntaskmaster api benchmark: wrk, {conns} connections, {dur} per run, loopback, 2 cores shared")
+print(f"dataset: {int(users) * int(per):,} tasks across {users} users\n")
+print(f"{'run':<34}{'req/s':>10}{'ratio':>8}{'p50 ms':>9}{'p99 ms':>9}")
+labels = {
+    "ceiling": "minimal hyper server (ceiling)",
+    "get_basic": "GET task, Basic auth",
+    "get_owner": "GET task, owner header",
+    "list_100": f"GET user's tasks ({per})",
+    "create": "POST task (Basic auth)",
+}
+for k, label in labels.items():
+    rps, p50, p99 = r[k]
+    print(f"{label:<34}{rps:>10.0f}{rps / ceil:>8.2f}{p50:>9.2f}{p99:>9.2f}")
+basic, owner = r["get_basic"][0], r["get_owner"][0]
+small, big = r["get_small"][1], r["get_big"][1]
+print()
+checks = [
+    ("authenticated GET >= 0.5 x ceiling", basic / ceil, basic / ceil >= 0.5),
+    ("Basic auth within 10% of owner header", basic / owner, basic / owner >= 0.9),
+    ("create >= 0.35 x ceiling", r["create"][0] / ceil, r["create"][0] / ceil >= 0.35),
+    ("p99 <= 10 ms (all api runs)", max(r[k][2] for k in ["get_basic", "get_owner", "list_100", "create"]),
+     all(r[k][2] <= 10 for k in ["get_basic", "get_owner", "list_100", "create"])),
+    (f"GET p50 at {int(bu) * int(bp):,} vs 1,000 tasks <= 1.2x", big / small if small else 0, small and big / small <= 1.2),
+]
+for label, value, ok in checks:
+    print(f"{'PASS' if ok else 'MISS'}  {label}: {value:.2f}")
+PY
