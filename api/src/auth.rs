@@ -36,6 +36,7 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::AuthRecord;
 
 /// How long a verified credential is remembered.
 pub const CACHE_TTL: Duration = Duration::from_secs(60);
@@ -307,7 +308,30 @@ fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
     Some((user.to_owned(), password.to_owned()))
 }
 
-impl FromRequestParts<AppState> for Caller {
+/// Credentials as sent, parsed without any I/O. Handlers on hot paths take
+/// these instead of [`Caller`] and use [`authenticate_with`], which reads
+/// the caller's record in the same Redis round trip as the handler's data.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// A correct `X-Owner-Password`.
+    Owner,
+    Basic {
+        /// The login when it is a numeric id.
+        id: Option<u64>,
+        /// The case-folded login when it is an email.
+        email_key: String,
+        password: String,
+    },
+}
+
+impl Credentials {
+    fn limiter_key(id: Option<u64>, email_key: &str) -> String {
+        id.map(|i| i.to_string())
+            .unwrap_or_else(|| email_key.to_owned())
+    }
+}
+
+impl FromRequestParts<AppState> for Credentials {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -317,57 +341,125 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(given) = parts.headers.get("x-owner-password") {
             let secret = state.config.owner_password.expose().as_bytes();
             if bool::from(given.as_bytes().ct_eq(secret)) {
-                return Ok(Caller::owner_header());
+                return Ok(Credentials::Owner);
             }
         }
         let Some((login, password)) = basic_credentials(parts) else {
             return Err(ApiError::Unauthorized);
         };
-        let auth = &state.auth;
-        let (id, email_key) = match parse_id(&login) {
-            Some(id) => (Some(id), String::new()),
-            None => (None, Email::key_of(&login)),
-        };
-        let limiter_key = id
-            .map(|i| i.to_string())
-            .unwrap_or_else(|| email_key.clone());
-        let record = state.store.auth_record(id, &email_key).await?;
-        let Some(record) = record else {
-            if let Some(wait) = auth.blocked(&limiter_key) {
-                return Err(ApiError::TooManyRequests(wait));
-            }
-            auth.verify(&password, None).await;
-            auth.record_failure(&limiter_key);
-            return Err(ApiError::Unauthorized);
-        };
-        let key = auth.cache_key(
-            record.id,
-            record.credential_version,
-            &record.password_hash,
-            &password,
-        );
-        // A credential verified moments ago passes even while its login name
-        // is being hammered: the limiter must not lock out a working client.
-        if !auth.cached(&key) {
-            if let Some(wait) = auth.blocked(&limiter_key) {
-                return Err(ApiError::TooManyRequests(wait));
-            }
-            if !auth
-                .verify_shared(key, &password, &record.password_hash)
-                .await
-            {
-                auth.record_failure(&limiter_key);
-                return Err(ApiError::Unauthorized);
-            }
-            auth.clear_failures(&limiter_key);
-        }
-        Ok(Caller {
-            id: Some(record.id),
-            role: record.role,
-            groups: record.groups,
-            admin_of: record.admin_of,
+        Ok(match parse_id(&login) {
+            Some(id) => Credentials::Basic {
+                id: Some(id),
+                email_key: String::new(),
+                password,
+            },
+            None => Credentials::Basic {
+                id: None,
+                email_key: Email::key_of(&login),
+                password,
+            },
         })
     }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let credentials = Credentials::from_request_parts(parts, state).await?;
+        resolve(state, &credentials, None).await
+    }
+}
+
+/// Authenticates and runs the commands `extra` adds to the pipeline in the
+/// same round trip; returns the caller and the replies to `extra`. The data
+/// is read before the caller is known, so handlers must check permissions
+/// before answering with it.
+pub async fn authenticate_with(
+    state: &AppState,
+    credentials: &Credentials,
+    extra: impl FnOnce(&mut redis::Pipeline),
+) -> Result<(Caller, Vec<redis::Value>), ApiError> {
+    let prefetch = match credentials {
+        Credentials::Basic { id: Some(id), .. } => Some(*id),
+        _ => None,
+    };
+    let mut pipe = redis::pipe();
+    if let Some(id) = prefetch {
+        state.store.auth_commands(&mut pipe, id);
+    }
+    extra(&mut pipe);
+    let mut replies = state.store.query(&pipe).await?;
+    let record = match prefetch {
+        Some(id) => {
+            let rest = replies.split_off(crate::store::AUTH_COMMANDS.min(replies.len()));
+            let auth = std::mem::replace(&mut replies, rest);
+            Some(state.store.parse_auth(id, auth)?)
+        }
+        None => None,
+    };
+    Ok((resolve(state, credentials, record).await?, replies))
+}
+
+/// Turns credentials into a caller. `prefetched` is the auth record when it
+/// was already read (`Some(None)`: the user does not exist).
+pub async fn resolve(
+    state: &AppState,
+    credentials: &Credentials,
+    prefetched: Option<Option<AuthRecord>>,
+) -> Result<Caller, ApiError> {
+    let Credentials::Basic {
+        id,
+        email_key,
+        password,
+    } = credentials
+    else {
+        return Ok(Caller::owner_header());
+    };
+    let auth = &state.auth;
+    let limiter_key = Credentials::limiter_key(*id, email_key);
+    let record = match prefetched {
+        Some(record) => record,
+        None => state.store.auth_record(*id, email_key).await?,
+    };
+    let Some(record) = record else {
+        if let Some(wait) = auth.blocked(&limiter_key) {
+            return Err(ApiError::TooManyRequests(wait));
+        }
+        auth.verify(password, None).await;
+        auth.record_failure(&limiter_key);
+        return Err(ApiError::Unauthorized);
+    };
+    let key = auth.cache_key(
+        record.id,
+        record.credential_version,
+        &record.password_hash,
+        password,
+    );
+    // A credential verified moments ago passes even while its login name
+    // is being hammered: the limiter must not lock out a working client.
+    if !auth.cached(&key) {
+        if let Some(wait) = auth.blocked(&limiter_key) {
+            return Err(ApiError::TooManyRequests(wait));
+        }
+        if !auth
+            .verify_shared(key, password, &record.password_hash)
+            .await
+        {
+            auth.record_failure(&limiter_key);
+            return Err(ApiError::Unauthorized);
+        }
+        auth.clear_failures(&limiter_key);
+    }
+    Ok(Caller {
+        id: Some(record.id),
+        role: record.role,
+        groups: record.groups,
+        admin_of: record.admin_of,
+    })
 }
 
 #[cfg(test)]

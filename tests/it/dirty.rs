@@ -207,7 +207,11 @@ async fn each_remaining_write_endpoint_marks_exactly_the_rows_it_changed() {
     let t2 = app.seed_task(u.id, g2, "two").await;
 
     async fn after(app: &TestApp) -> [BTreeSet<u64>; 3] {
-        [dirty(app, RowType::User).await, dirty(app, RowType::Group).await, dirty(app, RowType::Task).await]
+        [
+            dirty(app, RowType::User).await,
+            dirty(app, RowType::Group).await,
+            dirty(app, RowType::Task).await,
+        ]
     }
     let none = BTreeSet::new;
     let set = |ids: &[u64]| ids.iter().copied().collect::<BTreeSet<u64>>();
@@ -222,40 +226,110 @@ async fn each_remaining_write_endpoint_marks_exactly_the_rows_it_changed() {
     assert_eq!(after(&app).await, [set(&[admin.id]), set(&[g3]), none()]);
     // PUT /groups/{id} rename: the group only.
     clear_dirty(&app).await;
-    app.call(Method::PUT, &format!("/groups/{g3}"), &Auth::Owner, Some(json!({"name": "renamed"}))).await;
+    app.call(
+        Method::PUT,
+        &format!("/groups/{g3}"),
+        &Auth::Owner,
+        Some(json!({"name": "renamed"})),
+    )
+    .await;
     assert_eq!(after(&app).await, [none(), set(&[g3]), none()]);
     // PUT /users/{id}/worktimes: the user only.
     clear_dirty(&app).await;
-    app.call(Method::PUT, &format!("/users/{}/worktimes", u.id), &u.auth(), Some(json!({"work_times": {"Monday": 1}}))).await;
+    app.call(
+        Method::PUT,
+        &format!("/users/{}/worktimes", u.id),
+        &u.auth(),
+        Some(json!({"work_times": {"Monday": 1}})),
+    )
+    .await;
     assert_eq!(after(&app).await, [set(&[u.id]), none(), none()]);
     // PUT task, done, batch: the tasks only.
     clear_dirty(&app).await;
-    app.call(Method::PUT, &format!("/users/{}/tasks/{t1}", u.id), &u.auth(), Some(json!({"title": "x"}))).await;
-    app.call(Method::PUT, &format!("/users/{}/tasks/{t2}/done", u.id), &u.auth(), None).await;
+    app.call(
+        Method::PUT,
+        &format!("/users/{}/tasks/{t1}", u.id),
+        &u.auth(),
+        Some(json!({"title": "x"})),
+    )
+    .await;
+    app.call(
+        Method::PUT,
+        &format!("/users/{}/tasks/{t2}/done", u.id),
+        &u.auth(),
+        None,
+    )
+    .await;
     assert_eq!(after(&app).await, [none(), none(), set(&[t1, t2])]);
     clear_dirty(&app).await;
-    app.call(Method::POST, "/tasks/batch", &u.auth(), Some(json!({"task_ids": [t1, t2], "updates": {"priority": 3}}))).await;
+    app.call(
+        Method::POST,
+        "/tasks/batch",
+        &u.auth(),
+        Some(json!({"task_ids": [t1, t2], "updates": {"priority": 3}})),
+    )
+    .await;
     assert_eq!(after(&app).await, [none(), none(), set(&[t1, t2])]);
     // DELETE /groups/{g2}/users/{u}: the user, and the task that moved.
     clear_dirty(&app).await;
-    let res = app.call(Method::DELETE, &format!("/groups/{g2}/users/{}", u.id), &Auth::Owner, None).await;
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("/groups/{g2}/users/{}", u.id),
+            &Auth::Owner,
+            None,
+        )
+        .await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(after(&app).await, [set(&[u.id]), none(), set(&[t2])]);
     // PUT /users/{id} with new memberships (owner): the user, moved tasks.
     clear_dirty(&app).await;
-    let res = app.call(Method::PUT, &format!("/users/{}", u.id), &Auth::Owner, Some(json!({"group_ids": [g3]}))).await;
+    let res = app
+        .call(
+            Method::PUT,
+            &format!("/users/{}", u.id),
+            &Auth::Owner,
+            Some(json!({"group_ids": [g3]})),
+        )
+        .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     assert_eq!(after(&app).await, [set(&[u.id]), none(), set(&[t1, t2])]);
-    let moved = app.call(Method::GET, &format!("/users/{}/tasks/{t1}", u.id), &Auth::Owner, None).await.json();
-    assert_eq!(moved["data"]["group_id"], g3, "tasks follow the user into its remaining group");
+    let moved = app
+        .call(
+            Method::GET,
+            &format!("/users/{}/tasks/{t1}", u.id),
+            &Auth::Owner,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        moved["data"]["group_id"], g3,
+        "tasks follow the user into its remaining group"
+    );
     // Batch delete and single delete: the tasks, as deletes.
     clear_dirty(&app).await;
     let mut rx = events(&app).await;
-    app.call(Method::POST, "/tasks/batch", &Auth::Owner, Some(json!({"task_ids": [t1], "action": "delete"}))).await;
-    app.call(Method::DELETE, &format!("/users/{}/tasks/{t2}", u.id), &Auth::Owner, None).await;
+    app.call(
+        Method::POST,
+        "/tasks/batch",
+        &Auth::Owner,
+        Some(json!({"task_ids": [t1], "action": "delete"})),
+    )
+    .await;
+    app.call(
+        Method::DELETE,
+        &format!("/users/{}/tasks/{t2}", u.id),
+        &Auth::Owner,
+        None,
+    )
+    .await;
     assert_eq!(after(&app).await, [none(), none(), set(&[t1, t2])]);
     assert_eq!(
         drain(&mut rx).await,
-        vec![json!({"type": "task", "id": t1, "op": "delete"}), json!({"type": "task", "id": t2, "op": "delete"})]
+        vec![
+            json!({"type": "task", "id": t1, "op": "delete"}),
+            json!({"type": "task", "id": t2, "op": "delete"})
+        ]
     );
 }

@@ -8,16 +8,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use taskmaster_shared::domain::{self, Deadline, FieldError, Priority};
 use taskmaster_shared::keys::RowType;
-use taskmaster_shared::model::{Task, User};
+use taskmaster_shared::model::Task;
 
 use super::users::visible_user;
 use super::{completion_rate, created, now, ok};
-use crate::auth::Caller;
+use crate::auth::{Caller, Credentials, authenticate_with, resolve};
 use crate::authz;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, path_id};
 use crate::state::AppState;
-use crate::store::{Outcome, SCRIPTS, Source, task_from, u64_of};
+use crate::store::{Outcome, SCRIPTS, Source, ids, task_from, u64_of, user_from};
 
 /// Most tasks one batch may name.
 pub const BATCH_MAX: usize = 1000;
@@ -109,24 +109,40 @@ async fn not_found_for(state: &AppState, caller: &Caller, id: u64) -> ApiError {
     task_not_found()
 }
 
-/// The tasks of `user` that the caller may see.
-async fn tasks_of(state: &AppState, caller: &Caller, user: &User) -> Result<Vec<Task>, ApiError> {
-    let mut tasks = state
-        .store
-        .tasks(Source::Set(state.keys.user_tasks(user.id)))
-        .await?;
-    tasks.retain(|t| authz::can_see_task(caller, t));
-    Ok(tasks)
-}
-
 pub async fn list_for_user(
     State(state): State<AppState>,
-    caller: Caller,
+    credentials: Credentials,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = path_id(&id, "user")?;
-    let user = visible_user(&state, &caller, id).await?;
-    let tasks = tasks_of(&state, &caller, &user).await?;
+    let id = match path_id(&id, "user") {
+        Ok(id) => id,
+        Err(e) => {
+            resolve(&state, &credentials, None).await?;
+            return Err(e);
+        }
+    };
+    // The caller, the user, its groups and its task ids in one round trip.
+    let (caller, replies) = authenticate_with(&state, &credentials, |pipe| {
+        pipe.cmd("HGETALL")
+            .arg(state.keys.row(RowType::User, id))
+            .cmd("SMEMBERS")
+            .arg(state.keys.user_groups(id))
+            .cmd("SMEMBERS")
+            .arg(state.keys.user_tasks(id));
+    })
+    .await?;
+    let mut replies = replies.into_iter();
+    let (Some(row), Some(groups), Some(task_ids)) =
+        (replies.next(), replies.next(), replies.next())
+    else {
+        return Err(ApiError::Internal("list replies".into()));
+    };
+    let user = user_from(row, groups).ok_or_else(|| ApiError::NotFound("User not found".into()))?;
+    if !authz::can_view_user(&caller, &user) {
+        return Err(ApiError::Forbidden("Insufficient permissions".into()));
+    }
+    let mut tasks = state.store.tasks_by_ids(&ids(task_ids)).await?;
+    tasks.retain(|t| authz::can_see_task(&caller, t));
     Ok(ok(
         json!({"user_id": id, "count": tasks.len(), "tasks": tasks}),
     ))
@@ -208,16 +224,25 @@ pub async fn create(
 
 pub async fn get_one(
     State(state): State<AppState>,
-    caller: Caller,
+    credentials: Credentials,
     Path((id, tid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let id = path_id(&id, "user")?;
-    let tid = path_id(&tid, "task")?;
+    let (id, tid) = match (path_id(&id, "user"), path_id(&tid, "task")) {
+        (Ok(id), Ok(tid)) => (id, tid),
+        (Err(e), _) | (_, Err(e)) => {
+            resolve(&state, &credentials, None).await?;
+            return Err(e);
+        }
+    };
+    // The caller and the task in one round trip.
+    let (caller, mut replies) = authenticate_with(&state, &credentials, |pipe| {
+        pipe.cmd("HGETALL").arg(state.keys.row(RowType::Task, tid));
+    })
+    .await?;
     may_access_user(&state, &caller, id).await?;
-    let task = state
-        .store
-        .task(tid)
-        .await?
+    let task = replies
+        .pop()
+        .and_then(task_from)
         .filter(|t| t.user_id == id && authz::can_see_task(&caller, t));
     match task {
         Some(task) => Ok(ok(task)),

@@ -106,6 +106,9 @@ pub enum Source<'a> {
     VisibleUsers(u64),
 }
 
+/// How many pipeline replies [`Store::auth_commands`] produces.
+pub const AUTH_COMMANDS: usize = 3;
+
 /// The data behind authentication.
 #[derive(Debug, Clone)]
 pub struct AuthRecord {
@@ -185,30 +188,51 @@ impl Store {
         id: Option<u64>,
         email_key: &str,
     ) -> Result<Option<AuthRecord>, StoreError> {
-        let mut conn = redis_pool::shared(&self.pool).await?;
         let id = match id {
             Some(id) => id,
             None => {
-                let found: Option<u64> =
-                    redis::cmd("HGET").arg(self.keys.email_index()).arg(email_key).query_async(&mut conn).await?;
+                let mut conn = redis_pool::shared(&self.pool).await?;
+                let found: Option<u64> = redis::cmd("HGET")
+                    .arg(self.keys.email_index())
+                    .arg(email_key)
+                    .query_async(&mut conn)
+                    .await?;
                 match found {
                     Some(id) => id,
                     None => return Ok(None),
                 }
             }
         };
-        let ((password_hash, role, cv), groups, admin_of): ((Option<String>, Option<String>, Option<u64>), Value, Value) =
-            redis::pipe()
-                .cmd("HMGET")
-                .arg(self.keys.row(RowType::User, id))
-                .arg(&["pw", "role", "cv"])
-                .cmd("SMEMBERS")
-                .arg(self.keys.user_groups(id))
-                .cmd("SMEMBERS")
-                .arg(self.keys.user_admin_of(id))
-                .query_async(&mut conn)
-                .await?;
-        let (Some(password_hash), Some(role)) = (password_hash, role) else {
+        let mut pipe = redis::pipe();
+        self.auth_commands(&mut pipe, id);
+        let replies = self.query(&pipe).await?;
+        self.parse_auth(id, replies)
+    }
+
+    /// Adds the [`AUTH_COMMANDS`] commands that read user `id`'s auth record.
+    pub fn auth_commands(&self, pipe: &mut redis::Pipeline, id: u64) {
+        pipe.cmd("HMGET")
+            .arg(self.keys.row(RowType::User, id))
+            .arg(&["pw", "role", "cv"])
+            .cmd("SMEMBERS")
+            .arg(self.keys.user_groups(id))
+            .cmd("SMEMBERS")
+            .arg(self.keys.user_admin_of(id));
+    }
+
+    /// Reads the replies to [`Store::auth_commands`].
+    pub fn parse_auth(
+        &self,
+        id: u64,
+        replies: Vec<Value>,
+    ) -> Result<Option<AuthRecord>, StoreError> {
+        let mut it = replies.into_iter();
+        let (Some(fields), Some(groups), Some(admin_of)) = (it.next(), it.next(), it.next()) else {
+            return Err(StoreError::Malformed("auth replies"));
+        };
+        let fields = array(fields).unwrap_or_default();
+        let get = |i: usize| fields.get(i).and_then(string);
+        let (Some(password_hash), Some(role)) = (get(0), get(1)) else {
             return Ok(None);
         };
         let role = Role::parse(&role).map_err(|_| StoreError::Malformed("role"))?;
@@ -216,10 +240,36 @@ impl Store {
             id,
             password_hash,
             role,
-            credential_version: cv.unwrap_or(0),
+            credential_version: get(2).and_then(|v| v.parse().ok()).unwrap_or(0),
             groups: ids(groups),
             admin_of: ids(admin_of),
         }))
+    }
+
+    /// Runs a pipeline; one reply per command.
+    pub async fn query(&self, pipe: &redis::Pipeline) -> Result<Vec<Value>, StoreError> {
+        let mut conn = redis_pool::shared(&self.pool).await?;
+        Ok(pipe.query_async(&mut conn).await?)
+    }
+
+    /// Tasks by id, with plain HGETALLs in one pipeline; missing ones are
+    /// skipped; sorted by id.
+    pub async fn tasks_by_ids(&self, ids: &[u64]) -> Result<Vec<Task>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.cmd("HGETALL").arg(self.keys.row(RowType::Task, *id));
+        }
+        let mut tasks: Vec<Task> = self
+            .query(&pipe)
+            .await?
+            .into_iter()
+            .filter_map(task_from)
+            .collect();
+        tasks.sort_unstable_by_key(|t| t.id);
+        Ok(tasks)
     }
 
     async fn rows(&self, t: RowType, source: Source<'_>) -> Result<Vec<Value>, StoreError> {
@@ -297,8 +347,10 @@ impl Store {
     /// One task: a plain HGETALL.
     pub async fn task(&self, id: u64) -> Result<Option<Task>, StoreError> {
         let mut conn = redis_pool::shared(&self.pool).await?;
-        let row: Value =
-            redis::cmd("HGETALL").arg(self.keys.row(RowType::Task, id)).query_async(&mut conn).await?;
+        let row: Value = redis::cmd("HGETALL")
+            .arg(self.keys.row(RowType::Task, id))
+            .query_async(&mut conn)
+            .await?;
         Ok(task_from(row))
     }
 

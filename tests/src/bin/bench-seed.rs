@@ -30,6 +30,7 @@ async fn write(store: &Store, inv: &redis::ScriptInvocation<'_>) -> u64 {
 }
 
 #[tokio::main]
+#[allow(clippy::print_stdout)] // The sample is this tool's output.
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, url, prefix, users, tasks] = args.as_slice() else {
@@ -53,7 +54,10 @@ async fn main() {
     let pool = taskmaster_shared::redis_pool::build(&config).expect("pool");
     let store = Store::new(pool, Arc::new(Keys::new(prefix.clone())));
     let salt = SaltString::generate(&mut OsRng);
-    let hash = taskmaster_api::auth::argon2().hash_password(PASSWORD.as_bytes(), &salt).expect("hash").to_string();
+    let hash = taskmaster_api::auth::argon2()
+        .hash_password(PASSWORD.as_bytes(), &salt)
+        .expect("hash")
+        .to_string();
 
     let mut inv = store.invocation(&SCRIPTS.create_user, Some(&now()));
     inv.arg("bench-admin@example.com")
@@ -84,7 +88,14 @@ async fn main() {
                 let email = format!("bench{i}@example.com");
                 let group = groups[(i % GROUPS) as usize];
                 let mut inv = store.invocation(&SCRIPTS.create_user, Some(&now()));
-                inv.arg(&email).arg(format!("Bench User {i}")).arg(&email).arg("user").arg("").arg(&hash).arg("{}").arg(group);
+                inv.arg(&email)
+                    .arg(format!("Bench User {i}"))
+                    .arg(&email)
+                    .arg("user")
+                    .arg("")
+                    .arg(&hash)
+                    .arg("{}")
+                    .arg(group);
                 let uid = write(&store, &inv).await;
                 let mut last_task = 0;
                 for t in 0..tasks {
