@@ -469,6 +469,15 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(shared) = SHARED.get()
+        {
+            eprintln!(
+                "--- shared redis-server log ---\n{}\n--- shared postgres log ---\n{}",
+                servers::tail(&shared.redis.log_path(), 20),
+                servers::tail(&shared.postgres.log_path(), 20)
+            );
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
