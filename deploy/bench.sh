@@ -121,6 +121,8 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Basic $BASIC"
 EOF
 
+say "warming up (the first Basic-auth request pays argon2 once)"
+wrk -t"$THREADS" -c"$CONNS" -d2s -H "Authorization: Basic $BASIC" "http://127.0.0.1:$API_PORT/users/$UID_/tasks/$TID" >/dev/null
 say "ceiling: minimal hyper server"
 run ceiling "http://127.0.0.1:$CEIL_PORT/"
 say "GET one task, Basic auth"

@@ -7,13 +7,13 @@
 //! Every name starts with a prefix `P` (`REDIS_KEY_PREFIX`, default `tm:`),
 //! so that several deployments, or the test suite's cases, share one server.
 //!
-//! ## Rows (one hash each)
+//! ## Rows (a hash each; a task is one JSON string)
 //!
 //! | key | type | fields |
 //! |---|---|---|
 //! | `P user:{id}` | hash | `id full_name email role number pw work_times created_at updated_at cv` (`pw` is the argon2id PHC string, `work_times` JSON, `cv` the credential version, bumped on password/role change) |
 //! | `P group:{id}` | hash | `id name admin_id created_at updated_at` |
-//! | `P task:{id}` | hash | `id title status priority deadline information user_id group_id created_at updated_at` |
+//! | `P task:{id}` | string | the task's JSON, exactly as answered: `{"id","title","status","priority","deadline","information","user_id","group_id","created_at","updated_at"}` in that order (reads pass it through; scripts decode and re-encode it atomically) |
 //!
 //! ## Indexes (maintained in the same atomic step as the row)
 //!

@@ -81,7 +81,9 @@ impl Group {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A task. Stored in Redis as exactly this JSON (see `crate::keys`), so
+/// reads pass it through without field-by-field work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Task {
     pub id: u64,
     pub title: String,
@@ -96,18 +98,8 @@ pub struct Task {
 }
 
 impl Task {
-    pub fn from_fields(f: &Fields) -> Option<Task> {
-        Some(Task {
-            id: get_u64(f, "id")?,
-            title: get(f, "title").to_owned(),
-            status: get(f, "status") == "1",
-            priority: get(f, "priority").parse().ok()?,
-            deadline: get(f, "deadline").to_owned(),
-            information: get(f, "information").to_owned(),
-            user_id: get_u64(f, "user_id")?,
-            group_id: get_u64(f, "group_id")?,
-            created_at: get(f, "created_at").to_owned(),
-            updated_at: get(f, "updated_at").to_owned(),
-        })
+    /// Parses a stored task row (its JSON text).
+    pub fn from_json(raw: &[u8]) -> Option<Task> {
+        serde_json::from_slice(raw).ok()
     }
 }

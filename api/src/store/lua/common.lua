@@ -25,13 +25,37 @@ local function err(code, detail)
   return {'ERR', code, tostring(detail or '')}
 end
 
+-- A task row is its JSON text, exactly as answered on the wire, so that
+-- reads need no parsing in Redis or in the api. Field order is fixed here.
+local function task_get(tid)
+  local raw = redis.call('GET', k('task', tid))
+  if not raw then return nil end
+  return cjson.decode(raw)
+end
+
+local function task_put(t)
+  local raw = '{"id":' .. string.format('%d', t.id)
+    .. ',"title":' .. cjson.encode(t.title)
+    .. ',"status":' .. (t.status and 'true' or 'false')
+    .. ',"priority":' .. string.format('%d', t.priority)
+    .. ',"deadline":' .. cjson.encode(t.deadline)
+    .. ',"information":' .. cjson.encode(t.information)
+    .. ',"user_id":' .. string.format('%d', t.user_id)
+    .. ',"group_id":' .. string.format('%d', t.group_id)
+    .. ',"created_at":' .. cjson.encode(t.created_at)
+    .. ',"updated_at":' .. cjson.encode(t.updated_at) .. '}'
+  redis.call('SET', k('task', string.format('%d', t.id)), raw)
+  return raw
+end
+
 -- Deletes a task row and its index entries.
 local function delete_task(tid)
-  local key = k('task', tid)
-  local f = redis.call('HMGET', key, 'user_id', 'group_id')
-  if f[1] then redis.call('SREM', k('user', f[1], 'tasks'), tid) end
-  if f[2] then redis.call('SREM', k('group', f[2], 'tasks'), tid) end
-  redis.call('DEL', key)
+  local t = task_get(tid)
+  if t then
+    redis.call('SREM', k('user', string.format('%d', t.user_id), 'tasks'), tid)
+    redis.call('SREM', k('group', string.format('%d', t.group_id), 'tasks'), tid)
+  end
+  redis.call('DEL', k('task', tid))
   redis.call('SREM', P .. 'tasks', tid)
   dirty('task', tid, 'delete')
 end
@@ -56,7 +80,10 @@ local function leave_group(uid, gid)
   for _, tid in ipairs(tids) do
     if target then
       redis.call('SREM', k('group', gid, 'tasks'), tid)
-      redis.call('HSET', k('task', tid), 'group_id', target, 'updated_at', NOW)
+      local t = task_get(tid)
+      t.group_id = target
+      t.updated_at = NOW
+      task_put(t)
       redis.call('SADD', k('group', target, 'tasks'), tid)
       dirty('task', tid, 'upsert')
     else

@@ -8,9 +8,8 @@ if caller ~= '' and redis.call('SISMEMBER', k('user', caller, 'admin_of'), gid) 
   return err('FORBIDDEN_GROUP')
 end
 local id = redis.call('INCR', P .. 'seq:tasks')
-redis.call('HSET', k('task', id), 'id', id, 'title', ARGV[6], 'status', 0, 'priority', ARGV[7],
-  'deadline', ARGV[8], 'information', ARGV[9], 'user_id', uid, 'group_id', gid,
-  'created_at', NOW, 'updated_at', NOW)
+task_put({id = id, title = ARGV[6], status = false, priority = tonumber(ARGV[7]), deadline = ARGV[8],
+  information = ARGV[9], user_id = tonumber(uid), group_id = tonumber(gid), created_at = NOW, updated_at = NOW})
 redis.call('SADD', k('user', uid, 'tasks'), id)
 redis.call('SADD', k('group', gid, 'tasks'), id)
 redis.call('SADD', P .. 'tasks', id)

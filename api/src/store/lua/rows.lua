@@ -3,7 +3,7 @@
 --   visible_users: a caller id -> the caller and every member of a group
 --   the caller administers.
 -- Returns one entry per id: the row's fields (empty if missing); for users
--- {fields, {group ids}}.
+-- {fields, {group ids}}; for tasks the row's JSON text (nil if missing).
 local t, source = ARGV[2], ARGV[3]
 local ids
 if source == 'set' then
@@ -25,11 +25,12 @@ else
 end
 local out = {}
 for _, id in ipairs(ids) do
-  local row = redis.call('HGETALL', k(t, id))
-  if t == 'user' then
-    out[#out + 1] = {row, redis.call('SMEMBERS', k('user', id, 'groups'))}
+  if t == 'task' then
+    out[#out + 1] = redis.call('GET', k('task', id))
+  elseif t == 'user' then
+    out[#out + 1] = {redis.call('HGETALL', k(t, id)), redis.call('SMEMBERS', k('user', id, 'groups'))}
   else
-    out[#out + 1] = row
+    out[#out + 1] = redis.call('HGETALL', k(t, id))
   end
 end
 return out

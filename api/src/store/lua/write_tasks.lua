@@ -6,7 +6,7 @@
 -- ARGV: P, now, action (update|mark_done|delete), caller ('owner' or a user
 --   id), path user id ('' for a batch), new group id ('' = keep), n ids,
 --   ids..., then field/value pairs to set (update only).
--- Returns {'OK', rows...} (the rows after the change, or before a delete),
+-- Returns {'OK', rows...} (the rows' JSON after the change, or before a delete),
 -- or {'ERR', 'REFUSED', reason, task id, ...} listing every refused task.
 local action, caller, path_user, new_group = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local n = tonumber(ARGV[7])
@@ -21,8 +21,10 @@ end
 local refused = {'ERR', 'REFUSED'}
 local current = {}
 for _, tid in ipairs(ids) do
-  local cur = redis.call('HMGET', k('task', tid), 'user_id', 'group_id')
-  if not cur[1] or (path_user ~= '' and cur[1] ~= path_user) or not can_modify(caller, cur[1], cur[2]) then
+  local t = task_get(tid)
+  local cur = {}
+  if t then cur = {string.format('%d', t.user_id), string.format('%d', t.group_id)} end
+  if not t or (path_user ~= '' and cur[1] ~= path_user) or not can_modify(caller, cur[1], cur[2]) then
     -- Not revealed: a task the caller may not change is "not found".
     refused[#refused + 1] = 'NOT_FOUND'
     refused[#refused + 1] = tid
@@ -36,31 +38,40 @@ for _, tid in ipairs(ids) do
       refused[#refused + 1] = tid
     end
   end
-  current[tid] = cur
+  current[tid] = t
 end
 if #refused > 2 then return refused end
 
 local out = {'OK'}
 for _, tid in ipairs(ids) do
-  local key = k('task', tid)
+  local t = current[tid]
   if action == 'delete' then
-    out[#out + 1] = redis.call('HGETALL', key)
+    out[#out + 1] = redis.call('GET', k('task', tid))
     delete_task(tid)
   else
-    local cur = current[tid]
-    if new_group ~= '' and new_group ~= cur[2] then
-      redis.call('SREM', k('group', cur[2], 'tasks'), tid)
+    local old_group = string.format('%d', t.group_id)
+    if new_group ~= '' and new_group ~= old_group then
+      redis.call('SREM', k('group', old_group, 'tasks'), tid)
       redis.call('SADD', k('group', new_group, 'tasks'), tid)
-      redis.call('HSET', key, 'group_id', new_group)
+      t.group_id = tonumber(new_group)
     end
     if action == 'mark_done' then
-      redis.call('HSET', key, 'status', 1)
+      t.status = true
     else
-      for i = pairs_from, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+      for i = pairs_from, #ARGV, 2 do
+        local field, value = ARGV[i], ARGV[i + 1]
+        if field == 'status' then
+          t.status = (value == '1')
+        elseif field == 'priority' then
+          t.priority = tonumber(value)
+        else
+          t[field] = value
+        end
+      end
     end
-    redis.call('HSET', key, 'updated_at', NOW)
+    t.updated_at = NOW
+    out[#out + 1] = task_put(t)
     dirty('task', tid, 'upsert')
-    out[#out + 1] = redis.call('HGETALL', key)
   end
 end
 return out
