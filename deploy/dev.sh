@@ -182,7 +182,7 @@ cmd_up() {
     say "building taskmaster ($profile)"
     local profile_flag=() target_dir=debug
     if [ "$profile" = release ]; then profile_flag=(--release); target_dir=release; fi
-    cargo build --bins "${profile_flag[@]}"
+    cargo build -p taskmaster-api -p taskmaster-syncd --bins "${profile_flag[@]}"
 
     # Redis: the primary store, so AOF on (fsync every second) and never
     # evict. It daemonizes into its own session, so Ctrl-C reaches only the
@@ -229,9 +229,15 @@ cmd_up() {
     stop_all() {
         [ "$stopping" -eq 1 ] && return
         stopping=1
-        trap '' INT TERM PIPE
+        trap '' INT TERM HUP PIPE
         say "stopping"
         kill -TERM "$api_pid" "$syncd_pid" 2>/dev/null || true
+        # Both drain within their SHUTDOWN_GRACE; never wait forever.
+        for _ in $(seq 1 400); do
+            kill -0 "$api_pid" 2>/dev/null || kill -0 "$syncd_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$api_pid" "$syncd_pid" 2>/dev/null || true
         wait "$api_pid" 2>/dev/null || true
         wait "$syncd_pid" 2>/dev/null || true
         as_pg "$pg_bin/pg_ctl" -D "$pgdata" -m fast -w stop >/dev/null 2>&1 || true
@@ -243,7 +249,7 @@ cmd_up() {
         fi
         say "stopped; data kept in $data"
     }
-    trap 'stop_all; exit 0' INT TERM
+    trap 'stop_all; exit 0' INT TERM HUP
     trap 'stop_all' EXIT
 
     local i

@@ -21,6 +21,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     telemetry::init(config.log_format);
+    let signal = shutdown::signal_received();
 
     let addr = (config.host, config.port);
     let listener = TcpListener::bind(addr).await.with_context(|| {
@@ -31,7 +32,7 @@ async fn main() -> anyhow::Result<()> {
     })?;
     let app = taskmaster_api::Application::build(config).await?;
     app.run(listener, async {
-        let signal = shutdown::signal_received().await;
+        let signal = signal.await;
         tracing::info!(signal, "shutdown requested");
     })
     .await?;

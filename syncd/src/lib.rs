@@ -118,7 +118,8 @@ pub async fn run(
         "taskmaster-syncd starting"
     );
     let syncd = Syncd::new(config)?;
-    check_redis(&syncd).await;
+    // Only a log line: never hold up start (or a shutdown) for it.
+    tokio::spawn(check_redis(syncd.redis.clone()));
 
     // PostgreSQL may still be starting (or down): retry the migrations with
     // capped backoff, but stay responsive to a shutdown request.
@@ -166,14 +167,23 @@ pub async fn run(
             Control::Shutdown => break,
         }
     }
-    log_flush(&syncd).await;
+    let grace = syncd.config.shutdown_grace;
+    if tokio::time::timeout(grace, log_flush(&syncd))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_ms = grace.as_millis() as u64,
+            "final flush step did not finish within the grace period"
+        );
+    }
     tracing::info!("taskmaster-syncd stopped");
     Ok(())
 }
 
-async fn check_redis(syncd: &Syncd) {
+async fn check_redis(redis: RedisPool) {
     let result = async {
-        let mut conn = syncd.redis.get().await.map_err(|e| e.to_string())?;
+        let mut conn = redis.get().await.map_err(|e| e.to_string())?;
         redis::cmd("PING")
             .query_async::<()>(&mut *conn)
             .await

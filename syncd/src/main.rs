@@ -13,8 +13,9 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     telemetry::init(config.log_format);
+    let signal = shutdown::signal_received();
     taskmaster_syncd::run(config, async {
-        let signal = shutdown::signal_received().await;
+        let signal = signal.await;
         tracing::info!(signal, "shutdown requested");
     })
     .await?;

@@ -62,6 +62,33 @@ async fn syncd_applies_the_migrations_and_exits_0_on_sigterm() {
 }
 
 #[tokio::test]
+async fn syncd_stops_promptly_on_sigterm_even_when_redis_and_postgres_are_unreachable() {
+    let (dead_redis, dead_pg) = (free_port(), free_port());
+    let mut syncd = ChildProcess::spawn(
+        "taskmaster-syncd",
+        &env(&[
+            ("REDIS_URL", format!("redis://127.0.0.1:{dead_redis}")),
+            (
+                "DATABASE_URL",
+                format!("postgres://x@127.0.0.1:{dead_pg}/x"),
+            ),
+            ("SHUTDOWN_GRACE", "2s".into()),
+        ]),
+    )
+    .expect("syncd starts");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    syncd.signal(libc::SIGTERM);
+    let started = tokio::time::Instant::now();
+    let code = syncd.wait_for_exit(Duration::from_secs(10)).await;
+    assert_eq!(code, Some(0), "syncd output:\n{}", syncd.output());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn the_schema_enforces_priorities_and_case_insensitive_emails() {
     let shared = shared().await;
     let db = shared.fresh_database().await.expect("database");

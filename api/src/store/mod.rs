@@ -402,12 +402,12 @@ impl Store {
         Ok(out)
     }
 
-    /// Tasks with the given ids, fetched in chunks of 1000 (one script call
+    /// Tasks with the given ids, fetched in chunks of 1000 (one MGET
     /// each), sorted by id.
     pub async fn tasks_chunked(&self, ids: &[u64]) -> Result<Vec<Task>, StoreError> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(1000) {
-            out.extend(self.tasks(Source::Ids(chunk)).await?);
+            out.extend(self.tasks_by_ids(chunk).await?);
         }
         out.sort_unstable_by_key(|t| t.id);
         Ok(out)
