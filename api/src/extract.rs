@@ -87,6 +87,19 @@ fn fold(map: &mut Map<String, Value>) {
     }
 }
 
+/// The `q` of a search: required and not blank (400 otherwise). Returns
+/// it as given and lower-cased for matching.
+pub fn search_query(
+    query: &std::collections::HashMap<String, String>,
+) -> Result<(String, String), ApiError> {
+    match query.get("q") {
+        Some(q) if !q.trim().is_empty() => Ok((q.clone(), q.to_lowercase())),
+        _ => Err(ApiError::BadRequest(
+            "Query parameter 'q' is required".into(),
+        )),
+    }
+}
+
 /// Parses a path id; `what` names it in the 400 message (`Invalid user ID`).
 pub fn path_id(raw: &str, what: &str) -> Result<u64, ApiError> {
     parse_id(raw).ok_or_else(|| ApiError::BadRequest(format!("Invalid {what} ID")))

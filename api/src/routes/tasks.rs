@@ -15,7 +15,7 @@ use super::{completion_rate, created, now, ok};
 use crate::auth::{Caller, Credentials, authenticate_with, resolve};
 use crate::authz;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, path_id};
+use crate::extract::{JsonBody, path_id, search_query};
 use crate::state::AppState;
 use crate::store::{Outcome, SCRIPTS, Source, ids, task_from, u64_of, user_from};
 
@@ -46,6 +46,16 @@ pub struct TaskChanges {
 struct Changes {
     pairs: Vec<(&'static str, String)>,
     group: Option<u64>,
+}
+
+impl Changes {
+    /// No field changes (mark_done and delete).
+    fn none() -> Self {
+        Changes {
+            pairs: Vec::new(),
+            group: None,
+        }
+    }
 }
 
 impl TaskChanges {
@@ -370,11 +380,7 @@ pub async fn mark_done(
     caller: Caller,
     Path((id, tid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let changes = Changes {
-        pairs: Vec::new(),
-        group: None,
-    };
-    let task = write_one(&state, &caller, "mark_done", &id, &tid, changes).await?;
+    let task = write_one(&state, &caller, "mark_done", &id, &tid, Changes::none()).await?;
     Ok(ok(TaskMessage {
         message: "Task marked as done",
         task,
@@ -386,11 +392,7 @@ pub async fn delete(
     caller: Caller,
     Path((id, tid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let changes = Changes {
-        pairs: Vec::new(),
-        group: None,
-    };
-    let task = write_one(&state, &caller, "delete", &id, &tid, changes).await?;
+    let task = write_one(&state, &caller, "delete", &id, &tid, Changes::none()).await?;
     Ok(ok(TaskMessage {
         message: "Task deleted successfully",
         task,
@@ -436,13 +438,7 @@ pub async fn search(
     if !authz::can_list_users(&caller) {
         return Err(ApiError::Forbidden("Insufficient permissions".into()));
     }
-    let q = query.get("q").map(String::as_str).unwrap_or("");
-    if q.trim().is_empty() {
-        return Err(ApiError::BadRequest(
-            "Query parameter 'q' is required".into(),
-        ));
-    }
-    let needle = q.to_lowercase();
+    let (q, needle) = search_query(&query)?;
     let results: Vec<Value> = visible_tasks(&state, &caller)
         .await?
         .into_iter()
@@ -593,10 +589,7 @@ pub async fn batch(
             }
             changes
         }
-        _ => Changes {
-            pairs: Vec::new(),
-            group: None,
-        },
+        _ => Changes::none(),
     };
     match write_tasks(&state, &caller, action, None, &ids, &changes).await? {
         Ok(tasks) => {

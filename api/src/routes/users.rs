@@ -14,7 +14,7 @@ use super::{created, now, ok};
 use crate::auth::{Caller, hash_password};
 use crate::authz;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, path_id};
+use crate::extract::{JsonBody, path_id, search_query};
 use crate::state::AppState;
 use crate::store::{Outcome, SCRIPTS, Source, u64_of, user_from};
 
@@ -131,13 +131,7 @@ pub async fn search(
     if !authz::can_list_users(&caller) {
         return Err(forbidden());
     }
-    let q = query.get("q").map(String::as_str).unwrap_or("");
-    if q.trim().is_empty() {
-        return Err(ApiError::BadRequest(
-            "Query parameter 'q' is required".into(),
-        ));
-    }
-    let needle = q.to_lowercase();
+    let (q, needle) = search_query(&query)?;
     let results: Vec<User> = listable_users(&state, &caller)
         .await?
         .into_iter()

@@ -252,9 +252,8 @@ impl Store {
         Ok(pipe.query_async(&mut conn).await?)
     }
 
-    /// The stored JSON of tasks by id, in the order given, with one MGET;
-    /// missing ones are skipped.
-    pub async fn task_json_by_ids(&self, ids: &[u64]) -> Result<Vec<Vec<u8>>, StoreError> {
+    /// The raw task rows (JSON or nil) for `ids`, in order, with one MGET.
+    async fn task_rows(&self, ids: &[u64]) -> Result<Vec<Value>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -263,8 +262,15 @@ impl Store {
             cmd.arg(self.keys.row(RowType::Task, *id));
         }
         let mut conn = redis_pool::shared(&self.pool).await?;
-        let rows: Vec<Value> = cmd.query_async(&mut conn).await?;
-        Ok(rows
+        Ok(cmd.query_async(&mut conn).await?)
+    }
+
+    /// The stored JSON of tasks by id, in the order given, with one MGET;
+    /// missing ones are skipped.
+    pub async fn task_json_by_ids(&self, ids: &[u64]) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self
+            .task_rows(ids)
+            .await?
             .into_iter()
             .filter_map(|v| match v {
                 // Rows are written by our scripts only; the shape check
@@ -281,16 +287,12 @@ impl Store {
 
     /// Tasks by id with one MGET; missing ones are skipped; sorted by id.
     pub async fn tasks_by_ids(&self, ids: &[u64]) -> Result<Vec<Task>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut cmd = redis::cmd("MGET");
-        for id in ids {
-            cmd.arg(self.keys.row(RowType::Task, *id));
-        }
-        let mut conn = redis_pool::shared(&self.pool).await?;
-        let rows: Vec<Value> = cmd.query_async(&mut conn).await?;
-        let mut tasks: Vec<Task> = rows.into_iter().filter_map(task_from).collect();
+        let mut tasks: Vec<Task> = self
+            .task_rows(ids)
+            .await?
+            .into_iter()
+            .filter_map(task_from)
+            .collect();
         tasks.sort_unstable_by_key(|t| t.id);
         Ok(tasks)
     }
