@@ -3,7 +3,8 @@
 //! The api writes only to Redis and marks each changed row dirty
 //! (`taskmaster_shared::keys`). syncd is the only process that talks to
 //! PostgreSQL: it applies the schema migrations at start, then writes the
-//! dirty rows behind on a schedule (`SYNC_INTERVAL`) and on request.
+//! dirty rows behind on a schedule (`SYNC_INTERVAL`) and at shutdown
+//! ([`flush`]). Control requests arrive with the next issue.
 //!
 //! Everything that makes syncd act arrives as a [`Control`] value (the
 //! schedule, signals, and later notifications and control requests) and is
@@ -12,6 +13,7 @@
 //! Run it with `cargo run -p taskmaster-syncd`; it exits 0 after SIGTERM or
 //! SIGINT.
 
+pub mod flush;
 pub mod migrations;
 pub mod pg;
 
@@ -19,10 +21,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use taskmaster_shared::config::SyncdConfig;
-use taskmaster_shared::keys::{Keys, RowType};
+use taskmaster_shared::keys::Keys;
 use taskmaster_shared::redis_pool::{self, RedisPool};
 use tokio::sync::mpsc;
 
+pub use flush::{FlushError, FlushReport};
 pub use pg::{PgError, PgWorker};
 
 /// Why syncd stopped with an error.
@@ -41,13 +44,6 @@ pub enum Control {
     Tick,
     /// SIGTERM or SIGINT: finish, flush once more, exit.
     Shutdown,
-}
-
-/// What one flush did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FlushReport {
-    /// Rows still waiting per type, as seen when the flush ran.
-    pub pending: Vec<(RowType, u64)>,
 }
 
 /// The daemon's connections.
@@ -77,25 +73,9 @@ impl Syncd {
         self.pg.run(|client| Ok(migrations::migrate(client)?)).await
     }
 
-    /// One write-behind step. The real flush (dirty rows to PostgreSQL in
-    /// one transaction) arrives with the sync issue; for now it reports the
-    /// backlog so operators can see it grow.
-    pub async fn flush_once(&self) -> Result<FlushReport, redis::RedisError> {
-        let mut conn = self.redis.get().await.map_err(|e| match e {
-            redis_pool::RunError::User(e) => e,
-            redis_pool::RunError::TimedOut => redis::RedisError::from((
-                redis::ErrorKind::Io,
-                "timed out waiting for a connection",
-            )),
-        })?;
-        let mut pipe = redis::pipe();
-        for t in RowType::ALL {
-            pipe.scard(self.keys.dirty(t));
-        }
-        let counts: Vec<u64> = pipe.query_async(&mut *conn).await?;
-        Ok(FlushReport {
-            pending: RowType::ALL.into_iter().zip(counts).collect(),
-        })
+    /// One write-behind step (see [`flush`]).
+    pub async fn flush_once(&self) -> Result<FlushReport, FlushError> {
+        flush::flush_once(&self.redis, &self.keys, &self.pg).await
     }
 }
 
@@ -198,14 +178,13 @@ async fn check_redis(redis: RedisPool) {
 
 async fn log_flush(syncd: &Syncd) {
     match syncd.flush_once().await {
-        Ok(report) => {
-            let pending: Vec<String> = report
-                .pending
-                .iter()
-                .map(|(t, n)| format!("{}={n}", t.plural()))
-                .collect();
-            tracing::info!(pending = %pending.join(" "), "flush step");
-        }
-        Err(e) => tracing::warn!(error = %e, "flush step failed"),
+        Ok(report) if report.rows() == 0 => tracing::debug!("flush: nothing to write"),
+        Ok(report) => tracing::info!(
+            sync.upserted = ?report.upserted,
+            sync.deleted = ?report.deleted,
+            sync.duration_ms = report.duration.as_millis() as u64,
+            "flushed"
+        ),
+        Err(e) => tracing::warn!(error = %e, "flush failed; the rows stay pending"),
     }
 }

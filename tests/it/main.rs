@@ -8,6 +8,7 @@ mod groups;
 mod health;
 mod http;
 mod permissions;
+mod sync;
 mod tasks;
 mod users;
 mod validation;

@@ -1,0 +1,220 @@
+//! Write-behind: what the api acknowledged ends up in PostgreSQL, deletes
+//! included.
+
+use hyper::{Method, StatusCode};
+use serde_json::{Value, json};
+use taskmaster_shared::config::{SyncdConfig, lookup_from_pairs};
+use taskmaster_tests::{Auth, TestApp, connect_pg, shared, spawn_app};
+
+/// A syncd on the app's Redis data and a new database without a schema.
+async fn syncd_for(app: &TestApp) -> (taskmaster_syncd::Syncd, tokio_postgres::Client) {
+    let shared = shared().await;
+    let db = shared.empty_database().await.expect("database");
+    let url = shared.postgres.url(&db);
+    let config = SyncdConfig::from_lookup(lookup_from_pairs(&[
+        ("REDIS_URL", &app.redis_url),
+        ("REDIS_KEY_PREFIX", app.keys.prefix()),
+        ("DATABASE_URL", &url),
+    ]))
+    .expect("config");
+    let syncd = taskmaster_syncd::Syncd::new(config).expect("syncd");
+    (syncd, connect_pg(&url).await.expect("pg"))
+}
+
+/// Every row of the api (as the owner sees it) must equal PostgreSQL's.
+async fn assert_same(app: &TestApp, pg: &tokio_postgres::Client) {
+    let users = app
+        .call(Method::GET, "/users", &Auth::Owner, None)
+        .await
+        .json()["data"]["users"]
+        .clone();
+    let rows = pg
+        .query(
+            "SELECT id, full_name, email, role, number, work_times, \
+             COALESCE((SELECT json_agg(group_id ORDER BY group_id) FROM user_groups WHERE user_id = u.id), '[]'::json)::jsonb \
+             FROM users u ORDER BY id",
+            &[],
+        )
+        .await
+        .expect("users");
+    let pg_users: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({"id": r.get::<_, i64>(0), "full_name": r.get::<_, String>(1), "email": r.get::<_, String>(2),
+                   "role": r.get::<_, String>(3), "number": r.get::<_, String>(4),
+                   "work_times": r.get::<_, Value>(5), "group_ids": r.get::<_, Value>(6)})
+        })
+        .collect();
+    let api_users: Vec<Value> = users
+        .as_array()
+        .expect("users")
+        .iter()
+        .map(|u| {
+            json!({"id": u["id"], "full_name": u["full_name"], "email": u["email"], "role": u["role"],
+                   "number": u["number"], "work_times": u["work_times"], "group_ids": u["group_ids"]})
+        })
+        .collect();
+    assert_eq!(pg_users, api_users, "users differ");
+
+    let groups = app
+        .call(Method::GET, "/groups", &Auth::Owner, None)
+        .await
+        .json()["data"]["groups"]
+        .clone();
+    let rows = pg
+        .query("SELECT id, name, admin_id FROM groups ORDER BY id", &[])
+        .await
+        .expect("groups");
+    let pg_groups: Vec<Value> = rows
+        .iter()
+        .map(|r| json!({"id": r.get::<_, i64>(0), "name": r.get::<_, String>(1), "admin_id": r.get::<_, i64>(2)}))
+        .collect();
+    let api_groups: Vec<Value> = groups
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| json!({"id": g["id"], "name": g["name"], "admin_id": g["admin_id"]}))
+        .collect();
+    assert_eq!(pg_groups, api_groups, "groups differ");
+
+    let tasks = app
+        .call(Method::GET, "/tasks/filter", &Auth::Owner, None)
+        .await
+        .json()["data"]["tasks"]
+        .clone();
+    let rows = pg
+        .query(
+            "SELECT id, title, status, priority, COALESCE(to_char(deadline, 'YYYY-MM-DD'), ''), information, user_id, group_id \
+             FROM tasks ORDER BY id",
+            &[],
+        )
+        .await
+        .expect("tasks");
+    let pg_tasks: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({"id": r.get::<_, i64>(0), "title": r.get::<_, String>(1), "status": r.get::<_, bool>(2),
+                   "priority": r.get::<_, i16>(3), "deadline": r.get::<_, String>(4),
+                   "information": r.get::<_, String>(5), "user_id": r.get::<_, i64>(6), "group_id": r.get::<_, i64>(7)})
+        })
+        .collect();
+    let api_tasks: Vec<Value> = tasks
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| {
+            json!({"id": t["id"], "title": t["title"], "status": t["status"], "priority": t["priority"],
+                   "deadline": t["deadline"], "information": t["information"], "user_id": t["user_id"],
+                   "group_id": t["group_id"]})
+        })
+        .collect();
+    assert_eq!(pg_tasks, api_tasks, "tasks differ");
+}
+
+#[tokio::test]
+async fn a_flush_makes_postgres_equal_redis_deletes_included() {
+    let app = spawn_app().await;
+    let (syncd, pg) = syncd_for(&app).await;
+    syncd.migrate().await.expect("migrations");
+
+    let admin = app.seed_user("group_admin", &[]).await;
+    let g1 = app.seed_group(admin.id).await;
+    let g2 = app.seed_group(admin.id).await;
+    let u = app.seed_user("user", &[g1, g2]).await;
+    let v = app.seed_user("user", &[g1]).await;
+    let t1 = app.seed_task(u.id, g1, "ünïcode ✓ \"quoted\"").await;
+    let t2 = app.seed_task(u.id, g2, "second").await;
+    app.seed_task(v.id, g1, "third").await;
+    app.call(
+        Method::PUT,
+        &format!("/users/{}/tasks/{t1}", u.id),
+        &Auth::Owner,
+        Some(json!({"deadline": "2026-02-28", "priority": 1})),
+    )
+    .await;
+    app.call(
+        Method::PUT,
+        &format!("/users/{}/worktimes", u.id),
+        &Auth::Owner,
+        Some(json!({"work_times": {"Monday": 7.5}})),
+    )
+    .await;
+
+    let report = syncd.flush_once().await.expect("flush");
+    assert_eq!(report.upserted, [4, 2, 3], "{report:?}");
+    assert_same(&app, &pg).await;
+
+    // Updates, moves and deletes reach PostgreSQL too.
+    app.call(
+        Method::PUT,
+        &format!("/users/{}/tasks/{t2}/done", u.id),
+        &Auth::Owner,
+        None,
+    )
+    .await;
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("/groups/{g1}/users/{}", v.id),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let res = app
+        .call(Method::DELETE, &format!("/groups/{g2}"), &Auth::Owner, None)
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("/users/{}", v.id),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let report = syncd.flush_once().await.expect("flush");
+    assert!(report.deleted.iter().sum::<usize>() >= 3, "{report:?}");
+    assert_same(&app, &pg).await;
+    let gone: i64 = pg
+        .query_one("SELECT count(*) FROM tasks WHERE id = $1", &[&(t2 as i64)])
+        .await
+        .expect("q")
+        .get(0);
+    assert_eq!(gone, 0, "the group's task is deleted in PostgreSQL");
+
+    // Nothing pending: a flush writes nothing, and re-running is harmless.
+    let report = syncd.flush_once().await.expect("flush");
+    assert_eq!(report.rows(), 0);
+    assert_same(&app, &pg).await;
+}
+
+#[tokio::test]
+async fn a_failed_flush_clears_nothing_and_the_next_one_catches_up() {
+    let app = spawn_app().await;
+    let (syncd, pg) = syncd_for(&app).await;
+    // No schema yet: the flush fails inside PostgreSQL.
+    let u = app.seed_user("user", &[]).await;
+    assert!(syncd.flush_once().await.is_err());
+    syncd.migrate().await.expect("migrations");
+    // A write between the failure and the retry is picked up too.
+    app.call(
+        Method::PUT,
+        &format!("/users/{}", u.id),
+        &Auth::Owner,
+        Some(json!({"full_name": "Later"})),
+    )
+    .await;
+    syncd.flush_once().await.expect("flush");
+    assert_same(&app, &pg).await;
+    let name: String = pg
+        .query_one(
+            "SELECT full_name FROM users WHERE id = $1",
+            &[&(u.id as i64)],
+        )
+        .await
+        .expect("q")
+        .get(0);
+    assert_eq!(name, "Later");
+}
