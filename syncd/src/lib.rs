@@ -28,6 +28,10 @@ use tokio::sync::mpsc;
 pub use flush::{FlushError, FlushReport};
 pub use pg::{PgError, PgWorker};
 
+/// First wait before retrying a failed flush; doubles up to [`RETRY_MAX`].
+pub const RETRY_FIRST: Duration = Duration::from_millis(500);
+pub const RETRY_MAX: Duration = Duration::from_secs(60);
+
 /// Why syncd stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncdError {
@@ -139,11 +143,33 @@ pub async fn run(
             }
         }
     });
-    drop(control);
 
+    // A failed flush is retried with capped exponential backoff instead of
+    // waiting a whole interval; nothing was cleared, so nothing is lost.
+    let mut backoff = RETRY_FIRST;
+    let mut retry: Option<tokio::task::JoinHandle<()>> = None;
     while let Some(event) = inbox.recv().await {
         match event {
-            Control::Tick => log_flush(&syncd).await,
+            Control::Tick => {
+                if log_flush(&syncd).await {
+                    backoff = RETRY_FIRST;
+                } else {
+                    if let Some(pending) = retry.take() {
+                        pending.abort();
+                    }
+                    let retry_tx = control.clone();
+                    let wait = backoff;
+                    retry = Some(tokio::spawn(async move {
+                        tokio::time::sleep(wait).await;
+                        let _ = retry_tx.send(Control::Tick).await;
+                    }));
+                    tracing::info!(
+                        retry_in_ms = wait.as_millis() as u64,
+                        "flush will be retried"
+                    );
+                    backoff = (backoff * 2).min(RETRY_MAX);
+                }
+            }
             Control::Shutdown => break,
         }
     }
@@ -176,15 +202,25 @@ async fn check_redis(redis: RedisPool) {
     }
 }
 
-async fn log_flush(syncd: &Syncd) {
+/// Runs one flush and logs it; returns whether it succeeded.
+async fn log_flush(syncd: &Syncd) -> bool {
     match syncd.flush_once().await {
-        Ok(report) if report.rows() == 0 => tracing::debug!("flush: nothing to write"),
-        Ok(report) => tracing::info!(
-            sync.upserted = ?report.upserted,
-            sync.deleted = ?report.deleted,
-            sync.duration_ms = report.duration.as_millis() as u64,
-            "flushed"
-        ),
-        Err(e) => tracing::warn!(error = %e, "flush failed; the rows stay pending"),
+        Ok(report) if report.rows() == 0 => {
+            tracing::debug!("flush: nothing to write");
+            true
+        }
+        Ok(report) => {
+            tracing::info!(
+                sync.upserted = ?report.upserted,
+                sync.deleted = ?report.deleted,
+                sync.duration_ms = report.duration.as_millis() as u64,
+                "flushed"
+            );
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "flush failed; the rows stay pending");
+            false
+        }
     }
 }

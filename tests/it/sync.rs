@@ -218,3 +218,127 @@ async fn a_failed_flush_clears_nothing_and_the_next_one_catches_up() {
         .get(0);
     assert_eq!(name, "Later");
 }
+
+#[tokio::test]
+async fn syncd_flushes_what_is_pending_when_it_receives_sigterm() {
+    use std::collections::HashMap;
+    use std::time::Duration;
+    use taskmaster_tests::{ChildProcess, eventually};
+
+    let app = spawn_app().await;
+    let shared = shared().await;
+    let db = shared.empty_database().await.expect("database");
+    let url = shared.postgres.url(&db);
+    let env: HashMap<String, String> = [
+        ("REDIS_URL", app.redis_url.clone()),
+        ("REDIS_KEY_PREFIX", app.keys.prefix().to_owned()),
+        ("DATABASE_URL", url.clone()),
+        ("SYNC_INTERVAL", "1h".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let mut syncd = ChildProcess::spawn("taskmaster-syncd", &env).expect("syncd starts");
+    let pg = connect_pg(&url).await.expect("pg");
+    let ready = eventually(Duration::from_secs(20), || async {
+        pg.query_one("SELECT count(*) FROM users", &[])
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    assert!(
+        ready.is_some(),
+        "schema never appeared:\n{}",
+        syncd.output()
+    );
+
+    let admin = app.seed_user("group_admin", &[]).await;
+    let g = app.seed_group(admin.id).await;
+    let t = app.seed_task(admin.id, g, "written at shutdown").await;
+    syncd.signal(libc::SIGTERM);
+    assert_eq!(
+        syncd.wait_for_exit(Duration::from_secs(15)).await,
+        Some(0),
+        "{}",
+        syncd.output()
+    );
+    let title: String = pg
+        .query_one("SELECT title FROM tasks WHERE id = $1", &[&(t as i64)])
+        .await
+        .unwrap_or_else(|e| panic!("task not flushed ({e}):\n{}", syncd.output()))
+        .get(0);
+    assert_eq!(title, "written at shutdown");
+    assert_same(&app, &pg).await;
+}
+
+#[tokio::test]
+async fn a_failing_postgres_is_retried_with_backoff_and_converges() {
+    use std::collections::HashMap;
+    use std::time::Duration;
+    use taskmaster_tests::{ChildProcess, eventually};
+
+    let app = spawn_app().await;
+    let shared = shared().await;
+    let db = shared.empty_database().await.expect("database");
+    let url = shared.postgres.url(&db);
+    let env: HashMap<String, String> = [
+        ("REDIS_URL", app.redis_url.clone()),
+        ("REDIS_KEY_PREFIX", app.keys.prefix().to_owned()),
+        ("DATABASE_URL", url.clone()),
+        ("SYNC_INTERVAL", "2s".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let mut syncd = ChildProcess::spawn("taskmaster-syncd", &env).expect("syncd starts");
+    let pg = connect_pg(&url).await.expect("pg");
+    let ready = eventually(Duration::from_secs(20), || async {
+        pg.query_one("SELECT count(*) FROM tasks", &[])
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    assert!(
+        ready.is_some(),
+        "schema never appeared:\n{}",
+        syncd.output()
+    );
+
+    // Break PostgreSQL for the flush, then write.
+    pg.batch_execute("ALTER TABLE tasks RENAME TO tasks_away")
+        .await
+        .expect("rename");
+    let admin = app.seed_user("group_admin", &[]).await;
+    let g = app.seed_group(admin.id).await;
+    let t = app.seed_task(admin.id, g, "survives the outage").await;
+    let retried = eventually(Duration::from_secs(15), || async {
+        syncd
+            .output()
+            .contains("flush will be retried")
+            .then_some(())
+    })
+    .await;
+    assert!(
+        retried.is_some(),
+        "no failed flush seen:\n{}",
+        syncd.output()
+    );
+
+    pg.batch_execute("ALTER TABLE tasks_away RENAME TO tasks")
+        .await
+        .expect("rename back");
+    let flushed = eventually(Duration::from_secs(15), || async {
+        let rows = pg
+            .query("SELECT 1 FROM tasks WHERE id = $1", &[&(t as i64)])
+            .await
+            .ok()?;
+        (!rows.is_empty()).then_some(())
+    })
+    .await;
+    assert!(flushed.is_some(), "never converged:\n{}", syncd.output());
+    assert_same(&app, &pg).await;
+    syncd.signal(libc::SIGTERM);
+    assert_eq!(syncd.wait_for_exit(Duration::from_secs(15)).await, Some(0));
+}
