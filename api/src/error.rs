@@ -52,6 +52,15 @@ pub enum ApiError {
         message: String,
         errors: Vec<String>,
     },
+    /// 501: part of the protocol, not implemented yet.
+    #[error("{0}")]
+    NotImplemented(String),
+    /// 502: a daemon behind the api failed the request.
+    #[error("{0}")]
+    BadGateway(String),
+    /// 504: a daemon behind the api did not answer in time.
+    #[error("{0}")]
+    GatewayTimeout(String),
     /// 500: a bug or an unexpected failure. The source is logged, not shown.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -71,6 +80,9 @@ impl ApiError {
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Batch { status, .. } => *status,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -255,6 +255,8 @@ pub struct ApiConfig {
     pub shutdown_grace: Duration,
     /// Bound on the Redis ping behind `/health`.
     pub health_timeout: Duration,
+    /// How long `POST /admin/sync` waits for syncd's answer (then 504).
+    pub sync_request_timeout: Duration,
 }
 
 impl ApiConfig {
@@ -300,6 +302,7 @@ impl ApiConfig {
             header_read_timeout: env.duration("HEADER_READ_TIMEOUT", Duration::from_secs(10)),
             shutdown_grace: env.duration("SHUTDOWN_GRACE", Duration::from_secs(10)),
             health_timeout: env.duration("HEALTH_TIMEOUT", Duration::from_secs(2)),
+            sync_request_timeout: env.duration("SYNC_REQUEST_TIMEOUT", Duration::from_secs(60)),
         };
         env.finish().map(|()| config)
     }

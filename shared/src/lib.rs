@@ -4,6 +4,7 @@
 //! * [`domain`]: domain values (ids, roles, priority, deadline, …) and
 //!   their validation, parsed once at the edge.
 //! * [`model`]: the user, group and task rows.
+//! * [`control`]: control requests, replies and syncd's status record.
 //! * [`config`]: typed configuration loaded from the environment, validated
 //!   as a whole so that every bad variable is reported at once.
 //! * [`telemetry`]: `tracing` setup (`RUST_LOG`, `LOG_FORMAT=json`).
@@ -15,6 +16,7 @@
 //! * [`shutdown`]: SIGTERM and SIGINT as one future.
 
 pub mod config;
+pub mod control;
 pub mod domain;
 pub mod duration;
 pub mod keys;

@@ -21,7 +21,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use taskmaster_shared::config::SyncdConfig;
-use taskmaster_shared::keys::Keys;
+use taskmaster_shared::control::{
+    ControlReply, ControlRequest, Counts, HEARTBEAT_SECS, STATUS_TTL_SECS, SyncdStatus,
+};
+use taskmaster_shared::keys::{Keys, RowType};
 use taskmaster_shared::redis_pool::{self, RedisPool};
 use tokio::sync::mpsc;
 
@@ -42,10 +45,16 @@ pub enum SyncdError {
 }
 
 /// Everything that makes the daemon act, applied in one loop.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Control {
-    /// The schedule says it is time to flush.
+    /// The schedule (or a retry) says it is time to flush.
     Tick,
+    /// A write was announced on the events channel.
+    Wake,
+    /// Time to refresh the status record.
+    Heartbeat,
+    /// A request from the control channel; answered exactly once.
+    Request(ControlRequest),
     /// SIGTERM or SIGINT: finish, flush once more, exit.
     Shutdown,
 }
@@ -131,60 +140,373 @@ pub async fn run(
         backoff = (backoff * 2).min(Duration::from_secs(30));
     }
 
-    let interval = syncd.config.sync_interval;
-    let ticks = control.clone();
-    tokio::spawn(async move {
-        let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            timer.tick().await;
-            if ticks.send(Control::Tick).await.is_err() {
-                break;
-            }
-        }
-    });
+    let mut daemon = Daemon::new(syncd, control.clone());
+    daemon.refresh_postgres_rows().await;
+    daemon.spawn_sources();
+    daemon.heartbeat().await;
 
     // A failed flush is retried with capped exponential backoff instead of
     // waiting a whole interval; nothing was cleared, so nothing is lost.
-    let mut backoff = RETRY_FIRST;
-    let mut retry: Option<tokio::task::JoinHandle<()>> = None;
     while let Some(event) = inbox.recv().await {
         match event {
-            Control::Tick => {
-                if log_flush(&syncd).await {
-                    backoff = RETRY_FIRST;
-                } else {
-                    if let Some(pending) = retry.take() {
-                        pending.abort();
-                    }
-                    let retry_tx = control.clone();
-                    let wait = backoff;
-                    retry = Some(tokio::spawn(async move {
-                        tokio::time::sleep(wait).await;
-                        let _ = retry_tx.send(Control::Tick).await;
-                    }));
-                    tracing::info!(
-                        retry_in_ms = wait.as_millis() as u64,
-                        "flush will be retried"
-                    );
-                    backoff = (backoff * 2).min(RETRY_MAX);
-                }
-            }
+            Control::Tick => daemon.flush_or_retry().await,
+            Control::Wake => daemon.on_wake().await,
+            Control::Heartbeat => daemon.heartbeat().await,
+            Control::Request(request) => daemon.answer(request).await,
             Control::Shutdown => break,
         }
     }
-    let grace = syncd.config.shutdown_grace;
-    if tokio::time::timeout(grace, log_flush(&syncd))
-        .await
-        .is_err()
-    {
+    let grace = daemon.syncd.config.shutdown_grace;
+    if tokio::time::timeout(grace, daemon.flush()).await.is_err() {
         tracing::warn!(
             grace_ms = grace.as_millis() as u64,
-            "final flush step did not finish within the grace period"
+            "final flush did not finish within the grace period"
         );
     }
+    daemon.clear_status().await;
     tracing::info!("taskmaster-syncd stopped");
     Ok(())
+}
+
+/// The running daemon: the connections plus what the status reports.
+struct Daemon {
+    syncd: Syncd,
+    control: mpsc::Sender<Control>,
+    instance: String,
+    last_sync: Option<String>,
+    last_result: Option<&'static str>,
+    last_error: Option<String>,
+    last_rows: u64,
+    last_rows_per_sec: f64,
+    postgres_rows: Option<Counts>,
+    postgres_ok: bool,
+    backoff: Duration,
+    retry: Option<tokio::task::JoinHandle<()>>,
+    last_wake_check: tokio::time::Instant,
+}
+
+impl Daemon {
+    fn new(syncd: Syncd, control: mpsc::Sender<Control>) -> Self {
+        Daemon {
+            syncd,
+            control,
+            instance: format!(
+                "{}-{}",
+                std::process::id(),
+                taskmaster_shared::time::now_micros().timestamp_micros()
+            ),
+            last_sync: None,
+            last_result: None,
+            last_error: None,
+            last_rows: 0,
+            last_rows_per_sec: 0.0,
+            postgres_rows: None,
+            postgres_ok: false,
+            backoff: RETRY_FIRST,
+            retry: None,
+            last_wake_check: tokio::time::Instant::now(),
+        }
+    }
+
+    /// The schedule, the heartbeat and the Redis listener, all feeding the
+    /// one loop.
+    fn spawn_sources(&self) {
+        let interval = self.syncd.config.sync_interval;
+        let ticks = self.control.clone();
+        tokio::spawn(async move {
+            let mut timer =
+                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                timer.tick().await;
+                if ticks.send(Control::Tick).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let beats = self.control.clone();
+        tokio::spawn(async move {
+            let mut timer = tokio::time::interval(Duration::from_secs(HEARTBEAT_SECS));
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                timer.tick().await;
+                if beats.send(Control::Heartbeat).await.is_err() {
+                    break;
+                }
+            }
+        });
+        if let Ok(client) = redis_pool::client(&self.syncd.config.redis) {
+            tokio::spawn(listen(
+                client,
+                self.syncd.keys.clone(),
+                self.control.clone(),
+            ));
+        }
+    }
+
+    /// Flushes and records the outcome; returns the report or the error.
+    async fn flush(&mut self) -> Result<FlushReport, String> {
+        match self.syncd.flush_once().await {
+            Ok(report) => {
+                self.last_sync = Some(taskmaster_shared::time::rfc3339(
+                    taskmaster_shared::time::now_micros(),
+                ));
+                self.last_result = Some("ok");
+                self.last_error = None;
+                self.postgres_ok = true;
+                if report.rows() > 0 {
+                    let secs = report.duration.as_secs_f64().max(1e-6);
+                    self.last_rows = report.rows() as u64;
+                    self.last_rows_per_sec = report.rows() as f64 / secs;
+                    tracing::info!(
+                        sync.upserted = ?report.upserted,
+                        sync.deleted = ?report.deleted,
+                        sync.duration_ms = report.duration.as_millis() as u64,
+                        "flushed"
+                    );
+                    self.refresh_postgres_rows().await;
+                }
+                Ok(report)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "flush failed; the rows stay pending");
+                self.last_result = Some("error");
+                self.last_error = Some(e.to_string());
+                if matches!(e, FlushError::Postgres(_)) {
+                    self.postgres_ok = false;
+                }
+                Err(e.to_string())
+            }
+        }
+    }
+
+    async fn flush_or_retry(&mut self) {
+        if self.flush().await.is_ok() {
+            self.backoff = RETRY_FIRST;
+            return;
+        }
+        if let Some(pending) = self.retry.take() {
+            pending.abort();
+        }
+        let retry_tx = self.control.clone();
+        let wait = self.backoff;
+        self.retry = Some(tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = retry_tx.send(Control::Tick).await;
+        }));
+        tracing::info!(
+            retry_in_ms = wait.as_millis() as u64,
+            "flush will be retried"
+        );
+        self.backoff = (self.backoff * 2).min(RETRY_MAX);
+    }
+
+    /// A write happened: flush early once the backlog passes
+    /// `SYNC_MAX_PENDING` (checked at most every 200 ms).
+    async fn on_wake(&mut self) {
+        if self.last_wake_check.elapsed() < Duration::from_millis(200) {
+            return;
+        }
+        self.last_wake_check = tokio::time::Instant::now();
+        if let Ok(pending) = self.pending().await
+            && pending.total() >= self.syncd.config.sync_max_pending
+        {
+            tracing::info!(
+                pending = pending.total(),
+                "backlog over SYNC_MAX_PENDING: flushing early"
+            );
+            self.flush_or_retry().await;
+        }
+    }
+
+    async fn pending(&self) -> Result<Counts, redis::RedisError> {
+        let keys = &self.syncd.keys;
+        let mut conn = redis_pool::shared(&self.syncd.redis).await.map_err(|_| {
+            redis::RedisError::from((redis::ErrorKind::Io, "timed out waiting for a connection"))
+        })?;
+        let mut pipe = redis::pipe();
+        for t in RowType::ALL {
+            pipe.scard(keys.dirty(t)).scard(keys.inflight(t));
+        }
+        let n: Vec<u64> = pipe.query_async(&mut conn).await?;
+        Ok(Counts {
+            users: n[0] + n[1],
+            groups: n[2] + n[3],
+            tasks: n[4] + n[5],
+        })
+    }
+
+    async fn refresh_postgres_rows(&mut self) {
+        let counted = self
+            .syncd
+            .pg
+            .run(|client| {
+                let row = client.query_one(
+                    "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM groups), (SELECT count(*) FROM tasks)",
+                    &[],
+                )?;
+                Ok(Counts { users: row.get::<_, i64>(0) as u64, groups: row.get::<_, i64>(1) as u64, tasks: row.get::<_, i64>(2) as u64 })
+            })
+            .await;
+        match counted {
+            Ok(c) => {
+                self.postgres_rows = Some(c);
+                self.postgres_ok = true;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot count PostgreSQL rows");
+                self.postgres_ok = false;
+            }
+        }
+    }
+
+    fn status(&self, pending: Counts, redis_ok: bool) -> SyncdStatus {
+        let interval = self.syncd.config.sync_interval;
+        SyncdStatus {
+            instance: self.instance.clone(),
+            pid: std::process::id(),
+            host: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_default(),
+            interval: taskmaster_shared::duration::format_go(interval),
+            interval_secs: interval.as_secs(),
+            last_sync: self.last_sync.clone(),
+            last_result: self.last_result.map(str::to_owned),
+            last_error: self.last_error.clone(),
+            last_rows: self.last_rows,
+            last_rows_per_sec: self.last_rows_per_sec,
+            pending,
+            postgres_rows: self.postgres_rows,
+            postgres_status: if self.postgres_ok {
+                "connected"
+            } else {
+                "error"
+            }
+            .to_owned(),
+            redis_status: if redis_ok { "connected" } else { "error" }.to_owned(),
+            heartbeat_at: taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros()),
+        }
+    }
+
+    /// Writes the status record (with its TTL).
+    async fn heartbeat(&mut self) {
+        if !self.postgres_ok || self.postgres_rows.is_none() {
+            self.refresh_postgres_rows().await;
+        }
+        let (pending, redis_ok) = match self.pending().await {
+            Ok(p) => (p, true),
+            Err(_) => (Counts::default(), false),
+        };
+        let status = self.status(pending, redis_ok);
+        let Ok(json) = serde_json::to_string(&status) else {
+            return;
+        };
+        if let Ok(mut conn) = redis_pool::shared(&self.syncd.redis).await {
+            let _: Result<(), _> = redis::cmd("SET")
+                .arg(self.syncd.keys.syncd_status())
+                .arg(json)
+                .arg("EX")
+                .arg(STATUS_TTL_SECS)
+                .query_async(&mut conn)
+                .await;
+        }
+    }
+
+    async fn clear_status(&self) {
+        if let Ok(mut conn) = redis_pool::shared(&self.syncd.redis).await {
+            let _: Result<(), _> = redis::cmd("DEL")
+                .arg(self.syncd.keys.syncd_status())
+                .query_async(&mut conn)
+                .await;
+        }
+    }
+
+    /// Answers one control request, exactly once.
+    async fn answer(&mut self, request: ControlRequest) {
+        let mut reply = ControlReply {
+            id: request.id.clone(),
+            ok: false,
+            result: serde_json::Value::Null,
+            error: None,
+            unsupported: false,
+        };
+        match request.action.as_str() {
+            "force" => match self.flush().await {
+                Ok(report) => {
+                    reply.ok = true;
+                    reply.result = serde_json::json!({
+                        "upserted": {"users": report.upserted[0], "groups": report.upserted[1], "tasks": report.upserted[2]},
+                        "deleted": {"users": report.deleted[0], "groups": report.deleted[1], "tasks": report.deleted[2]},
+                        "rows": report.rows(),
+                        "duration_ms": report.duration.as_millis() as u64,
+                    });
+                }
+                Err(e) => reply.error = Some(format!("flush failed: {e}")),
+            },
+            "status" => {
+                let pending = self.pending().await.unwrap_or_default();
+                reply.ok = true;
+                reply.result = serde_json::to_value(self.status(pending, true)).unwrap_or_default();
+            }
+            "backup" | "restore" => {
+                reply.unsupported = true;
+                reply.error = Some(format!("{} is not supported yet", request.action));
+            }
+            other => reply.error = Some(format!("unknown action `{other}`")),
+        }
+        self.heartbeat().await;
+        let Ok(json) = serde_json::to_string(&reply) else {
+            return;
+        };
+        if let Ok(mut conn) = redis_pool::shared(&self.syncd.redis).await {
+            let _: Result<(), _> = redis::cmd("PUBLISH")
+                .arg(&request.reply_to)
+                .arg(json)
+                .query_async(&mut conn)
+                .await;
+        }
+    }
+}
+
+/// Subscribes to the control and events channels and feeds the loop;
+/// reconnects after a Redis failure.
+async fn listen(client: redis::Client, keys: Keys, control: mpsc::Sender<Control>) {
+    use futures_util::StreamExt;
+    let control_channel = keys.control_channel();
+    loop {
+        match client.get_async_pubsub().await {
+            Ok(mut pubsub) => {
+                let subscribed = pubsub.subscribe(&control_channel).await.is_ok()
+                    && pubsub.subscribe(keys.events_channel()).await.is_ok();
+                if subscribed {
+                    let mut messages = pubsub.on_message();
+                    while let Some(message) = messages.next().await {
+                        let event = if message.get_channel_name() == control_channel {
+                            let payload: String = message.get_payload().unwrap_or_default();
+                            match serde_json::from_str::<ControlRequest>(&payload) {
+                                Ok(request) => Control::Request(request),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "malformed control request ignored");
+                                    continue;
+                                }
+                            }
+                        } else {
+                            // Only a wake-up: the dirty sets are the truth, so
+                            // a dropped one costs nothing.
+                            let _ = control.try_send(Control::Wake);
+                            continue;
+                        };
+                        if control.send(event).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                tracing::warn!("lost the Redis subscription; reconnecting");
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot subscribe to Redis; retrying"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 async fn check_redis(redis: RedisPool) {
@@ -199,28 +521,5 @@ async fn check_redis(redis: RedisPool) {
     match result {
         Ok(()) => tracing::info!("redis is reachable"),
         Err(e) => tracing::warn!(error = %e, "redis is not reachable yet"),
-    }
-}
-
-/// Runs one flush and logs it; returns whether it succeeded.
-async fn log_flush(syncd: &Syncd) -> bool {
-    match syncd.flush_once().await {
-        Ok(report) if report.rows() == 0 => {
-            tracing::debug!("flush: nothing to write");
-            true
-        }
-        Ok(report) => {
-            tracing::info!(
-                sync.upserted = ?report.upserted,
-                sync.deleted = ?report.deleted,
-                sync.duration_ms = report.duration.as_millis() as u64,
-                "flushed"
-            );
-            true
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "flush failed; the rows stay pending");
-            false
-        }
     }
 }

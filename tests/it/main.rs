@@ -1,6 +1,7 @@
 //! Integration tests: one binary, real Redis and PostgreSQL servers started
 //! privately by the harness (`taskmaster_tests`).
 
+mod admin;
 mod binaries;
 mod concurrency;
 mod dirty;

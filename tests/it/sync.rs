@@ -22,7 +22,7 @@ async fn syncd_for(app: &TestApp) -> (taskmaster_syncd::Syncd, tokio_postgres::C
 }
 
 /// Every row of the api (as the owner sees it) must equal PostgreSQL's.
-async fn assert_same(app: &TestApp, pg: &tokio_postgres::Client) {
+pub(crate) async fn assert_same(app: &TestApp, pg: &tokio_postgres::Client) {
     let users = app
         .call(Method::GET, "/users", &Auth::Owner, None)
         .await

@@ -1,5 +1,6 @@
 //! The router: every path of the API and the layers around it.
 
+mod admin;
 mod groups;
 mod health;
 mod tasks;
@@ -65,6 +66,9 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/stats", get(tasks::stats))
         .route("/tasks/batch", post(tasks::batch))
         .route("/tasks/filter", get(tasks::filter))
+        .route("/admin/status", get(admin::status))
+        .route("/admin/stats", get(admin::stats))
+        .route("/admin/sync", post(admin::sync))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Layers run bottom-up for responses: the outermost is last here.

@@ -1,0 +1,268 @@
+//! `/admin/status`, `/admin/stats`, `/admin/sync`: the owner's view of the
+//! write-behind, and the way to ask syncd for work.
+//!
+//! syncd's heartbeat keeps a status record in Redis (with a TTL); when it
+//! is missing or stale, no syncd runs. Requests go over the control channel
+//! and wait for syncd's single answer (`SYNC_REQUEST_TIMEOUT`, then 504).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use redis::Value;
+use serde_json::{Value as Json_, json};
+use taskmaster_shared::control::{
+    ControlReply, ControlRequest, Counts, HEARTBEAT_SECS, SyncdStatus,
+};
+use taskmaster_shared::keys::RowType;
+use taskmaster_shared::redis_pool;
+
+use super::ok;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::u64_of;
+
+const NEVER: &str = "0001-01-01T00:00:00Z";
+
+fn owner_only(caller: &Caller) -> Result<(), ApiError> {
+    if caller.is_owner() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("Insufficient permissions".into()))
+    }
+}
+
+/// What Redis says about the write-behind right now.
+struct SyncView {
+    status: Option<SyncdStatus>,
+    pending: Counts,
+    rows: Counts,
+}
+
+async fn view(state: &AppState) -> Result<SyncView, ApiError> {
+    let keys = &state.keys;
+    let mut pipe = redis::pipe();
+    pipe.get(keys.syncd_status());
+    for t in RowType::ALL {
+        pipe.scard(keys.dirty(t))
+            .scard(keys.inflight(t))
+            .scard(keys.all(t));
+    }
+    let replies = state.store.query(&pipe).await?;
+    let status = match replies.first() {
+        Some(Value::BulkString(raw)) => serde_json::from_slice::<SyncdStatus>(raw).ok(),
+        _ => None,
+    };
+    let n: Vec<u64> = replies
+        .iter()
+        .skip(1)
+        .map(|v| u64_of(v).unwrap_or(0))
+        .collect();
+    let at = |i: usize| n.get(i).copied().unwrap_or(0);
+    Ok(SyncView {
+        status,
+        pending: Counts {
+            users: at(0) + at(1),
+            groups: at(3) + at(4),
+            tasks: at(6) + at(7),
+        },
+        rows: Counts {
+            users: at(2),
+            groups: at(5),
+            tasks: at(8),
+        },
+    })
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+impl SyncView {
+    /// A syncd whose heartbeat is recent.
+    fn running(&self) -> bool {
+        self.status
+            .as_ref()
+            .and_then(|s| parse_time(&s.heartbeat_at))
+            .is_some_and(|at| (Utc::now() - at).num_seconds() < 3 * HEARTBEAT_SECS as i64 + 1)
+    }
+
+    /// The reference's seven sync keys. Healthy means: running, the last
+    /// flush did not fail, and nothing has waited longer than two intervals
+    /// (an idle system is healthy, unlike in the reference).
+    fn summary(&self) -> Json_ {
+        let running = self.running();
+        let status = self.status.as_ref();
+        let last_sync = status.and_then(|s| s.last_sync.clone());
+        let since = last_sync
+            .as_deref()
+            .and_then(parse_time)
+            .map(|t| (Utc::now() - t).to_std().unwrap_or_default());
+        let interval = status.map(|s| Duration::from_secs(s.interval_secs));
+        let dirty_types: Vec<&str> = [
+            ("users", self.pending.users),
+            ("groups", self.pending.groups),
+            ("tasks", self.pending.tasks),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(t, _)| t)
+        .collect();
+        let fresh = match (since, interval) {
+            (Some(since), Some(interval)) => since <= interval * 2,
+            _ => false,
+        };
+        let healthy = running
+            && status.and_then(|s| s.last_result.as_deref()) != Some("error")
+            && (self.pending.total() == 0 || fresh);
+        json!({
+            "running": running,
+            "interval": status.map(|s| s.interval.clone()),
+            "last_sync": last_sync.clone().unwrap_or_else(|| NEVER.to_owned()),
+            "time_since_last_sync": since.map(taskmaster_shared::duration::format_go),
+            "healthy": healthy,
+            "dirty_types": dirty_types,
+            "pending_changes": self.pending.total() > 0,
+        })
+    }
+}
+
+pub async fn status(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    owner_only(&caller)?;
+    let v = view(&state).await?;
+    let mut data = v.summary();
+    let status = v.status.as_ref();
+    data["redis_status"] = json!("connected");
+    data["postgres_status"] = json!(
+        if v.running() {
+            status.map(|s| s.postgres_status.clone())
+        } else {
+            None
+        }
+        .unwrap_or_else(|| "unknown".to_owned())
+    );
+    data["pending"] = json!(v.pending);
+    data["syncd"] = json!(status.map(|s| json!({
+        "instance": s.instance, "pid": s.pid, "host": s.host, "last_result": s.last_result,
+        "last_error": s.last_error, "last_rows": s.last_rows, "last_rows_per_sec": s.last_rows_per_sec,
+        "heartbeat_at": s.heartbeat_at,
+    })));
+    Ok(ok(data))
+}
+
+pub async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    owner_only(&caller)?;
+    let v = view(&state).await?;
+    Ok(ok(json!({
+        "postgresql": v.status.as_ref().and_then(|s| s.postgres_rows),
+        "redis": v.rows,
+        "sync": v.summary(),
+    })))
+}
+
+pub async fn sync(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    owner_only(&caller)?;
+    let action = query.get("action").map(String::as_str).unwrap_or("");
+    if !matches!(action, "force" | "status" | "backup" | "restore") {
+        return Err(ApiError::BadRequest(
+            "Query parameter 'action' must be one of force, status, backup, restore".into(),
+        ));
+    }
+    if !view(&state).await?.running() {
+        return Err(ApiError::Unavailable("No sync daemon is running".into()));
+    }
+    let reply = request(&state, action).await?;
+    if reply.unsupported {
+        return Err(ApiError::NotImplemented(
+            reply
+                .error
+                .unwrap_or_else(|| format!("{action} is not supported yet")),
+        ));
+    }
+    if !reply.ok {
+        tracing::error!(action, error = ?reply.error, "syncd could not carry out a request");
+        return Err(ApiError::BadGateway(
+            "The sync daemon could not carry out the request; see /admin/status".into(),
+        ));
+    }
+    let message = if action == "status" {
+        "Sync daemon status"
+    } else {
+        "Sync completed successfully"
+    };
+    Ok((
+        StatusCode::OK,
+        Json(json!({"success": true, "message": message, "action": action, "data": reply.result})),
+    )
+        .into_response())
+}
+
+/// Publishes one control request and waits for its single answer.
+async fn request(state: &AppState, action: &str) -> Result<ControlReply, ApiError> {
+    let id = format!("{:016x}{:016x}", OsRng.next_u64(), OsRng.next_u64());
+    let reply_to = state.keys.control_reply_channel(&id);
+    let unavailable = |e: redis::RedisError| {
+        tracing::warn!(error = %e, "control channel unavailable");
+        ApiError::Unavailable("Storage temporarily unavailable; retry shortly".into())
+    };
+    // Subscribe before publishing, so the answer cannot be missed.
+    let client = redis_pool::client(&state.config.redis).map_err(unavailable)?;
+    let mut pubsub = client.get_async_pubsub().await.map_err(unavailable)?;
+    pubsub.subscribe(&reply_to).await.map_err(unavailable)?;
+    let request = ControlRequest {
+        id: id.clone(),
+        action: action.to_owned(),
+        args: Json_::Null,
+        reply_to,
+    };
+    let payload = serde_json::to_string(&request).map_err(ApiError::internal)?;
+    let mut conn = redis_pool::shared(&state.redis).await.map_err(|_| {
+        ApiError::Unavailable("Storage temporarily unavailable; retry shortly".into())
+    })?;
+    let receivers: u64 = redis::cmd("PUBLISH")
+        .arg(state.keys.control_channel())
+        .arg(payload)
+        .query_async(&mut conn)
+        .await
+        .map_err(unavailable)?;
+    if receivers == 0 {
+        return Err(ApiError::Unavailable("No sync daemon is listening".into()));
+    }
+    let mut messages = pubsub.on_message();
+    let wait = state.config.sync_request_timeout;
+    let answer = tokio::time::timeout(wait, async {
+        while let Some(message) = messages.next().await {
+            let payload: String = message.get_payload().unwrap_or_default();
+            if let Ok(reply) = serde_json::from_str::<ControlReply>(&payload)
+                && reply.id == id
+            {
+                return Some(reply);
+            }
+        }
+        None
+    })
+    .await;
+    match answer {
+        Ok(Some(reply)) => Ok(reply),
+        Ok(None) => Err(ApiError::Unavailable(
+            "Lost the connection to Redis while waiting for the sync daemon".into(),
+        )),
+        Err(_) => Err(ApiError::GatewayTimeout(format!(
+            "The sync daemon did not answer within {}s",
+            wait.as_secs()
+        ))),
+    }
+}

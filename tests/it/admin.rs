@@ -1,0 +1,192 @@
+//! `/admin/*` and the control channel, against a real syncd process.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use hyper::{Method, StatusCode};
+use taskmaster_tests::{
+    Auth, ChildProcess, TestApp, connect_pg, eventually, shared, spawn_app_with,
+};
+
+use crate::sync::assert_same;
+
+async fn app_and_syncd() -> (TestApp, ChildProcess, tokio_postgres::Client) {
+    let shared = shared().await;
+    let app = spawn_app_with(shared.redis.port, &[("SYNC_REQUEST_TIMEOUT", "2s")]).await;
+    let db = shared.empty_database().await.expect("database");
+    let url = shared.postgres.url(&db);
+    let env: HashMap<String, String> = [
+        ("REDIS_URL", app.redis_url.clone()),
+        ("REDIS_KEY_PREFIX", app.keys.prefix().to_owned()),
+        ("DATABASE_URL", url.clone()),
+        ("SYNC_INTERVAL", "1h".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let syncd = ChildProcess::spawn("taskmaster-syncd", &env).expect("syncd starts");
+    let running = eventually(Duration::from_secs(20), || async {
+        let s = app
+            .call(Method::GET, "/admin/status", &Auth::Owner, None)
+            .await
+            .json();
+        (s["data"]["running"] == true).then_some(())
+    })
+    .await;
+    assert!(
+        running.is_some(),
+        "syncd never reported running:\n{}",
+        syncd.output()
+    );
+    (app, syncd, connect_pg(&url).await.expect("pg"))
+}
+
+#[tokio::test]
+async fn force_flushes_through_the_control_channel_and_the_admin_views_report_it() {
+    let (app, syncd, pg) = app_and_syncd().await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let g = app.seed_group(admin.id).await;
+    app.seed_task(admin.id, g, "one").await;
+    app.seed_task(admin.id, g, "two").await;
+
+    let before = app
+        .call(Method::GET, "/admin/status", &Auth::Owner, None)
+        .await
+        .json();
+    assert_eq!(before["data"]["pending_changes"], true, "{before}");
+    assert_eq!(
+        before["data"]["dirty_types"],
+        serde_json::json!(["users", "groups", "tasks"])
+    );
+    assert_eq!(before["data"]["last_sync"], "0001-01-01T00:00:00Z");
+
+    let res = app
+        .call(Method::POST, "/admin/sync?action=force", &Auth::Owner, None)
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::OK,
+        "{}\n{}",
+        res.text(),
+        syncd.output()
+    );
+    let body = res.json();
+    assert_eq!(body["success"], true);
+    assert_eq!(body["message"], "Sync completed successfully");
+    assert_eq!(body["action"], "force");
+    assert_eq!(body["data"]["rows"], 5, "{body}");
+    assert_same(&app, &pg).await;
+
+    let after = app
+        .call(Method::GET, "/admin/status", &Auth::Owner, None)
+        .await
+        .json();
+    let d = &after["data"];
+    assert_eq!(d["running"], true);
+    assert_eq!(d["healthy"], true, "{after}");
+    assert_eq!(d["pending_changes"], false);
+    assert_eq!(d["dirty_types"], serde_json::json!([]));
+    assert_eq!(d["interval"], "1h0m0s");
+    assert_eq!(d["postgres_status"], "connected");
+    assert_eq!(d["redis_status"], "connected");
+    assert_ne!(d["last_sync"], "0001-01-01T00:00:00Z");
+    assert!(d["time_since_last_sync"].is_string());
+
+    let stats = app
+        .call(Method::GET, "/admin/stats", &Auth::Owner, None)
+        .await
+        .json();
+    assert_eq!(
+        stats["data"]["redis"],
+        serde_json::json!({"users": 2, "groups": 1, "tasks": 2})
+    );
+    assert_eq!(
+        stats["data"]["postgresql"], stats["data"]["redis"],
+        "{stats}"
+    );
+    assert_eq!(stats["data"]["sync"]["running"], true);
+
+    let unsupported = app
+        .call(
+            Method::POST,
+            "/admin/sync?action=backup",
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(
+        unsupported.status,
+        StatusCode::NOT_IMPLEMENTED,
+        "{}",
+        unsupported.text()
+    );
+    let status = app
+        .call(
+            Method::POST,
+            "/admin/sync?action=status",
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(status.status, StatusCode::OK);
+    assert_eq!(status.json()["data"]["pid"], syncd.pid());
+}
+
+#[tokio::test]
+async fn a_paused_syncd_gets_504_and_answers_again_when_resumed() {
+    let (app, syncd, _pg) = app_and_syncd().await;
+    syncd.signal(libc::SIGSTOP);
+    let res = app
+        .call(Method::POST, "/admin/sync?action=force", &Auth::Owner, None)
+        .await;
+    syncd.signal(libc::SIGCONT);
+    assert_eq!(res.status, StatusCode::GATEWAY_TIMEOUT, "{}", res.text());
+    assert_eq!(res.json()["success"], false);
+    let res = app
+        .call(Method::POST, "/admin/sync?action=force", &Auth::Owner, None)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+}
+
+#[tokio::test]
+async fn without_a_daemon_sync_is_503_and_bad_actions_are_400() {
+    let shared = shared().await;
+    let app = spawn_app_with(shared.redis.port, &[]).await;
+    let res = app
+        .call(Method::POST, "/admin/sync?action=force", &Auth::Owner, None)
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        res.text()
+    );
+    for path in [
+        "/admin/sync",
+        "/admin/sync?action=nuke",
+        "/admin/sync?action=%22%7D",
+    ] {
+        let res = app.call(Method::POST, path, &Auth::Owner, None).await;
+        assert_eq!(
+            res.status,
+            StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            res.text()
+        );
+    }
+    let status = app
+        .call(Method::GET, "/admin/status", &Auth::Owner, None)
+        .await
+        .json();
+    assert_eq!(status["data"]["running"], false);
+    assert_eq!(status["data"]["healthy"], false);
+    let user = app.seed_user("user", &[]).await;
+    for (method, path) in [
+        (Method::GET, "/admin/status"),
+        (Method::GET, "/admin/stats"),
+        (Method::POST, "/admin/sync?action=force"),
+    ] {
+        let res = app.call(method, path, &user.auth(), None).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{path}");
+    }
+}
