@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 pub const HEARTBEAT_SECS: u64 = 2;
 /// The status key's TTL: a few missed heartbeats and it is gone.
 pub const STATUS_TTL_SECS: u64 = 10;
+/// The lease's TTL: a standby takes over this long after the active syncd
+/// stopped renewing it.
+pub const LEASE_TTL_MS: u64 = 6_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ControlRequest {

@@ -44,7 +44,8 @@
 //! | channel `P control` | pub/sub | control requests `{"id","action","args","reply_to"}` to syncd |
 //! | channel `P control:reply:{request id}` | pub/sub | the single answer to one request |
 //! | `P syncd:status` | string (JSON, TTL) | syncd's heartbeat and last flush result |
-//! | `P syncd:lease` | string (TTL) | id of the active syncd instance |
+//! | `P syncd:lease` | string (TTL) | `{instance}|{token}` of the active syncd |
+//! | `P syncd:fence` | string | last fencing token handed out (INCR) |
 //! | `P maintenance` | string | present while a restore runs; the api answers 503 |
 //! | `P meta:owner` | hash | `id` of the owner account made at first start, `pw` the hash it was given (so a changed `OWNER_PASSWORD` can follow, but an owner-set password is never overwritten) |
 
@@ -191,6 +192,10 @@ impl Keys {
 
     pub fn syncd_lease(&self) -> String {
         self.k(format_args!("syncd:lease"))
+    }
+
+    pub fn syncd_fence(&self) -> String {
+        self.k(format_args!("syncd:fence"))
     }
 
     pub fn owner_bootstrap(&self) -> String {

@@ -35,6 +35,8 @@ pub enum FlushError {
     RedisPool,
     #[error(transparent)]
     Postgres(#[from] PgError),
+    #[error("another syncd holds a newer lease; this one stops flushing")]
+    Fenced,
 }
 
 /// What one flush wrote.
@@ -177,9 +179,22 @@ fn i64s(v: impl IntoIterator<Item = u64>) -> Vec<i64> {
     v.into_iter().map(|n| n as i64).collect()
 }
 
-/// Writes a batch in one transaction.
-fn write(client: &mut Client, b: &Batch) -> Result<(), postgres::Error> {
+/// Writes a batch in one transaction. With a fencing `token`, the
+/// transaction first records it and gives up (returns `Ok(false)`) if a
+/// newer token was already recorded.
+fn write(client: &mut Client, b: &Batch, token: Option<u64>) -> Result<bool, postgres::Error> {
     let mut tx = client.transaction()?;
+    if let Some(token) = token {
+        let accepted = tx.query_opt(
+            "INSERT INTO sync_fence (id, token) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE SET token = EXCLUDED.token WHERE sync_fence.token <= EXCLUDED.token
+             RETURNING token",
+            &[&(token as i64)],
+        )?;
+        if accepted.is_none() {
+            return Ok(false);
+        }
+    }
     if !b.users.is_empty() {
         let u = &b.users;
         tx.execute(
@@ -271,14 +286,18 @@ fn write(client: &mut Client, b: &Batch) -> Result<(), postgres::Error> {
     if !b.deleted_users.is_empty() {
         tx.execute("DELETE FROM users WHERE id = ANY($1)", &[&b.deleted_users])?;
     }
-    tx.commit()
+    tx.commit()?;
+    Ok(true)
 }
 
-/// One flush: hand-off, snapshot, one transaction, then clear.
+/// One flush: hand-off, snapshot, one transaction, then clear. `token` is
+/// the fencing token of the lease holder (`None`: unfenced, for tools and
+/// tests that run alone).
 pub async fn flush_once(
     redis: &RedisPool,
     keys: &Keys,
     pg: &PgWorker,
+    token: Option<u64>,
 ) -> Result<FlushReport, FlushError> {
     let started = Instant::now();
     let taken = take(redis, keys).await?;
@@ -298,7 +317,12 @@ pub async fn flush_once(
         ],
         duration: Duration::ZERO,
     };
-    pg.run(move |client| Ok(write(client, &batch)?)).await?;
+    if !pg
+        .run(move |client| Ok(write(client, &batch, token)?))
+        .await?
+    {
+        return Err(FlushError::Fenced);
+    }
     // Committed: only now may the in-flight ids go.
     let mut conn = redis_pool::shared(redis)
         .await

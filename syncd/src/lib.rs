@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use taskmaster_shared::config::SyncdConfig;
 use taskmaster_shared::control::{
-    ControlReply, ControlRequest, Counts, HEARTBEAT_SECS, STATUS_TTL_SECS, SyncdStatus,
+    ControlReply, ControlRequest, Counts, HEARTBEAT_SECS, LEASE_TTL_MS, STATUS_TTL_SECS,
+    SyncdStatus,
 };
 use taskmaster_shared::keys::{Keys, RowType};
 use taskmaster_shared::redis_pool::{self, RedisPool};
@@ -88,7 +89,7 @@ impl Syncd {
 
     /// One write-behind step (see [`flush`]).
     pub async fn flush_once(&self) -> Result<FlushReport, FlushError> {
-        flush::flush_once(&self.redis, &self.keys, &self.pg).await
+        flush::flush_once(&self.redis, &self.keys, &self.pg, None).await
     }
 }
 
@@ -157,13 +158,14 @@ pub async fn run(
         }
     }
     let grace = daemon.syncd.config.shutdown_grace;
-    if tokio::time::timeout(grace, daemon.flush()).await.is_err() {
+    if daemon.token.is_some() && tokio::time::timeout(grace, daemon.flush()).await.is_err() {
         tracing::warn!(
             grace_ms = grace.as_millis() as u64,
             "final flush did not finish within the grace period"
         );
     }
     daemon.clear_status().await;
+    daemon.release_lease().await;
     tracing::info!("taskmaster-syncd stopped");
     Ok(())
 }
@@ -183,6 +185,9 @@ struct Daemon {
     backoff: Duration,
     retry: Option<tokio::task::JoinHandle<()>>,
     last_wake_check: tokio::time::Instant,
+    /// The fencing token while this instance holds the lease; `None` on
+    /// standby (no flushing, no answers, no status).
+    token: Option<u64>,
 }
 
 impl Daemon {
@@ -205,7 +210,55 @@ impl Daemon {
             backoff: RETRY_FIRST,
             retry: None,
             last_wake_check: tokio::time::Instant::now(),
+            token: None,
         }
+    }
+
+    /// Takes or renews the lease; logs changes of role.
+    async fn renew_lease(&mut self) {
+        static SCRIPT: std::sync::LazyLock<redis::Script> =
+            std::sync::LazyLock::new(|| redis::Script::new(include_str!("lua/lease.lua")));
+        let Ok(mut conn) = redis_pool::shared(&self.syncd.redis).await else {
+            return;
+        };
+        let token: Result<u64, _> = SCRIPT
+            .arg(self.syncd.keys.prefix())
+            .arg(&self.instance)
+            .arg(LEASE_TTL_MS)
+            .invoke_async(&mut conn)
+            .await;
+        match (self.token, token) {
+            (None, Ok(t)) if t > 0 => {
+                tracing::info!(sync.token = t, "this syncd is now the active one");
+                self.token = Some(t);
+            }
+            (Some(_), Ok(0)) => {
+                tracing::warn!("lost the lease to another syncd; standing by");
+                self.token = None;
+            }
+            (_, Ok(t)) if t > 0 => self.token = Some(t),
+            (_, Ok(_)) => {}
+            // Redis unreachable: keep the role; the lease's TTL decides.
+            (_, Err(e)) => tracing::warn!(error = %e, "cannot renew the lease"),
+        }
+    }
+
+    /// Gives the lease up at shutdown, so a standby takes over at once.
+    async fn release_lease(&mut self) {
+        let Some(token) = self.token.take() else {
+            return;
+        };
+        let Ok(mut conn) = redis_pool::shared(&self.syncd.redis).await else {
+            return;
+        };
+        let ours = format!("{}|{token}", self.instance);
+        let _: Result<i64, _> = redis::Script::new(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+        )
+        .key(self.syncd.keys.syncd_lease())
+        .arg(ours)
+        .invoke_async(&mut conn)
+        .await;
     }
 
     /// The schedule, the heartbeat and the Redis listener, all feeding the
@@ -245,8 +298,19 @@ impl Daemon {
     }
 
     /// Flushes and records the outcome; returns the report or the error.
+    /// Only the lease holder flushes.
     async fn flush(&mut self) -> Result<FlushReport, String> {
-        match self.syncd.flush_once().await {
+        let Some(token) = self.token else {
+            return Err("standing by: another syncd is active".to_owned());
+        };
+        match flush::flush_once(
+            &self.syncd.redis,
+            &self.syncd.keys,
+            &self.syncd.pg,
+            Some(token),
+        )
+        .await
+        {
             Ok(report) => {
                 self.last_sync = Some(taskmaster_shared::time::rfc3339(
                     taskmaster_shared::time::now_micros(),
@@ -268,6 +332,11 @@ impl Daemon {
                 }
                 Ok(report)
             }
+            Err(FlushError::Fenced) => {
+                tracing::warn!("a newer syncd has flushed; this one stands by");
+                self.token = None;
+                Err(FlushError::Fenced.to_string())
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "flush failed; the rows stay pending");
                 self.last_result = Some("error");
@@ -281,6 +350,9 @@ impl Daemon {
     }
 
     async fn flush_or_retry(&mut self) {
+        if self.token.is_none() {
+            return;
+        }
         if self.flush().await.is_ok() {
             self.backoff = RETRY_FIRST;
             return;
@@ -304,7 +376,7 @@ impl Daemon {
     /// A write happened: flush early once the backlog passes
     /// `SYNC_MAX_PENDING` (checked at most every 200 ms).
     async fn on_wake(&mut self) {
-        if self.last_wake_check.elapsed() < Duration::from_millis(200) {
+        if self.token.is_none() || self.last_wake_check.elapsed() < Duration::from_millis(200) {
             return;
         }
         self.last_wake_check = tokio::time::Instant::now();
@@ -388,8 +460,13 @@ impl Daemon {
         }
     }
 
-    /// Writes the status record (with its TTL).
+    /// Renews the lease and, when active, writes the status record (with
+    /// its TTL).
     async fn heartbeat(&mut self) {
+        self.renew_lease().await;
+        if self.token.is_none() {
+            return;
+        }
         if !self.postgres_ok || self.postgres_rows.is_none() {
             self.refresh_postgres_rows().await;
         }
@@ -413,6 +490,9 @@ impl Daemon {
     }
 
     async fn clear_status(&self) {
+        if self.token.is_none() {
+            return;
+        }
         if let Ok(mut conn) = redis_pool::shared(&self.syncd.redis).await {
             let _: Result<(), _> = redis::cmd("DEL")
                 .arg(self.syncd.keys.syncd_status())
@@ -421,8 +501,12 @@ impl Daemon {
         }
     }
 
-    /// Answers one control request, exactly once.
+    /// Answers one control request, exactly once (the standby stays silent:
+    /// the active syncd answers).
     async fn answer(&mut self, request: ControlRequest) {
+        if self.token.is_none() {
+            return;
+        }
         let mut reply = ControlReply {
             id: request.id.clone(),
             ok: false,

@@ -11,6 +11,16 @@ use taskmaster_tests::{
 use crate::sync::assert_same;
 
 async fn app_and_syncd() -> (TestApp, ChildProcess, tokio_postgres::Client) {
+    let (app, syncd, pg, _env) = app_syncd_env().await;
+    (app, syncd, pg)
+}
+
+async fn app_syncd_env() -> (
+    TestApp,
+    ChildProcess,
+    tokio_postgres::Client,
+    HashMap<String, String>,
+) {
     let shared = shared().await;
     let app = spawn_app_with(shared.redis.port, &[("SYNC_REQUEST_TIMEOUT", "2s")]).await;
     let db = shared.empty_database().await.expect("database");
@@ -38,7 +48,7 @@ async fn app_and_syncd() -> (TestApp, ChildProcess, tokio_postgres::Client) {
         "syncd never reported running:\n{}",
         syncd.output()
     );
-    (app, syncd, connect_pg(&url).await.expect("pg"))
+    (app, syncd, connect_pg(&url).await.expect("pg"), env)
 }
 
 #[tokio::test]
@@ -189,4 +199,63 @@ async fn without_a_daemon_sync_is_503_and_bad_actions_are_400() {
         let res = app.call(method, path, &user.auth(), None).await;
         assert_eq!(res.status, StatusCode::FORBIDDEN, "{path}");
     }
+}
+
+#[tokio::test]
+async fn only_one_syncd_is_active_and_a_standby_takes_over_when_it_dies() {
+    let (app, active, pg, env) = app_syncd_env().await;
+    let standby = ChildProcess::spawn("taskmaster-syncd", &env).expect("second syncd starts");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let status = app
+        .call(
+            Method::POST,
+            "/admin/sync?action=status",
+            &Auth::Owner,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(status["data"]["pid"], active.pid(), "{status}");
+
+    let admin = app.seed_user("group_admin", &[]).await;
+    let g = app.seed_group(admin.id).await;
+    app.seed_task(admin.id, g, "before the failover").await;
+    let res = app
+        .call(Method::POST, "/admin/sync?action=force", &Auth::Owner, None)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_same(&app, &pg).await;
+    assert!(
+        !standby.output().contains("now the active"),
+        "two active daemons:\n{}",
+        standby.output()
+    );
+
+    active.signal(libc::SIGKILL);
+    let took_over = eventually(Duration::from_secs(20), || async {
+        let s = app
+            .call(Method::GET, "/admin/status", &Auth::Owner, None)
+            .await
+            .json();
+        (s["data"]["running"] == true && s["data"]["syncd"]["pid"] == standby.pid()).then_some(())
+    })
+    .await;
+    assert!(
+        took_over.is_some(),
+        "the standby never took over:\n{}",
+        standby.output()
+    );
+
+    app.seed_task(admin.id, g, "after the failover").await;
+    let res = app
+        .call(Method::POST, "/admin/sync?action=force", &Auth::Owner, None)
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::OK,
+        "{}\n{}",
+        res.text(),
+        standby.output()
+    );
+    assert_same(&app, &pg).await;
 }
