@@ -39,6 +39,16 @@ pub enum FlushError {
     Fenced,
 }
 
+impl FlushError {
+    /// PostgreSQL lacks a table the flush needs (a database recreated or
+    /// restored from before a migration): applying the migrations again
+    /// can fix it.
+    pub fn is_missing_schema(&self) -> bool {
+        matches!(self, FlushError::Postgres(PgError::Query(e))
+            if e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE))
+    }
+}
+
 /// What one flush wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FlushReport {

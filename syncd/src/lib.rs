@@ -339,6 +339,16 @@ impl Daemon {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "flush failed; the rows stay pending");
+                if e.is_missing_schema() {
+                    match self.syncd.migrate().await {
+                        Ok(applied) => {
+                            tracing::info!(applied = ?applied, "schema was missing; migrations applied again")
+                        }
+                        Err(me) => {
+                            tracing::warn!(error = %me, "schema is missing and migrations failed")
+                        }
+                    }
+                }
                 self.last_result = Some("error");
                 self.last_error = Some(e.to_string());
                 if matches!(e, FlushError::Postgres(_)) {

@@ -20,12 +20,21 @@ pub enum PgError {
     Config(#[source] postgres::Error),
     #[error("cannot get a PostgreSQL connection: {0}")]
     Pool(#[from] r2d2::Error),
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", describe(.0))]
     Query(#[from] postgres::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] refinery::Error),
     #[error("the PostgreSQL worker thread has stopped")]
     WorkerGone,
+}
+
+/// The server's own message when there is one ("db error" alone helps no
+/// operator).
+fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
 }
 
 type Job = Box<dyn FnOnce(&r2d2::Pool<PostgresConnectionManager<NoTls>>) + Send>;

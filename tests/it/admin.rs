@@ -361,3 +361,83 @@ async fn killing_syncd_at_random_moments_loses_and_resurrects_nothing() {
     );
     assert_eq!(serde_json::json!(in_pg), in_redis);
 }
+
+async fn status(app: &TestApp) -> serde_json::Value {
+    app.call(Method::GET, "/admin/status", &Auth::Owner, None)
+        .await
+        .json()["data"]
+        .clone()
+}
+
+#[tokio::test]
+async fn while_postgres_is_down_the_api_answers_pending_grows_and_then_it_converges() {
+    use taskmaster_tests::PostgresServer;
+
+    let shared = shared().await;
+    let app = spawn_app_with(shared.redis.port, &[]).await;
+    let mut postgres = tokio::task::spawn_blocking(PostgresServer::start)
+        .await
+        .expect("join")
+        .expect("postgres starts");
+    let url = postgres.url("postgres");
+    let env: HashMap<String, String> = [
+        ("REDIS_URL", app.redis_url.clone()),
+        ("REDIS_KEY_PREFIX", app.keys.prefix().to_owned()),
+        ("DATABASE_URL", url.clone()),
+        ("SYNC_INTERVAL", "1s".to_owned()),
+        ("DB_CONNECT_TIMEOUT", "1s".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let syncd = ChildProcess::spawn("taskmaster-syncd", &env).expect("syncd starts");
+    let running = eventually(Duration::from_secs(30), || async {
+        (status(&app).await["running"] == true).then_some(())
+    })
+    .await;
+    assert!(running.is_some(), "syncd never ran:\n{}", syncd.output());
+
+    let postgres_stopped = tokio::task::spawn_blocking(move || {
+        postgres.stop();
+        postgres
+    });
+    let mut postgres = postgres_stopped.await.expect("join");
+    let admin = app.seed_user("group_admin", &[]).await;
+    let g = app.seed_group(admin.id).await;
+    for i in 0..5 {
+        app.seed_task(
+            admin.id,
+            g,
+            &format!("written while PostgreSQL is down {i}"),
+        )
+        .await;
+    }
+    let reported = eventually(Duration::from_secs(30), || async {
+        let s = status(&app).await;
+        (s["postgres_status"] == "error" && s["pending_changes"] == true && s["healthy"] == false)
+            .then_some(s)
+    })
+    .await;
+    assert!(
+        reported.is_some(),
+        "the outage never showed in /admin/status:\n{}",
+        syncd.output()
+    );
+    assert_eq!(reported.expect("status")["pending"]["tasks"], 5);
+
+    postgres = tokio::task::spawn_blocking(move || {
+        postgres.restart().expect("postgres restarts");
+        postgres
+    })
+    .await
+    .expect("join");
+    let converged = eventually(Duration::from_secs(60), || async {
+        let s = status(&app).await;
+        (s["pending_changes"] == false && s["postgres_status"] == "connected").then_some(())
+    })
+    .await;
+    assert!(converged.is_some(), "never converged:\n{}", syncd.output());
+    let pg = connect_pg(&url).await.expect("pg");
+    assert_same(&app, &pg).await;
+    drop(postgres);
+}

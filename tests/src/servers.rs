@@ -345,13 +345,13 @@ impl PostgresServer {
         format!("postgres://postgres@127.0.0.1:{}/{dbname}", self.port)
     }
 
-    /// Stops the server at once (SIGQUIT: immediate shutdown).
+    /// Stops the server (SIGINT: fast shutdown, sessions are cut off).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             // SAFETY: kill(2) on our own child's pid.
             #[allow(unsafe_code)]
             unsafe {
-                libc::kill(child.id() as libc::pid_t, libc::SIGQUIT);
+                libc::kill(child.id() as libc::pid_t, libc::SIGINT);
             }
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
