@@ -25,15 +25,7 @@ async fn app_syncd_env() -> (
     let app = spawn_app_with(shared.redis.port, &[("SYNC_REQUEST_TIMEOUT", "2s")]).await;
     let db = shared.empty_database().await.expect("database");
     let url = shared.postgres.url(&db);
-    let env: HashMap<String, String> = [
-        ("REDIS_URL", app.redis_url.clone()),
-        ("REDIS_KEY_PREFIX", app.keys.prefix().to_owned()),
-        ("DATABASE_URL", url.clone()),
-        ("SYNC_INTERVAL", "1h".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    let env = app.syncd_env(&url, &[("SYNC_INTERVAL", "1h")]);
     let syncd = ChildProcess::spawn("taskmaster-syncd", &env).expect("syncd starts");
     let running = eventually(Duration::from_secs(20), || async {
         let s = app
@@ -380,16 +372,10 @@ async fn while_postgres_is_down_the_api_answers_pending_grows_and_then_it_conver
         .expect("join")
         .expect("postgres starts");
     let url = postgres.url("postgres");
-    let env: HashMap<String, String> = [
-        ("REDIS_URL", app.redis_url.clone()),
-        ("REDIS_KEY_PREFIX", app.keys.prefix().to_owned()),
-        ("DATABASE_URL", url.clone()),
-        ("SYNC_INTERVAL", "1s".to_owned()),
-        ("DB_CONNECT_TIMEOUT", "1s".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    let env = app.syncd_env(
+        &url,
+        &[("SYNC_INTERVAL", "1s"), ("DB_CONNECT_TIMEOUT", "1s")],
+    );
     let syncd = ChildProcess::spawn("taskmaster-syncd", &env).expect("syncd starts");
     let running = eventually(Duration::from_secs(30), || async {
         (status(&app).await["running"] == true).then_some(())

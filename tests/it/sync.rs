@@ -3,8 +3,10 @@
 
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
+use std::time::Duration;
 use taskmaster_shared::config::{SyncdConfig, lookup_from_pairs};
-use taskmaster_tests::{Auth, TestApp, connect_pg, shared, spawn_app};
+
+use taskmaster_tests::{Auth, ChildProcess, TestApp, connect_pg, eventually, shared, spawn_app};
 
 /// A syncd on the app's Redis data and a new database without a schema.
 async fn syncd_for(app: &TestApp) -> (taskmaster_syncd::Syncd, tokio_postgres::Client) {
@@ -19,6 +21,30 @@ async fn syncd_for(app: &TestApp) -> (taskmaster_syncd::Syncd, tokio_postgres::C
     .expect("config");
     let syncd = taskmaster_syncd::Syncd::new(config).expect("syncd");
     (syncd, connect_pg(&url).await.expect("pg"))
+}
+
+/// A `taskmaster-syncd` process on the app's data and a new database,
+/// flushing every `interval`; returns once its schema is in place.
+async fn syncd_process(app: &TestApp, interval: &str) -> (ChildProcess, tokio_postgres::Client) {
+    let shared = shared().await;
+    let db = shared.empty_database().await.expect("database");
+    let url = shared.postgres.url(&db);
+    let env = app.syncd_env(&url, &[("SYNC_INTERVAL", interval)]);
+    let syncd = ChildProcess::spawn("taskmaster-syncd", &env).expect("syncd starts");
+    let pg = connect_pg(&url).await.expect("pg");
+    let ready = eventually(Duration::from_secs(20), || async {
+        pg.query_one("SELECT count(*) FROM sync_fence", &[])
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    assert!(
+        ready.is_some(),
+        "schema never appeared:\n{}",
+        syncd.output()
+    );
+    (syncd, pg)
 }
 
 /// Every row of the api (as the owner sees it) must equal PostgreSQL's.
@@ -221,37 +247,8 @@ async fn a_failed_flush_clears_nothing_and_the_next_one_catches_up() {
 
 #[tokio::test]
 async fn syncd_flushes_what_is_pending_when_it_receives_sigterm() {
-    use std::collections::HashMap;
-    use std::time::Duration;
-    use taskmaster_tests::{ChildProcess, eventually};
-
     let app = spawn_app().await;
-    let shared = shared().await;
-    let db = shared.empty_database().await.expect("database");
-    let url = shared.postgres.url(&db);
-    let env: HashMap<String, String> = [
-        ("REDIS_URL", app.redis_url.clone()),
-        ("REDIS_KEY_PREFIX", app.keys.prefix().to_owned()),
-        ("DATABASE_URL", url.clone()),
-        ("SYNC_INTERVAL", "1h".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let mut syncd = ChildProcess::spawn("taskmaster-syncd", &env).expect("syncd starts");
-    let pg = connect_pg(&url).await.expect("pg");
-    let ready = eventually(Duration::from_secs(20), || async {
-        pg.query_one("SELECT count(*) FROM users", &[])
-            .await
-            .ok()
-            .map(|_| ())
-    })
-    .await;
-    assert!(
-        ready.is_some(),
-        "schema never appeared:\n{}",
-        syncd.output()
-    );
+    let (mut syncd, pg) = syncd_process(&app, "1h").await;
 
     let admin = app.seed_user("group_admin", &[]).await;
     let g = app.seed_group(admin.id).await;
@@ -274,37 +271,8 @@ async fn syncd_flushes_what_is_pending_when_it_receives_sigterm() {
 
 #[tokio::test]
 async fn a_failing_postgres_is_retried_with_backoff_and_converges() {
-    use std::collections::HashMap;
-    use std::time::Duration;
-    use taskmaster_tests::{ChildProcess, eventually};
-
     let app = spawn_app().await;
-    let shared = shared().await;
-    let db = shared.empty_database().await.expect("database");
-    let url = shared.postgres.url(&db);
-    let env: HashMap<String, String> = [
-        ("REDIS_URL", app.redis_url.clone()),
-        ("REDIS_KEY_PREFIX", app.keys.prefix().to_owned()),
-        ("DATABASE_URL", url.clone()),
-        ("SYNC_INTERVAL", "2s".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let mut syncd = ChildProcess::spawn("taskmaster-syncd", &env).expect("syncd starts");
-    let pg = connect_pg(&url).await.expect("pg");
-    let ready = eventually(Duration::from_secs(20), || async {
-        pg.query_one("SELECT count(*) FROM tasks", &[])
-            .await
-            .ok()
-            .map(|_| ())
-    })
-    .await;
-    assert!(
-        ready.is_some(),
-        "schema never appeared:\n{}",
-        syncd.output()
-    );
+    let (mut syncd, pg) = syncd_process(&app, "2s").await;
 
     // Break PostgreSQL for the flush, then write.
     pg.batch_execute("ALTER TABLE tasks RENAME TO tasks_away")
@@ -345,25 +313,8 @@ async fn a_failing_postgres_is_retried_with_backoff_and_converges() {
 
 #[tokio::test]
 async fn a_database_that_lost_its_schema_is_migrated_again() {
-    use std::collections::HashMap;
-    use std::time::Duration;
-    use taskmaster_tests::{ChildProcess, eventually};
-
     let app = spawn_app().await;
-    let shared = shared().await;
-    let db = shared.empty_database().await.expect("database");
-    let url = shared.postgres.url(&db);
-    let env: HashMap<String, String> = [
-        ("REDIS_URL", app.redis_url.clone()),
-        ("REDIS_KEY_PREFIX", app.keys.prefix().to_owned()),
-        ("DATABASE_URL", url.clone()),
-        ("SYNC_INTERVAL", "1s".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let syncd = ChildProcess::spawn("taskmaster-syncd", &env).expect("syncd starts");
-    let pg = connect_pg(&url).await.expect("pg");
+    let (syncd, pg) = syncd_process(&app, "1s").await;
     let admin = app.seed_user("group_admin", &[]).await;
     let flushed = eventually(Duration::from_secs(20), || async {
         let rows = pg

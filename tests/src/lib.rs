@@ -443,6 +443,21 @@ impl TestApp {
         spawn_app_on(port, self.keys.prefix(), &[]).await
     }
 
+    /// The environment of a `taskmaster-syncd` child process working on
+    /// this app's Redis data and the database at `database_url`, with
+    /// `extra` variables (e.g. `SYNC_INTERVAL`).
+    pub fn syncd_env(&self, database_url: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
+        [
+            ("REDIS_URL", self.redis_url.as_str()),
+            ("REDIS_KEY_PREFIX", self.keys.prefix()),
+            ("DATABASE_URL", database_url),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+    }
+
     /// A direct connection to this app's Redis, to inspect keys.
     pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(self.redis_url.as_str())
