@@ -11,7 +11,7 @@ use taskmaster_shared::keys::RowType;
 use taskmaster_shared::model::{Group, Task, User};
 
 use super::tasks::counts_by_name;
-use super::{completion_rate, created, now, ok};
+use super::{completion_rate, created, new_id, now, ok};
 use crate::auth::Caller;
 use crate::authz;
 use crate::error::ApiError;
@@ -144,10 +144,7 @@ pub async fn create(
     inv.arg(Email::key_of(&name)).arg(&name).arg(admin_id);
     match state.store.write(&inv).await? {
         Outcome::Ok(items) => {
-            let id = items
-                .first()
-                .and_then(u64_of)
-                .ok_or(ApiError::Internal("create_group reply".into()))?;
+            let id = new_id(&items, "create_group")?;
             let group = Group {
                 id,
                 name,

@@ -117,6 +117,14 @@ pub fn created<T: Serialize>(data: T) -> Response {
         .into_response()
 }
 
+/// The id a create script answered with.
+pub fn new_id(items: &[redis::Value], script: &'static str) -> Result<u64, ApiError> {
+    items
+        .first()
+        .and_then(crate::store::u64_of)
+        .ok_or_else(|| ApiError::Internal(format!("{script} reply").into()))
+}
+
 /// The current time as stored and answered.
 pub fn now() -> String {
     taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros())

@@ -11,13 +11,13 @@ use taskmaster_shared::keys::RowType;
 use taskmaster_shared::model::Task;
 
 use super::users::visible_user;
-use super::{completion_rate, created, now, ok};
+use super::{completion_rate, created, new_id, now, ok};
 use crate::auth::{Caller, Credentials, authenticate_with, resolve};
 use crate::authz;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, path_id, search_query};
 use crate::state::AppState;
-use crate::store::{Outcome, SCRIPTS, Source, ids, task_from, u64_of, user_from};
+use crate::store::{Outcome, SCRIPTS, Source, ids, task_from, user_from};
 
 /// Most tasks one batch may name.
 pub const BATCH_MAX: usize = 1000;
@@ -237,10 +237,7 @@ pub async fn create(
         .arg(&information);
     match state.store.write(&inv).await? {
         Outcome::Ok(items) => {
-            let task_id = items
-                .first()
-                .and_then(u64_of)
-                .ok_or(ApiError::Internal("create_task reply".into()))?;
+            let task_id = new_id(&items, "create_task")?;
             let task = Task {
                 id: task_id,
                 title,

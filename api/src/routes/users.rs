@@ -10,13 +10,13 @@ use taskmaster_shared::domain::{self, Email, FieldError, Role, WorkTimes};
 use taskmaster_shared::keys::RowType;
 use taskmaster_shared::model::User;
 
-use super::{created, now, ok};
+use super::{created, new_id, now, ok};
 use crate::auth::{Caller, hash_password};
 use crate::authz;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, path_id, search_query};
 use crate::state::AppState;
-use crate::store::{Outcome, SCRIPTS, Source, u64_of, user_from};
+use crate::store::{Outcome, SCRIPTS, Source, user_from};
 
 #[derive(Deserialize)]
 pub struct CreateUser {
@@ -101,6 +101,15 @@ pub async fn visible_user(state: &AppState, caller: &Caller, id: u64) -> Result<
         return Err(forbidden());
     }
     Ok(user)
+}
+
+/// Loads a user whose profile the caller may change (404, then 403).
+async fn editable_user(state: &AppState, caller: &Caller, id: &str) -> Result<User, ApiError> {
+    let target = visible_user(state, caller, path_id(id, "user")?).await?;
+    if !authz::can_edit_user(caller, &target) {
+        return Err(forbidden());
+    }
+    Ok(target)
 }
 
 /// The users the caller may list: all for the owner; a group admin itself
@@ -197,10 +206,7 @@ pub async fn create(
         .arg(&group_ids);
     match state.store.write(&inv).await? {
         Outcome::Ok(items) => {
-            let id = items
-                .first()
-                .and_then(u64_of)
-                .ok_or(ApiError::Internal("create_user reply".into()))?;
+            let id = new_id(&items, "create_user")?;
             let user = User {
                 id,
                 full_name,
@@ -253,11 +259,8 @@ pub async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UpdateUser>,
 ) -> Result<Response, ApiError> {
-    let id = path_id(&id, "user")?;
-    let target = visible_user(&state, &caller, id).await?;
-    if !authz::can_edit_user(&caller, &target) {
-        return Err(forbidden());
-    }
+    let target = editable_user(&state, &caller, &id).await?;
+    let id = target.id;
     // Empty strings leave name, email, password and role unchanged (as in
     // the reference system, whose clients send them); `number` and
     // `work_times` are set when present, so they can be cleared.
@@ -426,11 +429,8 @@ pub async fn put_work_times(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<PutWorkTimes>,
 ) -> Result<Response, ApiError> {
-    let id = path_id(&id, "user")?;
-    let target = visible_user(&state, &caller, id).await?;
-    if !authz::can_edit_user(&caller, &target) {
-        return Err(forbidden());
-    }
+    let target = editable_user(&state, &caller, &id).await?;
+    let id = target.id;
     let work_times = match &body.work_times {
         None | Some(Value::Null) => return Err(FieldError::new("work_times", "is required").into()),
         Some(v) => WorkTimes::parse(v)?,

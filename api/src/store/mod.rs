@@ -287,14 +287,7 @@ impl Store {
 
     /// Tasks by id with one MGET; missing ones are skipped; sorted by id.
     pub async fn tasks_by_ids(&self, ids: &[u64]) -> Result<Vec<Task>, StoreError> {
-        let mut tasks: Vec<Task> = self
-            .task_rows(ids)
-            .await?
-            .into_iter()
-            .filter_map(task_from)
-            .collect();
-        tasks.sort_unstable_by_key(|t| t.id);
-        Ok(tasks)
+        Ok(sorted_tasks(self.task_rows(ids).await?))
     }
 
     async fn rows(&self, t: RowType, source: Source<'_>) -> Result<Vec<Value>, StoreError> {
@@ -359,14 +352,7 @@ impl Store {
 
     /// Tasks from `source`, missing ones skipped, sorted by id.
     pub async fn tasks(&self, source: Source<'_>) -> Result<Vec<Task>, StoreError> {
-        let mut tasks: Vec<Task> = self
-            .rows(RowType::Task, source)
-            .await?
-            .into_iter()
-            .filter_map(task_from)
-            .collect();
-        tasks.sort_unstable_by_key(|t| t.id);
-        Ok(tasks)
+        Ok(sorted_tasks(self.rows(RowType::Task, source).await?))
     }
 
     /// One task: a plain GET of its JSON.
@@ -457,6 +443,13 @@ pub fn task_from(row: Value) -> Option<Task> {
         Value::BulkString(raw) => Task::from_json(&raw),
         _ => None,
     }
+}
+
+/// Tasks from replies holding their JSON; missing ones skipped; by id.
+fn sorted_tasks(rows: Vec<Value>) -> Vec<Task> {
+    let mut tasks: Vec<Task> = rows.into_iter().filter_map(task_from).collect();
+    tasks.sort_unstable_by_key(|t| t.id);
+    tasks
 }
 
 /// A list of ids from a reply, sorted.
