@@ -6,7 +6,10 @@
 #   ./deploy/bench.sh            # the full run (100,000 tasks, then 1k vs 1M)
 #   BENCH_QUICK=1 ./deploy/bench.sh   # smaller datasets and shorter runs
 #
-# Knobs: BENCH_DURATION (default 10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2).
+# Knobs: BENCH_DURATION (default 10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
+# BENCH_API_THREADS (the api's API_WORKER_THREADS, default 1: on two cores
+# shared with Redis and wrk, one runtime thread wastes fewer context
+# switches than two; the ceiling keeps tokio's default, one per core).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,6 +18,7 @@ cd "$ROOT"
 DURATION=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
+API_THREADS=${BENCH_API_THREADS:-1}
 USERS=1000
 TASKS_PER_USER=100
 BIG_USERS=1000
@@ -65,7 +69,7 @@ CEIL_PORT=$(free_port)
 OWNER=bench-owner-secret
 start_api() { # start_api PREFIX
     SERVER_HOST=127.0.0.1 SERVER_PORT=$API_PORT REDIS_HOST=127.0.0.1 REDIS_PORT=$REDIS_PORT \
-        REDIS_KEY_PREFIX=$1 OWNER_PASSWORD=$OWNER RUST_LOG=warn \
+        REDIS_KEY_PREFIX=$1 OWNER_PASSWORD=$OWNER RUST_LOG=warn API_WORKER_THREADS=$API_THREADS \
         "$BIN/taskmaster-api" 2>>"$WORK/api.log" &
     API_PID=$!
     PIDS+=("$API_PID")
@@ -152,16 +156,16 @@ run get_big "http://127.0.0.1:$API_PORT/users/$B_UID/tasks/$B_TID" -H "X-Owner-P
 stop_api
 
 # ---- report -----------------------------------------------------------------
-python3 - "$WORK/results" "$USERS" "$TASKS_PER_USER" "$BIG_USERS" "$BIG_TASKS_PER_USER" "$CONNS" "$DURATION" <<'PY'
+python3 - "$WORK/results" "$USERS" "$TASKS_PER_USER" "$BIG_USERS" "$BIG_TASKS_PER_USER" "$CONNS" "$DURATION" "$API_THREADS" <<'PY'
 import sys
-path, users, per, bu, bp, conns, dur = sys.argv[1:]
+path, users, per, bu, bp, conns, dur, api_threads = sys.argv[1:]
 r = {}
 for line in open(path):
     name, rps, p50, p99 = line.split()
     r[name] = (float(rps), float(p50), float(p99))
 ceil = r["ceiling"][0]
 print(f"\ntaskmaster api benchmark: wrk, {conns} connections, {dur} per run, loopback, 2 cores shared")
-print(f"dataset: {int(users) * int(per):,} tasks across {users} users\n")
+print(f"dataset: {int(users) * int(per):,} tasks across {users} users; api runtime threads: {api_threads}\n")
 print(f"{'run':<34}{'req/s':>10}{'ratio':>8}{'p50 ms':>9}{'p99 ms':>9}")
 labels = {
     "ceiling": "minimal hyper server (ceiling)",

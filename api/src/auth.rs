@@ -130,6 +130,11 @@ fn verify_blocking(password: &[u8], hash: &str) -> bool {
 pub struct Authenticator {
     key: [u8; 32],
     verified: Mutex<HashMap<[u8; 32], Instant>>,
+    /// Keyed hash of (user id, password) → the credential version it was
+    /// last verified against, and when: lets a write carry "this user
+    /// must still have version v" into its script instead of reading the
+    /// user's record in a round trip of its own.
+    versions: Mutex<HashMap<[u8; 32], (u64, Instant)>>,
     inflight: Mutex<HashMap<[u8; 32], watch::Receiver<Option<bool>>>>,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
     /// Verified against when the user does not exist, to spend equal time.
@@ -148,6 +153,7 @@ impl Authenticator {
         Authenticator {
             key,
             verified: Mutex::new(HashMap::new()),
+            versions: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             dummy_hash,
@@ -164,6 +170,40 @@ impl Authenticator {
         mac.update(hash.as_bytes());
         mac.update(password.as_bytes());
         mac.finalize().into_bytes().into()
+    }
+
+    fn version_key(&self, id: u64, password: &str) -> [u8; 32] {
+        let mut mac =
+            <blake2::Blake2bMac<blake2::digest::consts::U32> as KeyInit>::new_from_slice(&self.key)
+                .expect("32-byte key is valid for BLAKE2b");
+        // A distinct shape from `cache_key`'s input, so the two never meet.
+        mac.update(b"version");
+        mac.update(&id.to_le_bytes());
+        mac.update(password.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The credential version user `id`'s `password` was verified against
+    /// less than [`CACHE_TTL`] ago. A write may proceed on it only if it
+    /// checks, in the same atomic step, that the user still has it.
+    pub fn verified_version(&self, id: u64, password: &str) -> Option<u64> {
+        let key = self.version_key(id, password);
+        let map = self.versions.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&key)
+            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+            .map(|(version, _)| *version)
+    }
+
+    fn remember_version(&self, id: u64, password: &str, version: u64) {
+        let key = self.version_key(id, password);
+        let mut map = self.versions.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= CACHE_MAX {
+            map.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+            if map.len() >= CACHE_MAX {
+                map.clear();
+            }
+        }
+        map.insert(key, (version, Instant::now()));
     }
 
     fn cached(&self, key: &[u8; 32]) -> bool {
@@ -453,6 +493,7 @@ pub async fn resolve(
             return Err(ApiError::Unauthorized);
         }
         auth.clear_failures(&limiter_key);
+        auth.remember_version(record.id, password, record.credential_version);
     }
     Ok(Caller {
         id: Some(record.id),

@@ -51,7 +51,12 @@ pub fn can_manage_group(caller: &Caller, group: u64) -> bool {
 
 /// May see (and change) `task`.
 pub fn can_see_task(caller: &Caller, task: &Task) -> bool {
-    caller.is_owner() || caller.is(task.user_id) || caller.administers(task.group_id)
+    can_see(caller, task.user_id, task.group_id)
+}
+
+/// [`can_see_task`] for a task known by its user and group.
+pub fn can_see(caller: &Caller, user_id: u64, group_id: u64) -> bool {
+    caller.is_owner() || caller.is(user_id) || caller.administers(group_id)
 }
 
 /// May list or create users and search them (the reference's gate).

@@ -11,8 +11,7 @@ use tokio::net::TcpListener;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let config = match ApiConfig::from_env() {
         Ok(config) => config,
         Err(e) => {
@@ -21,6 +20,18 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     telemetry::init(config.log_format);
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if config.worker_threads > 0 {
+        runtime.worker_threads(config.worker_threads);
+    }
+    runtime
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(serve(config))
+}
+
+async fn serve(config: ApiConfig) -> anyhow::Result<()> {
     let signal = shutdown::signal_received();
 
     let addr = (config.host, config.port);

@@ -147,11 +147,16 @@ impl RedisConfig {
             );
         }
         let key_prefix = env.string("REDIS_KEY_PREFIX", "tm:");
-        if key_prefix
+        // Key patterns (`SORT … GET P task:*`, operators' SCAN) embed the
+        // prefix, so it may not hold pattern characters.
+        if !key_prefix
             .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '.' | '-'))
         {
-            env.problem("REDIS_KEY_PREFIX", "must not contain white space");
+            env.problem(
+                "REDIS_KEY_PREFIX",
+                "may only contain ASCII letters, digits and : _ . -",
+            );
         }
         RedisConfig {
             url,
@@ -257,6 +262,11 @@ pub struct ApiConfig {
     pub health_timeout: Duration,
     /// How long `POST /admin/sync` waits for syncd's answer (then 504).
     pub sync_request_timeout: Duration,
+    /// Threads of the async runtime; 0 means one per CPU core. On a small
+    /// machine shared with Redis, fewer threads than cores is faster: the
+    /// work is mostly waiting on sockets, and every cross-thread wake-up
+    /// is a context switch.
+    pub worker_threads: usize,
 }
 
 impl ApiConfig {
@@ -303,6 +313,7 @@ impl ApiConfig {
             shutdown_grace: env.duration("SHUTDOWN_GRACE", Duration::from_secs(10)),
             health_timeout: env.duration("HEALTH_TIMEOUT", Duration::from_secs(2)),
             sync_request_timeout: env.duration("SYNC_REQUEST_TIMEOUT", Duration::from_secs(60)),
+            worker_threads: env.parse_in("API_WORKER_THREADS", 0usize, 0..=1024),
         };
         env.finish().map(|()| config)
     }
@@ -324,6 +335,9 @@ pub struct SyncdConfig {
     pub sync_interval: Duration,
     /// Flush early once this many rows are pending (`SYNC_MAX_PENDING`).
     pub sync_max_pending: u64,
+    /// Rows a flush reads and writes at a time (`SYNC_CHUNK_ROWS`): bounds
+    /// syncd's memory whatever the backlog; one transaction either way.
+    pub sync_chunk_rows: usize,
     /// How long a shutdown may take before syncd gives up (`SHUTDOWN_GRACE`).
     pub shutdown_grace: Duration,
 }
@@ -347,6 +361,7 @@ impl SyncdConfig {
             postgres: PostgresConfig::from_env(&mut env),
             sync_interval,
             sync_max_pending: env.parse_in("SYNC_MAX_PENDING", 10_000u64, 1..=u64::MAX),
+            sync_chunk_rows: env.parse_in("SYNC_CHUNK_ROWS", 5_000usize, 1..=100_000),
             shutdown_grace: env.duration("SHUTDOWN_GRACE", Duration::from_secs(30)),
         };
         env.finish().map(|()| config)

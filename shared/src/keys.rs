@@ -135,6 +135,11 @@ impl Keys {
         self.k(format_args!("user:{user}:groups"))
     }
 
+    /// `P task:*`: the pattern `SORT … GET` uses to fetch task rows by id.
+    pub fn task_row_pattern(&self) -> String {
+        self.k(format_args!("task:*"))
+    }
+
     pub fn user_tasks(&self, user: u64) -> String {
         self.k(format_args!("user:{user}:tasks"))
     }

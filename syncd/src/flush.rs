@@ -4,13 +4,21 @@
 //!    `inflight:{type}` (merging into a leftover in-flight set after a
 //!    crash). Writes that land from then on go to a fresh dirty set and are
 //!    flushed next time; nothing is lost in between.
-//! 2. **Snapshot.** The in-flight rows are read in one MULTI/EXEC, so the
-//!    rows of one flush are consistent with each other (a user and the group
-//!    it joined, a task and its group). An id whose row is gone was deleted.
-//! 3. **Write.** One PostgreSQL transaction: batched upserts (UNNEST, one
-//!    statement per table, never one per row), memberships replaced for
-//!    every flushed user, deletes for rows gone from Redis. Constraints are
-//!    deferred, so only the committed whole must be consistent.
+//! 2. **Stream.** The in-flight ids are scanned (SSCAN) in chunks of
+//!    `SYNC_CHUNK_ROWS` (default 5,000); each chunk's rows are read in one MULTI/EXEC (a user
+//!    with its memberships) and handed to the PostgreSQL thread over a
+//!    channel of [`CHUNKS_IN_FLIGHT`] slots, so memory stays bounded
+//!    whatever the backlog (a million dirty rows included). An id whose row
+//!    is gone was deleted.
+//! 3. **Write.** One PostgreSQL transaction for the whole flush: batched
+//!    upserts per chunk (UNNEST, one statement per table, never one per
+//!    row), memberships replaced for every flushed user, then the deletes,
+//!    last, so that a row removed in Redis takes its dependants with it.
+//!    Constraints are deferred, so only the committed whole must be
+//!    consistent. Rows changed while a flush runs are in the fresh dirty
+//!    set, so a chunk read a little later than another is corrected by the
+//!    next flush; if the mix breaks a constraint, the commit fails,
+//!    nothing is cleared, and the retry reads everything again.
 //! 4. **Clear.** Only after COMMIT are the in-flight sets dropped. A crash
 //!    before that flushes the same rows again; every statement is an upsert
 //!    or a delete by id, so re-running is harmless.
@@ -63,7 +71,10 @@ impl FlushReport {
     }
 }
 
-/// The rows to write, read from one consistent snapshot.
+/// Chunks queued between the Redis reader and the PostgreSQL writer.
+const CHUNKS_IN_FLIGHT: usize = 1;
+
+/// Rows to write: one chunk, read in one MULTI/EXEC.
 #[derive(Debug, Default)]
 struct Batch {
     users: Vec<User>,
@@ -106,21 +117,21 @@ fn fields(v: Value) -> Fields {
     out
 }
 
-/// Moves the dirty ids to the in-flight sets and returns them per type.
-async fn take(redis: &RedisPool, keys: &Keys) -> Result<[Vec<u64>; 3], FlushError> {
+/// Moves the dirty ids to the in-flight sets; returns how many ids each
+/// type has in flight.
+async fn take(redis: &RedisPool, keys: &Keys) -> Result<[u64; 3], FlushError> {
     static SCRIPT: std::sync::LazyLock<redis::Script> =
         std::sync::LazyLock::new(|| redis::Script::new(include_str!("lua/take_dirty.lua")));
     let mut conn = redis_pool::shared(redis)
         .await
         .map_err(|_| FlushError::RedisPool)?;
-    let reply: Vec<Value> = SCRIPT.arg(keys.prefix()).invoke_async(&mut conn).await?;
-    let mut it = reply.into_iter();
-    let mut next = || it.next().map(ids).unwrap_or_default();
-    Ok([next(), next(), next()])
+    let counts: Vec<u64> = SCRIPT.arg(keys.prefix()).invoke_async(&mut conn).await?;
+    let count = |i: usize| counts.get(i).copied().unwrap_or(0);
+    Ok([count(0), count(1), count(2)])
 }
 
-/// Reads the rows of the in-flight ids in one MULTI/EXEC.
-async fn snapshot(
+/// Reads the rows of one chunk of in-flight ids in one MULTI/EXEC.
+async fn read_chunk(
     redis: &RedisPool,
     keys: &Keys,
     taken: &[Vec<u64>; 3],
@@ -189,10 +200,30 @@ fn i64s(v: impl IntoIterator<Item = u64>) -> Vec<i64> {
     v.into_iter().map(|n| n as i64).collect()
 }
 
-/// Writes a batch in one transaction. With a fencing `token`, the
-/// transaction first records it and gives up (returns `Ok(false)`) if a
-/// newer token was already recorded.
-fn write(client: &mut Client, b: &Batch, token: Option<u64>) -> Result<bool, postgres::Error> {
+/// What the reader sends the writer.
+enum Chunk {
+    Rows(Batch),
+    /// Every chunk was sent: delete, commit.
+    End,
+}
+
+/// How the writer ended.
+enum Written {
+    Committed(FlushReport),
+    /// A newer fencing token was recorded: nothing written.
+    Fenced,
+    /// The reader stopped without [`Chunk::End`] (a Redis error): rolled back.
+    Abandoned,
+}
+
+/// Writes the chunks arriving on `chunks` in one transaction, deletes
+/// last. With a fencing `token`, the transaction first records it and gives
+/// up if a newer token was already recorded.
+fn write_stream(
+    client: &mut Client,
+    mut chunks: tokio::sync::mpsc::Receiver<Chunk>,
+    token: Option<u64>,
+) -> Result<Written, postgres::Error> {
     let mut tx = client.transaction()?;
     if let Some(token) = token {
         let accepted = tx.query_opt(
@@ -202,9 +233,44 @@ fn write(client: &mut Client, b: &Batch, token: Option<u64>) -> Result<bool, pos
             &[&(token as i64)],
         )?;
         if accepted.is_none() {
-            return Ok(false);
+            return Ok(Written::Fenced);
         }
     }
+    let mut report = FlushReport::default();
+    let mut deleted: [Vec<i64>; 3] = Default::default();
+    loop {
+        match chunks.blocking_recv() {
+            Some(Chunk::Rows(batch)) => {
+                upsert(&mut tx, &batch)?;
+                report.upserted[0] += batch.users.len();
+                report.upserted[1] += batch.groups.len();
+                report.upserted[2] += batch.tasks.len();
+                deleted[0].extend(batch.deleted_users);
+                deleted[1].extend(batch.deleted_groups);
+                deleted[2].extend(batch.deleted_tasks);
+            }
+            Some(Chunk::End) => break,
+            None => return Ok(Written::Abandoned),
+        }
+    }
+    // Dependants first; cascades take what still points at a deleted row.
+    let [users, groups, tasks] = &deleted;
+    if !tasks.is_empty() {
+        tx.execute("DELETE FROM tasks WHERE id = ANY($1)", &[tasks])?;
+    }
+    if !groups.is_empty() {
+        tx.execute("DELETE FROM groups WHERE id = ANY($1)", &[groups])?;
+    }
+    if !users.is_empty() {
+        tx.execute("DELETE FROM users WHERE id = ANY($1)", &[users])?;
+    }
+    tx.commit()?;
+    report.deleted = [users.len(), groups.len(), tasks.len()];
+    Ok(Written::Committed(report))
+}
+
+/// Upserts one chunk's rows and replaces its users' memberships.
+fn upsert(tx: &mut postgres::Transaction<'_>, b: &Batch) -> Result<(), postgres::Error> {
     if !b.users.is_empty() {
         let u = &b.users;
         tx.execute(
@@ -284,55 +350,84 @@ fn write(client: &mut Client, b: &Batch, token: Option<u64>) -> Result<bool, pos
             ],
         )?;
     }
-    if !b.deleted_tasks.is_empty() {
-        tx.execute("DELETE FROM tasks WHERE id = ANY($1)", &[&b.deleted_tasks])?;
-    }
-    if !b.deleted_groups.is_empty() {
-        tx.execute(
-            "DELETE FROM groups WHERE id = ANY($1)",
-            &[&b.deleted_groups],
-        )?;
-    }
-    if !b.deleted_users.is_empty() {
-        tx.execute("DELETE FROM users WHERE id = ANY($1)", &[&b.deleted_users])?;
-    }
-    tx.commit()?;
-    Ok(true)
+    Ok(())
 }
 
-/// One flush: hand-off, snapshot, one transaction, then clear. `token` is
-/// the fencing token of the lease holder (`None`: unfenced, for tools and
-/// tests that run alone).
+/// Scans the in-flight ids type by type (users, groups, tasks) in chunks
+/// and sends each chunk's rows to the writer.
+async fn read_all(
+    redis: &RedisPool,
+    keys: &Keys,
+    chunk_rows: usize,
+    chunks: tokio::sync::mpsc::Sender<Chunk>,
+) -> Result<(), FlushError> {
+    for (i, t) in RowType::ALL.into_iter().enumerate() {
+        let mut cursor = 0u64;
+        loop {
+            let mut conn = redis_pool::shared(redis)
+                .await
+                .map_err(|_| FlushError::RedisPool)?;
+            let (next, found): (u64, Vec<u64>) = redis::cmd("SSCAN")
+                .arg(keys.inflight(t))
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(chunk_rows)
+                .query_async(&mut conn)
+                .await?;
+            drop(conn);
+            let mut ids = found;
+            // SSCAN may repeat an id across calls; within a statement a
+            // repeated id would be an error, across statements it is only
+            // written twice.
+            ids.sort_unstable();
+            ids.dedup();
+            if !ids.is_empty() {
+                let mut taken: [Vec<u64>; 3] = Default::default();
+                taken[i] = ids;
+                let batch = read_chunk(redis, keys, &taken).await?;
+                if chunks.send(Chunk::Rows(batch)).await.is_err() {
+                    // The writer stopped (its error is reported instead).
+                    return Ok(());
+                }
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+    }
+    let _ = chunks.send(Chunk::End).await;
+    Ok(())
+}
+
+/// One flush: hand-off, then the in-flight rows streamed in chunks into
+/// one transaction, then clear. `token` is the fencing token of the lease
+/// holder (`None`: unfenced, for tools and tests that run alone).
+/// `chunk_rows` ids are read and written at a time.
 pub async fn flush_once(
     redis: &RedisPool,
     keys: &Keys,
     pg: &PgWorker,
     token: Option<u64>,
+    chunk_rows: usize,
 ) -> Result<FlushReport, FlushError> {
     let started = Instant::now();
     let taken = take(redis, keys).await?;
-    if taken.iter().all(Vec::is_empty) {
+    if taken.iter().all(|n| *n == 0) {
         return Ok(FlushReport {
             duration: started.elapsed(),
             ..FlushReport::default()
         });
     }
-    let batch = snapshot(redis, keys, &taken).await?;
-    let report = FlushReport {
-        upserted: [batch.users.len(), batch.groups.len(), batch.tasks.len()],
-        deleted: [
-            batch.deleted_users.len(),
-            batch.deleted_groups.len(),
-            batch.deleted_tasks.len(),
-        ],
-        duration: Duration::ZERO,
+    let (sender, receiver) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
+    let writer = pg.run(move |client| Ok(write_stream(client, receiver, token)?));
+    let (written, read) = tokio::join!(writer, read_all(redis, keys, chunk_rows, sender));
+    let report = match (written?, read) {
+        (Written::Committed(report), _) => report,
+        (Written::Fenced, _) => return Err(FlushError::Fenced),
+        (Written::Abandoned, Err(e)) => return Err(e),
+        (Written::Abandoned, Ok(())) => return Err(FlushError::Postgres(PgError::WorkerGone)),
     };
-    if !pg
-        .run(move |client| Ok(write(client, &batch, token)?))
-        .await?
-    {
-        return Err(FlushError::Fenced);
-    }
     // Committed: only now may the in-flight ids go.
     let mut conn = redis_pool::shared(redis)
         .await

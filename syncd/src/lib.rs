@@ -89,7 +89,14 @@ impl Syncd {
 
     /// One write-behind step (see [`flush`]).
     pub async fn flush_once(&self) -> Result<FlushReport, FlushError> {
-        flush::flush_once(&self.redis, &self.keys, &self.pg, None).await
+        flush::flush_once(
+            &self.redis,
+            &self.keys,
+            &self.pg,
+            None,
+            self.config.sync_chunk_rows,
+        )
+        .await
     }
 }
 
@@ -308,6 +315,7 @@ impl Daemon {
             &self.syncd.keys,
             &self.syncd.pg,
             Some(token),
+            self.syncd.config.sync_chunk_rows,
         )
         .await
         {

@@ -10,15 +10,23 @@ use taskmaster_tests::{Auth, ChildProcess, TestApp, connect_pg, eventually, shar
 
 /// A syncd on the app's Redis data and a new database without a schema.
 async fn syncd_for(app: &TestApp) -> (taskmaster_syncd::Syncd, tokio_postgres::Client) {
+    syncd_with(app, &[]).await
+}
+
+async fn syncd_with(
+    app: &TestApp,
+    extra: &[(&str, &str)],
+) -> (taskmaster_syncd::Syncd, tokio_postgres::Client) {
     let shared = shared().await;
     let db = shared.empty_database().await.expect("database");
     let url = shared.postgres.url(&db);
-    let config = SyncdConfig::from_lookup(lookup_from_pairs(&[
-        ("REDIS_URL", &app.redis_url),
+    let mut pairs = vec![
+        ("REDIS_URL", app.redis_url.as_str()),
         ("REDIS_KEY_PREFIX", app.keys.prefix()),
-        ("DATABASE_URL", &url),
-    ]))
-    .expect("config");
+        ("DATABASE_URL", url.as_str()),
+    ];
+    pairs.extend_from_slice(extra);
+    let config = SyncdConfig::from_lookup(lookup_from_pairs(&pairs)).expect("config");
     let syncd = taskmaster_syncd::Syncd::new(config).expect("syncd");
     (syncd, connect_pg(&url).await.expect("pg"))
 }
@@ -213,6 +221,72 @@ async fn a_flush_makes_postgres_equal_redis_deletes_included() {
     // Nothing pending: a flush writes nothing, and re-running is harmless.
     let report = syncd.flush_once().await.expect("flush");
     assert_eq!(report.rows(), 0);
+    assert_same(&app, &pg).await;
+}
+
+/// Chunks bound syncd's memory; they must not split the transaction.
+#[tokio::test]
+async fn a_flush_in_many_chunks_is_still_one_transaction() {
+    let app = spawn_app().await;
+    let (syncd, pg) = syncd_with(&app, &[("SYNC_CHUNK_ROWS", "2")]).await;
+    syncd.migrate().await.expect("migrations");
+    let admin = app.seed_user("group_admin", &[]).await;
+    let groups = [
+        app.seed_group(admin.id).await,
+        app.seed_group(admin.id).await,
+        app.seed_group(admin.id).await,
+    ];
+    let mut users = Vec::new();
+    for i in 0..5 {
+        let u = app
+            .seed_user("user", &[groups[i % 3], groups[(i + 1) % 3]])
+            .await;
+        for g in [groups[i % 3], groups[(i + 1) % 3]] {
+            app.seed_task(u.id, g, &format!("task of {i} in {g}")).await;
+        }
+        users.push(u);
+    }
+
+    // The tasks chunks fail: the users and groups written before them in
+    // the same flush must not be there either.
+    pg.batch_execute("ALTER TABLE tasks RENAME TO tasks_away")
+        .await
+        .expect("rename");
+    assert!(syncd.flush_once().await.is_err());
+    let written: i64 = pg
+        .query_one("SELECT count(*) FROM users", &[])
+        .await
+        .expect("q")
+        .get(0);
+    assert_eq!(written, 0, "the earlier chunks were rolled back");
+    pg.batch_execute("ALTER TABLE tasks_away RENAME TO tasks")
+        .await
+        .expect("rename back");
+
+    let report = syncd.flush_once().await.expect("flush");
+    assert_eq!(report.upserted, [7, 3, 10], "{report:?}");
+    assert_same(&app, &pg).await;
+
+    // Deletes and cascades across chunks.
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("/groups/{}", groups[0]),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("/users/{}", users[1].id),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    syncd.flush_once().await.expect("flush");
     assert_same(&app, &pg).await;
 }
 

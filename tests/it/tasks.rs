@@ -506,3 +506,104 @@ async fn a_group_admin_sees_only_the_tasks_of_groups_it_administers() {
         .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
 }
+
+async fn task_count(app: &taskmaster_tests::TestApp, user: u64) -> u64 {
+    let res = app
+        .call(
+            Method::GET,
+            &format!("/users/{user}/tasks"),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    res.json()["data"]["count"].as_u64().expect("count")
+}
+
+/// Creating one's own task with a recently verified password skips reading
+/// the user's record; the write itself must still refuse a credential that
+/// changed in between.
+#[tokio::test]
+async fn creating_own_tasks_is_refused_at_once_after_a_password_change_or_deletion() {
+    let app = spawn_app().await;
+    let (_, group, u) = team(&app).await;
+    let base = format!("/users/{}/tasks", u.id);
+    let body = json!({"title": "Ünïcode \"quoted\" /slash\\ \u{1F600}", "group_id": group});
+    for _ in 0..3 {
+        let res = app
+            .call(Method::POST, &base, &u.auth(), Some(body.clone()))
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+        // What was answered is what was stored, text byte for byte.
+        let task = res.json()["data"]["task"].clone();
+        assert_eq!(task["title"], body["title"]);
+        let stored = app
+            .call(
+                Method::GET,
+                &format!("{base}/{}", task["id"]),
+                &Auth::Owner,
+                None,
+            )
+            .await;
+        assert_eq!(stored.json()["data"], task);
+    }
+    assert_eq!(task_count(&app, u.id).await, 3);
+
+    // A role change keeps the password valid: still allowed.
+    let res = app
+        .call(
+            Method::PUT,
+            &format!("/users/{}", u.id),
+            &Auth::Owner,
+            Some(json!({"role": "group_admin"})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let res = app
+        .call(Method::POST, &base, &u.auth(), Some(body.clone()))
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    assert_eq!(task_count(&app, u.id).await, 4);
+
+    // A new password, set through another api instance: the old one is
+    // refused on the next create, and nothing is written.
+    let other = app.restart_same_prefix().await;
+    let res = other
+        .call(
+            Method::PUT,
+            &format!("/users/{}", u.id),
+            &Auth::Owner,
+            Some(json!({"password": "brand-new-pw"})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let res = app
+        .call(Method::POST, &base, &u.auth(), Some(body.clone()))
+        .await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
+    assert_eq!(task_count(&app, u.id).await, 4);
+    let new = Auth::Basic(u.id.to_string(), "brand-new-pw".into());
+    for _ in 0..2 {
+        let res = app
+            .call(Method::POST, &base, &new, Some(body.clone()))
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    }
+    assert_eq!(task_count(&app, u.id).await, 6);
+
+    // Deleted: refused, and no row appears for the gone user.
+    let res = other
+        .call(
+            Method::DELETE,
+            &format!("/users/{}", u.id),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let res = app
+        .call(Method::POST, &base, &new, Some(body.clone()))
+        .await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
+    let res = app.call(Method::GET, &base, &Auth::Owner, None).await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.text());
+}

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -11,13 +12,13 @@ use taskmaster_shared::keys::RowType;
 use taskmaster_shared::model::Task;
 
 use super::users::visible_user;
-use super::{completion_rate, created, new_id, now, ok};
+use super::{completion_rate, new_id, now, ok};
 use crate::auth::{Caller, Credentials, authenticate_with, resolve};
 use crate::authz;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, path_id, search_query};
+use crate::extract::{JsonBody, parse_json, path_id, search_query};
 use crate::state::AppState;
-use crate::store::{Outcome, SCRIPTS, Source, ids, task_from, user_from};
+use crate::store::{NewTaskRow, Outcome, SCRIPTS, Source, task_from, user_from};
 
 /// Most tasks one batch may name.
 pub const BATCH_MAX: usize = 1000;
@@ -161,19 +162,21 @@ pub async fn list_for_user(
             return Err(e);
         }
     };
-    // The caller, the user, its groups and its task ids in one round trip.
+    // The caller, the user, its groups and its tasks (by id, as stored) in
+    // one round trip: SORT … GET fetches the rows its set names.
     let (caller, replies) = authenticate_with(&state, &credentials, |pipe| {
         pipe.cmd("HGETALL")
             .arg(state.keys.row(RowType::User, id))
             .cmd("SMEMBERS")
             .arg(state.keys.user_groups(id))
-            .cmd("SMEMBERS")
-            .arg(state.keys.user_tasks(id));
+            .cmd("SORT")
+            .arg(state.keys.user_tasks(id))
+            .arg("GET")
+            .arg(state.keys.task_row_pattern());
     })
     .await?;
     let mut replies = replies.into_iter();
-    let (Some(row), Some(groups), Some(task_ids)) =
-        (replies.next(), replies.next(), replies.next())
+    let (Some(row), Some(groups), Some(rows)) = (replies.next(), replies.next(), replies.next())
     else {
         return Err(ApiError::Internal("list replies".into()));
     };
@@ -181,13 +184,12 @@ pub async fn list_for_user(
     if !authz::can_view_user(&caller, &user) {
         return Err(ApiError::Forbidden("Insufficient permissions".into()));
     }
-    let task_ids = ids(task_ids);
+    let rows = crate::store::array(rows).unwrap_or_default();
     if caller.is_owner() || caller.is(id) {
         // Everything is visible: the stored JSON goes out as it is.
-        let rows = state.store.task_json_by_ids(&task_ids).await?;
-        return Ok(raw_task_list(id, &rows));
+        return Ok(raw_task_list(id, &crate::store::task_json(rows)));
     }
-    let mut tasks = state.store.tasks_by_ids(&task_ids).await?;
+    let mut tasks: Vec<Task> = rows.into_iter().filter_map(task_from).collect();
     tasks.retain(|t| authz::can_see_task(&caller, t));
     Ok(ok(UserTasks {
         user_id: id,
@@ -196,66 +198,132 @@ pub async fn list_for_user(
     }))
 }
 
+/// A validated `POST /users/{id}/tasks` body.
+struct NewTask {
+    title: String,
+    group_id: u64,
+    priority: Priority,
+    deadline: Deadline,
+    information: String,
+}
+
+impl CreateTask {
+    fn validate(self) -> Result<NewTask, ApiError> {
+        let title = match self.title.as_deref() {
+            None | Some("") => return Err(ApiError::Unprocessable("Title is required".into())),
+            Some(t) => domain::title(t)?,
+        };
+        let group_id = match self.group_id {
+            None | Some(0) => return Err(ApiError::Unprocessable("Group ID is required".into())),
+            Some(g) => u64::try_from(g)
+                .map_err(|_| FieldError::new("group_id", format!("{g} is not a valid group id")))?,
+        };
+        Ok(NewTask {
+            title,
+            group_id,
+            priority: self
+                .priority
+                .map(Priority::parse)
+                .transpose()?
+                .unwrap_or(Priority::DEFAULT),
+            deadline: Deadline::parse(self.deadline.as_deref().unwrap_or(""))?,
+            information: domain::information(self.information.as_deref().unwrap_or(""))?,
+        })
+    }
+}
+
+/// `POST /users/{id}/tasks`.
+///
+/// A user creating a task for themselves with a password verified moments
+/// ago takes one Redis round trip: the script checks that the user's
+/// credential version is still the one verified (a changed password or
+/// role, or a deleted user, fails the check) and the request then takes
+/// the ordinary path, which reads the user's record first.
 pub async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    credentials: Credentials,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<CreateTask>,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
+    if let Credentials::Basic {
+        id: Some(login),
+        password,
+        ..
+    } = &credentials
+        && let Ok(id) = path_id(&id, "user")
+        && *login == id
+        && let Some(version) = state.auth.verified_version(id, password)
+        && let Ok(new) = parse_json::<CreateTask>(&body).and_then(CreateTask::validate)
+        && let Inserted::Done(response) = insert_task(&state, id, "", Some(version), new).await?
+    {
+        return response;
+    }
+    let caller = resolve(&state, &credentials, None).await?;
+    let body = parse_json::<CreateTask>(&body)?;
     let id = path_id(&id, "user")?;
     may_access_user(&state, &caller, id).await?;
-    let title = match body.title.as_deref() {
-        None | Some("") => return Err(ApiError::Unprocessable("Title is required".into())),
-        Some(t) => domain::title(t)?,
-    };
-    let group_id = match body.group_id {
-        None | Some(0) => return Err(ApiError::Unprocessable("Group ID is required".into())),
-        Some(g) => u64::try_from(g)
-            .map_err(|_| FieldError::new("group_id", format!("{g} is not a valid group id")))?,
-    };
-    let priority = body
-        .priority
-        .map(Priority::parse)
-        .transpose()?
-        .unwrap_or(Priority::DEFAULT);
-    let deadline = Deadline::parse(body.deadline.as_deref().unwrap_or(""))?;
-    let information = domain::information(body.information.as_deref().unwrap_or(""))?;
+    let new = body.validate()?;
     // Creating for someone else as a group admin: only in groups it administers.
     let admin_check = if caller.is_owner() || caller.is(id) {
         String::new()
     } else {
         caller.script_name()
     };
+    match insert_task(&state, id, &admin_check, None, new).await? {
+        Inserted::Done(response) => response,
+        Inserted::Stale => Err(ApiError::Internal("unguarded create was stale".into())),
+    }
+}
+
+enum Inserted {
+    Done(Result<Response, ApiError>),
+    /// The guard failed: the credential changed since it was verified.
+    Stale,
+}
+
+/// Runs `create_task`. `guard` is the credential version user `id` must
+/// still have. The row's JSON is built here once: the script stores it and
+/// the answer carries it.
+async fn insert_task(
+    state: &AppState,
+    id: u64,
+    admin_check: &str,
+    guard: Option<u64>,
+    new: NewTask,
+) -> Result<Inserted, ApiError> {
     let now = now();
+    let deadline = new.deadline.as_wire();
+    let tail = NewTaskRow {
+        title: &new.title,
+        priority: new.priority.get(),
+        deadline: &deadline,
+        information: &new.information,
+        user_id: id,
+        group_id: new.group_id,
+        now: &now,
+    }
+    .tail();
     let mut inv = state.store.invocation(&SCRIPTS.create_task, Some(&now));
     inv.arg(id)
-        .arg(group_id)
-        .arg(&admin_check)
-        .arg(&title)
-        .arg(priority.get())
-        .arg(deadline.as_wire())
-        .arg(&information);
-    match state.store.write(&inv).await? {
+        .arg(new.group_id)
+        .arg(admin_check)
+        .arg(guard.map(|v| v.to_string()).unwrap_or_default())
+        .arg(&tail);
+    Ok(Inserted::Done(match state.store.write(&inv).await? {
         Outcome::Ok(items) => {
             let task_id = new_id(&items, "create_task")?;
-            let task = Task {
-                id: task_id,
-                title,
-                status: false,
-                priority: priority.get(),
-                deadline: deadline.as_wire(),
-                information,
-                user_id: id,
-                group_id,
-                created_at: now.clone(),
-                updated_at: now,
-            };
-            Ok(created(TaskMessage {
-                message: "Task created successfully",
-                task,
-            }))
+            let body = format!(
+                r#"{{"success":true,"data":{{"message":"Task created successfully","task":{{"id":{task_id}{tail}}}}}"#
+            );
+            Ok((
+                axum::http::StatusCode::CREATED,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response())
         }
         Outcome::Refused { code, .. } => Err(match code.as_str() {
+            "STALE_CREDENTIALS" => return Ok(Inserted::Stale),
             "USER_NOT_FOUND" => ApiError::NotFound("User not found".into()),
             "GROUP_NOT_FOUND" => ApiError::Unprocessable("Group not found".into()),
             "NOT_MEMBER" => ApiError::Forbidden("User does not belong to specified group".into()),
@@ -264,7 +332,7 @@ pub async fn create(
             }
             other => ApiError::Internal(format!("unexpected refusal {other}").into()),
         }),
-    }
+    }))
 }
 
 pub async fn get_one(
@@ -285,14 +353,50 @@ pub async fn get_one(
     })
     .await?;
     may_access_user(&state, &caller, id).await?;
-    let task = replies
-        .pop()
-        .and_then(task_from)
-        .filter(|t| t.user_id == id && authz::can_see_task(&caller, t));
-    match task {
-        Some(task) => Ok(ok(task)),
-        None => Err(not_found_for(&state, &caller, id).await),
+    // The stored JSON goes out as it is; only the two ids that decide
+    // visibility are read from it.
+    let row = match replies.pop() {
+        Some(redis::Value::BulkString(raw)) => TaskOwnership::of(&raw).map(|o| (o, raw)),
+        _ => None,
+    };
+    match row {
+        Some((o, raw)) if o.user_id == id && authz::can_see(&caller, o.user_id, o.group_id) => {
+            Ok(raw_ok(&raw))
+        }
+        _ => Err(not_found_for(&state, &caller, id).await),
     }
+}
+
+/// Who a stored task belongs to, read without copying its text fields.
+#[derive(serde::Deserialize)]
+struct TaskOwnership {
+    user_id: u64,
+    group_id: u64,
+}
+
+impl TaskOwnership {
+    fn of(raw: &[u8]) -> Option<Self> {
+        // Rows are written by our scripts only; the shape check keeps a
+        // damaged value from breaking the answer's JSON.
+        if raw.first() != Some(&b'{') || raw.last() != Some(&b'}') {
+            return None;
+        }
+        serde_json::from_slice(raw).ok()
+    }
+}
+
+/// 200 `{"success":true,"data":<raw>}` for a JSON value already encoded.
+fn raw_ok(raw: &[u8]) -> Response {
+    const HEAD: &[u8] = br#"{"success":true,"data":"#;
+    let mut body = Vec::with_capacity(HEAD.len() + raw.len() + 1);
+    body.extend_from_slice(HEAD);
+    body.extend_from_slice(raw);
+    body.push(b'}');
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 /// Runs `write_tasks` for the given ids. All or nothing.

@@ -120,6 +120,51 @@ pub struct AuthRecord {
     pub admin_of: Vec<u64>,
 }
 
+/// A task about to be created, as `create_task` stores it.
+pub struct NewTaskRow<'a> {
+    pub title: &'a str,
+    pub priority: u8,
+    pub deadline: &'a str,
+    pub information: &'a str,
+    pub user_id: u64,
+    pub group_id: u64,
+    /// Both `created_at` and `updated_at`.
+    pub now: &'a str,
+}
+
+impl NewTaskRow<'_> {
+    /// The row's JSON after its id, `,"title":…,"updated_at":"…"}`, in the
+    /// field order of [`Task`]; the script prepends `{"id":N`.
+    pub fn tail(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct Fields<'a> {
+            title: &'a str,
+            status: bool,
+            priority: u8,
+            deadline: &'a str,
+            information: &'a str,
+            user_id: u64,
+            group_id: u64,
+            created_at: &'a str,
+            updated_at: &'a str,
+        }
+        let fields = Fields {
+            title: self.title,
+            status: false,
+            priority: self.priority,
+            deadline: self.deadline,
+            information: self.information,
+            user_id: self.user_id,
+            group_id: self.group_id,
+            created_at: self.now,
+            updated_at: self.now,
+        };
+        // Serialising strings and integers into a String cannot fail.
+        let json = serde_json::to_string(&fields).unwrap_or_else(|_| "{}".to_owned());
+        json.replacen('{', ",", 1)
+    }
+}
+
 /// The detail of one group.
 pub struct GroupDetail {
     pub group: Group,
@@ -268,21 +313,7 @@ impl Store {
     /// The stored JSON of tasks by id, in the order given, with one MGET;
     /// missing ones are skipped.
     pub async fn task_json_by_ids(&self, ids: &[u64]) -> Result<Vec<Vec<u8>>, StoreError> {
-        Ok(self
-            .task_rows(ids)
-            .await?
-            .into_iter()
-            .filter_map(|v| match v {
-                // Rows are written by our scripts only; the shape check
-                // keeps a damaged value from breaking the answer's JSON.
-                Value::BulkString(raw)
-                    if raw.first() == Some(&b'{') && raw.last() == Some(&b'}') =>
-                {
-                    Some(raw)
-                }
-                _ => None,
-            })
-            .collect())
+        Ok(task_json(self.task_rows(ids).await?))
     }
 
     /// Tasks by id with one MGET; missing ones are skipped; sorted by id.
@@ -438,6 +469,21 @@ pub fn user_from(row: Value, groups: Value) -> Option<User> {
 }
 
 /// A task from a reply holding its stored JSON (nil when missing).
+/// The task rows among `rows` (replies of GET, MGET or SORT … GET) as
+/// stored JSON; missing ones are skipped.
+pub fn task_json(rows: Vec<Value>) -> Vec<Vec<u8>> {
+    rows.into_iter()
+        .filter_map(|v| match v {
+            // Rows are written by our scripts only; the shape check keeps
+            // a damaged value from breaking the answer's JSON.
+            Value::BulkString(raw) if raw.first() == Some(&b'{') && raw.last() == Some(&b'}') => {
+                Some(raw)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 pub fn task_from(row: Value) -> Option<Task> {
     match row {
         Value::BulkString(raw) => Task::from_json(&raw),

@@ -1,7 +1,7 @@
 -- ARGV: P. The atomic hand-off of a flush: each dirty set becomes (or is
 -- merged into, after a crash) the in-flight set of its type; writes that
--- land from now on start a fresh dirty set. Returns the in-flight ids per
--- type: {users, groups, tasks}.
+-- land from now on start a fresh dirty set. Returns how many ids each type
+-- has in flight: {users, groups, tasks} (syncd scans them in chunks).
 local P = ARGV[1]
 local out = {}
 for _, t in ipairs({'users', 'groups', 'tasks'}) do
@@ -14,6 +14,6 @@ for _, t in ipairs({'users', 'groups', 'tasks'}) do
       redis.call('RENAME', dirty, inflight)
     end
   end
-  out[#out + 1] = redis.call('SMEMBERS', inflight)
+  out[#out + 1] = redis.call('SCARD', inflight)
 end
 return out

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHasher, SaltString};
-use taskmaster_api::store::{Outcome, SCRIPTS, Store, u64_of};
+use taskmaster_api::store::{NewTaskRow, Outcome, SCRIPTS, Store, u64_of};
 use taskmaster_shared::config::{RedisConfig, Secret};
 use taskmaster_shared::keys::Keys;
 use tokio::task::JoinSet;
@@ -99,14 +99,20 @@ async fn main() {
                 let uid = write(&store, &inv).await;
                 let mut last_task = 0;
                 for t in 0..tasks {
-                    let mut inv = store.invocation(&SCRIPTS.create_task, Some(&now()));
-                    inv.arg(uid)
-                        .arg(group)
-                        .arg("")
-                        .arg(format!("Task {t} of user {i}"))
-                        .arg(t % 3 + 1)
-                        .arg("2026-12-31")
-                        .arg("Seeded for the benchmark");
+                    let now = now();
+                    let title = format!("Task {t} of user {i}");
+                    let tail = NewTaskRow {
+                        title: &title,
+                        priority: (t % 3 + 1) as u8,
+                        deadline: "2026-12-31",
+                        information: "Seeded for the benchmark",
+                        user_id: uid,
+                        group_id: group,
+                        now: &now,
+                    }
+                    .tail();
+                    let mut inv = store.invocation(&SCRIPTS.create_task, Some(&now));
+                    inv.arg(uid).arg(group).arg("").arg("").arg(&tail);
                     last_task = write(&store, &inv).await;
                 }
                 first.get_or_insert((uid, last_task, group));
