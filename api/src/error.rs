@@ -45,6 +45,9 @@ pub enum ApiError {
     /// 503: a dependency is unavailable; the client may retry.
     #[error("{0}")]
     Unavailable(String),
+    /// 503 with `Retry-After`: a restore is running.
+    #[error("Maintenance in progress (a restore is running); retry shortly")]
+    Maintenance,
     /// A batch refused as a whole: every reason is listed.
     #[error("{message}")]
     Batch {
@@ -78,7 +81,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Maintenance => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Batch { status, .. } => *status,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
@@ -103,6 +106,7 @@ impl From<StoreError> for ApiError {
             }
             StoreError::PoolTimeout => true,
             StoreError::Malformed(_) => false,
+            StoreError::Maintenance => return ApiError::Maintenance,
         };
         if unavailable {
             tracing::warn!(error = %e, "redis unavailable");
@@ -152,6 +156,14 @@ impl IntoResponse for ApiError {
             ApiError::Internal(source) => {
                 tracing::error!(error = %source, "internal error");
                 error_response(status, "Internal server error")
+            }
+            ApiError::Maintenance => {
+                let mut response = error_response(status, &self.to_string());
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(taskmaster_shared::control::MAINTENANCE_RETRY_AFTER_SECS),
+                );
+                response
             }
             ApiError::TooManyRequests(wait) => {
                 let mut response = error_response(status, &self.to_string());

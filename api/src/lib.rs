@@ -50,6 +50,7 @@ impl Application {
             );
         }
         let state = AppState::new(config)?;
+        state.watch_maintenance();
         bootstrap::ensure_owner(&state).await;
         Ok(Application { state })
     }

@@ -2,6 +2,8 @@
 //! boxed future per request on the hottest paths):
 //!
 //! * `OPTIONS` is answered 200 before anything else (CORS preflight);
+//! * during maintenance (a restore), data requests are answered 503 with
+//!   `Retry-After`; `/health` and `/admin/*` still answer;
 //! * a span per request with method, matched route, status and duration;
 //! * every error answer carries the JSON envelope, even those produced
 //!   outside handlers (axum's 405, tower-http's 413);
@@ -9,21 +11,30 @@
 
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 use tracing::field::Empty;
 
-use crate::error::{canonical_message, error_response};
+use crate::error::{ApiError, canonical_message, error_response};
+use crate::state::AppState;
 
 /// The one middleware.
-pub async fn edge(request: Request, next: Next) -> Response {
+pub async fn edge(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if request.method() == Method::OPTIONS {
         let mut response = Response::new(axum::body::Body::empty());
         cors_headers(&mut response);
         return response;
+    }
+    if state.in_maintenance() {
+        let path = request.uri().path();
+        if path != "/health" && !path.starts_with("/admin/") {
+            let mut response = axum::response::IntoResponse::into_response(ApiError::Maintenance);
+            cors_headers(&mut response);
+            return response;
+        }
     }
     let start = Instant::now();
     let route = request.extensions().get::<MatchedPath>().cloned();

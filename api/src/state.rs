@@ -2,6 +2,8 @@
 //! `Arc`s or is itself a handle).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use taskmaster_shared::config::ApiConfig;
 use taskmaster_shared::keys::Keys;
@@ -17,6 +19,9 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     pub store: Store,
     pub auth: Arc<Authenticator>,
+    /// Whether `P maintenance` was set at the last look (see
+    /// [`AppState::watch_maintenance`]).
+    pub maintenance: Arc<AtomicBool>,
 }
 
 impl AppState {
@@ -30,6 +35,59 @@ impl AppState {
             keys,
             store,
             auth: Arc::new(Authenticator::new()),
+            maintenance: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    pub fn in_maintenance(&self) -> bool {
+        self.maintenance.load(Ordering::Relaxed)
+    }
+
+    /// Looks at `P maintenance` now (after this instance relayed a restore,
+    /// say), instead of waiting for the next poll.
+    pub async fn refresh_maintenance(&self) {
+        if let Ok(mut conn) = redis_pool::shared(&self.redis).await
+            && let Ok(set) = redis::cmd("EXISTS")
+                .arg(self.keys.maintenance())
+                .query_async::<bool>(&mut conn)
+                .await
+        {
+            self.maintenance.store(set, Ordering::Relaxed);
+        }
+    }
+
+    /// Polls `P maintenance` every `MAINTENANCE_POLL_MS` for as long as the
+    /// state lives. syncd waits several polls after raising the flag before
+    /// it changes anything, and the write scripts check the key themselves,
+    /// so a stale flag can delay an answer but never let a write through.
+    pub fn watch_maintenance(&self) {
+        let flag = Arc::downgrade(&self.maintenance);
+        let redis = self.redis.clone();
+        let key = self.keys.maintenance();
+        tokio::spawn(async move {
+            let period = Duration::from_millis(taskmaster_shared::control::MAINTENANCE_POLL_MS);
+            let mut timer = tokio::time::interval(period);
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                timer.tick().await;
+                let Some(flag) = flag.upgrade() else {
+                    return;
+                };
+                let Ok(mut conn) = redis_pool::shared(&redis).await else {
+                    continue;
+                };
+                let set: Result<bool, _> =
+                    redis::cmd("EXISTS").arg(&key).query_async(&mut conn).await;
+                if let Ok(set) = set
+                    && flag.swap(set, Ordering::Relaxed) != set
+                {
+                    if set {
+                        tracing::warn!("maintenance: a restore is running; data requests get 503");
+                    } else {
+                        tracing::info!("maintenance over");
+                    }
+                }
+            }
+        });
     }
 }

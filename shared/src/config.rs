@@ -340,6 +340,11 @@ pub struct SyncdConfig {
     pub sync_chunk_rows: usize,
     /// How long a shutdown may take before syncd gives up (`SHUTDOWN_GRACE`).
     pub shutdown_grace: Duration,
+    /// Where backup files go (`BACKUP_DIR`), and the only place restores
+    /// read them from.
+    pub backup_dir: std::path::PathBuf,
+    /// Plain backups kept; older ones are removed (`BACKUP_KEEP`).
+    pub backup_keep: usize,
 }
 
 impl SyncdConfig {
@@ -363,6 +368,8 @@ impl SyncdConfig {
             sync_max_pending: env.parse_in("SYNC_MAX_PENDING", 10_000u64, 1..=u64::MAX),
             sync_chunk_rows: env.parse_in("SYNC_CHUNK_ROWS", 5_000usize, 1..=100_000),
             shutdown_grace: env.duration("SHUTDOWN_GRACE", Duration::from_secs(30)),
+            backup_dir: env.string("BACKUP_DIR", "backups").into(),
+            backup_keep: env.parse_in("BACKUP_KEEP", 14usize, 1..=100_000),
         };
         env.finish().map(|()| config)
     }

@@ -3,9 +3,13 @@
 //! * Control requests are published as JSON [`ControlRequest`] on the
 //!   channel `P control`; syncd answers each exactly once with a
 //!   [`ControlReply`] on the request's `reply_to` channel
-//!   (`P control:reply:{id}`). Actions: `force` (flush now), `status`;
-//!   `backup` and `restore` are answered "not supported yet" until they
-//!   exist; anything else is an error.
+//!   (`P control:reply:{id}`). Actions: `force` (flush now), `status`,
+//!   `backup` (flush, then write a backup file), `restore` (args
+//!   `discard_pending`, `from`: rebuild Redis from PostgreSQL, or from a
+//!   backup file first); anything else is an error.
+//! * While a restore runs, syncd keeps `P maintenance` set (JSON
+//!   `{"since","reason"}`): the api answers data requests 503 with
+//!   `Retry-After`, and the write scripts refuse.
 //! * syncd's heartbeat writes a [`SyncdStatus`] as JSON to `P syncd:status`
 //!   with a TTL of [`STATUS_TTL_SECS`]: a missing key means no syncd runs.
 
@@ -18,6 +22,13 @@ pub const STATUS_TTL_SECS: u64 = 10;
 /// The lease's TTL: a standby takes over this long after the active syncd
 /// stopped renewing it.
 pub const LEASE_TTL_MS: u64 = 6_000;
+/// How often every api instance checks the `maintenance` key.
+pub const MAINTENANCE_POLL_MS: u64 = 100;
+/// How long syncd waits after raising `maintenance` before it changes
+/// anything, so every api instance has seen the flag (several polls).
+pub const MAINTENANCE_SETTLE_MS: u64 = 500;
+/// What the api tells clients to wait during maintenance (`Retry-After`).
+pub const MAINTENANCE_RETRY_AFTER_SECS: u64 = 5;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ControlRequest {
@@ -39,6 +50,10 @@ pub struct ControlReply {
     /// Set when the action exists in the protocol but not yet in syncd.
     #[serde(default)]
     pub unsupported: bool,
+    /// Set when the action was refused and nothing was changed (the error
+    /// says why and what to do).
+    #[serde(default)]
+    pub refused: bool,
 }
 
 /// Rows per type.

@@ -353,6 +353,24 @@ fn upsert(tx: &mut postgres::Transaction<'_>, b: &Batch) -> Result<(), postgres:
     Ok(())
 }
 
+/// Marks every row dirty, so that the next flush writes everything: for a
+/// database that is new or lost its tables while Redis kept its rows.
+pub async fn mark_all_dirty(redis: &RedisPool, keys: &Keys) -> Result<u64, FlushError> {
+    let mut conn = redis_pool::shared(redis)
+        .await
+        .map_err(|_| FlushError::RedisPool)?;
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    for t in RowType::ALL {
+        pipe.cmd("SUNIONSTORE")
+            .arg(keys.dirty(t))
+            .arg(keys.dirty(t))
+            .arg(keys.all(t));
+    }
+    let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
+    Ok(counts.iter().sum())
+}
+
 /// Scans the in-flight ids type by type (users, groups, tasks) in chunks
 /// and sends each chunk's rows to the writer.
 async fn read_all(

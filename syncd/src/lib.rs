@@ -13,17 +13,19 @@
 //! Run it with `cargo run -p taskmaster-syncd`; it exits 0 after SIGTERM or
 //! SIGINT.
 
+pub mod backup;
 pub mod flush;
 pub mod migrations;
 pub mod pg;
+pub mod restore;
 
 use std::future::Future;
 use std::time::Duration;
 
 use taskmaster_shared::config::SyncdConfig;
 use taskmaster_shared::control::{
-    ControlReply, ControlRequest, Counts, HEARTBEAT_SECS, LEASE_TTL_MS, STATUS_TTL_SECS,
-    SyncdStatus,
+    ControlReply, ControlRequest, Counts, HEARTBEAT_SECS, LEASE_TTL_MS, MAINTENANCE_SETTLE_MS,
+    STATUS_TTL_SECS, SyncdStatus,
 };
 use taskmaster_shared::keys::{Keys, RowType};
 use taskmaster_shared::redis_pool::{self, RedisPool};
@@ -87,6 +89,18 @@ impl Syncd {
         self.pg.run(|client| Ok(migrations::migrate(client)?)).await
     }
 
+    /// Writes a backup file of what PostgreSQL holds (see [`backup`]).
+    pub async fn write_backup(&self, kind: &str) -> Result<backup::BackupInfo, String> {
+        let dir = self.config.backup_dir.clone();
+        let keep = self.config.backup_keep;
+        let kind = kind.to_owned();
+        self.pg
+            .run(move |client| Ok(backup::write_backup(client, &dir, &kind, keep)))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+
     /// One write-behind step (see [`flush`]).
     pub async fn flush_once(&self) -> Result<FlushReport, FlushError> {
         flush::flush_once(
@@ -130,6 +144,9 @@ pub async fn run(
             result = syncd.migrate() => match result {
                 Ok(applied) => {
                     tracing::info!(applied = ?applied, "schema is up to date");
+                    if applied.iter().any(|m| m.starts_with("V1__")) {
+                        full_resync(&syncd).await;
+                    }
                     break;
                 }
                 Err(e) => {
@@ -223,12 +240,10 @@ impl Daemon {
 
     /// Takes or renews the lease; logs changes of role.
     async fn renew_lease(&mut self) {
-        static SCRIPT: std::sync::LazyLock<redis::Script> =
-            std::sync::LazyLock::new(|| redis::Script::new(include_str!("lua/lease.lua")));
         let Ok(mut conn) = redis_pool::shared(&self.syncd.redis).await else {
             return;
         };
-        let token: Result<u64, _> = SCRIPT
+        let token: Result<u64, _> = lease_script()
             .arg(self.syncd.keys.prefix())
             .arg(&self.instance)
             .arg(LEASE_TTL_MS)
@@ -350,7 +365,8 @@ impl Daemon {
                 if e.is_missing_schema() {
                     match self.syncd.migrate().await {
                         Ok(applied) => {
-                            tracing::info!(applied = ?applied, "schema was missing; migrations applied again")
+                            tracing::info!(applied = ?applied, "schema was missing; migrations applied again");
+                            full_resync(&self.syncd).await;
                         }
                         Err(me) => {
                             tracing::warn!(error = %me, "schema is missing and migrations failed")
@@ -519,6 +535,204 @@ impl Daemon {
         }
     }
 
+    /// Keeps the lease and the status record alive while a long action
+    /// holds the loop (a flush of a big backlog, a backup, a restore), so
+    /// no standby takes over meanwhile. Stops when dropped.
+    fn keepalive(&self) -> AbortOnDrop {
+        let redis = self.syncd.redis.clone();
+        let keys = self.syncd.keys.clone();
+        let instance = self.instance.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            let mut timer = tokio::time::interval(Duration::from_secs(HEARTBEAT_SECS));
+            timer.tick().await;
+            loop {
+                timer.tick().await;
+                let Ok(mut conn) = redis_pool::shared(&redis).await else {
+                    continue;
+                };
+                let token: Result<u64, _> = lease_script()
+                    .arg(keys.prefix())
+                    .arg(&instance)
+                    .arg(LEASE_TTL_MS)
+                    .invoke_async(&mut conn)
+                    .await;
+                if let Ok(0) = token {
+                    tracing::warn!("lost the lease during a long operation");
+                }
+                let _: Result<(), _> = redis::cmd("EXPIRE")
+                    .arg(keys.syncd_status())
+                    .arg(STATUS_TTL_SECS)
+                    .query_async(&mut conn)
+                    .await;
+            }
+        }))
+    }
+
+    async fn flush_kept_alive(&mut self) -> Result<FlushReport, String> {
+        let _keepalive = self.keepalive();
+        self.flush().await
+    }
+
+    /// Flushes what is pending, then writes a backup file.
+    async fn backup(&mut self) -> Result<backup::BackupInfo, String> {
+        self.flush().await.map_err(|e| {
+            format!("backup refused: pending changes could not be flushed first ({e})")
+        })?;
+        let info = self.syncd.write_backup("snapshot").await?;
+        tracing::info!(
+            backup.file = %info.file,
+            backup.size_bytes = info.size_bytes,
+            backup.pruned = info.pruned.len(),
+            "backup written"
+        );
+        Ok(info)
+    }
+
+    async fn set_maintenance(&self, on: bool) -> Result<(), String> {
+        let mut conn = redis_pool::shared(&self.syncd.redis)
+            .await
+            .map_err(|e| format!("redis: {e}"))?;
+        let key = self.syncd.keys.maintenance();
+        let result: Result<(), _> = if on {
+            let value = serde_json::json!({
+                "since": taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros()),
+                "reason": "restore",
+            });
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value.to_string())
+                .query_async(&mut conn)
+                .await
+        } else {
+            redis::cmd("DEL").arg(key).query_async(&mut conn).await
+        };
+        result.map_err(|e| format!("redis: {e}"))
+    }
+
+    /// Rebuilds Redis from PostgreSQL (after loading a backup file into
+    /// PostgreSQL when `from` names one), under the maintenance flag. See
+    /// [`restore`] for what a rebuild guarantees.
+    async fn restore(&mut self, args: &serde_json::Value) -> Result<serde_json::Value, String> {
+        let discard = match args.get("discard_pending") {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(serde_json::Value::String(s)) if s == "true" || s == "false" => s == "true",
+            Some(other) => {
+                return Err(format!(
+                    "discard_pending must be true or false, not {other}"
+                ));
+            }
+        };
+        let from = args
+            .get("from")
+            .and_then(serde_json::Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+        let started = std::time::Instant::now();
+        // A named file is checked before anything changes.
+        let file = match &from {
+            Some(name) => {
+                let dir = self.syncd.config.backup_dir.clone();
+                let name = name.clone();
+                let checked = tokio::task::spawn_blocking(move || {
+                    let path = backup::resolve(&dir, &name)?;
+                    backup::verify(&path)?;
+                    Ok::<_, backup::BackupError>(path)
+                })
+                .await
+                .map_err(|e| format!("restore refused: {e}"))?;
+                Some(checked.map_err(|e| format!("restore refused: {e}"))?)
+            }
+            None => None,
+        };
+        self.set_maintenance(true).await?;
+        tracing::warn!(from = ?from, discard_pending = discard, "restore: maintenance on");
+        tokio::time::sleep(Duration::from_millis(MAINTENANCE_SETTLE_MS)).await;
+        let mut result = serde_json::json!({"from": from});
+
+        match self.flush().await {
+            Ok(report) => result["flushed_rows"] = report.rows().into(),
+            Err(e) if discard => {
+                let saved = restore::save_pending(
+                    &self.syncd.redis,
+                    &self.syncd.keys,
+                    &self.syncd.config.backup_dir,
+                )
+                .await;
+                match saved {
+                    Ok((file, rows)) => {
+                        tracing::warn!(discarded.file = %file, discarded.rows = rows, flush.error = %e, "restore: pending rows discarded (saved to a file)");
+                        result["discarded"] =
+                            serde_json::json!({"file": file, "rows": rows, "flush_error": e});
+                    }
+                    Err(save) => {
+                        let _ = self.set_maintenance(false).await;
+                        return Err(format!(
+                            "restore refused: pending changes could not be flushed ({e}) nor saved to a file ({save}); nothing was changed"
+                        ));
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = self.set_maintenance(false).await;
+                return Err(format!(
+                    "restore refused: pending changes could not be written to PostgreSQL ({e}); nothing was changed. \
+                     Retry once PostgreSQL accepts them, or pass discard_pending=true to drop them \
+                     (they are saved to a file in BACKUP_DIR first)"
+                ));
+            }
+        }
+
+        if let Some(path) = file {
+            // What the file replaces is kept too.
+            let pre = match self.syncd.write_backup("pre-restore").await {
+                Ok(info) => info,
+                Err(e) => {
+                    let _ = self.set_maintenance(false).await;
+                    return Err(format!(
+                        "restore refused: cannot back up the current data first ({e}); nothing was changed"
+                    ));
+                }
+            };
+            result["pre_restore_backup"] = pre.file.into();
+            let loaded = self
+                .syncd
+                .pg
+                .run(move |client| Ok(backup::load(client, &path)))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+            match loaded {
+                Ok(counts) => {
+                    result["file_rows"] = serde_json::to_value(counts).unwrap_or_default()
+                }
+                Err(e) => {
+                    let _ = self.set_maintenance(false).await;
+                    return Err(format!(
+                        "restore failed loading the file into PostgreSQL ({e}); nothing was changed"
+                    ));
+                }
+            }
+        }
+
+        match restore::rebuild(&self.syncd.redis, &self.syncd.keys, &self.syncd.pg).await {
+            Ok(loaded) => {
+                self.set_maintenance(false).await?;
+                result["loaded"] = serde_json::to_value(loaded).unwrap_or_default();
+                result["duration_ms"] = (started.elapsed().as_millis() as u64).into();
+                tracing::warn!(loaded = ?loaded, "restore: done, maintenance off");
+                self.refresh_postgres_rows().await;
+                Ok(result)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "restore failed while rebuilding Redis; maintenance stays on");
+                Err(format!(
+                    "restore failed while rebuilding Redis ({e}); the api stays in maintenance until a restore succeeds: run it again"
+                ))
+            }
+        }
+    }
+
     /// Answers one control request, exactly once (the standby stays silent:
     /// the active syncd answers).
     async fn answer(&mut self, request: ControlRequest) {
@@ -531,9 +745,10 @@ impl Daemon {
             result: serde_json::Value::Null,
             error: None,
             unsupported: false,
+            refused: false,
         };
         match request.action.as_str() {
-            "force" => match self.flush().await {
+            "force" => match self.flush_kept_alive().await {
                 Ok(report) => {
                     reply.ok = true;
                     reply.result = serde_json::json!({
@@ -550,9 +765,34 @@ impl Daemon {
                 reply.ok = true;
                 reply.result = serde_json::to_value(self.status(pending, true)).unwrap_or_default();
             }
-            "backup" | "restore" => {
-                reply.unsupported = true;
-                reply.error = Some(format!("{} is not supported yet", request.action));
+            "backup" => {
+                let keepalive = self.keepalive();
+                match self.backup().await {
+                    Ok(info) => {
+                        reply.ok = true;
+                        reply.result = serde_json::to_value(info).unwrap_or_default();
+                    }
+                    Err(e) => {
+                        reply.refused = e.starts_with("backup refused");
+                        reply.error = Some(e);
+                    }
+                }
+                drop(keepalive);
+            }
+            "restore" => {
+                let keepalive = self.keepalive();
+                match self.restore(&request.args).await {
+                    Ok(result) => {
+                        reply.ok = true;
+                        reply.result = result;
+                    }
+                    Err(e) => {
+                        reply.refused =
+                            e.contains("nothing was changed") || e.starts_with("restore refused");
+                        reply.error = Some(e);
+                    }
+                }
+                drop(keepalive);
             }
             other => reply.error = Some(format!("unknown action `{other}`")),
         }
@@ -567,6 +807,34 @@ impl Daemon {
                 .query_async(&mut conn)
                 .await;
         }
+    }
+}
+
+/// A database that was just created (or lost its tables) holds none of
+/// the rows Redis has: mark them all dirty so the next flush copies them.
+async fn full_resync(syncd: &Syncd) {
+    match flush::mark_all_dirty(&syncd.redis, &syncd.keys).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            rows = n,
+            "new or emptied database: every row will be written again"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot mark the rows for a full resync"),
+    }
+}
+
+fn lease_script() -> &'static redis::Script {
+    static SCRIPT: std::sync::LazyLock<redis::Script> =
+        std::sync::LazyLock::new(|| redis::Script::new(include_str!("lua/lease.lua")));
+    &SCRIPT
+}
+
+/// A spawned task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

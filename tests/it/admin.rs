@@ -108,7 +108,7 @@ async fn force_flushes_through_the_control_channel_and_the_admin_views_report_it
     );
     assert_eq!(stats["data"]["sync"]["running"], true);
 
-    let unsupported = app
+    let backup = app
         .call(
             Method::POST,
             "/admin/sync?action=backup",
@@ -116,11 +116,13 @@ async fn force_flushes_through_the_control_channel_and_the_admin_views_report_it
             None,
         )
         .await;
+    assert_eq!(backup.status, StatusCode::OK, "{}", backup.text());
+    assert_eq!(backup.json()["message"], "Backup completed successfully");
     assert_eq!(
-        unsupported.status,
-        StatusCode::NOT_IMPLEMENTED,
+        backup.json()["data"]["rows"]["tasks"],
+        2,
         "{}",
-        unsupported.text()
+        backup.text()
     );
     let status = app
         .call(

@@ -9,6 +9,7 @@ mod groups;
 mod health;
 mod http;
 mod permissions;
+mod restore;
 mod sync;
 mod tasks;
 mod users;

@@ -447,10 +447,19 @@ impl TestApp {
     /// this app's Redis data and the database at `database_url`, with
     /// `extra` variables (e.g. `SYNC_INTERVAL`).
     pub fn syncd_env(&self, database_url: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
+        // Backups go to a directory of the test's own unless it names one.
+        let backups = std::env::temp_dir()
+            .join(format!(
+                "tm-test-backups-{}",
+                self.keys.prefix().trim_end_matches(':')
+            ))
+            .display()
+            .to_string();
         [
             ("REDIS_URL", self.redis_url.as_str()),
             ("REDIS_KEY_PREFIX", self.keys.prefix()),
             ("DATABASE_URL", database_url),
+            ("BACKUP_DIR", backups.as_str()),
         ]
         .iter()
         .chain(extra)

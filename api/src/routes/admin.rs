@@ -181,10 +181,31 @@ pub async fn sync(
             "Query parameter 'action' must be one of force, status, backup, restore".into(),
         ));
     }
+    let mut args = serde_json::Map::new();
+    if action == "restore" {
+        match query.get("discard_pending").map(String::as_str) {
+            None | Some("false") => {}
+            Some("true") => {
+                args.insert("discard_pending".into(), true.into());
+            }
+            Some(_) => {
+                return Err(ApiError::BadRequest(
+                    "Query parameter 'discard_pending' must be true or false".into(),
+                ));
+            }
+        }
+        if let Some(from) = query.get("from").filter(|f| !f.is_empty()) {
+            args.insert("from".into(), from.clone().into());
+        }
+    }
     if !view(&state).await?.running() {
         return Err(ApiError::Unavailable("No sync daemon is running".into()));
     }
-    let reply = request(&state, action).await?;
+    let reply = request(&state, action, Json_::Object(args)).await;
+    if action == "restore" {
+        state.refresh_maintenance().await;
+    }
+    let reply = reply?;
     if reply.unsupported {
         return Err(ApiError::NotImplemented(
             reply
@@ -192,16 +213,24 @@ pub async fn sync(
                 .unwrap_or_else(|| format!("{action} is not supported yet")),
         ));
     }
+    if !reply.ok && reply.refused {
+        // Refused with nothing changed (say, pending rows PostgreSQL would
+        // not take): the owner needs the reason to decide what next.
+        return Err(ApiError::Conflict(reply.error.unwrap_or_else(|| {
+            format!("The sync daemon refused the {action}")
+        })));
+    }
     if !reply.ok {
         tracing::error!(action, error = ?reply.error, "syncd could not carry out a request");
         return Err(ApiError::BadGateway(
             "The sync daemon could not carry out the request; see /admin/status".into(),
         ));
     }
-    let message = if action == "status" {
-        "Sync daemon status"
-    } else {
-        "Sync completed successfully"
+    let message = match action {
+        "status" => "Sync daemon status",
+        "backup" => "Backup completed successfully",
+        "restore" => "Restore completed successfully",
+        _ => "Sync completed successfully",
     };
     Ok((
         StatusCode::OK,
@@ -211,7 +240,7 @@ pub async fn sync(
 }
 
 /// Publishes one control request and waits for its single answer.
-async fn request(state: &AppState, action: &str) -> Result<ControlReply, ApiError> {
+async fn request(state: &AppState, action: &str, args: Json_) -> Result<ControlReply, ApiError> {
     let id = format!("{:016x}{:016x}", OsRng.next_u64(), OsRng.next_u64());
     let reply_to = state.keys.control_reply_channel(&id);
     let unavailable = |e: redis::RedisError| {
@@ -225,7 +254,7 @@ async fn request(state: &AppState, action: &str) -> Result<ControlReply, ApiErro
     let request = ControlRequest {
         id: id.clone(),
         action: action.to_owned(),
-        args: Json_::Null,
+        args,
         reply_to,
     };
     let payload = serde_json::to_string(&request).map_err(ApiError::internal)?;

@@ -1,6 +1,7 @@
 //! `GET`/`HEAD /health`: public liveness of the api and its Redis.
 //!
 //! 200 `{"status":"healthy","timestamp":…}` when Redis answers a PING;
+//! 503 `{"status":"maintenance",…}` with `Retry-After` while a restore runs;
 //! 503 `{"status":"unhealthy","timestamp":…,"reason":…}` when it does not,
 //! within `HEALTH_TIMEOUT` (never hangs). Not enveloped, like the reference.
 
@@ -15,6 +16,19 @@ use crate::state::AppState;
 
 pub async fn health(State(state): State<AppState>) -> Response {
     let timestamp = rfc3339_seconds(chrono::Utc::now());
+    if state.in_maintenance() {
+        let mut response = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "maintenance", "timestamp": timestamp,
+                        "reason": "a restore is running"})),
+        )
+            .into_response();
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(taskmaster_shared::control::MAINTENANCE_RETRY_AFTER_SECS),
+        );
+        return response;
+    }
     match tokio::time::timeout(state.config.health_timeout, ping(&state)).await {
         Ok(Ok(())) => (
             StatusCode::OK,

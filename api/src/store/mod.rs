@@ -31,6 +31,9 @@ pub enum StoreError {
     PoolTimeout,
     #[error("unexpected reply from redis: {0}")]
     Malformed(&'static str),
+    /// A write script refused: the `maintenance` key is set (a restore).
+    #[error("maintenance in progress")]
+    Maintenance,
 }
 
 impl From<RunError<redis::RedisError>> for StoreError {
@@ -219,6 +222,9 @@ impl Store {
                 } else {
                     details.remove(0)
                 };
+                if code == "MAINTENANCE" {
+                    return Err(StoreError::Maintenance);
+                }
                 Ok(Outcome::Refused { code, details })
             }
             _ => Err(StoreError::Malformed("script marker")),

@@ -1,5 +1,6 @@
 -- ARGV: P, now, group id, user id, only role 'user' ('1' or ''), caller who
 -- must administer the group ('' for the owner).
+if maintenance() then return err('MAINTENANCE') end
 local gid, uid, caller = ARGV[3], ARGV[4], ARGV[6]
 if redis.call('EXISTS', k('group', gid)) == 0 then return err('GROUP_NOT_FOUND') end
 if caller ~= '' and redis.call('SISMEMBER', k('user', caller, 'admin_of'), gid) == 0 then return err('FORBIDDEN') end

@@ -2,6 +2,7 @@
 -- Creates the owner account once, ever: P meta:owner remembers its id and
 -- the hash it was given. Returns {'OK', 'CREATED'|'EXISTS'|'ADOPTED', id,
 -- hash given at creation, current hash}.
+if maintenance() then return err('MAINTENANCE') end
 local meta = P .. 'meta:owner'
 local id = redis.call('HGET', meta, 'id')
 if id then

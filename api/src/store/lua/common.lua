@@ -25,6 +25,13 @@ local function err(code, detail)
   return {'ERR', code, tostring(detail or '')}
 end
 
+-- Every write script starts with `if maintenance() then return
+-- err('MAINTENANCE') end`: while syncd restores (P maintenance is set),
+-- nothing else may change the keyspace, whatever an api instance believes.
+local function maintenance()
+  return redis.call('EXISTS', P .. 'maintenance') == 1
+end
+
 -- A task row is its JSON text, exactly as answered on the wire, so that
 -- reads need no parsing in Redis or in the api. Field order is fixed here.
 local function task_get(tid)

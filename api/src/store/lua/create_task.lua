@@ -4,6 +4,7 @@
 -- and the row's JSON after its id: `,"title":…,"updated_at":"…"}` (built
 -- by the api, so Redis neither encodes JSON nor formats numbers here;
 -- this is the busiest write).
+if maintenance() then return err('MAINTENANCE') end
 local uid, gid, caller = ARGV[3], ARGV[4], ARGV[5]
 local ukey = P .. 'user:' .. uid
 if ARGV[6] ~= '' and redis.call('HGET', ukey, 'cv') ~= ARGV[6] then

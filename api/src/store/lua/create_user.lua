@@ -1,4 +1,5 @@
 -- ARGV: P, now, email key, full_name, email, role, number, pw, work_times, group ids...
+if maintenance() then return err('MAINTENANCE') end
 local ek = ARGV[3]
 if redis.call('HEXISTS', P .. 'idx:email', ek) == 1 then return err('EMAIL_TAKEN') end
 for i = 10, #ARGV do

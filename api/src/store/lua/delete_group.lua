@@ -1,4 +1,5 @@
 -- ARGV: P, now, id. Removes the group from its members and deletes its tasks.
+if maintenance() then return err('MAINTENANCE') end
 local id = ARGV[3]
 local key = k('group', id)
 if redis.call('EXISTS', key) == 0 then return err('NOT_FOUND') end

@@ -1,5 +1,6 @@
 -- ARGV: P, now, id. Deletes the user, their tasks and memberships.
 -- Refused while the user administers groups (they would lose their admin).
+if maintenance() then return err('MAINTENANCE') end
 local id = ARGV[3]
 local key = k('user', id)
 if redis.call('EXISTS', key) == 0 then return err('NOT_FOUND') end

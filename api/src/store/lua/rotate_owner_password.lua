@@ -1,6 +1,7 @@
 -- ARGV: P, now, owner id, hash expected now, new hash.
 -- Follows a changed OWNER_PASSWORD, but only while the account still has
 -- the password bootstrap gave it (a password the owner set is never touched).
+if maintenance() then return err('MAINTENANCE') end
 local key = k('user', ARGV[3])
 if redis.call('HGET', key, 'pw') ~= ARGV[4] then return err('CHANGED') end
 redis.call('HSET', key, 'pw', ARGV[5], 'updated_at', NOW)

@@ -1,6 +1,7 @@
 -- ARGV: P, now, id, expected role ('' = any), new email ('' = keep),
 --   new email key, new role ('' = keep), new pw hash ('' = keep),
 --   replace groups ('1' or ''), n groups, group ids..., then field/value pairs.
+if maintenance() then return err('MAINTENANCE') end
 local id = ARGV[3]
 local key = k('user', id)
 if redis.call('EXISTS', key) == 0 then return err('NOT_FOUND') end

@@ -8,6 +8,7 @@
 --   ids..., then field/value pairs to set (update only).
 -- Returns {'OK', rows...} (the rows' JSON after the change, or before a delete),
 -- or {'ERR', 'REFUSED', reason, task id, ...} listing every refused task.
+if maintenance() then return err('MAINTENANCE') end
 local action, caller, path_user, new_group = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local n = tonumber(ARGV[7])
 local ids = {}

@@ -1,0 +1,448 @@
+//! Rebuilding Redis from PostgreSQL, and saving pending rows before they
+//! are discarded.
+//!
+//! A rebuild **replaces**: every data key under the prefix is removed
+//! (rows, indexes, dirty and in-flight sets, `meta:owner`), then every row
+//! PostgreSQL holds is loaded with its indexes, read in one REPEATABLE READ
+//! transaction and streamed in pipelines of a few thousand commands.
+//! Counters (`seq:*`) are only ever raised, to the highest id at least, so
+//! an id is never handed out twice. Credential versions start from a fresh
+//! epoch (the time of the restore), so no credential an api instance
+//! verified before the restore is taken for current. It runs while the
+//! `maintenance` key is set: the api answers 503 and the write scripts
+//! refuse, so nothing else touches the keyspace meanwhile.
+
+use std::io::Write;
+use std::path::Path;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use postgres::{Client, IsolationLevel};
+use redis::{Pipeline, Value};
+use taskmaster_shared::domain::Email;
+use taskmaster_shared::keys::{Keys, RowType};
+use taskmaster_shared::model::Task;
+use taskmaster_shared::redis_pool::{self, RedisPool};
+use taskmaster_shared::time::rfc3339;
+
+use crate::pg::{PgError, PgWorker};
+
+/// Commands per pipeline sent to Redis.
+const PIPELINE_ROWS: usize = 2_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("timed out waiting for a redis connection")]
+    RedisPool,
+    #[error(transparent)]
+    Postgres(#[from] PgError),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// What a rebuild loaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Loaded {
+    pub users: u64,
+    pub groups: u64,
+    pub memberships: u64,
+    pub tasks: u64,
+    pub removed_keys: u64,
+}
+
+/// True for keys a rebuild replaces; counters, syncd's own keys and the
+/// maintenance flag stay.
+pub fn is_data_key(keys: &Keys, key: &str) -> bool {
+    let Some(rest) = key.strip_prefix(keys.prefix()) else {
+        return false;
+    };
+    ["user:", "group:", "task:", "idx:", "dirty:", "inflight:"]
+        .iter()
+        .any(|p| rest.starts_with(p))
+        || matches!(rest, "users" | "groups" | "tasks" | "meta:owner")
+}
+
+async fn conn(redis: &RedisPool) -> Result<redis_pool::Conn, RestoreError> {
+    redis_pool::shared(redis)
+        .await
+        .map_err(|_| RestoreError::RedisPool)
+}
+
+/// Removes every data key under the prefix.
+async fn clear(redis: &RedisPool, keys: &Keys) -> Result<u64, RestoreError> {
+    let mut conn = conn(redis).await?;
+    let mut cursor = 0u64;
+    let mut removed = 0u64;
+    loop {
+        let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{}*", keys.prefix()))
+            .arg("COUNT")
+            .arg(5_000)
+            .query_async(&mut conn)
+            .await?;
+        let doomed: Vec<&String> = found.iter().filter(|k| is_data_key(keys, k)).collect();
+        if !doomed.is_empty() {
+            removed += doomed.len() as u64;
+            redis::cmd("UNLINK")
+                .arg(doomed)
+                .query_async::<()>(&mut conn)
+                .await?;
+        }
+        if next == 0 {
+            return Ok(removed);
+        }
+        cursor = next;
+    }
+}
+
+/// What the PostgreSQL side hands the Redis side.
+enum Piece {
+    Commands(Pipeline),
+    Done { loaded: Loaded, max_ids: [u64; 3] },
+}
+
+/// Reads every row (one snapshot) and turns it into Redis commands.
+fn produce(
+    client: &mut Client,
+    keys: &Keys,
+    epoch: u64,
+    out: &tokio::sync::mpsc::Sender<Piece>,
+) -> Result<bool, postgres::Error> {
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()?;
+    let mut loaded = Loaded::default();
+    let mut max_ids = [0u64; 3];
+    let mut pipe = redis::pipe();
+    let mut queued = 0usize;
+    // Sends the pipeline once it is big enough; false when the receiver
+    // is gone (the Redis side failed).
+    let ship = |pipe: &mut Pipeline, queued: &mut usize, force: bool| -> bool {
+        if *queued == 0 || (!force && *queued < PIPELINE_ROWS) {
+            return true;
+        }
+        *queued = 0;
+        out.blocking_send(Piece::Commands(std::mem::replace(pipe, redis::pipe())))
+            .is_ok()
+    };
+    let params: [&(dyn postgres::types::ToSql + Sync); 0] = [];
+
+    let rows = tx.query_raw(
+        "SELECT id, full_name, email, role, number, password_hash, work_times::text, created_at, updated_at
+         FROM users ORDER BY id",
+        params,
+    )?;
+    let mut rows = rows;
+    while let Some(r) = postgres::fallible_iterator::FallibleIterator::next(&mut rows)? {
+        let id = r.get::<_, i64>(0) as u64;
+        let email: String = r.get(2);
+        let work_times: serde_json::Value =
+            serde_json::from_str(&r.get::<_, String>(6)).unwrap_or_default();
+        pipe.cmd("HSET")
+            .arg(keys.row(RowType::User, id))
+            .arg("id")
+            .arg(id)
+            .arg("full_name")
+            .arg(r.get::<_, String>(1))
+            .arg("email")
+            .arg(&email)
+            .arg("email_key")
+            .arg(Email::key_of(&email))
+            .arg("role")
+            .arg(r.get::<_, String>(3))
+            .arg("number")
+            .arg(r.get::<_, String>(4))
+            .arg("pw")
+            .arg(r.get::<_, String>(5))
+            .arg("work_times")
+            .arg(work_times.to_string())
+            .arg("cv")
+            .arg(epoch)
+            .arg("created_at")
+            .arg(rfc3339(r.get(7)))
+            .arg("updated_at")
+            .arg(rfc3339(r.get(8)))
+            .ignore();
+        pipe.cmd("HSET")
+            .arg(keys.email_index())
+            .arg(Email::key_of(&email))
+            .arg(id)
+            .ignore();
+        pipe.cmd("SADD")
+            .arg(keys.all(RowType::User))
+            .arg(id)
+            .ignore();
+        loaded.users += 1;
+        max_ids[0] = max_ids[0].max(id);
+        queued += 3;
+        if !ship(&mut pipe, &mut queued, false) {
+            return Ok(false);
+        }
+    }
+    drop(rows);
+
+    let mut rows = tx.query_raw(
+        "SELECT id, name, admin_id, created_at, updated_at FROM groups ORDER BY id",
+        params,
+    )?;
+    while let Some(r) = postgres::fallible_iterator::FallibleIterator::next(&mut rows)? {
+        let id = r.get::<_, i64>(0) as u64;
+        let name: String = r.get(1);
+        let admin = r.get::<_, i64>(2) as u64;
+        pipe.cmd("HSET")
+            .arg(keys.row(RowType::Group, id))
+            .arg("id")
+            .arg(id)
+            .arg("name")
+            .arg(&name)
+            .arg("name_key")
+            .arg(Email::key_of(&name))
+            .arg("admin_id")
+            .arg(admin)
+            .arg("created_at")
+            .arg(rfc3339(r.get(3)))
+            .arg("updated_at")
+            .arg(rfc3339(r.get(4)))
+            .ignore();
+        pipe.cmd("HSET")
+            .arg(keys.group_name_index())
+            .arg(Email::key_of(&name))
+            .arg(id)
+            .ignore();
+        pipe.cmd("SADD")
+            .arg(keys.all(RowType::Group))
+            .arg(id)
+            .ignore();
+        pipe.cmd("SADD")
+            .arg(keys.user_admin_of(admin))
+            .arg(id)
+            .ignore();
+        loaded.groups += 1;
+        max_ids[1] = max_ids[1].max(id);
+        queued += 4;
+        if !ship(&mut pipe, &mut queued, false) {
+            return Ok(false);
+        }
+    }
+    drop(rows);
+
+    let mut rows = tx.query_raw("SELECT user_id, group_id FROM user_groups", params)?;
+    while let Some(r) = postgres::fallible_iterator::FallibleIterator::next(&mut rows)? {
+        let (user, group) = (r.get::<_, i64>(0) as u64, r.get::<_, i64>(1) as u64);
+        pipe.cmd("SADD")
+            .arg(keys.user_groups(user))
+            .arg(group)
+            .ignore();
+        pipe.cmd("SADD")
+            .arg(keys.group_members(group))
+            .arg(user)
+            .ignore();
+        loaded.memberships += 1;
+        queued += 2;
+        if !ship(&mut pipe, &mut queued, false) {
+            return Ok(false);
+        }
+    }
+    drop(rows);
+
+    let mut rows = tx.query_raw(
+        "SELECT id, title, status, priority, deadline, information, user_id, group_id, created_at, updated_at
+         FROM tasks ORDER BY id",
+        params,
+    )?;
+    while let Some(r) = postgres::fallible_iterator::FallibleIterator::next(&mut rows)? {
+        let task = Task {
+            id: r.get::<_, i64>(0) as u64,
+            title: r.get(1),
+            status: r.get(2),
+            priority: u8::try_from(r.get::<_, i16>(3)).unwrap_or(2),
+            deadline: r
+                .get::<_, Option<chrono::NaiveDate>>(4)
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_default(),
+            information: r.get(5),
+            user_id: r.get::<_, i64>(6) as u64,
+            group_id: r.get::<_, i64>(7) as u64,
+            created_at: rfc3339(r.get(8)),
+            updated_at: rfc3339(r.get(9)),
+        };
+        let json = serde_json::to_string(&task).unwrap_or_default();
+        pipe.cmd("SET")
+            .arg(keys.row(RowType::Task, task.id))
+            .arg(json)
+            .ignore();
+        pipe.cmd("SADD")
+            .arg(keys.all(RowType::Task))
+            .arg(task.id)
+            .ignore();
+        pipe.cmd("SADD")
+            .arg(keys.user_tasks(task.user_id))
+            .arg(task.id)
+            .ignore();
+        pipe.cmd("SADD")
+            .arg(keys.group_tasks(task.group_id))
+            .arg(task.id)
+            .ignore();
+        loaded.tasks += 1;
+        max_ids[2] = max_ids[2].max(task.id);
+        queued += 4;
+        if !ship(&mut pipe, &mut queued, false) {
+            return Ok(false);
+        }
+    }
+    drop(rows);
+    if !ship(&mut pipe, &mut queued, true) {
+        return Ok(false);
+    }
+    tx.commit()?;
+    Ok(out.blocking_send(Piece::Done { loaded, max_ids }).is_ok())
+}
+
+/// Replaces what Redis holds with what PostgreSQL holds.
+pub async fn rebuild(
+    redis: &RedisPool,
+    keys: &Keys,
+    pg: &PgWorker,
+) -> Result<Loaded, RestoreError> {
+    let removed = clear(redis, keys).await?;
+    let epoch = taskmaster_shared::time::now_micros()
+        .timestamp_micros()
+        .max(1) as u64;
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Piece>(2);
+    let producer_keys = keys.clone();
+    let producer = pg.run(move |client| Ok(produce(client, &producer_keys, epoch, &sender)?));
+    let consumer = async {
+        let mut conn = conn(redis).await?;
+        let mut done = None;
+        while let Some(piece) = receiver.recv().await {
+            match piece {
+                Piece::Commands(pipe) => pipe.query_async::<()>(&mut conn).await?,
+                Piece::Done { loaded, max_ids } => done = Some((loaded, max_ids)),
+            }
+        }
+        Ok::<_, RestoreError>(done)
+    };
+    let (produced, consumed) = tokio::join!(producer, consumer);
+    let done = consumed?;
+    produced?;
+    let Some((mut loaded, max_ids)) = done else {
+        return Err(RestoreError::Io(
+            "the PostgreSQL reader stopped early".to_owned(),
+        ));
+    };
+    // Counters only ever go up: to the highest id at least.
+    let mut conn = conn(redis).await?;
+    let raise = redis::Script::new(
+        "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') \
+         if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1]) end return 0",
+    );
+    for (t, max) in RowType::ALL.into_iter().zip(max_ids) {
+        raise
+            .key(keys.sequence(t))
+            .arg(max)
+            .invoke_async::<i64>(&mut conn)
+            .await?;
+    }
+    loaded.removed_keys = removed;
+    Ok(loaded)
+}
+
+/// Writes every pending row (dirty or in flight) as Redis holds it to a
+/// gzip file of JSON lines `{"type","id","row"}` (`row` null for a
+/// delete; a user's row is its stored fields, password hash included, and
+/// its groups), with a `.sha256` beside it. Returns the file name and the
+/// number of rows.
+pub async fn save_pending(
+    redis: &RedisPool,
+    keys: &Keys,
+    dir: &Path,
+) -> Result<(String, u64), RestoreError> {
+    let io = |e: std::io::Error| RestoreError::Io(format!("{}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let name = crate::backup::file_name("discarded", chrono::Utc::now())
+        .replace(".backup.gz", ".jsonl.gz");
+    let path = dir.join(&name);
+    let file = std::fs::File::create(&path).map_err(io)?;
+    let mut gz = GzEncoder::new(std::io::BufWriter::new(file), Compression::default());
+    let mut conn = conn(redis).await?;
+    let mut count = 0u64;
+    for t in RowType::ALL {
+        let mut ids: Vec<u64> = redis::cmd("SUNION")
+            .arg(keys.dirty(t))
+            .arg(keys.inflight(t))
+            .query_async(&mut conn)
+            .await?;
+        ids.sort_unstable();
+        for chunk in ids.chunks(PIPELINE_ROWS) {
+            let mut pipe = redis::pipe();
+            for id in chunk {
+                match t {
+                    RowType::Task => {
+                        pipe.cmd("GET").arg(keys.row(t, *id));
+                    }
+                    _ => {
+                        pipe.cmd("HGETALL").arg(keys.row(t, *id));
+                    }
+                }
+                if t == RowType::User {
+                    pipe.cmd("SMEMBERS").arg(keys.user_groups(*id));
+                }
+            }
+            let replies: Vec<Value> = pipe.query_async(&mut conn).await?;
+            let mut it = replies.into_iter();
+            for id in chunk {
+                let row = match (t, it.next()) {
+                    (RowType::Task, Some(Value::BulkString(raw))) => {
+                        serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null)
+                    }
+                    (_, Some(Value::Array(items))) if !items.is_empty() => {
+                        let mut object = serde_json::Map::new();
+                        let mut fields = items.into_iter();
+                        while let (Some(Value::BulkString(k)), Some(Value::BulkString(v))) =
+                            (fields.next(), fields.next())
+                        {
+                            object.insert(
+                                String::from_utf8_lossy(&k).into_owned(),
+                                String::from_utf8_lossy(&v).into_owned().into(),
+                            );
+                        }
+                        serde_json::Value::Object(object)
+                    }
+                    _ => serde_json::Value::Null,
+                };
+                let mut row = row;
+                if t == RowType::User {
+                    let groups: Vec<u64> = match it.next() {
+                        Some(v) => redis::from_redis_value(v).unwrap_or_default(),
+                        None => Vec::new(),
+                    };
+                    if let serde_json::Value::Object(object) = &mut row {
+                        object.insert("groups".into(), groups.into());
+                    }
+                }
+                let line = serde_json::json!({"type": t.singular(), "id": id, "row": row});
+                writeln!(gz, "{line}").map_err(io)?;
+                count += 1;
+            }
+        }
+    }
+    let file = gz
+        .finish()
+        .map_err(io)?
+        .into_inner()
+        .map_err(|e| io(e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    let sum = crate::backup::sha256_file(&path).map_err(|e| RestoreError::Io(e.to_string()))?;
+    std::fs::write(
+        dir.join(format!("{name}.sha256")),
+        format!("{sum}  {name}\n"),
+    )
+    .map_err(io)?;
+    Ok((name, count))
+}

@@ -1,0 +1,382 @@
+//! Backup and restore through the control channel, with real syncd
+//! processes, Redis and PostgreSQL.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hyper::{Method, StatusCode};
+use serde_json::{Value, json};
+use taskmaster_tests::{
+    Auth, ChildProcess, TestApp, TestResponse, connect_pg, eventually, shared, spawn_app, unique,
+};
+
+use crate::sync::assert_same;
+
+fn backup_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tm-backups-{}-{}", std::process::id(), unique()));
+    std::fs::create_dir_all(&dir).expect("backup dir");
+    dir
+}
+
+/// A syncd process for `app` on a new database, writing backups to `dir`;
+/// returns once it answers control requests.
+async fn syncd_for(app: &TestApp, dir: &Path) -> (ChildProcess, tokio_postgres::Client) {
+    let shared = shared().await;
+    let db = shared.empty_database().await.expect("database");
+    let url = shared.postgres.url(&db);
+    let dir = dir.display().to_string();
+    let env = app.syncd_env(
+        &url,
+        &[("SYNC_INTERVAL", "1h"), ("BACKUP_DIR", dir.as_str())],
+    );
+    let syncd = ChildProcess::spawn("taskmaster-syncd", &env).expect("syncd starts");
+    let running = eventually(Duration::from_secs(20), || async {
+        let res = app
+            .call(Method::GET, "/admin/status", &Auth::Owner, None)
+            .await;
+        (res.json()["data"]["running"] == true).then_some(())
+    })
+    .await;
+    assert!(running.is_some(), "syncd never ran:\n{}", syncd.output());
+    (syncd, connect_pg(&url).await.expect("pg"))
+}
+
+async fn admin_sync(app: &TestApp, query: &str) -> TestResponse {
+    app.call(
+        Method::POST,
+        &format!("/admin/sync?{query}"),
+        &Auth::Owner,
+        None,
+    )
+    .await
+}
+
+/// Everything a client can read, as the owner.
+async fn everything(app: &TestApp) -> Value {
+    let users = app.call(Method::GET, "/users", &Auth::Owner, None).await;
+    assert_eq!(users.status, StatusCode::OK, "{}", users.text());
+    let users = users.json()["data"].clone();
+    let mut tasks = Vec::new();
+    let mut work_times = Vec::new();
+    for u in users["users"].as_array().expect("users") {
+        let id = &u["id"];
+        let res = app
+            .call(
+                Method::GET,
+                &format!("/users/{id}/tasks"),
+                &Auth::Owner,
+                None,
+            )
+            .await;
+        tasks.push(res.json()["data"].clone());
+        let res = app
+            .call(
+                Method::GET,
+                &format!("/users/{id}/worktimes"),
+                &Auth::Owner,
+                None,
+            )
+            .await;
+        work_times.push(res.json()["data"].clone());
+    }
+    let groups = app.call(Method::GET, "/groups", &Auth::Owner, None).await;
+    json!({"users": users, "groups": groups.json()["data"], "tasks": tasks, "work_times": work_times})
+}
+
+/// A small team with Unicode text, memberships, work times and tasks.
+async fn seed(app: &TestApp) -> (taskmaster_tests::Seeded, u64) {
+    let admin = app.seed_user("group_admin", &[]).await;
+    let g1 = app.seed_group(admin.id).await;
+    let g2 = app.seed_group(admin.id).await;
+    let u = app.seed_user("user", &[g1, g2]).await;
+    for (i, g) in [g1, g2, g1].into_iter().enumerate() {
+        app.seed_task(u.id, g, &format!("ünïcode ✓ \"{i}\"\ttab"))
+            .await;
+    }
+    app.seed_task(admin.id, g2, "admin's").await;
+    let res = app
+        .call(
+            Method::PUT,
+            &format!("/users/{}/worktimes", u.id),
+            &Auth::Owner,
+            Some(json!({"work_times": {"Monday": 7.5, "friday": 4}})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    (u, g1)
+}
+
+#[tokio::test]
+async fn a_backup_restored_into_an_empty_system_reproduces_every_row() {
+    let dir = backup_dir();
+    let app = spawn_app().await;
+    let (_syncd, _pg) = syncd_for(&app, &dir).await;
+    let (u, g1) = seed(&app).await;
+    let before = everything(&app).await;
+
+    let res = admin_sync(&app, "action=backup").await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let info = res.json()["data"].clone();
+    let file = info["file"].as_str().expect("file").to_owned();
+    assert_eq!(info["rows"]["tasks"], 4, "{info}");
+    assert_eq!(info["rows"]["users"], 3, "{info}");
+    assert!(dir.join(&file).exists() && dir.join(format!("{file}.sha256")).exists());
+
+    // A new system: its own key prefix and an empty database.
+    let fresh = spawn_app().await;
+    let (_fresh_syncd, fresh_pg) = syncd_for(&fresh, &dir).await;
+    let res = admin_sync(&fresh, &format!("action=restore&from={file}")).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.json()["data"]["loaded"]["tasks"], 4, "{}", res.text());
+
+    assert_eq!(everything(&fresh).await, before);
+    assert_same(&fresh, &fresh_pg).await;
+    // Passwords came along (as hashes): the user logs in on the new system.
+    let res = fresh
+        .call(Method::GET, &format!("/users/{}", u.id), &u.auth(), None)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    // Counters are past every restored id.
+    let max_task = before["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .flat_map(|t| t["tasks"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t["id"].as_u64())
+        .max()
+        .expect("a task");
+    let next = fresh.seed_task(u.id, g1, "after the restore").await;
+    assert!(next > max_task, "{next} > {max_task}");
+
+    // A damaged file is refused before anything changes.
+    let damaged = format!("damaged-{file}");
+    let mut bytes = std::fs::read(dir.join(&file)).expect("read");
+    let last = bytes.len() - 10;
+    bytes[last] ^= 0xff;
+    std::fs::write(dir.join(&damaged), bytes).expect("write");
+    std::fs::copy(
+        dir.join(format!("{file}.sha256")),
+        dir.join(format!("{damaged}.sha256")),
+    )
+    .expect("copy");
+    let res = admin_sync(&fresh, &format!("action=restore&from={damaged}")).await;
+    assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.text());
+    assert!(res.text().contains("checksum"), "{}", res.text());
+    // Files outside BACKUP_DIR are not read.
+    let res = admin_sync(&fresh, "action=restore&from=/etc/passwd").await;
+    assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.text());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_restore_with_unflushable_writes_is_refused_unless_they_are_discarded_into_a_file() {
+    let dir = backup_dir();
+    let app = spawn_app().await;
+    let (_syncd, pg) = syncd_for(&app, &dir).await;
+    let (u, g1) = seed(&app).await;
+    let res = admin_sync(&app, "action=force").await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+
+    // A row PostgreSQL will not take (a title over 255 characters, put
+    // straight into Redis), marked dirty: every flush now fails.
+    let mut redis = app.redis().await;
+    let bad = 9_000_000 + u64::from(unique());
+    let row = json!({"id": bad, "title": "x".repeat(300), "status": false, "priority": 1,
+        "deadline": "", "information": "", "user_id": u.id, "group_id": g1,
+        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"});
+    let p = app.keys.prefix().to_owned();
+    redis::pipe()
+        .cmd("SET")
+        .arg(format!("{p}task:{bad}"))
+        .arg(row.to_string())
+        .cmd("SADD")
+        .arg(format!("{p}dirty:tasks"))
+        .arg(bad)
+        .query_async::<()>(&mut redis)
+        .await
+        .expect("inject");
+    // And an ordinary, acknowledged write that is still pending.
+    let pending = app
+        .seed_task(u.id, g1, "acknowledged, not yet flushed")
+        .await;
+
+    let res = admin_sync(&app, "action=restore").await;
+    assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.text());
+    assert!(res.text().contains("discard_pending"), "{}", res.text());
+    // Refused: nothing changed and the api serves again.
+    let health = eventually(Duration::from_secs(5), || async {
+        let res = app.get("/health").await;
+        (res.status == StatusCode::OK).then_some(())
+    })
+    .await;
+    assert!(health.is_some(), "maintenance was not lifted");
+    let res = app
+        .call(
+            Method::GET,
+            &format!("/users/{}/tasks/{pending}", u.id),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+
+    let res = admin_sync(&app, "action=restore&discard_pending=maybe").await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text());
+    let res = admin_sync(&app, "action=restore&discard_pending=true").await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let discarded = res.json()["data"]["discarded"].clone();
+    let file = discarded["file"].as_str().expect("file");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(dir.join(file)).expect("open"))
+        .read_to_string(&mut text)
+        .expect("gunzip");
+    let ids: Vec<u64> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("json line"))
+        .filter(|l| l["type"] == "task")
+        .filter_map(|l| l["id"].as_u64())
+        .collect();
+    assert!(ids.contains(&bad) && ids.contains(&pending), "{ids:?}");
+
+    // Redis now holds exactly PostgreSQL's rows: neither task, and nothing
+    // pending.
+    for tid in [bad, pending] {
+        let res = app
+            .call(
+                Method::GET,
+                &format!("/users/{}/tasks/{tid}", u.id),
+                &Auth::Owner,
+                None,
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.text());
+    }
+    assert_same(&app, &pg).await;
+    let dirty: u64 = redis::cmd("SCARD")
+        .arg(format!("{p}dirty:tasks"))
+        .query_async(&mut redis)
+        .await
+        .expect("scard");
+    assert_eq!(dirty, 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn clients_see_503_or_whole_data_during_a_restore_never_part_of_it() {
+    let dir = backup_dir();
+    let app = spawn_app().await;
+    let (_syncd, _pg) = syncd_for(&app, &dir).await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let group = app.seed_group(admin.id).await;
+    let u = app.seed_user("user", &[group]).await;
+    const TASKS: usize = 300;
+    for i in 0..TASKS {
+        app.seed_task(u.id, group, &format!("task {i}")).await;
+    }
+    let res = admin_sync(&app, "action=force").await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let path = format!("/users/{}/tasks", u.id);
+    let reader = || async {
+        let (mut whole, mut unavailable) = (0u32, 0u32);
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let res = app.call(Method::GET, &path, &Auth::Owner, None).await;
+            match res.status {
+                StatusCode::OK => {
+                    let count = res.json()["data"]["count"].as_u64();
+                    assert_eq!(count, Some(TASKS as u64), "a partial list");
+                    whole += 1;
+                }
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    assert!(res.header("retry-after").is_some());
+                    unavailable += 1;
+                }
+                other => panic!("unexpected {other}: {}", res.text()),
+            }
+        }
+        (whole, unavailable)
+    };
+    let restore = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let res = admin_sync(&app, "action=restore").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        res
+    };
+    let (res, counts) = futures_util::future::join(
+        restore,
+        futures_util::future::join_all((0..4).map(|_| reader())),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let whole: u32 = counts.iter().map(|c| c.0).sum();
+    let unavailable: u32 = counts.iter().map(|c| c.1).sum();
+    assert!(
+        whole > 0 && unavailable > 0,
+        "{whole} whole, {unavailable} 503"
+    );
+    // And the flag is gone.
+    assert_eq!(app.get("/health").await.status, StatusCode::OK);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_maintenance_flag_stops_data_requests_and_writes_but_not_health_or_admin() {
+    let app = spawn_app().await;
+    let u = app.seed_user("user", &[]).await;
+    let mut redis = app.redis().await;
+    redis::cmd("SET")
+        .arg(app.keys.maintenance())
+        .arg(r#"{"reason":"test"}"#)
+        .query_async::<()>(&mut redis)
+        .await
+        .expect("set");
+    // The write scripts refuse at once, whatever the api instance believes.
+    let res = app
+        .call(
+            Method::PUT,
+            &format!("/users/{}", u.id),
+            &Auth::Owner,
+            Some(json!({"full_name": "During maintenance"})),
+        )
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        res.text()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let res = app
+        .call(Method::GET, &format!("/users/{}", u.id), &u.auth(), None)
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        res.text()
+    );
+    assert_eq!(res.header("retry-after"), Some("5"));
+    assert_eq!(res.json()["success"], false);
+    let health = app.get("/health").await;
+    assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health.json()["status"], "maintenance");
+    let admin = app
+        .call(Method::GET, "/admin/status", &Auth::Owner, None)
+        .await;
+    assert_eq!(admin.status, StatusCode::OK, "{}", admin.text());
+
+    redis::cmd("DEL")
+        .arg(app.keys.maintenance())
+        .query_async::<()>(&mut redis)
+        .await
+        .expect("del");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let res = app
+        .call(Method::GET, &format!("/users/{}", u.id), &u.auth(), None)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_ne!(res.json()["data"]["full_name"], "During maintenance");
+}
