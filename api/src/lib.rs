@@ -71,8 +71,27 @@ impl Application {
             shutdown_grace: self.state.config.shutdown_grace,
         };
         let router = routes::router(self.state);
-        tracing::info!(addr = %listener.local_addr()?, "taskmaster-api listening");
-        server::serve(listener, router, options, shutdown).await?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "taskmaster-api listening");
+        let watchdog = taskmaster_shared::systemd::watchdog_period().map(|period| {
+            tokio::spawn(async move {
+                let mut timer = tokio::time::interval(period);
+                loop {
+                    timer.tick().await;
+                    taskmaster_shared::systemd::watchdog();
+                }
+            })
+        });
+        taskmaster_shared::systemd::ready(&format!("serving on {addr}"));
+        let shutdown = async move {
+            shutdown.await;
+            taskmaster_shared::systemd::stopping();
+        };
+        let served = server::serve(listener, router, options, shutdown).await;
+        if let Some(watchdog) = watchdog {
+            watchdog.abort();
+        }
+        served?;
         Ok(())
     }
 }

@@ -23,5 +23,6 @@ pub mod keys;
 pub mod model;
 pub mod redis_pool;
 pub mod shutdown;
+pub mod systemd;
 pub mod telemetry;
 pub mod time;

@@ -14,6 +14,7 @@
 //! SIGINT.
 
 pub mod backup;
+pub mod ctl;
 pub mod flush;
 pub mod migrations;
 pub mod pg;
@@ -169,6 +170,7 @@ pub async fn run(
     daemon.refresh_postgres_rows().await;
     daemon.spawn_sources();
     daemon.heartbeat().await;
+    taskmaster_shared::systemd::ready("schema up to date; writing behind");
 
     // A failed flush is retried with capped exponential backoff instead of
     // waiting a whole interval; nothing was cleared, so nothing is lost.
@@ -176,11 +178,17 @@ pub async fn run(
         match event {
             Control::Tick => daemon.flush_or_retry().await,
             Control::Wake => daemon.on_wake().await,
-            Control::Heartbeat => daemon.heartbeat().await,
+            Control::Heartbeat => {
+                // The watchdog hears from the loop itself: a stuck loop
+                // gets the daemon restarted.
+                taskmaster_shared::systemd::watchdog();
+                daemon.heartbeat().await;
+            }
             Control::Request(request) => daemon.answer(request).await,
             Control::Shutdown => break,
         }
     }
+    taskmaster_shared::systemd::stopping();
     let grace = daemon.syncd.config.shutdown_grace;
     if daemon.token.is_some() && tokio::time::timeout(grace, daemon.flush()).await.is_err() {
         tracing::warn!(
@@ -325,6 +333,7 @@ impl Daemon {
         let Some(token) = self.token else {
             return Err("standing by: another syncd is active".to_owned());
         };
+        let _keepalive = self.keepalive();
         match flush::flush_once(
             &self.syncd.redis,
             &self.syncd.keys,
@@ -559,6 +568,7 @@ impl Daemon {
                 if let Ok(0) = token {
                     tracing::warn!("lost the lease during a long operation");
                 }
+                taskmaster_shared::systemd::watchdog();
                 let _: Result<(), _> = redis::cmd("EXPIRE")
                     .arg(keys.syncd_status())
                     .arg(STATUS_TTL_SECS)
@@ -566,11 +576,6 @@ impl Daemon {
                     .await;
             }
         }))
-    }
-
-    async fn flush_kept_alive(&mut self) -> Result<FlushReport, String> {
-        let _keepalive = self.keepalive();
-        self.flush().await
     }
 
     /// Flushes what is pending, then writes a backup file.
@@ -748,7 +753,7 @@ impl Daemon {
             refused: false,
         };
         match request.action.as_str() {
-            "force" => match self.flush_kept_alive().await {
+            "force" => match self.flush().await {
                 Ok(report) => {
                     reply.ok = true;
                     reply.result = serde_json::json!({

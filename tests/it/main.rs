@@ -4,6 +4,7 @@
 mod admin;
 mod binaries;
 mod concurrency;
+mod ctl;
 mod dirty;
 mod groups;
 mod health;
