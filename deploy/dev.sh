@@ -137,6 +137,7 @@ cmd_up() {
     export POSTGRES_USER=${POSTGRES_USER:-taskmaster}
     export POSTGRES_DB=${POSTGRES_DB:-taskmaster}
     local data=${TASKMASTER_DATA:-$ROOT/.data}
+    export BACKUP_DIR=${BACKUP_DIR:-$data/backups}
     local profile=${TASKMASTER_PROFILE:-release}
     local pg_bin redis_bin
     pg_bin=$(find_pg_bin)
