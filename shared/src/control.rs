@@ -95,4 +95,8 @@ pub struct SyncdStatus {
     pub redis_status: String,
     /// RFC 3339 time of this heartbeat.
     pub heartbeat_at: String,
+    /// The last backup this daemon wrote: `{file, created_at, size_bytes,
+    /// sha256, rows}`.
+    #[serde(default)]
+    pub last_backup: Option<serde_json::Value>,
 }

@@ -214,6 +214,7 @@ struct Daemon {
     last_rows_per_sec: f64,
     postgres_rows: Option<Counts>,
     postgres_ok: bool,
+    last_backup: Option<serde_json::Value>,
     backoff: Duration,
     retry: Option<tokio::task::JoinHandle<()>>,
     last_wake_check: tokio::time::Instant,
@@ -239,6 +240,7 @@ impl Daemon {
             last_rows_per_sec: 0.0,
             postgres_rows: None,
             postgres_ok: false,
+            last_backup: None,
             backoff: RETRY_FIRST,
             retry: None,
             last_wake_check: tokio::time::Instant::now(),
@@ -500,6 +502,7 @@ impl Daemon {
             .to_owned(),
             redis_status: if redis_ok { "connected" } else { "error" }.to_owned(),
             heartbeat_at: taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros()),
+            last_backup: self.last_backup.clone(),
         }
     }
 
@@ -584,6 +587,10 @@ impl Daemon {
             format!("backup refused: pending changes could not be flushed first ({e})")
         })?;
         let info = self.syncd.write_backup("snapshot").await?;
+        self.last_backup = Some(serde_json::json!({
+            "file": info.file, "created_at": info.created_at, "size_bytes": info.size_bytes,
+            "sha256": info.sha256, "rows": info.rows,
+        }));
         tracing::info!(
             backup.file = %info.file,
             backup.size_bytes = info.size_bytes,

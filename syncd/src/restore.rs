@@ -353,6 +353,35 @@ pub async fn rebuild(
     Ok(loaded)
 }
 
+/// The commands a rebuild would send after clearing, as packed RESP, handed
+/// to `sink` pipeline by pipeline (the restore benchmark replays them with
+/// `redis-cli --pipe` as its ceiling).
+pub async fn packed_commands(
+    keys: &Keys,
+    pg: &PgWorker,
+    mut sink: impl FnMut(Vec<u8>),
+) -> Result<Loaded, RestoreError> {
+    let epoch = taskmaster_shared::time::now_micros()
+        .timestamp_micros()
+        .max(1) as u64;
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Piece>(2);
+    let producer_keys = keys.clone();
+    let producer = pg.run(move |client| Ok(produce(client, &producer_keys, epoch, &sender)?));
+    let consumer = async {
+        let mut loaded = None;
+        while let Some(piece) = receiver.recv().await {
+            match piece {
+                Piece::Commands(pipe) => sink(pipe.get_packed_pipeline()),
+                Piece::Done { loaded: l, .. } => loaded = Some(l),
+            }
+        }
+        loaded
+    };
+    let (produced, loaded) = tokio::join!(producer, consumer);
+    produced?;
+    loaded.ok_or_else(|| RestoreError::Io("the PostgreSQL reader stopped early".to_owned()))
+}
+
 /// Writes every pending row (dirty or in flight) as Redis holds it to a
 /// gzip file of JSON lines `{"type","id","row"}` (`row` null for a
 /// delete; a user's row is its stored fields, password hash included, and

@@ -124,6 +124,16 @@ async fn force_flushes_through_the_control_channel_and_the_admin_views_report_it
         "{}",
         backup.text()
     );
+    // The backup is recorded in syncd's status.
+    let recorded = app
+        .call(Method::GET, "/admin/status", &Auth::Owner, None)
+        .await
+        .json();
+    assert_eq!(
+        recorded["data"]["syncd"]["last_backup"]["file"],
+        backup.json()["data"]["file"],
+        "{recorded}"
+    );
     let status = app
         .call(
             Method::POST,

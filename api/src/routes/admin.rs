@@ -154,7 +154,7 @@ pub async fn status(State(state): State<AppState>, caller: Caller) -> Result<Res
     data["syncd"] = json!(status.map(|s| json!({
         "instance": s.instance, "pid": s.pid, "host": s.host, "last_result": s.last_result,
         "last_error": s.last_error, "last_rows": s.last_rows, "last_rows_per_sec": s.last_rows_per_sec,
-        "heartbeat_at": s.heartbeat_at,
+        "heartbeat_at": s.heartbeat_at, "last_backup": s.last_backup,
     })));
     Ok(ok(data))
 }
