@@ -112,8 +112,21 @@ pub async fn main(args: Vec<String>) -> i32 {
     let mut args = serde_json::Map::new();
     if action == "restore" {
         if let Some(from) = sub.get_one::<String>("from") {
-            // syncd reads backups from its BACKUP_DIR only: send the name.
-            let name = std::path::Path::new(from)
+            // syncd reads backups from its BACKUP_DIR only, so it is sent
+            // the file's name. A path that exists here must be in that
+            // directory: never restore a same-named file by mistake.
+            let path = std::path::Path::new(from);
+            if path.components().count() > 1
+                && let Ok(file) = path.canonicalize()
+                && file.parent() != config.backup_dir.canonicalize().ok().as_deref()
+            {
+                eprintln!(
+                    "taskmaster-ctl: {from} is not in BACKUP_DIR ({}): copy it (and its .sha256) there first",
+                    config.backup_dir.display()
+                );
+                return EXIT_BAD_CONFIG;
+            }
+            let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| from.clone());

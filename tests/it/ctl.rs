@@ -105,6 +105,21 @@ async fn the_cli_reports_each_outcome_with_its_exit_code() {
     assert_eq!(ran.code, 2, "{}{}", ran.stdout, ran.stderr);
     assert!(ran.stderr.contains("refused"), "{}", ran.stderr);
 
+    // A file elsewhere is refused by the CLI itself.
+    let elsewhere = std::env::temp_dir().join(format!(
+        "tm-elsewhere-{}.backup.gz",
+        taskmaster_tests::unique()
+    ));
+    std::fs::copy(&path, &elsewhere).expect("copy");
+    let ran = ctl(
+        &env,
+        &["restore", "--from", &elsewhere.display().to_string()],
+    )
+    .await;
+    let _ = std::fs::remove_file(&elsewhere);
+    assert_eq!(ran.code, 64, "{}{}", ran.stdout, ran.stderr);
+    assert!(ran.stderr.contains("BACKUP_DIR"), "{}", ran.stderr);
+
     // A restore from the backup (by path: the CLI sends the file name).
     let ran = ctl(&env, &["restore", "--from", &path]).await;
     assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
