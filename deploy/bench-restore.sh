@@ -13,41 +13,20 @@ cd "$ROOT"
 USERS=${BENCH_USERS:-1000}
 TASKS=${BENCH_TASKS:-1000}
 
-say() { printf '[bench-restore] %s\n' "$*" >&2; }
-die() { printf '[bench-restore] %s\n' "$*" >&2; exit 1; }
-command -v redis-server >/dev/null || die "redis-server is missing: ./deploy/dev.sh test installs it"
-command -v redis-cli >/dev/null || die "redis-cli is missing: apt-get install redis-tools"
-PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-[ -x "$PG_BIN/initdb" ] || die "PostgreSQL is missing: ./deploy/dev.sh test installs it"
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+BENCH_NAME=bench-restore
+# shellcheck source=deploy/bench-servers.sh
+. "$ROOT/deploy/bench-servers.sh"
 timed() { # timed OUTFILE RSSFILE cmd... : runs cmd, stdout to OUTFILE, peak RSS (KiB) to RSSFILE
     local out=$1 rss=$2; shift 2
     if [ -x /usr/bin/time ]; then /usr/bin/time -f '%M' -o "$rss" "$@" >"$out"; else "$@" >"$out"; echo 0 >"$rss"; fi
 }
 
+
 say "building release binaries"
 cargo build --release --locked -p taskmaster-tests --bin bench-seed --bin bench-flush --bin bench-restore >&2
 BIN=$ROOT/target/release
 
-WORK=$(mktemp -d /tmp/taskmaster-bench-restore.XXXXXX)
-chmod 755 "$WORK"
-REDIS_PORT=$(free_port)
-PG_PORT=$(free_port)
-cleanup() {
-    redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
-    as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
-    --dir "$WORK" --logfile "$WORK/redis.log"
-mkdir "$WORK/pg"
-[ "$(id -u)" -eq 0 ] && chown postgres: "$WORK/pg"
-as_pg "$PG_BIN/initdb" -D "$WORK/pg" -U postgres --auth=trust -E UTF8 --locale=C --no-sync >/dev/null
-as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg/log" -w \
-    -o "-p $PG_PORT -k $WORK/pg -c listen_addresses=127.0.0.1" start >/dev/null
+start_servers
 psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qtA -d postgres -c "CREATE DATABASE bench" >/dev/null
 REDIS="redis://127.0.0.1:$REDIS_PORT"
 DB="postgres://postgres@127.0.0.1:$PG_PORT/bench"

@@ -105,6 +105,46 @@ enum Piece {
     Done { loaded: Loaded, max_ids: [u64; 3] },
 }
 
+/// Collects commands and hands them over a pipeline at a time.
+struct Batcher<'a> {
+    pipe: Pipeline,
+    queued: usize,
+    out: &'a tokio::sync::mpsc::Sender<Piece>,
+}
+
+impl Batcher<'_> {
+    /// Notes `n` more commands; sends the pipeline once it is big enough
+    /// (or when `force`). False when the receiver is gone (the Redis side
+    /// failed) and the reading should stop.
+    fn added(&mut self, n: usize, force: bool) -> bool {
+        self.queued += n;
+        if self.queued == 0 || (!force && self.queued < PIPELINE_ROWS) {
+            return true;
+        }
+        self.queued = 0;
+        let pipe = std::mem::replace(&mut self.pipe, redis::pipe());
+        self.out.blocking_send(Piece::Commands(pipe)).is_ok()
+    }
+}
+
+/// Runs `sql` and calls `f` on each row as it streams in; stops early (and
+/// answers false) when `f` does.
+fn each_row(
+    tx: &mut postgres::Transaction<'_>,
+    sql: &str,
+    mut f: impl FnMut(&postgres::Row) -> bool,
+) -> Result<bool, postgres::Error> {
+    use postgres::fallible_iterator::FallibleIterator;
+    let params: [&(dyn postgres::types::ToSql + Sync); 0] = [];
+    let mut rows = tx.query_raw(sql, params)?;
+    while let Some(row) = rows.next()? {
+        if !f(&row) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Reads every row (one snapshot) and turns it into Redis commands.
 fn produce(
     client: &mut Client,
@@ -119,185 +159,131 @@ fn produce(
         .start()?;
     let mut loaded = Loaded::default();
     let mut max_ids = [0u64; 3];
-    let mut pipe = redis::pipe();
-    let mut queued = 0usize;
-    // Sends the pipeline once it is big enough; false when the receiver
-    // is gone (the Redis side failed).
-    let ship = |pipe: &mut Pipeline, queued: &mut usize, force: bool| -> bool {
-        if *queued == 0 || (!force && *queued < PIPELINE_ROWS) {
-            return true;
-        }
-        *queued = 0;
-        out.blocking_send(Piece::Commands(std::mem::replace(pipe, redis::pipe())))
-            .is_ok()
+    let mut b = Batcher {
+        pipe: redis::pipe(),
+        queued: 0,
+        out,
     };
-    let params: [&(dyn postgres::types::ToSql + Sync); 0] = [];
 
-    let rows = tx.query_raw(
+    let going = each_row(
+        &mut tx,
         "SELECT id, full_name, email, role, number, password_hash, work_times::text, created_at, updated_at
          FROM users ORDER BY id",
-        params,
-    )?;
-    let mut rows = rows;
-    while let Some(r) = postgres::fallible_iterator::FallibleIterator::next(&mut rows)? {
-        let id = r.get::<_, i64>(0) as u64;
-        let email: String = r.get(2);
-        let work_times: serde_json::Value =
-            serde_json::from_str(&r.get::<_, String>(6)).unwrap_or_default();
-        pipe.cmd("HSET")
-            .arg(keys.row(RowType::User, id))
-            .arg("id")
-            .arg(id)
-            .arg("full_name")
-            .arg(r.get::<_, String>(1))
-            .arg("email")
-            .arg(&email)
-            .arg("email_key")
-            .arg(Email::key_of(&email))
-            .arg("role")
-            .arg(r.get::<_, String>(3))
-            .arg("number")
-            .arg(r.get::<_, String>(4))
-            .arg("pw")
-            .arg(r.get::<_, String>(5))
-            .arg("work_times")
-            .arg(work_times.to_string())
-            .arg("cv")
-            .arg(epoch)
-            .arg("created_at")
-            .arg(rfc3339(r.get(7)))
-            .arg("updated_at")
-            .arg(rfc3339(r.get(8)))
-            .ignore();
-        pipe.cmd("HSET")
-            .arg(keys.email_index())
-            .arg(Email::key_of(&email))
-            .arg(id)
-            .ignore();
-        pipe.cmd("SADD")
-            .arg(keys.all(RowType::User))
-            .arg(id)
-            .ignore();
-        loaded.users += 1;
-        max_ids[0] = max_ids[0].max(id);
-        queued += 3;
-        if !ship(&mut pipe, &mut queued, false) {
-            return Ok(false);
-        }
-    }
-    drop(rows);
-
-    let mut rows = tx.query_raw(
+        |r| {
+            let id = r.get::<_, i64>(0) as u64;
+            let email: String = r.get(2);
+            let email_key = Email::key_of(&email);
+            let work_times: serde_json::Value =
+                serde_json::from_str(&r.get::<_, String>(6)).unwrap_or_default();
+            b.pipe
+                .cmd("HSET")
+                .arg(keys.row(RowType::User, id))
+                .arg("id")
+                .arg(id)
+                .arg("full_name")
+                .arg(r.get::<_, String>(1))
+                .arg("email")
+                .arg(&email)
+                .arg("email_key")
+                .arg(&email_key)
+                .arg("role")
+                .arg(r.get::<_, String>(3))
+                .arg("number")
+                .arg(r.get::<_, String>(4))
+                .arg("pw")
+                .arg(r.get::<_, String>(5))
+                .arg("work_times")
+                .arg(work_times.to_string())
+                .arg("cv")
+                .arg(epoch)
+                .arg("created_at")
+                .arg(rfc3339(r.get(7)))
+                .arg("updated_at")
+                .arg(rfc3339(r.get(8)))
+                .ignore();
+            b.pipe
+                .cmd("HSET")
+                .arg(keys.email_index())
+                .arg(&email_key)
+                .arg(id)
+                .ignore();
+            b.pipe.cmd("SADD").arg(keys.all(RowType::User)).arg(id).ignore();
+            loaded.users += 1;
+            max_ids[0] = max_ids[0].max(id);
+            b.added(3, false)
+        },
+    )? && each_row(
+        &mut tx,
         "SELECT id, name, admin_id, created_at, updated_at FROM groups ORDER BY id",
-        params,
-    )?;
-    while let Some(r) = postgres::fallible_iterator::FallibleIterator::next(&mut rows)? {
-        let id = r.get::<_, i64>(0) as u64;
-        let name: String = r.get(1);
-        let admin = r.get::<_, i64>(2) as u64;
-        pipe.cmd("HSET")
-            .arg(keys.row(RowType::Group, id))
-            .arg("id")
-            .arg(id)
-            .arg("name")
-            .arg(&name)
-            .arg("name_key")
-            .arg(Email::key_of(&name))
-            .arg("admin_id")
-            .arg(admin)
-            .arg("created_at")
-            .arg(rfc3339(r.get(3)))
-            .arg("updated_at")
-            .arg(rfc3339(r.get(4)))
-            .ignore();
-        pipe.cmd("HSET")
-            .arg(keys.group_name_index())
-            .arg(Email::key_of(&name))
-            .arg(id)
-            .ignore();
-        pipe.cmd("SADD")
-            .arg(keys.all(RowType::Group))
-            .arg(id)
-            .ignore();
-        pipe.cmd("SADD")
-            .arg(keys.user_admin_of(admin))
-            .arg(id)
-            .ignore();
-        loaded.groups += 1;
-        max_ids[1] = max_ids[1].max(id);
-        queued += 4;
-        if !ship(&mut pipe, &mut queued, false) {
-            return Ok(false);
-        }
-    }
-    drop(rows);
-
-    let mut rows = tx.query_raw("SELECT user_id, group_id FROM user_groups", params)?;
-    while let Some(r) = postgres::fallible_iterator::FallibleIterator::next(&mut rows)? {
+        |r| {
+            let id = r.get::<_, i64>(0) as u64;
+            let name: String = r.get(1);
+            let admin = r.get::<_, i64>(2) as u64;
+            b.pipe
+                .cmd("HSET")
+                .arg(keys.row(RowType::Group, id))
+                .arg("id")
+                .arg(id)
+                .arg("name")
+                .arg(&name)
+                .arg("name_key")
+                .arg(Email::key_of(&name))
+                .arg("admin_id")
+                .arg(admin)
+                .arg("created_at")
+                .arg(rfc3339(r.get(3)))
+                .arg("updated_at")
+                .arg(rfc3339(r.get(4)))
+                .ignore();
+            b.pipe
+                .cmd("HSET")
+                .arg(keys.group_name_index())
+                .arg(Email::key_of(&name))
+                .arg(id)
+                .ignore();
+            b.pipe.cmd("SADD").arg(keys.all(RowType::Group)).arg(id).ignore();
+            b.pipe.cmd("SADD").arg(keys.user_admin_of(admin)).arg(id).ignore();
+            loaded.groups += 1;
+            max_ids[1] = max_ids[1].max(id);
+            b.added(4, false)
+        },
+    )? && each_row(&mut tx, "SELECT user_id, group_id FROM user_groups", |r| {
         let (user, group) = (r.get::<_, i64>(0) as u64, r.get::<_, i64>(1) as u64);
-        pipe.cmd("SADD")
-            .arg(keys.user_groups(user))
-            .arg(group)
-            .ignore();
-        pipe.cmd("SADD")
-            .arg(keys.group_members(group))
-            .arg(user)
-            .ignore();
+        b.pipe.cmd("SADD").arg(keys.user_groups(user)).arg(group).ignore();
+        b.pipe.cmd("SADD").arg(keys.group_members(group)).arg(user).ignore();
         loaded.memberships += 1;
-        queued += 2;
-        if !ship(&mut pipe, &mut queued, false) {
-            return Ok(false);
-        }
-    }
-    drop(rows);
-
-    let mut rows = tx.query_raw(
+        b.added(2, false)
+    })? && each_row(
+        &mut tx,
         "SELECT id, title, status, priority, deadline, information, user_id, group_id, created_at, updated_at
          FROM tasks ORDER BY id",
-        params,
-    )?;
-    while let Some(r) = postgres::fallible_iterator::FallibleIterator::next(&mut rows)? {
-        let task = Task {
-            id: r.get::<_, i64>(0) as u64,
-            title: r.get(1),
-            status: r.get(2),
-            priority: u8::try_from(r.get::<_, i16>(3)).unwrap_or(2),
-            deadline: r
-                .get::<_, Option<chrono::NaiveDate>>(4)
-                .map(|d| d.format("%Y-%m-%d").to_string())
-                .unwrap_or_default(),
-            information: r.get(5),
-            user_id: r.get::<_, i64>(6) as u64,
-            group_id: r.get::<_, i64>(7) as u64,
-            created_at: rfc3339(r.get(8)),
-            updated_at: rfc3339(r.get(9)),
-        };
-        let json = serde_json::to_string(&task).unwrap_or_default();
-        pipe.cmd("SET")
-            .arg(keys.row(RowType::Task, task.id))
-            .arg(json)
-            .ignore();
-        pipe.cmd("SADD")
-            .arg(keys.all(RowType::Task))
-            .arg(task.id)
-            .ignore();
-        pipe.cmd("SADD")
-            .arg(keys.user_tasks(task.user_id))
-            .arg(task.id)
-            .ignore();
-        pipe.cmd("SADD")
-            .arg(keys.group_tasks(task.group_id))
-            .arg(task.id)
-            .ignore();
-        loaded.tasks += 1;
-        max_ids[2] = max_ids[2].max(task.id);
-        queued += 4;
-        if !ship(&mut pipe, &mut queued, false) {
-            return Ok(false);
-        }
-    }
-    drop(rows);
-    if !ship(&mut pipe, &mut queued, true) {
+        |r| {
+            let task = Task {
+                id: r.get::<_, i64>(0) as u64,
+                title: r.get(1),
+                status: r.get(2),
+                priority: u8::try_from(r.get::<_, i16>(3)).unwrap_or(2),
+                deadline: r
+                    .get::<_, Option<chrono::NaiveDate>>(4)
+                    .map(|d| d.format("%Y-%m-%d").to_string())
+                    .unwrap_or_default(),
+                information: r.get(5),
+                user_id: r.get::<_, i64>(6) as u64,
+                group_id: r.get::<_, i64>(7) as u64,
+                created_at: rfc3339(r.get(8)),
+                updated_at: rfc3339(r.get(9)),
+            };
+            let json = serde_json::to_string(&task).unwrap_or_default();
+            b.pipe.cmd("SET").arg(keys.row(RowType::Task, task.id)).arg(json).ignore();
+            b.pipe.cmd("SADD").arg(keys.all(RowType::Task)).arg(task.id).ignore();
+            b.pipe.cmd("SADD").arg(keys.user_tasks(task.user_id)).arg(task.id).ignore();
+            b.pipe.cmd("SADD").arg(keys.group_tasks(task.group_id)).arg(task.id).ignore();
+            loaded.tasks += 1;
+            max_ids[2] = max_ids[2].max(task.id);
+            b.added(4, false)
+        },
+    )? && b.added(0, true);
+    if !going {
         return Ok(false);
     }
     tx.commit()?;
