@@ -385,6 +385,17 @@ async fn a_failing_postgres_is_retried_with_backoff_and_converges() {
     assert_eq!(syncd.wait_for_exit(Duration::from_secs(15)).await, Some(0));
 }
 
+/// Whether row `id` of `table` shows up in PostgreSQL within `secs`.
+async fn appears(pg: &tokio_postgres::Client, table: &str, id: u64, secs: u64) -> bool {
+    let sql = format!("SELECT 1 FROM {table} WHERE id = $1");
+    eventually(Duration::from_secs(secs), || async {
+        let rows = pg.query(&sql, &[&(id as i64)]).await.ok()?;
+        (!rows.is_empty()).then_some(())
+    })
+    .await
+    .is_some()
+}
+
 #[tokio::test]
 async fn a_database_that_lost_its_schema_is_migrated_again() {
     let app = spawn_app().await;
@@ -392,19 +403,8 @@ async fn a_database_that_lost_its_schema_is_migrated_again() {
     let admin = app.seed_user("group_admin", &[]).await;
     // Flushed before the loss and never changed after it.
     let untouched = app.seed_user("user", &[]).await;
-    let flushed = eventually(Duration::from_secs(20), || async {
-        let rows = pg
-            .query(
-                "SELECT 1 FROM users WHERE id = $1",
-                &[&(untouched.id as i64)],
-            )
-            .await
-            .ok()?;
-        (!rows.is_empty()).then_some(())
-    })
-    .await;
     assert!(
-        flushed.is_some(),
+        appears(&pg, "users", untouched.id, 20).await,
         "first flush never happened:\n{}",
         syncd.output()
     );
@@ -415,34 +415,15 @@ async fn a_database_that_lost_its_schema_is_migrated_again() {
     let g = app.seed_group(admin.id).await;
     app.seed_task(admin.id, g, "after the schema was lost")
         .await;
-    let back = eventually(Duration::from_secs(30), || async {
-        let rows = pg
-            .query("SELECT 1 FROM groups WHERE id = $1", &[&(g as i64)])
-            .await
-            .ok()?;
-        (!rows.is_empty()).then_some(())
-    })
-    .await;
     assert!(
-        back.is_some(),
+        appears(&pg, "groups", g, 30).await,
         "the schema never came back:\n{}",
         syncd.output()
     );
     // A new database holds none of what Redis has: everything is written
     // again, rows that never changed since included.
-    let same = eventually(Duration::from_secs(30), || async {
-        let rows = pg
-            .query(
-                "SELECT 1 FROM users WHERE id = $1",
-                &[&(untouched.id as i64)],
-            )
-            .await
-            .ok()?;
-        (!rows.is_empty()).then_some(())
-    })
-    .await;
     assert!(
-        same.is_some(),
+        appears(&pg, "users", untouched.id, 30).await,
         "old rows never came back:\n{}",
         syncd.output()
     );
