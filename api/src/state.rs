@@ -1,6 +1,8 @@
-//! The state every handler shares: cheap to clone (everything is behind
-//! `Arc`s or is itself a handle).
+//! The state every handler shares: one `Arc`, so the clone each request
+//! makes (the edge middleware and the handler each take one) is a single
+//! atomic increment.
 
+use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -13,15 +15,25 @@ use crate::auth::Authenticator;
 use crate::store::Store;
 
 #[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<ApiConfig>,
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] points at.
+pub struct Shared {
+    pub config: ApiConfig,
     pub redis: RedisPool,
     pub keys: Arc<Keys>,
     pub store: Store,
-    pub auth: Arc<Authenticator>,
+    pub auth: Authenticator,
     /// Whether `P maintenance` was set at the last look (see
     /// [`AppState::watch_maintenance`]).
-    pub maintenance: Arc<AtomicBool>,
+    pub maintenance: AtomicBool,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
@@ -29,14 +41,14 @@ impl AppState {
         let redis = redis_pool::build(&config.redis)?;
         let keys = Arc::new(Keys::new(config.redis.key_prefix.clone()));
         let store = Store::new(redis.clone(), keys.clone());
-        Ok(AppState {
-            config: Arc::new(config),
+        Ok(AppState(Arc::new(Shared {
+            config,
             redis,
             keys,
             store,
-            auth: Arc::new(Authenticator::new()),
-            maintenance: Arc::new(AtomicBool::new(false)),
-        })
+            auth: Authenticator::new(),
+            maintenance: AtomicBool::new(false),
+        })))
     }
 
     pub fn in_maintenance(&self) -> bool {
@@ -61,7 +73,7 @@ impl AppState {
     /// it changes anything, and the write scripts check the key themselves,
     /// so a stale flag can delay an answer but never let a write through.
     pub fn watch_maintenance(&self) {
-        let flag = Arc::downgrade(&self.maintenance);
+        let shared = Arc::downgrade(&self.0);
         let redis = self.redis.clone();
         let key = self.keys.maintenance();
         tokio::spawn(async move {
@@ -70,9 +82,10 @@ impl AppState {
             timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 timer.tick().await;
-                let Some(flag) = flag.upgrade() else {
+                let Some(shared) = shared.upgrade() else {
                     return;
                 };
+                let flag = &shared.maintenance;
                 let Ok(mut conn) = redis_pool::shared(&redis).await else {
                     continue;
                 };
