@@ -136,10 +136,12 @@ cmd_up() {
     export DB_PORT=${DB_PORT:-5433}
     export POSTGRES_USER=${POSTGRES_USER:-taskmaster}
     export POSTGRES_DB=${POSTGRES_DB:-taskmaster}
-    local data=${TASKMASTER_DATA:-$ROOT/.data}
+    # Globals, not locals: stop_all runs from traps, also after cmd_up
+    # has returned.
+    data=${TASKMASTER_DATA:-$ROOT/.data}
     export BACKUP_DIR=${BACKUP_DIR:-$data/backups}
     local profile=${TASKMASTER_PROFILE:-release}
-    local pg_bin redis_bin
+    pg_bin='' redis_bin=''
     pg_bin=$(find_pg_bin)
     redis_bin=$(find_redis)
     mkdir -p "$data/redis" "$data/logs"
@@ -147,7 +149,7 @@ cmd_up() {
     # PostgreSQL's data must be reachable by the postgres user; a checkout
     # under /root is not, so its data then lives in /var/lib/taskmaster-dev
     # with a link from .data/postgres.
-    local pgdata="$data/postgres"
+    pgdata="$data/postgres"
     if is_root && [ ! -e "$pgdata" ] && ! runuser -u postgres -- test -x "$data" 2>/dev/null; then
         local elsewhere
         elsewhere=/var/lib/taskmaster-dev/$(printf '%s' "$data" | cksum | cut -d' ' -f1)
@@ -162,7 +164,7 @@ cmd_up() {
 
     # Ports: reuse our own servers if a previous run left them up; refuse
     # anything else on them.
-    local redis_pidfile="$data/redis/redis.pid"
+    redis_pidfile="$data/redis/redis.pid"
     local redis_ours=0 pg_ours=0
     if [ -f "$redis_pidfile" ] && kill -0 "$(cat "$redis_pidfile")" 2>/dev/null && port_busy "$REDIS_PORT"; then
         redis_ours=1
@@ -220,7 +222,7 @@ cmd_up() {
     export REDIS_HOST=127.0.0.1 DB_HOST=127.0.0.1
     export SERVER_HOST=${SERVER_HOST:-127.0.0.1}
     local bin="$ROOT/target/$target_dir"
-    local syncd_pid api_pid
+    syncd_pid='' api_pid=''
     "$bin/taskmaster-syncd" &
     syncd_pid=$!
     "$bin/taskmaster-api" &
@@ -279,6 +281,7 @@ EOF
     # Return when either daemon exits (or a signal arrives).
     wait -n "$api_pid" "$syncd_pid" || true
     say "a daemon exited"
+    stop_all
 }
 
 case "${1:-}" in

@@ -30,7 +30,9 @@ pub async fn edge(State(state): State<AppState>, request: Request, next: Next) -
     }
     if state.in_maintenance() {
         let path = request.uri().path();
-        if path != "/health" && !path.starts_with("/admin/") {
+        // The flag is polled; look again before refusing, so the first
+        // requests after a restore are not turned away for nothing.
+        if path != "/health" && !path.starts_with("/admin/") && state.still_in_maintenance().await {
             let mut response = axum::response::IntoResponse::into_response(ApiError::Maintenance);
             cors_headers(&mut response);
             return response;

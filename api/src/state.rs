@@ -68,6 +68,12 @@ impl AppState {
         }
     }
 
+    /// [`AppState::refresh_maintenance`], then the flag.
+    pub async fn still_in_maintenance(&self) -> bool {
+        self.refresh_maintenance().await;
+        self.in_maintenance()
+    }
+
     /// Polls `P maintenance` every `MAINTENANCE_POLL_MS` for as long as the
     /// state lives. syncd waits several polls after raising the flag before
     /// it changes anything, and the write scripts check the key themselves,

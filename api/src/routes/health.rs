@@ -16,7 +16,7 @@ use crate::state::AppState;
 
 pub async fn health(State(state): State<AppState>) -> Response {
     let timestamp = rfc3339_seconds(chrono::Utc::now());
-    if state.in_maintenance() {
+    if state.in_maintenance() && state.still_in_maintenance().await {
         let mut response = (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "maintenance", "timestamp": timestamp,
