@@ -19,10 +19,9 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use clap::{Arg, ArgAction, Command};
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 use taskmaster_shared::config::{EXIT_BAD_CONFIG, SyncdConfig};
-use taskmaster_shared::control::{ControlReply, ControlRequest};
+use taskmaster_shared::control::{self, CallError, ControlReply};
 use taskmaster_shared::keys::Keys;
 
 pub const EXIT_OK: i32 = 0;
@@ -245,80 +244,52 @@ async fn request(
     let unavailable = |e: redis::RedisError| (EXIT_UNAVAILABLE, format!("redis: {e}"));
     let keys = Keys::new(config.redis.key_prefix.clone());
     let client = taskmaster_shared::redis_pool::client(&config.redis).map_err(unavailable)?;
-    let connect = async {
-        let pubsub = client.get_async_pubsub().await?;
-        let conn = client.get_multiplexed_async_connection().await?;
-        Ok::<_, redis::RedisError>((pubsub, conn))
-    };
-    let (mut pubsub, mut conn) = tokio::time::timeout(config.redis.connect_timeout * 2, connect)
-        .await
-        .map_err(|_| (EXIT_UNAVAILABLE, "redis: no answer".to_owned()))?
-        .map_err(unavailable)?;
+    let mut conn = tokio::time::timeout(
+        config.redis.connect_timeout * 2,
+        client.get_multiplexed_async_connection(),
+    )
+    .await
+    .map_err(|_| (EXIT_UNAVAILABLE, "redis: no answer".to_owned()))?
+    .map_err(unavailable)?;
     let id = format!(
         "ctl-{}-{}",
         std::process::id(),
         chrono::Utc::now().timestamp_micros()
     );
-    let reply_to = keys.control_reply_channel(&id);
-    pubsub.subscribe(&reply_to).await.map_err(unavailable)?;
-    let request = ControlRequest {
-        id: id.clone(),
-        action: action.to_owned(),
-        args,
-        reply_to,
+    let show_progress = !quiet && std::io::stderr().is_terminal();
+    let progress = |waited: Duration| {
+        if show_progress && waited >= Duration::from_secs(1) {
+            eprint!("\r{action}: waiting for syncd… {}s", waited.as_secs());
+            let _ = std::io::stderr().flush();
+        }
     };
-    let payload = serde_json::to_string(&request).map_err(|e| (EXIT_FAILED, e.to_string()))?;
-    let receivers: u64 = redis::cmd("PUBLISH")
-        .arg(keys.control_channel())
-        .arg(payload)
-        .query_async(&mut conn)
-        .await
-        .map_err(unavailable)?;
-    if receivers == 0 {
-        return Err((
+    let result = control::call(
+        &client,
+        &mut conn,
+        &keys,
+        (id, action, args),
+        timeout,
+        progress,
+    )
+    .await;
+    if show_progress {
+        eprint!("\r\x1b[K");
+    }
+    result.map_err(|e| match e {
+        CallError::Redis(e) => unavailable(e),
+        CallError::NoDaemon => (
             EXIT_NO_DAEMON,
             "no syncd is running (nobody listens on the control channel)".into(),
-        ));
-    }
-    let started = Instant::now();
-    let show_progress = !quiet && std::io::stderr().is_terminal();
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    let mut messages = pubsub.on_message();
-    let deadline = tokio::time::sleep(timeout);
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            message = messages.next() => {
-                let Some(message) = message else {
-                    return Err((EXIT_UNAVAILABLE, "lost the connection to Redis while waiting".into()));
-                };
-                let payload: String = message.get_payload().unwrap_or_default();
-                if let Ok(reply) = serde_json::from_str::<ControlReply>(&payload)
-                    && reply.id == id
-                {
-                    if show_progress {
-                        eprint!("\r\x1b[K");
-                    }
-                    return Ok(reply);
-                }
-            }
-            _ = ticker.tick() => {
-                if show_progress && started.elapsed() >= Duration::from_secs(1) {
-                    eprint!("\r{action}: waiting for syncd… {}s", started.elapsed().as_secs());
-                    let _ = std::io::stderr().flush();
-                }
-            }
-            () = &mut deadline => {
-                if show_progress {
-                    eprintln!();
-                }
-                return Err((EXIT_TIMEOUT, format!(
-                    "no answer from syncd within {}; it may still be working: see `taskmaster-ctl status`",
-                    taskmaster_shared::duration::format_go(timeout)
-                )));
-            }
-        }
-    }
+        ),
+        CallError::Closed => (EXIT_UNAVAILABLE, e.to_string()),
+        CallError::TimedOut => (
+            EXIT_TIMEOUT,
+            format!(
+                "no answer from syncd within {}; it may still be working: see `taskmaster-ctl status`",
+                taskmaster_shared::duration::format_go(timeout)
+            ),
+        ),
+    })
 }
 
 async fn migrate(config: SyncdConfig, as_json: bool) -> i32 {

@@ -14,11 +14,10 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use redis::Value;
 use serde_json::{Value as Json_, json};
 use taskmaster_shared::control::{
-    ControlReply, ControlRequest, Counts, HEARTBEAT_SECS, SyncdStatus,
+    self, CallError, ControlReply, Counts, HEARTBEAT_SECS, SyncdStatus,
 };
 use taskmaster_shared::keys::RowType;
 use taskmaster_shared::redis_pool;
@@ -242,54 +241,27 @@ pub async fn sync(
 /// Publishes one control request and waits for its single answer.
 async fn request(state: &AppState, action: &str, args: Json_) -> Result<ControlReply, ApiError> {
     let id = format!("{:016x}{:016x}", OsRng.next_u64(), OsRng.next_u64());
-    let reply_to = state.keys.control_reply_channel(&id);
-    let unavailable = |e: redis::RedisError| {
-        tracing::warn!(error = %e, "control channel unavailable");
-        ApiError::Unavailable("Storage temporarily unavailable; retry shortly".into())
-    };
-    // Subscribe before publishing, so the answer cannot be missed.
-    let client = redis_pool::client(&state.config.redis).map_err(unavailable)?;
-    let mut pubsub = client.get_async_pubsub().await.map_err(unavailable)?;
-    pubsub.subscribe(&reply_to).await.map_err(unavailable)?;
-    let request = ControlRequest {
-        id: id.clone(),
-        action: action.to_owned(),
-        args,
-        reply_to,
-    };
-    let payload = serde_json::to_string(&request).map_err(ApiError::internal)?;
-    let mut conn = redis_pool::shared(&state.redis).await.map_err(|_| {
-        ApiError::Unavailable("Storage temporarily unavailable; retry shortly".into())
-    })?;
-    let receivers: u64 = redis::cmd("PUBLISH")
-        .arg(state.keys.control_channel())
-        .arg(payload)
-        .query_async(&mut conn)
+    let unavailable =
+        || ApiError::Unavailable("Storage temporarily unavailable; retry shortly".into());
+    let client = redis_pool::client(&state.config.redis).map_err(|_| unavailable())?;
+    let mut conn = redis_pool::shared(&state.redis)
         .await
-        .map_err(unavailable)?;
-    if receivers == 0 {
-        return Err(ApiError::Unavailable("No sync daemon is listening".into()));
-    }
-    let mut messages = pubsub.on_message();
+        .map_err(|_| unavailable())?;
     let wait = state.config.sync_request_timeout;
-    let answer = tokio::time::timeout(wait, async {
-        while let Some(message) = messages.next().await {
-            let payload: String = message.get_payload().unwrap_or_default();
-            if let Ok(reply) = serde_json::from_str::<ControlReply>(&payload)
-                && reply.id == id
-            {
-                return Some(reply);
-            }
+    let request = (id, action, args);
+    match control::call(&client, &mut conn, &state.keys, request, wait, |_| {}).await {
+        Ok(reply) => Ok(reply),
+        Err(CallError::Redis(e)) => {
+            tracing::warn!(error = %e, "control channel unavailable");
+            Err(unavailable())
         }
-        None
-    })
-    .await;
-    match answer {
-        Ok(Some(reply)) => Ok(reply),
-        Ok(None) => Err(ApiError::Unavailable(
+        Err(CallError::NoDaemon) => {
+            Err(ApiError::Unavailable("No sync daemon is listening".into()))
+        }
+        Err(CallError::Closed) => Err(ApiError::Unavailable(
             "Lost the connection to Redis while waiting for the sync daemon".into(),
         )),
-        Err(_) => Err(ApiError::GatewayTimeout(format!(
+        Err(CallError::TimedOut) => Err(ApiError::GatewayTimeout(format!(
             "The sync daemon did not answer within {}s",
             wait.as_secs()
         ))),
