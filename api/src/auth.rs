@@ -160,10 +160,14 @@ impl Authenticator {
         }
     }
 
+    /// A BLAKE2b MAC under this process's random key.
+    fn mac(&self) -> blake2::Blake2bMac<blake2::digest::consts::U32> {
+        <blake2::Blake2bMac<blake2::digest::consts::U32> as KeyInit>::new_from_slice(&self.key)
+            .expect("32-byte key is valid for BLAKE2b")
+    }
+
     fn cache_key(&self, id: u64, cv: u64, hash: &str, password: &str) -> [u8; 32] {
-        let mut mac =
-            <blake2::Blake2bMac<blake2::digest::consts::U32> as KeyInit>::new_from_slice(&self.key)
-                .expect("32-byte key is valid for BLAKE2b");
+        let mut mac = self.mac();
         mac.update(&id.to_le_bytes());
         mac.update(&cv.to_le_bytes());
         mac.update(&(hash.len() as u64).to_le_bytes());
@@ -173,9 +177,7 @@ impl Authenticator {
     }
 
     fn version_key(&self, id: u64, password: &str) -> [u8; 32] {
-        let mut mac =
-            <blake2::Blake2bMac<blake2::digest::consts::U32> as KeyInit>::new_from_slice(&self.key)
-                .expect("32-byte key is valid for BLAKE2b");
+        let mut mac = self.mac();
         // A distinct shape from `cache_key`'s input, so the two never meet.
         mac.update(b"version");
         mac.update(&id.to_le_bytes());

@@ -55,9 +55,8 @@ impl AppState {
         self.maintenance.load(Ordering::Relaxed)
     }
 
-    /// Looks at `P maintenance` now (after this instance relayed a restore,
-    /// say), instead of waiting for the next poll.
-    pub async fn refresh_maintenance(&self) {
+    /// Looks at `P maintenance` now instead of waiting for the next poll.
+    async fn refresh_maintenance(&self) {
         if let Ok(mut conn) = redis_pool::shared(&self.redis).await
             && let Ok(set) = redis::cmd("EXISTS")
                 .arg(self.keys.maintenance())

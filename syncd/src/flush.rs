@@ -117,14 +117,18 @@ fn fields(v: Value) -> Fields {
     out
 }
 
+async fn conn(redis: &RedisPool) -> Result<redis_pool::Conn, FlushError> {
+    redis_pool::shared(redis)
+        .await
+        .map_err(|_| FlushError::RedisPool)
+}
+
 /// Moves the dirty ids to the in-flight sets; returns how many ids each
 /// type has in flight.
 async fn take(redis: &RedisPool, keys: &Keys) -> Result<[u64; 3], FlushError> {
     static SCRIPT: std::sync::LazyLock<redis::Script> =
         std::sync::LazyLock::new(|| redis::Script::new(include_str!("lua/take_dirty.lua")));
-    let mut conn = redis_pool::shared(redis)
-        .await
-        .map_err(|_| FlushError::RedisPool)?;
+    let mut conn = conn(redis).await?;
     let counts: Vec<u64> = SCRIPT.arg(keys.prefix()).invoke_async(&mut conn).await?;
     let count = |i: usize| counts.get(i).copied().unwrap_or(0);
     Ok([count(0), count(1), count(2)])
@@ -155,9 +159,7 @@ async fn read_chunk(
     if user_ids.is_empty() && group_ids.is_empty() && task_ids.is_empty() {
         return Ok(batch);
     }
-    let mut conn = redis_pool::shared(redis)
-        .await
-        .map_err(|_| FlushError::RedisPool)?;
+    let mut conn = conn(redis).await?;
     let replies: Vec<Value> = pipe.query_async(&mut conn).await?;
     let mut it = replies.into_iter();
     for id in user_ids {
@@ -356,9 +358,7 @@ fn upsert(tx: &mut postgres::Transaction<'_>, b: &Batch) -> Result<(), postgres:
 /// Marks every row dirty, so that the next flush writes everything: for a
 /// database that is new or lost its tables while Redis kept its rows.
 pub async fn mark_all_dirty(redis: &RedisPool, keys: &Keys) -> Result<u64, FlushError> {
-    let mut conn = redis_pool::shared(redis)
-        .await
-        .map_err(|_| FlushError::RedisPool)?;
+    let mut conn = conn(redis).await?;
     let mut pipe = redis::pipe();
     pipe.atomic();
     for t in RowType::ALL {
@@ -382,9 +382,7 @@ async fn read_all(
     for (i, t) in RowType::ALL.into_iter().enumerate() {
         let mut cursor = 0u64;
         loop {
-            let mut conn = redis_pool::shared(redis)
-                .await
-                .map_err(|_| FlushError::RedisPool)?;
+            let mut conn = conn(redis).await?;
             let (next, found): (u64, Vec<u64>) = redis::cmd("SSCAN")
                 .arg(keys.inflight(t))
                 .arg(cursor)
@@ -447,9 +445,7 @@ pub async fn flush_once(
         (Written::Abandoned, Ok(())) => return Err(FlushError::Postgres(PgError::WorkerGone)),
     };
     // Committed: only now may the in-flight ids go.
-    let mut conn = redis_pool::shared(redis)
-        .await
-        .map_err(|_| FlushError::RedisPool)?;
+    let mut conn = conn(redis).await?;
     let mut del = redis::cmd("DEL");
     for t in RowType::ALL {
         del.arg(keys.inflight(t));

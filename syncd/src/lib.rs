@@ -207,6 +207,8 @@ struct Daemon {
     syncd: Syncd,
     control: mpsc::Sender<Control>,
     instance: String,
+    /// This machine's name, for the status record (read once).
+    host: String,
     last_sync: Option<String>,
     last_result: Option<&'static str>,
     last_error: Option<String>,
@@ -228,6 +230,9 @@ impl Daemon {
         Daemon {
             syncd,
             control,
+            host: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_default(),
             instance: format!(
                 "{}-{}",
                 std::process::id(),
@@ -482,9 +487,7 @@ impl Daemon {
         SyncdStatus {
             instance: self.instance.clone(),
             pid: std::process::id(),
-            host: std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|h| h.trim().to_owned())
-                .unwrap_or_default(),
+            host: self.host.clone(),
             interval: taskmaster_shared::duration::format_go(interval),
             interval_secs: interval.as_secs(),
             last_sync: self.last_sync.clone(),

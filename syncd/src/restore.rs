@@ -290,6 +290,25 @@ fn produce(
     Ok(out.blocking_send(Piece::Done { loaded, max_ids }).is_ok())
 }
 
+/// Starts [`produce`] on the PostgreSQL thread, with a fresh credential
+/// epoch (the time in microseconds); its pieces arrive on the receiver, two
+/// at most in flight. Await the future alongside the receiving loop.
+fn start_producer(
+    keys: &Keys,
+    pg: &PgWorker,
+) -> (
+    impl std::future::Future<Output = Result<bool, PgError>>,
+    tokio::sync::mpsc::Receiver<Piece>,
+) {
+    let epoch = taskmaster_shared::time::now_micros()
+        .timestamp_micros()
+        .max(1) as u64;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Piece>(2);
+    let keys = keys.clone();
+    let producer = pg.run(move |client| Ok(produce(client, &keys, epoch, &sender)?));
+    (producer, receiver)
+}
+
 /// Replaces what Redis holds with what PostgreSQL holds.
 pub async fn rebuild(
     redis: &RedisPool,
@@ -297,12 +316,7 @@ pub async fn rebuild(
     pg: &PgWorker,
 ) -> Result<Loaded, RestoreError> {
     let removed = clear(redis, keys).await?;
-    let epoch = taskmaster_shared::time::now_micros()
-        .timestamp_micros()
-        .max(1) as u64;
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Piece>(2);
-    let producer_keys = keys.clone();
-    let producer = pg.run(move |client| Ok(produce(client, &producer_keys, epoch, &sender)?));
+    let (producer, mut receiver) = start_producer(keys, pg);
     let consumer = async {
         let mut conn = conn(redis).await?;
         let mut done = None;
@@ -347,12 +361,7 @@ pub async fn packed_commands(
     pg: &PgWorker,
     mut sink: impl FnMut(Vec<u8>),
 ) -> Result<Loaded, RestoreError> {
-    let epoch = taskmaster_shared::time::now_micros()
-        .timestamp_micros()
-        .max(1) as u64;
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Piece>(2);
-    let producer_keys = keys.clone();
-    let producer = pg.run(move |client| Ok(produce(client, &producer_keys, epoch, &sender)?));
+    let (producer, mut receiver) = start_producer(keys, pg);
     let consumer = async {
         let mut loaded = None;
         while let Some(piece) = receiver.recv().await {

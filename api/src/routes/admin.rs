@@ -200,11 +200,7 @@ pub async fn sync(
     if !view(&state).await?.running() {
         return Err(ApiError::Unavailable("No sync daemon is running".into()));
     }
-    let reply = request(&state, action, Json_::Object(args)).await;
-    if action == "restore" {
-        state.refresh_maintenance().await;
-    }
-    let reply = reply?;
+    let reply = request(&state, action, Json_::Object(args)).await?;
     if reply.unsupported {
         return Err(ApiError::NotImplemented(
             reply

@@ -254,9 +254,9 @@ pub async fn create(
         && *login == id
         && let Some(version) = state.auth.verified_version(id, password)
         && let Ok(new) = parse_json::<CreateTask>(&body).and_then(CreateTask::validate)
-        && let Inserted::Done(response) = insert_task(&state, id, "", Some(version), new).await?
+        && let Some(response) = insert_task(&state, id, "", Some(version), new).await?
     {
-        return response;
+        return Ok(response);
     }
     let caller = resolve(&state, &credentials, None).await?;
     let body = parse_json::<CreateTask>(&body)?;
@@ -269,28 +269,22 @@ pub async fn create(
     } else {
         caller.script_name()
     };
-    match insert_task(&state, id, &admin_check, None, new).await? {
-        Inserted::Done(response) => response,
-        Inserted::Stale => Err(ApiError::Internal("unguarded create was stale".into())),
-    }
-}
-
-enum Inserted {
-    Done(Result<Response, ApiError>),
-    /// The guard failed: the credential changed since it was verified.
-    Stale,
+    insert_task(&state, id, &admin_check, None, new)
+        .await?
+        .ok_or_else(|| ApiError::Internal("unguarded create was stale".into()))
 }
 
 /// Runs `create_task`. `guard` is the credential version user `id` must
-/// still have. The row's JSON is built here once: the script stores it and
-/// the answer carries it.
+/// still have; `None` back means it no longer does (the credential changed
+/// since it was verified). The row's JSON is built here once: the script
+/// stores it and the answer carries it.
 async fn insert_task(
     state: &AppState,
     id: u64,
     admin_check: &str,
     guard: Option<u64>,
     new: NewTask,
-) -> Result<Inserted, ApiError> {
+) -> Result<Option<Response>, ApiError> {
     let now = now();
     let deadline = new.deadline.as_wire();
     let tail = NewTaskRow {
@@ -309,21 +303,23 @@ async fn insert_task(
         .arg(admin_check)
         .arg(guard.map(|v| v.to_string()).unwrap_or_default())
         .arg(&tail);
-    Ok(Inserted::Done(match state.store.write(&inv).await? {
+    match state.store.write(&inv).await? {
         Outcome::Ok(items) => {
             let task_id = new_id(&items, "create_task")?;
             let body = format!(
                 r#"{{"success":true,"data":{{"message":"Task created successfully","task":{{"id":{task_id}{tail}}}}}"#
             );
-            Ok((
-                axum::http::StatusCode::CREATED,
-                [(axum::http::header::CONTENT_TYPE, "application/json")],
-                body,
-            )
-                .into_response())
+            Ok(Some(
+                (
+                    axum::http::StatusCode::CREATED,
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+                    .into_response(),
+            ))
         }
         Outcome::Refused { code, .. } => Err(match code.as_str() {
-            "STALE_CREDENTIALS" => return Ok(Inserted::Stale),
+            "STALE_CREDENTIALS" => return Ok(None),
             "USER_NOT_FOUND" => ApiError::NotFound("User not found".into()),
             "GROUP_NOT_FOUND" => ApiError::Unprocessable("Group not found".into()),
             "NOT_MEMBER" => ApiError::Forbidden("User does not belong to specified group".into()),
@@ -332,7 +328,7 @@ async fn insert_task(
             }
             other => ApiError::Internal(format!("unexpected refusal {other}").into()),
         }),
-    }))
+    }
 }
 
 pub async fn get_one(
@@ -376,9 +372,7 @@ struct TaskOwnership {
 
 impl TaskOwnership {
     fn of(raw: &[u8]) -> Option<Self> {
-        // Rows are written by our scripts only; the shape check keeps a
-        // damaged value from breaking the answer's JSON.
-        if raw.first() != Some(&b'{') || raw.last() != Some(&b'}') {
+        if !crate::store::is_object_text(raw) {
             return None;
         }
         serde_json::from_slice(raw).ok()

@@ -316,12 +316,6 @@ impl Store {
         Ok(cmd.query_async(&mut conn).await?)
     }
 
-    /// The stored JSON of tasks by id, in the order given, with one MGET;
-    /// missing ones are skipped.
-    pub async fn task_json_by_ids(&self, ids: &[u64]) -> Result<Vec<Vec<u8>>, StoreError> {
-        Ok(task_json(self.task_rows(ids).await?))
-    }
-
     /// Tasks by id with one MGET; missing ones are skipped; sorted by id.
     pub async fn tasks_by_ids(&self, ids: &[u64]) -> Result<Vec<Task>, StoreError> {
         Ok(sorted_tasks(self.task_rows(ids).await?))
@@ -480,14 +474,17 @@ pub fn user_from(row: Value, groups: Value) -> Option<User> {
 pub fn task_json(rows: Vec<Value>) -> Vec<Vec<u8>> {
     rows.into_iter()
         .filter_map(|v| match v {
-            // Rows are written by our scripts only; the shape check keeps
-            // a damaged value from breaking the answer's JSON.
-            Value::BulkString(raw) if raw.first() == Some(&b'{') && raw.last() == Some(&b'}') => {
-                Some(raw)
-            }
+            Value::BulkString(raw) if is_object_text(&raw) => Some(raw),
             _ => None,
         })
         .collect()
+}
+
+/// Whether a stored row looks like a JSON object. Rows are written by our
+/// scripts only; the check keeps a damaged value from breaking an answer
+/// it would be spliced into.
+pub fn is_object_text(raw: &[u8]) -> bool {
+    raw.first() == Some(&b'{') && raw.last() == Some(&b'}')
 }
 
 pub fn task_from(row: Value) -> Option<Task> {
