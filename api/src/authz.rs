@@ -75,6 +75,7 @@ mod tests {
             role,
             groups: groups.to_vec(),
             admin_of: admin_of.to_vec(),
+            relations: true,
         }
     }
 

@@ -6,6 +6,18 @@
 //!
 //! Tests build an [`Application`] and hand [`Application::run`] a listener
 //! bound to port 0 and a shutdown future of their own.
+//!
+//! The binary runs [`serve_sharded`]: one shard per thread, each a
+//! single-threaded runtime with its own [`Application`] (and so its own
+//! Redis connections) and its own listening socket on the same port
+//! ([`bind_shards`]: `SO_REUSEPORT`, so the kernel spreads connections
+//! evenly; one shared socket lets whichever shard wakes first take them
+//! all). A request
+//! then never crosses threads: its handler, its Redis commands and its
+//! answer run on one thread, which gathers the commands of all its
+//! requests into few writes on its Redis socket. Work-stealing would move
+//! tasks between threads and wake each other across cores, which on a
+//! small machine shared with Redis costs more than it balances.
 
 pub mod auth;
 pub mod authz;
@@ -33,6 +45,99 @@ pub enum StartError {
     Redis(#[from] redis::RedisError),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// `n` listening sockets on `addr`, all with `SO_REUSEPORT`: one per
+/// shard. With port 0 the first picks the port and the others join it.
+///
+/// A port some other server listens on is refused, as a plain bind would
+/// refuse it: `SO_REUSEPORT` would otherwise let a second api started by
+/// mistake on the same port quietly take half of the first one's
+/// connections.
+pub fn bind_shards(
+    addr: std::net::SocketAddr,
+    n: usize,
+) -> std::io::Result<Vec<std::net::TcpListener>> {
+    if addr.port() != 0 {
+        drop(std::net::TcpListener::bind(addr)?);
+    }
+    let mut listeners = Vec::with_capacity(n);
+    let mut addr = addr;
+    for _ in 0..n.max(1) {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.bind(addr)?;
+        let listener = socket.listen(1024)?.into_std()?;
+        addr = listener.local_addr()?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+/// Serves with one shard per listener of [`bind_shards`] (see the crate
+/// docs) until
+/// `shutdown` resolves, or until one shard fails (the others then stop
+/// too). `shutdown` and the waiting run on the caller's runtime, which
+/// serves no requests: the shards have their own.
+pub async fn serve_sharded(
+    config: ApiConfig,
+    listeners: Vec<std::net::TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut results = Vec::with_capacity(listeners.len());
+    for (shard, listener) in listeners.into_iter().enumerate() {
+        let config = config.clone();
+        let mut stopped = stopped.clone();
+        let stop = stop.clone();
+        let (done, result) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name(format!("api-shard-{shard}"))
+            .spawn(move || {
+                let outcome = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(StartError::from)
+                    .and_then(|runtime| {
+                        runtime.block_on(async move {
+                            let listener = TcpListener::from_std(listener)?;
+                            let app = Application::build(config).await?;
+                            app.run(listener, async move {
+                                let _ = stopped.wait_for(|stop| *stop).await;
+                            })
+                            .await
+                        })
+                    });
+                if let Err(e) = &outcome {
+                    tracing::error!(shard, error = %e, "shard failed; stopping the others");
+                }
+                // However this shard ended, the others end too.
+                let _ = stop.send(true);
+                let _ = done.send(outcome);
+            })?;
+        results.push(result);
+    }
+    let mut stopped_early = stopped;
+    tokio::select! {
+        () = shutdown => {}
+        _ = stopped_early.wait_for(|stop| *stop) => {}
+    }
+    let _ = stop.send(true);
+    let mut outcome = Ok(());
+    for result in results {
+        let ended = result
+            .await
+            .unwrap_or_else(|_| Err(std::io::Error::other("a shard panicked").into()));
+        if outcome.is_ok() {
+            outcome = ended;
+        }
+    }
+    outcome
 }
 
 /// A built api, ready to serve.

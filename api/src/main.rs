@@ -1,10 +1,9 @@
-//! `taskmaster-api`: configuration → telemetry → build → serve until
+//! `taskmaster-api`: configuration → telemetry → bind → serve until
 //! SIGTERM/SIGINT. Everything else lives in the library so tests can drive it.
 
 use anyhow::Context;
 use taskmaster_shared::config::{ApiConfig, EXIT_BAD_CONFIG};
 use taskmaster_shared::{shutdown, telemetry};
-use tokio::net::TcpListener;
 
 // glibc's malloc spends a fifth of a busy api's CPU time on small,
 // short-lived allocations across worker threads; mimalloc does not.
@@ -20,11 +19,8 @@ fn main() -> anyhow::Result<()> {
         }
     };
     telemetry::init(config.log_format);
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if config.worker_threads > 0 {
-        runtime.worker_threads(config.worker_threads);
-    }
-    runtime
+    // This runtime only waits for signals; the shards serve on their own.
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?
@@ -34,15 +30,15 @@ fn main() -> anyhow::Result<()> {
 async fn serve(config: ApiConfig) -> anyhow::Result<()> {
     let signal = shutdown::signal_received();
 
-    let addr = (config.host, config.port);
-    let listener = TcpListener::bind(addr).await.with_context(|| {
-        format!(
-            "cannot listen on {}:{} (is another server using the port? set SERVER_PORT)",
-            addr.0, addr.1
-        )
+    let shards = match config.worker_threads {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        n => n,
+    };
+    let addr = std::net::SocketAddr::new(config.host, config.port);
+    let listeners = taskmaster_api::bind_shards(addr, shards).with_context(|| {
+        format!("cannot listen on {addr} (is another server using the port? set SERVER_PORT)")
     })?;
-    let app = taskmaster_api::Application::build(config).await?;
-    app.run(listener, async {
+    taskmaster_api::serve_sharded(config, listeners, async {
         let signal = signal.await;
         tracing::info!(signal, "shutdown requested");
     })

@@ -262,10 +262,10 @@ pub struct ApiConfig {
     pub health_timeout: Duration,
     /// How long `POST /admin/sync` waits for syncd's answer (then 504).
     pub sync_request_timeout: Duration,
-    /// Threads of the async runtime; 0 means one per CPU core. On a small
-    /// machine shared with Redis, fewer threads than cores is faster: the
-    /// work is mostly waiting on sockets, and every cross-thread wake-up
-    /// is a context switch.
+    /// Shards of the api: threads, each with a single-threaded runtime,
+    /// its own listening socket on the port and its own Redis connections
+    /// (`REDIS_POOL_SIZE` of them); 0 means one per CPU core. A request
+    /// never leaves its shard's thread.
     pub worker_threads: usize,
 }
 

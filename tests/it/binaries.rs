@@ -143,6 +143,7 @@ async fn the_api_binary_serves_health_and_exits_0_on_sigterm() {
             ("SERVER_PORT", port.to_string()),
             ("REDIS_URL", shared.redis.url()),
             ("REDIS_KEY_PREFIX", format!("b{}:", unique())),
+            ("API_WORKER_THREADS", "3".into()),
         ]),
     )
     .expect("api starts");
@@ -153,6 +154,20 @@ async fn the_api_binary_serves_health_and_exits_0_on_sigterm() {
     .await
     .unwrap_or_else(|| panic!("the api never answered; it said:\n{}", api.output()));
     assert_eq!(status, StatusCode::OK);
+    // Three shards, three sockets on the port; connections of their own
+    // (a client each) land on any of them, and every one answers.
+    let listening = eventually(Duration::from_secs(10), || async {
+        let n = listening_sockets(port);
+        (n == 3).then_some(n)
+    })
+    .await;
+    assert_eq!(listening, Some(3), "one listening socket per shard");
+    for _ in 0..12 {
+        let status = reqwest_like::Client::new()
+            .get_status(port, "/health")
+            .await;
+        assert_eq!(status, Some(StatusCode::OK));
+    }
     assert!(
         api.output().contains("OWNER_PASSWORD"),
         "the default owner password must be warned about"
@@ -161,6 +176,47 @@ async fn the_api_binary_serves_health_and_exits_0_on_sigterm() {
     api.signal(libc::SIGTERM);
     let code = api.wait_for_exit(Duration::from_secs(15)).await;
     assert_eq!(code, Some(0), "api output:\n{}", api.output());
+}
+
+/// Listening TCP sockets on 127.0.0.1:`port`, from /proc/net/tcp.
+fn listening_sockets(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let local = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // State 0A is LISTEN.
+            fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A")
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn the_api_binary_refuses_a_port_another_server_listens_on() {
+    let shared = shared().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let mut api = ChildProcess::spawn(
+        "taskmaster-api",
+        &env(&[
+            ("SERVER_HOST", "127.0.0.1".into()),
+            ("SERVER_PORT", port.to_string()),
+            ("REDIS_URL", shared.redis.url()),
+            ("REDIS_KEY_PREFIX", format!("b{}:", unique())),
+            ("API_WORKER_THREADS", "2".into()),
+        ]),
+    )
+    .expect("api starts");
+    let code = api.wait_for_exit(Duration::from_secs(15)).await;
+    assert!(
+        matches!(code, Some(c) if c != 0),
+        "exit {code:?}: {}",
+        api.output()
+    );
+    assert!(api.output().contains("cannot listen"), "{}", api.output());
+    assert_eq!(listening_sockets(port), 1, "only the first server listens");
 }
 
 #[tokio::test]

@@ -607,3 +607,94 @@ async fn creating_own_tasks_is_refused_at_once_after_a_password_change_or_deleti
     let res = app.call(Method::GET, &base, &Auth::Owner, None).await;
     assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.text());
 }
+
+/// Reading one's own task or task list with a recently verified password
+/// reads only the user's role and credential version; a changed password,
+/// a changed role or a deleted user must still show on the next read, on
+/// this instance and on another.
+#[tokio::test]
+async fn reading_own_tasks_follows_a_password_change_role_change_or_deletion_at_once() {
+    let app = spawn_app().await;
+    let (_, group, u) = team(&app).await;
+    let task = app.seed_task(u.id, group, "mine").await;
+    let list = format!("/users/{}/tasks", u.id);
+    let one = format!("{list}/{task}");
+    let new = Auth::Basic(u.id.to_string(), "brand-new-pw".into());
+    // The first read verifies the password; the next ones take the short way.
+    for _ in 0..3 {
+        let res = app.call(Method::GET, &one, &u.auth(), None).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        assert_eq!(res.json()["data"]["id"], task);
+        let res = app.call(Method::GET, &list, &u.auth(), None).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        assert_eq!(res.json()["data"]["count"], 1);
+    }
+    // Someone else's task is still not found through one's own path.
+    let (_, other_group, stranger) = team(&app).await;
+    let theirs = app.seed_task(stranger.id, other_group, "theirs").await;
+    let res = app
+        .call(Method::GET, &format!("{list}/{theirs}"), &u.auth(), None)
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.text());
+
+    // A role change is seen by the next read (promoted to owner, the user
+    // may now read anyone's tasks) and keeps the password working.
+    let res = app
+        .call(
+            Method::PUT,
+            &format!("/users/{}", u.id),
+            &Auth::Owner,
+            Some(json!({"role": "owner"})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let theirs_path = format!("/users/{}/tasks/{theirs}", stranger.id);
+    let res = app.call(Method::GET, &theirs_path, &u.auth(), None).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    for path in [&one, &list] {
+        let res = app.call(Method::GET, path, &u.auth(), None).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    }
+
+    // A new password, set through another instance: the old one is refused
+    // at once by both.
+    let other = app.restart_same_prefix().await;
+    for path in [&one, &list] {
+        let res = other.call(Method::GET, path, &u.auth(), None).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    }
+    let res = other
+        .call(
+            Method::PUT,
+            &format!("/users/{}", u.id),
+            &Auth::Owner,
+            Some(json!({"password": "brand-new-pw"})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    for instance in [&app, &other] {
+        for path in [&one, &list] {
+            let res = instance.call(Method::GET, path, &u.auth(), None).await;
+            assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
+            let res = instance.call(Method::GET, path, &new, None).await;
+            assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        }
+    }
+
+    // Deleted: refused everywhere on the next read.
+    let res = other
+        .call(
+            Method::DELETE,
+            &format!("/users/{}", u.id),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    for instance in [&app, &other] {
+        for path in [&one, &list] {
+            let res = instance.call(Method::GET, path, &new, None).await;
+            assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
+        }
+    }
+}

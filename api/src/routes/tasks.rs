@@ -164,7 +164,7 @@ pub async fn list_for_user(
     };
     // The caller, the user, its groups and its tasks (by id, as stored) in
     // one round trip: SORT … GET fetches the rows its set names.
-    let (caller, replies) = authenticate_with(&state, &credentials, |pipe| {
+    let (caller, replies) = authenticate_with(&state, &credentials, Some(id), |pipe| {
         pipe.cmd("HGETALL")
             .arg(state.keys.row(RowType::User, id))
             .cmd("SMEMBERS")
@@ -344,7 +344,7 @@ pub async fn get_one(
         }
     };
     // The caller and the task in one round trip.
-    let (caller, mut replies) = authenticate_with(&state, &credentials, |pipe| {
+    let (caller, mut replies) = authenticate_with(&state, &credentials, Some(id), |pipe| {
         pipe.cmd("GET").arg(state.keys.row(RowType::Task, tid));
     })
     .await?;

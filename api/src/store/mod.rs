@@ -297,6 +297,28 @@ impl Store {
         }))
     }
 
+    /// Adds the one command [`Store::parse_version`] reads: user `id`'s
+    /// role and credential version, all a request about the user's own
+    /// data needs once its password is known to be right.
+    pub fn version_command(&self, pipe: &mut redis::Pipeline, id: u64) {
+        pipe.cmd("HMGET")
+            .arg(self.keys.row(RowType::User, id))
+            .arg(&["role", "cv"]);
+    }
+
+    /// The role and credential version from [`Store::version_command`]'s
+    /// reply; `None` when the user does not exist.
+    pub fn parse_version(&self, reply: Option<Value>) -> Result<Option<(Role, u64)>, StoreError> {
+        let fields = reply.and_then(array).unwrap_or_default();
+        let get = |i: usize| fields.get(i).and_then(string);
+        let (Some(role), Some(cv)) = (get(0), get(1)) else {
+            return Ok(None);
+        };
+        let role = Role::parse(&role).map_err(|_| StoreError::Malformed("role"))?;
+        let cv = cv.parse().map_err(|_| StoreError::Malformed("cv"))?;
+        Ok(Some((role, cv)))
+    }
+
     /// Runs a pipeline; one reply per command.
     pub async fn query(&self, pipe: &redis::Pipeline) -> Result<Vec<Value>, StoreError> {
         let mut conn = redis_pool::shared(&self.pool).await?;
