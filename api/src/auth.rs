@@ -137,40 +137,49 @@ fn verify_blocking(password: &[u8], hash: &str) -> bool {
 /// Process-wide authentication state: the verified-credential cache, the
 /// failure limiter and the key of the cache's hash.
 ///
+/// The cache maps a keyed hash of (user id, password) to the credential
+/// version the password was verified against. A credential passes without
+/// argon2 while the user's current version is still that one: every change
+/// of password or role, a deletion and a restore change the version.
+///
 /// argon2 work is bounded by a semaphore (one permit per core) so a burst
 /// of logins cannot starve the request workers, and concurrent checks of
 /// the same credential share one verification ("single flight"): a client
 /// opening 64 connections at once pays argon2 once, not 64 times.
 pub struct Authenticator {
     key: [u8; 32],
-    verified: Mutex<HashMap<[u8; 32], Instant>>,
     /// Keyed hash of (user id, password) → the credential version it was
-    /// last verified against, and when: lets a write carry "this user
-    /// must still have version v" into its script instead of reading the
-    /// user's record in a round trip of its own.
+    /// last verified against, and when. Requests compare it with the
+    /// version they read; a write may instead carry "this user must still
+    /// have version v" into its script and skip reading the user.
     versions: Mutex<HashMap<[u8; 32], (u64, Instant)>>,
     inflight: Mutex<HashMap<[u8; 32], watch::Receiver<Option<bool>>>>,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
-    /// Verified against when the user does not exist, to spend equal time.
-    dummy_hash: String,
 }
+
+/// Verified against when the user does not exist, to spend equal time.
+/// One per process: the first [`Authenticator::new`] makes it (so that no
+/// login pays for it), the other shards' and test apps' reuse it.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    let mut secret = [0u8; 32];
+    OsRng.fill_bytes(&mut secret);
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()
+        .hash_password(&secret, &salt)
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+});
 
 impl Authenticator {
     pub fn new() -> Self {
         let mut key = [0u8; 32];
         OsRng.fill_bytes(&mut key);
-        let salt = SaltString::generate(&mut OsRng);
-        let dummy_hash = argon2()
-            .hash_password(&key, &salt)
-            .map(|h| h.to_string())
-            .unwrap_or_default();
+        LazyLock::force(&DUMMY_HASH);
         Authenticator {
             key,
-            verified: Mutex::new(HashMap::new()),
             versions: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
-            dummy_hash,
         }
     }
 
@@ -180,6 +189,8 @@ impl Authenticator {
             .expect("32-byte key is valid for BLAKE2b")
     }
 
+    /// Names one verification in flight: the same credential against the
+    /// same stored hash.
     fn cache_key(&self, id: u64, cv: u64, hash: &str, password: &str) -> [u8; 32] {
         let mut mac = self.mac();
         mac.update(&id.to_le_bytes());
@@ -222,22 +233,6 @@ impl Authenticator {
         map.insert(key, (version, Instant::now()));
     }
 
-    fn cached(&self, key: &[u8; 32]) -> bool {
-        let map = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(key).is_some_and(|at| at.elapsed() < CACHE_TTL)
-    }
-
-    fn remember(&self, key: [u8; 32]) {
-        let mut map = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= CACHE_MAX {
-            map.retain(|_, at| at.elapsed() < CACHE_TTL);
-            if map.len() >= CACHE_MAX {
-                map.clear();
-            }
-        }
-        map.insert(key, Instant::now());
-    }
-
     fn blocked(&self, login: &str) -> Option<Duration> {
         let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let (count, since) = map.get(login)?;
@@ -264,18 +259,18 @@ impl Authenticator {
 
     async fn verify(&self, password: &str, hash: Option<&str>) -> bool {
         let password = password.as_bytes().to_vec();
-        let (hash, real) = match hash {
-            Some(h) => (h.to_owned(), true),
-            None => (self.dummy_hash.clone(), false),
-        };
-        let ok = cpu_bound(move || verify_blocking(&password, &hash))
-            .await
-            .unwrap_or(false);
+        let hash = hash.map(str::to_owned);
+        let real = hash.is_some();
+        let ok =
+            cpu_bound(move || verify_blocking(&password, hash.as_deref().unwrap_or(&DUMMY_HASH)))
+                .await
+                .unwrap_or(false);
         ok && real
     }
 
     /// Verifies once per credential however many requests ask at the same
-    /// time; remembers a success.
+    /// time (`key`: [`Authenticator::cache_key`]). The caller remembers a
+    /// success.
     async fn verify_shared(&self, key: [u8; 32], password: &str, hash: &str) -> bool {
         let follower = {
             let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
@@ -292,9 +287,6 @@ impl Authenticator {
             Err(tx) => {
                 let _leader = FlightGuard { auth: self, key };
                 let ok = self.verify(password, Some(hash)).await;
-                if ok {
-                    self.remember(key);
-                }
                 let _ = tx.send(Some(ok));
                 ok
             }
@@ -305,11 +297,7 @@ impl Authenticator {
                     None => {
                         // The leader went away without an answer (its
                         // request was cancelled): check for ourselves.
-                        let ok = self.verify(password, Some(hash)).await;
-                        if ok {
-                            self.remember(key);
-                        }
-                        ok
+                        self.verify(password, Some(hash)).await
                     }
                 }
             }
@@ -526,15 +514,15 @@ pub async fn resolve(
         auth.record_failure(&limiter_key);
         return Err(ApiError::Unauthorized);
     };
-    let key = auth.cache_key(
-        record.id,
-        record.credential_version,
-        &record.password_hash,
-        password,
-    );
     // A credential verified moments ago passes even while its login name
     // is being hammered: the limiter must not lock out a working client.
-    if !auth.cached(&key) {
+    if auth.verified_version(record.id, password) != Some(record.credential_version) {
+        let key = auth.cache_key(
+            record.id,
+            record.credential_version,
+            &record.password_hash,
+            password,
+        );
         if let Some(wait) = auth.blocked(&limiter_key) {
             return Err(ApiError::TooManyRequests(wait));
         }

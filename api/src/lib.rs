@@ -106,7 +106,7 @@ pub async fn serve_sharded(
                     .and_then(|runtime| {
                         runtime.block_on(async move {
                             let listener = TcpListener::from_std(listener)?;
-                            let app = Application::build(config).await?;
+                            let app = Application::build_shard(config, shard == 0).await?;
                             app.run(listener, async move {
                                 let _ = stopped.wait_for(|stop| *stop).await;
                             })
@@ -148,7 +148,14 @@ pub struct Application {
 impl Application {
     /// Builds the state (the Redis pool dials lazily, so Redis may be down).
     pub async fn build(config: ApiConfig) -> Result<Self, StartError> {
-        if config.uses_default_owner_password() {
+        Self::build_shard(config, true).await
+    }
+
+    /// [`Application::build`] for one of several shards of a process: only
+    /// the `first` warns about the configuration and makes sure the owner
+    /// account exists (one argon2 hash, one script), the others share it.
+    async fn build_shard(config: ApiConfig, first: bool) -> Result<Self, StartError> {
+        if first && config.uses_default_owner_password() {
             tracing::warn!(
                 "OWNER_PASSWORD is the well-known default `admin1234`: anyone can act as owner. \
                  Set OWNER_PASSWORD before exposing this server (APP_ENV=production refuses to start)."
@@ -156,7 +163,9 @@ impl Application {
         }
         let state = AppState::new(config)?;
         state.watch_maintenance();
-        bootstrap::ensure_owner(&state).await;
+        if first {
+            bootstrap::ensure_owner(&state).await;
+        }
         Ok(Application { state })
     }
 
