@@ -12,7 +12,9 @@
 # ceiling's tokio runtime), BENCH_REDIS_POOL (the api's REDIS_POOL_SIZE per
 # shard, default 1: a shard then gathers the commands of all its requests
 # into few, large writes on one socket), BENCH_SIZE_RUNS (rounds of the
-# 1k-vs-1M latency comparison, default 3).
+# 1k-vs-1M latency comparison, default 3), BENCH_REDIS_VIA (how the api
+# reaches Redis: unix, the default, as deploy/systemd/taskmaster.env.example
+# and deploy/redis.conf set it up on one host; or tcp, over loopback).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,6 +25,8 @@ CONNS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
 API_THREADS=${BENCH_API_THREADS:-0}
 REDIS_POOL=${BENCH_REDIS_POOL:-1}
+REDIS_VIA=${BENCH_REDIS_VIA:-unix}
+case "$REDIS_VIA" in unix|tcp) ;; *) echo "BENCH_REDIS_VIA must be unix or tcp" >&2; exit 64;; esac
 USERS=1000
 TASKS_PER_USER=100
 BIG_USERS=1000
@@ -65,6 +69,7 @@ trap cleanup EXIT
 
 REDIS_PORT=$(free_port)
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+    --unixsocket "$WORK/redis.sock" --unixsocketperm 700 \
     --dir "$WORK" --logfile "$WORK/redis.log" --maxclients 10000
 for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
@@ -73,7 +78,9 @@ CEIL_PORT=$(free_port)
 OWNER=bench-owner-secret
 start_api() { # start_api PREFIX [PORT]
     local port=${2:-$API_PORT}
-    SERVER_HOST=127.0.0.1 SERVER_PORT=$port REDIS_HOST=127.0.0.1 REDIS_PORT=$REDIS_PORT \
+    local url=redis://127.0.0.1:$REDIS_PORT/0
+    [ "$REDIS_VIA" = unix ] && url=unix://$WORK/redis.sock
+    SERVER_HOST=127.0.0.1 SERVER_PORT=$port REDIS_URL=$url \
         REDIS_KEY_PREFIX=$1 OWNER_PASSWORD=$OWNER RUST_LOG=warn API_WORKER_THREADS=$API_THREADS \
         REDIS_POOL_SIZE=$REDIS_POOL \
         "$BIN/taskmaster-api" 2>>"$WORK/api.log" &
@@ -170,9 +177,9 @@ done
 for p in "$SMALL_PID" "$BIG_PID"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 
 # ---- report -----------------------------------------------------------------
-python3 - "$WORK/results" "$USERS" "$TASKS_PER_USER" "$BIG_USERS" "$BIG_TASKS_PER_USER" "$CONNS" "$DURATION" "$API_THREADS" "$REDIS_POOL" <<'PY'
+python3 - "$WORK/results" "$USERS" "$TASKS_PER_USER" "$BIG_USERS" "$BIG_TASKS_PER_USER" "$CONNS" "$DURATION" "$API_THREADS" "$REDIS_POOL" "$REDIS_VIA" <<'PY'
 import sys
-path, users, per, bu, bp, conns, dur, api_threads, pool = sys.argv[1:]
+path, users, per, bu, bp, conns, dur, api_threads, pool, via = sys.argv[1:]
 api_threads = int(api_threads)
 r = {}
 for line in open(path):
@@ -180,7 +187,7 @@ for line in open(path):
     r[name] = (float(rps), float(p50), float(p99))
 ceil = r["ceiling"][0]
 print(f"\ntaskmaster api benchmark: wrk, {conns} connections, {dur} per run, loopback, 2 cores shared")
-print(f"dataset: {int(users) * int(per):,} tasks across {users} users; api shards: {api_threads or 'one per core'}, Redis connections per shard: {pool}\n")
+print(f"dataset: {int(users) * int(per):,} tasks across {users} users; api shards: {api_threads or 'one per core'}, Redis connections per shard: {pool}, over {'a Unix socket' if via == 'unix' else 'loopback TCP'}\n")
 print(f"{'run':<34}{'req/s':>10}{'ratio':>8}{'p50 ms':>9}{'p99 ms':>9}")
 labels = {
     "ceiling": "minimal hyper server (ceiling)",

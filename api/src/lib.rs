@@ -24,6 +24,7 @@ pub mod authz;
 pub mod bootstrap;
 pub mod error;
 pub mod extract;
+pub mod lists;
 pub mod middleware;
 pub mod routes;
 pub mod server;
@@ -89,6 +90,9 @@ pub async fn serve_sharded(
     listeners: Vec<std::net::TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
+    let mut config = config;
+    // The memory budgets are for the process, not for each shard.
+    config.list_cache_bytes /= listeners.len().max(1);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut results = Vec::with_capacity(listeners.len());
     for (shard, listener) in listeners.into_iter().enumerate() {

@@ -12,6 +12,7 @@ use taskmaster_shared::keys::Keys;
 use taskmaster_shared::redis_pool::{self, RedisPool};
 
 use crate::auth::Authenticator;
+use crate::lists::ListCache;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -24,6 +25,8 @@ pub struct Shared {
     pub keys: Arc<Keys>,
     pub store: Store,
     pub auth: Authenticator,
+    /// Answers to `GET /users/{id}/tasks` by task-list version.
+    pub lists: ListCache,
     /// Whether `P maintenance` was set at the last look (see
     /// [`AppState::watch_maintenance`]).
     pub maintenance: AtomicBool,
@@ -41,11 +44,13 @@ impl AppState {
         let redis = redis_pool::build(&config.redis)?;
         let keys = Arc::new(Keys::new(config.redis.key_prefix.clone()));
         let store = Store::new(redis.clone(), keys.clone());
+        let lists = ListCache::new(config.list_cache_bytes);
         Ok(AppState(Arc::new(Shared {
             config,
             redis,
             keys,
             store,
+            lists,
             auth: Authenticator::new(),
             maintenance: AtomicBool::new(false),
         })))

@@ -267,6 +267,10 @@ pub struct ApiConfig {
     /// (`REDIS_POOL_SIZE` of them); 0 means one per CPU core. A request
     /// never leaves its shard's thread.
     pub worker_threads: usize,
+    /// Bytes of memory for answers to `GET /users/{id}/tasks` kept under
+    /// their task-list version (`LIST_CACHE_MB`; 0 turns it off), shared
+    /// out between the shards.
+    pub list_cache_bytes: usize,
 }
 
 impl ApiConfig {
@@ -314,6 +318,7 @@ impl ApiConfig {
             health_timeout: env.duration("HEALTH_TIMEOUT", Duration::from_secs(2)),
             sync_request_timeout: env.duration("SYNC_REQUEST_TIMEOUT", Duration::from_secs(60)),
             worker_threads: env.parse_in("API_WORKER_THREADS", 0usize, 0..=1024),
+            list_cache_bytes: env.parse_in("LIST_CACHE_MB", 64usize, 0..=65_536) << 20,
         };
         env.finish().map(|()| config)
     }
@@ -517,6 +522,7 @@ mod tests {
         assert_eq!(c.redis.host, "localhost");
         assert_eq!(c.owner_email, "admin@gmail.com");
         assert!(c.uses_default_owner_password());
+        assert_eq!(c.list_cache_bytes, 64 << 20);
         let s = SyncdConfig::from_lookup(lookup_from_pairs(&[])).expect("defaults are valid");
         assert_eq!(s.postgres.port, 5433);
         assert_eq!(s.postgres.dbname, "taskmaster");
@@ -530,11 +536,18 @@ mod tests {
             ("REDIS_PORT", "0"),
             ("REQUEST_TIMEOUT", "soon"),
             ("LOG_FORMAT", "xml"),
+            ("LIST_CACHE_MB", "-1"),
         ]))
-        .expect_err("four bad variables");
-        assert_eq!(err.problems.len(), 4, "{err}");
+        .expect_err("five bad variables");
+        assert_eq!(err.problems.len(), 5, "{err}");
         let text = err.to_string();
-        for name in ["SERVER_PORT", "REDIS_PORT", "REQUEST_TIMEOUT", "LOG_FORMAT"] {
+        for name in [
+            "SERVER_PORT",
+            "REDIS_PORT",
+            "REQUEST_TIMEOUT",
+            "LOG_FORMAT",
+            "LIST_CACHE_MB",
+        ] {
             assert!(text.contains(name), "{name} missing from {text}");
         }
     }

@@ -11,7 +11,7 @@
 //!
 //! | key | type | fields |
 //! |---|---|---|
-//! | `P user:{id}` | hash | `id full_name email role number pw work_times created_at updated_at cv` (`pw` is the argon2id PHC string, `work_times` JSON, `cv` the credential version, bumped on password/role change) |
+//! | `P user:{id}` | hash | `id full_name email role number pw work_times created_at updated_at cv tv` (`pw` is the argon2id PHC string, `work_times` JSON, `cv` the credential version, bumped on password/role change; `tv` the task-list version, bumped by every write that adds, changes or deletes one of the user's tasks, absent until the first; a restore sets both to its epoch, so neither ever repeats an earlier value) |
 //! | `P group:{id}` | hash | `id name admin_id created_at updated_at` |
 //! | `P task:{id}` | string | the task's JSON, exactly as answered: `{"id","title","status","priority","deadline","information","user_id","group_id","created_at","updated_at"}` in that order (reads pass it through; scripts decode and re-encode it atomically) |
 //!

@@ -6,9 +6,10 @@
 //! PostgreSQL holds is loaded with its indexes, read in one REPEATABLE READ
 //! transaction and streamed in pipelines of a few thousand commands.
 //! Counters (`seq:*`) are only ever raised, to the highest id at least, so
-//! an id is never handed out twice. Credential versions start from a fresh
-//! epoch (the time of the restore), so no credential an api instance
-//! verified before the restore is taken for current. It runs while the
+//! an id is never handed out twice. Credential and task-list versions
+//! start from a fresh epoch (the time of the restore), so no credential an
+//! api instance verified, and no task list it keeps, from before the
+//! restore is taken for current. It runs while the
 //! `maintenance` key is set: the api answers 503 and the write scripts
 //! refuse, so nothing else touches the keyspace meanwhile.
 
@@ -195,6 +196,8 @@ fn produce(
                 .arg("work_times")
                 .arg(work_times.to_string())
                 .arg("cv")
+                .arg(epoch)
+                .arg("tv")
                 .arg(epoch)
                 .arg("created_at")
                 .arg(rfc3339(r.get(7)))

@@ -380,3 +380,54 @@ async fn the_maintenance_flag_stops_data_requests_and_writes_but_not_health_or_a
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     assert_ne!(res.json()["data"]["full_name"], "During maintenance");
 }
+
+#[tokio::test]
+async fn a_task_list_read_before_a_restore_is_never_answered_after_it() {
+    let dir = backup_dir();
+    let app = spawn_app().await;
+    let other = app.restart_same_prefix().await;
+    let (_syncd, _pg) = syncd_for(&app, &dir).await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let group = app.seed_group(admin.id).await;
+    let u = app.seed_user("user", &[group]).await;
+    let backup = || async {
+        let res = admin_sync(&app, "action=backup").await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        res.json()["data"]["file"]
+            .as_str()
+            .expect("file")
+            .to_owned()
+    };
+    let without = backup().await;
+    let task = app.seed_task(u.id, group, "only in the second").await;
+    let with = backup().await;
+
+    // Each restore loads the user afresh, with a different task list, while
+    // both instances still keep the list they answered before it.
+    let list = format!("/users/{}/tasks", u.id);
+    for (file, expected) in [(with, vec![task]), (without, vec![])] {
+        let res = admin_sync(&app, &format!("action=restore&from={file}")).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        for instance in [&app, &other] {
+            for auth in [u.auth(), Auth::Owner] {
+                for _ in 0..2 {
+                    let res = eventually(Duration::from_secs(5), || async {
+                        let res = instance.call(Method::GET, &list, &auth, None).await;
+                        (res.status != StatusCode::SERVICE_UNAVAILABLE).then_some(res)
+                    })
+                    .await
+                    .expect("still in maintenance");
+                    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+                    let ids: Vec<u64> = res.json()["data"]["tasks"]
+                        .as_array()
+                        .expect("tasks")
+                        .iter()
+                        .filter_map(|t| t["id"].as_u64())
+                        .collect();
+                    assert_eq!(ids, expected, "{}", res.text());
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

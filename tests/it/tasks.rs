@@ -698,3 +698,174 @@ async fn reading_own_tasks_follows_a_password_change_role_change_or_deletion_at_
         }
     }
 }
+
+/// `(id, title, status, priority, group_id)` of every task in a list
+/// answer, checking the answer's shape and its order by id on the way.
+fn list_rows(body: &Value) -> Vec<(u64, String, bool, u64, u64)> {
+    let tasks = body["data"]["tasks"].as_array().expect("tasks");
+    assert_eq!(body["data"]["count"], tasks.len(), "{body}");
+    let rows: Vec<_> = tasks
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_u64().expect("id"),
+                t["title"].as_str().expect("title").to_owned(),
+                t["status"].as_bool().expect("status"),
+                t["priority"].as_u64().expect("priority"),
+                t["group_id"].as_u64().expect("group_id"),
+            )
+        })
+        .collect();
+    assert!(
+        rows.windows(2).all(|w| w[0].0 < w[1].0),
+        "not by id: {body}"
+    );
+    rows
+}
+
+#[tokio::test]
+async fn a_task_list_follows_every_change_to_its_tasks_at_once_on_every_instance() {
+    let app = spawn_app().await;
+    let other = app.restart_same_prefix().await;
+    let (admin, g1, u) = team(&app).await;
+    let g2 = app.seed_group(admin.id).await;
+    app.seed_member(g2, u.id).await;
+    let list = format!("/users/{}/tasks", u.id);
+    // Every reader, on both instances, must see `expected` on every read
+    // (the second read of each is the one a kept answer would serve).
+    let check = |expected: Vec<(u64, String, bool, u64, u64)>| {
+        let (app, other, list, u) = (&app, &other, &list, &u);
+        async move {
+            for instance in [app, other] {
+                for auth in [u.auth(), Auth::Owner] {
+                    for _ in 0..2 {
+                        let res = instance.call(Method::GET, list, &auth, None).await;
+                        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+                        assert_eq!(list_rows(&res.json()), expected);
+                    }
+                }
+            }
+        }
+    };
+    check(Vec::new()).await;
+
+    let mut ids = Vec::new();
+    for (title, group) in [("a", g1), ("b", g2), ("c", g1)] {
+        let res = app
+            .call(
+                Method::POST,
+                &list,
+                &u.auth(),
+                Some(json!({"title": title, "group_id": group, "priority": 2})),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+        ids.push(res.json()["data"]["task"]["id"].as_u64().expect("id"));
+    }
+    let (a, b, c) = (ids[0], ids[1], ids[2]);
+    let row =
+        |id, title: &str, done, priority, group| (id, title.to_owned(), done, priority, group);
+    check(vec![
+        row(a, "a", false, 2, g1),
+        row(b, "b", false, 2, g2),
+        row(c, "c", false, 2, g1),
+    ])
+    .await;
+
+    // An update through the other instance.
+    let res = other
+        .call(
+            Method::PUT,
+            &format!("{list}/{a}"),
+            &u.auth(),
+            Some(json!({"title": "A"})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    check(vec![
+        row(a, "A", false, 2, g1),
+        row(b, "b", false, 2, g2),
+        row(c, "c", false, 2, g1),
+    ])
+    .await;
+
+    // Done, then a batch.
+    let res = app
+        .call(Method::PUT, &format!("{list}/{b}/done"), &u.auth(), None)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let res = other
+        .call(
+            Method::POST,
+            "/tasks/batch",
+            &Auth::Owner,
+            Some(json!({"task_ids": [a, c], "updates": {"priority": 1}})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    check(vec![
+        row(a, "A", false, 1, g1),
+        row(b, "b", true, 2, g2),
+        row(c, "c", false, 1, g1),
+    ])
+    .await;
+
+    // Removed from g2: its task there moves to g1.
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("/groups/{g2}/users/{}", u.id),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    check(vec![
+        row(a, "A", false, 1, g1),
+        row(b, "b", true, 2, g1),
+        row(c, "c", false, 1, g1),
+    ])
+    .await;
+
+    // One deleted, then the group with the rest.
+    let res = other
+        .call(Method::DELETE, &format!("{list}/{c}"), &u.auth(), None)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    check(vec![row(a, "A", false, 1, g1), row(b, "b", true, 2, g1)]).await;
+    let res = app
+        .call(Method::DELETE, &format!("/groups/{g1}"), &Auth::Owner, None)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    check(Vec::new()).await;
+}
+
+#[tokio::test]
+async fn a_group_admin_sees_only_the_listed_users_tasks_in_groups_it_administers() {
+    let app = spawn_app().await;
+    let (admin, g1, u) = team(&app).await;
+    let other_admin = app.seed_user("group_admin", &[]).await;
+    let g2 = app.seed_group(other_admin.id).await;
+    app.seed_member(g2, u.id).await;
+    let mine = app.seed_task(u.id, g1, "in g1").await;
+    app.seed_task(u.id, g2, "in g2").await;
+    let list = format!("/users/{}/tasks", u.id);
+    // The full list is read (and kept) first, by the user and the owner.
+    for auth in [u.auth(), Auth::Owner] {
+        let res = app.call(Method::GET, &list, &auth, None).await;
+        assert_eq!(list_rows(&res.json()).len(), 2);
+    }
+    let res = app.call(Method::GET, &list, &admin.auth(), None).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let rows = list_rows(&res.json());
+    assert_eq!(rows.len(), 1, "{}", res.text());
+    assert_eq!(rows[0].0, mine);
+    // Someone unrelated: 403; an unknown user: 404.
+    let stranger = app.seed_user("user", &[]).await;
+    let res = app.call(Method::GET, &list, &stranger.auth(), None).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
+    let res = app
+        .call(Method::GET, "/users/987654321/tasks", &Auth::Owner, None)
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.text());
+}

@@ -100,7 +100,7 @@ struct UserTasks<'a> {
 }
 
 /// The same answer as [`UserTasks`], spliced from stored task JSON.
-fn raw_task_list(user_id: u64, rows: &[Vec<u8>]) -> Response {
+fn raw_task_list(user_id: u64, rows: &[Vec<u8>]) -> Bytes {
     let size: usize = rows.iter().map(|r| r.len() + 1).sum::<usize>() + 96;
     let mut body = Vec::with_capacity(size);
     body.extend_from_slice(
@@ -113,11 +113,34 @@ fn raw_task_list(user_id: u64, rows: &[Vec<u8>]) -> Response {
         body.extend_from_slice(row);
     }
     body.extend_from_slice(format!(r#"],"count":{}}}}}"#, rows.len()).as_bytes());
+    Bytes::from(body)
+}
+
+fn json_response(body: Bytes) -> Response {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         body,
     )
         .into_response()
+}
+
+/// The id a stored task row starts with (`{"id":123,…`).
+fn row_id(raw: &[u8]) -> Option<u64> {
+    let digits = raw.strip_prefix(br#"{"id":"#)?;
+    let end = digits.iter().position(|b| !b.is_ascii_digit())?;
+    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+}
+
+/// Stored task rows sorted by id (missing and damaged ones skipped). Redis
+/// hands them out in set order (`SORT … BY nosort`): sorting them here
+/// spares Redis parsing every id as a float.
+fn rows_by_id(rows: Vec<redis::Value>) -> Vec<Vec<u8>> {
+    let mut rows: Vec<(u64, Vec<u8>)> = crate::store::task_json(rows)
+        .into_iter()
+        .filter_map(|raw| Some((row_id(&raw)?, raw)))
+        .collect();
+    rows.sort_unstable_by_key(|(id, _)| *id);
+    rows.into_iter().map(|(_, raw)| raw).collect()
 }
 
 #[derive(Serialize)]
@@ -162,19 +185,73 @@ pub async fn list_for_user(
             return Err(e);
         }
     };
-    // The caller, the user, its groups and its tasks (by id, as stored) in
-    // one round trip: SORT … GET fetches the rows its set names.
+    // The caller, and whether the user exists with which task-list version
+    // (see crate::lists), in one round trip.
     let (caller, replies) = authenticate_with(&state, &credentials, Some(id), |pipe| {
-        pipe.cmd("HGETALL")
+        pipe.cmd("HMGET")
             .arg(state.keys.row(RowType::User, id))
-            .cmd("SMEMBERS")
-            .arg(state.keys.user_groups(id))
-            .cmd("SORT")
-            .arg(state.keys.user_tasks(id))
-            .arg("GET")
-            .arg(state.keys.task_row_pattern());
+            .arg(&["id", "tv"]);
     })
     .await?;
+    let head = replies
+        .into_iter()
+        .next()
+        .and_then(crate::store::array)
+        .ok_or_else(|| ApiError::Internal("list replies".into()))?;
+    let mut head = head.into_iter();
+    if matches!(head.next(), None | Some(redis::Value::Nil)) {
+        return Err(ApiError::NotFound("User not found".into()));
+    }
+    // No `tv` yet: no write has touched the user's tasks since it was made.
+    let version = match head.next() {
+        None | Some(redis::Value::Nil) => Some(0),
+        Some(v) => crate::store::u64_of(&v),
+    };
+    if caller.is_owner() || caller.is(id) {
+        // Everything is visible: the stored JSON goes out as it is.
+        if let Some(body) = version.and_then(|v| state.lists.get(id, v)) {
+            return Ok(json_response(body));
+        }
+        // Read after the version: the answer is at least that new.
+        let rows = state
+            .store
+            .query(
+                redis::pipe()
+                    .cmd("SORT")
+                    .arg(state.keys.user_tasks(id))
+                    .arg("BY")
+                    .arg("nosort")
+                    .arg("GET")
+                    .arg(state.keys.task_row_pattern()),
+            )
+            .await?;
+        let rows = rows
+            .into_iter()
+            .next()
+            .and_then(crate::store::array)
+            .unwrap_or_default();
+        let body = raw_task_list(id, &rows_by_id(rows));
+        if let Some(v) = version {
+            state.lists.put(id, v, body.clone());
+        }
+        return Ok(json_response(body));
+    }
+    let replies = state
+        .store
+        .query(
+            redis::pipe()
+                .cmd("HGETALL")
+                .arg(state.keys.row(RowType::User, id))
+                .cmd("SMEMBERS")
+                .arg(state.keys.user_groups(id))
+                .cmd("SORT")
+                .arg(state.keys.user_tasks(id))
+                .arg("BY")
+                .arg("nosort")
+                .arg("GET")
+                .arg(state.keys.task_row_pattern()),
+        )
+        .await?;
     let mut replies = replies.into_iter();
     let (Some(row), Some(groups), Some(rows)) = (replies.next(), replies.next(), replies.next())
     else {
@@ -185,11 +262,8 @@ pub async fn list_for_user(
         return Err(ApiError::Forbidden("Insufficient permissions".into()));
     }
     let rows = crate::store::array(rows).unwrap_or_default();
-    if caller.is_owner() || caller.is(id) {
-        // Everything is visible: the stored JSON goes out as it is.
-        return Ok(raw_task_list(id, &crate::store::task_json(rows)));
-    }
     let mut tasks: Vec<Task> = rows.into_iter().filter_map(task_from).collect();
+    tasks.sort_unstable_by_key(|t| t.id);
     tasks.retain(|t| authz::can_see_task(&caller, t));
     Ok(ok(UserTasks {
         user_id: id,
@@ -806,6 +880,34 @@ pub async fn filter(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_rows_are_put_in_id_order_and_damaged_ones_left_out() {
+        let row = |raw: &str| redis::Value::BulkString(raw.as_bytes().to_vec());
+        let rows = vec![
+            row(r#"{"id":100,"title":"c"}"#),
+            row(r#"{"id":9,"title":"a"}"#),
+            redis::Value::Nil,
+            row(r#"{"id":"x","title":"damaged"}"#),
+            row("not json"),
+            row(r#"{"id":10,"title":"b"}"#),
+        ];
+        let sorted: Vec<String> = rows_by_id(rows)
+            .into_iter()
+            .map(|r| String::from_utf8(r).expect("utf-8"))
+            .collect();
+        assert_eq!(
+            sorted,
+            [
+                r#"{"id":9,"title":"a"}"#,
+                r#"{"id":10,"title":"b"}"#,
+                r#"{"id":100,"title":"c"}"#
+            ]
+        );
+        assert_eq!(row_id(br#"{"id":18446744073709551615,"#), Some(u64::MAX));
+        assert_eq!(row_id(br#"{"id":18446744073709551616,"#), None);
+        assert_eq!(row_id(br#"{"id":}"#), None);
+    }
 
     #[test]
     fn same_names_are_told_apart_by_id() {

@@ -32,6 +32,13 @@ local function maintenance()
   return redis.call('EXISTS', P .. 'maintenance') == 1
 end
 
+-- Every change to a user's tasks (a row written, added or deleted) bumps
+-- `tv`, the version of the user's task list, in the user's hash: the api
+-- keeps its answers to GET /users/{id}/tasks under that version.
+local function tasks_changed(uid)
+  redis.call('HINCRBY', k('user', uid), 'tv', 1)
+end
+
 -- A task row is its JSON text, exactly as answered on the wire, so that
 -- reads need no parsing in Redis or in the api. Field order is fixed here.
 local function task_get(tid)
@@ -52,6 +59,7 @@ local function task_put(t)
     .. ',"created_at":' .. cjson.encode(t.created_at)
     .. ',"updated_at":' .. cjson.encode(t.updated_at) .. '}'
   redis.call('SET', k('task', string.format('%d', t.id)), raw)
+  tasks_changed(string.format('%d', t.user_id))
   return raw
 end
 
@@ -61,6 +69,7 @@ local function delete_task(tid)
   if t then
     redis.call('SREM', k('user', string.format('%d', t.user_id), 'tasks'), tid)
     redis.call('SREM', k('group', string.format('%d', t.group_id), 'tasks'), tid)
+    tasks_changed(string.format('%d', t.user_id))
   end
   redis.call('DEL', k('task', tid))
   redis.call('SREM', P .. 'tasks', tid)

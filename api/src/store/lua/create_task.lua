@@ -24,6 +24,7 @@ end
 local id = string.format('%d', redis.call('INCR', P .. 'seq:tasks'))
 redis.call('SET', P .. 'task:' .. id, '{"id":' .. id .. ARGV[7])
 redis.call('SADD', ukey .. ':tasks', id)
+redis.call('HINCRBY', ukey, 'tv', 1)
 redis.call('SADD', P .. 'group:' .. gid .. ':tasks', id)
 redis.call('SADD', P .. 'tasks', id)
 dirty('task', id, 'upsert')

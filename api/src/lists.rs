@@ -1,0 +1,148 @@
+//! Answers to `GET /users/{id}/tasks`, kept in process memory under the
+//! user's task-list version.
+//!
+//! A user's task list is read far more often than it changes, and it is the
+//! most expensive read there is: every row of the list is fetched and sent
+//! on. So the full answer (the one the owner and the user themselves get)
+//! is kept, keyed by user id, together with the version it was read at:
+//! `tv` in the user's hash, which every write script that adds, changes or
+//! deletes one of the user's tasks bumps in the same atomic step (see
+//! `shared/src/keys.rs`).
+//!
+//! Nothing here can go stale: each request still reads `tv` from Redis, in
+//! the round trip that authenticates it, and an entry is used only when its
+//! version is the current one. The version is read **before** the rows, so
+//! a write landing in between makes an entry newer than its version claims,
+//! never older; the next request then sees a new version and reads again.
+//! Versions never repeat (a restore starts them from its epoch), so this
+//! holds across api instances and restores alike.
+//!
+//! The cache is bounded in bytes (`LIST_CACHE_MB`, split between the
+//! shards; 0 turns it off); when full, arbitrary entries make room.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::body::Bytes;
+
+/// Per-entry bookkeeping counted against the budget besides the body.
+const ENTRY_OVERHEAD: usize = 64;
+
+/// The cached answers of one shard.
+pub struct ListCache {
+    budget: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: HashMap<u64, (u64, Bytes)>,
+    bytes: usize,
+}
+
+impl ListCache {
+    /// A cache holding at most `budget` bytes (0: keeps nothing).
+    pub fn new(budget: usize) -> Self {
+        ListCache {
+            budget,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// The answer for `user` at `version`, if it is kept.
+    pub fn get(&self, user: u64, version: u64) -> Option<Bytes> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        match inner.entries.get(&user) {
+            Some((v, body)) if *v == version => Some(body.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keeps `body` as the answer for `user` at `version`, unless a newer
+    /// version is kept already or the body would take more than an eighth
+    /// of the budget (one huge list must not evict everybody else's).
+    pub fn put(&self, user: u64, version: u64, body: Bytes) {
+        let size = body.len() + ENTRY_OVERHEAD;
+        if size > self.budget / 8 {
+            return;
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((kept, old)) = inner.entries.get(&user) {
+            if *kept > version {
+                return;
+            }
+            let freed = old.len() + ENTRY_OVERHEAD;
+            inner.bytes -= freed;
+            inner.entries.remove(&user);
+        }
+        while inner.bytes + size > self.budget {
+            let Some(victim) = inner.entries.keys().next().copied() else {
+                break;
+            };
+            if let Some((_, old)) = inner.entries.remove(&victim) {
+                inner.bytes -= old.len() + ENTRY_OVERHEAD;
+            }
+        }
+        inner.bytes += size;
+        inner.entries.insert(user, (version, body));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(n: usize) -> Bytes {
+        Bytes::from(vec![b'x'; n])
+    }
+
+    #[test]
+    fn an_answer_is_found_only_under_its_own_version() {
+        let cache = ListCache::new(1 << 20);
+        cache.put(7, 3, body(10));
+        assert_eq!(cache.get(7, 3).map(|b| b.len()), Some(10));
+        assert!(cache.get(7, 4).is_none());
+        assert!(cache.get(7, 2).is_none());
+        assert!(cache.get(8, 3).is_none());
+    }
+
+    #[test]
+    fn an_older_version_never_replaces_a_newer_one() {
+        let cache = ListCache::new(1 << 20);
+        cache.put(7, 5, body(10));
+        cache.put(7, 4, body(20));
+        assert_eq!(cache.get(7, 5).map(|b| b.len()), Some(10));
+        cache.put(7, 6, body(30));
+        assert_eq!(cache.get(7, 6).map(|b| b.len()), Some(30));
+        assert!(cache.get(7, 5).is_none());
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_budget() {
+        let budget = 8 * (1000 + ENTRY_OVERHEAD);
+        let cache = ListCache::new(budget);
+        for user in 0..100 {
+            cache.put(user, 1, body(1000));
+            let inner = cache.inner.lock().expect("not poisoned");
+            assert!(inner.bytes <= budget, "{} bytes kept", inner.bytes);
+            let counted: usize = inner
+                .entries
+                .values()
+                .map(|(_, b)| b.len() + ENTRY_OVERHEAD)
+                .sum();
+            assert_eq!(inner.bytes, counted);
+        }
+        // The newest entry is always kept.
+        assert!(cache.get(99, 1).is_some());
+        // An entry over an eighth of the budget is not kept at all.
+        cache.put(500, 1, body(budget / 4));
+        assert!(cache.get(500, 1).is_none());
+    }
+
+    #[test]
+    fn a_zero_budget_keeps_nothing() {
+        let cache = ListCache::new(0);
+        cache.put(1, 1, body(1));
+        assert!(cache.get(1, 1).is_none());
+    }
+}
