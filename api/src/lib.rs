@@ -22,6 +22,7 @@
 pub mod auth;
 pub mod authz;
 pub mod bootstrap;
+pub mod creates;
 pub mod error;
 pub mod extract;
 pub mod lists;

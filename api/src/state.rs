@@ -12,6 +12,7 @@ use taskmaster_shared::keys::Keys;
 use taskmaster_shared::redis_pool::{self, RedisPool};
 
 use crate::auth::Authenticator;
+use crate::creates::CreateBatcher;
 use crate::lists::ListCache;
 use crate::store::Store;
 
@@ -25,6 +26,8 @@ pub struct Shared {
     pub keys: Arc<Keys>,
     pub store: Store,
     pub auth: Authenticator,
+    /// Task creates, gathered into one Redis step per batch.
+    pub creates: CreateBatcher,
     /// Answers to `GET /users/{id}/tasks` by task-list version.
     pub lists: ListCache,
     /// Whether `P maintenance` was set at the last look (see
@@ -45,12 +48,14 @@ impl AppState {
         let keys = Arc::new(Keys::new(config.redis.key_prefix.clone()));
         let store = Store::new(redis.clone(), keys.clone());
         let lists = ListCache::new(config.list_cache_bytes);
+        let creates = CreateBatcher::start(store.clone());
         Ok(AppState(Arc::new(Shared {
             config,
             redis,
             keys,
             store,
             lists,
+            creates,
             auth: Authenticator::new(),
             maintenance: AtomicBool::new(false),
         })))

@@ -192,3 +192,110 @@ async fn ids_are_never_reused_after_deletes_or_restarts() {
     let b = again.seed_user("user", &[]).await;
     assert!(b.id > a.id, "{} after {}", b.id, a.id);
 }
+
+#[tokio::test]
+async fn creates_sent_together_are_each_checked_and_answered_on_their_own() {
+    use taskmaster_api::creates::{CreateBatcher, Created, NewCreate};
+    use taskmaster_api::store::NewTaskRow;
+
+    let app = spawn_app().await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let g1 = app.seed_group(admin.id).await;
+    let g2 = app.seed_group(admin.id).await;
+    let u = app.seed_user("user", &[g1]).await;
+    let v = app.seed_user("user", &[g2]).await;
+    let batcher = CreateBatcher::start(app.store());
+    // (user, group, who must administer the group, credential guard, expected)
+    let (ua, va, aa) = (u.id, v.id, admin.id.to_string());
+    let cases: Vec<(u64, u64, &str, &str, Option<&str>)> = vec![
+        (ua, g1, "", "", None),
+        (ua, g2, "", "", Some("NOT_MEMBER")),
+        (va, g2, "", "", None),
+        (ua, 999_999_999, "", "", Some("GROUP_NOT_FOUND")),
+        (888_888_888, g1, "", "", Some("USER_NOT_FOUND")),
+        (ua, g1, "", "12345", Some("STALE_CREDENTIALS")),
+        (ua, g1, "", "1", None),
+        (ua, g1, &aa, "", None),
+        (va, g2, "1", "", Some("FORBIDDEN_GROUP")),
+        (ua, g1, "", "", None),
+    ];
+    let creates = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (user, group, admin, guard, _))| {
+            let title = format!("batched {i}");
+            let tail = NewTaskRow {
+                title: &title,
+                priority: 2,
+                deadline: "",
+                information: "",
+                user_id: *user,
+                group_id: *group,
+                now: "2026-11-21T00:00:00.000000Z",
+            }
+            .tail();
+            batcher.create(NewCreate {
+                user: *user,
+                group: *group,
+                admin_check: (*admin).to_owned(),
+                guard: (*guard).to_owned(),
+                tail,
+            })
+        });
+    let results: Vec<Created> = join_all(creates)
+        .await
+        .into_iter()
+        .map(|r| r.expect("redis"))
+        .collect();
+    assert_eq!(batcher.largest_batch(), cases.len(), "sent as one batch");
+
+    let mut accepted = Vec::new();
+    for (i, (case, result)) in cases.iter().zip(&results).enumerate() {
+        match (case.4, result) {
+            (None, Created::Id(id)) => accepted.push((i, case.0, *id)),
+            (Some(code), Created::Refused(got)) => assert_eq!(code, got, "create {i}"),
+            (expected, got) => panic!("create {i}: expected {expected:?}, got {got:?}"),
+        }
+    }
+    // New ids, in order, with nothing skipped.
+    let ids: Vec<u64> = accepted.iter().map(|a| a.2).collect();
+    assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
+    // Each accepted task is stored as given; the refused left nothing.
+    for (i, user, id) in &accepted {
+        let res = app
+            .call(
+                Method::GET,
+                &format!("/users/{user}/tasks/{id}"),
+                &Auth::Owner,
+                None,
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        assert_eq!(res.json()["data"]["title"], format!("batched {i}"));
+    }
+    for (user, count) in [(u.id, 4), (v.id, 1)] {
+        let res = app
+            .call(
+                Method::GET,
+                &format!("/users/{user}/tasks"),
+                &Auth::Owner,
+                None,
+            )
+            .await;
+        assert_eq!(res.json()["data"]["count"], count, "{}", res.text());
+    }
+    let mut redis = app.redis().await;
+    let p = app.keys.prefix();
+    let dirty: BTreeSet<u64> = redis::cmd("SMEMBERS")
+        .arg(format!("{p}dirty:tasks"))
+        .query_async(&mut redis)
+        .await
+        .expect("dirty");
+    assert_eq!(dirty, ids.iter().copied().collect());
+    let last: u64 = redis::cmd("GET")
+        .arg(format!("{p}seq:tasks"))
+        .query_async(&mut redis)
+        .await
+        .expect("seq");
+    assert_eq!(Some(&last), ids.last());
+}

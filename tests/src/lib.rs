@@ -468,6 +468,18 @@ impl TestApp {
     }
 
     /// A direct connection to this app's Redis, to inspect keys.
+    /// The api's own store layer on this app's Redis and prefix, for
+    /// tests that drive it below HTTP.
+    pub fn store(&self) -> taskmaster_api::store::Store {
+        let config = ApiConfig::from_lookup(lookup_from_pairs(&[
+            ("REDIS_URL", &self.redis_url),
+            ("REDIS_KEY_PREFIX", self.keys.prefix()),
+        ]))
+        .expect("store configuration is valid");
+        let pool = taskmaster_shared::redis_pool::build(&config.redis).expect("redis pool");
+        taskmaster_api::store::Store::new(pool, std::sync::Arc::new(self.keys.clone()))
+    }
+
     pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(self.redis_url.as_str())
             .expect("redis url")

@@ -12,9 +12,10 @@ use taskmaster_shared::keys::RowType;
 use taskmaster_shared::model::Task;
 
 use super::users::visible_user;
-use super::{completion_rate, new_id, now, ok};
+use super::{completion_rate, now, ok};
 use crate::auth::{Caller, Credentials, authenticate_with, resolve};
 use crate::authz;
+use crate::creates::{Created, NewCreate};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, parse_json, path_id, search_query};
 use crate::state::AppState;
@@ -348,10 +349,11 @@ pub async fn create(
         .ok_or_else(|| ApiError::Internal("unguarded create was stale".into()))
 }
 
-/// Runs `create_task`. `guard` is the credential version user `id` must
-/// still have; `None` back means it no longer does (the credential changed
-/// since it was verified). The row's JSON is built here once: the script
-/// stores it and the answer carries it.
+/// Creates the task through the shard's batcher ([`crate::creates`]).
+/// `guard` is the credential version user `id` must still have; `None`
+/// back means it no longer does (the credential changed since it was
+/// verified). The row's JSON is built here once: the script stores it and
+/// the answer carries it.
 async fn insert_task(
     state: &AppState,
     id: u64,
@@ -371,38 +373,42 @@ async fn insert_task(
         now: &now,
     }
     .tail();
-    let mut inv = state.store.invocation(&SCRIPTS.create_task, Some(&now));
-    inv.arg(id)
-        .arg(new.group_id)
-        .arg(admin_check)
-        .arg(guard.map(|v| v.to_string()).unwrap_or_default())
-        .arg(&tail);
-    match state.store.write(&inv).await? {
-        Outcome::Ok(items) => {
-            let task_id = new_id(&items, "create_task")?;
+    let created = state
+        .creates
+        .create(NewCreate {
+            user: id,
+            group: new.group_id,
+            admin_check: admin_check.to_owned(),
+            guard: guard.map(|v| v.to_string()).unwrap_or_default(),
+            tail: tail.clone(),
+        })
+        .await?;
+    let code = match created {
+        Created::Id(task_id) => {
             let body = format!(
                 r#"{{"success":true,"data":{{"message":"Task created successfully","task":{{"id":{task_id}{tail}}}}}"#
             );
-            Ok(Some(
+            return Ok(Some(
                 (
                     axum::http::StatusCode::CREATED,
                     [(axum::http::header::CONTENT_TYPE, "application/json")],
                     body,
                 )
                     .into_response(),
-            ))
+            ));
         }
-        Outcome::Refused { code, .. } => Err(match code.as_str() {
-            "STALE_CREDENTIALS" => return Ok(None),
-            "USER_NOT_FOUND" => ApiError::NotFound("User not found".into()),
-            "GROUP_NOT_FOUND" => ApiError::Unprocessable("Group not found".into()),
-            "NOT_MEMBER" => ApiError::Forbidden("User does not belong to specified group".into()),
-            "FORBIDDEN_GROUP" => {
-                ApiError::Forbidden("Insufficient permissions for the specified group".into())
-            }
-            other => ApiError::Internal(format!("unexpected refusal {other}").into()),
-        }),
-    }
+        Created::Refused(code) => code,
+    };
+    Err(match code.as_str() {
+        "STALE_CREDENTIALS" => return Ok(None),
+        "USER_NOT_FOUND" => ApiError::NotFound("User not found".into()),
+        "GROUP_NOT_FOUND" => ApiError::Unprocessable("Group not found".into()),
+        "NOT_MEMBER" => ApiError::Forbidden("User does not belong to specified group".into()),
+        "FORBIDDEN_GROUP" => {
+            ApiError::Forbidden("Insufficient permissions for the specified group".into())
+        }
+        other => ApiError::Internal(format!("unexpected refusal {other}").into()),
+    })
 }
 
 pub async fn get_one(

@@ -23,7 +23,7 @@ use taskmaster_shared::redis_pool::{self, RedisPool, RunError};
 pub use value::{array, fields, string, u64_of};
 
 /// What can go wrong talking to Redis.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
@@ -77,7 +77,7 @@ pub struct Scripts {
     pub delete_group: Script,
     pub add_member: Script,
     pub remove_member: Script,
-    pub create_task: Script,
+    pub create_tasks: Script,
     pub write_tasks: Script,
     pub bootstrap_owner: Script,
     pub rotate_owner_password: Script,
@@ -94,7 +94,7 @@ pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     delete_group: script!("delete_group"),
     add_member: script!("add_member"),
     remove_member: script!("remove_member"),
-    create_task: script!("create_task"),
+    create_tasks: script!("create_tasks"),
     write_tasks: script!("write_tasks"),
     bootstrap_owner: script!("bootstrap_owner"),
     rotate_owner_password: script!("rotate_owner_password"),
@@ -123,7 +123,7 @@ pub struct AuthRecord {
     pub admin_of: Vec<u64>,
 }
 
-/// A task about to be created, as `create_task` stores it.
+/// A task about to be created, as `create_tasks` stores it.
 pub struct NewTaskRow<'a> {
     pub title: &'a str,
     pub priority: u8,

@@ -97,23 +97,36 @@ async fn main() {
                     .arg("{}")
                     .arg(group);
                 let uid = write(&store, &inv).await;
+                // Up to 100 tasks per script call, as the api's batcher
+                // would send them under load.
                 let mut last_task = 0;
-                for t in 0..tasks {
+                let mut t = 0;
+                while t < tasks {
                     let now = now();
-                    let title = format!("Task {t} of user {i}");
-                    let tail = NewTaskRow {
-                        title: &title,
-                        priority: (t % 3 + 1) as u8,
-                        deadline: "2026-12-31",
-                        information: "Seeded for the benchmark",
-                        user_id: uid,
-                        group_id: group,
-                        now: &now,
+                    let mut inv = store.invocation(&SCRIPTS.create_tasks, Some(&now));
+                    for t in t..(t + 100).min(tasks) {
+                        let title = format!("Task {t} of user {i}");
+                        let tail = NewTaskRow {
+                            title: &title,
+                            priority: (t % 3 + 1) as u8,
+                            deadline: "2026-12-31",
+                            information: "Seeded for the benchmark",
+                            user_id: uid,
+                            group_id: group,
+                            now: &now,
+                        }
+                        .tail();
+                        inv.arg(uid).arg(group).arg("").arg("").arg(tail);
                     }
-                    .tail();
-                    let mut inv = store.invocation(&SCRIPTS.create_task, Some(&now));
-                    inv.arg(uid).arg(group).arg("").arg("").arg(&tail);
-                    last_task = write(&store, &inv).await;
+                    match store.write(&inv).await.expect("redis") {
+                        Outcome::Ok(items) => {
+                            last_task = items.last().and_then(u64_of).expect("a new task id");
+                        }
+                        Outcome::Refused { code, details } => {
+                            panic!("seed refused: {code} {details:?}")
+                        }
+                    }
+                    t += 100;
                 }
                 first.get_or_insert((uid, last_task, group));
             }

@@ -16,9 +16,13 @@ local PLURAL = {user = 'users', group = 'groups', task = 'tasks'}
 
 -- Marks a row dirty for syncd and announces it. Every write calls this for
 -- every row it changes, deletes included.
+local function announce(t, id, op)
+  redis.call('PUBLISH', P .. 'events', '{"type":"' .. t .. '","id":' .. id .. ',"op":"' .. op .. '"}')
+end
+
 local function dirty(t, id, op)
   redis.call('SADD', P .. 'dirty:' .. PLURAL[t], id)
-  redis.call('PUBLISH', P .. 'events', '{"type":"' .. t .. '","id":' .. id .. ',"op":"' .. op .. '"}')
+  announce(t, id, op)
 end
 
 local function err(code, detail)
