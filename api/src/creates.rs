@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use redis::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{SCRIPTS, Store, StoreError, array, string};
+use crate::store::{Outcome, SCRIPTS, Store, StoreError, string};
 
 /// Most creates sent in one script call (its arguments stay well within
 /// what Lua's `unpack` takes).
@@ -130,17 +130,14 @@ async fn send(store: Store, batch: Vec<Pending>) {
 
 /// `{'OK', id or code, …}` (one entry per create) or `{'ERR', code}`.
 fn parse(reply: Value, expected: usize) -> Result<Vec<Created>, StoreError> {
-    let mut items = array(reply).ok_or(StoreError::Malformed("create_tasks reply"))?;
-    let marker = items.first().and_then(string).unwrap_or_default();
-    if marker != "OK" {
-        let code = items.get(1).and_then(string).unwrap_or_default();
-        return Err(if code == "MAINTENANCE" {
-            StoreError::Maintenance
-        } else {
-            StoreError::Malformed("create_tasks refused as a whole")
-        });
-    }
-    items.remove(0);
+    let items = match crate::store::outcome(reply)? {
+        Outcome::Ok(items) => items,
+        // MAINTENANCE is an error of its own; nothing else refuses a batch
+        // as a whole.
+        Outcome::Refused { .. } => {
+            return Err(StoreError::Malformed("create_tasks refused as a whole"));
+        }
+    };
     if items.len() != expected {
         return Err(StoreError::Malformed("create_tasks answered a wrong count"));
     }

@@ -197,6 +197,7 @@ async fn ids_are_never_reused_after_deletes_or_restarts() {
 async fn creates_sent_together_are_each_checked_and_answered_on_their_own() {
     use taskmaster_api::creates::{CreateBatcher, Created, NewCreate};
     use taskmaster_api::store::NewTaskRow;
+    use taskmaster_shared::keys::RowType;
 
     let app = spawn_app().await;
     let admin = app.seed_user("group_admin", &[]).await;
@@ -274,26 +275,15 @@ async fn creates_sent_together_are_each_checked_and_answered_on_their_own() {
         assert_eq!(res.json()["data"]["title"], format!("batched {i}"));
     }
     for (user, count) in [(u.id, 4), (v.id, 1)] {
-        let res = app
-            .call(
-                Method::GET,
-                &format!("/users/{user}/tasks"),
-                &Auth::Owner,
-                None,
-            )
-            .await;
-        assert_eq!(res.json()["data"]["count"], count, "{}", res.text());
+        assert_eq!(crate::tasks::task_count(&app, user).await, count);
     }
+    assert_eq!(
+        crate::dirty::dirty(&app, RowType::Task).await,
+        ids.iter().copied().collect::<BTreeSet<u64>>()
+    );
     let mut redis = app.redis().await;
-    let p = app.keys.prefix();
-    let dirty: BTreeSet<u64> = redis::cmd("SMEMBERS")
-        .arg(format!("{p}dirty:tasks"))
-        .query_async(&mut redis)
-        .await
-        .expect("dirty");
-    assert_eq!(dirty, ids.iter().copied().collect());
     let last: u64 = redis::cmd("GET")
-        .arg(format!("{p}seq:tasks"))
+        .arg(app.keys.sequence(RowType::Task))
         .query_async(&mut redis)
         .await
         .expect("seq");

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use taskmaster_shared::keys::RowType;
 use taskmaster_tests::{Auth, TestApp, spawn_app};
 
-async fn dirty(app: &TestApp, t: RowType) -> BTreeSet<u64> {
+pub(crate) async fn dirty(app: &TestApp, t: RowType) -> BTreeSet<u64> {
     let mut redis = app.redis().await;
     redis::cmd("SMEMBERS")
         .arg(app.keys.dirty(t))

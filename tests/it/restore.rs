@@ -418,11 +418,9 @@ async fn a_task_list_read_before_a_restore_is_never_answered_after_it() {
                     .await
                     .expect("still in maintenance");
                     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-                    let ids: Vec<u64> = res.json()["data"]["tasks"]
-                        .as_array()
-                        .expect("tasks")
-                        .iter()
-                        .filter_map(|t| t["id"].as_u64())
+                    let ids: Vec<u64> = crate::tasks::list_rows(&res.json())
+                        .into_iter()
+                        .map(|row| row.0)
                         .collect();
                     assert_eq!(ids, expected, "{}", res.text());
                 }

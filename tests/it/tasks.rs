@@ -507,7 +507,7 @@ async fn a_group_admin_sees_only_the_tasks_of_groups_it_administers() {
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
 }
 
-async fn task_count(app: &taskmaster_tests::TestApp, user: u64) -> u64 {
+pub(crate) async fn task_count(app: &taskmaster_tests::TestApp, user: u64) -> u64 {
     let res = app
         .call(
             Method::GET,
@@ -701,7 +701,7 @@ async fn reading_own_tasks_follows_a_password_change_role_change_or_deletion_at_
 
 /// `(id, title, status, priority, group_id)` of every task in a list
 /// answer, checking the answer's shape and its order by id on the way.
-fn list_rows(body: &Value) -> Vec<(u64, String, bool, u64, u64)> {
+pub(crate) fn list_rows(body: &Value) -> Vec<(u64, String, bool, u64, u64)> {
     let tasks = body["data"]["tasks"].as_array().expect("tasks");
     assert_eq!(body["data"]["count"], tasks.len(), "{body}");
     let rows: Vec<_> = tasks

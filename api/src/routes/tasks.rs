@@ -19,7 +19,7 @@ use crate::creates::{Created, NewCreate};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, parse_json, path_id, search_query};
 use crate::state::AppState;
-use crate::store::{NewTaskRow, Outcome, SCRIPTS, Source, task_from, user_from};
+use crate::store::{NewTaskRow, Outcome, SCRIPTS, Source, sorted_tasks, task_from, user_from};
 
 /// Most tasks one batch may name.
 pub const BATCH_MAX: usize = 1000;
@@ -117,6 +117,7 @@ fn raw_task_list(user_id: u64, rows: &[Vec<u8>]) -> Bytes {
     Bytes::from(body)
 }
 
+/// 200 with a JSON body already encoded.
 fn json_response(body: Bytes) -> Response {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
@@ -132,9 +133,8 @@ fn row_id(raw: &[u8]) -> Option<u64> {
     std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
 }
 
-/// Stored task rows sorted by id (missing and damaged ones skipped). Redis
-/// hands them out in set order (`SORT … BY nosort`): sorting them here
-/// spares Redis parsing every id as a float.
+/// Stored task rows sorted by id (missing and damaged ones skipped), from
+/// [`crate::store::Store::user_task_rows_command`]'s set order.
 fn rows_by_id(rows: Vec<redis::Value>) -> Vec<Vec<u8>> {
     let mut rows: Vec<(u64, Vec<u8>)> = crate::store::task_json(rows)
         .into_iter()
@@ -214,18 +214,9 @@ pub async fn list_for_user(
             return Ok(json_response(body));
         }
         // Read after the version: the answer is at least that new.
-        let rows = state
-            .store
-            .query(
-                redis::pipe()
-                    .cmd("SORT")
-                    .arg(state.keys.user_tasks(id))
-                    .arg("BY")
-                    .arg("nosort")
-                    .arg("GET")
-                    .arg(state.keys.task_row_pattern()),
-            )
-            .await?;
+        let mut pipe = redis::pipe();
+        state.store.user_task_rows_command(&mut pipe, id);
+        let rows = state.store.query(&pipe).await?;
         let rows = rows
             .into_iter()
             .next()
@@ -237,22 +228,13 @@ pub async fn list_for_user(
         }
         return Ok(json_response(body));
     }
-    let replies = state
-        .store
-        .query(
-            redis::pipe()
-                .cmd("HGETALL")
-                .arg(state.keys.row(RowType::User, id))
-                .cmd("SMEMBERS")
-                .arg(state.keys.user_groups(id))
-                .cmd("SORT")
-                .arg(state.keys.user_tasks(id))
-                .arg("BY")
-                .arg("nosort")
-                .arg("GET")
-                .arg(state.keys.task_row_pattern()),
-        )
-        .await?;
+    let mut pipe = redis::pipe();
+    pipe.cmd("HGETALL")
+        .arg(state.keys.row(RowType::User, id))
+        .cmd("SMEMBERS")
+        .arg(state.keys.user_groups(id));
+    state.store.user_task_rows_command(&mut pipe, id);
+    let replies = state.store.query(&pipe).await?;
     let mut replies = replies.into_iter();
     let (Some(row), Some(groups), Some(rows)) = (replies.next(), replies.next(), replies.next())
     else {
@@ -262,9 +244,7 @@ pub async fn list_for_user(
     if !authz::can_view_user(&caller, &user) {
         return Err(ApiError::Forbidden("Insufficient permissions".into()));
     }
-    let rows = crate::store::array(rows).unwrap_or_default();
-    let mut tasks: Vec<Task> = rows.into_iter().filter_map(task_from).collect();
-    tasks.sort_unstable_by_key(|t| t.id);
+    let mut tasks = sorted_tasks(crate::store::array(rows).unwrap_or_default());
     tasks.retain(|t| authz::can_see_task(&caller, t));
     Ok(ok(UserTasks {
         user_id: id,
@@ -389,12 +369,7 @@ async fn insert_task(
                 r#"{{"success":true,"data":{{"message":"Task created successfully","task":{{"id":{task_id}{tail}}}}}"#
             );
             return Ok(Some(
-                (
-                    axum::http::StatusCode::CREATED,
-                    [(axum::http::header::CONTENT_TYPE, "application/json")],
-                    body,
-                )
-                    .into_response(),
+                (axum::http::StatusCode::CREATED, json_response(body.into())).into_response(),
             ));
         }
         Created::Refused(code) => code,
@@ -466,11 +441,7 @@ fn raw_ok(raw: &[u8]) -> Response {
     body.extend_from_slice(HEAD);
     body.extend_from_slice(raw);
     body.push(b'}');
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
+    json_response(body.into())
 }
 
 /// Runs `write_tasks` for the given ids. All or nothing.

@@ -207,28 +207,7 @@ impl Store {
 
     /// Runs a write script and splits its reply into [`Outcome`].
     pub async fn write(&self, inv: &ScriptInvocation<'_>) -> Result<Outcome, StoreError> {
-        let mut items =
-            array(self.eval(inv).await?).ok_or(StoreError::Malformed("script reply"))?;
-        if items.is_empty() {
-            return Err(StoreError::Malformed("empty script reply"));
-        }
-        let marker = string(&items.remove(0)).unwrap_or_default();
-        match marker.as_str() {
-            "OK" => Ok(Outcome::Ok(items)),
-            "ERR" => {
-                let mut details: Vec<String> = items.iter().filter_map(string).collect();
-                let code = if details.is_empty() {
-                    String::new()
-                } else {
-                    details.remove(0)
-                };
-                if code == "MAINTENANCE" {
-                    return Err(StoreError::Maintenance);
-                }
-                Ok(Outcome::Refused { code, details })
-            }
-            _ => Err(StoreError::Malformed("script marker")),
-        }
+        outcome(self.eval(inv).await?)
     }
 
     /// Loads what authentication needs, by id or by email key: plain
@@ -478,10 +457,48 @@ impl Store {
         }))
     }
 
+    /// Adds the command reading the stored rows of user `id`'s tasks, in
+    /// set order (`SORT … BY nosort GET`: sorting by id is left to the
+    /// api, which spares Redis parsing every id as a float).
+    pub fn user_task_rows_command(&self, pipe: &mut redis::Pipeline, id: u64) {
+        pipe.cmd("SORT")
+            .arg(self.keys.user_tasks(id))
+            .arg("BY")
+            .arg("nosort")
+            .arg("GET")
+            .arg(self.keys.task_row_pattern());
+    }
+
     /// SCARD of a set.
     pub async fn count(&self, key: &str) -> Result<u64, StoreError> {
         let mut conn = redis_pool::shared(&self.pool).await?;
         Ok(redis::cmd("SCARD").arg(key).query_async(&mut conn).await?)
+    }
+}
+
+/// A write script's reply split into [`Outcome`]; `MAINTENANCE` is an
+/// error of its own.
+pub fn outcome(reply: Value) -> Result<Outcome, StoreError> {
+    let mut items = array(reply).ok_or(StoreError::Malformed("script reply"))?;
+    if items.is_empty() {
+        return Err(StoreError::Malformed("empty script reply"));
+    }
+    let marker = string(&items.remove(0)).unwrap_or_default();
+    match marker.as_str() {
+        "OK" => Ok(Outcome::Ok(items)),
+        "ERR" => {
+            let mut details: Vec<String> = items.iter().filter_map(string).collect();
+            let code = if details.is_empty() {
+                String::new()
+            } else {
+                details.remove(0)
+            };
+            if code == "MAINTENANCE" {
+                return Err(StoreError::Maintenance);
+            }
+            Ok(Outcome::Refused { code, details })
+        }
+        _ => Err(StoreError::Malformed("script marker")),
     }
 }
 
@@ -490,7 +507,6 @@ pub fn user_from(row: Value, groups: Value) -> Option<User> {
     User::from_fields(&fields(row), ids(groups))
 }
 
-/// A task from a reply holding its stored JSON (nil when missing).
 /// The task rows among `rows` (replies of GET, MGET or SORT … GET) as
 /// stored JSON; missing ones are skipped.
 pub fn task_json(rows: Vec<Value>) -> Vec<Vec<u8>> {
@@ -509,6 +525,7 @@ pub fn is_object_text(raw: &[u8]) -> bool {
     raw.first() == Some(&b'{') && raw.last() == Some(&b'}')
 }
 
+/// A task from a reply holding its stored JSON (nil when missing).
 pub fn task_from(row: Value) -> Option<Task> {
     match row {
         Value::BulkString(raw) => Task::from_json(&raw),
@@ -517,7 +534,7 @@ pub fn task_from(row: Value) -> Option<Task> {
 }
 
 /// Tasks from replies holding their JSON; missing ones skipped; by id.
-fn sorted_tasks(rows: Vec<Value>) -> Vec<Task> {
+pub fn sorted_tasks(rows: Vec<Value>) -> Vec<Task> {
     let mut tasks: Vec<Task> = rows.into_iter().filter_map(task_from).collect();
     tasks.sort_unstable_by_key(|t| t.id);
     tasks
