@@ -191,7 +191,7 @@ impl IntoResponse for ApiError {
 }
 
 /// The message for an error answer that arrived without a JSON body (from
-/// hyper, tower-http or axum's own rejections).
+/// hyper or axum's own rejections, or the edge's time limit).
 pub fn canonical_message(status: StatusCode) -> &'static str {
     match status {
         StatusCode::NOT_FOUND => "Not found",

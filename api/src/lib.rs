@@ -189,7 +189,7 @@ impl Application {
             header_read_timeout: self.state.config.header_read_timeout,
             shutdown_grace: self.state.config.shutdown_grace,
         };
-        let router = routes::router(self.state);
+        let edge = middleware::Edge::new(self.state);
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "taskmaster-api listening");
         let watchdog = taskmaster_shared::systemd::watchdog_period().map(|period| {
@@ -206,7 +206,7 @@ impl Application {
             shutdown.await;
             taskmaster_shared::systemd::stopping();
         };
-        let served = server::serve(listener, router, options, shutdown).await;
+        let served = server::serve(listener, edge, options, shutdown).await;
         if let Some(watchdog) = watchdog {
             watchdog.abort();
         }

@@ -1,60 +1,173 @@
-//! Cross-cutting request handling, in one layer (each extra layer costs a
-//! boxed future per request on the hottest paths):
+//! The edge: everything that happens to a request around the router, in
+//! one plain async function that hyper calls directly.
 //!
 //! * `OPTIONS` is answered 200 before anything else (CORS preflight);
 //! * during maintenance (a restore), data requests are answered 503 with
 //!   `Retry-After`; `/health` and `/admin/*` still answer;
+//! * bodies over [`BODY_LIMIT`] are refused with 413: at once when
+//!   `Content-Length` says so, otherwise when the body reader crosses it;
+//! * a request running longer than `REQUEST_TIMEOUT` is answered 503
+//!   (`POST /admin/sync` waits for syncd for up to `SYNC_REQUEST_TIMEOUT`,
+//!   and so gets that long, and a little more, before it is cut off);
 //! * a span per request with method, matched route, status and duration;
 //! * every error answer carries the JSON envelope, even those produced
-//!   outside handlers (axum's 405, tower-http's 413);
+//!   outside handlers (axum's 405 and its extractors' rejections);
 //! * the reference system's CORS headers on every answer.
+//!
+//! Why not axum middleware and tower-http layers: `Router::layer` wraps
+//! every route in each layer, so each one cost a boxed, cloned service
+//! and a boxed future per request. With four of them that was about 13%
+//! of the throughput of a single-task GET (measured with `deploy/bench.sh`
+//! and an alternating A/B on the same machine). Here the router is called
+//! once, and the matched route for the span is looked up in a table built
+//! from the same list as the router (see [`crate::routes::Api`]), only when
+//! the span is recorded at all.
 
-use std::time::Instant;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method, header};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderValue, Method, Request, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::Limited;
+use hyper::body::Bytes;
+use tower::Service;
 use tracing::Instrument;
 use tracing::field::Empty;
 
 use crate::error::{ApiError, canonical_message, error_response};
+use crate::routes::Api;
 use crate::state::AppState;
 
-/// The one middleware.
-pub async fn edge(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if request.method() == Method::OPTIONS {
-        let mut response = Response::new(axum::body::Body::empty());
-        cors_headers(&mut response);
-        return response;
+/// Request bodies larger than this are refused with 413.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// How much longer than `SYNC_REQUEST_TIMEOUT` a `POST /admin/sync` may
+/// run: the handler answers 504 itself at that time, and must get to.
+const SYNC_MARGIN: Duration = Duration::from_secs(5);
+
+/// The router and what the edge needs around it. Cloning is one atomic
+/// increment.
+#[derive(Clone)]
+pub struct Edge(Arc<Inner>);
+
+struct Inner {
+    state: AppState,
+    router: Router,
+    routes: matchit::Router<&'static str>,
+}
+
+impl Edge {
+    pub fn new(state: AppState) -> Self {
+        let Api { router, routes } = crate::routes::api(state.clone());
+        Edge(Arc::new(Inner {
+            state,
+            router,
+            routes,
+        }))
     }
-    if state.in_maintenance() {
-        let path = request.uri().path();
-        // The flag is polled; look again before refusing, so the first
-        // requests after a restore are not turned away for nothing.
-        if path != "/health" && !path.starts_with("/admin/") && state.still_in_maintenance().await {
-            let mut response = axum::response::IntoResponse::into_response(ApiError::Maintenance);
+
+    /// Answers one request. Never fails: every failure is an answer.
+    pub async fn handle<B>(self, request: Request<B>) -> Result<Response, Infallible>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        let Inner {
+            state,
+            router,
+            routes,
+        } = &*self.0;
+        if request.method() == Method::OPTIONS {
+            let mut response = Response::new(Body::empty());
             cors_headers(&mut response);
-            return response;
+            return Ok(response);
         }
+        if state.in_maintenance() {
+            let path = request.uri().path();
+            // The flag is polled; look again before refusing, so the first
+            // requests after a restore are not turned away for nothing.
+            if path != "/health"
+                && !path.starts_with("/admin/")
+                && state.still_in_maintenance().await
+            {
+                let mut response = ApiError::Maintenance.into_response();
+                cors_headers(&mut response);
+                return Ok(response);
+            }
+        }
+        let start = Instant::now();
+        let span = tracing::info_span!(
+            "request",
+            http.method = %request.method(),
+            http.route = routes.at(request.uri().path()).map_or("(unmatched)", |m| *m.value),
+            http.status_code = Empty,
+            duration_ms = Empty,
+        );
+        let limit = time_limit(state, request.method(), request.uri().path());
+        let response = match limit_body(request) {
+            None => ApiError::PayloadTooLarge.into_response(),
+            Some(request) => {
+                let routed = router.clone().call(request).instrument(span.clone());
+                match tokio::time::timeout(limit, routed).await {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(never)) => match never {},
+                    Err(_elapsed) => {
+                        span.in_scope(|| {
+                            tracing::warn!(limit_ms = limit.as_millis() as u64, "request timed out")
+                        });
+                        error_response(
+                            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                            canonical_message(axum::http::StatusCode::SERVICE_UNAVAILABLE),
+                        )
+                    }
+                }
+            }
+        };
+        let mut response = json_errors(response);
+        cors_headers(&mut response);
+        if !span.is_disabled() {
+            span.record("http.status_code", response.status().as_u16());
+            span.record("duration_ms", start.elapsed().as_secs_f64() * 1_000.0);
+            span.in_scope(|| tracing::debug!("request completed"));
+        }
+        Ok(response)
     }
-    let start = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let span = tracing::info_span!(
-        "request",
-        http.method = %request.method(),
-        http.route = route.as_ref().map_or("(unmatched)", MatchedPath::as_str),
-        http.status_code = Empty,
-        duration_ms = Empty,
-    );
-    let mut response = json_errors(next.run(request).instrument(span.clone()).await);
-    cors_headers(&mut response);
-    if !span.is_disabled() {
-        span.record("http.status_code", response.status().as_u16());
-        span.record("duration_ms", start.elapsed().as_secs_f64() * 1_000.0);
-        span.in_scope(|| tracing::debug!("request completed"));
+}
+
+/// How long a request may run before it is answered 503.
+fn time_limit(state: &AppState, method: &Method, path: &str) -> Duration {
+    let general = state.config.request_timeout;
+    if method == Method::POST && path == "/admin/sync" {
+        general.max(state.config.sync_request_timeout + SYNC_MARGIN)
+    } else {
+        general
     }
-    response
+}
+
+/// The request with its body capped at [`BODY_LIMIT`] (the extractors
+/// answer 413 when the reader crosses it); `None` when the declared length
+/// is already over.
+fn limit_body<B>(request: Request<B>) -> Option<Request<Body>>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return None;
+    }
+    // An empty body cannot cross the limit: spare it the wrapper.
+    if request.body().is_end_stream() {
+        return Some(request.map(Body::new));
+    }
+    Some(request.map(|body| Body::new(Limited::new(body, BODY_LIMIT))))
 }
 
 /// Gives an error answer without a JSON body the JSON envelope, keeping

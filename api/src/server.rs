@@ -1,4 +1,5 @@
-//! The accept loop: hyper 1 connections serving the axum router.
+//! The accept loop: hyper 1 connections serving the edge (and through it
+//! the axum router).
 //!
 //! `axum::serve` cannot set hyper's header-read timeout, and that timeout
 //! only works when hyper has a timer, so connections are driven here with
@@ -10,12 +11,12 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+
+use crate::middleware::Edge;
 
 /// Timeouts of the HTTP layer.
 #[derive(Debug, Clone, Copy)]
@@ -24,10 +25,10 @@ pub struct ServerOptions {
     pub shutdown_grace: Duration,
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then drains.
+/// Serves `edge` on `listener` until `shutdown` resolves, then drains.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    edge: Edge,
     options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
@@ -58,7 +59,8 @@ pub async fn serve(
         };
         // Small JSON answers must not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let edge = edge.clone();
+        let service = hyper::service::service_fn(move |request| edge.clone().handle(request));
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();

@@ -21,8 +21,23 @@ async fn app_syncd_env() -> (
     tokio_postgres::Client,
     HashMap<String, String>,
 ) {
+    app_syncd_env_with(&[]).await
+}
+
+/// An api (with `SYNC_REQUEST_TIMEOUT=2s` and the `extra` variables) and a
+/// syncd on a fresh database, once syncd reports running.
+async fn app_syncd_env_with(
+    extra: &[(&str, &str)],
+) -> (
+    TestApp,
+    ChildProcess,
+    tokio_postgres::Client,
+    HashMap<String, String>,
+) {
     let shared = shared().await;
-    let app = spawn_app_with(shared.redis.port, &[("SYNC_REQUEST_TIMEOUT", "2s")]).await;
+    let mut vars = vec![("SYNC_REQUEST_TIMEOUT", "2s")];
+    vars.extend_from_slice(extra);
+    let app = spawn_app_with(shared.redis.port, &vars).await;
     let db = shared.empty_database().await.expect("database");
     let url = shared.postgres.url(&db);
     let env = app.syncd_env(&url, &[("SYNC_INTERVAL", "1h")]);
@@ -148,13 +163,21 @@ async fn force_flushes_through_the_control_channel_and_the_admin_views_report_it
 
 #[tokio::test]
 async fn a_paused_syncd_gets_504_and_answers_again_when_resumed() {
-    let (app, syncd, _pg) = app_and_syncd().await;
+    // The general time limit is shorter than the wait for syncd: a sync
+    // request must still get the whole wait and its 504, not a 503 at 1 s.
+    let (app, syncd, _pg, _env) = app_syncd_env_with(&[("REQUEST_TIMEOUT", "1s")]).await;
     syncd.signal(libc::SIGSTOP);
+    let started = std::time::Instant::now();
     let res = app
         .call(Method::POST, "/admin/sync?action=force", &Auth::Owner, None)
         .await;
+    let waited = started.elapsed();
     syncd.signal(libc::SIGCONT);
     assert_eq!(res.status, StatusCode::GATEWAY_TIMEOUT, "{}", res.text());
+    assert!(
+        waited >= Duration::from_secs(2),
+        "answered after {waited:?}"
+    );
     assert_eq!(res.json()["success"], false);
     let res = app
         .call(Method::POST, "/admin/sync?action=force", &Auth::Owner, None)

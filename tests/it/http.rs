@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use hyper::{Method, StatusCode};
-use taskmaster_tests::{shared, spawn_app, spawn_app_with};
+use taskmaster_tests::{OWNER_PASSWORD, shared, spawn_app, spawn_app_on, spawn_app_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -44,6 +44,70 @@ async fn bodies_over_one_mebibyte_get_a_json_413() {
         )
         .await;
     assert_json_error(&res, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn a_chunked_body_crossing_one_mebibyte_gets_a_json_413() {
+    // No Content-Length: the limit must hold while the body is read.
+    let app = spawn_app().await;
+    let mut stream = TcpStream::connect(app.addr).await.expect("connect");
+    let head = format!(
+        "POST /users HTTP/1.1\r\nHost: x\r\nX-Owner-Password: {OWNER_PASSWORD}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\
+         Connection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    let chunk = vec![b' '; 64 * 1024];
+    let mut sent = 0;
+    // Whitespace is valid JSON padding, so only the size can refuse it.
+    while sent <= 1024 * 1024 {
+        let head = format!("{:x}\r\n", chunk.len());
+        if stream.write_all(head.as_bytes()).await.is_err()
+            || stream.write_all(&chunk).await.is_err()
+            || stream.write_all(b"\r\n").await.is_err()
+        {
+            break; // the server answered and closed early: fine
+        }
+        sent += chunk.len();
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "no answer within 10 s");
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    let body = &text[text.find("\r\n\r\n").expect("head ends") + 4..];
+    let json: serde_json::Value = serde_json::from_str(body).expect("JSON body");
+    assert_eq!(json["success"], false, "{json}");
+}
+
+#[tokio::test]
+async fn a_request_running_past_the_request_timeout_gets_a_json_503() {
+    let shared = shared().await;
+    let app = spawn_app().await;
+    let user = app.seed_user("user", &[]).await;
+    // A second instance on the same data, whose time limit is shorter than
+    // the argon2 verification its first Basic-auth request must do.
+    let strict = spawn_app_on(
+        shared.redis.port,
+        app.keys.prefix(),
+        &[("REQUEST_TIMEOUT", "1ms")],
+    )
+    .await;
+    let path = format!("/users/{}/tasks", user.id);
+    let res = strict.call(Method::GET, &path, &user.auth(), None).await;
+    assert_json_error(&res, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.json()["error"], "Request timed out");
+    assert_eq!(
+        app.call(Method::GET, &path, &user.auth(), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // The limit is the request's, not the connection's: OPTIONS needs no
+    // work and still answers.
+    let res = strict.request(Method::OPTIONS, &path, &[], "").await;
+    assert_eq!(res.status, StatusCode::OK);
 }
 
 #[tokio::test]

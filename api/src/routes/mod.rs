@@ -1,4 +1,5 @@
-//! The router: every path of the API and the layers around it.
+//! The router: every path of the API. What happens around it is in
+//! [`crate::middleware`].
 
 mod admin;
 mod groups;
@@ -6,80 +7,96 @@ mod health;
 mod tasks;
 mod users;
 
-use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router, middleware};
+use axum::routing::{MethodRouter, get, post, put};
+use axum::{Json, Router};
 use serde::Serialize;
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
 
 use crate::error::ApiError;
-use crate::middleware::edge;
 use crate::state::AppState;
 
-/// Request bodies larger than this are refused with 413.
-pub const BODY_LIMIT: usize = 1024 * 1024;
+/// The router and the table of its path patterns, built from one list so
+/// the two cannot disagree.
+pub struct Api {
+    pub router: Router,
+    /// Path pattern of every route, for the request span (see
+    /// [`crate::middleware`]).
+    pub routes: matchit::Router<&'static str>,
+}
 
-pub fn router(state: AppState) -> Router {
-    let timeout = state.config.request_timeout;
-    Router::new()
-        .route("/health", get(health::health))
-        .route("/users", get(users::list).post(users::create))
-        .route("/users/search", get(users::search))
-        .route(
-            "/users/{id}",
-            get(users::get_one).put(users::update).delete(users::delete),
-        )
-        .route(
-            "/users/{id}/worktimes",
-            get(users::get_work_times).put(users::put_work_times),
-        )
-        .route(
-            "/users/{id}/tasks",
-            get(tasks::list_for_user).post(tasks::create),
-        )
-        .route(
-            "/users/{id}/tasks/{tid}",
-            get(tasks::get_one).put(tasks::update).delete(tasks::delete),
-        )
-        .route("/users/{id}/tasks/{tid}/done", put(tasks::mark_done))
-        .route("/groups", get(groups::list).post(groups::create))
-        .route(
-            "/groups/{id}",
-            get(groups::get_one)
-                .put(groups::update)
-                .delete(groups::delete),
-        )
-        .route(
-            "/groups/{id}/users",
-            get(groups::members).post(groups::add_member),
-        )
-        .route(
-            "/groups/{id}/users/{uid}",
-            axum::routing::delete(groups::remove_member),
-        )
-        .route("/groups/{id}/tasks", get(groups::tasks))
-        .route("/groups/{id}/stats", get(groups::stats))
-        .route("/tasks/search", get(tasks::search))
-        .route("/tasks/stats", get(tasks::stats))
-        .route("/tasks/batch", post(tasks::batch))
-        .route("/tasks/filter", get(tasks::filter))
-        .route("/admin/status", get(admin::status))
-        .route("/admin/stats", get(admin::stats))
-        .route("/admin/sync", post(admin::sync))
+/// Collects routes into both halves of [`Api`].
+struct Builder {
+    router: Router<AppState>,
+    routes: matchit::Router<&'static str>,
+}
+
+impl Builder {
+    fn route(mut self, path: &'static str, methods: MethodRouter<AppState>) -> Self {
+        self.routes
+            .insert(path, path)
+            .expect("route patterns are distinct and valid");
+        self.router = self.router.route(path, methods);
+        self
+    }
+}
+
+/// Every path of the API. The edge ([`crate::middleware::Edge`]) does
+/// what would otherwise be layers here.
+pub fn api(state: AppState) -> Api {
+    let Builder { router, routes } = Builder {
+        router: Router::new(),
+        routes: matchit::Router::new(),
+    }
+    .route("/health", get(health::health))
+    .route("/users", get(users::list).post(users::create))
+    .route("/users/search", get(users::search))
+    .route(
+        "/users/{id}",
+        get(users::get_one).put(users::update).delete(users::delete),
+    )
+    .route(
+        "/users/{id}/worktimes",
+        get(users::get_work_times).put(users::put_work_times),
+    )
+    .route(
+        "/users/{id}/tasks",
+        get(tasks::list_for_user).post(tasks::create),
+    )
+    .route(
+        "/users/{id}/tasks/{tid}",
+        get(tasks::get_one).put(tasks::update).delete(tasks::delete),
+    )
+    .route("/users/{id}/tasks/{tid}/done", put(tasks::mark_done))
+    .route("/groups", get(groups::list).post(groups::create))
+    .route(
+        "/groups/{id}",
+        get(groups::get_one)
+            .put(groups::update)
+            .delete(groups::delete),
+    )
+    .route(
+        "/groups/{id}/users",
+        get(groups::members).post(groups::add_member),
+    )
+    .route(
+        "/groups/{id}/users/{uid}",
+        axum::routing::delete(groups::remove_member),
+    )
+    .route("/groups/{id}/tasks", get(groups::tasks))
+    .route("/groups/{id}/stats", get(groups::stats))
+    .route("/tasks/search", get(tasks::search))
+    .route("/tasks/stats", get(tasks::stats))
+    .route("/tasks/batch", post(tasks::batch))
+    .route("/tasks/filter", get(tasks::filter))
+    .route("/admin/status", get(admin::status))
+    .route("/admin/stats", get(admin::stats))
+    .route("/admin/sync", post(admin::sync));
+    let router = router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        // Layers run bottom-up for responses: the outermost is last here.
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
-        .layer(middleware::from_fn_with_state(state.clone(), edge))
-        .with_state(state)
+        .with_state(state);
+    Api { router, routes }
 }
 
 async fn not_found() -> ApiError {
@@ -136,5 +153,29 @@ pub fn completion_rate(completed: u64, total: u64) -> f64 {
         0.0
     } else {
         completed as f64 * 100.0 / total as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use taskmaster_shared::config::{ApiConfig, lookup_from_pairs};
+
+    #[tokio::test]
+    async fn the_span_table_names_the_pattern_the_router_matches() {
+        let config = ApiConfig::from_lookup(lookup_from_pairs(&[])).expect("defaults are valid");
+        let Api { routes, .. } = api(AppState::new(config).expect("state builds"));
+        let route = |path: &str| routes.at(path).ok().map(|m| *m.value);
+        assert_eq!(route("/users/5/tasks/7"), Some("/users/{id}/tasks/{tid}"));
+        assert_eq!(
+            route("/users/5/tasks/7/done"),
+            Some("/users/{id}/tasks/{tid}/done")
+        );
+        assert_eq!(route("/users/search"), Some("/users/search"));
+        assert_eq!(route("/users/abc"), Some("/users/{id}"));
+        assert_eq!(route("/groups/1/users/2"), Some("/groups/{id}/users/{uid}"));
+        assert_eq!(route("/health"), Some("/health"));
+        assert_eq!(route("/no/such/path"), None);
+        assert_eq!(route("/users/5/"), None);
     }
 }
