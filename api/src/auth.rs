@@ -147,7 +147,9 @@ fn verify_blocking(password: &[u8], hash: &str) -> bool {
 /// the same credential share one verification ("single flight"): a client
 /// opening 64 connections at once pays argon2 once, not 64 times.
 pub struct Authenticator {
-    key: [u8; 32],
+    /// BLAKE2b keyed with this process's random key, before any input:
+    /// each MAC starts from a clone, so the keyed state is set up once.
+    keyed: blake2::Blake2bMac<blake2::digest::consts::U32>,
     /// Keyed hash of (user id, password) → the credential version it was
     /// last verified against, and when. Requests compare it with the
     /// version they read; a write may instead carry "this user must still
@@ -176,7 +178,10 @@ impl Authenticator {
         OsRng.fill_bytes(&mut key);
         LazyLock::force(&DUMMY_HASH);
         Authenticator {
-            key,
+            keyed: <blake2::Blake2bMac<blake2::digest::consts::U32> as KeyInit>::new_from_slice(
+                &key,
+            )
+            .expect("32-byte key is valid for BLAKE2b"),
             versions: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
@@ -185,8 +190,7 @@ impl Authenticator {
 
     /// A BLAKE2b MAC under this process's random key.
     fn mac(&self) -> blake2::Blake2bMac<blake2::digest::consts::U32> {
-        <blake2::Blake2bMac<blake2::digest::consts::U32> as KeyInit>::new_from_slice(&self.key)
-            .expect("32-byte key is valid for BLAKE2b")
+        self.keyed.clone()
     }
 
     /// Names one verification in flight: the same credential against the

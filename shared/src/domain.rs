@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize, Serializer};
 
 /// A value that is well-formed JSON but breaks a rule: answered 422.
@@ -176,14 +176,21 @@ impl Deadline {
                 "must be a date in the form YYYY-MM-DD",
             ));
         }
-        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        // The shape is checked: plain digit arithmetic, not a format
+        // string interpreted on every task written.
+        let number = |range: std::ops::Range<usize>| {
+            b[range]
+                .iter()
+                .fold(0u32, |n, c| n * 10 + u32::from(c - b'0'))
+        };
+        NaiveDate::from_ymd_opt(number(0..4) as i32, number(5..7), number(8..10))
             .map(|d| Deadline(Some(d)))
-            .map_err(|_| FieldError::new("deadline", format!("{s} is not a calendar date")))
+            .ok_or_else(|| FieldError::new("deadline", format!("{s} is not a calendar date")))
     }
 
     pub fn as_wire(&self) -> String {
         self.0
-            .map(|d| d.format("%Y-%m-%d").to_string())
+            .map(|d| format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()))
             .unwrap_or_default()
     }
 }
@@ -430,9 +437,18 @@ mod tests {
                 .as_wire(),
             "1999-01-01"
         );
+        assert_eq!(
+            Deadline::parse("0042-03-04")
+                .expect("zero-padded")
+                .as_wire(),
+            "0042-03-04"
+        );
         for bad in [
             "2023-02-29",
             "2025-13-01",
+            "2025-00-10",
+            "2025-04-31",
+            "2025-01-00",
             "2025-1-5",
             "tomorrow",
             "2025/01/05",

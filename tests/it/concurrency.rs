@@ -206,6 +206,7 @@ async fn creates_sent_together_are_each_checked_and_answered_on_their_own() {
     let u = app.seed_user("user", &[g1]).await;
     let v = app.seed_user("user", &[g2]).await;
     let batcher = CreateBatcher::start(app.store());
+    let mut events = crate::dirty::events(&app).await;
     // (user, group, who must administer the group, credential guard, expected)
     let (ua, va, aa) = (u.id, v.id, admin.id.to_string());
     let cases: Vec<(u64, u64, &str, &str, Option<&str>)> = vec![
@@ -281,7 +282,45 @@ async fn creates_sent_together_are_each_checked_and_answered_on_their_own() {
         crate::dirty::dirty(&app, RowType::Task).await,
         ids.iter().copied().collect::<BTreeSet<u64>>()
     );
+    // Every index holds exactly its own new tasks: u's are all in g1, v's in g2.
     let mut redis = app.redis().await;
+    let of = |owner: u64| -> BTreeSet<u64> {
+        accepted
+            .iter()
+            .filter(|a| a.1 == owner)
+            .map(|a| a.2)
+            .collect()
+    };
+    for (key, expected) in [
+        (app.keys.user_tasks(u.id), of(u.id)),
+        (app.keys.user_tasks(v.id), of(v.id)),
+        (app.keys.group_tasks(g1), of(u.id)),
+        (app.keys.group_tasks(g2), of(v.id)),
+    ] {
+        let members: BTreeSet<u64> = redis::cmd("SMEMBERS")
+            .arg(&key)
+            .query_async(&mut redis)
+            .await
+            .expect("smembers");
+        assert_eq!(members, expected, "{key}");
+    }
+    let all: BTreeSet<u64> = redis::cmd("SMEMBERS")
+        .arg(app.keys.all(RowType::Task))
+        .query_async(&mut redis)
+        .await
+        .expect("smembers");
+    assert!(ids.iter().all(|id| all.contains(id)), "{all:?}");
+    // One event per new row, in id order.
+    let announced: Vec<u64> = crate::dirty::drain(&mut events)
+        .await
+        .iter()
+        .filter(|e| e["type"] == "task")
+        .map(|e| {
+            assert_eq!(e["op"], "upsert", "{e}");
+            e["id"].as_u64().expect("numeric id")
+        })
+        .collect();
+    assert_eq!(announced, ids);
     let last: u64 = redis::cmd("GET")
         .arg(app.keys.sequence(RowType::Task))
         .query_async(&mut redis)

@@ -31,7 +31,7 @@ async fn clear_dirty(app: &TestApp) {
 }
 
 /// Subscribes to the events channel; returns a receiver of parsed messages.
-async fn events(app: &TestApp) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
+pub(crate) async fn events(app: &TestApp) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
     let client = redis::Client::open(app.redis_url.as_str()).expect("client");
     let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
     pubsub
@@ -54,7 +54,7 @@ async fn events(app: &TestApp) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
     rx
 }
 
-async fn drain(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>) -> Vec<Value> {
+pub(crate) async fn drain(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>) -> Vec<Value> {
     let mut out = Vec::new();
     while let Ok(Some(v)) = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
         out.push(v);

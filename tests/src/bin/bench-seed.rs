@@ -3,8 +3,9 @@
 //! `groups` groups, `users` users spread over them, `tasks` tasks per user.
 //!
 //! Usage: `bench-seed <redis url> <key prefix> <users> <tasks per user>`.
-//! Prints one JSON line: a user id, its password, one of its task ids and
-//! its group id, for the load generator.
+//! Prints one JSON line for the load generator: a user id, its password,
+//! one of its task ids and its group id, and a second user ("writer") with
+//! its group, for creates.
 
 use std::sync::Arc;
 
@@ -133,13 +134,14 @@ async fn main() {
             first
         });
     }
-    let mut sample = None;
+    let mut samples = Vec::new();
     while let Some(r) = set.join_next().await {
-        if let Some(s) = r.expect("worker") {
-            sample.get_or_insert(s);
-        }
+        samples.extend(r.expect("worker"));
     }
-    let (uid, tid, gid) = sample.expect("at least one user");
+    let (uid, tid, gid) = *samples.first().expect("at least one user");
+    // The benchmark's creates go to another user, so that the user whose
+    // list it reads keeps its size from round to round.
+    let (writer, _, writer_gid) = *samples.get(1).unwrap_or(&samples[0]);
     eprintln!(
         "seeded {users} users and {} tasks in {:.1}s",
         users * tasks,
@@ -147,6 +149,9 @@ async fn main() {
     );
     println!(
         "{}",
-        serde_json::json!({"user_id": uid, "password": PASSWORD, "task_id": tid, "group_id": gid})
+        serde_json::json!({
+            "user_id": uid, "password": PASSWORD, "task_id": tid, "group_id": gid,
+            "writer_id": writer, "writer_group_id": writer_gid,
+        })
     );
 }
