@@ -47,9 +47,14 @@ pub async fn health(State(state): State<AppState>) -> Response {
 }
 
 async fn ping(state: &AppState) -> Result<(), String> {
-    let mut conn = state.redis.get().await.map_err(|e| e.to_string())?;
+    // The shared multiplexed connection, like every request: holding the
+    // pool's connection for the PING made concurrent checks queue one
+    // behind another.
+    let mut conn = taskmaster_shared::redis_pool::shared(&state.redis)
+        .await
+        .map_err(|e| e.to_string())?;
     redis::cmd("PING")
-        .query_async::<()>(&mut *conn)
+        .query_async::<()>(&mut conn)
         .await
         .map_err(|e| e.to_string())
 }

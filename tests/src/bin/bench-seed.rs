@@ -4,8 +4,8 @@
 //!
 //! Usage: `bench-seed <redis url> <key prefix> <users> <tasks per user>`.
 //! Prints one JSON line for the load generator: a user id, its password,
-//! one of its task ids and its group id, and a second user ("writer") with
-//! its group, for creates.
+//! one of its task ids and its group id, and other users ("writers", up to
+//! 63, each with its group) for creates.
 
 use std::sync::Arc;
 
@@ -139,9 +139,14 @@ async fn main() {
         samples.extend(r.expect("worker"));
     }
     let (uid, tid, gid) = *samples.first().expect("at least one user");
-    // The benchmark's creates go to another user, so that the user whose
-    // list it reads keeps its size from round to round.
-    let (writer, _, writer_gid) = *samples.get(1).unwrap_or(&samples[0]);
+    // Users for the benchmark's creates, one per round: not the user whose
+    // list it reads (that list keeps its size), and not one user growing
+    // by hundreds of thousands of tasks over the rounds.
+    let writers: Vec<serde_json::Value> = samples
+        .iter()
+        .skip(1)
+        .map(|(id, _, group)| serde_json::json!({"id": id, "group_id": group}))
+        .collect();
     eprintln!(
         "seeded {users} users and {} tasks in {:.1}s",
         users * tasks,
@@ -151,7 +156,7 @@ async fn main() {
         "{}",
         serde_json::json!({
             "user_id": uid, "password": PASSWORD, "task_id": tid, "group_id": gid,
-            "writer_id": writer, "writer_group_id": writer_gid,
+            "writers": writers,
         })
     );
 }
