@@ -178,11 +178,11 @@ struct Remembered {
 
 /// What [`Authenticator::verified`] knows of a credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Verified {
+struct Verified {
     /// The credential version the password was verified against.
-    pub version: u64,
+    version: u64,
     /// The caller should start [`refresh`] (told once per verification).
-    pub refresh_due: bool,
+    refresh_due: bool,
 }
 
 /// Verified against when the user does not exist, to spend equal time.
@@ -243,9 +243,8 @@ impl Authenticator {
     /// The credential version user `id`'s `password` was verified against
     /// less than [`CACHE_TTL`] ago, and whether it is time to verify it
     /// again in the background (true once per verification, from
-    /// [`REFRESH_AFTER`] on). A write may proceed on the version only if it
-    /// checks, in the same atomic step, that the user still has it.
-    pub fn verified(&self, id: u64, password: &str) -> Option<Verified> {
+    /// [`REFRESH_AFTER`] on).
+    fn verified(&self, id: u64, password: &str) -> Option<Verified> {
         self.verified_at(id, password, Instant::now())
     }
 
@@ -265,11 +264,23 @@ impl Authenticator {
         })
     }
 
-    /// Forgets a remembered credential (its re-verification failed).
-    fn forget(&self, id: u64, password: &str) {
+    /// Ends a background re-verification of the credential remembered
+    /// against `version`: a success starts its clock again, a failure
+    /// forgets it. An entry replaced meanwhile (verified against a newer
+    /// version by a request) is left alone.
+    fn settle_refresh(&self, id: u64, password: &str, version: u64, still_valid: bool) {
         let key = self.version_key(id, password);
         let mut map = self.versions.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&key);
+        match map.get_mut(&key) {
+            Some(entry) if entry.version == version && still_valid => {
+                entry.at = Instant::now();
+                entry.refreshing = false;
+            }
+            Some(entry) if entry.version == version => {
+                map.remove(&key);
+            }
+            _ => {}
+        }
     }
 
     fn remember_version(&self, id: u64, password: &str, version: u64) {
@@ -499,14 +510,8 @@ pub async fn authenticate_with(
         ..
     } = credentials
         && about == Some(*id)
-        && let Some(Verified {
-            version: verified,
-            refresh_due,
-        }) = state.auth.verified(*id, password)
+        && let Some(verified) = remembered(state, *id, password)
     {
-        if refresh_due {
-            refresh(state, *id, password, verified);
-        }
         let mut pipe = redis::pipe();
         state.store.version_command(&mut pipe, *id);
         extra(&mut pipe);
@@ -549,32 +554,42 @@ pub async fn authenticate_with(
     Ok((resolve(state, credentials, record).await?, replies))
 }
 
+/// The credential version user `id`'s `password` was verified against
+/// moments ago ([`Authenticator::verified`]); starts its background
+/// re-verification when that is due. A write may proceed on the version
+/// only if it checks, in the same atomic step, that the user still has it.
+pub fn remembered(state: &AppState, id: u64, password: &str) -> Option<u64> {
+    let verified = state.auth.verified(id, password)?;
+    if verified.refresh_due {
+        refresh(state, id, password, verified.version);
+    }
+    Some(verified.version)
+}
+
 /// Verifies user `id`'s `password` again, in the background, against the
 /// stored hash, while `version` is still the user's credential version;
-/// remembers it afresh on success. A password that no longer matches is
-/// forgotten, so the next request takes the full way (and its 401). When
-/// Redis fails, the remembered check simply runs out at [`CACHE_TTL`].
-pub fn refresh(state: &AppState, id: u64, password: &str, version: u64) {
+/// remembers it afresh on success. A password that no longer matches, or a
+/// changed version, is forgotten, so the next request takes the full way.
+/// When Redis fails, the remembered check simply runs out at [`CACHE_TTL`].
+fn refresh(state: &AppState, id: u64, password: &str, version: u64) {
     let state = state.clone();
     let password = password.to_owned();
     tokio::spawn(async move {
         let record = match state.store.auth_record(Some(id), "").await {
             Ok(Some(record)) if record.credential_version == version => record,
-            Ok(_) => return state.auth.forget(id, &password),
+            Ok(_) => return state.auth.settle_refresh(id, &password, version, false),
             Err(e) => {
                 tracing::debug!(error = %e, "credential refresh: redis failed");
                 return;
             }
         };
-        if state
+        let still_valid = state
             .auth
             .verify(&password, Some(&record.password_hash))
-            .await
-        {
-            state.auth.remember_version(id, &password, version);
-        } else {
-            state.auth.forget(id, &password);
-        }
+            .await;
+        state
+            .auth
+            .settle_refresh(id, &password, version, still_valid);
     });
 }
 
@@ -609,14 +624,7 @@ pub async fn resolve(
     };
     // A credential verified moments ago passes even while its login name
     // is being hammered: the limiter must not lock out a working client.
-    let remembered = auth.verified(record.id, password);
-    if let Some(v) = remembered
-        && v.refresh_due
-        && v.version == record.credential_version
-    {
-        refresh(state, record.id, password, v.version);
-    }
-    if remembered.map(|v| v.version) != Some(record.credential_version) {
+    if remembered(state, record.id, password) != Some(record.credential_version) {
         let key = auth.cache_key(
             record.id,
             record.credential_version,
@@ -705,8 +713,12 @@ mod tests {
         assert_eq!(at(CACHE_TTL.as_secs()), None);
         // A refresh that succeeds starts the clock again.
         auth.remember_version(7, "secret", 3);
+        auth.settle_refresh(7, "secret", 3, true);
         assert_eq!(auth.verified(7, "secret"), Some(fresh));
-        auth.forget(7, "secret");
+        // One that settles a version replaced meanwhile changes nothing.
+        auth.settle_refresh(7, "secret", 2, false);
+        assert_eq!(auth.verified(7, "secret"), Some(fresh));
+        auth.settle_refresh(7, "secret", 3, false);
         assert_eq!(auth.verified(7, "secret"), None);
     }
 

@@ -155,12 +155,8 @@ where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+    // hyper knows the declared length: it is the body's lower size bound.
+    if request.body().size_hint().lower() > BODY_LIMIT as u64 {
         return None;
     }
     // An empty body cannot cross the limit: spare it the wrapper.

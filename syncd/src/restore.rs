@@ -221,6 +221,7 @@ fn produce(
         |r| {
             let id = r.get::<_, i64>(0) as u64;
             let name: String = r.get(1);
+            let name_key = Email::key_of(&name);
             let admin = r.get::<_, i64>(2) as u64;
             b.pipe
                 .cmd("HSET")
@@ -230,7 +231,7 @@ fn produce(
                 .arg("name")
                 .arg(&name)
                 .arg("name_key")
-                .arg(Email::key_of(&name))
+                .arg(&name_key)
                 .arg("admin_id")
                 .arg(admin)
                 .arg("created_at")
@@ -241,7 +242,7 @@ fn produce(
             b.pipe
                 .cmd("HSET")
                 .arg(keys.group_name_index())
-                .arg(Email::key_of(&name))
+                .arg(&name_key)
                 .arg(id)
                 .ignore();
             b.pipe.cmd("SADD").arg(keys.all(RowType::Group)).arg(id).ignore();

@@ -11,17 +11,8 @@ use taskmaster_tests::{
 use crate::sync::assert_same;
 
 async fn app_and_syncd() -> (TestApp, ChildProcess, tokio_postgres::Client) {
-    let (app, syncd, pg, _env) = app_syncd_env().await;
+    let (app, syncd, pg, _env) = app_syncd_env_with(&[]).await;
     (app, syncd, pg)
-}
-
-async fn app_syncd_env() -> (
-    TestApp,
-    ChildProcess,
-    tokio_postgres::Client,
-    HashMap<String, String>,
-) {
-    app_syncd_env_with(&[]).await
 }
 
 /// An api (with `SYNC_REQUEST_TIMEOUT=2s` and the `extra` variables) and a
@@ -230,7 +221,7 @@ async fn without_a_daemon_sync_is_503_and_bad_actions_are_400() {
 
 #[tokio::test]
 async fn only_one_syncd_is_active_and_a_standby_takes_over_when_it_dies() {
-    let (app, active, pg, env) = app_syncd_env().await;
+    let (app, active, pg, env) = app_syncd_env_with(&[]).await;
     let standby = ChildProcess::spawn("taskmaster-syncd", &env).expect("second syncd starts");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let status = app
@@ -292,7 +283,7 @@ async fn killing_syncd_at_random_moments_loses_and_resurrects_nothing() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    let (app, first, pg, mut env) = app_syncd_env().await;
+    let (app, first, pg, mut env) = app_syncd_env_with(&[]).await;
     first.signal(libc::SIGKILL);
     drop(first);
     // Flush on every write, so that kills land in the middle of flushes.

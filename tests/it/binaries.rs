@@ -136,17 +136,7 @@ async fn the_schema_enforces_priorities_and_case_insensitive_emails() {
 async fn the_api_binary_serves_health_and_exits_0_on_sigterm() {
     let shared = shared().await;
     let port = free_port();
-    let mut api = ChildProcess::spawn(
-        "taskmaster-api",
-        &env(&[
-            ("SERVER_HOST", "127.0.0.1".into()),
-            ("SERVER_PORT", port.to_string()),
-            ("REDIS_URL", shared.redis.url()),
-            ("REDIS_KEY_PREFIX", format!("b{}:", unique())),
-            ("API_WORKER_THREADS", "3".into()),
-        ]),
-    )
-    .expect("api starts");
+    let mut api = api_on(port, &shared.redis.url(), 3);
     let client = reqwest_like::Client::new();
     let status = eventually(Duration::from_secs(20), || async {
         client.get_status(port, "/health").await
@@ -178,6 +168,22 @@ async fn the_api_binary_serves_health_and_exits_0_on_sigterm() {
     assert_eq!(code, Some(0), "api output:\n{}", api.output());
 }
 
+/// The api binary on 127.0.0.1:`port` with `shards` shards, on fresh keys
+/// of the Redis at `redis_url`.
+fn api_on(port: u16, redis_url: &str, shards: u32) -> ChildProcess {
+    ChildProcess::spawn(
+        "taskmaster-api",
+        &env(&[
+            ("SERVER_HOST", "127.0.0.1".into()),
+            ("SERVER_PORT", port.to_string()),
+            ("REDIS_URL", redis_url.to_owned()),
+            ("REDIS_KEY_PREFIX", format!("b{}:", unique())),
+            ("API_WORKER_THREADS", shards.to_string()),
+        ]),
+    )
+    .expect("api starts")
+}
+
 /// Listening TCP sockets on 127.0.0.1:`port`, from /proc/net/tcp.
 fn listening_sockets(port: u16) -> usize {
     let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
@@ -198,17 +204,7 @@ async fn the_api_binary_refuses_a_port_another_server_listens_on() {
     let shared = shared().await;
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
-    let mut api = ChildProcess::spawn(
-        "taskmaster-api",
-        &env(&[
-            ("SERVER_HOST", "127.0.0.1".into()),
-            ("SERVER_PORT", port.to_string()),
-            ("REDIS_URL", shared.redis.url()),
-            ("REDIS_KEY_PREFIX", format!("b{}:", unique())),
-            ("API_WORKER_THREADS", "2".into()),
-        ]),
-    )
-    .expect("api starts");
+    let mut api = api_on(port, &shared.redis.url(), 2);
     let code = api.wait_for_exit(Duration::from_secs(15)).await;
     assert!(
         matches!(code, Some(c) if c != 0),

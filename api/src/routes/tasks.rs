@@ -307,16 +307,11 @@ pub async fn create(
     } = &credentials
         && let Ok(id) = path_id(&id, "user")
         && *login == id
-        && let Some(verified) = state.auth.verified(id, password)
+        && let Some(version) = crate::auth::remembered(&state, id, password)
+        && let Ok(new) = parse_json::<CreateTask>(&body).and_then(CreateTask::validate)
+        && let Some(response) = insert_task(&state, id, "", Some(version), new).await?
     {
-        if verified.refresh_due {
-            crate::auth::refresh(&state, id, password, verified.version);
-        }
-        if let Ok(new) = parse_json::<CreateTask>(&body).and_then(CreateTask::validate)
-            && let Some(response) = insert_task(&state, id, "", Some(verified.version), new).await?
-        {
-            return Ok(response);
-        }
+        return Ok(response);
     }
     let caller = resolve(&state, &credentials, None).await?;
     let body = parse_json::<CreateTask>(&body)?;
