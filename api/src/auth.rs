@@ -10,10 +10,10 @@
 //! remembered for [`CACHE_TTL`] in process memory, under a keyed BLAKE2b hash
 //! of (user id, credential version, stored hash, password) with a random key
 //! made at start: neither the password nor anything that could be checked
-//! offline against it is kept. The user's row is still read on every
-//! request, so a password change (new hash), a role change (new credential
-//! version) or a deletion takes effect on the next request, on every api
-//! instance.
+//! offline against it is kept. The user's credential version is still read
+//! on every request, so a password change or a role change (each bumps
+//! it) or a deletion (which removes it) takes effect on the next request,
+//! on every api instance.
 //!
 //! A credential in use is verified again in the background once it is
 //! [`REFRESH_AFTER`] old, while requests go on using the remembered check:
@@ -35,7 +35,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine;
-use blake2::digest::{KeyInit, Mac};
+use blake2::Digest;
 use subtle::ConstantTimeEq;
 use taskmaster_shared::domain::{Email, Role, parse_id};
 use tokio::sync::{Semaphore, watch};
@@ -156,9 +156,12 @@ fn verify_blocking(password: &[u8], hash: &str) -> bool {
 /// the same credential share one verification ("single flight"): a client
 /// opening 64 connections at once pays argon2 once, not 64 times.
 pub struct Authenticator {
-    /// BLAKE2b keyed with this process's random key, before any input:
-    /// each MAC starts from a clone, so the keyed state is set up once.
-    keyed: blake2::Blake2bMac<blake2::digest::consts::U32>,
+    /// BLAKE2b that has taken in this process's random key and nothing
+    /// else: each MAC continues a clone with its input. Key and input then
+    /// share one 128-byte block (one compression instead of the two of
+    /// BLAKE2's keyed mode, which gives the key a block of its own); as
+    /// BLAKE2 has no length extension, the key as a prefix makes it a MAC.
+    keyed: Blake2b256,
     /// Keyed hash of (user id, password) → the credential version it was
     /// last verified against, and when. Requests compare it with the
     /// version they read; a write may instead carry "this user must still
@@ -168,9 +171,13 @@ pub struct Authenticator {
     failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
+type Blake2b256 = blake2::Blake2b<blake2::digest::consts::U32>;
+
 /// A credential verified against a credential version.
 struct Remembered {
     version: u64,
+    /// The role the user had at that version (a role change bumps it).
+    role: Role,
     at: Instant,
     /// A background re-verification was started for it.
     refreshing: bool,
@@ -181,6 +188,7 @@ struct Remembered {
 struct Verified {
     /// The credential version the password was verified against.
     version: u64,
+    role: Role,
     /// The caller should start [`refresh`] (told once per verification).
     refresh_due: bool,
 }
@@ -204,10 +212,7 @@ impl Authenticator {
         OsRng.fill_bytes(&mut key);
         LazyLock::force(&DUMMY_HASH);
         Authenticator {
-            keyed: <blake2::Blake2bMac<blake2::digest::consts::U32> as KeyInit>::new_from_slice(
-                &key,
-            )
-            .expect("32-byte key is valid for BLAKE2b"),
+            keyed: Blake2b256::new_with_prefix(key),
             versions: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
@@ -215,7 +220,7 @@ impl Authenticator {
     }
 
     /// A BLAKE2b MAC under this process's random key.
-    fn mac(&self) -> blake2::Blake2bMac<blake2::digest::consts::U32> {
+    fn mac(&self) -> Blake2b256 {
         self.keyed.clone()
     }
 
@@ -223,21 +228,21 @@ impl Authenticator {
     /// same stored hash.
     fn cache_key(&self, id: u64, cv: u64, hash: &str, password: &str) -> [u8; 32] {
         let mut mac = self.mac();
-        mac.update(&id.to_le_bytes());
-        mac.update(&cv.to_le_bytes());
-        mac.update(&(hash.len() as u64).to_le_bytes());
+        mac.update(id.to_le_bytes());
+        mac.update(cv.to_le_bytes());
+        mac.update((hash.len() as u64).to_le_bytes());
         mac.update(hash.as_bytes());
         mac.update(password.as_bytes());
-        mac.finalize().into_bytes().into()
+        mac.finalize().into()
     }
 
     fn version_key(&self, id: u64, password: &str) -> [u8; 32] {
         let mut mac = self.mac();
         // A distinct shape from `cache_key`'s input, so the two never meet.
         mac.update(b"version");
-        mac.update(&id.to_le_bytes());
+        mac.update(id.to_le_bytes());
         mac.update(password.as_bytes());
-        mac.finalize().into_bytes().into()
+        mac.finalize().into()
     }
 
     /// The credential version user `id`'s `password` was verified against
@@ -260,6 +265,7 @@ impl Authenticator {
         entry.refreshing |= refresh_due;
         Some(Verified {
             version: entry.version,
+            role: entry.role,
             refresh_due,
         })
     }
@@ -283,7 +289,7 @@ impl Authenticator {
         }
     }
 
-    fn remember_version(&self, id: u64, password: &str, version: u64) {
+    fn remember_version(&self, id: u64, password: &str, version: u64, role: Role) {
         let key = self.version_key(id, password);
         let mut map = self.versions.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= CACHE_MAX {
@@ -296,6 +302,7 @@ impl Authenticator {
             key,
             Remembered {
                 version,
+                role,
                 at: Instant::now(),
                 refreshing: false,
             },
@@ -494,45 +501,108 @@ impl FromRequestParts<AppState> for Caller {
 ///
 /// `about` is the user whose data the request is about. When that is the
 /// caller itself, and its password was verified against its current
-/// credential version moments ago, the round trip reads only the role and
-/// that version: the groups are not needed (the caller gets none, marked
-/// by [`Caller::relations`]), and the password hash is not needed either,
-/// because any change of password, role or existence changes the version.
+/// credential version moments ago, the round trip reads only that version
+/// ([`Store::version_command`](crate::store::Store::version_command)): the
+/// groups are not needed (the caller gets none, marked by
+/// [`Caller::relations`]); the password hash and the role are not needed
+/// either, because any change of password, role or existence changes the
+/// version, and the role it was verified with is remembered with it.
 pub async fn authenticate_with(
     state: &AppState,
     credentials: &Credentials,
     about: Option<u64>,
     extra: impl FnOnce(&mut redis::Pipeline),
 ) -> Result<(Caller, Vec<redis::Value>), ApiError> {
-    if let Credentials::Basic {
+    if let Some((id, verified)) = remembered_self(state, credentials, about) {
+        let mut pipe = redis::pipe();
+        state.store.version_command(&mut pipe, id);
+        extra(&mut pipe);
+        let mut replies = state.store.query(&pipe).await?;
+        let rest = replies.split_off(1.min(replies.len()));
+        let caller = still_current(state, credentials, id, verified, replies.first()).await?;
+        return Ok((caller, rest));
+    }
+    authenticate_fully(state, credentials, extra).await
+}
+
+/// [`authenticate_with`] for requests that need one key's value: when the
+/// caller asks about itself with a remembered credential, that is a single
+/// `MGET` of its credential version and the key (the cheapest round trip
+/// Redis has); otherwise the full authentication and a `GET` of the key.
+pub async fn authenticate_and_get(
+    state: &AppState,
+    credentials: &Credentials,
+    about: Option<u64>,
+    key: String,
+) -> Result<(Caller, Option<redis::Value>), ApiError> {
+    if let Some((id, verified)) = remembered_self(state, credentials, about) {
+        let mut mget = redis::cmd("MGET");
+        mget.arg(state.keys.user_cv(id)).arg(key);
+        let replies: Vec<redis::Value> = state.store.query_one(&mget).await?;
+        let mut replies = replies.into_iter();
+        let version = replies.next();
+        let caller = still_current(state, credentials, id, verified, version.as_ref()).await?;
+        return Ok((caller, replies.next()));
+    }
+    let (caller, mut replies) = authenticate_fully(state, credentials, |pipe| {
+        pipe.cmd("GET").arg(key);
+    })
+    .await?;
+    Ok((caller, replies.pop()))
+}
+
+/// The caller's id and what is remembered of its credential, when the
+/// request is about the caller's own data (`about`) and its credential was
+/// verified moments ago.
+fn remembered_self(
+    state: &AppState,
+    credentials: &Credentials,
+    about: Option<u64>,
+) -> Option<(u64, (u64, Role))> {
+    let Credentials::Basic {
         id: Some(id),
         password,
         ..
     } = credentials
-        && about == Some(*id)
-        && let Some(verified) = remembered(state, *id, password)
-    {
-        let mut pipe = redis::pipe();
-        state.store.version_command(&mut pipe, *id);
-        extra(&mut pipe);
-        let mut replies = state.store.query(&pipe).await?;
-        let rest = replies.split_off(1.min(replies.len()));
-        return match state.store.parse_version(replies.pop())? {
-            Some((role, version)) if version == verified => Ok((
-                Caller {
-                    id: Some(*id),
-                    role,
-                    groups: Vec::new(),
-                    admin_of: Vec::new(),
-                    relations: false,
-                },
-                rest,
-            )),
-            // Changed or gone since it was verified: the ordinary way,
-            // which reads the whole record and verifies again.
-            _ => Ok((resolve(state, credentials, None).await?, rest)),
-        };
+    else {
+        return None;
+    };
+    if about != Some(*id) {
+        return None;
     }
+    Some((*id, remembered(state, *id, password)?))
+}
+
+/// The caller of a remembered credential, if `version_reply` (the user's
+/// credential version, read just now) is still the one it was verified
+/// against; otherwise (changed or gone since) the ordinary way, which reads
+/// the whole record and verifies again.
+async fn still_current(
+    state: &AppState,
+    credentials: &Credentials,
+    id: u64,
+    (verified, role): (u64, Role),
+    version_reply: Option<&redis::Value>,
+) -> Result<Caller, ApiError> {
+    if state.store.parse_version(version_reply) == Some(verified) {
+        return Ok(Caller {
+            id: Some(id),
+            role,
+            groups: Vec::new(),
+            admin_of: Vec::new(),
+            relations: false,
+        });
+    }
+    resolve(state, credentials, None).await
+}
+
+/// Reads the whole auth record (when the credentials name a user id) and
+/// `extra`'s commands in one round trip, then resolves the caller.
+async fn authenticate_fully(
+    state: &AppState,
+    credentials: &Credentials,
+    extra: impl FnOnce(&mut redis::Pipeline),
+) -> Result<(Caller, Vec<redis::Value>), ApiError> {
     let prefetch = match credentials {
         Credentials::Basic { id: Some(id), .. } => Some(*id),
         _ => None,
@@ -558,12 +628,12 @@ pub async fn authenticate_with(
 /// moments ago ([`Authenticator::verified`]); starts its background
 /// re-verification when that is due. A write may proceed on the version
 /// only if it checks, in the same atomic step, that the user still has it.
-pub fn remembered(state: &AppState, id: u64, password: &str) -> Option<u64> {
+pub fn remembered(state: &AppState, id: u64, password: &str) -> Option<(u64, Role)> {
     let verified = state.auth.verified(id, password)?;
     if verified.refresh_due {
         refresh(state, id, password, verified.version);
     }
-    Some(verified.version)
+    Some((verified.version, verified.role))
 }
 
 /// Verifies user `id`'s `password` again, in the background, against the
@@ -624,7 +694,7 @@ pub async fn resolve(
     };
     // A credential verified moments ago passes even while its login name
     // is being hammered: the limiter must not lock out a working client.
-    if remembered(state, record.id, password) != Some(record.credential_version) {
+    if remembered(state, record.id, password) != Some((record.credential_version, record.role)) {
         let key = auth.cache_key(
             record.id,
             record.credential_version,
@@ -642,7 +712,7 @@ pub async fn resolve(
             return Err(ApiError::Unauthorized);
         }
         auth.clear_failures(&limiter_key);
-        auth.remember_version(record.id, password, record.credential_version);
+        auth.remember_version(record.id, password, record.credential_version, record.role);
     }
     Ok(Caller {
         id: Some(record.id),
@@ -691,11 +761,12 @@ mod tests {
     #[test]
     fn a_remembered_credential_asks_for_one_refresh_then_runs_out() {
         let auth = Authenticator::new();
-        auth.remember_version(7, "secret", 3);
+        auth.remember_version(7, "secret", 3, Role::GroupAdmin);
         let start = Instant::now();
         let at = |secs: u64| auth.verified_at(7, "secret", start + Duration::from_secs(secs));
         let fresh = Verified {
             version: 3,
+            role: Role::GroupAdmin,
             refresh_due: false,
         };
         assert_eq!(at(1), Some(fresh));
@@ -705,6 +776,7 @@ mod tests {
             at(half),
             Some(Verified {
                 version: 3,
+                role: Role::GroupAdmin,
                 refresh_due: true
             })
         );
@@ -712,7 +784,7 @@ mod tests {
         assert_eq!(at(half + 1), Some(fresh));
         assert_eq!(at(CACHE_TTL.as_secs()), None);
         // A refresh that succeeds starts the clock again.
-        auth.remember_version(7, "secret", 3);
+        auth.remember_version(7, "secret", 3, Role::GroupAdmin);
         auth.settle_refresh(7, "secret", 3, true);
         assert_eq!(auth.verified(7, "secret"), Some(fresh));
         // One that settles a version replaced meanwhile changes nothing.

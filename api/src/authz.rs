@@ -91,7 +91,6 @@ mod tests {
             created_at: String::new(),
             updated_at: String::new(),
             password_hash: String::new(),
-            credential_version: 0,
         }
     }
 

@@ -11,7 +11,8 @@
 //!
 //! | key | type | fields |
 //! |---|---|---|
-//! | `P user:{id}` | hash | `id full_name email role number pw work_times created_at updated_at cv tv` (`pw` is the argon2id PHC string, `work_times` JSON, `cv` the credential version, bumped on password/role change; `tv` the task-list version, bumped by every write that adds, changes or deletes one of the user's tasks, absent until the first; a restore sets both to its epoch, so neither ever repeats an earlier value) |
+//! | `P user:{id}` | hash | `id full_name email role number pw work_times created_at updated_at tv` (`pw` is the argon2id PHC string, `work_times` JSON; `tv` the task-list version, bumped by every write that adds, changes or deletes one of the user's tasks, absent until the first; a restore sets it to its epoch, so it never repeats an earlier value) |
+//! | `P user:{id}:cv` | string | the user's credential version: 1 at creation, bumped on every password or role change, set to the epoch by a restore, deleted with the user. A string of its own so that a request of a remembered credential reads it together with the row it is about in one `MGET` |
 //! | `P group:{id}` | hash | `id name admin_id created_at updated_at` |
 //! | `P task:{id}` | string | the task's JSON, exactly as answered: `{"id","title","status","priority","deadline","information","user_id","group_id","created_at","updated_at"}` in that order (reads pass it through; scripts decode and re-encode it atomically) |
 //!
@@ -142,6 +143,11 @@ impl Keys {
 
     pub fn user_tasks(&self, user: u64) -> String {
         self.k(format_args!("user:{user}:tasks"))
+    }
+
+    /// `P user:{id}:cv`: the credential version (see the layout above).
+    pub fn user_cv(&self, user: u64) -> String {
+        self.k(format_args!("user:{user}:cv"))
     }
 
     pub fn user_admin_of(&self, user: u64) -> String {

@@ -34,8 +34,6 @@ pub struct User {
     pub updated_at: String,
     #[serde(skip)]
     pub password_hash: String,
-    #[serde(skip)]
-    pub credential_version: u64,
 }
 
 impl User {
@@ -55,7 +53,6 @@ impl User {
             created_at: get(f, "created_at").to_owned(),
             updated_at: get(f, "updated_at").to_owned(),
             password_hash: get(f, "pw").to_owned(),
-            credential_version: get_u64(f, "cv").unwrap_or(0),
         })
     }
 }

@@ -195,14 +195,17 @@ fn produce(
                 .arg(r.get::<_, String>(5))
                 .arg("work_times")
                 .arg(work_times.to_string())
-                .arg("cv")
-                .arg(epoch)
                 .arg("tv")
                 .arg(epoch)
                 .arg("created_at")
                 .arg(rfc3339(r.get(7)))
                 .arg("updated_at")
                 .arg(rfc3339(r.get(8)))
+                .ignore();
+            b.pipe
+                .cmd("SET")
+                .arg(keys.user_cv(id))
+                .arg(epoch)
                 .ignore();
             b.pipe
                 .cmd("HSET")

@@ -132,6 +132,15 @@ async fn a_backup_restored_into_an_empty_system_reproduces_every_row() {
 
     assert_eq!(everything(&fresh).await, before);
     assert_same(&fresh, &fresh_pg).await;
+    // Credential versions start at the restore's epoch (its time in
+    // microseconds), past any version a credential was remembered against.
+    let mut redis = fresh.redis().await;
+    let cv: u64 = redis::cmd("GET")
+        .arg(fresh.keys.user_cv(u.id))
+        .query_async(&mut redis)
+        .await
+        .expect("the credential version");
+    assert!(cv > 1_700_000_000_000_000, "cv {cv}");
     // Passwords came along (as hashes): the user logs in on the new system.
     let res = fresh
         .call(Method::GET, &format!("/users/{}", u.id), &u.auth(), None)

@@ -609,7 +609,7 @@ async fn creating_own_tasks_is_refused_at_once_after_a_password_change_or_deleti
 }
 
 /// Reading one's own task or task list with a recently verified password
-/// reads only the user's role and credential version; a changed password,
+/// reads only the user's credential version; a changed password,
 /// a changed role or a deleted user must still show on the next read, on
 /// this instance and on another.
 #[tokio::test]

@@ -13,7 +13,7 @@ use taskmaster_shared::model::Task;
 
 use super::users::visible_user;
 use super::{completion_rate, now, ok};
-use crate::auth::{Caller, Credentials, authenticate_with, resolve};
+use crate::auth::{Caller, Credentials, authenticate_and_get, authenticate_with, resolve};
 use crate::authz;
 use crate::creates::{Created, NewCreate};
 use crate::error::ApiError;
@@ -307,7 +307,7 @@ pub async fn create(
     } = &credentials
         && let Ok(id) = path_id(&id, "user")
         && *login == id
-        && let Some(version) = crate::auth::remembered(&state, id, password)
+        && let Some((version, _)) = crate::auth::remembered(&state, id, password)
         && let Ok(new) = parse_json::<CreateTask>(&body).and_then(CreateTask::validate)
         && let Some(response) = insert_task(&state, id, "", Some(version), new).await?
     {
@@ -399,14 +399,17 @@ pub async fn get_one(
         }
     };
     // The caller and the task in one round trip.
-    let (caller, mut replies) = authenticate_with(&state, &credentials, Some(id), |pipe| {
-        pipe.cmd("GET").arg(state.keys.row(RowType::Task, tid));
-    })
+    let (caller, reply) = authenticate_and_get(
+        &state,
+        &credentials,
+        Some(id),
+        state.keys.row(RowType::Task, tid),
+    )
     .await?;
     may_access_user(&state, &caller, id).await?;
     // The stored JSON goes out as it is; only the two ids that decide
     // visibility are read from it.
-    let row = match replies.pop() {
+    let row = match reply {
         Some(redis::Value::BulkString(raw)) => TaskOwnership::of(&raw).map(|o| (o, raw)),
         _ => None,
     };

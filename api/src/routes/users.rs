@@ -218,7 +218,6 @@ pub async fn create(
                 created_at: now.clone(),
                 updated_at: now,
                 password_hash: String::new(),
-                credential_version: 1,
             };
             Ok(created(UserMessage {
                 message: "User created successfully",

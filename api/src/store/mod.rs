@@ -110,7 +110,7 @@ pub enum Source<'a> {
 }
 
 /// How many pipeline replies [`Store::auth_commands`] produces.
-pub const AUTH_COMMANDS: usize = 3;
+pub const AUTH_COMMANDS: usize = 4;
 
 /// The data behind authentication.
 #[derive(Debug, Clone)]
@@ -243,7 +243,9 @@ impl Store {
     pub fn auth_commands(&self, pipe: &mut redis::Pipeline, id: u64) {
         pipe.cmd("HMGET")
             .arg(self.keys.row(RowType::User, id))
-            .arg(&["pw", "role", "cv"])
+            .arg(&["pw", "role"])
+            .cmd("GET")
+            .arg(self.keys.user_cv(id))
             .cmd("SMEMBERS")
             .arg(self.keys.user_groups(id))
             .cmd("SMEMBERS")
@@ -257,7 +259,9 @@ impl Store {
         replies: Vec<Value>,
     ) -> Result<Option<AuthRecord>, StoreError> {
         let mut it = replies.into_iter();
-        let (Some(fields), Some(groups), Some(admin_of)) = (it.next(), it.next(), it.next()) else {
+        let (Some(fields), Some(version), Some(groups), Some(admin_of)) =
+            (it.next(), it.next(), it.next(), it.next())
+        else {
             return Err(StoreError::Malformed("auth replies"));
         };
         let fields = array(fields).unwrap_or_default();
@@ -270,32 +274,35 @@ impl Store {
             id,
             password_hash,
             role,
-            credential_version: get(2).and_then(|v| v.parse().ok()).unwrap_or(0),
+            // A row without its version (written by hand, say) is never
+            // remembered as current: see `parse_version`.
+            credential_version: u64_of(&version).unwrap_or(0),
             groups: ids(groups),
             admin_of: ids(admin_of),
         }))
     }
 
-    /// Adds the one command [`Store::parse_version`] reads: user `id`'s
-    /// role and credential version, all a request about the user's own
-    /// data needs once its password is known to be right.
+    /// The command [`Store::parse_version`] reads: user `id`'s credential
+    /// version, all a request about the user's own data needs once its
+    /// password is known to be right (a change of role changes it too).
     pub fn version_command(&self, pipe: &mut redis::Pipeline, id: u64) {
-        pipe.cmd("HMGET")
-            .arg(self.keys.row(RowType::User, id))
-            .arg(&["role", "cv"]);
+        pipe.cmd("GET").arg(self.keys.user_cv(id));
     }
 
-    /// The role and credential version from [`Store::version_command`]'s
-    /// reply; `None` when the user does not exist.
-    pub fn parse_version(&self, reply: Option<Value>) -> Result<Option<(Role, u64)>, StoreError> {
-        let fields = reply.and_then(array).unwrap_or_default();
-        let get = |i: usize| fields.get(i).and_then(string);
-        let (Some(role), Some(cv)) = (get(0), get(1)) else {
-            return Ok(None);
-        };
-        let role = Role::parse(&role).map_err(|_| StoreError::Malformed("role"))?;
-        let cv = cv.parse().map_err(|_| StoreError::Malformed("cv"))?;
-        Ok(Some((role, cv)))
+    /// The credential version from [`Store::version_command`]'s reply (or
+    /// an `MGET` of [`Keys::user_cv`]); `None` when the user does not exist
+    /// (its version goes with it).
+    pub fn parse_version(&self, reply: Option<&Value>) -> Option<u64> {
+        reply.and_then(u64_of).filter(|v| *v > 0)
+    }
+
+    /// Runs one command; its reply.
+    pub async fn query_one<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+    ) -> Result<T, StoreError> {
+        let mut conn = redis_pool::shared(&self.pool).await?;
+        Ok(cmd.query_async(&mut conn).await?)
     }
 
     /// Runs a pipeline; one reply per command.

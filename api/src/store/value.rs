@@ -17,6 +17,7 @@ pub fn string(v: &Value) -> Option<String> {
 pub fn u64_of(v: &Value) -> Option<u64> {
     match v {
         Value::Int(i) => u64::try_from(*i).ok(),
+        Value::BulkString(bytes) => std::str::from_utf8(bytes).ok()?.parse().ok(),
         other => string(other)?.parse().ok(),
     }
 }

@@ -17,8 +17,9 @@ if holder then
 end
 id = redis.call('INCR', P .. 'seq:users')
 redis.call('HSET', k('user', id), 'id', id, 'full_name', 'System Owner', 'email', ARGV[4], 'email_key', ARGV[3],
-  'role', 'owner', 'number', '', 'pw', ARGV[5], 'work_times', '{}', 'cv', 1,
+  'role', 'owner', 'number', '', 'pw', ARGV[5], 'work_times', '{}',
   'created_at', NOW, 'updated_at', NOW)
+redis.call('SET', k('user', id, 'cv'), 1)
 redis.call('HSET', P .. 'idx:email', ARGV[3], id)
 redis.call('SADD', P .. 'users', id)
 redis.call('HSET', meta, 'id', id, 'pw', ARGV[5])

@@ -18,7 +18,7 @@ local out = {'OK'}
 local verdicts = {}
 local function check(uid, gid, caller, guard)
   local ukey = P .. 'user:' .. uid
-  if guard ~= '' and redis.call('HGET', ukey, 'cv') ~= guard then
+  if guard ~= '' and redis.call('GET', ukey .. ':cv') ~= guard then
     return 'STALE_CREDENTIALS'
   end
   -- A member of an existing group is an existing user (memberships go

@@ -16,7 +16,7 @@ for _, tid in ipairs(tasks) do delete_task(tid) end
 for _, g in ipairs(groups) do redis.call('SREM', k('group', g, 'members'), id) end
 local ek = redis.call('HGET', key, 'email_key')
 if ek and redis.call('HGET', P .. 'idx:email', ek) == id then redis.call('HDEL', P .. 'idx:email', ek) end
-redis.call('DEL', key, k('user', id, 'groups'), k('user', id, 'tasks'), k('user', id, 'admin_of'))
+redis.call('DEL', key, k('user', id, 'cv'), k('user', id, 'groups'), k('user', id, 'tasks'), k('user', id, 'admin_of'))
 redis.call('SREM', P .. 'users', id)
 dirty('user', id, 'delete')
 return {'OK', row, groups, #tasks}

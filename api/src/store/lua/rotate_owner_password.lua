@@ -5,7 +5,7 @@ if maintenance() then return err('MAINTENANCE') end
 local key = k('user', ARGV[3])
 if redis.call('HGET', key, 'pw') ~= ARGV[4] then return err('CHANGED') end
 redis.call('HSET', key, 'pw', ARGV[5], 'updated_at', NOW)
-redis.call('HINCRBY', key, 'cv', 1)
+redis.call('INCR', k('user', ARGV[3], 'cv'))
 redis.call('HSET', P .. 'meta:owner', 'pw', ARGV[5])
 dirty('user', ARGV[3], 'upsert')
 return {'OK'}

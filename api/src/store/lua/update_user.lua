@@ -40,7 +40,7 @@ if ARGV[8] ~= '' then
   redis.call('HSET', key, 'pw', ARGV[8])
   bump = true
 end
-if bump then redis.call('HINCRBY', key, 'cv', 1) end
+if bump then redis.call('INCR', k('user', id, 'cv')) end
 local moved = 0
 if ARGV[9] == '1' then
   local want = {}
