@@ -6,10 +6,12 @@
 #   ./deploy/bench.sh            # the full run (100,000 tasks, then 1k vs 1M)
 #   BENCH_QUICK=1 ./deploy/bench.sh   # smaller datasets and shorter runs
 #
-# The main runs go in rounds (BENCH_ROUNDS, default 3): the ceiling and then
-# every api run, again and again, so that the machine's mood of the moment
-# weighs on the ceiling and the api alike. Each figure is the median over
-# the rounds of the ratio to that round's ceiling; p99 is the worst round's.
+# The main runs go in rounds (BENCH_ROUNDS, default 3) of every api run,
+# each between two runs of the ceiling (C A C B C ... per round), so that the
+# machine's mood of the moment weighs on the ceiling and the api alike: each
+# api run is divided by the mean of the ceiling runs just before and after
+# it. Each figure is the median over the rounds of that ratio; p99 is the
+# worst round's.
 #
 # Knobs: BENCH_DURATION (default 5s a run), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
 # BENCH_API_THREADS (the api's API_WORKER_THREADS: its shards, one thread
@@ -167,15 +169,21 @@ say "warming up (the first Basic-auth request of each user pays argon2 once)"
 for port in "$API_PORT" "$NOCACHE_PORT"; do
     wrk -t"$THREADS" -c"$CONNS" -d2s -H "Authorization: Basic $BASIC" "http://127.0.0.1:$port/users/$UID_/tasks/$TID" >/dev/null
 done
+ceiling() { run "ceiling_$1" "http://127.0.0.1:$CEIL_PORT/"; }
 for i in $(seq 1 "$ROUNDS"); do
-    say "round $i of $ROUNDS: ceiling, GET (Basic, owner), list (kept, not kept), POST"
-    run "ceiling_$i" "http://127.0.0.1:$CEIL_PORT/"
+    say "round $i of $ROUNDS: GET (Basic, owner), list (kept, not kept), POST, each between ceiling runs"
+    ceiling "$i"
     run "get_basic_$i" "http://127.0.0.1:$API_PORT/users/$UID_/tasks/$TID" -H "Authorization: Basic $BASIC"
+    ceiling "$i"
     run "get_owner_$i" "http://127.0.0.1:$API_PORT/users/$UID_/tasks/$TID" -H "X-Owner-Password: $OWNER"
+    ceiling "$i"
     run "list_100_$i" "http://127.0.0.1:$API_PORT/users/$UID_/tasks" -H "Authorization: Basic $BASIC"
+    ceiling "$i"
     run "list_nocache_$i" "http://127.0.0.1:$NOCACHE_PORT/users/$UID_/tasks" -H "Authorization: Basic $BASIC"
     WRITER=$(post_script "$i")
+    ceiling "$i"
     run "create_$i" "http://127.0.0.1:$API_PORT/users/$WRITER/tasks" -s "$WORK/post.lua"
+    ceiling "$i"
 done
 for p in "$MAIN_PID" "$NOCACHE_PID"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 
@@ -208,23 +216,42 @@ python3 - "$WORK/results" "$USERS" "$TASKS_PER_USER" "$BIG_USERS" "$BIG_TASKS_PE
 import sys
 path, users, per, bu, bp, conns, dur, api_threads, pool, via = sys.argv[1:]
 api_threads = int(api_threads)
-r = {}
+# The results in the order they ran: a ceiling run before and after each
+# api run of the rounds; the size runs come last, with no ceiling.
+runs = []
 for line in open(path):
     name, rps, p50, p99 = line.split()
-    r[name] = (float(rps), float(p50), float(p99))
-def rounds(name):
-    return [v for k, v in sorted(r.items()) if k.rsplit("_", 1)[0] == name]
+    kind, rnd = name.rsplit("_", 1)
+    runs.append((kind, int(rnd), float(rps), float(p50), float(p99)))
 def median(values):
     values = sorted(values)
     n = len(values)
     return (values[(n - 1) // 2] + values[n // 2]) / 2 if n else 0.0
-ceilings = [v[0] for v in rounds("ceiling")]
-print(f"\ntaskmaster api benchmark: wrk, {conns} connections, {dur} per run, {len(ceilings)} rounds, loopback, 2 cores shared")
+ceiling_at = [i for i, run in enumerate(runs) if run[0] == "ceiling"]
+# kind -> round -> (ratio to the mean of the neighbouring ceilings, rps, p50, p99)
+by_kind = {}
+for i, (kind, rnd, rps, p50, p99) in enumerate(runs):
+    if kind == "ceiling" or kind.startswith("get_small") or kind.startswith("get_big"):
+        continue
+    before = [runs[j][2] for j in ceiling_at if j < i][-1:]
+    after = [runs[j][2] for j in ceiling_at if j > i][:1]
+    ceiling = sum(before + after) / len(before + after)
+    by_kind.setdefault(kind, {})[rnd] = (rps / ceiling, rps, p50, p99)
+ceilings = {}
+for kind, rnd, rps, p50, p99 in runs:
+    if kind == "ceiling":
+        ceilings.setdefault(rnd, []).append((rps, p50, p99))
+rounds_run = sorted(ceilings)
+print(f"\ntaskmaster api benchmark: wrk, {conns} connections, {dur} per run, {len(rounds_run)} rounds, loopback, 2 cores shared")
 print(f"dataset: {int(users) * int(per):,} tasks across {users} users; api shards: {api_threads or 'one per core'}, Redis connections per shard: {pool}, over {'a Unix socket' if via == 'unix' else 'loopback TCP'}")
-print("req/s, p50: medians over the rounds; ratio: median of each round's req/s over that round's ceiling; p99: worst round\n")
-print(f"{'run':<42}{'req/s':>10}{'ratio':>8}{'p50 ms':>9}{'p99 ms':>9}   ratio per round")
+print("each api run sits between two ceiling runs; ratio: median over the rounds of req/s over the mean of those two;")
+print("req/s, p50: medians over the rounds; p99: worst round\n")
+print(f"{'run':<42}{'req/s':>10}{'ratio':>8}{'p50 ms':>9}{'p99 ms':>9}   per round")
+all_ceilings = [c for rnd in rounds_run for c in ceilings[rnd]]
+print(f"{'minimal hyper server (ceiling)':<42}{median(c[0] for c in all_ceilings):>10.0f}{1:>8.2f}"
+      f"{median(c[1] for c in all_ceilings):>9.2f}{max(c[2] for c in all_ceilings):>9.2f}   "
+      + " ".join(f"{median(c[0] for c in ceilings[rnd]):.0f}" for rnd in rounds_run) + " req/s (median)")
 labels = {
-    "ceiling": "minimal hyper server (ceiling)",
     "get_basic": "GET task, Basic auth",
     "get_owner": "GET task, owner header",
     "list_100": f"GET user's tasks ({per}), kept",
@@ -232,20 +259,23 @@ labels = {
     "create": "POST task (Basic auth)",
 }
 ratio = {}
+worst_p99 = {}
 for k, label in labels.items():
-    runs = rounds(k)
-    ratios = [v[0] / c for v, c in zip(runs, ceilings)]
-    ratio[k] = median(ratios)
-    each = " ".join(f"{x:.2f}" for x in ratios) if k != "ceiling" else " ".join(f"{v[0]:.0f}" for v in runs) + " req/s"
-    print(f"{label:<42}{median(v[0] for v in runs):>10.0f}{ratio[k]:>8.2f}"
-          f"{median(v[1] for v in runs):>9.2f}{max(v[2] for v in runs):>9.2f}   {each}")
-basic_over_owner = median(b[0] / o[0] for b, o in zip(rounds("get_basic"), rounds("get_owner")))
+    per_round = [by_kind[k][rnd] for rnd in sorted(by_kind[k])]
+    ratio[k] = median(v[0] for v in per_round)
+    worst_p99[k] = max(v[3] for v in per_round)
+    print(f"{label:<42}{median(v[1] for v in per_round):>10.0f}{ratio[k]:>8.2f}"
+          f"{median(v[2] for v in per_round):>9.2f}{worst_p99[k]:>9.2f}   "
+          + " ".join(f"{v[0]:.2f}" for v in per_round))
+# Basic over owner per round, each already divided by its own ceilings.
+basic_over_owner = median(by_kind["get_basic"][rnd][0] / by_kind["get_owner"][rnd][0]
+                          for rnd in by_kind["get_basic"])
 def median_p50(prefix):
-    values = sorted(v[1] for k, v in r.items() if k.startswith(prefix))
+    values = sorted(run[3] for run in runs if run[0] == prefix)
     return values[len(values) // 2] if values else 0.0
-small, big = median_p50("get_small_"), median_p50("get_big_")
+small, big = median_p50("get_small"), median_p50("get_big")
 # The issue's runs; the list without its cache is shown for what it is.
-worst = max(v[2] for k in ["get_basic", "get_owner", "list_100", "create"] for v in rounds(k))
+worst = max(worst_p99[k] for k in ["get_basic", "get_owner", "list_100", "create"])
 print()
 checks = [
     ("authenticated GET >= 0.5 x ceiling", ratio["get_basic"], ratio["get_basic"] >= 0.5),
@@ -257,7 +287,6 @@ checks = [
 ]
 for label, value, ok in checks:
     print(f"{'PASS' if ok else 'MISS'}  {label}: {value:.2f}")
-nocache = rounds("list_nocache")
 print(f"NOTE  a list's first read after a change (LIST_CACHE_MB=0): ratio {ratio['list_nocache']:.2f}, "
-      f"p99 {max(v[2] for v in nocache):.2f} ms")
+      f"p99 {worst_p99['list_nocache']:.2f} ms")
 PY
