@@ -95,6 +95,34 @@ impl ApiError {
     }
 }
 
+/// Redis error codes that mean "not now" rather than "this request is
+/// wrong": the server is loading its data after a restart, running a script
+/// past its time limit, out of memory (`maxmemory` with `noeviction`: no
+/// write was made), or a replica. A client gets 503 and may retry; the log
+/// names the code for the operator.
+const REDIS_NOT_NOW: &[&str] = &[
+    "LOADING",
+    "BUSY",
+    "OOM",
+    "READONLY",
+    "MASTERDOWN",
+    "TRYAGAIN",
+    "CLUSTERDOWN",
+    "NOREPLICAS",
+    "MISCONF",
+];
+
+/// Whether Redis answered one of [`REDIS_NOT_NOW`], to a command or to any
+/// command of a pipeline.
+fn redis_not_now(e: &redis::RedisError) -> bool {
+    // A clone is two reference counts: the server errors sit in an `Arc`.
+    e.clone().into_server_errors().is_some_and(|errors| {
+        errors
+            .iter()
+            .any(|(_, error)| REDIS_NOT_NOW.contains(&error.code()))
+    })
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let unavailable = match &e {
@@ -103,6 +131,7 @@ impl From<StoreError> for ApiError {
                     || r.is_connection_dropped()
                     || r.is_timeout()
                     || r.is_connection_refusal()
+                    || redis_not_now(r)
             }
             StoreError::PoolTimeout => true,
             StoreError::Malformed(_) => false,
@@ -156,6 +185,13 @@ impl IntoResponse for ApiError {
             ApiError::Internal(source) => {
                 tracing::error!(error = %source, "internal error");
                 error_response(status, "Internal server error")
+            }
+            ApiError::Unavailable(message) => {
+                let mut response = error_response(status, message);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                response
             }
             ApiError::Maintenance => {
                 let mut response = error_response(status, &self.to_string());

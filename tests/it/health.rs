@@ -1,7 +1,8 @@
 use std::time::Duration;
 
 use hyper::{Method, StatusCode};
-use taskmaster_tests::{RedisServer, eventually, spawn_app, spawn_app_with};
+use serde_json::json;
+use taskmaster_tests::{Auth, RedisServer, eventually, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn health_answers_200_with_an_rfc3339_timestamp_when_redis_is_up() {
@@ -117,4 +118,104 @@ fn signal(pid: u32, signal: i32) {
     unsafe {
         libc::kill(pid as libc::pid_t, signal);
     }
+}
+
+/// Redis saying "not now" (out of memory under `noeviction`, or busy with a
+/// script past its time limit) is the server's state, not the request's
+/// fault: a JSON 503 with `Retry-After`, nothing written, and the same
+/// request succeeds once Redis is back to normal.
+#[tokio::test]
+async fn a_full_or_busy_redis_gets_a_json_503_and_no_write() {
+    let redis = tokio::task::spawn_blocking(RedisServer::start)
+        .await
+        .expect("join")
+        .expect("redis starts");
+    let app = spawn_app_with(redis.port, &[]).await;
+    let mut conn = app.redis().await;
+    let config = |name: &'static str, value: &'static str| {
+        let mut conn = conn.clone();
+        async move {
+            redis::cmd("CONFIG")
+                .arg("SET")
+                .arg(name)
+                .arg(value)
+                .query_async::<()>(&mut conn)
+                .await
+                .expect("config set");
+        }
+    };
+    let new_user = |n: u32| json!({"full_name": format!("Full {n}"), "email": format!("full{n}@example.com"), "password": "secret1"});
+    let count = || async {
+        app.call(Method::GET, "/users", &Auth::Owner, None)
+            .await
+            .json()["data"]["users"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let before = count().await;
+
+    config("maxmemory-policy", "noeviction").await;
+    config("maxmemory", "1").await;
+    let res = app
+        .call(Method::POST, "/users", &Auth::Owner, Some(new_user(1)))
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        res.text()
+    );
+    assert_eq!(res.json()["success"], false);
+    assert!(res.header("retry-after").is_some());
+    // Reads still work, and show that nothing was written.
+    assert_eq!(count().await, before);
+    config("maxmemory", "0").await;
+    let res = app
+        .call(Method::POST, "/users", &Auth::Owner, Some(new_user(1)))
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    let id = res.json()["data"]["user"]["id"].as_u64().expect("id");
+
+    // A script that never ends, on a connection of its own.
+    config("busy-reply-threshold", "50").await;
+    let spinner = redis::Client::open(format!("redis://127.0.0.1:{}", redis.port))
+        .expect("url")
+        .get_multiplexed_async_connection_with_config(
+            &redis::AsyncConnectionConfig::new().set_response_timeout(None),
+        )
+        .await
+        .expect("connection");
+    let spinning = tokio::spawn(async move {
+        let mut spinner = spinner;
+        redis::cmd("EVAL")
+            .arg("while true do end")
+            .arg(0)
+            .query_async::<()>(&mut spinner)
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let res = app
+        .call(Method::GET, &format!("/users/{id}"), &Auth::Owner, None)
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        res.text()
+    );
+    assert_eq!(res.json()["success"], false);
+    redis::cmd("SCRIPT")
+        .arg("KILL")
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("script kill");
+    assert!(
+        spinning.await.expect("join").is_err(),
+        "the script was killed"
+    );
+    let res = app
+        .call(Method::GET, &format!("/users/{id}"), &Auth::Owner, None)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    drop(redis);
 }
