@@ -266,7 +266,8 @@ for k, label in labels.items():
     worst_p99[k] = max(v[3] for v in per_round)
     print(f"{label:<42}{median(v[1] for v in per_round):>10.0f}{ratio[k]:>8.2f}"
           f"{median(v[2] for v in per_round):>9.2f}{worst_p99[k]:>9.2f}   "
-          + " ".join(f"{v[0]:.2f}" for v in per_round))
+          + " ".join(f"{v[0]:.2f}" for v in per_round)
+          + "  (p99 " + " ".join(f"{v[3]:.1f}" for v in per_round) + ")")
 # Basic over owner per round, each already divided by its own ceilings.
 basic_over_owner = median(by_kind["get_basic"][rnd][0] / by_kind["get_owner"][rnd][0]
                           for rnd in by_kind["get_basic"])
