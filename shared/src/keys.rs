@@ -20,7 +20,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `P users` / `P groups` / `P tasks` | set | ids of all rows of that type |
+//! | `P users` / `P groups` | set | ids of all rows of that type (there is no set of all tasks: the owner's views read every user's task set, and each create is spared one insert into the largest set there would be) |
 //! | `P user:{id}:groups` | set | ids of the groups the user is a member of |
 //! | `P user:{id}:tasks` | set | ids of the user's tasks |
 //! | `P user:{id}:admin_of` | set | ids of the groups whose `admin_id` is the user |
@@ -127,7 +127,7 @@ impl Keys {
         self.k(format_args!("{}:{id}", t.singular()))
     }
 
-    /// `P users`, `P groups`, `P tasks`: all ids of a type.
+    /// `P users`, `P groups`: all ids of a type (never used for tasks).
     pub fn all(&self, t: RowType) -> String {
         self.k(format_args!("{}", t.plural()))
     }

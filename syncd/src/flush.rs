@@ -357,18 +357,37 @@ fn upsert(tx: &mut postgres::Transaction<'_>, b: &Batch) -> Result<(), postgres:
 
 /// Marks every row dirty, so that the next flush writes everything: for a
 /// database that is new or lost its tables while Redis kept its rows.
+///
+/// Tasks have no set of all ids (see `shared/src/keys.rs`): their ids come
+/// from every user's task set, 500 users per `SUNIONSTORE`. The steps need
+/// not be one atomic whole: a row written meanwhile marks itself dirty,
+/// and a task deleted meanwhile is flushed as a delete.
 pub async fn mark_all_dirty(redis: &RedisPool, keys: &Keys) -> Result<u64, FlushError> {
     let mut conn = conn(redis).await?;
     let mut pipe = redis::pipe();
-    pipe.atomic();
-    for t in RowType::ALL {
+    for t in [RowType::User, RowType::Group] {
         pipe.cmd("SUNIONSTORE")
             .arg(keys.dirty(t))
             .arg(keys.dirty(t))
             .arg(keys.all(t));
     }
     let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
-    Ok(counts.iter().sum())
+    let users: Vec<u64> = redis::cmd("SMEMBERS")
+        .arg(keys.all(RowType::User))
+        .query_async(&mut conn)
+        .await?;
+    let mut tasks = 0;
+    for chunk in users.chunks(500) {
+        let mut union = redis::cmd("SUNIONSTORE");
+        union
+            .arg(keys.dirty(RowType::Task))
+            .arg(keys.dirty(RowType::Task));
+        for user in chunk {
+            union.arg(keys.user_tasks(*user));
+        }
+        tasks = union.query_async(&mut conn).await?;
+    }
+    Ok(counts.iter().sum::<u64>() + tasks)
 }
 
 /// Scans the in-flight ids type by type (users, groups, tasks) in chunks

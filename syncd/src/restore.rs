@@ -282,7 +282,6 @@ fn produce(
             };
             let json = serde_json::to_string(&task).unwrap_or_default();
             b.pipe.cmd("SET").arg(keys.row(RowType::Task, task.id)).arg(json).ignore();
-            b.pipe.cmd("SADD").arg(keys.all(RowType::Task)).arg(task.id).ignore();
             b.pipe.cmd("SADD").arg(keys.user_tasks(task.user_id)).arg(task.id).ignore();
             b.pipe.cmd("SADD").arg(keys.group_tasks(task.group_id)).arg(task.id).ignore();
             loaded.tasks += 1;

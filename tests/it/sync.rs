@@ -403,8 +403,13 @@ async fn a_database_that_lost_its_schema_is_migrated_again() {
     let admin = app.seed_user("group_admin", &[]).await;
     // Flushed before the loss and never changed after it.
     let untouched = app.seed_user("user", &[]).await;
+    let g0 = app.seed_group(admin.id).await;
+    let member = app.seed_user("user", &[g0]).await;
+    let old_task = app
+        .seed_task(member.id, g0, "flushed before the loss")
+        .await;
     assert!(
-        appears(&pg, "users", untouched.id, 20).await,
+        appears(&pg, "tasks", old_task, 20).await,
         "first flush never happened:\n{}",
         syncd.output()
     );
@@ -425,6 +430,11 @@ async fn a_database_that_lost_its_schema_is_migrated_again() {
     assert!(
         appears(&pg, "users", untouched.id, 30).await,
         "old rows never came back:\n{}",
+        syncd.output()
+    );
+    assert!(
+        appears(&pg, "tasks", old_task, 30).await,
+        "old tasks never came back:\n{}",
         syncd.output()
     );
     assert_same(&app, &pg).await;

@@ -869,3 +869,59 @@ async fn a_group_admin_sees_only_the_listed_users_tasks_in_groups_it_administers
         .await;
     assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.text());
 }
+
+/// There is no set of all tasks: the owner's search, filter and stats read
+/// every user's task set, a small one in a pipeline and a large one (over
+/// 2,000 tasks) in pages. Every task must be counted once, whoever owns it.
+#[tokio::test]
+async fn the_owners_views_count_every_users_tasks_once_small_sets_and_large() {
+    use taskmaster_api::store::{NewTaskRow, Outcome, SCRIPTS};
+    let app = spawn_app().await;
+    let (_, group, big) = team(&app).await;
+    let small = app.seed_user("user", &[group]).await;
+    let _idle = app.seed_user("user", &[group]).await;
+    let store = app.store();
+    let now = "2026-11-21T08:00:00.000000Z";
+    let mut made = 0;
+    while made < 2_050 {
+        let mut inv = store.invocation(&SCRIPTS.create_tasks, Some(now));
+        for i in made..(made + 205) {
+            let title = format!("bulk {i}");
+            let tail = NewTaskRow {
+                title: &title,
+                priority: 1,
+                deadline: "",
+                information: "",
+                user_id: big.id,
+                group_id: group,
+                now,
+            }
+            .tail();
+            inv.arg(big.id).arg(group).arg("").arg("").arg(tail);
+        }
+        assert!(matches!(store.write(&inv).await, Ok(Outcome::Ok(_))));
+        made += 205;
+    }
+    for title in ["bulk small", "another"] {
+        app.seed_task(small.id, group, title).await;
+    }
+
+    let search = app
+        .call(Method::GET, "/tasks/search?q=BULK", &Auth::Owner, None)
+        .await
+        .json();
+    assert_eq!(search["data"]["count"], 2_051);
+    let stats = app
+        .call(Method::GET, "/tasks/stats", &Auth::Owner, None)
+        .await
+        .json();
+    assert_eq!(stats["data"]["total_tasks"], 2_052);
+    let by_id = &stats["data"]["user_task_counts_by_id"];
+    assert_eq!(by_id[big.id.to_string()], 2_050, "{by_id}");
+    assert_eq!(by_id[small.id.to_string()], 2, "{by_id}");
+    let filtered = app
+        .call(Method::GET, "/tasks/filter?priority=2", &Auth::Owner, None)
+        .await
+        .json();
+    assert_eq!(filtered["data"]["count"], 2, "{filtered}");
+}

@@ -552,10 +552,7 @@ pub async fn delete(
 /// the groups it administers for a group admin; its own for a user.
 async fn visible_tasks(state: &AppState, caller: &Caller) -> Result<Vec<Task>, ApiError> {
     if caller.is_owner() {
-        let ids = state
-            .store
-            .set_members_chunked(&state.keys.all(RowType::Task))
-            .await?;
+        let ids = state.store.all_task_ids().await?;
         return Ok(state.store.tasks_chunked(&ids).await?);
     }
     let Some(me) = caller.id else {

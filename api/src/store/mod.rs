@@ -429,6 +429,76 @@ impl Store {
         Ok(out)
     }
 
+    /// Every task id, sorted: the union of every user's task set (there is
+    /// no set of all tasks; see `shared/src/keys.rs`). The sets' sizes come
+    /// first, in one pipeline per 500 users; small sets are then read in
+    /// one pipeline per 500 users, and a large one with `SSCAN`, so that no
+    /// single reply makes Redis build a huge answer while others wait.
+    pub async fn all_task_ids(&self) -> Result<Vec<u64>, StoreError> {
+        const SMALL: u64 = 2000;
+        let users = self
+            .set_members_chunked(&self.keys.all(RowType::User))
+            .await?;
+        let mut out = Vec::new();
+        for chunk in users.chunks(500) {
+            let sizes = self.task_set_sizes(chunk).await?;
+            let mut small = redis::pipe();
+            let mut large = Vec::new();
+            for (user, size) in chunk.iter().zip(sizes) {
+                match size {
+                    0 => {}
+                    1..=SMALL => {
+                        small.cmd("SMEMBERS").arg(self.keys.user_tasks(*user));
+                    }
+                    _ => large.push(*user),
+                }
+            }
+            if small.cmd_iter().next().is_some() {
+                let sets: Vec<Vec<u64>> = self.query_typed(&small).await?;
+                out.extend(sets.into_iter().flatten());
+            }
+            for user in large {
+                out.extend(
+                    self.set_members_chunked(&self.keys.user_tasks(user))
+                        .await?,
+                );
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// How many tasks there are: the sizes of every user's task set.
+    pub async fn task_count(&self) -> Result<u64, StoreError> {
+        let users = self
+            .set_members_chunked(&self.keys.all(RowType::User))
+            .await?;
+        let mut total = 0;
+        for chunk in users.chunks(500) {
+            total += self.task_set_sizes(chunk).await?.iter().sum::<u64>();
+        }
+        Ok(total)
+    }
+
+    /// The sizes of `users`' task sets, in order, in one pipeline.
+    async fn task_set_sizes(&self, users: &[u64]) -> Result<Vec<u64>, StoreError> {
+        let mut sizes = redis::pipe();
+        for user in users {
+            sizes.cmd("SCARD").arg(self.keys.user_tasks(*user));
+        }
+        self.query_typed(&sizes).await
+    }
+
+    /// Runs a pipeline and converts its replies.
+    async fn query_typed<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, StoreError> {
+        let mut conn = redis_pool::shared(&self.pool).await?;
+        Ok(pipe.query_async(&mut conn).await?)
+    }
+
     /// Tasks with the given ids, fetched in chunks of 1000 (one MGET
     /// each), sorted by id.
     pub async fn tasks_chunked(&self, ids: &[u64]) -> Result<Vec<Task>, StoreError> {

@@ -76,7 +76,6 @@ local function delete_task(tid)
     tasks_changed(string.format('%d', t.user_id))
   end
   redis.call('DEL', k('task', tid))
-  redis.call('SREM', P .. 'tasks', tid)
   dirty('task', tid, 'delete')
 end
 

@@ -85,7 +85,6 @@ for _, gid in ipairs(groups) do
 end
 -- Marked dirty all at once (what dirty() does for one row), and announced
 -- one by one: the channel carries one event per row.
-redis.call('SADD', P .. 'tasks', unpack(ids))
 redis.call('SADD', P .. 'dirty:tasks', unpack(ids))
 for _, id in ipairs(ids) do
   announce('task', id, 'upsert')
