@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use hyper::{Method, StatusCode};
 use serde_json::json;
-use taskmaster_tests::{Auth, RedisServer, eventually, spawn_app, spawn_app_with};
+use taskmaster_tests::{Auth, RedisServer, TestResponse, eventually, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn health_answers_200_with_an_rfc3339_timestamp_when_redis_is_up() {
@@ -159,14 +159,7 @@ async fn a_full_or_busy_redis_gets_a_json_503_and_no_write() {
     let res = app
         .call(Method::POST, "/users", &Auth::Owner, Some(new_user(1)))
         .await;
-    assert_eq!(
-        res.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        res.text()
-    );
-    assert_eq!(res.json()["success"], false);
-    assert!(res.header("retry-after").is_some());
+    assert_json_503(&res);
     // Reads still work, and show that nothing was written.
     assert_eq!(count().await, before);
     config("maxmemory", "0").await;
@@ -197,13 +190,7 @@ async fn a_full_or_busy_redis_gets_a_json_503_and_no_write() {
     let res = app
         .call(Method::GET, &format!("/users/{id}"), &Auth::Owner, None)
         .await;
-    assert_eq!(
-        res.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        res.text()
-    );
-    assert_eq!(res.json()["success"], false);
+    assert_json_503(&res);
     redis::cmd("SCRIPT")
         .arg("KILL")
         .query_async::<()>(&mut conn)
@@ -218,4 +205,17 @@ async fn a_full_or_busy_redis_gets_a_json_503_and_no_write() {
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     drop(redis);
+}
+
+/// A JSON 503 that tells the client when to come back.
+fn assert_json_503(res: &TestResponse) {
+    assert_eq!(
+        res.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        res.text()
+    );
+    assert_eq!(res.json()["success"], false);
+    assert!(res.json()["error"].as_str().is_some_and(|e| !e.is_empty()));
+    assert_eq!(res.header("retry-after"), Some("1"));
 }
