@@ -228,6 +228,8 @@ mod tests {
         assert_eq!(k.row(RowType::Task, 5), "tm:task:5");
         assert_eq!(k.all(RowType::User), "tm:users");
         assert_eq!(k.user_groups(3), "tm:user:3:groups");
+        // The Lua scripts spell it `k('user', id, 'cv')`.
+        assert_eq!(k.user_cv(3), "tm:user:3:cv");
         assert_eq!(k.group_tasks(2), "tm:group:2:tasks");
         assert_eq!(k.dirty(RowType::Group), "tm:dirty:groups");
         assert_eq!(k.inflight(RowType::Task), "tm:inflight:tasks");
