@@ -517,7 +517,7 @@ pub async fn authenticate_with(
         let mut pipe = redis::pipe();
         state.store.version_command(&mut pipe, id);
         extra(&mut pipe);
-        let mut replies = state.store.query(&pipe).await?;
+        let mut replies: Vec<redis::Value> = state.store.query(&pipe).await?;
         let rest = replies.split_off(1.min(replies.len()));
         let caller = still_current(state, credentials, id, verified, replies.first()).await?;
         return Ok((caller, rest));
@@ -612,7 +612,7 @@ async fn authenticate_fully(
         state.store.auth_commands(&mut pipe, id);
     }
     extra(&mut pipe);
-    let mut replies = state.store.query(&pipe).await?;
+    let mut replies: Vec<redis::Value> = state.store.query(&pipe).await?;
     let record = match prefetch {
         Some(id) => {
             let rest = replies.split_off(crate::store::AUTH_COMMANDS.min(replies.len()));

@@ -32,10 +32,7 @@ async fn head_health_answers_the_same_status_without_a_body() {
 
 #[tokio::test]
 async fn health_turns_503_when_redis_stops_and_200_again_after_it_restarts() {
-    let mut redis = tokio::task::spawn_blocking(RedisServer::start)
-        .await
-        .expect("join")
-        .expect("redis starts");
+    let mut redis = private_redis().await;
     let app = spawn_app_with(redis.port, &[]).await;
     assert_eq!(app.get("/health").await.status, StatusCode::OK);
 
@@ -83,10 +80,7 @@ async fn health_turns_503_when_redis_stops_and_200_again_after_it_restarts() {
 
 #[tokio::test]
 async fn health_answers_503_in_bounded_time_when_redis_hangs() {
-    let redis = tokio::task::spawn_blocking(RedisServer::start)
-        .await
-        .expect("join")
-        .expect("redis starts");
+    let redis = private_redis().await;
     let app = spawn_app_with(redis.port, &[]).await;
     assert_eq!(app.get("/health").await.status, StatusCode::OK);
 
@@ -126,10 +120,7 @@ fn signal(pid: u32, signal: i32) {
 /// request succeeds once Redis is back to normal.
 #[tokio::test]
 async fn a_full_or_busy_redis_gets_a_json_503_and_no_write() {
-    let redis = tokio::task::spawn_blocking(RedisServer::start)
-        .await
-        .expect("join")
-        .expect("redis starts");
+    let redis = private_redis().await;
     let app = spawn_app_with(redis.port, &[]).await;
     let mut conn = app.redis().await;
     let config = |name: &'static str, value: &'static str| {
@@ -218,4 +209,12 @@ fn assert_json_503(res: &TestResponse) {
     assert_eq!(res.json()["success"], false);
     assert!(res.json()["error"].as_str().is_some_and(|e| !e.is_empty()));
     assert_eq!(res.header("retry-after"), Some("1"));
+}
+
+/// A Redis server of the test's own, to stop, pause or misconfigure.
+async fn private_redis() -> RedisServer {
+    tokio::task::spawn_blocking(RedisServer::start)
+        .await
+        .expect("join")
+        .expect("redis starts")
 }

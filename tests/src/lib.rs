@@ -467,7 +467,6 @@ impl TestApp {
         .collect()
     }
 
-    /// A direct connection to this app's Redis, to inspect keys.
     /// The api's own store layer on this app's Redis and prefix, for
     /// tests that drive it below HTTP.
     pub fn store(&self) -> taskmaster_api::store::Store {
@@ -480,6 +479,7 @@ impl TestApp {
         taskmaster_api::store::Store::new(pool, std::sync::Arc::new(self.keys.clone()))
     }
 
+    /// A direct connection to this app's Redis, to inspect keys.
     pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(self.redis_url.as_str())
             .expect("redis url")

@@ -50,12 +50,12 @@ async fn view(state: &AppState) -> Result<SyncView, ApiError> {
     let mut pipe = redis::pipe();
     pipe.get(keys.syncd_status());
     for t in RowType::ALL {
-        // (There is no set of all tasks: `P tasks` counts 0, see below.)
-        pipe.scard(keys.dirty(t))
-            .scard(keys.inflight(t))
-            .scard(keys.all(t));
+        pipe.scard(keys.dirty(t)).scard(keys.inflight(t));
     }
-    let replies = state.store.query(&pipe).await?;
+    // Tasks have no set of all ids: counted from every user's task set.
+    pipe.scard(keys.all(RowType::User))
+        .scard(keys.all(RowType::Group));
+    let replies: Vec<Value> = state.store.query(&pipe).await?;
     let status = match replies.first() {
         Some(Value::BulkString(raw)) => serde_json::from_slice::<SyncdStatus>(raw).ok(),
         _ => None,
@@ -70,12 +70,12 @@ async fn view(state: &AppState) -> Result<SyncView, ApiError> {
         status,
         pending: Counts {
             users: at(0) + at(1),
-            groups: at(3) + at(4),
-            tasks: at(6) + at(7),
+            groups: at(2) + at(3),
+            tasks: at(4) + at(5),
         },
         rows: Counts {
-            users: at(2),
-            groups: at(5),
+            users: at(6),
+            groups: at(7),
             tasks: state.store.task_count().await?,
         },
     })

@@ -216,7 +216,7 @@ pub async fn list_for_user(
         // Read after the version: the answer is at least that new.
         let mut pipe = redis::pipe();
         state.store.user_task_rows_command(&mut pipe, id);
-        let rows = state.store.query(&pipe).await?;
+        let rows: Vec<redis::Value> = state.store.query(&pipe).await?;
         let rows = rows
             .into_iter()
             .next()
@@ -234,7 +234,7 @@ pub async fn list_for_user(
         .cmd("SMEMBERS")
         .arg(state.keys.user_groups(id));
     state.store.user_task_rows_command(&mut pipe, id);
-    let replies = state.store.query(&pipe).await?;
+    let replies: Vec<redis::Value> = state.store.query(&pipe).await?;
     let mut replies = replies.into_iter();
     let (Some(row), Some(groups), Some(rows)) = (replies.next(), replies.next(), replies.next())
     else {

@@ -235,7 +235,7 @@ impl Store {
         };
         let mut pipe = redis::pipe();
         self.auth_commands(&mut pipe, id);
-        let replies = self.query(&pipe).await?;
+        let replies: Vec<Value> = self.query(&pipe).await?;
         self.parse_auth(id, replies)
     }
 
@@ -305,8 +305,12 @@ impl Store {
         Ok(cmd.query_async(&mut conn).await?)
     }
 
-    /// Runs a pipeline; one reply per command.
-    pub async fn query(&self, pipe: &redis::Pipeline) -> Result<Vec<Value>, StoreError> {
+    /// Runs a pipeline; its replies, one per command (as a `Vec<Value>`,
+    /// or converted to any other shape the caller names).
+    pub async fn query<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, StoreError> {
         let mut conn = redis_pool::shared(&self.pool).await?;
         Ok(pipe.query_async(&mut conn).await?)
     }
@@ -430,36 +434,25 @@ impl Store {
     }
 
     /// Every task id, sorted: the union of every user's task set (there is
-    /// no set of all tasks; see `shared/src/keys.rs`). The sets' sizes come
-    /// first, in one pipeline per 500 users; small sets are then read in
-    /// one pipeline per 500 users, and a large one with `SSCAN`, so that no
+    /// no set of all tasks; see `shared/src/keys.rs`). Small sets are read
+    /// in one pipeline per 500 users, a large one with `SSCAN`, so that no
     /// single reply makes Redis build a huge answer while others wait.
     pub async fn all_task_ids(&self) -> Result<Vec<u64>, StoreError> {
         const SMALL: u64 = 2000;
-        let users = self
-            .set_members_chunked(&self.keys.all(RowType::User))
-            .await?;
+        let sizes = self.task_set_sizes().await?;
         let mut out = Vec::new();
-        for chunk in users.chunks(500) {
-            let sizes = self.task_set_sizes(chunk).await?;
+        for chunk in sizes.chunks(500) {
             let mut small = redis::pipe();
-            let mut large = Vec::new();
-            for (user, size) in chunk.iter().zip(sizes) {
-                match size {
-                    0 => {}
-                    1..=SMALL => {
-                        small.cmd("SMEMBERS").arg(self.keys.user_tasks(*user));
-                    }
-                    _ => large.push(*user),
-                }
+            for (user, _) in chunk.iter().filter(|(_, n)| (1..=SMALL).contains(n)) {
+                small.cmd("SMEMBERS").arg(self.keys.user_tasks(*user));
             }
             if small.cmd_iter().next().is_some() {
-                let sets: Vec<Vec<u64>> = self.query_typed(&small).await?;
+                let sets: Vec<Vec<u64>> = self.query(&small).await?;
                 out.extend(sets.into_iter().flatten());
             }
-            for user in large {
+            for (user, _) in chunk.iter().filter(|(_, n)| *n > SMALL) {
                 out.extend(
-                    self.set_members_chunked(&self.keys.user_tasks(user))
+                    self.set_members_chunked(&self.keys.user_tasks(*user))
                         .await?,
                 );
             }
@@ -471,32 +464,25 @@ impl Store {
 
     /// How many tasks there are: the sizes of every user's task set.
     pub async fn task_count(&self) -> Result<u64, StoreError> {
+        Ok(self.task_set_sizes().await?.iter().map(|(_, n)| n).sum())
+    }
+
+    /// Every user with the size of its task set, one pipeline of `SCARD`
+    /// per 500 users.
+    async fn task_set_sizes(&self) -> Result<Vec<(u64, u64)>, StoreError> {
         let users = self
             .set_members_chunked(&self.keys.all(RowType::User))
             .await?;
-        let mut total = 0;
+        let mut out = Vec::with_capacity(users.len());
         for chunk in users.chunks(500) {
-            total += self.task_set_sizes(chunk).await?.iter().sum::<u64>();
+            let mut sizes = redis::pipe();
+            for user in chunk {
+                sizes.cmd("SCARD").arg(self.keys.user_tasks(*user));
+            }
+            let sizes: Vec<u64> = self.query(&sizes).await?;
+            out.extend(chunk.iter().copied().zip(sizes));
         }
-        Ok(total)
-    }
-
-    /// The sizes of `users`' task sets, in order, in one pipeline.
-    async fn task_set_sizes(&self, users: &[u64]) -> Result<Vec<u64>, StoreError> {
-        let mut sizes = redis::pipe();
-        for user in users {
-            sizes.cmd("SCARD").arg(self.keys.user_tasks(*user));
-        }
-        self.query_typed(&sizes).await
-    }
-
-    /// Runs a pipeline and converts its replies.
-    async fn query_typed<T: redis::FromRedisValue>(
-        &self,
-        pipe: &redis::Pipeline,
-    ) -> Result<T, StoreError> {
-        let mut conn = redis_pool::shared(&self.pool).await?;
-        Ok(pipe.query_async(&mut conn).await?)
+        Ok(out)
     }
 
     /// Tasks with the given ids, fetched in chunks of 1000 (one MGET

@@ -23,11 +23,21 @@ fn now() -> String {
     taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros())
 }
 
-async fn write(store: &Store, inv: &redis::ScriptInvocation<'_>) -> u64 {
+/// Runs a write script; what it answers after `OK` (a refused seed is a bug).
+async fn write(store: &Store, inv: &redis::ScriptInvocation<'_>) -> Vec<redis::Value> {
     match store.write(inv).await.expect("redis") {
-        Outcome::Ok(items) => items.first().and_then(u64_of).unwrap_or(0),
+        Outcome::Ok(items) => items,
         Outcome::Refused { code, details } => panic!("seed refused: {code} {details:?}"),
     }
+}
+
+/// The id a create script answers first.
+async fn write_one(store: &Store, inv: &redis::ScriptInvocation<'_>) -> u64 {
+    write(store, inv)
+        .await
+        .first()
+        .and_then(u64_of)
+        .unwrap_or(0)
 }
 
 #[tokio::main]
@@ -68,13 +78,13 @@ async fn main() {
         .arg("")
         .arg(&hash)
         .arg("{}");
-    let admin = write(&store, &inv).await;
+    let admin = write_one(&store, &inv).await;
     let mut groups = Vec::new();
     for g in 0..GROUPS {
         let name = format!("bench group {g} {prefix}");
         let mut inv = store.invocation(&SCRIPTS.create_group, Some(&now()));
         inv.arg(name.to_lowercase()).arg(&name).arg(admin);
-        groups.push(write(&store, &inv).await);
+        groups.push(write_one(&store, &inv).await);
     }
 
     let started = std::time::Instant::now();
@@ -97,7 +107,7 @@ async fn main() {
                     .arg(&hash)
                     .arg("{}")
                     .arg(group);
-                let uid = write(&store, &inv).await;
+                let uid = write_one(&store, &inv).await;
                 // Up to 100 tasks per script call, as the api's batcher
                 // would send them under load.
                 let mut last_task = 0;
@@ -119,14 +129,11 @@ async fn main() {
                         .tail();
                         inv.arg(uid).arg(group).arg("").arg("").arg(tail);
                     }
-                    match store.write(&inv).await.expect("redis") {
-                        Outcome::Ok(items) => {
-                            last_task = items.last().and_then(u64_of).expect("a new task id");
-                        }
-                        Outcome::Refused { code, details } => {
-                            panic!("seed refused: {code} {details:?}")
-                        }
-                    }
+                    last_task = write(&store, &inv)
+                        .await
+                        .last()
+                        .and_then(u64_of)
+                        .expect("a new task id");
                     t += 100;
                 }
                 first.get_or_insert((uid, last_task, group));
