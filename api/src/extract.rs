@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use taskmaster_shared::domain::parse_id;
 
 use crate::error::ApiError;
+use crate::fold::Folding;
 
 /// A JSON request body of type `T`.
 pub struct JsonBody<T>(pub T);
@@ -35,7 +36,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 }
 
 /// Parses a JSON body into `T` (see the module docs for the rules).
+///
+/// Most bodies take one streaming pass ([`crate::fold`]); a body that pass
+/// gives up on is parsed again the careful way, which decides and names
+/// what is wrong.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    if let Ok(value) = T::deserialize(Folding(&mut de))
+        && de.end().is_ok()
+    {
+        return Ok(value);
+    }
+    parse_json_carefully(bytes)
+}
+
+/// Parses a JSON body into `T` through a `Value` with its keys folded:
+/// duplicate keys are settled as the module docs say, and an error names
+/// the field.
+fn parse_json_carefully<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::BadRequest("Invalid JSON: EOF".into()));
     }
@@ -144,6 +162,73 @@ mod tests {
         );
         let e = parse_json::<Body>(b"[1]").expect_err("not an object");
         assert!(matches!(&e, ApiError::BadRequest(_)), "{e}");
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Changes {
+        title: Option<String>,
+        status: Option<bool>,
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Wide {
+        title: Option<String>,
+        priority: Option<i64>,
+        ids: Option<Vec<i64>>,
+        work_times: Option<Value>,
+        updates: Option<Changes>,
+    }
+
+    fn one_pass(body: &[u8]) -> Option<Wide> {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let value = Wide::deserialize(Folding(&mut de)).ok()?;
+        de.end().ok().map(|()| value)
+    }
+
+    /// Whatever the one-pass reading accepts, it reads as the careful one
+    /// does; what it gives up on, the careful one decides.
+    #[test]
+    fn the_one_pass_reading_agrees_with_the_careful_one() {
+        let fast: &[&str] = &[
+            r#"{"title":"a","priority":2}"#,
+            r#"{"Title":"a","PRIORITY":3,"Ids":[1,2]}"#,
+            r#"  {"title":"\u00e9\ud83d\ude00 \"q\""}  "#,
+            r#"{"work_times":{"Monday":8,"TUESDAY":{"X":1}}}"#,
+            r#"{"Updates":{"Title":"x","STATUS":true},"title":"t"}"#,
+            r#"{"updates":null,"priority":null}"#,
+            r#"{"extra":{"Title":1},"Other":[{"A":1}],"title":"t"}"#,
+            r#"{"TİTLE":"not ascii","Ünï":1}"#,
+            r#"{}"#,
+        ];
+        let slow: &[&str] = &[
+            r#"{"Title":"upper","title":"exact"}"#,
+            r#"{"title":"exact","Title":"upper"}"#,
+            r#"{"TITLE":"first","Title":"second"}"#,
+            r#"{"title":"a","title":"b"}"#,
+            r#"{"updates":{"Title":"x","title":"y"}}"#,
+            r#"{"priority":"1"}"#,
+            r#"{"title":"a"} trailing"#,
+            r#"{"title":"a""#,
+            r#"[1]"#,
+            "",
+            r#"{"priority":1.5}"#,
+            r#"{"updates":"x"}"#,
+        ];
+        for body in fast.iter().chain(slow) {
+            let careful = parse_json_carefully::<Wide>(body.as_bytes()).map_err(|e| e.to_string());
+            let either = parse_json::<Wide>(body.as_bytes()).map_err(|e| e.to_string());
+            assert_eq!(either, careful, "{body}");
+            let quick = one_pass(body.as_bytes());
+            if fast.contains(body) {
+                assert_eq!(quick.as_ref(), careful.as_ref().ok(), "{body}");
+            } else {
+                assert!(quick.is_none(), "the one pass should give up on {body}");
+            }
+        }
+        let nested =
+            one_pass(br#"{"Updates":{"Title":"x"},"work_times":{"Monday":8}}"#).expect("one pass");
+        assert_eq!(nested.updates.and_then(|u| u.title).as_deref(), Some("x"));
+        assert_eq!(nested.work_times, Some(serde_json::json!({"Monday": 8})));
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod bootstrap;
 pub mod creates;
 pub mod error;
 pub mod extract;
+pub mod fold;
 pub mod lists;
 pub mod middleware;
 pub mod routes;

@@ -365,9 +365,13 @@ async fn insert_task(
         .await?;
     let code = match created {
         Created::Id(task_id) => {
-            let body = format!(
-                r#"{{"success":true,"data":{{"message":"Task created successfully","task":{{"id":{task_id}{tail}}}}}"#
+            let mut body = String::with_capacity(96 + tail.len());
+            body.push_str(
+                r#"{"success":true,"data":{"message":"Task created successfully","task":{"id":"#,
             );
+            body.push_str(itoa::Buffer::new().format(task_id));
+            body.push_str(&tail);
+            body.push_str("}}");
             return Ok(Some(
                 (axum::http::StatusCode::CREATED, json_response(body.into())).into_response(),
             ));
