@@ -15,8 +15,9 @@
 #
 # Knobs: BENCH_DURATION (default 5s a run), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
 # BENCH_API_THREADS (the api's API_WORKER_THREADS: its shards, one thread
-# each; default 0, the api's own default of one per core, like the
-# ceiling's tokio runtime), BENCH_REDIS_POOL (the api's REDIS_POOL_SIZE per
+# each; default 0, the api's own default of one per core plus one; the
+# ceiling's tokio runtime has one per core, its best: 3 threads measured no
+# faster), BENCH_REDIS_POOL (the api's REDIS_POOL_SIZE per
 # shard, default 1: a shard then gathers the commands of all its requests
 # into few, large writes on one socket), BENCH_SIZE_RUNS (rounds of the
 # 1k-vs-1M latency comparison, default 3), BENCH_REDIS_VIA (how the api
@@ -244,7 +245,7 @@ for kind, rnd, rps, p50, p99 in runs:
         ceilings.setdefault(rnd, []).append((rps, p50, p99))
 rounds_run = sorted(ceilings)
 print(f"\ntaskmaster api benchmark: wrk, {conns} connections, {dur} per run, {len(rounds_run)} rounds, loopback, 2 cores shared")
-print(f"dataset: {int(users) * int(per):,} tasks across {users} users; api shards: {api_threads or 'one per core'}, Redis connections per shard: {pool}, over {'a Unix socket' if via == 'unix' else 'loopback TCP'}")
+print(f"dataset: {int(users) * int(per):,} tasks across {users} users; api shards: {api_threads or 'one per core, plus one'}, Redis connections per shard: {pool}, over {'a Unix socket' if via == 'unix' else 'loopback TCP'}")
 print("each api run sits between two ceiling runs; ratio: median over the rounds of req/s over the mean of those two;")
 print("req/s, p50: medians over the rounds; p99: worst round\n")
 print(f"{'run':<42}{'req/s':>10}{'ratio':>8}{'p50 ms':>9}{'p99 ms':>9}   per round")

@@ -30,10 +30,7 @@ fn main() -> anyhow::Result<()> {
 async fn serve(config: ApiConfig) -> anyhow::Result<()> {
     let signal = shutdown::signal_received();
 
-    let shards = match config.worker_threads {
-        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-        n => n,
-    };
+    let shards = taskmaster_api::shard_count(config.worker_threads);
     let addr = std::net::SocketAddr::new(config.host, config.port);
     let listeners = taskmaster_api::bind_shards(addr, shards).with_context(|| {
         format!("cannot listen on {addr} (is another server using the port? set SERVER_PORT)")

@@ -264,8 +264,9 @@ pub struct ApiConfig {
     pub sync_request_timeout: Duration,
     /// Shards of the api: threads, each with a single-threaded runtime,
     /// its own listening socket on the port and its own Redis connections
-    /// (`REDIS_POOL_SIZE` of them); 0 means one per CPU core. A request
-    /// never leaves its shard's thread.
+    /// (`REDIS_POOL_SIZE` of them); 0 means one per CPU core, plus one
+    /// (see `taskmaster_api::shard_count`). A request never leaves its
+    /// shard's thread.
     pub worker_threads: usize,
     /// Bytes of memory for answers to `GET /users/{id}/tasks` kept under
     /// their task-list version (`LIST_CACHE_MB`; 0 turns it off), shared
