@@ -6,7 +6,7 @@
 #   ./deploy/bench.sh            # the full run (100,000 tasks, then 1k vs 1M)
 #   BENCH_QUICK=1 ./deploy/bench.sh   # smaller datasets and shorter runs
 #
-# The main runs go in rounds (BENCH_ROUNDS, default 3) of every api run,
+# The main runs go in rounds (BENCH_ROUNDS, default 5) of every api run,
 # each between two runs of the ceiling (C A C B C ... per round), so that the
 # machine's mood of the moment weighs on the ceiling and the api alike: each
 # api run is divided by the mean of the ceiling runs just before and after
@@ -29,7 +29,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 DURATION=${BENCH_DURATION:-5s}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 CONNS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
 API_THREADS=${BENCH_API_THREADS:-0}
