@@ -233,3 +233,16 @@ impl Application {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::shard_count;
+
+    #[test]
+    fn zero_shards_means_one_per_core_plus_one() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        assert_eq!(shard_count(0), cores + 1);
+        assert_eq!(shard_count(1), 1);
+        assert_eq!(shard_count(7), 7);
+    }
+}
