@@ -410,3 +410,63 @@ async fn cors_preflight_is_answered_before_authentication() {
     let res = app.call(Method::GET, "/users", &Auth::None, None).await;
     assert_eq!(res.header("access-control-allow-origin"), Some("*"));
 }
+
+/// As in the reference system, field names match in any case and unknown
+/// fields are ignored; when two spellings of one field come, the exact
+/// lower-case one wins, else the first. Also inside a batch's `updates`.
+#[tokio::test]
+async fn field_names_match_in_any_case_and_the_exact_spelling_wins() {
+    let app = spawn_app().await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let g = app.seed_group(admin.id).await;
+    let u = app.seed_user("user", &[g]).await;
+    let tasks = format!("/users/{}/tasks", u.id);
+    // Twice: the second create takes the path of a remembered login.
+    for n in 0..2 {
+        let res = app
+            .call(
+                Method::POST,
+                &tasks,
+                &u.auth(),
+                Some(json!({"TITLE": format!("Upper {n}"), "Group_ID": g, "Priority": 3, "Extra": {"Title": "no"}})),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+        let task = &res.json()["data"]["task"];
+        assert_eq!(task["title"], format!("Upper {n}"));
+        assert_eq!(task["priority"], 3);
+        assert_eq!(task["group_id"], g);
+    }
+    let owner = [
+        ("x-owner-password", taskmaster_tests::OWNER_PASSWORD),
+        ("content-type", "application/json"),
+    ];
+    for (body, title) in [
+        (r#"{"Title":"upper","title":"exact","group_id":G}"#, "exact"),
+        (r#"{"title":"exact","Title":"upper","group_id":G}"#, "exact"),
+        (
+            r#"{"TITLE":"first","Title":"second","group_id":G}"#,
+            "first",
+        ),
+    ] {
+        let body = body.replace('G', &g.to_string());
+        let res = app
+            .request(Method::POST, &tasks, &owner, body.clone())
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{body}: {}", res.text());
+        assert_eq!(res.json()["data"]["task"]["title"], title, "{body}");
+    }
+    let t = app.seed_task(u.id, g, "before").await;
+    let body = format!(
+        r#"{{"Task_IDs":[{t}],"ACTION":"update","Updates":{{"Title":"after","STATUS":true}}}}"#
+    );
+    let res = app
+        .request(Method::POST, "/tasks/batch", &owner, body)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let read = app
+        .call(Method::GET, &format!("{tasks}/{t}"), &Auth::Owner, None)
+        .await;
+    assert_eq!(read.json()["data"]["title"], "after");
+    assert_eq!(read.json()["data"]["status"], true);
+}
