@@ -72,9 +72,7 @@ async fn exactly_one_of_many_concurrent_creates_with_the_same_group_name_wins() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_updates_of_different_fields_of_one_task_both_survive() {
     let app = spawn_app().await;
-    let admin = app.seed_user("group_admin", &[]).await;
-    let g = app.seed_group(admin.id).await;
-    let u = app.seed_user("user", &[g]).await;
+    let (admin, g, u) = app.seed_team().await;
     let tid = app.seed_task(u.id, g, "start").await;
     let path = format!("/users/{}/tasks/{tid}", u.id);
     let (user_auth, admin_auth) = (u.auth(), admin.auth());

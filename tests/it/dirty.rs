@@ -65,9 +65,7 @@ pub(crate) async fn drain(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>) 
 #[tokio::test]
 async fn every_write_marks_its_rows_dirty_and_publishes_them() {
     let app = spawn_app().await;
-    let admin = app.seed_user("group_admin", &[]).await;
-    let g = app.seed_group(admin.id).await;
-    let u = app.seed_user("user", &[g]).await;
+    let (admin, g, u) = app.seed_team().await;
     clear_dirty(&app).await;
     let mut rx = events(&app).await;
 

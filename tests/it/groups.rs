@@ -317,9 +317,7 @@ async fn removing_a_member_moves_their_tasks_to_their_first_remaining_group_or_d
 #[tokio::test]
 async fn deleting_a_user_deletes_their_tasks_and_memberships() {
     let app = spawn_app().await;
-    let admin = app.seed_user("group_admin", &[]).await;
-    let g = app.seed_group(admin.id).await;
-    let u = app.seed_user("user", &[g]).await;
+    let (_admin, g, u) = app.seed_team().await;
     app.seed_task(u.id, g, "a").await;
     app.seed_task(u.id, g, "b").await;
     let res = app

@@ -9,9 +9,7 @@ use taskmaster_tests::{Auth, spawn_app};
 #[tokio::test]
 async fn every_validation_rule_answers_the_right_status_and_names_the_field() {
     let app = spawn_app().await;
-    let admin = app.seed_user("group_admin", &[]).await;
-    let g = app.seed_group(admin.id).await;
-    let u = app.seed_user("user", &[g]).await;
+    let (admin, g, u) = app.seed_team().await;
     let t = app.seed_task(u.id, g, "t").await;
     let tasks = format!("/users/{}/tasks", u.id);
     let task = format!("{tasks}/{t}");
@@ -417,9 +415,7 @@ async fn cors_preflight_is_answered_before_authentication() {
 #[tokio::test]
 async fn field_names_match_in_any_case_and_the_exact_spelling_wins() {
     let app = spawn_app().await;
-    let admin = app.seed_user("group_admin", &[]).await;
-    let g = app.seed_group(admin.id).await;
-    let u = app.seed_user("user", &[g]).await;
+    let (_admin, g, u) = app.seed_team().await;
     let tasks = format!("/users/{}/tasks", u.id);
     // Twice: the second create takes the path of a remembered login.
     for n in 0..2 {

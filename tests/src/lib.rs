@@ -348,6 +348,15 @@ impl TestApp {
         }
     }
 
+    /// The usual cast: a group admin, a group it administers, and a user
+    /// who is a member of it.
+    pub async fn seed_team(&self) -> (Seeded, u64, Seeded) {
+        let admin = self.seed_user("group_admin", &[]).await;
+        let group = self.seed_group(admin.id).await;
+        let user = self.seed_user("user", &[group]).await;
+        (admin, group, user)
+    }
+
     /// Creates a group through the api as the owner; panics unless 201.
     pub async fn seed_group(&self, admin: u64) -> u64 {
         let name = format!("Group {}", unique());
