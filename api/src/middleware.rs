@@ -6,9 +6,10 @@
 //!   `Retry-After`; `/health` and `/admin/*` still answer;
 //! * bodies over [`BODY_LIMIT`] are refused with 413: at once when
 //!   `Content-Length` says so, otherwise when the body reader crosses it;
-//! * a request running longer than `REQUEST_TIMEOUT` is answered 503
-//!   (`POST /admin/sync` waits for syncd for up to `SYNC_REQUEST_TIMEOUT`,
-//!   and so gets that long, and a little more, before it is cut off);
+//! * a request running longer than `REQUEST_TIMEOUT` is answered 503 with
+//!   `Retry-After` (`POST /admin/sync` waits for syncd for up to
+//!   `SYNC_REQUEST_TIMEOUT`, and so gets that long, and a little more,
+//!   before it is cut off);
 //! * a span per request with method, matched route, status and duration;
 //! * every error answer carries the JSON envelope, even those produced
 //!   outside handlers (axum's 405 and its extractors' rejections);
@@ -118,10 +119,8 @@ impl Edge {
                         span.in_scope(|| {
                             tracing::warn!(limit_ms = limit.as_millis() as u64, "request timed out")
                         });
-                        error_response(
-                            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                            canonical_message(axum::http::StatusCode::SERVICE_UNAVAILABLE),
-                        )
+                        // A 503 like any other "not now", with its Retry-After.
+                        ApiError::Unavailable("Request timed out".into()).into_response()
                     }
                 }
             }

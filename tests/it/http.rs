@@ -98,6 +98,7 @@ async fn a_request_running_past_the_request_timeout_gets_a_json_503() {
     let res = strict.call(Method::GET, &path, &user.auth(), None).await;
     assert_json_error(&res, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(res.json()["error"], "Request timed out");
+    assert_eq!(res.header("retry-after"), Some("1"));
     assert_eq!(
         app.call(Method::GET, &path, &user.auth(), None)
             .await
