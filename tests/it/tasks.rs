@@ -2,20 +2,10 @@ use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 use taskmaster_tests::{Auth, spawn_app};
 
-/// An owner-created group admin, a group, and a member of it.
-async fn team(
-    app: &taskmaster_tests::TestApp,
-) -> (taskmaster_tests::Seeded, u64, taskmaster_tests::Seeded) {
-    let admin = app.seed_user("group_admin", &[]).await;
-    let group = app.seed_group(admin.id).await;
-    let member = app.seed_user("user", &[group]).await;
-    (admin, group, member)
-}
-
 #[tokio::test]
 async fn a_user_creates_reads_updates_completes_and_deletes_own_task() {
     let app = spawn_app().await;
-    let (_, group, u) = team(&app).await;
+    let (_, group, u) = app.seed_team().await;
     let base = format!("/users/{}/tasks", u.id);
     let res = app
         .call(
@@ -90,7 +80,7 @@ async fn a_user_creates_reads_updates_completes_and_deletes_own_task() {
 #[tokio::test]
 async fn a_task_only_goes_into_a_group_its_user_belongs_to() {
     let app = spawn_app().await;
-    let (admin, group, u) = team(&app).await;
+    let (admin, group, u) = app.seed_team().await;
     let other_group = app.seed_group(admin.id).await;
     let res = app
         .call(
@@ -167,7 +157,7 @@ async fn a_task_only_goes_into_a_group_its_user_belongs_to() {
 #[tokio::test]
 async fn another_users_task_is_not_revealed() {
     let app = spawn_app().await;
-    let (_, group, u) = team(&app).await;
+    let (_, group, u) = app.seed_team().await;
     let other = app.seed_user("user", &[group]).await;
     let tid = app.seed_task(other.id, group, "secret").await;
     // Through the wrong user path, even the owner gets 404.
@@ -226,7 +216,7 @@ async fn another_users_task_is_not_revealed() {
 #[tokio::test]
 async fn batch_changes_all_tasks_or_none() {
     let app = spawn_app().await;
-    let (_, group, u) = team(&app).await;
+    let (_, group, u) = app.seed_team().await;
     let other = app.seed_user("user", &[group]).await;
     let mine: Vec<u64> = futures_ids(&app, u.id, group, 3).await;
     let theirs = app.seed_task(other.id, group, "theirs").await;
@@ -356,7 +346,7 @@ async fn futures_ids(app: &taskmaster_tests::TestApp, user: u64, group: u64, n: 
 #[tokio::test]
 async fn filter_search_and_stats_answer_what_the_caller_can_see() {
     let app = spawn_app().await;
-    let (admin, group, u) = team(&app).await;
+    let (admin, group, u) = app.seed_team().await;
     let t1 = app.seed_task(u.id, group, "Write the report").await;
     let _t2 = app.seed_task(u.id, group, "Review code").await;
     app.call(
@@ -455,7 +445,7 @@ async fn filter_search_and_stats_answer_what_the_caller_can_see() {
 #[tokio::test]
 async fn a_group_admin_sees_only_the_tasks_of_groups_it_administers() {
     let app = spawn_app().await;
-    let (admin, group, u) = team(&app).await;
+    let (admin, group, u) = app.seed_team().await;
     let admin2 = app.seed_user("group_admin", &[]).await;
     let other_group = app.seed_group(admin2.id).await;
     app.seed_member(other_group, u.id).await;
@@ -525,7 +515,7 @@ pub(crate) async fn task_count(app: &taskmaster_tests::TestApp, user: u64) -> u6
 #[tokio::test]
 async fn creating_own_tasks_is_refused_at_once_after_a_password_change_or_deletion() {
     let app = spawn_app().await;
-    let (_, group, u) = team(&app).await;
+    let (_, group, u) = app.seed_team().await;
     let base = format!("/users/{}/tasks", u.id);
     let body = json!({"title": "Ünïcode \"quoted\" /slash\\ \u{1F600}", "group_id": group});
     for _ in 0..3 {
@@ -615,7 +605,7 @@ async fn creating_own_tasks_is_refused_at_once_after_a_password_change_or_deleti
 #[tokio::test]
 async fn reading_own_tasks_follows_a_password_change_role_change_or_deletion_at_once() {
     let app = spawn_app().await;
-    let (_, group, u) = team(&app).await;
+    let (_, group, u) = app.seed_team().await;
     let task = app.seed_task(u.id, group, "mine").await;
     let list = format!("/users/{}/tasks", u.id);
     let one = format!("{list}/{task}");
@@ -630,7 +620,7 @@ async fn reading_own_tasks_follows_a_password_change_role_change_or_deletion_at_
         assert_eq!(res.json()["data"]["count"], 1);
     }
     // Someone else's task is still not found through one's own path.
-    let (_, other_group, stranger) = team(&app).await;
+    let (_, other_group, stranger) = app.seed_team().await;
     let theirs = app.seed_task(stranger.id, other_group, "theirs").await;
     let res = app
         .call(Method::GET, &format!("{list}/{theirs}"), &u.auth(), None)
@@ -727,7 +717,7 @@ pub(crate) fn list_rows(body: &Value) -> Vec<(u64, String, bool, u64, u64)> {
 async fn a_task_list_follows_every_change_to_its_tasks_at_once_on_every_instance() {
     let app = spawn_app().await;
     let other = app.restart_same_prefix().await;
-    let (admin, g1, u) = team(&app).await;
+    let (admin, g1, u) = app.seed_team().await;
     let g2 = app.seed_group(admin.id).await;
     app.seed_member(g2, u.id).await;
     let list = format!("/users/{}/tasks", u.id);
@@ -843,7 +833,7 @@ async fn a_task_list_follows_every_change_to_its_tasks_at_once_on_every_instance
 #[tokio::test]
 async fn a_group_admin_sees_only_the_listed_users_tasks_in_groups_it_administers() {
     let app = spawn_app().await;
-    let (admin, g1, u) = team(&app).await;
+    let (admin, g1, u) = app.seed_team().await;
     let other_admin = app.seed_user("group_admin", &[]).await;
     let g2 = app.seed_group(other_admin.id).await;
     app.seed_member(g2, u.id).await;
@@ -877,7 +867,7 @@ async fn a_group_admin_sees_only_the_listed_users_tasks_in_groups_it_administers
 async fn the_owners_views_count_every_users_tasks_once_small_sets_and_large() {
     use taskmaster_api::store::{NewTaskRow, Outcome, SCRIPTS};
     let app = spawn_app().await;
-    let (_, group, big) = team(&app).await;
+    let (_, group, big) = app.seed_team().await;
     let small = app.seed_user("user", &[group]).await;
     let _idle = app.seed_user("user", &[group]).await;
     let store = app.store();
