@@ -459,6 +459,21 @@ async fn the_permission_matrix_holds_for_every_endpoint_role_and_relation() {
             None,
             200,
         ),
+        // A group admin removes only plain users, as it adds only them.
+        (
+            Ga,
+            Method::DELETE,
+            format!("/groups/{g1}/users/{}", ga_member.id),
+            None,
+            403,
+        ),
+        (
+            Ga,
+            Method::DELETE,
+            format!("/groups/{g1}/users/{}", ga.id),
+            None,
+            403,
+        ),
         (Ga, Method::GET, format!("/groups/{g1}/tasks"), None, 200),
         (
             GaMember,

@@ -94,6 +94,9 @@ fn refusal(code: &str) -> ApiError {
         "ROLE_FORBIDDEN" => {
             ApiError::Forbidden("Group admins can only add users whose role is 'user'".into())
         }
+        "ROLE_FORBIDDEN_REMOVE" => {
+            ApiError::Forbidden("Group admins can only remove users whose role is 'user'".into())
+        }
         "ALREADY_MEMBER" => ApiError::Conflict("User is already a member of this group".into()),
         "NOT_MEMBER" => ApiError::NotFound("User is not a member of this group".into()),
         "FORBIDDEN" => ApiError::Forbidden("Insufficient permissions for this group".into()),

@@ -1,9 +1,13 @@
 -- ARGV: P, now, group id, user id, caller who must administer the group ('' for the owner).
+-- A group admin removes only plain users, as it adds only them: never the
+-- owner or another admin (nor itself), whose tasks there would move or go.
 if maintenance() then return err('MAINTENANCE') end
 local gid, uid, caller = ARGV[3], ARGV[4], ARGV[5]
 if redis.call('EXISTS', k('group', gid)) == 0 then return err('GROUP_NOT_FOUND') end
 if caller ~= '' and redis.call('SISMEMBER', k('user', caller, 'admin_of'), gid) == 0 then return err('FORBIDDEN') end
-if redis.call('EXISTS', k('user', uid)) == 0 then return err('USER_NOT_FOUND') end
+local role = redis.call('HGET', k('user', uid), 'role')
+if not role then return err('USER_NOT_FOUND') end
+if caller ~= '' and role ~= 'user' then return err('ROLE_FORBIDDEN_REMOVE', role) end
 if redis.call('SISMEMBER', k('group', gid, 'members'), uid) == 0 then return err('NOT_MEMBER') end
 local n = leave_group(uid, gid)
 touch_user(uid)
