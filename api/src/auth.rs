@@ -451,6 +451,14 @@ impl Credentials {
     }
 }
 
+/// Compares digests, not the texts: comparing slices of different lengths
+/// returns at once, which would tell a guesser the secret's length.
+fn owner_secret_matches(given: &[u8], secret: &str) -> bool {
+    let given = Blake2b256::digest(given);
+    let secret = Blake2b256::digest(secret.as_bytes());
+    bool::from(given.as_slice().ct_eq(secret.as_slice()))
+}
+
 impl FromRequestParts<AppState> for Credentials {
     type Rejection = ApiError;
 
@@ -458,11 +466,10 @@ impl FromRequestParts<AppState> for Credentials {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(given) = parts.headers.get("x-owner-password") {
-            let secret = state.config.owner_password.expose().as_bytes();
-            if bool::from(given.as_bytes().ct_eq(secret)) {
-                return Ok(Credentials::Owner);
-            }
+        if let Some(given) = parts.headers.get("x-owner-password")
+            && owner_secret_matches(given.as_bytes(), state.config.owner_password.expose())
+        {
+            return Ok(Credentials::Owner);
         }
         let Some((login, password)) = basic_credentials(parts) else {
             return Err(ApiError::Unauthorized);
@@ -741,6 +748,20 @@ mod tests {
         assert!(verify_blocking(b"secret123", &hash));
         assert!(!verify_blocking(b"secret124", &hash));
         assert!(!verify_blocking(b"secret123", "not a hash"));
+    }
+
+    #[test]
+    fn the_owner_secret_matches_only_itself_whatever_the_length() {
+        assert!(owner_secret_matches(b"s3cret-owner", "s3cret-owner"));
+        for wrong in [
+            &b""[..],
+            b"s",
+            b"s3cret-owne",
+            b"s3cret-owner!",
+            b"S3cret-owner",
+        ] {
+            assert!(!owner_secret_matches(wrong, "s3cret-owner"));
+        }
     }
 
     #[test]
