@@ -99,6 +99,19 @@ pub struct SyncdStatus {
     /// sha256, rows}`.
     #[serde(default)]
     pub last_backup: Option<serde_json::Value>,
+    /// Which PostgreSQL this daemon writes to (never its credentials);
+    /// absent from records written before it was added.
+    #[serde(default)]
+    pub postgres_target: Option<PostgresTarget>,
+}
+
+/// Where syncd's PostgreSQL is, as `/admin/status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PostgresTarget {
+    /// Host name, address, or Unix socket directory.
+    pub host: String,
+    pub port: u16,
+    pub database: String,
 }
 
 /// Why [`call`] got no answer.

@@ -33,6 +33,28 @@ use taskmaster_shared::redis_pool::{self, RedisPool};
 use tokio::sync::mpsc;
 
 pub use flush::{FlushError, FlushReport};
+
+/// The host, port and database syncd connects to, read the way the client
+/// reads its configuration (a URL or `host=… port=…`), without the user
+/// or password. Defaults as libpq's: port 5432, database named after the
+/// user.
+fn postgres_target(config: &SyncdConfig) -> Option<taskmaster_shared::control::PostgresTarget> {
+    let parsed: postgres::Config = config.postgres.connection_string().expose().parse().ok()?;
+    let host = match parsed.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(postgres::config::Host::Unix(dir)) => dir.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    Some(taskmaster_shared::control::PostgresTarget {
+        host,
+        port: parsed.get_ports().first().copied().unwrap_or(5432),
+        database: parsed
+            .get_dbname()
+            .or(parsed.get_user())
+            .unwrap_or_default()
+            .to_owned(),
+    })
+}
 pub use pg::{PgError, PgWorker};
 
 /// First wait before retrying a failed flush; doubles up to [`RETRY_MAX`].
@@ -506,6 +528,7 @@ impl Daemon {
             redis_status: if redis_ok { "connected" } else { "error" }.to_owned(),
             heartbeat_at: taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros()),
             last_backup: self.last_backup.clone(),
+            postgres_target: postgres_target(&self.syncd.config),
         }
     }
 

@@ -10,11 +10,6 @@ use taskmaster_tests::{
 
 use crate::sync::assert_same;
 
-async fn app_and_syncd() -> (TestApp, ChildProcess, tokio_postgres::Client) {
-    let (app, syncd, pg, _env) = app_syncd_env_with(&[]).await;
-    (app, syncd, pg)
-}
-
 /// An api (with `SYNC_REQUEST_TIMEOUT=2s` and the `extra` variables) and a
 /// syncd on a fresh database, once syncd reports running.
 async fn app_syncd_env_with(
@@ -51,7 +46,7 @@ async fn app_syncd_env_with(
 
 #[tokio::test]
 async fn force_flushes_through_the_control_channel_and_the_admin_views_report_it() {
-    let (app, syncd, pg) = app_and_syncd().await;
+    let (app, syncd, pg, env) = app_syncd_env_with(&[]).await;
     let admin = app.seed_user("group_admin", &[]).await;
     let g = app.seed_group(admin.id).await;
     app.seed_task(admin.id, g, "one").await;
@@ -97,6 +92,31 @@ async fn force_flushes_through_the_control_channel_and_the_admin_views_report_it
     assert_eq!(d["interval"], "1h0m0s");
     assert_eq!(d["postgres_status"], "connected");
     assert_eq!(d["redis_status"], "connected");
+    // The reference's objects, which its clients read.
+    let pg_target = &d["postgres"];
+    assert_eq!(pg_target["status"], "connected", "{after}");
+    assert_eq!(
+        format!(
+            "postgres://postgres@{}:{}/{}",
+            pg_target["host"].as_str().unwrap_or("?"),
+            pg_target["port"],
+            pg_target["database"].as_str().unwrap_or("?")
+        ),
+        env["DATABASE_URL"],
+        "{after}"
+    );
+    assert_eq!(d["redis"]["status"], "connected", "{after}");
+    assert_eq!(
+        format!("redis://{}", d["redis"]["address"].as_str().unwrap_or("?")),
+        app.redis_url,
+        "{after}"
+    );
+    assert_eq!(d["redis"]["database"], 0, "{after}");
+    assert_eq!(d["configuration"]["sync_interval"], "1h0m0s", "{after}");
+    assert_eq!(d["configuration"]["environment"], "development", "{after}");
+    assert!(d["configuration"]["api_port"].is_u64(), "{after}");
+    let text = after.to_string();
+    assert!(!text.contains("password"), "no credentials: {text}");
     assert_ne!(d["last_sync"], "0001-01-01T00:00:00Z");
     assert!(d["time_since_last_sync"].is_string());
 
@@ -174,26 +194,35 @@ async fn a_paused_syncd_gets_504_and_answers_again_when_resumed() {
         .call(Method::POST, "/admin/sync?action=force", &Auth::Owner, None)
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    // No action is a push too, and the answer echoes the action as given.
+    let res = app
+        .call(Method::POST, "/admin/sync", &Auth::Owner, None)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let body = res.json();
+    assert_eq!(body["message"], "Sync completed successfully", "{body}");
+    assert_eq!(body["action"], "", "{body}");
 }
 
 #[tokio::test]
 async fn without_a_daemon_sync_is_503_and_bad_actions_are_400() {
     let shared = shared().await;
     let app = spawn_app_with(shared.redis.port, &[]).await;
-    let res = app
-        .call(Method::POST, "/admin/sync?action=force", &Auth::Owner, None)
-        .await;
-    assert_eq!(
-        res.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        res.text()
-    );
+    // No action is a push, as in the reference.
     for path in [
+        "/admin/sync?action=force",
         "/admin/sync",
-        "/admin/sync?action=nuke",
-        "/admin/sync?action=%22%7D",
+        "/admin/sync?action=",
     ] {
+        let res = app.call(Method::POST, path, &Auth::Owner, None).await;
+        assert_eq!(
+            res.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{path}: {}",
+            res.text()
+        );
+    }
+    for path in ["/admin/sync?action=nuke", "/admin/sync?action=%22%7D"] {
         let res = app.call(Method::POST, path, &Auth::Owner, None).await;
         assert_eq!(
             res.status,

@@ -141,15 +141,30 @@ pub async fn status(State(state): State<AppState>, caller: Caller) -> Result<Res
     let v = view(&state).await?;
     let mut data = v.summary();
     let status = v.status.as_ref();
+    // Reading the view just now went through Redis: it is connected.
+    let postgres_status = if v.running() {
+        status.map(|s| s.postgres_status.clone())
+    } else {
+        None
+    }
+    .unwrap_or_else(|| "unknown".to_owned());
     data["redis_status"] = json!("connected");
-    data["postgres_status"] = json!(
-        if v.running() {
-            status.map(|s| s.postgres_status.clone())
-        } else {
-            None
-        }
-        .unwrap_or_else(|| "unknown".to_owned())
-    );
+    data["postgres_status"] = json!(postgres_status);
+    // The reference's objects, with real states instead of its constant.
+    let (address, database) = redis_target(&state);
+    data["redis"] = json!({"address": address, "database": database, "status": "connected"});
+    let target = status.and_then(|s| s.postgres_target.as_ref());
+    data["postgres"] = json!({
+        "host": target.map(|t| &t.host),
+        "port": target.map(|t| t.port),
+        "database": target.map(|t| &t.database),
+        "status": postgres_status,
+    });
+    data["configuration"] = json!({
+        "api_port": state.config.port,
+        "sync_interval": status.map(|s| &s.interval),
+        "environment": state.config.app_env.as_str(),
+    });
     data["pending"] = json!(v.pending);
     data["syncd"] = json!(status.map(|s| json!({
         "instance": s.instance, "pid": s.pid, "host": s.host, "last_result": s.last_result,
@@ -157,6 +172,24 @@ pub async fn status(State(state): State<AppState>, caller: Caller) -> Result<Res
         "heartbeat_at": s.heartbeat_at, "last_backup": s.last_backup,
     })));
     Ok(ok(data))
+}
+
+/// Redis as the api reaches it: `host:port` (or the socket's path) and the
+/// database number; never the password.
+fn redis_target(state: &AppState) -> (String, i64) {
+    let Ok(client) = redis_pool::client(&state.config.redis) else {
+        return (state.config.redis.display_addr(), state.config.redis.db);
+    };
+    let info = client.get_connection_info();
+    let address = match info.addr() {
+        redis::ConnectionAddr::Tcp(host, port)
+        | redis::ConnectionAddr::TcpTls { host, port, .. } => {
+            format!("{host}:{port}")
+        }
+        redis::ConnectionAddr::Unix(path) => path.display().to_string(),
+        _ => state.config.redis.display_addr(),
+    };
+    (address, info.redis_settings().db())
 }
 
 pub async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
@@ -175,7 +208,10 @@ pub async fn sync(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     owner_only(&caller)?;
-    let action = query.get("action").map(String::as_str).unwrap_or("");
+    // As in the reference, no action (or an empty one) is a push; an
+    // unknown one is refused rather than run as a push.
+    let given = query.get("action").map(String::as_str).unwrap_or("");
+    let action = if given.is_empty() { "force" } else { given };
     if !matches!(action, "force" | "status" | "backup" | "restore") {
         return Err(ApiError::BadRequest(
             "Query parameter 'action' must be one of force, status, backup, restore".into(),
@@ -230,7 +266,7 @@ pub async fn sync(
     };
     Ok((
         StatusCode::OK,
-        Json(json!({"success": true, "message": message, "action": action, "data": reply.result})),
+        Json(json!({"success": true, "message": message, "action": given, "data": reply.result})),
     )
         .into_response())
 }
