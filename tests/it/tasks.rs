@@ -214,6 +214,76 @@ async fn another_users_task_is_not_revealed() {
 }
 
 #[tokio::test]
+async fn the_zero_values_a_reference_client_sends_for_unset_fields_mean_not_set() {
+    let app = spawn_app().await;
+    let (_, group, u) = app.seed_team().await;
+    // A client that serialises its whole task sends 0 and "" for what it
+    // did not set: priority 0 is the default on create.
+    let res = app
+        .call(
+            Method::POST,
+            &format!("/users/{}/tasks", u.id),
+            &u.auth(),
+            Some(
+                json!({"title": "Whole struct", "group_id": group, "priority": 0,
+                        "deadline": "", "information": ""}),
+            ),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    let task = res.json()["data"]["task"].clone();
+    assert_eq!(task["priority"], 2, "{task}");
+    let tid = task["id"].as_u64().expect("id");
+
+    let path = format!("/users/{}/tasks/{tid}", u.id);
+    let res = app
+        .call(
+            Method::PUT,
+            &path,
+            &u.auth(),
+            Some(json!({"priority": 1, "information": "notes"})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    // On update, an empty title, priority 0 and group 0 leave those fields.
+    let res = app
+        .call(
+            Method::PUT,
+            &path,
+            &u.auth(),
+            Some(json!({"title": "", "priority": 0, "group_id": 0, "status": true})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let task = res.json()["data"]["task"].clone();
+    assert_eq!(task["title"], "Whole struct", "{task}");
+    assert_eq!(task["priority"], 1, "{task}");
+    assert_eq!(task["group_id"], group, "{task}");
+    assert_eq!(task["status"], true, "{task}");
+    assert_eq!(task["information"], "notes", "{task}");
+
+    // A batch update naming nothing to change answers the tasks unchanged.
+    for updates in [json!({}), json!({"priority": 0, "title": ""})] {
+        let res = app
+            .call(
+                Method::POST,
+                "/tasks/batch",
+                &u.auth(),
+                Some(json!({"task_ids": [tid], "action": "update", "updates": updates})),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{updates}: {}", res.text());
+        let body = res.json();
+        assert_eq!(body["data"]["updated_count"], 1, "{body}");
+        assert_eq!(body["data"]["updated_tasks"][0]["priority"], 1, "{body}");
+        assert_eq!(
+            body["data"]["updated_tasks"][0]["title"], "Whole struct",
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn batch_changes_all_tasks_or_none() {
     let app = spawn_app().await;
     let (_, group, u) = app.seed_team().await;

@@ -61,15 +61,16 @@ impl Changes {
 }
 
 impl TaskChanges {
-    /// An empty `title` and a `group_id` of 0 mean "unchanged" (what the
-    /// reference system's clients send); `deadline: ""` clears the deadline
-    /// and `information: ""` clears the notes.
+    /// An empty `title`, a `priority` of 0 and a `group_id` of 0 mean
+    /// "unchanged" (what the reference system's clients send for a field
+    /// they did not set); `deadline: ""` clears the deadline and
+    /// `information: ""` clears the notes.
     fn validate(self) -> Result<Changes, FieldError> {
         let mut pairs = Vec::new();
         if let Some(t) = self.title.filter(|t| !t.is_empty()) {
             pairs.push(("title", domain::title(&t)?));
         }
-        if let Some(p) = self.priority {
+        if let Some(p) = self.priority.filter(|p| *p != 0) {
             pairs.push(("priority", Priority::parse(p)?.get().to_string()));
         }
         if let Some(d) = self.deadline {
@@ -276,8 +277,10 @@ impl CreateTask {
         Ok(NewTask {
             title,
             group_id,
+            // 0 is the reference's "not set" (its default): ours then.
             priority: self
                 .priority
+                .filter(|p| *p != 0)
                 .map(Priority::parse)
                 .transpose()?
                 .unwrap_or(Priority::DEFAULT),
@@ -731,14 +734,11 @@ pub async fn batch(
             .into());
         }
     };
+    // An update that names nothing to change (no `updates`, or only the
+    // reference's "not set" values) still answers the tasks, as a single
+    // task's PUT with `{}` does.
     let changes = match action {
-        "update" => {
-            let changes = body.updates.unwrap_or_default().validate()?;
-            if changes.pairs.is_empty() && changes.group.is_none() {
-                return Err(FieldError::new("updates", "names nothing to change").into());
-            }
-            changes
-        }
+        "update" => body.updates.unwrap_or_default().validate()?,
         _ => Changes::none(),
     };
     match write_tasks(&state, &caller, action, None, &ids, &changes).await? {
