@@ -238,6 +238,35 @@ async fn emails_are_unique_case_insensitively_and_a_changed_email_frees_the_old_
 }
 
 #[tokio::test]
+async fn a_group_admin_may_send_back_the_user_it_read_but_not_change_its_email() {
+    let app = spawn_app().await;
+    let (admin, _, user) = app.seed_team().await;
+    let path = format!("/users/{}", user.id);
+    let read = app
+        .call(Method::GET, &path, &admin.auth(), None)
+        .await
+        .json();
+    let mut body = read["data"].clone();
+    body["full_name"] = json!("Renamed by admin");
+    let res = app
+        .call(Method::PUT, &path, &admin.auth(), Some(body.clone()))
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.json()["data"]["user"]["full_name"], "Renamed by admin");
+
+    body["email"] = json!(format!("other{}@example.com", taskmaster_tests::unique()));
+    let res = app
+        .call(Method::PUT, &path, &admin.auth(), Some(body))
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
+    let after = app
+        .call(Method::GET, &path, &Auth::Owner, None)
+        .await
+        .json();
+    assert_eq!(after["data"]["email"], json!(user.email));
+}
+
+#[tokio::test]
 async fn work_times_can_be_read_and_replaced_and_are_required_on_put() {
     let app = spawn_app().await;
     let u = app.seed_user("user", &[]).await;

@@ -181,7 +181,7 @@ pub async fn create(
     let number = domain::number(body.number.as_deref().unwrap_or(""))?;
     let work_times = match &body.work_times {
         None | Some(Value::Null) => WorkTimes::default(),
-        Some(v) => WorkTimes::parse(v)?,
+        Some(v) => work_times(v)?,
     };
     if !caller.is_owner()
         && (role != Role::User
@@ -252,6 +252,44 @@ pub async fn get_one(
     Ok(ok(visible_user(&state, &caller, id).await?))
 }
 
+/// `work_times`, read as free-form JSON (its keys are weekdays in any
+/// case): a value of the wrong JSON type is 400 like any other field's,
+/// an invalid weekday or number of hours 422.
+fn work_times(v: &Value) -> Result<WorkTimes, ApiError> {
+    let wrong_type = match v {
+        Value::Object(days) => {
+            days.iter()
+                .find(|(_, hours)| !hours.is_number())
+                .map(|(day, hours)| {
+                    format!(
+                        "work_times.{day}: invalid type: {}, expected a number of hours",
+                        kind(hours)
+                    )
+                })
+        }
+        other => Some(format!(
+            "work_times: invalid type: {}, expected an object of weekday: hours",
+            kind(other)
+        )),
+    };
+    match wrong_type {
+        Some(message) => Err(ApiError::BadRequest(format!("Invalid JSON: {message}"))),
+        None => Ok(WorkTimes::parse(v)?),
+    }
+}
+
+/// serde's words for a JSON value's type.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "sequence",
+        Value::Object(_) => "map",
+    }
+}
+
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -271,7 +309,7 @@ pub async fn update(
     let number = body.number.map(|s| domain::number(&s)).transpose()?;
     let work_times = match &body.work_times {
         None | Some(Value::Null) => None,
-        Some(v) => Some(WorkTimes::parse(v)?),
+        Some(v) => Some(work_times(v)?),
     };
     let new_role = match body.role.as_deref() {
         None | Some("") => None,
@@ -298,7 +336,10 @@ pub async fn update(
         .email
         .filter(|s| !s.is_empty())
         .map(|s| Email::parse(&s))
-        .transpose()?;
+        .transpose()?
+        // A client that sends back the user it read (a group admin editing
+        // the name) sends the email unchanged: that is no change of email.
+        .filter(|e| e.value != target.email);
     let pw = body
         .password
         .filter(|s| !s.is_empty())
@@ -432,7 +473,7 @@ pub async fn put_work_times(
     let id = target.id;
     let work_times = match &body.work_times {
         None | Some(Value::Null) => return Err(FieldError::new("work_times", "is required").into()),
-        Some(v) => WorkTimes::parse(v)?,
+        Some(v) => work_times(v)?,
     };
     let expect_role = if caller.is_owner() {
         ""
