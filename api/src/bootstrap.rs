@@ -5,7 +5,9 @@
 //! password `OWNER_PASSWORD`. Restarting never recreates or overwrites it.
 //! One exception fixes a defect of the original: while the account still
 //! has the password bootstrap gave it, a changed `OWNER_PASSWORD` replaces
-//! it, so the old secret stops working over Basic auth too.
+//! it, so the old secret stops working over Basic auth too. An account
+//! adopted after a restore (which forgets `meta:owner`) counts as having
+//! bootstrap's password when it still has `OWNER_PASSWORD`'s.
 
 use std::time::Duration;
 
@@ -53,7 +55,18 @@ async fn try_ensure_owner(state: &AppState) -> Result<(), ApiError> {
     match what.as_str() {
         "CREATED" => tracing::info!(owner.id = %id, "owner account created"),
         "ADOPTED" => {
-            tracing::info!(owner.id = %id, "OWNER_EMAIL already has an account; it is the owner's")
+            tracing::info!(owner.id = %id, "OWNER_EMAIL already has an account; it is the owner's");
+            // Restored data: if the account still has OWNER_PASSWORD's
+            // password, a later change of OWNER_PASSWORD must replace it,
+            // as before the restore (else the old secret would keep
+            // working over Basic auth, the reference's defect).
+            if !current.is_empty() && verifies(config.owner_password.expose(), current).await {
+                let mut inv = state
+                    .store
+                    .invocation(&SCRIPTS.remember_owner_password, Some(&now));
+                inv.arg(id).arg(current);
+                state.store.write(&inv).await?;
+            }
         }
         _ => {
             if !given.is_empty()

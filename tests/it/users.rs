@@ -1,6 +1,6 @@
 use hyper::{Method, StatusCode};
 use serde_json::json;
-use taskmaster_tests::{Auth, OWNER_PASSWORD, spawn_app};
+use taskmaster_tests::{Auth, OWNER_PASSWORD, TestApp, spawn_app, spawn_app_on};
 
 #[tokio::test]
 async fn the_owner_account_exists_after_start_and_logs_in_by_email_in_any_case() {
@@ -52,6 +52,73 @@ async fn restarting_the_api_never_recreates_or_overwrites_the_owner_account() {
     let users = list["data"]["users"].as_array().expect("users");
     assert_eq!(users.len(), 1, "{list}");
     assert_eq!(users[0]["full_name"], "Renamed Owner");
+}
+
+#[tokio::test]
+async fn a_changed_owner_password_replaces_the_bootstrap_one_also_after_a_restore_but_never_one_the_owner_set()
+ {
+    let app = spawn_app().await;
+    let port: u16 = app
+        .redis_url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("redis port");
+    let prefix = app.keys.prefix().to_owned();
+    async fn start(port: u16, prefix: &str, secret: &str) -> TestApp {
+        spawn_app_on(port, prefix, &[("OWNER_PASSWORD", secret)]).await
+    }
+    async fn logs_in(app: &TestApp, password: &str) -> StatusCode {
+        let auth = Auth::Basic("admin@gmail.com".into(), password.into());
+        app.call(Method::GET, "/users/search?q=admin", &auth, None)
+            .await
+            .status
+    }
+
+    let second = start(port, &prefix, "second-secret").await;
+    assert_eq!(logs_in(&second, "second-secret").await, StatusCode::OK);
+    assert_eq!(
+        logs_in(&second, OWNER_PASSWORD).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A restore forgets which account bootstrap made; the next start adopts
+    // the account holding OWNER_EMAIL, which still has the secret's password.
+    let _: () = redis::cmd("DEL")
+        .arg(app.keys.owner_bootstrap())
+        .query_async(&mut app.redis().await)
+        .await
+        .expect("del");
+    let adopted = start(port, &prefix, "second-secret").await;
+    assert_eq!(logs_in(&adopted, "second-secret").await, StatusCode::OK);
+    let third = start(port, &prefix, "third-secret").await;
+    assert_eq!(logs_in(&third, "third-secret").await, StatusCode::OK);
+    assert_eq!(
+        logs_in(&third, "second-secret").await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A password the owner set is never replaced.
+    let owner = Auth::Basic("admin@gmail.com".into(), "third-secret".into());
+    let owner_id = third.call(Method::GET, "/users", &owner, None).await.json()["data"]["users"][0]
+        ["id"]
+        .as_u64()
+        .expect("owner id");
+    let res = third
+        .call(
+            Method::PUT,
+            &format!("/users/{owner_id}"),
+            &owner,
+            Some(json!({"password": "chosen-by-owner"})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let fourth = start(port, &prefix, "fourth-secret").await;
+    assert_eq!(logs_in(&fourth, "chosen-by-owner").await, StatusCode::OK);
+    assert_eq!(
+        logs_in(&fourth, "fourth-secret").await,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]

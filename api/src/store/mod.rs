@@ -81,6 +81,7 @@ pub struct Scripts {
     pub write_tasks: Script,
     pub bootstrap_owner: Script,
     pub rotate_owner_password: Script,
+    pub remember_owner_password: Script,
 }
 
 pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -98,6 +99,7 @@ pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     write_tasks: script!("write_tasks"),
     bootstrap_owner: script!("bootstrap_owner"),
     rotate_owner_password: script!("rotate_owner_password"),
+    remember_owner_password: script!("remember_owner_password"),
 });
 
 /// Where the ids of a row listing come from.

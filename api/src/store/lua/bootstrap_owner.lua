@@ -13,7 +13,7 @@ if holder then
   -- The address already belongs to an account (restored data, say): that
   -- account is the owner's; never overwrite it.
   redis.call('HSET', meta, 'id', holder, 'pw', '')
-  return {'OK', 'ADOPTED', holder, '', ''}
+  return {'OK', 'ADOPTED', holder, '', redis.call('HGET', k('user', holder), 'pw') or ''}
 end
 id = redis.call('INCR', P .. 'seq:users')
 redis.call('HSET', k('user', id), 'id', id, 'full_name', 'System Owner', 'email', ARGV[4], 'email_key', ARGV[3],
