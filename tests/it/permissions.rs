@@ -474,6 +474,14 @@ async fn the_permission_matrix_holds_for_every_endpoint_role_and_relation() {
             None,
             403,
         ),
+        // Outside the group, the role stays unsaid: not a member, 404.
+        (
+            Ga,
+            Method::DELETE,
+            format!("/groups/{g1}/users/{}", ga2.id),
+            None,
+            404,
+        ),
         (Ga, Method::GET, format!("/groups/{g1}/tasks"), None, 200),
         (
             GaMember,

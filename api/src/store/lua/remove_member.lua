@@ -7,8 +7,9 @@ if redis.call('EXISTS', k('group', gid)) == 0 then return err('GROUP_NOT_FOUND')
 if caller ~= '' and redis.call('SISMEMBER', k('user', caller, 'admin_of'), gid) == 0 then return err('FORBIDDEN') end
 local role = redis.call('HGET', k('user', uid), 'role')
 if not role then return err('USER_NOT_FOUND') end
-if caller ~= '' and role ~= 'user' then return err('ROLE_FORBIDDEN_REMOVE', role) end
+-- Membership first: the role of a user outside the group stays unsaid.
 if redis.call('SISMEMBER', k('group', gid, 'members'), uid) == 0 then return err('NOT_MEMBER') end
+if caller ~= '' and role ~= 'user' then return err('ROLE_FORBIDDEN_REMOVE', role) end
 local n = leave_group(uid, gid)
 touch_user(uid)
 return {'OK', n}
