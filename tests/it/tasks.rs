@@ -1,5 +1,6 @@
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
+use taskmaster_shared::keys::RowType;
 use taskmaster_tests::{Auth, spawn_app};
 
 #[tokio::test]
@@ -262,7 +263,13 @@ async fn the_zero_values_a_reference_client_sends_for_unset_fields_mean_not_set(
     assert_eq!(task["status"], true, "{task}");
     assert_eq!(task["information"], "notes", "{task}");
 
-    // A batch update naming nothing to change answers the tasks unchanged.
+    // An update naming nothing to change (a batch's or one task's) answers
+    // the tasks exactly as they are: no new updated_at, nothing for syncd.
+    let _: () = redis::cmd("DEL")
+        .arg(app.keys.dirty(RowType::Task))
+        .query_async(&mut app.redis().await)
+        .await
+        .expect("del");
     for updates in [json!({}), json!({"priority": 0, "title": ""})] {
         let res = app
             .call(
@@ -275,12 +282,17 @@ async fn the_zero_values_a_reference_client_sends_for_unset_fields_mean_not_set(
         assert_eq!(res.status, StatusCode::OK, "{updates}: {}", res.text());
         let body = res.json();
         assert_eq!(body["data"]["updated_count"], 1, "{body}");
-        assert_eq!(body["data"]["updated_tasks"][0]["priority"], 1, "{body}");
-        assert_eq!(
-            body["data"]["updated_tasks"][0]["title"], "Whole struct",
-            "{body}"
-        );
+        assert_eq!(body["data"]["updated_tasks"][0], task, "{body}");
     }
+    let res = app
+        .call(Method::PUT, &path, &u.auth(), Some(json!({})))
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.json()["data"]["task"], task);
+    assert!(
+        crate::dirty::dirty(&app, RowType::Task).await.is_empty(),
+        "a change of nothing is not marked dirty"
+    );
 }
 
 #[tokio::test]

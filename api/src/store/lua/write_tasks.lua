@@ -44,6 +44,15 @@ end
 if #refused > 2 then return refused end
 
 local out = {'OK'}
+-- An update that changes nothing (no field, no group) writes nothing: the
+-- rows are answered as they are, with no new `updated_at` and nothing
+-- marked dirty for syncd.
+if action == 'update' and new_group == '' and pairs_from > #ARGV then
+  for _, tid in ipairs(ids) do
+    out[#out + 1] = redis.call('GET', k('task', tid))
+  end
+  return out
+end
 for _, tid in ipairs(ids) do
   local t = current[tid]
   if action == 'delete' then
