@@ -158,6 +158,7 @@ pub async fn create(
     caller: Caller,
     JsonBody(body): JsonBody<CreateUser>,
 ) -> Result<Response, ApiError> {
+    work_times_types(body.work_times.as_ref())?;
     if !authz::can_list_users(&caller) {
         return Err(forbidden());
     }
@@ -181,7 +182,7 @@ pub async fn create(
     let number = domain::number(body.number.as_deref().unwrap_or(""))?;
     let work_times = match &body.work_times {
         None | Some(Value::Null) => WorkTimes::default(),
-        Some(v) => work_times(v)?,
+        Some(v) => WorkTimes::parse(v)?,
     };
     if !caller.is_owner()
         && (role != Role::User
@@ -252,12 +253,15 @@ pub async fn get_one(
     Ok(ok(visible_user(&state, &caller, id).await?))
 }
 
-/// `work_times`, read as free-form JSON (its keys are weekdays in any
-/// case): a value of the wrong JSON type is 400 like any other field's,
-/// an invalid weekday or number of hours 422.
-fn work_times(v: &Value) -> Result<WorkTimes, ApiError> {
+/// `work_times` is read as free-form JSON (its keys are weekdays in any
+/// case), so its JSON types are checked here: wrong ones are 400 like any
+/// other field's, and are found first, as serde's are while the body is
+/// read (before access checks and other rules). An invalid weekday or
+/// number of hours is 422 later, from [`WorkTimes::parse`].
+fn work_times_types(v: Option<&Value>) -> Result<(), ApiError> {
     let wrong_type = match v {
-        Value::Object(days) => {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(days)) => {
             days.iter()
                 .find(|(_, hours)| !hours.is_number())
                 .map(|(day, hours)| {
@@ -267,14 +271,14 @@ fn work_times(v: &Value) -> Result<WorkTimes, ApiError> {
                     )
                 })
         }
-        other => Some(format!(
+        Some(other) => Some(format!(
             "work_times: invalid type: {}, expected an object of weekday: hours",
             kind(other)
         )),
     };
     match wrong_type {
         Some(message) => Err(ApiError::BadRequest(format!("Invalid JSON: {message}"))),
-        None => Ok(WorkTimes::parse(v)?),
+        None => Ok(()),
     }
 }
 
@@ -296,6 +300,7 @@ pub async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UpdateUser>,
 ) -> Result<Response, ApiError> {
+    work_times_types(body.work_times.as_ref())?;
     let target = editable_user(&state, &caller, &id).await?;
     let id = target.id;
     // Empty strings leave name, email, password and role unchanged (as in
@@ -309,7 +314,7 @@ pub async fn update(
     let number = body.number.map(|s| domain::number(&s)).transpose()?;
     let work_times = match &body.work_times {
         None | Some(Value::Null) => None,
-        Some(v) => Some(work_times(v)?),
+        Some(v) => Some(WorkTimes::parse(v)?),
     };
     let new_role = match body.role.as_deref() {
         None | Some("") => None,
@@ -332,14 +337,15 @@ pub async fn update(
                 .into(),
         ));
     }
+    // A client that sends back the user it read (a group admin editing the
+    // name) sends the email unchanged: that is no change of email, and it
+    // is not judged again (restored data may hold an address today's
+    // rules would refuse).
     let email = body
         .email
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty() && *s != target.email)
         .map(|s| Email::parse(&s))
-        .transpose()?
-        // A client that sends back the user it read (a group admin editing
-        // the name) sends the email unchanged: that is no change of email.
-        .filter(|e| e.value != target.email);
+        .transpose()?;
     let pw = body
         .password
         .filter(|s| !s.is_empty())
@@ -469,11 +475,12 @@ pub async fn put_work_times(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<PutWorkTimes>,
 ) -> Result<Response, ApiError> {
+    work_times_types(body.work_times.as_ref())?;
     let target = editable_user(&state, &caller, &id).await?;
     let id = target.id;
     let work_times = match &body.work_times {
         None | Some(Value::Null) => return Err(FieldError::new("work_times", "is required").into()),
-        Some(v) => work_times(v)?,
+        Some(v) => WorkTimes::parse(v)?,
     };
     let expect_role = if caller.is_owner() {
         ""
