@@ -931,3 +931,64 @@ async fn check_redis(redis: RedisPool) {
         Err(e) => tracing::warn!(error = %e, "redis is not reachable yet"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> SyncdConfig {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        SyncdConfig::from_lookup(move |name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+        .expect("valid configuration")
+    }
+
+    #[test]
+    fn the_postgres_target_shows_host_port_and_database_never_the_credentials() {
+        for (vars, host, port, database) in [
+            (
+                vec![("DATABASE_URL", "postgres://tm:s3cr3t@db.local:5433/tasks")],
+                "db.local",
+                5433,
+                "tasks",
+            ),
+            (
+                vec![(
+                    "DATABASE_URL",
+                    "postgresql://tm:s3cr3t@10.1.2.3/tasks?sslmode=disable",
+                )],
+                "10.1.2.3",
+                5432,
+                "tasks",
+            ),
+            (
+                vec![
+                    ("DB_HOST", "pg.example"),
+                    ("DB_PORT", "6543"),
+                    ("POSTGRES_USER", "tm"),
+                    ("POSTGRES_DB", "prod"),
+                    ("POSTGRES_PASSWORD", "s3cr3t"),
+                ],
+                "pg.example",
+                6543,
+                "prod",
+            ),
+        ] {
+            let target = postgres_target(&config(&vars)).expect("parsed");
+            assert_eq!(
+                (target.host.as_str(), target.port, target.database.as_str()),
+                (host, port, database),
+                "{vars:?}"
+            );
+            let shown = serde_json::to_string(&target).expect("json");
+            assert!(
+                !shown.contains("s3cr3t") && !shown.contains("tm\""),
+                "{shown}"
+            );
+        }
+    }
+}

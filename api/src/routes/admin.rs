@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use redis::Value;
 use serde_json::{Value as Json_, json};
+use taskmaster_shared::config::RedisConfig;
 use taskmaster_shared::control::{
     self, CallError, ControlReply, Counts, HEARTBEAT_SECS, SyncdStatus,
 };
@@ -151,7 +152,7 @@ pub async fn status(State(state): State<AppState>, caller: Caller) -> Result<Res
     data["redis_status"] = json!("connected");
     data["postgres_status"] = json!(postgres_status);
     // The reference's objects, with real states instead of its constant.
-    let (address, database) = redis_target(&state);
+    let (address, database) = redis_target(&state.config.redis);
     data["redis"] = json!({"address": address, "database": database, "status": "connected"});
     let target = status.and_then(|s| s.postgres_target.as_ref());
     data["postgres"] = json!({
@@ -176,18 +177,16 @@ pub async fn status(State(state): State<AppState>, caller: Caller) -> Result<Res
 
 /// Redis as the api reaches it: `host:port` (or the socket's path) and the
 /// database number; never the password.
-fn redis_target(state: &AppState) -> (String, i64) {
-    let Ok(client) = redis_pool::client(&state.config.redis) else {
-        return (state.config.redis.display_addr(), state.config.redis.db);
+fn redis_target(config: &RedisConfig) -> (String, i64) {
+    let Ok(client) = redis_pool::client(config) else {
+        return ("unknown".to_owned(), config.db);
     };
     let info = client.get_connection_info();
     let address = match info.addr() {
         redis::ConnectionAddr::Tcp(host, port)
-        | redis::ConnectionAddr::TcpTls { host, port, .. } => {
-            format!("{host}:{port}")
-        }
+        | redis::ConnectionAddr::TcpTls { host, port, .. } => format!("{host}:{port}"),
         redis::ConnectionAddr::Unix(path) => path.display().to_string(),
-        _ => state.config.redis.display_addr(),
+        _ => "unknown".to_owned(),
     };
     (address, info.redis_settings().db())
 }
@@ -298,5 +297,58 @@ async fn request(state: &AppState, action: &str, args: Json_) -> Result<ControlR
             "The sync daemon did not answer within {}s",
             wait.as_secs()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use taskmaster_shared::config::ApiConfig;
+
+    fn redis_config(vars: &[(&str, &str)]) -> RedisConfig {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        ApiConfig::from_lookup(move |name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+        .expect("valid configuration")
+        .redis
+    }
+
+    #[test]
+    fn the_redis_target_shows_address_and_database_never_the_password() {
+        for (vars, address, db) in [
+            (
+                vec![("REDIS_URL", "redis://:s3cr3t@10.0.0.7:6390/3")],
+                "10.0.0.7:6390",
+                3,
+            ),
+            (
+                vec![("REDIS_URL", "redis://admin:s3cr3t@cache.local/0")],
+                "cache.local:6379",
+                0,
+            ),
+            (
+                vec![("REDIS_URL", "unix:///run/redis/redis.sock?db=2&pass=s3cr3t")],
+                "/run/redis/redis.sock",
+                2,
+            ),
+            (
+                vec![
+                    ("REDIS_HOST", "r.example"),
+                    ("REDIS_PORT", "6401"),
+                    ("REDIS_DB", "5"),
+                    ("REDIS_PASSWORD", "s3cr3t"),
+                ],
+                "r.example:6401",
+                5,
+            ),
+        ] {
+            let (got, got_db) = redis_target(&redis_config(&vars));
+            assert_eq!((got.as_str(), got_db), (address, db), "{vars:?}");
+            assert!(!got.contains("s3cr3t"));
+        }
     }
 }
