@@ -52,35 +52,35 @@ async fn try_ensure_owner(state: &AppState) -> Result<(), ApiError> {
     let [what, id, given, current] = text.as_slice() else {
         return Err(ApiError::Internal("bootstrap script reply".into()));
     };
-    match what.as_str() {
-        "CREATED" => tracing::info!(owner.id = %id, "owner account created"),
-        "ADOPTED" => {
-            tracing::info!(owner.id = %id, "OWNER_EMAIL already has an account; it is the owner's");
-            // Restored data: if the account still has OWNER_PASSWORD's
-            // password, a later change of OWNER_PASSWORD must replace it,
-            // as before the restore (else the old secret would keep
-            // working over Basic auth, the reference's defect).
-            if !current.is_empty() && verifies(config.owner_password.expose(), current).await {
-                let mut inv = state
-                    .store
-                    .invocation(&SCRIPTS.remember_owner_password, Some(&now));
-                inv.arg(id).arg(current);
-                state.store.write(&inv).await?;
-            }
+    if what == "CREATED" {
+        tracing::info!(owner.id = %id, "owner account created");
+    } else if what == "ADOPTED" {
+        tracing::info!(owner.id = %id, "OWNER_EMAIL already has an account; it is the owner's");
+    }
+    if what != "CREATED" && given.is_empty() {
+        // An adopted account (restored data, whose restore forgot
+        // `meta:owner`): while it still has OWNER_PASSWORD's password, a
+        // later change of OWNER_PASSWORD must replace it, as before the
+        // restore (else the old secret would keep working over Basic auth,
+        // the reference's defect). Tried at every start until it holds, so
+        // a failure between adopting and remembering is made good.
+        if !current.is_empty() && verifies(config.owner_password.expose(), current).await {
+            let mut inv = state
+                .store
+                .invocation(&SCRIPTS.remember_owner_password, Some(&now));
+            inv.arg(id).arg(current);
+            state.store.write(&inv).await?;
         }
-        _ => {
-            if !given.is_empty()
-                && given == current
-                && !verifies(config.owner_password.expose(), current).await
-            {
-                let mut inv = state
-                    .store
-                    .invocation(&SCRIPTS.rotate_owner_password, Some(&now));
-                inv.arg(id).arg(current).arg(&hash);
-                if let Outcome::Ok(_) = state.store.write(&inv).await? {
-                    tracing::info!(owner.id = %id, "OWNER_PASSWORD changed: the owner account follows it");
-                }
-            }
+    } else if what == "EXISTS"
+        && given == current
+        && !verifies(config.owner_password.expose(), current).await
+    {
+        let mut inv = state
+            .store
+            .invocation(&SCRIPTS.rotate_owner_password, Some(&now));
+        inv.arg(id).arg(current).arg(&hash);
+        if let Outcome::Ok(_) = state.store.write(&inv).await? {
+            tracing::info!(owner.id = %id, "OWNER_PASSWORD changed: the owner account follows it");
         }
     }
     Ok(())

@@ -48,7 +48,7 @@
 //! | `P syncd:lease` | string (TTL) | `{instance}|{token}` of the active syncd |
 //! | `P syncd:fence` | string | last fencing token handed out (INCR) |
 //! | `P maintenance` | string | present while a restore runs; the api answers 503 |
-//! | `P meta:owner` | hash | `id` of the owner account made at first start, `pw` the hash it was given (so a changed `OWNER_PASSWORD` can follow, but an owner-set password is never overwritten) |
+//! | `P meta:owner` | hash | `id` of the owner account made at first start (or adopted: the account holding `OWNER_EMAIL` when there was none), `pw` the hash it was given, `''` when not known (so a changed `OWNER_PASSWORD` can follow, but an owner-set password is never overwritten); a restore keeps it while the restored account still has that hash |
 
 use std::fmt;
 

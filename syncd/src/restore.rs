@@ -2,8 +2,9 @@
 //! are discarded.
 //!
 //! A rebuild **replaces**: every data key under the prefix is removed
-//! (rows, indexes, dirty and in-flight sets, `meta:owner`), then every row
-//! PostgreSQL holds is loaded with its indexes, read in one REPEATABLE READ
+//! (rows, indexes, dirty and in-flight sets, `meta:owner`, which comes back
+//! when the restored owner account still has bootstrap's password), then
+//! every row PostgreSQL holds is loaded with its indexes, read in one REPEATABLE READ
 //! transaction and streamed in pipelines of a few thousand commands.
 //! Counters (`seq:*`) are only ever raised, to the highest id at least, so
 //! an id is never handed out twice. Credential and task-list versions
@@ -321,6 +322,7 @@ pub async fn rebuild(
     keys: &Keys,
     pg: &PgWorker,
 ) -> Result<Loaded, RestoreError> {
+    let owner = owner_bootstrap(redis, keys).await?;
     let removed = clear(redis, keys).await?;
     let (producer, mut receiver) = start_producer(keys, pg);
     let consumer = async {
@@ -355,8 +357,42 @@ pub async fn rebuild(
             .invoke_async::<i64>(&mut conn)
             .await?;
     }
+    // Which account bootstrap made, and the password it gave it, stay
+    // known when the restored account is that very one with that very
+    // password (a hash's salt makes equal text the same credential): a
+    // later change of OWNER_PASSWORD then replaces it, as before the
+    // restore. Otherwise the api's next start adopts the account holding
+    // OWNER_EMAIL.
+    if let Some((id, pw)) = owner {
+        let keep = redis::Script::new(
+            "if redis.call('HGET', KEYS[2], 'pw') == ARGV[2] then \
+               redis.call('HSET', KEYS[1], 'id', ARGV[1], 'pw', ARGV[2]) end return 0",
+        );
+        keep.key(keys.owner_bootstrap())
+            .key(keys.row(RowType::User, id))
+            .arg(id)
+            .arg(pw)
+            .invoke_async::<i64>(&mut conn)
+            .await?;
+    }
     loaded.removed_keys = removed;
     Ok(loaded)
+}
+
+/// `meta:owner` before a rebuild clears it: the owner's id and the hash
+/// bootstrap gave it, when both are known.
+async fn owner_bootstrap(
+    redis: &RedisPool,
+    keys: &Keys,
+) -> Result<Option<(u64, String)>, RestoreError> {
+    let mut conn = conn(redis).await?;
+    let (id, pw): (Option<u64>, Option<String>) = redis::cmd("HMGET")
+        .arg(keys.owner_bootstrap())
+        .arg("id")
+        .arg("pw")
+        .query_async(&mut conn)
+        .await?;
+    Ok(id.zip(pw.filter(|p| !p.is_empty())))
 }
 
 /// The commands a rebuild would send after clearing, as packed RESP, handed

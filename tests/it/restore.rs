@@ -179,6 +179,38 @@ async fn a_backup_restored_into_an_empty_system_reproduces_every_row() {
 }
 
 #[tokio::test]
+async fn after_a_restore_the_owner_account_still_follows_a_changed_owner_password() {
+    let dir = backup_dir();
+    let app = spawn_app().await;
+    let (_syncd, _pg) = syncd_for(&app, &dir).await;
+    let res = admin_sync(&app, "action=force").await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let res = admin_sync(&app, "action=restore").await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+
+    // The first start after the restore has a new secret: the restored
+    // owner account, which still has the old one, follows it.
+    let again = app
+        .restart_with(&[("OWNER_PASSWORD", "after-restore")])
+        .await;
+    let login = |password: &str| Auth::Basic("admin@gmail.com".into(), password.into());
+    let res = again
+        .call(Method::GET, "/users", &login("after-restore"), None)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let res = again
+        .call(
+            Method::GET,
+            "/users",
+            &login(taskmaster_tests::OWNER_PASSWORD),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn a_restore_with_unflushable_writes_is_refused_unless_they_are_discarded_into_a_file() {
     let dir = backup_dir();
     let app = spawn_app().await;

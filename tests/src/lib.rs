@@ -443,13 +443,19 @@ impl TestApp {
     /// Another api instance on the same Redis data (same key prefix), as
     /// after a restart or with a second replica.
     pub async fn restart_same_prefix(&self) -> TestApp {
+        self.restart_with(&[]).await
+    }
+
+    /// Another api on this app's data (a restart), with `extra` variables
+    /// (say a new `OWNER_PASSWORD`).
+    pub async fn restart_with(&self, extra: &[(&str, &str)]) -> TestApp {
         let port = self
             .redis_url
             .rsplit(':')
             .next()
             .and_then(|p| p.parse().ok())
             .expect("redis port");
-        spawn_app_on(port, self.keys.prefix(), &[]).await
+        spawn_app_on(port, self.keys.prefix(), extra).await
     }
 
     /// The environment of a `taskmaster-syncd` child process working on
