@@ -935,16 +935,10 @@ async fn check_redis(redis: RedisPool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use taskmaster_shared::config::lookup_from_pairs;
 
     fn config(vars: &[(&str, &str)]) -> SyncdConfig {
-        let vars: Vec<(String, String)> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        SyncdConfig::from_lookup(move |name| {
-            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-        })
-        .expect("valid configuration")
+        SyncdConfig::from_lookup(lookup_from_pairs(vars)).expect("valid configuration")
     }
 
     #[test]

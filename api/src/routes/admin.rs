@@ -303,18 +303,12 @@ async fn request(state: &AppState, action: &str, args: Json_) -> Result<ControlR
 #[cfg(test)]
 mod tests {
     use super::*;
-    use taskmaster_shared::config::ApiConfig;
+    use taskmaster_shared::config::{ApiConfig, lookup_from_pairs};
 
     fn redis_config(vars: &[(&str, &str)]) -> RedisConfig {
-        let vars: Vec<(String, String)> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        ApiConfig::from_lookup(move |name| {
-            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-        })
-        .expect("valid configuration")
-        .redis
+        ApiConfig::from_lookup(lookup_from_pairs(vars))
+            .expect("valid configuration")
+            .redis
     }
 
     #[test]
