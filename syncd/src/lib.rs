@@ -3,8 +3,9 @@
 //! The api writes only to Redis and marks each changed row dirty
 //! (`taskmaster_shared::keys`). syncd is the only process that talks to
 //! PostgreSQL: it applies the schema migrations at start, then writes the
-//! dirty rows behind on a schedule (`SYNC_INTERVAL`) and at shutdown
-//! ([`flush`]). Control requests arrive with the next issue.
+//! dirty rows behind as it becomes the active daemon, on a schedule
+//! (`SYNC_INTERVAL`), early on a large backlog, on request (the control
+//! channel) and at shutdown ([`flush`]).
 //!
 //! Everything that makes syncd act arrives as a [`Control`] value (the
 //! schedule, signals, and later notifications and control requests) and is
@@ -290,6 +291,11 @@ impl Daemon {
             (None, Ok(t)) if t > 0 => {
                 tracing::info!(sync.token = t, "this syncd is now the active one");
                 self.token = Some(t);
+                // Flush at once, as the reference did at start-up: rows left
+                // pending while no syncd was active are written now rather
+                // than an interval later, and the status then has a last
+                // sync to judge freshness by.
+                let _ = self.control.try_send(Control::Tick);
             }
             (Some(_), Ok(0)) => {
                 tracing::warn!("lost the lease to another syncd; standing by");
