@@ -246,6 +246,8 @@ struct Daemon {
     /// The fencing token while this instance holds the lease; `None` on
     /// standby (no flushing, no answers, no status).
     token: Option<u64>,
+    /// Set on becoming the active daemon: flush before the next status.
+    flush_due: bool,
 }
 
 impl Daemon {
@@ -273,6 +275,7 @@ impl Daemon {
             retry: None,
             last_wake_check: tokio::time::Instant::now(),
             token: None,
+            flush_due: false,
         }
     }
 
@@ -291,11 +294,7 @@ impl Daemon {
             (None, Ok(t)) if t > 0 => {
                 tracing::info!(sync.token = t, "this syncd is now the active one");
                 self.token = Some(t);
-                // Flush at once, as the reference did at start-up: rows left
-                // pending while no syncd was active are written now rather
-                // than an interval later, and the status then has a last
-                // sync to judge freshness by.
-                let _ = self.control.try_send(Control::Tick);
+                self.flush_due = true;
             }
             (Some(_), Ok(0)) => {
                 tracing::warn!("lost the lease to another syncd; standing by");
@@ -544,6 +543,14 @@ impl Daemon {
         self.renew_lease().await;
         if self.token.is_none() {
             return;
+        }
+        if std::mem::take(&mut self.flush_due) {
+            // Flush at once on becoming active, as the reference did at
+            // start-up: rows left pending while no syncd was active are
+            // written now rather than an interval later, and the first
+            // status this daemon writes already has a last sync to judge
+            // freshness by.
+            self.flush_or_retry().await;
         }
         if !self.postgres_ok || self.postgres_rows.is_none() {
             self.refresh_postgres_rows().await;
