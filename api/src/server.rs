@@ -3,16 +3,23 @@
 //!
 //! `axum::serve` cannot set hyper's header-read timeout, and that timeout
 //! only works when hyper has a timer, so connections are driven here with
-//! hyper-util's builder directly. Shutdown stops accepting, lets in-flight
+//! hyper's HTTP/1 builder directly. Shutdown stops accepting, lets in-flight
 //! requests finish (idle keep-alive connections close at once) and gives up
 //! after the grace period.
+//!
+//! HTTP/1.1 only, as the reference served: the header-read timeout then
+//! runs from the moment a connection waits for a request, so a connection
+//! that sends nothing (or stops between requests) is closed after it. With
+//! hyper-util's automatic HTTP/2 detection, a connection that sent nothing
+//! waited forever for its first bytes, and an idle HTTP/2 connection had
+//! no limit at all: enough of them used up every file descriptor.
 
 use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
@@ -32,13 +39,11 @@ pub async fn serve(
     options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
         .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
 
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -61,9 +66,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let edge = edge.clone();
         let service = hyper::service::service_fn(move |request| edge.clone().handle(request));
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {

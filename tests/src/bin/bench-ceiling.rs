@@ -8,9 +8,9 @@ use std::convert::Infallible;
 
 use http_body_util::Full;
 use hyper::body::Bytes;
+use hyper::server::conn::http1;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 
 const BODY: &str = r#"{"success":true,"data":{"id":1,"title":"Implement Login API","status":false,"priority":1,"deadline":"2025-10-15","information":"Create REST API for authentication","user_id":3,"group_id":1,"created_at":"2025-09-29T10:00:00.123456Z","updated_at":"2025-09-29T10:00:00.123456Z"}}"#;
 
@@ -34,7 +34,8 @@ async fn main() -> std::io::Result<()> {
                             .expect("static response"),
                     )
                 });
-            let _ = auto::Builder::new(TokioExecutor::new())
+            // HTTP/1.1 only, like the api.
+            let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
