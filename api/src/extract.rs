@@ -60,7 +60,9 @@ fn parse_json_carefully<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError
     let mut value: Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::BadRequest(format!("Invalid JSON: {e}")))?;
     lowercase_keys(&mut value);
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    // Through the same adapter as the fast path, for its rule that a
+    // struct is read from an object only (the keys are folded already).
+    serde_path_to_error::deserialize(Folding(value)).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if path == "." {

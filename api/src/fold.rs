@@ -102,21 +102,29 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Optional<V> {
 }
 
 /// A struct's visitor, handed an object whose keys are folded.
+///
+/// Only an object is a struct here: serde's derived visitors would also
+/// take an array and fill the fields by position (`["title", 2]` for a
+/// task), which no client means; and the message says "a JSON object",
+/// not the name of a Rust type.
 struct FoldKeys<V>(V);
 
 impl<'de, V: Visitor<'de>> Visitor<'de> for FoldKeys<V> {
     type Value = V::Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.expecting(f)
+        f.write_str("a JSON object")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
         self.0.visit_map(FoldMap(map))
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
-        self.0.visit_seq(seq)
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _seq: A) -> Result<V::Value, A::Error> {
+        Err(serde::de::Error::invalid_type(
+            serde::de::Unexpected::Seq,
+            &self,
+        ))
     }
 }
 
