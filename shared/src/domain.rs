@@ -196,7 +196,9 @@ impl Deadline {
 }
 
 /// Checks a text field's length in characters; `required` text may not be
-/// blank. Returns the text unchanged.
+/// blank, and no text may hold U+0000: PostgreSQL's `text` cannot store it,
+/// so such a row could never be written behind (and would hold up every
+/// flush after it). Returns the text unchanged.
 pub fn text(
     field: &'static str,
     value: &str,
@@ -211,6 +213,12 @@ pub fn text(
         return Err(FieldError::new(
             field,
             format!("must be at most {max} characters (got {count})"),
+        ));
+    }
+    if value.contains('\0') {
+        return Err(FieldError::new(
+            field,
+            "must not contain the NUL character (U+0000)",
         ));
     }
     Ok(value.to_owned())
@@ -515,5 +523,13 @@ mod tests {
         assert!(information(&"x".repeat(5001)).is_err());
         assert!(group_name(&"g".repeat(101)).is_err());
         assert_eq!(title(" spaced ").expect("kept"), " spaced ");
+    }
+
+    #[test]
+    fn no_text_holds_a_nul_character() {
+        for check in [title, information, full_name, group_name, number] {
+            assert!(check("a\0b").is_err());
+            assert!(check("a\u{1}b\u{7f}").is_ok(), "other controls are text");
+        }
     }
 }

@@ -59,6 +59,29 @@ async fn every_validation_rule_answers_the_right_status_and_names_the_field() {
             400,
             "invalid type: integer `7`, expected a JSON object",
         ),
+        // U+0000 cannot be written behind to PostgreSQL: refused in every
+        // stored text.
+        (
+            Method::POST,
+            tasks.clone(),
+            json!({"title": "a\u{0}b", "group_id": g}),
+            422,
+            "title",
+        ),
+        (
+            Method::PUT,
+            user.clone(),
+            json!({"full_name": "\u{0}"}),
+            422,
+            "full_name",
+        ),
+        (
+            Method::POST,
+            "/groups".into(),
+            json!({"name": "G\u{0}", "admin_id": admin.id}),
+            422,
+            "name",
+        ),
         // Malformed JSON and wrong types: 400.
         (
             Method::POST,
