@@ -382,12 +382,19 @@ impl WorkTimes {
     }
 }
 
+/// Whole hours are written as integers (`8`, not `8.0`; `-0` as `0`), as
+/// the reference's encoder wrote its `float64`s, and others as decimals.
 impl Serialize for WorkTimes {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (day, hours) in &self.0 {
-            map.serialize_entry(day.name(), hours)?;
+        for (day, &hours) in &self.0 {
+            // Hours are 0..=24 (checked by `parse`), so whole ones fit.
+            if hours.fract() == 0.0 {
+                map.serialize_entry(day.name(), &(hours.abs() as u64))?;
+            } else {
+                map.serialize_entry(day.name(), &hours)?;
+            }
         }
         map.end()
     }
@@ -468,11 +475,13 @@ mod tests {
     }
 
     #[test]
-    fn work_times_accept_weekdays_in_any_case() {
-        let w = WorkTimes::parse(&json!({"monday": 8, "FRIDAY": 6.5})).expect("valid");
+    fn work_times_accept_weekdays_in_any_case_and_write_whole_hours_as_integers() {
+        let v = json!({"monday": 8, "FRIDAY": 6.5, "Wednesday": -0.0, "sunday": 24.0});
+        let w = WorkTimes::parse(&v).expect("valid");
+        // As the reference's encoder wrote its float64s: `8`, not `8.0`.
         assert_eq!(
             serde_json::to_string(&w).expect("json"),
-            r#"{"Monday":8.0,"Friday":6.5}"#
+            r#"{"Monday":8,"Wednesday":0,"Friday":6.5,"Sunday":24}"#
         );
         assert_eq!(WorkTimes::from_stored(&w.to_stored()), w);
     }

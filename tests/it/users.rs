@@ -152,7 +152,7 @@ async fn creating_a_user_answers_201_without_any_password_field() {
     assert_eq!(user["role"], "group_admin");
     assert_eq!(user["group_ids"], json!([]));
     assert_eq!(user["number"], "+1234");
-    assert_eq!(user["work_times"], json!({"Monday": 8.0, "Friday": 6.5}));
+    assert_eq!(user["work_times"], json!({"Monday": 8, "Friday": 6.5}));
     assert!(user.get("password").is_none());
     assert!(
         !res.text().contains("argon2"),
