@@ -67,6 +67,10 @@ fn parse_json_carefully<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError
         let inner = e.into_inner();
         if path == "." {
             ApiError::BadRequest(format!("Invalid JSON: {inner}"))
+        } else if path == "password" {
+            // serde quotes the value it refused; a password (even a
+            // mistyped one) is not repeated back, to land in a client's log.
+            ApiError::BadRequest("Invalid JSON: password: invalid type, expected a string".into())
         } else {
             ApiError::BadRequest(format!("Invalid JSON: {path}: {inner}"))
         }

@@ -84,6 +84,13 @@ async fn every_validation_rule_answers_the_right_status_and_names_the_field() {
         ),
         // Malformed JSON and wrong types: 400.
         (
+            Method::PUT,
+            user.clone(),
+            json!({"password": 918273645}),
+            400,
+            "password: invalid type, expected a string",
+        ),
+        (
             Method::POST,
             tasks.clone(),
             json!("not an object"),
@@ -404,8 +411,13 @@ async fn every_validation_rule_answers_the_right_status_and_names_the_field() {
             .call(method.clone(), &path, &Auth::Owner, Some(body.clone()))
             .await;
         let text = res.text();
-        // No message names a Rust type (`struct CreateTask`).
-        if res.status.as_u16() != want || !text.contains(needle) || text.contains("struct ") {
+        // No message names a Rust type (`struct CreateTask`) or repeats
+        // the refused password.
+        if res.status.as_u16() != want
+            || !text.contains(needle)
+            || text.contains("struct ")
+            || text.contains("918273645")
+        {
             failures.push(format!(
                 "{method} {path} {body}: want {want} naming `{needle}`, got {} {text}",
                 res.status.as_u16()
