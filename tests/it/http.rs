@@ -135,46 +135,37 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
 async fn connections_that_send_nothing_or_fall_idle_or_speak_http2_are_closed() {
     let shared = shared().await;
     let app = spawn_app_with(shared.redis.port, &[("HEADER_READ_TIMEOUT", "500ms")]).await;
-    async fn closed_within(stream: &mut TcpStream, secs: u64) -> Option<Vec<u8>> {
+    /// Sends `bytes` on a new connection; the server's answer, once it has
+    /// closed the connection (None if it kept it open for 5 s).
+    async fn answer_then_close(addr: std::net::SocketAddr, bytes: &[u8]) -> Option<String> {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(bytes).await.expect("write");
         let mut buf = Vec::new();
-        tokio::time::timeout(Duration::from_secs(secs), stream.read_to_end(&mut buf))
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf))
             .await
             .ok()
-            .map(|_| buf)
+            .map(|_| String::from_utf8_lossy(&buf).into_owned())
     }
     // Not a byte sent.
-    let mut silent = TcpStream::connect(app.addr).await.expect("connect");
+    let silent = answer_then_close(app.addr, b"").await;
     assert!(
-        closed_within(&mut silent, 5).await.is_some(),
+        silent.is_some(),
         "a connection that never sent a byte stayed open"
     );
     // One whole request, then nothing: answered, then closed.
-    let mut idle = TcpStream::connect(app.addr).await.expect("connect");
-    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .expect("write");
-    let answered = closed_within(&mut idle, 5)
+    let idle = answer_then_close(app.addr, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .expect("an idle keep-alive connection stayed open");
-    assert!(
-        String::from_utf8_lossy(&answered).starts_with("HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&answered)
-    );
-    // The HTTP/2 preface (and a SETTINGS frame): HTTP/1.1 only, as the
+    assert!(idle.starts_with("HTTP/1.1 200"), "{idle}");
+    // The HTTP/2 preface and a SETTINGS frame: HTTP/1.1 only, as the
     // reference served.
-    let mut h2 = TcpStream::connect(app.addr).await.expect("connect");
-    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
-        .await
-        .expect("write");
-    let answer = closed_within(&mut h2, 5)
-        .await
-        .expect("an HTTP/2 connection stayed open");
-    assert!(
-        !String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&answer)
-    );
+    let h2 = answer_then_close(
+        app.addr,
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00",
+    )
+    .await
+    .expect("an HTTP/2 connection stayed open");
+    assert!(!h2.starts_with("HTTP/1.1 200"), "{h2}");
 }
 
 #[tokio::test]
