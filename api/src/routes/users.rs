@@ -26,7 +26,7 @@ pub struct CreateUser {
     role: Option<String>,
     group_ids: Option<Vec<i64>>,
     number: Option<String>,
-    work_times: Option<Value>,
+    work_times: Option<WorkTimesSent>,
 }
 
 #[derive(Deserialize)]
@@ -37,12 +37,12 @@ pub struct UpdateUser {
     number: Option<String>,
     email: Option<String>,
     password: Option<String>,
-    work_times: Option<Value>,
+    work_times: Option<WorkTimesSent>,
 }
 
 #[derive(Deserialize)]
 pub struct PutWorkTimes {
-    work_times: Option<Value>,
+    work_times: Option<WorkTimesSent>,
 }
 
 #[derive(Serialize)]
@@ -158,7 +158,6 @@ pub async fn create(
     caller: Caller,
     JsonBody(body): JsonBody<CreateUser>,
 ) -> Result<Response, ApiError> {
-    work_times_types(body.work_times.as_ref())?;
     if !authz::can_list_users(&caller) {
         return Err(forbidden());
     }
@@ -180,10 +179,11 @@ pub async fn create(
     };
     let group_ids = parse_group_ids(body.group_ids.as_deref().unwrap_or(&[]))?;
     let number = domain::number(body.number.as_deref().unwrap_or(""))?;
-    let work_times = match &body.work_times {
-        None | Some(Value::Null) => WorkTimes::default(),
-        Some(v) => WorkTimes::parse(v)?,
-    };
+    let work_times = body
+        .work_times
+        .map(work_times)
+        .transpose()?
+        .unwrap_or_default();
     if !caller.is_owner()
         && (role != Role::User
             || group_ids.is_empty()
@@ -253,45 +253,17 @@ pub async fn get_one(
     Ok(ok(visible_user(&state, &caller, id).await?))
 }
 
-/// `work_times` is read as free-form JSON (its keys are weekdays in any
-/// case), so its JSON types are checked here: wrong ones are 400 like any
-/// other field's, and are found first, as serde's are while the body is
-/// read (before access checks and other rules). An invalid weekday or
-/// number of hours is 422 later, from [`WorkTimes::parse`].
-fn work_times_types(v: Option<&Value>) -> Result<(), ApiError> {
-    let wrong_type = match v {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(days)) => {
-            days.iter()
-                .find(|(_, hours)| !hours.is_number())
-                .map(|(day, hours)| {
-                    format!(
-                        "work_times.{day}: invalid type: {}, expected a number of hours",
-                        kind(hours)
-                    )
-                })
-        }
-        Some(other) => Some(format!(
-            "work_times: invalid type: {}, expected an object of weekday: hours",
-            kind(other)
-        )),
-    };
-    match wrong_type {
-        Some(message) => Err(ApiError::BadRequest(format!("Invalid JSON: {message}"))),
-        None => Ok(()),
-    }
-}
+/// `work_times` as sent: an object of numbers, so that a wrong JSON type
+/// inside is a 400 while the body is read, like any field's. The weekdays
+/// (in any case) and the hours are judged by [`WorkTimes::parse`] (422).
+type WorkTimesSent = std::collections::BTreeMap<String, serde_json::Number>;
 
-/// serde's words for a JSON value's type.
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "sequence",
-        Value::Object(_) => "map",
-    }
+fn work_times(sent: WorkTimesSent) -> Result<WorkTimes, FieldError> {
+    WorkTimes::parse(&Value::Object(
+        sent.into_iter()
+            .map(|(day, hours)| (day, Value::Number(hours)))
+            .collect(),
+    ))
 }
 
 pub async fn update(
@@ -300,7 +272,6 @@ pub async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UpdateUser>,
 ) -> Result<Response, ApiError> {
-    work_times_types(body.work_times.as_ref())?;
     let target = editable_user(&state, &caller, &id).await?;
     let id = target.id;
     // Empty strings leave name, email, password and role unchanged (as in
@@ -312,10 +283,7 @@ pub async fn update(
         .map(|s| domain::full_name(&s))
         .transpose()?;
     let number = body.number.map(|s| domain::number(&s)).transpose()?;
-    let work_times = match &body.work_times {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(WorkTimes::parse(v)?),
-    };
+    let work_times = body.work_times.map(work_times).transpose()?;
     let new_role = match body.role.as_deref() {
         None | Some("") => None,
         Some(r) => Some(Role::parse(r)?).filter(|r| *r != target.role),
@@ -475,13 +443,12 @@ pub async fn put_work_times(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<PutWorkTimes>,
 ) -> Result<Response, ApiError> {
-    work_times_types(body.work_times.as_ref())?;
     let target = editable_user(&state, &caller, &id).await?;
     let id = target.id;
-    let work_times = match &body.work_times {
-        None | Some(Value::Null) => return Err(FieldError::new("work_times", "is required").into()),
-        Some(v) => WorkTimes::parse(v)?,
+    let Some(sent) = body.work_times else {
+        return Err(FieldError::new("work_times", "is required").into());
     };
+    let work_times = work_times(sent)?;
     let expect_role = if caller.is_owner() {
         ""
     } else {
