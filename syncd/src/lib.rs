@@ -248,10 +248,13 @@ struct Daemon {
     token: Option<u64>,
     /// Set on becoming the active daemon: flush before the next status.
     flush_due: bool,
+    /// Where PostgreSQL is, for the status (read once from the config).
+    postgres_target: Option<taskmaster_shared::control::PostgresTarget>,
 }
 
 impl Daemon {
     fn new(syncd: Syncd, control: mpsc::Sender<Control>) -> Self {
+        let postgres_target = postgres_target(&syncd.config);
         Daemon {
             syncd,
             control,
@@ -276,6 +279,7 @@ impl Daemon {
             last_wake_check: tokio::time::Instant::now(),
             token: None,
             flush_due: false,
+            postgres_target,
         }
     }
 
@@ -533,7 +537,7 @@ impl Daemon {
             redis_status: if redis_ok { "connected" } else { "error" }.to_owned(),
             heartbeat_at: taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros()),
             last_backup: self.last_backup.clone(),
-            postgres_target: postgres_target(&self.syncd.config),
+            postgres_target: self.postgres_target.clone(),
         }
     }
 
