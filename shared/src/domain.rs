@@ -341,23 +341,32 @@ pub struct WorkTimes(pub BTreeMap<Weekday, f64>);
 impl WorkTimes {
     /// Validates a JSON object of day → hours.
     pub fn parse(value: &serde_json::Value) -> Result<WorkTimes, FieldError> {
-        let bad = |m: String| FieldError::new("work_times", m);
         let obj = value
             .as_object()
-            .ok_or_else(|| bad("must be an object of weekday: hours".into()))?;
-        if obj.len() > 7 {
+            .ok_or_else(|| FieldError::new("work_times", "must be an object of weekday: hours"))?;
+        WorkTimes::from_entries(
+            obj.iter()
+                .map(|(day, hours)| (day.as_str(), hours.as_f64())),
+        )
+    }
+
+    /// Validates day → hours entries as sent (`None`: the hours are not a
+    /// number): weekdays in any case, each once, at most 7, hours 0..=24.
+    pub fn from_entries<'a>(
+        entries: impl ExactSizeIterator<Item = (&'a str, Option<f64>)>,
+    ) -> Result<WorkTimes, FieldError> {
+        let bad = |m: String| FieldError::new("work_times", m);
+        if entries.len() > 7 {
             return Err(bad(format!(
                 "has {} entries; at most 7 (one per weekday)",
-                obj.len()
+                entries.len()
             )));
         }
         let mut days = BTreeMap::new();
-        for (key, hours) in obj {
+        for (key, hours) in entries {
             let day = Weekday::parse(key)
                 .ok_or_else(|| bad(format!("`{key}` is not a weekday (Monday..Sunday)")))?;
-            let h = hours
-                .as_f64()
-                .ok_or_else(|| bad(format!("{key}: hours must be a number")))?;
+            let h = hours.ok_or_else(|| bad(format!("{key}: hours must be a number")))?;
             if !(0.0..=24.0).contains(&h) {
                 return Err(bad(format!("{key}: hours must be between 0 and 24")));
             }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use taskmaster_shared::domain::{self, Email, FieldError, Role, WorkTimes};
 use taskmaster_shared::keys::RowType;
 use taskmaster_shared::model::User;
@@ -255,15 +255,15 @@ pub async fn get_one(
 
 /// `work_times` as sent: an object of numbers, so that a wrong JSON type
 /// inside is a 400 while the body is read, like any field's. The weekdays
-/// (in any case) and the hours are judged by [`WorkTimes::parse`] (422).
+/// (in any case) and the hours are judged by [`WorkTimes::from_entries`]
+/// (422).
 type WorkTimesSent = std::collections::BTreeMap<String, serde_json::Number>;
 
 fn work_times(sent: WorkTimesSent) -> Result<WorkTimes, FieldError> {
-    WorkTimes::parse(&Value::Object(
-        sent.into_iter()
-            .map(|(day, hours)| (day, Value::Number(hours)))
-            .collect(),
-    ))
+    WorkTimes::from_entries(
+        sent.iter()
+            .map(|(day, hours)| (day.as_str(), hours.as_f64())),
+    )
 }
 
 pub async fn update(
