@@ -27,35 +27,13 @@ use std::time::Duration;
 use taskmaster_shared::config::SyncdConfig;
 use taskmaster_shared::control::{
     ControlReply, ControlRequest, Counts, HEARTBEAT_SECS, LEASE_TTL_MS, MAINTENANCE_SETTLE_MS,
-    STATUS_TTL_SECS, SyncdStatus,
+    PostgresTarget, STATUS_TTL_SECS, SyncdStatus,
 };
 use taskmaster_shared::keys::{Keys, RowType};
 use taskmaster_shared::redis_pool::{self, RedisPool};
 use tokio::sync::mpsc;
 
 pub use flush::{FlushError, FlushReport};
-
-/// The host, port and database syncd connects to, read the way the client
-/// reads its configuration (a URL or `host=… port=…`), without the user
-/// or password. Defaults as libpq's: port 5432, database named after the
-/// user.
-fn postgres_target(config: &SyncdConfig) -> Option<taskmaster_shared::control::PostgresTarget> {
-    let parsed: postgres::Config = config.postgres.connection_string().expose().parse().ok()?;
-    let host = match parsed.get_hosts().first() {
-        Some(postgres::config::Host::Tcp(h)) => h.clone(),
-        Some(postgres::config::Host::Unix(dir)) => dir.display().to_string(),
-        None => "localhost".to_owned(),
-    };
-    Some(taskmaster_shared::control::PostgresTarget {
-        host,
-        port: parsed.get_ports().first().copied().unwrap_or(5432),
-        database: parsed
-            .get_dbname()
-            .or(parsed.get_user())
-            .unwrap_or_default()
-            .to_owned(),
-    })
-}
 pub use pg::{PgError, PgWorker};
 
 /// First wait before retrying a failed flush; doubles up to [`RETRY_MAX`].
@@ -225,6 +203,28 @@ pub async fn run(
     Ok(())
 }
 
+/// The host, port and database syncd connects to, read the way the client
+/// reads its configuration (a URL or `host=… port=…`), without the user
+/// or password. Defaults as libpq's: port 5432, database named after the
+/// user.
+fn postgres_target(config: &SyncdConfig) -> Option<PostgresTarget> {
+    let parsed: postgres::Config = config.postgres.connection_string().expose().parse().ok()?;
+    let host = match parsed.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(postgres::config::Host::Unix(dir)) => dir.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    Some(PostgresTarget {
+        host,
+        port: parsed.get_ports().first().copied().unwrap_or(5432),
+        database: parsed
+            .get_dbname()
+            .or(parsed.get_user())
+            .unwrap_or_default()
+            .to_owned(),
+    })
+}
+
 /// The running daemon: the connections plus what the status reports.
 struct Daemon {
     syncd: Syncd,
@@ -249,7 +249,7 @@ struct Daemon {
     /// Set on becoming the active daemon: flush before the next status.
     flush_due: bool,
     /// Where PostgreSQL is, for the status (read once from the config).
-    postgres_target: Option<taskmaster_shared::control::PostgresTarget>,
+    postgres_target: Option<PostgresTarget>,
 }
 
 impl Daemon {
