@@ -11,12 +11,10 @@
 
 use std::time::Duration;
 
-use taskmaster_shared::domain::Email;
-
 use crate::auth::{argon2, cpu_bound, hash_password};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{Outcome, SCRIPTS, string};
+use crate::store::BootstrapState;
 
 /// Makes sure the owner account exists; retries in the background while
 /// Redis is unreachable.
@@ -40,24 +38,23 @@ pub async fn ensure_owner(state: &AppState) {
 
 async fn try_ensure_owner(state: &AppState) -> Result<(), ApiError> {
     let config = &state.config;
-    let email_key = Email::key_of(&config.owner_email);
     let hash = hash_password(config.owner_password.expose().to_owned()).await?;
-    let now = taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros());
-    let mut inv = state.store.invocation(&SCRIPTS.bootstrap_owner, Some(&now));
-    inv.arg(&email_key).arg(&config.owner_email).arg(&hash);
-    let Outcome::Ok(items) = state.store.write(&inv).await? else {
-        return Err(ApiError::Internal("bootstrap script refused".into()));
-    };
-    let text: Vec<String> = items.iter().filter_map(string).collect();
-    let [what, id, given, current] = text.as_slice() else {
-        return Err(ApiError::Internal("bootstrap script reply".into()));
-    };
-    if what == "CREATED" {
-        tracing::info!(owner.id = %id, "owner account created");
-    } else if what == "ADOPTED" {
-        tracing::info!(owner.id = %id, "OWNER_EMAIL already has an account; it is the owner's");
+    let now = crate::clock::now();
+    let owner = state
+        .store
+        .bootstrap_owner(&config.owner_email, &hash, &now)
+        .await?;
+    let id = owner.id;
+    match owner.state {
+        BootstrapState::Created => tracing::info!(owner.id = %id, "owner account created"),
+        BootstrapState::Adopted => tracing::info!(
+            owner.id = %id,
+            "OWNER_EMAIL already has an account; it is the owner's"
+        ),
+        BootstrapState::Exists => {}
     }
-    if what != "CREATED" && given.is_empty() {
+    let (given, current) = (&owner.given, &owner.current);
+    if owner.state != BootstrapState::Created && given.is_empty() {
         // An adopted account (restored data, whose restore forgot
         // `meta:owner`): while it still has OWNER_PASSWORD's password, a
         // later change of OWNER_PASSWORD must replace it, as before the
@@ -65,23 +62,23 @@ async fn try_ensure_owner(state: &AppState) -> Result<(), ApiError> {
         // the reference's defect). Tried at every start until it holds, so
         // a failure between adopting and remembering is made good.
         if !current.is_empty() && verifies(config.owner_password.expose(), current).await {
-            let mut inv = state
+            // Refused (`Changed`): the adoption or the password changed
+            // meanwhile, and there is nothing to remember.
+            let _ = state
                 .store
-                .invocation(&SCRIPTS.remember_owner_password, Some(&now));
-            inv.arg(id).arg(current);
-            state.store.write(&inv).await?;
+                .remember_owner_password(id, current, &now)
+                .await?;
         }
-    } else if what == "EXISTS"
+    } else if owner.state == BootstrapState::Exists
         && given == current
         && !verifies(config.owner_password.expose(), current).await
-    {
-        let mut inv = state
+        && state
             .store
-            .invocation(&SCRIPTS.rotate_owner_password, Some(&now));
-        inv.arg(id).arg(current).arg(&hash);
-        if let Outcome::Ok(_) = state.store.write(&inv).await? {
-            tracing::info!(owner.id = %id, "OWNER_PASSWORD changed: the owner account follows it");
-        }
+            .rotate_owner_password(id, current, &hash, &now)
+            .await?
+            .is_ok()
+    {
+        tracing::info!(owner.id = %id, "OWNER_PASSWORD changed: the owner account follows it");
     }
     Ok(())
 }

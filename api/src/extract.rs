@@ -12,7 +12,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use taskmaster_shared::domain::parse_id;
+use taskmaster_shared::domain::{FieldError, GroupId, TaskId, UserId, parse_id};
 
 use crate::error::ApiError;
 use crate::fold::Folding;
@@ -125,8 +125,31 @@ pub fn search_query(
 }
 
 /// Parses a path id; `what` names it in the 400 message (`Invalid user ID`).
-pub fn path_id(raw: &str, what: &str) -> Result<u64, ApiError> {
+fn path_id(raw: &str, what: &str) -> Result<u64, ApiError> {
     parse_id(raw).ok_or_else(|| ApiError::BadRequest(format!("Invalid {what} ID")))
+}
+
+/// A user id from the path (400 `Invalid user ID` otherwise).
+pub fn user_id(raw: &str) -> Result<UserId, ApiError> {
+    path_id(raw, "user").map(UserId)
+}
+
+/// A group id from the path (400 `Invalid group ID` otherwise).
+pub fn group_id(raw: &str) -> Result<GroupId, ApiError> {
+    path_id(raw, "group").map(GroupId)
+}
+
+/// A task id from the path (400 `Invalid task ID` otherwise).
+pub fn task_id(raw: &str) -> Result<TaskId, ApiError> {
+    path_id(raw, "task").map(TaskId)
+}
+
+/// A positive id from a body field (422 naming the field otherwise).
+pub fn body_id(field: &'static str, v: i64) -> Result<u64, FieldError> {
+    u64::try_from(v)
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| FieldError::new(field, format!("{v} is not a valid id")))
 }
 
 #[cfg(test)]

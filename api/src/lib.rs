@@ -19,17 +19,22 @@
 //! tasks between threads and wake each other across cores, which on a
 //! small machine shared with Redis costs more than it balances.
 
+pub mod access;
+pub mod answers;
 pub mod auth;
 pub mod authz;
 pub mod bootstrap;
+pub mod clock;
 pub mod creates;
 pub mod error;
 pub mod extract;
 pub mod fold;
 pub mod lists;
 pub mod middleware;
+pub mod report;
 pub mod routes;
 pub mod server;
+pub mod services;
 pub mod state;
 pub mod store;
 
@@ -39,6 +44,7 @@ use taskmaster_shared::config::ApiConfig;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
+pub use services::Services;
 pub use state::AppState;
 
 /// Why the api could not be built or run.
@@ -113,10 +119,15 @@ pub async fn serve_sharded(
     let mut config = config;
     // The memory budgets are for the process, not for each shard.
     config.list_cache_bytes /= listeners.len().max(1);
+    let services = Services::default();
+    if let Some(addr) = listeners.first().and_then(|l| l.local_addr().ok()) {
+        tracing::info!(%addr, shards = listeners.len(), "taskmaster-api listening");
+    }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut results = Vec::with_capacity(listeners.len());
     for (shard, listener) in listeners.into_iter().enumerate() {
         let config = config.clone();
+        let services = services.clone();
         let mut stopped = stopped.clone();
         let stop = stop.clone();
         let (done, result) = tokio::sync::oneshot::channel();
@@ -130,7 +141,8 @@ pub async fn serve_sharded(
                     .and_then(|runtime| {
                         runtime.block_on(async move {
                             let listener = TcpListener::from_std(listener)?;
-                            let app = Application::build_shard(config, shard == 0).await?;
+                            let app =
+                                Application::build_shard(config, services, shard == 0).await?;
                             app.run(listener, async move {
                                 let _ = stopped.wait_for(|stop| *stop).await;
                             })
@@ -167,30 +179,43 @@ pub async fn serve_sharded(
 /// A built api, ready to serve.
 pub struct Application {
     state: AppState,
+    /// Whether [`Application::run`] says where it listens: a lone app
+    /// does; the shards of [`serve_sharded`] leave that to it (one line
+    /// per process, with the shard count).
+    announce: bool,
 }
 
 impl Application {
     /// Builds the state (the Redis pool dials lazily, so Redis may be down).
     pub async fn build(config: ApiConfig) -> Result<Self, StartError> {
-        Self::build_shard(config, true).await
+        let mut app = Self::build_shard(config, Services::default(), true).await?;
+        app.announce = true;
+        Ok(app)
     }
 
     /// [`Application::build`] for one of several shards of a process: only
     /// the `first` warns about the configuration and makes sure the owner
     /// account exists (one argon2 hash, one script), the others share it.
-    async fn build_shard(config: ApiConfig, first: bool) -> Result<Self, StartError> {
+    async fn build_shard(
+        config: ApiConfig,
+        services: Services,
+        first: bool,
+    ) -> Result<Self, StartError> {
         if first && config.uses_default_owner_password() {
             tracing::warn!(
                 "OWNER_PASSWORD is the well-known default `admin1234`: anyone can act as owner. \
                  Set OWNER_PASSWORD before exposing this server (APP_ENV=production refuses to start)."
             );
         }
-        let state = AppState::new(config)?;
+        let state = AppState::new(config, services)?;
         state.watch_maintenance();
         if first {
             bootstrap::ensure_owner(&state).await;
         }
-        Ok(Application { state })
+        Ok(Application {
+            state,
+            announce: false,
+        })
     }
 
     pub fn state(&self) -> &AppState {
@@ -208,9 +233,12 @@ impl Application {
             header_read_timeout: self.state.config.header_read_timeout,
             shutdown_grace: self.state.config.shutdown_grace,
         };
+        let announce = self.announce;
         let edge = middleware::Edge::new(self.state);
         let addr = listener.local_addr()?;
-        tracing::info!(%addr, "taskmaster-api listening");
+        if announce {
+            tracing::info!(%addr, "taskmaster-api listening");
+        }
         let watchdog = taskmaster_shared::systemd::watchdog_period().map(|period| {
             tokio::spawn(async move {
                 let mut timer = tokio::time::interval(period);

@@ -8,12 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use taskmaster_shared::config::ApiConfig;
-use taskmaster_shared::keys::Keys;
-use taskmaster_shared::redis_pool::{self, RedisPool};
 
 use crate::auth::Authenticator;
 use crate::creates::CreateBatcher;
 use crate::lists::ListCache;
+use crate::services::Services;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -22,10 +21,11 @@ pub struct AppState(Arc<Shared>);
 /// What [`AppState`] points at.
 pub struct Shared {
     pub config: ApiConfig,
-    pub redis: RedisPool,
-    pub keys: Arc<Keys>,
     pub store: Store,
+    /// This shard's verified-credential cache.
     pub auth: Authenticator,
+    /// What the whole process shares.
+    pub services: Services,
     /// Task creates, gathered into one Redis step per batch.
     pub creates: CreateBatcher,
     /// Answers to `GET /users/{id}/tasks` by task-list version.
@@ -43,20 +43,18 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(config: ApiConfig) -> Result<Self, redis::RedisError> {
-        let redis = redis_pool::build(&config.redis)?;
-        let keys = Arc::new(Keys::new(config.redis.key_prefix.clone()));
-        let store = Store::new(redis.clone(), keys.clone());
+    /// One shard's state; `services` are the process's.
+    pub fn new(config: ApiConfig, services: Services) -> Result<Self, redis::RedisError> {
+        let store = Store::new(&config.redis)?;
         let lists = ListCache::new(config.list_cache_bytes);
         let creates = CreateBatcher::start(store.clone());
         Ok(AppState(Arc::new(Shared {
             config,
-            redis,
-            keys,
             store,
             lists,
             creates,
             auth: Authenticator::new(),
+            services,
             maintenance: AtomicBool::new(false),
         })))
     }
@@ -67,12 +65,7 @@ impl AppState {
 
     /// Looks at `P maintenance` now instead of waiting for the next poll.
     async fn refresh_maintenance(&self) {
-        if let Ok(mut conn) = redis_pool::shared(&self.redis).await
-            && let Ok(set) = redis::cmd("EXISTS")
-                .arg(self.keys.maintenance())
-                .query_async::<bool>(&mut conn)
-                .await
-        {
+        if let Ok(set) = self.store.maintenance().await {
             self.maintenance.store(set, Ordering::Relaxed);
         }
     }
@@ -89,8 +82,7 @@ impl AppState {
     /// so a stale flag can delay an answer but never let a write through.
     pub fn watch_maintenance(&self) {
         let shared = Arc::downgrade(&self.0);
-        let redis = self.redis.clone();
-        let key = self.keys.maintenance();
+        let store = self.store.clone();
         tokio::spawn(async move {
             let period = Duration::from_millis(taskmaster_shared::control::MAINTENANCE_POLL_MS);
             let mut timer = tokio::time::interval(period);
@@ -101,12 +93,7 @@ impl AppState {
                     return;
                 };
                 let flag = &shared.maintenance;
-                let Ok(mut conn) = redis_pool::shared(&redis).await else {
-                    continue;
-                };
-                let set: Result<bool, _> =
-                    redis::cmd("EXISTS").arg(&key).query_async(&mut conn).await;
-                if let Ok(set) = set
+                if let Ok(set) = store.maintenance().await
                     && flag.swap(set, Ordering::Relaxed) != set
                 {
                     if set {

@@ -193,8 +193,9 @@ async fn ids_are_never_reused_after_deletes_or_restarts() {
 
 #[tokio::test]
 async fn creates_sent_together_are_each_checked_and_answered_on_their_own() {
-    use taskmaster_api::creates::{CreateBatcher, Created, NewCreate};
-    use taskmaster_api::store::NewTaskRow;
+    use taskmaster_api::creates::{CreateBatcher, NewCreate};
+    use taskmaster_api::store::{NewTaskRow, Refusal};
+    use taskmaster_shared::domain::{GroupId, UserId};
     use taskmaster_shared::keys::RowType;
 
     let app = spawn_app().await;
@@ -235,14 +236,14 @@ async fn creates_sent_together_are_each_checked_and_answered_on_their_own() {
             }
             .tail();
             batcher.create(NewCreate {
-                user: *user,
-                group: *group,
-                admin_check: (*admin).to_owned(),
-                guard: (*guard).to_owned(),
+                user: UserId(*user),
+                group: GroupId(*group),
+                admin_check: admin.parse().ok().map(UserId),
+                guard: guard.parse().ok(),
                 tail,
             })
         });
-    let results: Vec<Created> = join_all(creates)
+    let results: Vec<Result<u64, Refusal>> = join_all(creates)
         .await
         .into_iter()
         .map(|r| r.expect("redis"))
@@ -252,8 +253,10 @@ async fn creates_sent_together_are_each_checked_and_answered_on_their_own() {
     let mut accepted = Vec::new();
     for (i, (case, result)) in cases.iter().zip(&results).enumerate() {
         match (case.4, result) {
-            (None, Created::Id(id)) => accepted.push((i, case.0, *id)),
-            (Some(code), Created::Refused(got)) => assert_eq!(code, got, "create {i}"),
+            (None, Ok(id)) => accepted.push((i, case.0, *id)),
+            (Some(code), Err(got)) => {
+                assert_eq!(Refusal::decode(code, ""), Some(got.clone()), "create {i}")
+            }
             (expected, got) => panic!("create {i}: expected {expected:?}, got {got:?}"),
         }
     }

@@ -947,7 +947,8 @@ async fn a_group_admin_sees_only_the_listed_users_tasks_in_groups_it_administers
 /// 2,000 tasks) in pages. Every task must be counted once, whoever owns it.
 #[tokio::test]
 async fn the_owners_views_count_every_users_tasks_once_small_sets_and_large() {
-    use taskmaster_api::store::{NewTaskRow, Outcome, SCRIPTS};
+    use taskmaster_api::store::{NewCreate, NewTaskRow};
+    use taskmaster_shared::domain::{GroupId, UserId};
     let app = spawn_app().await;
     let (_, group, big) = app.seed_team().await;
     let small = app.seed_user("user", &[group]).await;
@@ -956,7 +957,7 @@ async fn the_owners_views_count_every_users_tasks_once_small_sets_and_large() {
     let now = "2026-11-21T08:00:00.000000Z";
     let mut made = 0;
     while made < 2_050 {
-        let mut inv = store.invocation(&SCRIPTS.create_tasks, Some(now));
+        let mut creates = Vec::new();
         for i in made..(made + 205) {
             let title = format!("bulk {i}");
             let tail = NewTaskRow {
@@ -969,9 +970,16 @@ async fn the_owners_views_count_every_users_tasks_once_small_sets_and_large() {
                 now,
             }
             .tail();
-            inv.arg(big.id).arg(group).arg("").arg("").arg(tail);
+            creates.push(NewCreate {
+                user: UserId(big.id),
+                group: GroupId(group),
+                admin_check: None,
+                guard: None,
+                tail,
+            });
         }
-        assert!(matches!(store.write(&inv).await, Ok(Outcome::Ok(_))));
+        let written = store.create_tasks(&creates, now).await.expect("created");
+        assert!(written.iter().all(Result::is_ok));
         made += 205;
     }
     for title in ["bulk small", "another"] {

@@ -490,8 +490,7 @@ impl TestApp {
             ("REDIS_KEY_PREFIX", self.keys.prefix()),
         ]))
         .expect("store configuration is valid");
-        let pool = taskmaster_shared::redis_pool::build(&config.redis).expect("redis pool");
-        taskmaster_api::store::Store::new(pool, std::sync::Arc::new(self.keys.clone()))
+        taskmaster_api::store::Store::new(&config.redis).expect("store builds")
     }
 
     /// A direct connection to this app's Redis, to inspect keys.

@@ -14,20 +14,15 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use redis::Value;
 use serde_json::{Value as Json_, json};
-use taskmaster_shared::config::RedisConfig;
 use taskmaster_shared::control::{
-    self, CallError, ControlReply, Counts, HEARTBEAT_SECS, SyncdStatus,
+    Action, ActionError, CallError, ControlReply, Counts, HEARTBEAT_SECS, RestoreArgs, SyncdStatus,
 };
-use taskmaster_shared::keys::RowType;
-use taskmaster_shared::redis_pool;
 
-use super::ok;
+use crate::answers::ok;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::u64_of;
 
 const NEVER: &str = "0001-01-01T00:00:00Z";
 
@@ -47,36 +42,14 @@ struct SyncView {
 }
 
 async fn view(state: &AppState) -> Result<SyncView, ApiError> {
-    let keys = &state.keys;
-    let mut pipe = redis::pipe();
-    pipe.get(keys.syncd_status());
-    for t in RowType::ALL {
-        pipe.scard(keys.dirty(t)).scard(keys.inflight(t));
-    }
-    // Tasks have no set of all ids: counted from every user's task set.
-    pipe.scard(keys.all(RowType::User))
-        .scard(keys.all(RowType::Group));
-    let replies: Vec<Value> = state.store.query(&pipe).await?;
-    let status = match replies.first() {
-        Some(Value::BulkString(raw)) => serde_json::from_slice::<SyncdStatus>(raw).ok(),
-        _ => None,
-    };
-    let n: Vec<u64> = replies
-        .iter()
-        .skip(1)
-        .map(|v| u64_of(v).unwrap_or(0))
-        .collect();
-    let at = |i: usize| n.get(i).copied().unwrap_or(0);
+    let counts = state.store.sync_counts().await?;
     Ok(SyncView {
-        status,
-        pending: Counts {
-            users: at(0) + at(1),
-            groups: at(2) + at(3),
-            tasks: at(4) + at(5),
-        },
+        status: counts.status,
+        pending: counts.pending,
         rows: Counts {
-            users: at(6),
-            groups: at(7),
+            users: counts.users,
+            groups: counts.groups,
+            // Tasks have no set of all ids: counted from every user's task set.
             tasks: state.store.task_count().await?,
         },
     })
@@ -152,7 +125,7 @@ pub async fn status(State(state): State<AppState>, caller: Caller) -> Result<Res
     data["redis_status"] = json!("connected");
     data["postgres_status"] = json!(postgres_status);
     // The reference's objects, with real states instead of its constant.
-    let (address, database) = redis_target(&state.config.redis);
+    let (address, database) = state.store.redis_target();
     data["redis"] = json!({"address": address, "database": database, "status": "connected"});
     let target = status.and_then(|s| s.postgres_target.as_ref());
     data["postgres"] = json!({
@@ -173,22 +146,6 @@ pub async fn status(State(state): State<AppState>, caller: Caller) -> Result<Res
         "heartbeat_at": s.heartbeat_at, "last_backup": s.last_backup,
     })));
     Ok(ok(data))
-}
-
-/// Redis as the api reaches it: `host:port` (or the socket's path) and the
-/// database number; never the password.
-fn redis_target(config: &RedisConfig) -> (String, i64) {
-    let Ok(client) = redis_pool::client(config) else {
-        return ("unknown".to_owned(), config.db);
-    };
-    let info = client.get_connection_info();
-    let address = match info.addr() {
-        redis::ConnectionAddr::Tcp(host, port)
-        | redis::ConnectionAddr::TcpTls { host, port, .. } => format!("{host}:{port}"),
-        redis::ConnectionAddr::Unix(path) => path.display().to_string(),
-        _ => "unknown".to_owned(),
-    };
-    (address, info.redis_settings().db())
 }
 
 pub async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
@@ -216,48 +173,53 @@ pub async fn sync(
             "Query parameter 'action' must be one of force, status, backup, restore".into(),
         ));
     }
-    let mut args = serde_json::Map::new();
-    if action == "restore" {
-        match query.get("discard_pending").map(String::as_str) {
-            None | Some("false") => {}
-            Some("true") => {
-                args.insert("discard_pending".into(), true.into());
-            }
-            Some(_) => {
-                return Err(ApiError::BadRequest(
-                    "Query parameter 'discard_pending' must be true or false".into(),
-                ));
-            }
-        }
-        if let Some(from) = query.get("from").filter(|f| !f.is_empty()) {
-            args.insert("from".into(), from.clone().into());
-        }
-    }
+    let action = match action {
+        "status" => Action::Status,
+        "backup" => Action::Backup,
+        "restore" => Action::Restore(RestoreArgs {
+            discard_pending: match query.get("discard_pending").map(String::as_str) {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(_) => {
+                    return Err(ApiError::BadRequest(
+                        "Query parameter 'discard_pending' must be true or false".into(),
+                    ));
+                }
+            },
+            from: query.get("from").filter(|f| !f.is_empty()).cloned(),
+        }),
+        _ => Action::Force,
+    };
     if !view(&state).await?.running() {
         return Err(ApiError::Unavailable("No sync daemon is running".into()));
     }
-    let reply = request(&state, action, Json_::Object(args)).await?;
+    let name = action.name();
+    let reply = request(&state, action).await?;
     if reply.unsupported {
         return Err(ApiError::NotImplemented(
             reply
                 .error
-                .unwrap_or_else(|| format!("{action} is not supported yet")),
+                .unwrap_or_else(|| format!("{name} is not supported yet")),
         ));
     }
-    if !reply.ok && reply.refused {
+    let result = match reply.outcome() {
+        Ok(result) => result,
         // Refused with nothing changed (say, pending rows PostgreSQL would
         // not take): the owner needs the reason to decide what next.
-        return Err(ApiError::Conflict(reply.error.unwrap_or_else(|| {
-            format!("The sync daemon refused the {action}")
-        })));
-    }
-    if !reply.ok {
-        tracing::error!(action, error = ?reply.error, "syncd could not carry out a request");
-        return Err(ApiError::BadGateway(
-            "The sync daemon could not carry out the request; see /admin/status".into(),
-        ));
-    }
-    let message = match action {
+        Err(ActionError::Refused(e)) if !e.is_empty() => return Err(ApiError::Conflict(e)),
+        Err(ActionError::Refused(_)) => {
+            return Err(ApiError::Conflict(format!(
+                "The sync daemon refused the {name}"
+            )));
+        }
+        Err(ActionError::Failed(e)) => {
+            tracing::error!(action = name, error = %e, "syncd could not carry out a request");
+            return Err(ApiError::BadGateway(
+                "The sync daemon could not carry out the request; see /admin/status".into(),
+            ));
+        }
+    };
+    let message = match name {
         "status" => "Sync daemon status",
         "backup" => "Backup completed successfully",
         "restore" => "Restore completed successfully",
@@ -265,27 +227,22 @@ pub async fn sync(
     };
     Ok((
         StatusCode::OK,
-        Json(json!({"success": true, "message": message, "action": given, "data": reply.result})),
+        Json(json!({"success": true, "message": message, "action": given, "data": result})),
     )
         .into_response())
 }
 
 /// Publishes one control request and waits for its single answer.
-async fn request(state: &AppState, action: &str, args: Json_) -> Result<ControlReply, ApiError> {
+async fn request(state: &AppState, action: Action) -> Result<ControlReply, ApiError> {
     let id = format!("{:016x}{:016x}", OsRng.next_u64(), OsRng.next_u64());
-    let unavailable =
-        || ApiError::Unavailable("Storage temporarily unavailable; retry shortly".into());
-    let client = redis_pool::client(&state.config.redis).map_err(|_| unavailable())?;
-    let mut conn = redis_pool::shared(&state.redis)
-        .await
-        .map_err(|_| unavailable())?;
     let wait = state.config.sync_request_timeout;
-    let request = (id, action, args);
-    match control::call(&client, &mut conn, &state.keys, request, wait, |_| {}).await {
+    match state.store.control_call((id, action), wait).await {
         Ok(reply) => Ok(reply),
         Err(CallError::Redis(e)) => {
             tracing::warn!(error = %e, "control channel unavailable");
-            Err(unavailable())
+            Err(ApiError::Unavailable(
+                "Storage temporarily unavailable; retry shortly".into(),
+            ))
         }
         Err(CallError::NoDaemon) => {
             Err(ApiError::Unavailable("No sync daemon is listening".into()))
@@ -297,52 +254,5 @@ async fn request(state: &AppState, action: &str, args: Json_) -> Result<ControlR
             "The sync daemon did not answer within {}s",
             wait.as_secs()
         ))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use taskmaster_shared::config::{ApiConfig, lookup_from_pairs};
-
-    fn redis_config(vars: &[(&str, &str)]) -> RedisConfig {
-        ApiConfig::from_lookup(lookup_from_pairs(vars))
-            .expect("valid configuration")
-            .redis
-    }
-
-    #[test]
-    fn the_redis_target_shows_address_and_database_never_the_password() {
-        for (vars, address, db) in [
-            (
-                vec![("REDIS_URL", "redis://:s3cr3t@10.0.0.7:6390/3")],
-                "10.0.0.7:6390",
-                3,
-            ),
-            (
-                vec![("REDIS_URL", "redis://admin:s3cr3t@cache.local/0")],
-                "cache.local:6379",
-                0,
-            ),
-            (
-                vec![("REDIS_URL", "unix:///run/redis/redis.sock?db=2&pass=s3cr3t")],
-                "/run/redis/redis.sock",
-                2,
-            ),
-            (
-                vec![
-                    ("REDIS_HOST", "r.example"),
-                    ("REDIS_PORT", "6401"),
-                    ("REDIS_DB", "5"),
-                    ("REDIS_PASSWORD", "s3cr3t"),
-                ],
-                "r.example:6401",
-                5,
-            ),
-        ] {
-            let (got, got_db) = redis_target(&redis_config(&vars));
-            assert_eq!((got.as_str(), got_db), (address, db), "{vars:?}");
-            assert!(!got.contains("s3cr3t"));
-        }
     }
 }

@@ -6,18 +6,19 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use taskmaster_shared::domain::{self, Email, FieldError};
-use taskmaster_shared::keys::RowType;
+use taskmaster_shared::domain::{self, GroupId, UserId};
 use taskmaster_shared::model::{Group, Task, User};
 
-use super::tasks::counts_by_name;
-use super::{completion_rate, created, new_id, now, ok};
+use crate::access::group_not_found;
+use crate::answers::{created, ok};
 use crate::auth::Caller;
 use crate::authz;
-use crate::error::ApiError;
-use crate::extract::{JsonBody, path_id};
+use crate::clock::now;
+use crate::error::{ApiError, Write, refused};
+use crate::extract::{JsonBody, body_id, group_id, user_id};
+use crate::report::{by_id, completion_rate, counts_by_name};
 use crate::state::AppState;
-use crate::store::{GroupDetail, Outcome, SCRIPTS, Source, fields, u64_of};
+use crate::store::{DeletedGroup, GroupDetail, Source};
 
 #[derive(Deserialize)]
 pub struct CreateGroup {
@@ -53,63 +54,18 @@ struct MemberSummary {
     created_at: String,
 }
 
-fn group_not_found() -> ApiError {
-    ApiError::NotFound("Group not found".into())
-}
-
-fn positive(field: &'static str, v: i64) -> Result<u64, FieldError> {
-    u64::try_from(v)
-        .ok()
-        .filter(|&n| n > 0)
-        .ok_or_else(|| FieldError::new(field, format!("{v} is not a valid id")))
-}
-
-/// Loads a group the caller may see: 404 if missing, 403 if not visible.
+/// [`crate::access::visible_group`] of a path id.
 async fn visible_group(
     state: &AppState,
     caller: &Caller,
     id: &str,
 ) -> Result<GroupDetail, ApiError> {
-    let id = path_id(id, "group")?;
-    let detail = state
-        .store
-        .group_detail(id)
-        .await?
-        .ok_or_else(group_not_found)?;
-    if !authz::can_view_group(caller, id) {
-        return Err(ApiError::Forbidden("Insufficient permissions".into()));
-    }
-    Ok(detail)
-}
-
-fn refusal(code: &str) -> ApiError {
-    match code {
-        "NOT_FOUND" | "GROUP_NOT_FOUND" => group_not_found(),
-        "NAME_TAKEN" => ApiError::Conflict("Group with this name already exists".into()),
-        "ADMIN_NOT_FOUND" => ApiError::Unprocessable("Admin user not found".into()),
-        "ADMIN_ROLE" => {
-            ApiError::Unprocessable("Selected user must have 'group_admin' or 'owner' role".into())
-        }
-        "USER_NOT_FOUND" => ApiError::NotFound("User not found".into()),
-        "ROLE_FORBIDDEN" => {
-            ApiError::Forbidden("Group admins can only add users whose role is 'user'".into())
-        }
-        "ROLE_FORBIDDEN_REMOVE" => {
-            ApiError::Forbidden("Group admins can only remove users whose role is 'user'".into())
-        }
-        "ALREADY_MEMBER" => ApiError::Conflict("User is already a member of this group".into()),
-        "NOT_MEMBER" => ApiError::NotFound("User is not a member of this group".into()),
-        "FORBIDDEN" => ApiError::Forbidden("Insufficient permissions for this group".into()),
-        other => ApiError::Internal(format!("unexpected refusal {other}").into()),
-    }
+    crate::access::visible_group(state, caller, group_id(id)?).await
 }
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     let groups = if caller.is_owner() {
-        state
-            .store
-            .groups(Source::Set(state.keys.all(RowType::Group)))
-            .await?
+        state.store.groups(Source::AllGroups).await?
     } else {
         // The groups one belongs to or administers (the reference refused
         // regular users although its README promised this list).
@@ -140,28 +96,25 @@ pub async fn create(
     };
     let admin_id = match body.admin_id {
         None | Some(0) => return Err(ApiError::Unprocessable("Admin ID is required".into())),
-        Some(a) => positive("admin_id", a)?,
+        Some(a) => body_id("admin_id", a)?,
     };
     let now = now();
-    let mut inv = state.store.invocation(&SCRIPTS.create_group, Some(&now));
-    inv.arg(Email::key_of(&name)).arg(&name).arg(admin_id);
-    match state.store.write(&inv).await? {
-        Outcome::Ok(items) => {
-            let id = new_id(&items, "create_group")?;
-            let group = Group {
-                id,
-                name,
-                admin_id,
-                created_at: now.clone(),
-                updated_at: now,
-            };
-            Ok(created(GroupMessage {
-                message: "Group created successfully",
-                group,
-            }))
-        }
-        Outcome::Refused { code, .. } => Err(refusal(&code)),
-    }
+    let id = state
+        .store
+        .create_group(&name, UserId(admin_id), &now)
+        .await?
+        .map_err(|r| refused(Write::CreateGroup, r))?;
+    let group = Group {
+        id: id.get(),
+        name,
+        admin_id,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    Ok(created(GroupMessage {
+        message: "Group created successfully",
+        group,
+    }))
 }
 
 pub async fn get_one(
@@ -202,34 +155,19 @@ pub async fn update(
         .transpose()?;
     let admin = match body.admin_id {
         None | Some(0) => None,
-        Some(a) => Some(positive("admin_id", a)?),
+        Some(a) => Some(UserId(body_id("admin_id", a)?)),
     };
-    let mut inv = state.store.invocation(&SCRIPTS.update_group, Some(&now()));
-    inv.arg(d.group.id)
-        .arg(name.as_deref().unwrap_or(""))
-        .arg(name.as_deref().map(Email::key_of).unwrap_or_default())
-        .arg(admin.map(|a| a.to_string()).unwrap_or_default());
-    match state.store.write(&inv).await? {
-        Outcome::Ok(_) => {
-            let group = state
-                .store
-                .groups(Source::Ids(&[d.group.id]))
-                .await?
-                .pop()
-                .ok_or_else(group_not_found)?;
-            Ok(ok(GroupMessage {
-                message: "Group updated successfully",
-                group,
-            }))
-        }
-        Outcome::Refused { code, .. } => Err(match code.as_str() {
-            "ADMIN_NOT_FOUND" => ApiError::Unprocessable("New admin user not found".into()),
-            "ADMIN_ROLE" => {
-                ApiError::Unprocessable("New admin must have 'group_admin' or 'owner' role".into())
-            }
-            other => refusal(other),
-        }),
-    }
+    let id = GroupId(d.group.id);
+    state
+        .store
+        .update_group(id, name.as_deref(), admin, &now())
+        .await?
+        .map_err(|r| refused(Write::UpdateGroup, r))?;
+    let group = state.store.group(id).await?.ok_or_else(group_not_found)?;
+    Ok(ok(GroupMessage {
+        message: "Group updated successfully",
+        group,
+    }))
 }
 
 pub async fn delete(
@@ -241,32 +179,27 @@ pub async fn delete(
     if !caller.is_owner() {
         return Err(ApiError::Forbidden("Only owner can delete groups".into()));
     }
-    let mut inv = state.store.invocation(&SCRIPTS.delete_group, Some(&now()));
-    inv.arg(d.group.id);
-    match state.store.write(&inv).await? {
-        Outcome::Ok(items) => {
-            let mut it = items.into_iter();
-            let group = it
-                .next()
-                .and_then(|row| Group::from_fields(&fields(row)))
-                .ok_or(ApiError::Internal("delete_group reply".into()))?;
-            let affected_users = it.next().as_ref().and_then(u64_of).unwrap_or(0);
-            let deleted_tasks = it.next().as_ref().and_then(u64_of).unwrap_or(0);
-            Ok(ok(json!({
-                "message": "Group deleted successfully",
-                "group": group,
-                "affected_users": affected_users,
-                "deleted_tasks": deleted_tasks,
-            })))
-        }
-        Outcome::Refused { code, .. } => Err(refusal(&code)),
-    }
+    let DeletedGroup {
+        group,
+        affected_users,
+        deleted_tasks,
+    } = state
+        .store
+        .delete_group(GroupId(d.group.id), &now())
+        .await?
+        .map_err(|r| refused(Write::DeleteGroup, r))?;
+    Ok(ok(json!({
+        "message": "Group deleted successfully",
+        "group": group,
+        "affected_users": affected_users,
+        "deleted_tasks": deleted_tasks,
+    })))
 }
 
 async fn member_users(state: &AppState, group: u64) -> Result<Vec<User>, ApiError> {
     Ok(state
         .store
-        .users(Source::Set(state.keys.group_members(group)))
+        .users(Source::GroupMembers(GroupId(group)))
         .await?)
 }
 
@@ -307,29 +240,23 @@ pub async fn add_member(
     }
     let user_id = match body.user_id {
         None | Some(0) => return Err(ApiError::Unprocessable("User ID is required".into())),
-        Some(u) => positive("user_id", u)?,
+        Some(u) => body_id("user_id", u)?,
     };
-    let admin_check = if caller.is_owner() {
-        String::new()
-    } else {
-        caller.script_name()
-    };
-    let mut inv = state.store.invocation(&SCRIPTS.add_member, Some(&now()));
-    inv.arg(d.group.id)
-        .arg(user_id)
-        .arg(if caller.is_owner() { "" } else { "1" })
-        .arg(&admin_check);
-    match state.store.write(&inv).await? {
-        Outcome::Ok(_) => Ok(ok(json!({
-            "message": "User added to group successfully",
-            "group_id": d.group.id,
-            "user_id": user_id,
-        }))),
-        Outcome::Refused { code, .. } if code == "USER_NOT_FOUND" => {
-            Err(ApiError::Unprocessable("User not found".into()))
-        }
-        Outcome::Refused { code, .. } => Err(refusal(&code)),
-    }
+    state
+        .store
+        .add_member(
+            GroupId(d.group.id),
+            UserId(user_id),
+            caller.must_administer(),
+            &now(),
+        )
+        .await?
+        .map_err(|r| refused(Write::AddMember, r))?;
+    Ok(ok(json!({
+        "message": "User added to group successfully",
+        "group_id": d.group.id,
+        "user_id": user_id,
+    })))
 }
 
 pub async fn remove_member(
@@ -338,28 +265,23 @@ pub async fn remove_member(
     Path((id, uid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let d = visible_group(&state, &caller, &id).await?;
-    let uid = path_id(&uid, "user")?;
+    let uid = user_id(&uid)?;
     if !authz::can_manage_group(&caller, d.group.id) {
         return Err(ApiError::Forbidden(
             "Insufficient permissions to remove users from this group".into(),
         ));
     }
-    let admin_check = if caller.is_owner() {
-        String::new()
-    } else {
-        caller.script_name()
-    };
-    let mut inv = state.store.invocation(&SCRIPTS.remove_member, Some(&now()));
-    inv.arg(d.group.id).arg(uid).arg(&admin_check);
-    match state.store.write(&inv).await? {
-        Outcome::Ok(items) => Ok(ok(json!({
-            "message": "User removed from group successfully",
-            "group_id": d.group.id,
-            "user_id": uid,
-            "affected_tasks": items.first().and_then(u64_of).unwrap_or(0),
-        }))),
-        Outcome::Refused { code, .. } => Err(refusal(&code)),
-    }
+    let affected = state
+        .store
+        .remove_member(GroupId(d.group.id), uid, caller.must_administer(), &now())
+        .await?
+        .map_err(|r| refused(Write::RemoveMember, r))?;
+    Ok(ok(json!({
+        "message": "User removed from group successfully",
+        "group_id": d.group.id,
+        "user_id": uid,
+        "affected_tasks": affected,
+    })))
 }
 
 /// The group's tasks the caller may see: all for the owner and the group's
@@ -368,16 +290,13 @@ async fn group_tasks(state: &AppState, caller: &Caller, group: u64) -> Result<Ve
     if authz::can_manage_group(caller, group) {
         return Ok(state
             .store
-            .tasks(Source::Set(state.keys.group_tasks(group)))
+            .tasks(Source::GroupTasks(GroupId(group)))
             .await?);
     }
     let Some(me) = caller.id else {
         return Ok(Vec::new());
     };
-    let mut tasks = state
-        .store
-        .tasks(Source::Set(state.keys.user_tasks(me)))
-        .await?;
+    let mut tasks = state.store.tasks(Source::UserTasks(UserId(me))).await?;
     tasks.retain(|t| t.group_id == group);
     Ok(tasks)
 }
@@ -402,7 +321,7 @@ pub async fn stats(
     let d = visible_group(&state, &caller, &id).await?;
     let tasks = state
         .store
-        .tasks(Source::Set(state.keys.group_tasks(d.group.id)))
+        .tasks(Source::GroupTasks(GroupId(d.group.id)))
         .await?;
     let members = member_users(&state, d.group.id).await?;
     let total = tasks.len() as u64;
@@ -423,6 +342,6 @@ pub async fn stats(
         "pending_tasks": total - completed,
         "completion_rate": completion_rate(completed, total),
         "user_task_counts": counts_by_name(&by_user, &names),
-        "user_task_counts_by_id": by_user.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>(),
+        "user_task_counts_by_id": by_id(&by_user),
     })))
 }

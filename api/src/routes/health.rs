@@ -29,7 +29,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
         );
         return response;
     }
-    match tokio::time::timeout(state.config.health_timeout, ping(&state)).await {
+    match tokio::time::timeout(state.config.health_timeout, state.store.ping()).await {
         Ok(Ok(())) => (
             StatusCode::OK,
             Json(json!({"status": "healthy", "timestamp": timestamp})),
@@ -44,19 +44,6 @@ pub async fn health(State(state): State<AppState>) -> Response {
             unhealthy(timestamp, "redis did not answer in time")
         }
     }
-}
-
-async fn ping(state: &AppState) -> Result<(), String> {
-    // The shared multiplexed connection, like every request: holding the
-    // pool's connection for the PING made concurrent checks queue one
-    // behind another.
-    let mut conn = taskmaster_shared::redis_pool::shared(&state.redis)
-        .await
-        .map_err(|e| e.to_string())?;
-    redis::cmd("PING")
-        .query_async::<()>(&mut conn)
-        .await
-        .map_err(|e| e.to_string())
 }
 
 fn unhealthy(timestamp: String, reason: &str) -> Response {

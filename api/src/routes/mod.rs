@@ -1,5 +1,10 @@
 //! The router: every path of the API. What happens around it is in
 //! [`crate::middleware`].
+//!
+//! Route modules import nothing from each other: what two of them share
+//! (loading a row with its permission check, the answer envelope, the
+//! statistics' arithmetic) lives at the crate level ([`crate::access`],
+//! [`crate::answers`], [`crate::report`]).
 
 mod admin;
 mod groups;
@@ -7,11 +12,8 @@ mod health;
 mod tasks;
 mod users;
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::Router;
 use axum::routing::{MethodRouter, get, post, put};
-use axum::{Json, Router};
-use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -107,55 +109,6 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-#[derive(Serialize)]
-struct Envelope<T> {
-    success: bool,
-    data: T,
-}
-
-/// 200 `{"success": true, "data": …}`.
-pub fn ok<T: Serialize>(data: T) -> Response {
-    Json(Envelope {
-        success: true,
-        data,
-    })
-    .into_response()
-}
-
-/// 201 `{"success": true, "data": …}`.
-pub fn created<T: Serialize>(data: T) -> Response {
-    (
-        StatusCode::CREATED,
-        Json(Envelope {
-            success: true,
-            data,
-        }),
-    )
-        .into_response()
-}
-
-/// The id a create script answered with.
-pub fn new_id(items: &[redis::Value], script: &'static str) -> Result<u64, ApiError> {
-    items
-        .first()
-        .and_then(crate::store::u64_of)
-        .ok_or_else(|| ApiError::Internal(format!("{script} reply").into()))
-}
-
-/// The current time as stored and answered.
-pub fn now() -> String {
-    taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros())
-}
-
-/// `completed / total` as a percentage, 0 without tasks.
-pub fn completion_rate(completed: u64, total: u64) -> f64 {
-    if total == 0 {
-        0.0
-    } else {
-        completed as f64 * 100.0 / total as f64
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,7 +117,8 @@ mod tests {
     #[tokio::test]
     async fn the_span_table_names_the_pattern_the_router_matches() {
         let config = ApiConfig::from_lookup(lookup_from_pairs(&[])).expect("defaults are valid");
-        let Api { routes, .. } = api(AppState::new(config).expect("state builds"));
+        let Api { routes, .. } =
+            api(AppState::new(config, Default::default()).expect("state builds"));
         let route = |path: &str| routes.at(path).ok().map(|m| *m.value);
         assert_eq!(route("/users/5/tasks/7"), Some("/users/{id}/tasks/{tid}"));
         assert_eq!(

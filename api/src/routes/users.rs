@@ -6,17 +6,18 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use taskmaster_shared::domain::{self, Email, FieldError, Role, WorkTimes};
-use taskmaster_shared::keys::RowType;
+use taskmaster_shared::domain::{self, Email, FieldError, Role, UserId, WorkTimes};
 use taskmaster_shared::model::User;
 
-use super::{created, new_id, now, ok};
+use crate::access::{forbidden, user_not_found, visible_user};
+use crate::answers::{created, ok};
 use crate::auth::{Caller, hash_password};
 use crate::authz;
-use crate::error::ApiError;
-use crate::extract::{JsonBody, path_id, search_query};
+use crate::clock::now;
+use crate::error::{ApiError, Write, refused};
+use crate::extract::{JsonBody, search_query, user_id};
 use crate::state::AppState;
-use crate::store::{Outcome, SCRIPTS, Source, user_from};
+use crate::store::{NewUser, Source, UserChanges};
 
 #[derive(Deserialize)]
 pub struct CreateUser {
@@ -49,10 +50,6 @@ pub struct PutWorkTimes {
 struct UserMessage<'a> {
     message: &'a str,
     user: User,
-}
-
-fn forbidden() -> ApiError {
-    ApiError::Forbidden("Insufficient permissions".into())
 }
 
 /// Positive, distinct group ids, sorted.
@@ -90,22 +87,9 @@ fn password(state: &AppState, raw: &str) -> Result<String, FieldError> {
     Ok(raw.to_owned())
 }
 
-/// Loads a user the caller may see: 404 if missing, 403 if not visible.
-pub async fn visible_user(state: &AppState, caller: &Caller, id: u64) -> Result<User, ApiError> {
-    let user = state
-        .store
-        .user(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("User not found".into()))?;
-    if !authz::can_view_user(caller, &user) {
-        return Err(forbidden());
-    }
-    Ok(user)
-}
-
 /// Loads a user whose profile the caller may change (404, then 403).
 async fn editable_user(state: &AppState, caller: &Caller, id: &str) -> Result<User, ApiError> {
-    let target = visible_user(state, caller, path_id(id, "user")?).await?;
+    let target = visible_user(state, caller, user_id(id)?).await?;
     if !authz::can_edit_user(caller, &target) {
         return Err(forbidden());
     }
@@ -116,12 +100,9 @@ async fn editable_user(state: &AppState, caller: &Caller, id: &str) -> Result<Us
 /// and the members of the groups it administers.
 async fn listable_users(state: &AppState, caller: &Caller) -> Result<Vec<User>, ApiError> {
     if caller.is_owner() {
-        Ok(state
-            .store
-            .users(Source::Set(state.keys.all(RowType::User)))
-            .await?)
+        Ok(state.store.users(Source::AllUsers).await?)
     } else if let (true, Some(id)) = (caller.is_group_admin(), caller.id) {
-        Ok(state.store.users(Source::VisibleUsers(id)).await?)
+        Ok(state.store.users(Source::VisibleUsers(UserId(id))).await?)
     } else {
         Err(forbidden())
     }
@@ -196,52 +177,36 @@ pub async fn create(
     }
     let hash = hash_password(pw).await?;
     let now = now();
-    let mut inv = state.store.invocation(&SCRIPTS.create_user, Some(&now));
-    inv.arg(&email.key)
-        .arg(&full_name)
-        .arg(&email.value)
-        .arg(role.as_str())
-        .arg(&number)
-        .arg(&hash)
-        .arg(work_times.to_stored())
-        .arg(&group_ids);
-    match state.store.write(&inv).await? {
-        Outcome::Ok(items) => {
-            let id = new_id(&items, "create_user")?;
-            let user = User {
-                id,
-                full_name,
-                role,
-                group_ids,
-                number,
-                email: email.value,
-                work_times,
-                created_at: now.clone(),
-                updated_at: now,
-                password_hash: String::new(),
-            };
-            Ok(created(UserMessage {
-                message: "User created successfully",
-                user,
-            }))
-        }
-        Outcome::Refused { code, details } => Err(refusal(&code, &details)),
-    }
-}
-
-/// Maps the user scripts' refusals.
-fn refusal(code: &str, details: &[String]) -> ApiError {
-    let detail = details.first().map(String::as_str).unwrap_or("");
-    match code {
-        "EMAIL_TAKEN" => ApiError::Conflict("User with this email already exists".into()),
-        "GROUP_NOT_FOUND" => ApiError::Unprocessable(format!("Group {detail} not found")),
-        "NOT_FOUND" => ApiError::NotFound("User not found".into()),
-        "CONFLICT" => ApiError::Conflict("The user was changed by another request; retry".into()),
-        "ADMINISTERS" => ApiError::Conflict(format!(
-            "The user administers groups {detail}; give those groups another admin first"
-        )),
-        other => ApiError::Internal(format!("unexpected refusal {other}").into()),
-    }
+    let new = NewUser {
+        email: &email,
+        full_name: &full_name,
+        role,
+        number: &number,
+        password_hash: &hash,
+        work_times: &work_times,
+        groups: &group_ids,
+    };
+    let id = state
+        .store
+        .create_user(&new, &now)
+        .await?
+        .map_err(|r| refused(Write::CreateUser, r))?;
+    let user = User {
+        id: id.get(),
+        full_name,
+        role,
+        group_ids,
+        number,
+        email: email.value,
+        work_times,
+        created_at: now.clone(),
+        updated_at: now,
+        password_hash: String::new(),
+    };
+    Ok(created(UserMessage {
+        message: "User created successfully",
+        user,
+    }))
 }
 
 pub async fn get_one(
@@ -249,7 +214,7 @@ pub async fn get_one(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = path_id(&id, "user")?;
+    let id = user_id(&id)?;
     Ok(ok(visible_user(&state, &caller, id).await?))
 }
 
@@ -273,7 +238,7 @@ pub async fn update(
     JsonBody(body): JsonBody<UpdateUser>,
 ) -> Result<Response, ApiError> {
     let target = editable_user(&state, &caller, &id).await?;
-    let id = target.id;
+    let id = UserId(target.id);
     // Empty strings leave name, email, password and role unchanged (as in
     // the reference system, whose clients send them); `number` and
     // `work_times` are set when present, so they can be cleared.
@@ -328,72 +293,35 @@ pub async fn update(
         Some(pw) => Some(hash_password(pw).await?),
         None => None,
     };
-    let mut pairs: Vec<(&str, String)> = Vec::new();
-    if let Some(n) = full_name {
-        pairs.push(("full_name", n));
-    }
-    if let Some(n) = number {
-        pairs.push(("number", n));
-    }
-    if let Some(w) = work_times {
-        pairs.push(("work_times", w.to_stored()));
-    }
-    let expect_role = if caller.is_owner() {
-        ""
-    } else {
-        target.role.as_str()
-    };
-    write_user(
-        &state,
-        id,
+    let expect_role = (!caller.is_owner()).then_some(target.role);
+    let changes = UserChanges {
         expect_role,
-        email.as_ref(),
-        new_role,
-        hash.as_deref(),
-        new_groups.as_deref(),
-        &pairs,
-    )
-    .await?;
-    let user = state
-        .store
-        .user(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("User not found".into()))?;
+        email: email.as_ref(),
+        role: new_role,
+        password_hash: hash.as_deref(),
+        groups: new_groups.as_deref(),
+        full_name: full_name.as_deref(),
+        number: number.as_deref(),
+        work_times: work_times.as_ref(),
+    };
+    write_user(&state, id, &changes).await?;
+    let user = state.store.user(id).await?.ok_or_else(user_not_found)?;
     Ok(ok(UserMessage {
         message: "User updated successfully",
         user,
     }))
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn write_user(
     state: &AppState,
-    id: u64,
-    expect_role: &str,
-    email: Option<&Email>,
-    role: Option<Role>,
-    hash: Option<&str>,
-    groups: Option<&[u64]>,
-    pairs: &[(&str, String)],
+    id: UserId,
+    changes: &UserChanges<'_>,
 ) -> Result<(), ApiError> {
-    let now = now();
-    let mut inv = state.store.invocation(&SCRIPTS.update_user, Some(&now));
-    inv.arg(id)
-        .arg(expect_role)
-        .arg(email.map(|e| e.value.as_str()).unwrap_or(""))
-        .arg(email.map(|e| e.key.as_str()).unwrap_or(""))
-        .arg(role.map(Role::as_str).unwrap_or(""))
-        .arg(hash.unwrap_or(""))
-        .arg(if groups.is_some() { "1" } else { "" })
-        .arg(groups.map_or(0, <[u64]>::len))
-        .arg(groups.unwrap_or(&[]));
-    for (k, v) in pairs {
-        inv.arg(*k).arg(v);
-    }
-    match state.store.write(&inv).await? {
-        Outcome::Ok(_) => Ok(()),
-        Outcome::Refused { code, details } => Err(refusal(&code, &details)),
-    }
+    state
+        .store
+        .update_user(id, changes, &now())
+        .await?
+        .map_err(|r| refused(Write::UpdateUser, r))
 }
 
 pub async fn delete(
@@ -401,28 +329,20 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = path_id(&id, "user")?;
+    let id = user_id(&id)?;
     visible_user(&state, &caller, id).await?;
     if !caller.is_owner() {
         return Err(ApiError::Forbidden("Only owner can delete users".into()));
     }
-    let mut inv = state.store.invocation(&SCRIPTS.delete_user, Some(&now()));
-    inv.arg(id);
-    match state.store.write(&inv).await? {
-        Outcome::Ok(items) => {
-            let mut it = items.into_iter();
-            let user = match (it.next(), it.next()) {
-                (Some(row), Some(groups)) => user_from(row, groups),
-                _ => None,
-            }
-            .ok_or(ApiError::Internal("delete_user reply".into()))?;
-            Ok(ok(UserMessage {
-                message: "User deleted successfully",
-                user,
-            }))
-        }
-        Outcome::Refused { code, details } => Err(refusal(&code, &details)),
-    }
+    let user = state
+        .store
+        .delete_user(id, &now())
+        .await?
+        .map_err(|r| refused(Write::DeleteUser, r))?;
+    Ok(ok(UserMessage {
+        message: "User deleted successfully",
+        user,
+    }))
 }
 
 pub async fn get_work_times(
@@ -430,7 +350,7 @@ pub async fn get_work_times(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = path_id(&id, "user")?;
+    let id = user_id(&id)?;
     let user = visible_user(&state, &caller, id).await?;
     Ok(ok(
         json!({"user_id": user.id, "work_times": user.work_times}),
@@ -444,27 +364,16 @@ pub async fn put_work_times(
     JsonBody(body): JsonBody<PutWorkTimes>,
 ) -> Result<Response, ApiError> {
     let target = editable_user(&state, &caller, &id).await?;
-    let id = target.id;
     let Some(sent) = body.work_times else {
         return Err(FieldError::new("work_times", "is required").into());
     };
     let work_times = work_times(sent)?;
-    let expect_role = if caller.is_owner() {
-        ""
-    } else {
-        target.role.as_str()
+    let changes = UserChanges {
+        expect_role: (!caller.is_owner()).then_some(target.role),
+        work_times: Some(&work_times),
+        ..UserChanges::default()
     };
-    write_user(
-        &state,
-        id,
-        expect_role,
-        None,
-        None,
-        None,
-        None,
-        &[("work_times", work_times.to_stored())],
-    )
-    .await?;
+    write_user(&state, UserId(target.id), &changes).await?;
     Ok(ok(
         json!({"message": "Work times updated successfully", "work_times": work_times}),
     ))

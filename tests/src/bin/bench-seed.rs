@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHasher, SaltString};
-use taskmaster_api::store::{NewTaskRow, Outcome, SCRIPTS, Store, u64_of};
+use taskmaster_api::store::{NewCreate, NewTaskRow, NewUser, Store};
 use taskmaster_shared::config::{RedisConfig, Secret};
-use taskmaster_shared::keys::Keys;
+use taskmaster_shared::domain::{Email, GroupId, Role, UserId, WorkTimes};
 use tokio::task::JoinSet;
 
 const PASSWORD: &str = "bench-password";
@@ -23,21 +23,31 @@ fn now() -> String {
     taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros())
 }
 
-/// Runs a write script; what it answers after `OK` (a refused seed is a bug).
-async fn write(store: &Store, inv: &redis::ScriptInvocation<'_>) -> Vec<redis::Value> {
-    match store.write(inv).await.expect("redis") {
-        Outcome::Ok(items) => items,
-        Outcome::Refused { code, details } => panic!("seed refused: {code} {details:?}"),
-    }
-}
-
-/// The id a create script answers first.
-async fn write_one(store: &Store, inv: &redis::ScriptInvocation<'_>) -> u64 {
-    write(store, inv)
+/// Creates a user through the api's script (a refused seed is a bug).
+async fn create_user(
+    store: &Store,
+    email: &str,
+    name: &str,
+    role: Role,
+    hash: &str,
+    groups: &[u64],
+) -> u64 {
+    let email = Email::parse(email).expect("a valid email");
+    let new = NewUser {
+        email: &email,
+        full_name: name,
+        role,
+        number: "",
+        password_hash: hash,
+        work_times: &WorkTimes::default(),
+        groups,
+    };
+    store
+        .create_user(&new, &now())
         .await
-        .first()
-        .and_then(u64_of)
-        .unwrap_or(0)
+        .expect("redis")
+        .expect("seed refused")
+        .get()
 }
 
 #[tokio::main]
@@ -62,29 +72,31 @@ async fn main() {
         response_timeout: std::time::Duration::from_secs(30),
         pool_timeout: std::time::Duration::from_secs(30),
     };
-    let pool = taskmaster_shared::redis_pool::build(&config).expect("pool");
-    let store = Store::new(pool, Arc::new(Keys::new(prefix.clone())));
+    let store = Store::new(&config).expect("store");
     let salt = SaltString::generate(&mut OsRng);
     let hash = taskmaster_api::auth::argon2()
         .hash_password(PASSWORD.as_bytes(), &salt)
         .expect("hash")
         .to_string();
 
-    let mut inv = store.invocation(&SCRIPTS.create_user, Some(&now()));
-    inv.arg("bench-admin@example.com")
-        .arg("Bench Admin")
-        .arg("bench-admin@example.com")
-        .arg("group_admin")
-        .arg("")
-        .arg(&hash)
-        .arg("{}");
-    let admin = write_one(&store, &inv).await;
+    let admin = create_user(
+        &store,
+        "bench-admin@example.com",
+        "Bench Admin",
+        Role::GroupAdmin,
+        &hash,
+        &[],
+    )
+    .await;
     let mut groups = Vec::new();
     for g in 0..GROUPS {
         let name = format!("bench group {g} {prefix}");
-        let mut inv = store.invocation(&SCRIPTS.create_group, Some(&now()));
-        inv.arg(name.to_lowercase()).arg(&name).arg(admin);
-        groups.push(write_one(&store, &inv).await);
+        let id = store
+            .create_group(&name, UserId(admin), &now())
+            .await
+            .expect("redis")
+            .expect("seed refused");
+        groups.push(id.get());
     }
 
     let started = std::time::Instant::now();
@@ -98,23 +110,22 @@ async fn main() {
             for i in (w * per_worker)..((w + 1) * per_worker).min(users) {
                 let email = format!("bench{i}@example.com");
                 let group = groups[(i % GROUPS) as usize];
-                let mut inv = store.invocation(&SCRIPTS.create_user, Some(&now()));
-                inv.arg(&email)
-                    .arg(format!("Bench User {i}"))
-                    .arg(&email)
-                    .arg("user")
-                    .arg("")
-                    .arg(&hash)
-                    .arg("{}")
-                    .arg(group);
-                let uid = write_one(&store, &inv).await;
+                let uid = create_user(
+                    &store,
+                    &email,
+                    &format!("Bench User {i}"),
+                    Role::User,
+                    &hash,
+                    &[group],
+                )
+                .await;
                 // Up to 100 tasks per script call, as the api's batcher
                 // would send them under load.
                 let mut last_task = 0;
                 let mut t = 0;
                 while t < tasks {
                     let now = now();
-                    let mut inv = store.invocation(&SCRIPTS.create_tasks, Some(&now));
+                    let mut creates = Vec::new();
                     for t in t..(t + 100).min(tasks) {
                         let title = format!("Task {t} of user {i}");
                         let tail = NewTaskRow {
@@ -127,13 +138,22 @@ async fn main() {
                             now: &now,
                         }
                         .tail();
-                        inv.arg(uid).arg(group).arg("").arg("").arg(tail);
+                        creates.push(NewCreate {
+                            user: UserId(uid),
+                            group: GroupId(group),
+                            admin_check: None,
+                            guard: None,
+                            tail,
+                        });
                     }
-                    last_task = write(&store, &inv)
+                    last_task = store
+                        .create_tasks(&creates, &now)
                         .await
+                        .expect("redis")
                         .last()
-                        .and_then(u64_of)
-                        .expect("a new task id");
+                        .cloned()
+                        .expect("a create")
+                        .expect("seed refused");
                     t += 100;
                 }
                 first.get_or_insert((uid, last_task, group));

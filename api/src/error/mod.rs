@@ -12,6 +12,10 @@ use taskmaster_shared::domain::FieldError;
 
 use crate::store::StoreError;
 
+mod refusal;
+
+pub use refusal::{Write, refused};
+
 /// An error a handler can answer with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

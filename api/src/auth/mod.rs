@@ -1,0 +1,225 @@
+//! Authentication: who is calling.
+//!
+//! 1. `X-Owner-Password` equal to the owner secret (compared in constant
+//!    time) makes the caller the owner. A wrong value falls through.
+//! 2. HTTP Basic auth with a numeric user id or an email (case-insensitive)
+//!    as the user name, checked against the stored argon2id hash.
+//! 3. Anything else is 401 with `WWW-Authenticate: Basic`.
+//!
+//! * [`password`]: argon2id hashing and verifying, on a bounded pool.
+//! * [`cache`]: a shard's remembered verifications, so argon2 runs once per
+//!   credential and minute, not once per request.
+//! * [`limiter`]: repeated failures for one login name are limited
+//!   ([`limiter::MAX_FAILURES`] per [`limiter::FAILURE_WINDOW`], then 429).
+//!   Unknown users cost the same argon2 work as known ones, so timing does
+//!   not reveal which logins exist.
+//! * [`resolve`]: credentials to a [`Caller`], reading the caller's record
+//!   in the same Redis round trip as the request's own data.
+
+pub mod cache;
+pub mod limiter;
+pub mod password;
+mod resolve;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use base64::Engine;
+use blake2::Digest;
+use subtle::ConstantTimeEq;
+use taskmaster_shared::domain::{Email, Role, UserId, parse_id};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::Actor;
+
+pub use cache::Authenticator;
+pub use password::{argon2, cpu_bound, hash_password};
+pub use resolve::{authenticate_with, remembered, resolve};
+
+type Blake2b256 = blake2::Blake2b<blake2::digest::consts::U32>;
+
+/// The caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// `None` for the owner header (which has no user record).
+    pub id: Option<u64>,
+    pub role: Role,
+    /// Groups the caller is a member of (sorted).
+    pub groups: Vec<u64>,
+    /// Groups the caller administers (sorted).
+    pub admin_of: Vec<u64>,
+    /// Whether `groups` and `admin_of` were read. A request about the
+    /// caller's own data authenticates without them (see
+    /// [`authenticate_with`]): every rule lets a user act on its own data
+    /// before it looks at a relation.
+    pub relations: bool,
+}
+
+impl Caller {
+    pub fn owner_header() -> Self {
+        Caller {
+            id: None,
+            role: Role::Owner,
+            groups: Vec::new(),
+            admin_of: Vec::new(),
+            relations: true,
+        }
+    }
+
+    /// Owner by header or a user whose role is `owner`.
+    pub fn is_owner(&self) -> bool {
+        self.role == Role::Owner
+    }
+
+    pub fn is_group_admin(&self) -> bool {
+        self.role == Role::GroupAdmin
+    }
+
+    pub fn is(&self, user: u64) -> bool {
+        self.id == Some(user)
+    }
+
+    pub fn administers(&self, group: u64) -> bool {
+        debug_assert!(
+            self.relations,
+            "a caller without relations was asked about one"
+        );
+        self.admin_of.binary_search(&group).is_ok()
+    }
+
+    pub fn member_of(&self, group: u64) -> bool {
+        debug_assert!(
+            self.relations,
+            "a caller without relations was asked about one"
+        );
+        self.groups.binary_search(&group).is_ok()
+    }
+
+    /// The caller as the task scripts judge it.
+    pub fn actor(&self) -> Actor {
+        match (self.is_owner(), self.id) {
+            (false, Some(id)) => Actor::User(UserId(id)),
+            _ => Actor::Owner,
+        }
+    }
+
+    /// Who must administer a group for this caller's change to pass:
+    /// nobody for the owner, the caller itself otherwise (the script
+    /// checks it again atomically).
+    pub fn must_administer(&self) -> Option<UserId> {
+        match self.actor() {
+            Actor::Owner => None,
+            Actor::User(id) => Some(id),
+        }
+    }
+}
+
+fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, encoded) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+/// Credentials as sent, parsed without any I/O. Handlers on hot paths take
+/// these instead of [`Caller`] and use [`authenticate_with`], which reads
+/// the caller's record in the same Redis round trip as the handler's data.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// A correct `X-Owner-Password`.
+    Owner,
+    Basic {
+        /// The login when it is a numeric id.
+        id: Option<UserId>,
+        /// The case-folded login when it is an email.
+        email_key: String,
+        password: String,
+    },
+}
+
+impl Credentials {
+    fn limiter_key(id: Option<UserId>, email_key: &str) -> String {
+        id.map(|i| i.to_string())
+            .unwrap_or_else(|| email_key.to_owned())
+    }
+}
+
+/// Compares digests, not the texts: comparing slices of different lengths
+/// returns at once, which would tell a guesser the secret's length.
+fn owner_secret_matches(given: &[u8], secret: &str) -> bool {
+    let given = Blake2b256::digest(given);
+    let secret = Blake2b256::digest(secret.as_bytes());
+    bool::from(given.as_slice().ct_eq(secret.as_slice()))
+}
+
+impl FromRequestParts<AppState> for Credentials {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(given) = parts.headers.get("x-owner-password")
+            && owner_secret_matches(given.as_bytes(), state.config.owner_password.expose())
+        {
+            return Ok(Credentials::Owner);
+        }
+        let Some((login, password)) = basic_credentials(parts) else {
+            return Err(ApiError::Unauthorized);
+        };
+        Ok(match parse_id(&login) {
+            Some(id) => Credentials::Basic {
+                id: Some(UserId(id)),
+                email_key: String::new(),
+                password,
+            },
+            None => Credentials::Basic {
+                id: None,
+                email_key: Email::key_of(&login),
+                password,
+            },
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let credentials = Credentials::from_request_parts(parts, state).await?;
+        resolve(state, &credentials, None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_owner_secret_matches_only_itself_whatever_the_length() {
+        assert!(owner_secret_matches(b"s3cret-owner", "s3cret-owner"));
+        for wrong in [
+            &b""[..],
+            b"s",
+            b"s3cret-owne",
+            b"s3cret-owner!",
+            b"S3cret-owner",
+        ] {
+            assert!(!owner_secret_matches(wrong, "s3cret-owner"));
+        }
+    }
+}

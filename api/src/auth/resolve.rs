@@ -1,0 +1,188 @@
+//! Turning [`Credentials`] into a [`Caller`], with as few Redis round
+//! trips as the request allows.
+
+use taskmaster_shared::domain::{Role, UserId};
+
+use super::{Caller, Credentials};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{AuthRecord, Prefetch};
+
+/// Authenticates and reads `prefetch`'s data in the same round trip;
+/// returns the caller and that data. The data is read before the caller is
+/// known, so handlers must check permissions before answering with it.
+///
+/// `about` is the user whose data the request is about. When that is the
+/// caller itself, and its password was verified against its current
+/// credential version moments ago, the round trip reads only that version
+/// ([`Store::version_with`](crate::store::Store::version_with)): the
+/// groups are not needed (the caller gets none, marked by
+/// [`Caller::relations`]); the password hash and the role are not needed
+/// either, because any change of password, role or existence changes the
+/// version, and the role it was verified with is remembered with it.
+pub async fn authenticate_with<P: Prefetch>(
+    state: &AppState,
+    credentials: &Credentials,
+    about: Option<UserId>,
+    prefetch: &P,
+) -> Result<(Caller, P::Output), ApiError> {
+    if let Some((id, verified)) = remembered_self(state, credentials, about) {
+        let (version, data) = state.store.version_with(id, prefetch).await?;
+        let caller = still_current(state, credentials, id, verified, version).await?;
+        return Ok((caller, data));
+    }
+    let prefetch_id = match credentials {
+        Credentials::Basic { id: Some(id), .. } => Some(*id),
+        _ => None,
+    };
+    let (record, data) = state.store.auth_with(prefetch_id, prefetch).await?;
+    Ok((resolve(state, credentials, record).await?, data))
+}
+
+/// The caller's id and what is remembered of its credential, when the
+/// request is about the caller's own data (`about`) and its credential was
+/// verified moments ago.
+fn remembered_self(
+    state: &AppState,
+    credentials: &Credentials,
+    about: Option<UserId>,
+) -> Option<(UserId, (u64, Role))> {
+    let Credentials::Basic {
+        id: Some(id),
+        password,
+        ..
+    } = credentials
+    else {
+        return None;
+    };
+    if about != Some(*id) {
+        return None;
+    }
+    Some((*id, remembered(state, *id, password)?))
+}
+
+/// The caller of a remembered credential, if `version` (the user's
+/// credential version, read just now) is still the one it was verified
+/// against; otherwise (changed or gone since) the ordinary way, which reads
+/// the whole record and verifies again.
+async fn still_current(
+    state: &AppState,
+    credentials: &Credentials,
+    id: UserId,
+    (verified, role): (u64, Role),
+    version: Option<u64>,
+) -> Result<Caller, ApiError> {
+    if version == Some(verified) {
+        return Ok(Caller {
+            id: Some(id.get()),
+            role,
+            groups: Vec::new(),
+            admin_of: Vec::new(),
+            relations: false,
+        });
+    }
+    resolve(state, credentials, None).await
+}
+
+/// The credential version user `id`'s `password` was verified against
+/// moments ago, with the role it had; starts its background
+/// re-verification when that is due. A write may proceed on the version
+/// only if it checks, in the same atomic step, that the user still has it.
+pub fn remembered(state: &AppState, id: UserId, password: &str) -> Option<(u64, Role)> {
+    let verified = state.auth.verified(id.get(), password)?;
+    if verified.refresh_due {
+        refresh(state, id, password, verified.version);
+    }
+    Some((verified.version, verified.role))
+}
+
+/// Verifies user `id`'s `password` again, in the background, against the
+/// stored hash, while `version` is still the user's credential version;
+/// remembers it afresh on success. A password that no longer matches, or a
+/// changed version, is forgotten, so the next request takes the full way.
+/// When Redis fails, the remembered check simply runs out at its TTL.
+fn refresh(state: &AppState, id: UserId, password: &str, version: u64) {
+    let state = state.clone();
+    let password = password.to_owned();
+    tokio::spawn(async move {
+        let raw = id.get();
+        let record = match state.store.auth_record(Some(id), "").await {
+            Ok(Some(record)) if record.credential_version == version => record,
+            Ok(_) => return state.auth.settle_refresh(raw, &password, version, false),
+            Err(e) => {
+                tracing::debug!(error = %e, "credential refresh: redis failed");
+                return;
+            }
+        };
+        let still_valid = state
+            .auth
+            .verify(&password, Some(&record.password_hash))
+            .await;
+        state
+            .auth
+            .settle_refresh(raw, &password, version, still_valid);
+    });
+}
+
+/// Turns credentials into a caller. `prefetched` is the auth record when it
+/// was already read (`Some(None)`: the user does not exist).
+pub async fn resolve(
+    state: &AppState,
+    credentials: &Credentials,
+    prefetched: Option<Option<AuthRecord>>,
+) -> Result<Caller, ApiError> {
+    let Credentials::Basic {
+        id,
+        email_key,
+        password,
+    } = credentials
+    else {
+        return Ok(Caller::owner_header());
+    };
+    let auth = &state.auth;
+    let limiter = &state.services.limiter;
+    let limiter_key = Credentials::limiter_key(*id, email_key);
+    let record = match prefetched {
+        Some(record) => record,
+        None => state.store.auth_record(*id, email_key).await?,
+    };
+    let Some(record) = record else {
+        if let Some(wait) = limiter.blocked(&limiter_key) {
+            return Err(ApiError::TooManyRequests(wait));
+        }
+        auth.verify(password, None).await;
+        limiter.record_failure(&limiter_key);
+        return Err(ApiError::Unauthorized);
+    };
+    // A credential verified moments ago passes even while its login name
+    // is being hammered: the limiter must not lock out a working client.
+    if remembered(state, UserId(record.id), password)
+        != Some((record.credential_version, record.role))
+    {
+        let key = auth.cache_key(
+            record.id,
+            record.credential_version,
+            &record.password_hash,
+            password,
+        );
+        if let Some(wait) = limiter.blocked(&limiter_key) {
+            return Err(ApiError::TooManyRequests(wait));
+        }
+        if !auth
+            .verify_shared(key, password, &record.password_hash)
+            .await
+        {
+            limiter.record_failure(&limiter_key);
+            return Err(ApiError::Unauthorized);
+        }
+        limiter.clear_failures(&limiter_key);
+        auth.remember_version(record.id, password, record.credential_version, record.role);
+    }
+    Ok(Caller {
+        id: Some(record.id),
+        role: record.role,
+        groups: record.groups,
+        admin_of: record.admin_of,
+        relations: true,
+    })
+}

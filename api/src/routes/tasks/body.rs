@@ -1,0 +1,170 @@
+//! Task request bodies and their validation: parsed as sent, then judged
+//! once into the store's typed values.
+
+use serde::Deserialize;
+use taskmaster_shared::domain::{self, Deadline, FieldError, GroupId, Priority};
+
+use crate::error::ApiError;
+use crate::store::{TaskAction, TaskChangeSet};
+
+/// Most tasks one batch may name.
+pub const BATCH_MAX: usize = 1000;
+
+#[derive(Deserialize)]
+pub struct CreateTask {
+    title: Option<String>,
+    group_id: Option<i64>,
+    priority: Option<i64>,
+    deadline: Option<String>,
+    information: Option<String>,
+}
+
+/// A validated `POST /users/{id}/tasks` body.
+pub struct NewTask {
+    pub title: String,
+    pub group_id: GroupId,
+    pub priority: Priority,
+    pub deadline: Deadline,
+    pub information: String,
+}
+
+impl CreateTask {
+    pub fn validate(self) -> Result<NewTask, ApiError> {
+        let title = match self.title.as_deref() {
+            None | Some("") => return Err(ApiError::Unprocessable("Title is required".into())),
+            Some(t) => domain::title(t)?,
+        };
+        let group_id = match self.group_id {
+            None | Some(0) => return Err(ApiError::Unprocessable("Group ID is required".into())),
+            Some(g) => group(g)?,
+        };
+        Ok(NewTask {
+            title,
+            group_id,
+            // 0 is the reference's "not set" (its default): ours then.
+            priority: self
+                .priority
+                .filter(|p| *p != 0)
+                .map(Priority::parse)
+                .transpose()?
+                .unwrap_or(Priority::DEFAULT),
+            deadline: Deadline::parse(self.deadline.as_deref().unwrap_or(""))?,
+            information: domain::information(self.information.as_deref().unwrap_or(""))?,
+        })
+    }
+}
+
+fn group(g: i64) -> Result<GroupId, FieldError> {
+    u64::try_from(g)
+        .map(GroupId)
+        .map_err(|_| FieldError::new("group_id", format!("{g} is not a valid group id")))
+}
+
+/// The changeable fields of a task (update and batch `updates`).
+#[derive(Deserialize, Default)]
+pub struct TaskChanges {
+    title: Option<String>,
+    priority: Option<i64>,
+    deadline: Option<String>,
+    information: Option<String>,
+    status: Option<bool>,
+    group_id: Option<i64>,
+}
+
+impl TaskChanges {
+    /// An empty `title`, a `priority` of 0 and a `group_id` of 0 mean
+    /// "unchanged" (what the reference system's clients send for a field
+    /// they did not set); `deadline: ""` clears the deadline and
+    /// `information: ""` clears the notes.
+    pub fn validate(self) -> Result<TaskChangeSet, FieldError> {
+        Ok(TaskChangeSet {
+            title: self
+                .title
+                .filter(|t| !t.is_empty())
+                .map(|t| domain::title(&t))
+                .transpose()?,
+            priority: self
+                .priority
+                .filter(|p| *p != 0)
+                .map(Priority::parse)
+                .transpose()?,
+            deadline: self.deadline.map(|d| Deadline::parse(&d)).transpose()?,
+            information: self
+                .information
+                .map(|i| domain::information(&i))
+                .transpose()?,
+            status: self.status,
+            group: match self.group_id {
+                None | Some(0) => None,
+                Some(g) => Some(group(g)?),
+            },
+        })
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Batch {
+    task_ids: Option<Vec<i64>>,
+    action: Option<String>,
+    updates: Option<TaskChanges>,
+}
+
+/// A validated batch.
+pub struct ValidBatch {
+    /// As many as were sent (duplicates included).
+    pub requested: usize,
+    /// Distinct, in the order sent.
+    pub ids: Vec<u64>,
+    pub action: TaskAction,
+    pub changes: TaskChangeSet,
+}
+
+impl Batch {
+    pub fn validate(self) -> Result<ValidBatch, ApiError> {
+        let raw_ids = self.task_ids.unwrap_or_default();
+        if raw_ids.is_empty() {
+            return Err(ApiError::Unprocessable("Task IDs are required".into()));
+        }
+        if raw_ids.len() > BATCH_MAX {
+            return Err(FieldError::new(
+                "task_ids",
+                format!("at most {BATCH_MAX} tasks per batch"),
+            )
+            .into());
+        }
+        let mut ids = Vec::with_capacity(raw_ids.len());
+        for id in &raw_ids {
+            let id = u64::try_from(*id).ok().filter(|&n| n > 0).ok_or_else(|| {
+                FieldError::new("task_ids", format!("{id} is not a valid task id"))
+            })?;
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let action = match self.action.as_deref().unwrap_or_default() {
+            "" | "update" => TaskAction::Update,
+            "mark_done" => TaskAction::MarkDone,
+            "delete" => TaskAction::Delete,
+            other => {
+                return Err(FieldError::new(
+                    "action",
+                    format!("`{other}` is not one of update, mark_done, delete"),
+                )
+                .into());
+            }
+        };
+        // An update that names nothing to change (no `updates`, or only the
+        // reference's "not set" values) still answers the tasks, as a single
+        // task's PUT with `{}` does.
+        let changes = match action {
+            TaskAction::Update => self.updates.unwrap_or_default().validate()?,
+            _ => TaskChangeSet::default(),
+        };
+        Ok(ValidBatch {
+            requested: raw_ids.len(),
+            ids,
+            action,
+            changes,
+        })
+    }
+}

@@ -1,0 +1,10 @@
+//! Tasks: one user's tasks (`/users/{id}/tasks…`, [`user_tasks`]) and the
+//! views and batch changes across users (`/tasks/…`, [`reports`]), with
+//! their request bodies ([`body`]).
+
+mod body;
+mod reports;
+mod user_tasks;
+
+pub use reports::{batch, filter, search, stats};
+pub use user_tasks::{create, delete, get_one, list_for_user, mark_done, update};

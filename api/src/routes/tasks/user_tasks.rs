@@ -1,0 +1,418 @@
+//! `/users/{id}/tasks…`: one user's tasks, the busiest paths of the api.
+//!
+//! Reads pass the stored task JSON through as it is (a task is stored as
+//! its answer, see `shared/src/keys.rs`), and the caller's own requests
+//! authenticate in the same Redis round trip as their data.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use taskmaster_shared::domain::UserId;
+use taskmaster_shared::model::Task;
+
+use super::body::{CreateTask, NewTask, TaskChanges};
+use crate::access::{forbidden, user_not_found, visible_user};
+use crate::answers::ok;
+use crate::auth::{Caller, Credentials, authenticate_with, remembered, resolve};
+use crate::authz;
+use crate::clock::now;
+use crate::error::{ApiError, Write, refused};
+use crate::extract::{JsonBody, parse_json, task_id, user_id};
+use crate::state::AppState;
+use crate::store::{
+    ListHead, NewCreate, NewTaskRow, Refusal, TaskAction, TaskChangeSet, TaskRefusal, TaskRow,
+    sorted_tasks,
+};
+
+/// `GET /users/{id}/tasks` (typed, not `json!`: no intermediate tree on
+/// the most listed path).
+#[derive(Serialize)]
+struct UserTasks<'a> {
+    user_id: u64,
+    tasks: &'a [Task],
+    count: usize,
+}
+
+/// The same answer as [`UserTasks`], spliced from stored task JSON.
+fn raw_task_list(user_id: u64, rows: &[Vec<u8>]) -> Bytes {
+    let size: usize = rows.iter().map(|r| r.len() + 1).sum::<usize>() + 96;
+    let mut body = Vec::with_capacity(size);
+    body.extend_from_slice(
+        format!(r#"{{"success":true,"data":{{"user_id":{user_id},"tasks":["#).as_bytes(),
+    );
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(row);
+    }
+    body.extend_from_slice(format!(r#"],"count":{}}}}}"#, rows.len()).as_bytes());
+    Bytes::from(body)
+}
+
+/// 200 with a JSON body already encoded.
+fn json_response(body: Bytes) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+/// The id a stored task row starts with (`{"id":123,…`).
+fn row_id(raw: &[u8]) -> Option<u64> {
+    let digits = raw.strip_prefix(br#"{"id":"#)?;
+    let end = digits.iter().position(|b| !b.is_ascii_digit())?;
+    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+}
+
+/// Stored task rows sorted by id (damaged ones skipped), from the set
+/// order [`crate::store::Store::user_task_rows`] reads them in.
+fn rows_by_id(rows: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let mut rows: Vec<(u64, Vec<u8>)> = rows
+        .into_iter()
+        .filter_map(|raw| Some((row_id(&raw)?, raw)))
+        .collect();
+    rows.sort_unstable_by_key(|(id, _)| *id);
+    rows.into_iter().map(|(_, raw)| raw).collect()
+}
+
+#[derive(Serialize)]
+struct TaskMessage<'a> {
+    message: &'a str,
+    task: Task,
+}
+
+fn task_not_found() -> ApiError {
+    ApiError::NotFound("Task not found".into())
+}
+
+/// Checks that the caller may act on the tasks of user `id`. The owner and
+/// the user itself need no lookup (it would cost a Redis round trip on the
+/// hottest paths); a missing user then shows up as a missing task, and
+/// [`not_found_for`] names it.
+async fn may_access_user(state: &AppState, caller: &Caller, id: UserId) -> Result<(), ApiError> {
+    if caller.is_owner() || caller.is(id.get()) {
+        return Ok(());
+    }
+    visible_user(state, caller, id).await.map(|_| ())
+}
+
+/// The 404 for a task that could not be found under user `id`: "User not
+/// found" when the owner named a user that does not exist.
+async fn not_found_for(state: &AppState, caller: &Caller, id: UserId) -> ApiError {
+    if caller.is_owner() && matches!(state.store.user(id).await, Ok(None)) {
+        return user_not_found();
+    }
+    task_not_found()
+}
+
+pub async fn list_for_user(
+    State(state): State<AppState>,
+    credentials: Credentials,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = match user_id(&id) {
+        Ok(id) => id,
+        Err(e) => {
+            resolve(&state, &credentials, None).await?;
+            return Err(e);
+        }
+    };
+    // The caller, and whether the user exists with which task-list version
+    // (see crate::lists), in one round trip.
+    let (caller, head) = authenticate_with(&state, &credentials, Some(id), &ListHead(id)).await?;
+    let Some(version) = head else {
+        return Err(user_not_found());
+    };
+    let raw = id.get();
+    if caller.is_owner() || caller.is(raw) {
+        // Everything is visible: the stored JSON goes out as it is.
+        if let Some(body) = version.and_then(|v| state.lists.get(raw, v)) {
+            return Ok(json_response(body));
+        }
+        // Read after the version: the answer is at least that new.
+        let rows = state.store.user_task_rows(id).await?;
+        let body = raw_task_list(raw, &rows_by_id(rows));
+        if let Some(v) = version {
+            state.lists.put(raw, v, body.clone());
+        }
+        return Ok(json_response(body));
+    }
+    let (user, rows) = state.store.user_with_task_rows(id).await?;
+    let user = user.ok_or_else(user_not_found)?;
+    if !authz::can_view_user(&caller, &user) {
+        return Err(forbidden());
+    }
+    let mut tasks = sorted_tasks(rows);
+    tasks.retain(|t| authz::can_see_task(&caller, t));
+    Ok(ok(UserTasks {
+        user_id: raw,
+        count: tasks.len(),
+        tasks: &tasks,
+    }))
+}
+
+/// `POST /users/{id}/tasks`.
+///
+/// A user creating a task for themselves with a password verified moments
+/// ago takes one Redis round trip: the script checks that the user's
+/// credential version is still the one verified (a changed password or
+/// role, or a deleted user, fails the check) and the request then takes
+/// the ordinary path, which reads the user's record first.
+pub async fn create(
+    State(state): State<AppState>,
+    credentials: Credentials,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if let Credentials::Basic {
+        id: Some(login),
+        password,
+        ..
+    } = &credentials
+        && let Ok(id) = user_id(&id)
+        && *login == id
+        && let Some((version, _)) = remembered(&state, id, password)
+        && let Ok(new) = parse_json::<CreateTask>(&body).and_then(CreateTask::validate)
+        && let Some(response) = insert_task(&state, id, None, Some(version), new).await?
+    {
+        return Ok(response);
+    }
+    let caller = resolve(&state, &credentials, None).await?;
+    let body = parse_json::<CreateTask>(&body)?;
+    let id = user_id(&id)?;
+    may_access_user(&state, &caller, id).await?;
+    let new = body.validate()?;
+    // Creating for someone else as a group admin: only in groups it administers.
+    let admin_check = if caller.is(id.get()) {
+        None
+    } else {
+        caller.must_administer()
+    };
+    insert_task(&state, id, admin_check, None, new)
+        .await?
+        .ok_or_else(|| ApiError::Internal("unguarded create was stale".into()))
+}
+
+/// Creates the task through the shard's batcher ([`crate::creates`]).
+/// `guard` is the credential version user `id` must still have; `None`
+/// back means it no longer does (the credential changed since it was
+/// verified). The row's JSON is built here once: the script stores it and
+/// the answer carries it.
+async fn insert_task(
+    state: &AppState,
+    id: UserId,
+    admin_check: Option<UserId>,
+    guard: Option<u64>,
+    new: NewTask,
+) -> Result<Option<Response>, ApiError> {
+    let now = now();
+    let deadline = new.deadline.as_wire();
+    let tail = NewTaskRow {
+        title: &new.title,
+        priority: new.priority.get(),
+        deadline: &deadline,
+        information: &new.information,
+        user_id: id.get(),
+        group_id: new.group_id.get(),
+        now: &now,
+    }
+    .tail();
+    let created = state
+        .creates
+        .create(NewCreate {
+            user: id,
+            group: new.group_id,
+            admin_check,
+            guard,
+            tail: tail.clone(),
+        })
+        .await?;
+    match created {
+        Ok(task_id) => {
+            let mut body = String::with_capacity(96 + tail.len());
+            body.push_str(
+                r#"{"success":true,"data":{"message":"Task created successfully","task":{"id":"#,
+            );
+            body.push_str(itoa::Buffer::new().format(task_id));
+            body.push_str(&tail);
+            body.push_str("}}");
+            Ok(Some(
+                (axum::http::StatusCode::CREATED, json_response(body.into())).into_response(),
+            ))
+        }
+        Err(Refusal::StaleCredentials) => Ok(None),
+        Err(refusal) => Err(refused(Write::CreateTask, refusal)),
+    }
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    credentials: Credentials,
+    Path((id, tid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (id, tid) = match (user_id(&id), task_id(&tid)) {
+        (Ok(id), Ok(tid)) => (id, tid),
+        (Err(e), _) | (_, Err(e)) => {
+            resolve(&state, &credentials, None).await?;
+            return Err(e);
+        }
+    };
+    // The caller and the task in one round trip.
+    let (caller, row) = authenticate_with(&state, &credentials, Some(id), &TaskRow(tid)).await?;
+    may_access_user(&state, &caller, id).await?;
+    // The stored JSON goes out as it is; only the two ids that decide
+    // visibility are read from it.
+    let row = row.and_then(|raw| TaskOwnership::of(&raw).map(|o| (o, raw)));
+    match row {
+        Some((o, raw))
+            if o.user_id == id.get() && authz::can_see(&caller, o.user_id, o.group_id) =>
+        {
+            Ok(raw_ok(&raw))
+        }
+        _ => Err(not_found_for(&state, &caller, id).await),
+    }
+}
+
+/// Who a stored task belongs to, read without copying its text fields.
+#[derive(serde::Deserialize)]
+struct TaskOwnership {
+    user_id: u64,
+    group_id: u64,
+}
+
+impl TaskOwnership {
+    fn of(raw: &[u8]) -> Option<Self> {
+        serde_json::from_slice(raw).ok()
+    }
+}
+
+/// 200 `{"success":true,"data":<raw>}` for a JSON value already encoded.
+fn raw_ok(raw: &[u8]) -> Response {
+    const HEAD: &[u8] = br#"{"success":true,"data":"#;
+    let mut body = Vec::with_capacity(HEAD.len() + raw.len() + 1);
+    body.extend_from_slice(HEAD);
+    body.extend_from_slice(raw);
+    body.push(b'}');
+    json_response(body.into())
+}
+
+/// One task through its user's path: update, mark_done or delete.
+async fn write_one(
+    state: &AppState,
+    caller: &Caller,
+    action: TaskAction,
+    (id, tid): (String, String),
+    changes: TaskChangeSet,
+) -> Result<Task, ApiError> {
+    let id = user_id(&id)?;
+    let tid = task_id(&tid)?;
+    may_access_user(state, caller, id).await?;
+    let written = state
+        .store
+        .write_tasks(
+            action,
+            caller.actor(),
+            Some(id),
+            &[tid.get()],
+            &changes,
+            &now(),
+        )
+        .await?;
+    match written {
+        Ok(mut tasks) => tasks.pop().ok_or_else(task_not_found),
+        Err(Refusal::Tasks(refused_tasks))
+            if refused_tasks
+                .first()
+                .is_none_or(|(why, _)| *why == TaskRefusal::NotFound) =>
+        {
+            Err(not_found_for(state, caller, id).await)
+        }
+        Err(refusal) => Err(refused(Write::WriteTask, refusal)),
+    }
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(ids): Path<(String, String)>,
+    JsonBody(body): JsonBody<TaskChanges>,
+) -> Result<Response, ApiError> {
+    let changes = body.validate()?;
+    let task = write_one(&state, &caller, TaskAction::Update, ids, changes).await?;
+    Ok(ok(TaskMessage {
+        message: "Task updated successfully",
+        task,
+    }))
+}
+
+pub async fn mark_done(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(ids): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let task = write_one(
+        &state,
+        &caller,
+        TaskAction::MarkDone,
+        ids,
+        TaskChangeSet::default(),
+    )
+    .await?;
+    Ok(ok(TaskMessage {
+        message: "Task marked as done",
+        task,
+    }))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(ids): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let task = write_one(
+        &state,
+        &caller,
+        TaskAction::Delete,
+        ids,
+        TaskChangeSet::default(),
+    )
+    .await?;
+    Ok(ok(TaskMessage {
+        message: "Task deleted successfully",
+        task,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_rows_are_put_in_id_order_and_damaged_ones_left_out() {
+        let row = |raw: &str| raw.as_bytes().to_vec();
+        let rows = vec![
+            row(r#"{"id":100,"title":"c"}"#),
+            row(r#"{"id":9,"title":"a"}"#),
+            row(r#"{"id":"x","title":"damaged"}"#),
+            row(r#"{"id":10,"title":"b"}"#),
+        ];
+        let sorted: Vec<String> = rows_by_id(rows)
+            .into_iter()
+            .map(|r| String::from_utf8(r).expect("utf-8"))
+            .collect();
+        assert_eq!(
+            sorted,
+            [
+                r#"{"id":9,"title":"a"}"#,
+                r#"{"id":10,"title":"b"}"#,
+                r#"{"id":100,"title":"c"}"#
+            ]
+        );
+        assert_eq!(row_id(br#"{"id":18446744073709551615,"#), Some(u64::MAX));
+        assert_eq!(row_id(br#"{"id":18446744073709551616,"#), None);
+        assert_eq!(row_id(br#"{"id":}"#), None);
+    }
+}

@@ -1,0 +1,229 @@
+//! What authentication reads, alone or in the same round trip as the
+//! request's own data (a [`Prefetch`]).
+//!
+//! A caller asking about its own data with a credential verified moments
+//! ago needs only its credential version (`P user:{id}:cv`); anyone else
+//! needs the whole auth record (hash, role, version, groups, groups
+//! administered). Either way the request's data rides along, so the
+//! hottest requests take one round trip.
+
+use redis::Value;
+use taskmaster_shared::domain::{Role, TaskId, UserId};
+use taskmaster_shared::keys::{Keys, RowType};
+
+use super::value::{array, string, u64_of};
+use super::{Store, StoreError, ids, is_object_text};
+
+/// The data behind authentication.
+#[derive(Debug, Clone)]
+pub struct AuthRecord {
+    pub id: u64,
+    pub password_hash: String,
+    pub role: Role,
+    pub credential_version: u64,
+    pub groups: Vec<u64>,
+    pub admin_of: Vec<u64>,
+}
+
+/// How many pipeline replies the auth record takes.
+const AUTH_COMMANDS: usize = 4;
+
+/// Data a request reads in its authentication round trip. Implemented
+/// here only: [`TaskRow`] and [`ListHead`].
+pub trait Prefetch {
+    type Output;
+    /// Adds the commands that read it.
+    fn commands(&self, keys: &Keys, pipe: &mut redis::Pipeline);
+    /// The key, when the data is one key's value: it is then read with the
+    /// credential version in one `MGET`, Redis's cheapest round trip for
+    /// two keys.
+    fn single_key(&self, keys: &Keys) -> Option<String>;
+    /// Reads the replies to [`Prefetch::commands`].
+    fn parse(replies: Vec<Value>) -> Result<Self::Output, StoreError>;
+}
+
+/// A task's stored JSON, as it is answered (`None`: missing or damaged).
+pub struct TaskRow(pub TaskId);
+
+impl Prefetch for TaskRow {
+    type Output = Option<Vec<u8>>;
+
+    fn commands(&self, keys: &Keys, pipe: &mut redis::Pipeline) {
+        pipe.cmd("GET").arg(keys.row(RowType::Task, self.0.get()));
+    }
+
+    fn single_key(&self, keys: &Keys) -> Option<String> {
+        Some(keys.row(RowType::Task, self.0.get()))
+    }
+
+    fn parse(replies: Vec<Value>) -> Result<Self::Output, StoreError> {
+        Ok(match replies.into_iter().next() {
+            Some(Value::BulkString(raw)) if is_object_text(&raw) => Some(raw),
+            _ => None,
+        })
+    }
+}
+
+/// Whether a user exists, and the version of its task list
+/// (`P user:{id}` field `tv`): `None` when the user does not exist;
+/// `Some(None)` when its version cannot be read (nothing may be cached).
+pub struct ListHead(pub UserId);
+
+impl Prefetch for ListHead {
+    type Output = Option<Option<u64>>;
+
+    fn commands(&self, keys: &Keys, pipe: &mut redis::Pipeline) {
+        pipe.cmd("HMGET")
+            .arg(keys.row(RowType::User, self.0.get()))
+            .arg(&["id", "tv"]);
+    }
+
+    fn single_key(&self, _: &Keys) -> Option<String> {
+        None
+    }
+
+    fn parse(replies: Vec<Value>) -> Result<Self::Output, StoreError> {
+        let head = replies
+            .into_iter()
+            .next()
+            .and_then(array)
+            .ok_or(StoreError::Malformed("list head"))?;
+        let mut head = head.into_iter();
+        if matches!(head.next(), None | Some(Value::Nil)) {
+            return Ok(None);
+        }
+        // No `tv` yet: no write has touched the user's tasks since it was made.
+        Ok(Some(match head.next() {
+            None | Some(Value::Nil) => Some(0),
+            Some(v) => u64_of(&v),
+        }))
+    }
+}
+
+impl Store {
+    /// What authentication needs, by id or by email key: plain commands in
+    /// one pipeline (an email costs one more round trip, to find the id).
+    pub async fn auth_record(
+        &self,
+        id: Option<UserId>,
+        email_key: &str,
+    ) -> Result<Option<AuthRecord>, StoreError> {
+        let id = match id {
+            Some(id) => id,
+            None => {
+                let found: Option<u64> = self
+                    .query_one(
+                        redis::cmd("HGET")
+                            .arg(self.keys.email_index())
+                            .arg(email_key),
+                    )
+                    .await?;
+                match found {
+                    Some(id) => UserId(id),
+                    None => return Ok(None),
+                }
+            }
+        };
+        let mut pipe = redis::pipe();
+        self.auth_commands(&mut pipe, id);
+        let replies: Vec<Value> = self.query(&pipe).await?;
+        parse_auth(id, replies)
+    }
+
+    /// Adds the [`AUTH_COMMANDS`] commands that read user `id`'s auth record.
+    fn auth_commands(&self, pipe: &mut redis::Pipeline, id: UserId) {
+        let id = id.get();
+        pipe.cmd("HMGET")
+            .arg(self.keys.row(RowType::User, id))
+            .arg(&["pw", "role"])
+            .cmd("GET")
+            .arg(self.keys.user_cv(id))
+            .cmd("SMEMBERS")
+            .arg(self.keys.user_groups(id))
+            .cmd("SMEMBERS")
+            .arg(self.keys.user_admin_of(id));
+    }
+
+    /// User `id`'s credential version (`None`: the user does not exist, as
+    /// its version goes with it) and `prefetch`'s data, in one round trip.
+    /// The version is all a request about the user's own data needs once
+    /// its password is known to be right: a change of password or role
+    /// changes it too.
+    pub async fn version_with<P: Prefetch>(
+        &self,
+        id: UserId,
+        prefetch: &P,
+    ) -> Result<(Option<u64>, P::Output), StoreError> {
+        let version_key = self.keys.user_cv(id.get());
+        let mut replies: Vec<Value> = match prefetch.single_key(&self.keys) {
+            Some(key) => {
+                self.query_one(redis::cmd("MGET").arg(version_key).arg(key))
+                    .await?
+            }
+            None => {
+                let mut pipe = redis::pipe();
+                pipe.cmd("GET").arg(version_key);
+                prefetch.commands(&self.keys, &mut pipe);
+                self.query(&pipe).await?
+            }
+        };
+        if replies.is_empty() {
+            return Err(StoreError::Malformed("version replies"));
+        }
+        let rest = replies.split_off(1);
+        let version = replies.first().and_then(u64_of).filter(|v| *v > 0);
+        Ok((version, P::parse(rest)?))
+    }
+
+    /// User `id`'s auth record (when an id is given; `Some(None)`: no such
+    /// user) and `prefetch`'s data, in one round trip. The data is read
+    /// before the caller is known: the caller must check permissions
+    /// before answering with it.
+    pub async fn auth_with<P: Prefetch>(
+        &self,
+        id: Option<UserId>,
+        prefetch: &P,
+    ) -> Result<(Option<Option<AuthRecord>>, P::Output), StoreError> {
+        let mut pipe = redis::pipe();
+        if let Some(id) = id {
+            self.auth_commands(&mut pipe, id);
+        }
+        prefetch.commands(&self.keys, &mut pipe);
+        let mut replies: Vec<Value> = self.query(&pipe).await?;
+        let record = match id {
+            Some(id) => {
+                let rest = replies.split_off(AUTH_COMMANDS.min(replies.len()));
+                let auth = std::mem::replace(&mut replies, rest);
+                Some(parse_auth(id, auth)?)
+            }
+            None => None,
+        };
+        Ok((record, P::parse(replies)?))
+    }
+}
+
+/// Reads the replies to [`Store::auth_commands`].
+fn parse_auth(id: UserId, replies: Vec<Value>) -> Result<Option<AuthRecord>, StoreError> {
+    let mut it = replies.into_iter();
+    let (Some(fields), Some(version), Some(groups), Some(admin_of)) =
+        (it.next(), it.next(), it.next(), it.next())
+    else {
+        return Err(StoreError::Malformed("auth replies"));
+    };
+    let fields = array(fields).unwrap_or_default();
+    let get = |i: usize| fields.get(i).and_then(string);
+    let (Some(password_hash), Some(role)) = (get(0), get(1)) else {
+        return Ok(None);
+    };
+    let role = Role::parse(&role).map_err(|_| StoreError::Malformed("role"))?;
+    Ok(Some(AuthRecord {
+        id: id.get(),
+        password_hash,
+        role,
+        // A row without its version (written by hand, say) is never
+        // remembered as current.
+        credential_version: u64_of(&version).unwrap_or(0),
+        groups: ids(groups),
+        admin_of: ids(admin_of),
+    }))
+}

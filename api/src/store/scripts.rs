@@ -1,0 +1,75 @@
+//! The Lua scripts, hashed once. The client runs them with EVALSHA and
+//! loads a script again after a Redis restart.
+//!
+//! Every script starts with `lua/common.lua` (the prefix and time
+//! arguments, key names, the dirty mark and notification, the maintenance
+//! check), so each file holds only its own rules.
+
+use std::sync::LazyLock;
+
+use redis::{Script, ScriptInvocation};
+
+use super::Store;
+
+macro_rules! script {
+    ($name:literal) => {
+        Script::new(concat!(
+            include_str!("lua/common.lua"),
+            "\n",
+            include_str!(concat!("lua/", $name, ".lua"))
+        ))
+    };
+}
+
+pub(super) struct Scripts {
+    pub rows: Script,
+    pub group_detail: Script,
+    pub create_user: Script,
+    pub update_user: Script,
+    pub delete_user: Script,
+    pub create_group: Script,
+    pub update_group: Script,
+    pub delete_group: Script,
+    pub add_member: Script,
+    pub remove_member: Script,
+    pub create_tasks: Script,
+    pub write_tasks: Script,
+    pub bootstrap_owner: Script,
+    pub rotate_owner_password: Script,
+    pub remember_owner_password: Script,
+}
+
+pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
+    rows: script!("rows"),
+    group_detail: script!("group_detail"),
+    create_user: script!("create_user"),
+    update_user: script!("update_user"),
+    delete_user: script!("delete_user"),
+    create_group: script!("create_group"),
+    update_group: script!("update_group"),
+    delete_group: script!("delete_group"),
+    add_member: script!("add_member"),
+    remove_member: script!("remove_member"),
+    create_tasks: script!("create_tasks"),
+    write_tasks: script!("write_tasks"),
+    bootstrap_owner: script!("bootstrap_owner"),
+    rotate_owner_password: script!("rotate_owner_password"),
+    remember_owner_password: script!("remember_owner_password"),
+});
+
+impl Store {
+    /// A read script's invocation: the prefix first.
+    pub(super) fn read_call<'s>(&self, script: &'s Script) -> ScriptInvocation<'s> {
+        let mut inv = script.prepare_invoke();
+        inv.arg(self.keys.prefix());
+        inv
+    }
+
+    /// A write script's invocation: the prefix, then the time the write
+    /// stamps on what it changes.
+    pub(super) fn write_call<'s>(&self, script: &'s Script, now: &str) -> ScriptInvocation<'s> {
+        let mut inv = self.read_call(script);
+        inv.arg(now);
+        inv
+    }
+}
