@@ -30,15 +30,126 @@ pub const MAINTENANCE_SETTLE_MS: u64 = 500;
 /// What the api tells clients to wait during maintenance (`Retry-After`).
 pub const MAINTENANCE_RETRY_AFTER_SECS: u64 = 5;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What syncd is asked to do: the control protocol's actions, parsed
+/// once (by [`ControlRequest::parse`]) and then applied. On the wire it is
+/// the request's `action` and `args`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", content = "args", rename_all = "snake_case")]
+pub enum Action {
+    /// Flush every pending row now.
+    Force,
+    /// The active syncd's status record.
+    Status,
+    /// Flush, then write a backup file.
+    Backup,
+    /// Rebuild Redis from PostgreSQL (from a backup file first, if named).
+    Restore(RestoreArgs),
+}
+
+/// The arguments of [`Action::Restore`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreArgs {
+    /// Drop pending rows PostgreSQL will not take (saved to a file first).
+    #[serde(default)]
+    pub discard_pending: bool,
+    /// A backup file in `BACKUP_DIR` to load into PostgreSQL first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+impl Action {
+    /// The action's name on the wire.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Force => "force",
+            Action::Status => "status",
+            Action::Backup => "backup",
+            Action::Restore(_) => "restore",
+        }
+    }
+}
+
+/// One control request: `{"id","action","args","reply_to"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ControlRequest {
     pub id: String,
-    pub action: String,
-    #[serde(default)]
-    pub args: serde_json::Value,
+    #[serde(flatten)]
+    pub action: Action,
     pub reply_to: String,
 }
 
+/// What arrived on the control channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    Request(ControlRequest),
+    /// A request whose action or arguments are not understood: it is still
+    /// answered (as failed, with the reason), since its sender waits.
+    Invalid {
+        id: String,
+        reply_to: String,
+        error: String,
+    },
+}
+
+impl ControlRequest {
+    /// Parses a request; `Err` when not even its id and reply channel can
+    /// be read (then nobody can be answered).
+    pub fn parse(payload: &str) -> Result<Incoming, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Envelope {
+            id: String,
+            reply_to: String,
+            #[serde(flatten)]
+            rest: serde_json::Map<String, serde_json::Value>,
+        }
+        let Envelope {
+            id,
+            reply_to,
+            mut rest,
+        } = serde_json::from_str(payload)?;
+        // No `args`, `null` and `{}` all mean "no arguments": a restore
+        // then has its defaults, the other actions take none.
+        let action = rest.remove("action").unwrap_or_default();
+        let args = rest
+            .remove("args")
+            .filter(|a| !a.is_null() && a.as_object().is_none_or(|m| !m.is_empty()));
+        let mut wire = serde_json::Map::new();
+        if action == "restore" {
+            wire.insert("args".into(), args.unwrap_or_else(|| serde_json::json!({})));
+        } else if let Some(args) = args {
+            wire.insert("args".into(), args);
+        }
+        wire.insert("action".into(), action);
+        Ok(
+            match serde_json::from_value::<Action>(serde_json::Value::Object(wire)) {
+                Ok(action) => Incoming::Request(ControlRequest {
+                    id,
+                    action,
+                    reply_to,
+                }),
+                Err(e) => Incoming::Invalid {
+                    id,
+                    reply_to,
+                    error: format!("invalid request: {e}"),
+                },
+            },
+        )
+    }
+}
+
+/// Why an action did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    /// Refused with nothing changed; the message says why and what to do.
+    #[error("{0}")]
+    Refused(String),
+    /// Tried and failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// syncd's single answer to a request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ControlReply {
     pub id: String,
@@ -54,6 +165,35 @@ pub struct ControlReply {
     /// says why and what to do).
     #[serde(default)]
     pub refused: bool,
+}
+
+impl ControlReply {
+    /// The answer to request `id` with this outcome.
+    pub fn new(id: String, outcome: Result<serde_json::Value, ActionError>) -> Self {
+        let (ok, result, error, refused) = match outcome {
+            Ok(result) => (true, result, None, false),
+            Err(ActionError::Refused(e)) => (false, serde_json::Value::Null, Some(e), true),
+            Err(ActionError::Failed(e)) => (false, serde_json::Value::Null, Some(e), false),
+        };
+        ControlReply {
+            id,
+            ok,
+            result,
+            error,
+            unsupported: false,
+            refused,
+        }
+    }
+
+    /// The outcome, typed again: `Ok(result)`, or why not.
+    pub fn outcome(self) -> Result<serde_json::Value, ActionError> {
+        let error = || self.error.clone().unwrap_or_default();
+        match (self.ok, self.refused || self.unsupported) {
+            (true, _) => Ok(self.result),
+            (false, true) => Err(ActionError::Refused(error())),
+            (false, false) => Err(ActionError::Failed(error())),
+        }
+    }
 }
 
 /// Rows per type.
@@ -138,12 +278,12 @@ pub async fn call(
     client: &redis::Client,
     conn: &mut impl redis::aio::ConnectionLike,
     keys: &crate::keys::Keys,
-    request: (String, &str, serde_json::Value),
+    request: (String, Action),
     timeout: std::time::Duration,
     mut waiting: impl FnMut(std::time::Duration),
 ) -> Result<ControlReply, CallError> {
     use futures_util::StreamExt;
-    let (id, action, args) = request;
+    let (id, action) = request;
     let reply_to = keys.control_reply_channel(&id);
     // The deadline also bounds reaching Redis (a host that drops packets).
     let deadline = tokio::time::sleep(timeout);
@@ -159,8 +299,7 @@ pub async fn call(
     };
     let request = ControlRequest {
         id: id.clone(),
-        action: action.to_owned(),
-        args,
+        action,
         reply_to,
     };
     let payload = serde_json::to_string(&request).unwrap_or_default();
@@ -190,6 +329,95 @@ pub async fn call(
             }
             _ = ticker.tick() => waiting(started.elapsed()),
             () = &mut deadline => return Err(CallError::TimedOut),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(payload: &str) -> Incoming {
+        ControlRequest::parse(payload).expect("envelope")
+    }
+
+    fn request(action: Action) -> Incoming {
+        Incoming::Request(ControlRequest {
+            id: "r1".into(),
+            action,
+            reply_to: "tm:control:reply:r1".into(),
+        })
+    }
+
+    #[test]
+    fn requests_are_parsed_once_into_their_action() {
+        let head = r#""id":"r1","reply_to":"tm:control:reply:r1""#;
+        let cases = [
+            (r#""action":"force""#, request(Action::Force)),
+            (r#""action":"force","args":{}"#, request(Action::Force)),
+            (r#""action":"status","args":null"#, request(Action::Status)),
+            (r#""action":"backup""#, request(Action::Backup)),
+            (
+                r#""action":"restore""#,
+                request(Action::Restore(RestoreArgs::default())),
+            ),
+            (
+                r#""action":"restore","args":{"discard_pending":true,"from":"a.gz"}"#,
+                request(Action::Restore(RestoreArgs {
+                    discard_pending: true,
+                    from: Some("a.gz".into()),
+                })),
+            ),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(parse(&format!("{{{head},{body}}}")), expected, "{body}");
+        }
+        for body in [
+            r#""action":"explode""#,
+            r#""action":"restore","args":{"discard_pending":"yes"}"#,
+            r#""action":"restore","args":{"nuke":true}"#,
+            r#""action":"force","args":{"x":1}"#,
+            r#""args":{}"#,
+        ] {
+            assert!(
+                matches!(parse(&format!("{{{head},{body}}}")), Incoming::Invalid { ref id, .. } if id == "r1"),
+                "{body}"
+            );
+        }
+        assert!(ControlRequest::parse(r#"{"action":"force"}"#).is_err());
+        assert!(ControlRequest::parse("not json").is_err());
+    }
+
+    #[test]
+    fn a_request_goes_out_in_the_shape_it_is_parsed_from() {
+        for action in [
+            Action::Force,
+            Action::Restore(RestoreArgs {
+                discard_pending: true,
+                from: None,
+            }),
+        ] {
+            let sent = ControlRequest {
+                id: "x".into(),
+                action: action.clone(),
+                reply_to: "r".into(),
+            };
+            let wire = serde_json::to_string(&sent).expect("json");
+            assert_eq!(parse(&wire), Incoming::Request(sent), "{wire}");
+        }
+    }
+
+    #[test]
+    fn replies_carry_refused_and_failed_apart() {
+        for outcome in [
+            Ok(serde_json::json!({"rows": 3})),
+            Err(ActionError::Refused("nothing was changed".into())),
+            Err(ActionError::Failed("disk full".into())),
+        ] {
+            let reply = ControlReply::new("i".into(), outcome.clone());
+            let wire = serde_json::to_string(&reply).expect("json");
+            let back: ControlReply = serde_json::from_str(&wire).expect("parsed");
+            assert_eq!(back.outcome(), outcome, "{wire}");
         }
     }
 }

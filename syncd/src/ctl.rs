@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use clap::{Arg, ArgAction, Command};
 use serde_json::{Value, json};
 use taskmaster_shared::config::{EXIT_BAD_CONFIG, SyncdConfig};
-use taskmaster_shared::control::{self, CallError, ControlReply};
+use taskmaster_shared::control::{self, Action, CallError, ControlReply, RestoreArgs};
 use taskmaster_shared::keys::Keys;
 
 pub const EXIT_OK: i32 = 0;
@@ -108,7 +108,7 @@ pub async fn main(args: Vec<String>) -> i32 {
     if action == "migrate" {
         return migrate(config, as_json).await;
     }
-    let mut args = serde_json::Map::new();
+    let mut restore = RestoreArgs::default();
     if action == "restore" {
         if let Some(from) = sub.get_one::<String>("from") {
             // syncd reads backups from its BACKUP_DIR only, so it is sent
@@ -129,14 +129,19 @@ pub async fn main(args: Vec<String>) -> i32 {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| from.clone());
-            args.insert("from".into(), name.into());
+            restore.from = Some(name);
         }
-        if sub.get_flag("discard-pending") {
-            args.insert("discard_pending".into(), true.into());
-        }
+        restore.discard_pending = sub.get_flag("discard-pending");
     }
+    let request_action = match action {
+        "status" => Action::Status,
+        "force" => Action::Force,
+        "backup" => Action::Backup,
+        "restore" => Action::Restore(restore),
+        _ => return EXIT_BAD_CONFIG,
+    };
     let started = Instant::now();
-    let reply = match request(&config, action, Value::Object(args), timeout, as_json).await {
+    let reply = match request(&config, request_action, timeout, as_json).await {
         Ok(reply) => reply,
         Err((code, message)) => {
             if as_json {
@@ -236,8 +241,7 @@ fn print_human(action: &str, r: &Value) {
 /// code and a message.
 async fn request(
     config: &SyncdConfig,
-    action: &str,
-    args: Value,
+    action: Action,
     timeout: Duration,
     quiet: bool,
 ) -> Result<ControlReply, (i32, String)> {
@@ -257,21 +261,14 @@ async fn request(
         chrono::Utc::now().timestamp_micros()
     );
     let show_progress = !quiet && std::io::stderr().is_terminal();
+    let name = action.name();
     let progress = |waited: Duration| {
         if show_progress && waited >= Duration::from_secs(1) {
-            eprint!("\r{action}: waiting for syncd… {}s", waited.as_secs());
+            eprint!("\r{name}: waiting for syncd… {}s", waited.as_secs());
             let _ = std::io::stderr().flush();
         }
     };
-    let result = control::call(
-        &client,
-        &mut conn,
-        &keys,
-        (id, action, args),
-        timeout,
-        progress,
-    )
-    .await;
+    let result = control::call(&client, &mut conn, &keys, (id, action), timeout, progress).await;
     if show_progress {
         eprint!("\r\x1b[K");
     }

@@ -1,0 +1,240 @@
+//! Control requests: force, status, backup, restore. Each is answered
+//! exactly once, by the active daemon; a refusal (nothing changed) and a
+//! failure are told apart by type ([`ActionError`]).
+
+use std::time::Duration;
+
+use taskmaster_shared::control::{
+    Action, ActionError, ControlReply, Incoming, MAINTENANCE_SETTLE_MS, RestoreArgs,
+};
+use taskmaster_shared::redis_pool;
+
+use crate::daemon::Daemon;
+use crate::{backup, restore};
+
+impl Daemon {
+    /// Flushes what is pending, then writes a backup file.
+    async fn backup(&mut self) -> Result<backup::BackupInfo, ActionError> {
+        self.flush().await.map_err(|e| {
+            ActionError::Refused(format!(
+                "backup refused: pending changes could not be flushed first ({e})"
+            ))
+        })?;
+        let info = self
+            .syncd
+            .write_backup("snapshot")
+            .await
+            .map_err(ActionError::Failed)?;
+        self.last_backup = Some(serde_json::json!({
+            "file": info.file, "created_at": info.created_at, "size_bytes": info.size_bytes,
+            "sha256": info.sha256, "rows": info.rows,
+        }));
+        tracing::info!(
+            backup.file = %info.file,
+            backup.size_bytes = info.size_bytes,
+            backup.pruned = info.pruned.len(),
+            "backup written"
+        );
+        Ok(info)
+    }
+
+    async fn set_maintenance(&self, on: bool) -> Result<(), String> {
+        let mut conn = redis_pool::shared(&self.syncd.redis)
+            .await
+            .map_err(|e| format!("redis: {e}"))?;
+        let key = self.syncd.keys.maintenance();
+        let result: Result<(), _> = if on {
+            let value = serde_json::json!({
+                "since": taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros()),
+                "reason": "restore",
+            });
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value.to_string())
+                .query_async(&mut conn)
+                .await
+        } else {
+            redis::cmd("DEL").arg(key).query_async(&mut conn).await
+        };
+        result.map_err(|e| format!("redis: {e}"))
+    }
+
+    /// Rebuilds Redis from PostgreSQL (after loading a backup file into
+    /// PostgreSQL when `from` names one), under the maintenance flag. See
+    /// [`restore`] for what a rebuild guarantees.
+    async fn restore(&mut self, args: RestoreArgs) -> Result<serde_json::Value, ActionError> {
+        let RestoreArgs {
+            discard_pending: discard,
+            from,
+        } = args;
+        let from = from.filter(|s| !s.is_empty());
+        let refused = ActionError::Refused;
+        let started = std::time::Instant::now();
+        // A named file is checked before anything changes.
+        let file = match &from {
+            Some(name) => {
+                let dir = self.syncd.config.backup_dir.clone();
+                let name = name.clone();
+                let checked = tokio::task::spawn_blocking(move || {
+                    let path = backup::resolve(&dir, &name)?;
+                    backup::verify(&path)?;
+                    Ok::<_, backup::BackupError>(path)
+                })
+                .await
+                .map_err(|e| refused(format!("restore refused: {e}")))?;
+                Some(checked.map_err(|e| refused(format!("restore refused: {e}")))?)
+            }
+            None => None,
+        };
+        self.set_maintenance(true)
+            .await
+            .map_err(ActionError::Failed)?;
+        tracing::warn!(from = ?from, discard_pending = discard, "restore: maintenance on");
+        tokio::time::sleep(Duration::from_millis(MAINTENANCE_SETTLE_MS)).await;
+        let mut result = serde_json::json!({"from": from});
+
+        match self.flush().await {
+            Ok(report) => result["flushed_rows"] = report.rows().into(),
+            Err(e) if discard => {
+                let saved = restore::save_pending(
+                    &self.syncd.redis,
+                    &self.syncd.keys,
+                    &self.syncd.config.backup_dir,
+                )
+                .await;
+                match saved {
+                    Ok((file, rows)) => {
+                        tracing::warn!(discarded.file = %file, discarded.rows = rows, flush.error = %e, "restore: pending rows discarded (saved to a file)");
+                        result["discarded"] =
+                            serde_json::json!({"file": file, "rows": rows, "flush_error": e});
+                    }
+                    Err(save) => {
+                        let _ = self.set_maintenance(false).await;
+                        return Err(refused(format!(
+                            "restore refused: pending changes could not be flushed ({e}) nor saved to a file ({save}); nothing was changed"
+                        )));
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = self.set_maintenance(false).await;
+                return Err(refused(format!(
+                    "restore refused: pending changes could not be written to PostgreSQL ({e}); nothing was changed. \
+                     Retry once PostgreSQL accepts them, or pass discard_pending=true to drop them \
+                     (they are saved to a file in BACKUP_DIR first)"
+                )));
+            }
+        }
+
+        if let Some(path) = file {
+            // What the file replaces is kept too.
+            let pre = match self.syncd.write_backup("pre-restore").await {
+                Ok(info) => info,
+                Err(e) => {
+                    let _ = self.set_maintenance(false).await;
+                    return Err(refused(format!(
+                        "restore refused: cannot back up the current data first ({e}); nothing was changed"
+                    )));
+                }
+            };
+            result["pre_restore_backup"] = pre.file.into();
+            let loaded = self
+                .syncd
+                .pg
+                .run(move |client| Ok(backup::load(client, &path)))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+            match loaded {
+                Ok(counts) => {
+                    result["file_rows"] = serde_json::to_value(counts).unwrap_or_default()
+                }
+                Err(e) => {
+                    let _ = self.set_maintenance(false).await;
+                    return Err(refused(format!(
+                        "restore failed loading the file into PostgreSQL ({e}); nothing was changed"
+                    )));
+                }
+            }
+        }
+
+        match restore::rebuild(&self.syncd.redis, &self.syncd.keys, &self.syncd.pg).await {
+            Ok(loaded) => {
+                self.set_maintenance(false)
+                    .await
+                    .map_err(ActionError::Failed)?;
+                result["loaded"] = serde_json::to_value(loaded).unwrap_or_default();
+                result["duration_ms"] = (started.elapsed().as_millis() as u64).into();
+                tracing::warn!(loaded = ?loaded, "restore: done, maintenance off");
+                self.refresh_postgres_rows().await;
+                Ok(result)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "restore failed while rebuilding Redis; maintenance stays on");
+                Err(ActionError::Failed(format!(
+                    "restore failed while rebuilding Redis ({e}); the api stays in maintenance until a restore succeeds: run it again"
+                )))
+            }
+        }
+    }
+
+    /// Answers one control request, exactly once (the standby stays silent:
+    /// the active syncd answers).
+    pub(crate) async fn answer(&mut self, incoming: Incoming) {
+        if self.token.is_none() {
+            return;
+        }
+        let (id, reply_to, outcome) = match incoming {
+            Incoming::Request(request) => {
+                let outcome = self.apply(request.action).await;
+                (request.id, request.reply_to, outcome)
+            }
+            Incoming::Invalid {
+                id,
+                reply_to,
+                error,
+            } => (id, reply_to, Err(ActionError::Failed(error))),
+        };
+        self.heartbeat().await;
+        let Ok(json) = serde_json::to_string(&ControlReply::new(id, outcome)) else {
+            return;
+        };
+        if let Ok(mut conn) = redis_pool::shared(&self.syncd.redis).await {
+            let _: Result<(), _> = redis::cmd("PUBLISH")
+                .arg(&reply_to)
+                .arg(json)
+                .query_async(&mut conn)
+                .await;
+        }
+    }
+
+    async fn apply(&mut self, action: Action) -> Result<serde_json::Value, ActionError> {
+        match action {
+            Action::Force => {
+                let report = self
+                    .flush()
+                    .await
+                    .map_err(|e| ActionError::Failed(format!("flush failed: {e}")))?;
+                Ok(serde_json::json!({
+                    "upserted": {"users": report.upserted[0], "groups": report.upserted[1], "tasks": report.upserted[2]},
+                    "deleted": {"users": report.deleted[0], "groups": report.deleted[1], "tasks": report.deleted[2]},
+                    "rows": report.rows(),
+                    "duration_ms": report.duration.as_millis() as u64,
+                }))
+            }
+            Action::Status => {
+                let pending = self.pending().await.unwrap_or_default();
+                Ok(serde_json::to_value(self.status(pending, true)).unwrap_or_default())
+            }
+            Action::Backup => {
+                let _keepalive = self.keepalive();
+                let info = self.backup().await?;
+                Ok(serde_json::to_value(info).unwrap_or_default())
+            }
+            Action::Restore(args) => {
+                let _keepalive = self.keepalive();
+                self.restore(args).await
+            }
+        }
+    }
+}

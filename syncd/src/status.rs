@@ -1,0 +1,105 @@
+//! The status record: what the active daemon reports in `P syncd:status`
+//! (JSON with a TTL, so a missing key means no syncd runs), refreshed by
+//! the heartbeat, and what `/admin/status` and `taskmaster-ctl status` show.
+
+use taskmaster_shared::control::{Counts, STATUS_TTL_SECS, SyncdStatus};
+use taskmaster_shared::keys::RowType;
+use taskmaster_shared::redis_pool;
+
+use crate::daemon::Daemon;
+
+impl Daemon {
+    pub(crate) async fn pending(&self) -> Result<Counts, redis::RedisError> {
+        let keys = &self.syncd.keys;
+        let mut conn = redis_pool::shared(&self.syncd.redis).await.map_err(|_| {
+            redis::RedisError::from((redis::ErrorKind::Io, "timed out waiting for a connection"))
+        })?;
+        let mut pipe = redis::pipe();
+        for t in RowType::ALL {
+            pipe.scard(keys.dirty(t)).scard(keys.inflight(t));
+        }
+        let n: Vec<u64> = pipe.query_async(&mut conn).await?;
+        Ok(Counts {
+            users: n[0] + n[1],
+            groups: n[2] + n[3],
+            tasks: n[4] + n[5],
+        })
+    }
+
+    pub(crate) fn status(&self, pending: Counts, redis_ok: bool) -> SyncdStatus {
+        let interval = self.syncd.config.sync_interval;
+        SyncdStatus {
+            instance: self.instance.clone(),
+            pid: std::process::id(),
+            host: self.host.clone(),
+            interval: taskmaster_shared::duration::format_go(interval),
+            interval_secs: interval.as_secs(),
+            last_sync: self.last_sync.clone(),
+            last_result: self.last_result.map(str::to_owned),
+            last_error: self.last_error.clone(),
+            last_rows: self.last_rows,
+            last_rows_per_sec: self.last_rows_per_sec,
+            pending,
+            postgres_rows: self.postgres_rows,
+            postgres_status: if self.postgres_ok {
+                "connected"
+            } else {
+                "error"
+            }
+            .to_owned(),
+            redis_status: if redis_ok { "connected" } else { "error" }.to_owned(),
+            heartbeat_at: taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros()),
+            last_backup: self.last_backup.clone(),
+            postgres_target: self.postgres_target.clone(),
+        }
+    }
+
+    /// Renews the lease and, when active, writes the status record (with
+    /// its TTL).
+    pub(crate) async fn heartbeat(&mut self) {
+        self.renew_lease().await;
+        if self.token.is_none() {
+            return;
+        }
+        if std::mem::take(&mut self.flush_due) {
+            // Flush at once on becoming active, as the reference did at
+            // start-up: rows left pending while no syncd was active are
+            // written now rather than an interval later, and the first
+            // status this daemon writes already has a last sync to judge
+            // freshness by.
+            self.flush_or_retry().await;
+        }
+        if !self.postgres_ok || self.postgres_rows.is_none() {
+            self.refresh_postgres_rows().await;
+        }
+        let (pending, redis_ok) = match self.pending().await {
+            Ok(p) => (p, true),
+            Err(_) => (Counts::default(), false),
+        };
+        let status = self.status(pending, redis_ok);
+        let Ok(json) = serde_json::to_string(&status) else {
+            return;
+        };
+        if let Ok(mut conn) = redis_pool::shared(&self.syncd.redis).await {
+            let _: Result<(), _> = redis::cmd("SET")
+                .arg(self.syncd.keys.syncd_status())
+                .arg(json)
+                .arg("EX")
+                .arg(STATUS_TTL_SECS)
+                .query_async(&mut conn)
+                .await;
+        }
+    }
+
+    pub(crate) async fn clear_status(&self) {
+        if self.token.is_none() {
+            return;
+        }
+        if let Ok(mut conn) = redis_pool::shared(&self.syncd.redis).await {
+            let _: Result<(), _> = redis::cmd("DEL")
+                .arg(self.syncd.keys.syncd_status())
+                .query_async(&mut conn)
+                .await;
+        }
+    }
+}
