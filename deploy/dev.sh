@@ -273,7 +273,7 @@ cmd_up() {
           (owner password: $owner_pw_note)
   Users:  curl -u '<user id or email>:<password>' http://127.0.0.1:$SERVER_PORT/users/<id>
   Health: curl http://127.0.0.1:$SERVER_PORT/health
-  Ops:    REDIS_PORT=$REDIS_PORT DB_PORT=$DB_PORT BACKUP_DIR=$BACKUP_DIR \
+  Ops:    REDIS_PORT=$REDIS_PORT DB_PORT=$DB_PORT BACKUP_DIR=$BACKUP_DIR \\
             $bin/taskmaster-ctl status|force|backup|restore
 
   Redis 127.0.0.1:$REDIS_PORT, PostgreSQL 127.0.0.1:$DB_PORT (db $POSTGRES_DB), data in $data
