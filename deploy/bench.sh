@@ -22,7 +22,10 @@
 # into few, large writes on one socket), BENCH_SIZE_RUNS (rounds of the
 # 1k-vs-1M latency comparison, default 3), BENCH_REDIS_VIA (how the api
 # reaches Redis: unix, the default, as deploy/systemd/taskmaster.env.example
-# and deploy/redis.conf set it up on one host; or tcp, over loopback).
+# and deploy/redis.conf set it up on one host; or tcp, over loopback),
+# BENCH_BASELINE (the path of another taskmaster-api binary, say one built
+# from the commit before a change: its GET and create are measured in the
+# same rounds, alternating with this build's, and compared per round).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -66,6 +69,10 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 say "building release binaries"
 cargo build --release --locked -p taskmaster-api -p taskmaster-tests --bin taskmaster-api --bin bench-ceiling --bin bench-seed >&2
 BIN=$ROOT/target/release
+BASELINE=${BENCH_BASELINE:-}
+if [ -n "$BASELINE" ]; then
+    [ -x "$BASELINE" ] || die "BENCH_BASELINE=$BASELINE is not an executable api binary"
+fi
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -93,7 +100,7 @@ start_api() { # start_api PREFIX [PORT [VAR=VALUE...]]
     SERVER_HOST=127.0.0.1 SERVER_PORT=$port REDIS_URL=$url \
         REDIS_KEY_PREFIX=$1 OWNER_PASSWORD=$OWNER RUST_LOG=warn API_WORKER_THREADS=$API_THREADS \
         REDIS_POOL_SIZE=$REDIS_POOL env ${extra[@]+"${extra[@]}"} \
-        "$BIN/taskmaster-api" 2>>"$WORK/api.log" &
+        "${API_BINARY:-$BIN/taskmaster-api}" 2>>"$WORK/api.log" &
     API_PID=$!
     PIDS+=("$API_PID")
     for _ in $(seq 1 100); do
@@ -148,11 +155,20 @@ MAIN_PID=$API_PID
 NOCACHE_PORT=$(free_port)
 start_api main: "$NOCACHE_PORT" LIST_CACHE_MB=0
 NOCACHE_PID=$API_PID
+# BENCH_BASELINE: an older api binary on the same data, measured in the
+# same rounds (its runs alternate with this build's), so that a change is
+# judged against what it changed in one sitting.
+BASE_PID=
+if [ -n "$BASELINE" ]; then
+    BASE_PORT=$(free_port)
+    API_BINARY=$BASELINE start_api main: "$BASE_PORT"
+    BASE_PID=$API_PID
+fi
 
 # Creates go to another user each round (see bench-seed): the list read
 # keeps its size, and no one user grows by hundreds of thousands of tasks.
-post_script() { # post_script ROUND -> writes $WORK/post.lua, prints the writer's id
-    local id gid basic
+post_script() { # post_script ROUND [PORT] -> writes $WORK/post.lua, prints the writer's id
+    local id gid basic port=${2:-$API_PORT}
     read -r id gid < <(writer "$1")
     basic=$(printf '%s:%s' "$id" "$PW" | base64 -w0)
     cat >"$WORK/post.lua" <<EOF
@@ -163,12 +179,12 @@ wrk.headers["Authorization"] = "Basic $basic"
 EOF
     # Its first request on each shard pays argon2 once, outside the
     # measured run: a short read load reaches every shard.
-    wrk -t"$THREADS" -c"$CONNS" -d1s -H "Authorization: Basic $basic" "http://127.0.0.1:$API_PORT/users/$id/tasks" >/dev/null
+    wrk -t"$THREADS" -c"$CONNS" -d1s -H "Authorization: Basic $basic" "http://127.0.0.1:$port/users/$id/tasks" >/dev/null
     echo "$id"
 }
 
 say "warming up (the first Basic-auth request of each user pays argon2 once)"
-for port in "$API_PORT" "$NOCACHE_PORT"; do
+for port in "$API_PORT" "$NOCACHE_PORT" ${BASE_PORT:+"$BASE_PORT"}; do
     wrk -t"$THREADS" -c"$CONNS" -d2s -H "Authorization: Basic $BASIC" "http://127.0.0.1:$port/users/$UID_/tasks/$TID" >/dev/null
 done
 ceiling() { run "ceiling_$1" "http://127.0.0.1:$CEIL_PORT/"; }
@@ -186,8 +202,16 @@ for i in $(seq 1 "$ROUNDS"); do
     ceiling "$i"
     run "create_$i" "http://127.0.0.1:$API_PORT/users/$WRITER/tasks" -s "$WORK/post.lua"
     ceiling "$i"
+    if [ -n "$BASELINE" ]; then
+        run "base_get_basic_$i" "http://127.0.0.1:$BASE_PORT/users/$UID_/tasks/$TID" -H "Authorization: Basic $BASIC"
+        ceiling "$i"
+        WRITER=$(post_script "$((i + ROUNDS))" "$BASE_PORT")
+        ceiling "$i"
+        run "base_create_$i" "http://127.0.0.1:$BASE_PORT/users/$WRITER/tasks" -s "$WORK/post.lua"
+        ceiling "$i"
+    fi
 done
-for p in "$MAIN_PID" "$NOCACHE_PID"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+for p in "$MAIN_PID" "$NOCACHE_PID" $BASE_PID; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 
 # ---- latency versus dataset size --------------------------------------------
 # Both datasets live side by side, each served by its own api, and the runs
@@ -292,4 +316,12 @@ for label, value, ok in checks:
     print(f"{'PASS' if ok else 'MISS'}  {label}: {value:.2f}")
 print(f"NOTE  a list's first read after a change (LIST_CACHE_MB=0): ratio {ratio['list_nocache']:.2f}, "
       f"p99 {worst_p99['list_nocache']:.2f} ms")
+if "base_create" in by_kind:
+    print("\nagainst BENCH_BASELINE, measured in the same rounds (this build's ratio over the baseline's, per round):")
+    for k, label in [("get_basic", "GET task, Basic auth"), ("create", "POST task (Basic auth)")]:
+        base = by_kind["base_" + k]
+        rounds = sorted(base)
+        per_round = [by_kind[k][rnd][0] / base[rnd][0] for rnd in rounds]
+        print(f"{label:<42} this build {ratio[k]:.2f}, baseline {median(base[r][0] for r in rounds):.2f}, "
+              f"this/baseline {median(per_round):.3f}   " + " ".join(f"{v:.2f}" for v in per_round))
 PY

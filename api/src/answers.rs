@@ -1,10 +1,24 @@
-//! The answer envelope: `{"success": true, "data": …}` (errors are
-//! enveloped by [`crate::error`]).
+//! Every answer's shape, as one Rust type each, and the envelope around
+//! them: `{"success": true, "data": …}` (errors are enveloped by
+//! [`crate::error`]).
+//!
+//! Field order: an answer's own fields are declared in alphabetical order,
+//! the order these answers have always had on the wire (they were built as
+//! JSON maps, which sort their keys, as the reference's were); the rows
+//! inside them (a [`Task`], a [`User`], a [`Group`]) keep the order of their
+//! type, the same in every answer. The two busiest answers are spliced
+//! from stored JSON instead (see `routes/tasks/user_tasks.rs`); a test
+//! holds those bytes to these types.
+
+use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use taskmaster_shared::control::Counts;
+use taskmaster_shared::domain::WorkTimes;
+use taskmaster_shared::model::{Group, Task, User};
 
 #[derive(Serialize)]
 struct Envelope<T> {
@@ -31,4 +45,340 @@ pub fn created<T: Serialize>(data: T) -> Response {
         }),
     )
         .into_response()
+}
+
+// --- users -------------------------------------------------------------------
+
+/// `GET /users`.
+#[derive(Serialize)]
+pub struct UserList {
+    pub count: usize,
+    pub users: Vec<User>,
+}
+
+/// `GET /users/search`.
+#[derive(Serialize)]
+pub struct UserSearch {
+    pub count: usize,
+    pub query: String,
+    pub results: Vec<User>,
+}
+
+/// A user written: `POST`, `PUT` and `DELETE /users/{id}`.
+#[derive(Serialize)]
+pub struct UserMessage {
+    pub message: &'static str,
+    pub user: User,
+}
+
+/// `GET /users/{id}/worktimes`.
+#[derive(Serialize)]
+pub struct UserWorkTimes {
+    pub user_id: u64,
+    pub work_times: WorkTimes,
+}
+
+/// `PUT /users/{id}/worktimes`.
+#[derive(Serialize)]
+pub struct WorkTimesUpdated {
+    pub message: &'static str,
+    pub work_times: WorkTimes,
+}
+
+// --- groups ------------------------------------------------------------------
+
+/// `GET /groups`.
+#[derive(Serialize)]
+pub struct GroupList {
+    pub count: usize,
+    pub groups: Vec<Group>,
+}
+
+/// A group written: `POST` and `PUT /groups/{id}`.
+#[derive(Serialize)]
+pub struct GroupMessage {
+    pub message: &'static str,
+    pub group: Group,
+}
+
+/// `GET /groups/{id}`: the group's row with its counts and its admin.
+#[derive(Serialize)]
+pub struct GroupDetail {
+    /// Absent when the admin's account is gone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin: Option<AdminSummary>,
+    pub admin_id: u64,
+    pub created_at: String,
+    pub id: u64,
+    pub name: String,
+    pub tasks_count: u64,
+    pub updated_at: String,
+    pub users_count: u64,
+}
+
+/// The admin of a group, as `GET /groups/{id}` names it.
+#[derive(Serialize)]
+pub struct AdminSummary {
+    pub email: String,
+    pub full_name: String,
+    pub id: u64,
+}
+
+/// `DELETE /groups/{id}`.
+#[derive(Serialize)]
+pub struct GroupDeleted {
+    pub affected_users: u64,
+    pub deleted_tasks: u64,
+    pub group: Group,
+    pub message: &'static str,
+}
+
+/// `GET /groups/{id}/users`.
+#[derive(Serialize)]
+pub struct MemberList {
+    pub count: usize,
+    pub group_id: u64,
+    pub users: Vec<MemberSummary>,
+}
+
+/// A member as listed by `/groups/{id}/users` (no credentials).
+#[derive(Serialize)]
+pub struct MemberSummary {
+    pub id: u64,
+    pub full_name: String,
+    pub role: &'static str,
+    pub email: String,
+    pub number: String,
+    pub created_at: String,
+}
+
+/// `POST /groups/{id}/users`.
+#[derive(Serialize)]
+pub struct MemberAdded {
+    pub group_id: u64,
+    pub message: &'static str,
+    pub user_id: u64,
+}
+
+/// `DELETE /groups/{id}/users/{uid}`.
+#[derive(Serialize)]
+pub struct MemberRemoved {
+    /// The user's tasks in the group, moved to another of its groups or
+    /// deleted.
+    pub affected_tasks: u64,
+    pub group_id: u64,
+    pub message: &'static str,
+    pub user_id: u64,
+}
+
+/// `GET /groups/{id}/tasks`.
+#[derive(Serialize)]
+pub struct GroupTasks {
+    pub count: usize,
+    pub group_id: u64,
+    pub tasks: Vec<Task>,
+}
+
+/// `GET /groups/{id}/stats`.
+#[derive(Serialize)]
+pub struct GroupStats {
+    pub completed_tasks: u64,
+    pub completion_rate: f64,
+    pub group: GroupName,
+    pub pending_tasks: u64,
+    pub total_tasks: u64,
+    /// Per member, by full name (`Ann (#7)` where names repeat).
+    pub user_task_counts: BTreeMap<String, u64>,
+    pub user_task_counts_by_id: BTreeMap<String, u64>,
+    pub users_count: usize,
+}
+
+#[derive(Serialize)]
+pub struct GroupName {
+    pub id: u64,
+    pub name: String,
+}
+
+// --- tasks -------------------------------------------------------------------
+
+/// `GET /users/{id}/tasks`.
+#[derive(Serialize)]
+pub struct UserTasks<'a> {
+    pub user_id: u64,
+    pub tasks: &'a [Task],
+    pub count: usize,
+}
+
+/// A task written: `POST`, `PUT`, `DELETE /users/{id}/tasks/{tid}` and
+/// `…/done`.
+#[derive(Serialize)]
+pub struct TaskMessage {
+    pub message: &'static str,
+    pub task: Task,
+}
+
+/// `GET /tasks/search`.
+#[derive(Serialize)]
+pub struct TaskSearch {
+    pub count: usize,
+    pub query: String,
+    pub results: Vec<TaskHit>,
+}
+
+#[derive(Serialize)]
+pub struct TaskHit {
+    pub task: Task,
+    pub user_id: u64,
+}
+
+/// `GET /tasks/stats`: what the caller's role may see. The owner gets
+/// every count with `total_users`; a group admin the counts of its groups
+/// with `administered_groups`; a user its own with `priority_counts` and
+/// `user_id`.
+#[derive(Serialize, Default)]
+pub struct TaskStats {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub administered_groups: Option<Vec<u64>>,
+    pub completed_tasks: u64,
+    pub completion_rate: f64,
+    pub group_task_counts: BTreeMap<String, u64>,
+    pub pending_tasks: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority_counts: Option<BTreeMap<String, u64>>,
+    pub total_tasks: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_users: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_task_counts: Option<BTreeMap<String, u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_task_counts_by_id: Option<BTreeMap<String, u64>>,
+}
+
+/// `POST /tasks/batch`. A delete fills `deleted_*` and answers no updates.
+#[derive(Serialize)]
+pub struct BatchResult {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_count: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_tasks: Option<Vec<Task>>,
+    pub total_requested: usize,
+    pub updated_count: usize,
+    pub updated_tasks: Vec<Task>,
+}
+
+/// `GET /tasks/filter`.
+#[derive(Serialize)]
+pub struct FilterResult {
+    pub count: usize,
+    pub filters: Filters,
+    pub tasks: Vec<Task>,
+}
+
+/// The filters as sent.
+#[derive(Serialize)]
+pub struct Filters {
+    pub group_id: String,
+    pub priority: String,
+    pub status: String,
+    pub user_id: String,
+}
+
+// --- admin -------------------------------------------------------------------
+
+/// The reference's seven sync keys, in `/admin/status` and `/admin/stats`.
+#[derive(Serialize)]
+pub struct SyncSummary {
+    pub dirty_types: Vec<&'static str>,
+    pub healthy: bool,
+    pub interval: Option<String>,
+    pub last_sync: String,
+    pub pending_changes: bool,
+    pub running: bool,
+    pub time_since_last_sync: Option<String>,
+}
+
+/// `GET /admin/status`: [`SyncSummary`]'s keys and the rest.
+#[derive(Serialize)]
+pub struct AdminStatus {
+    pub configuration: Configuration,
+    pub dirty_types: Vec<&'static str>,
+    pub healthy: bool,
+    pub interval: Option<String>,
+    pub last_sync: String,
+    pub pending: Counts,
+    pub pending_changes: bool,
+    pub postgres: PostgresView,
+    pub postgres_status: String,
+    pub redis: RedisView,
+    pub redis_status: &'static str,
+    pub running: bool,
+    pub syncd: Option<SyncdView>,
+    pub time_since_last_sync: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Configuration {
+    pub api_port: u16,
+    pub environment: &'static str,
+    pub sync_interval: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct PostgresView {
+    pub database: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub status: String,
+}
+
+#[derive(Serialize)]
+pub struct RedisView {
+    pub address: String,
+    pub database: i64,
+    pub status: &'static str,
+}
+
+/// The active syncd, from its status record.
+#[derive(Serialize)]
+pub struct SyncdView {
+    pub heartbeat_at: String,
+    pub host: String,
+    pub instance: String,
+    pub last_backup: Option<serde_json::Value>,
+    pub last_error: Option<String>,
+    pub last_result: Option<String>,
+    pub last_rows: u64,
+    pub last_rows_per_sec: f64,
+    pub pid: u32,
+}
+
+/// `GET /admin/stats`.
+#[derive(Serialize)]
+pub struct AdminStats {
+    pub postgresql: Option<Counts>,
+    pub redis: Counts,
+    pub sync: SyncSummary,
+}
+
+/// `POST /admin/sync`: the reference's envelope, with the action as given
+/// and syncd's result.
+#[derive(Serialize)]
+pub struct SyncDone {
+    pub action: String,
+    pub data: serde_json::Value,
+    pub message: &'static str,
+    pub success: bool,
+}
+
+// --- health ------------------------------------------------------------------
+
+/// `GET /health` (not enveloped, like the reference's).
+#[derive(Serialize)]
+pub struct Health {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    pub status: &'static str,
+    pub timestamp: String,
 }

@@ -7,7 +7,6 @@ use std::time::Duration;
 use taskmaster_shared::control::{
     Action, ActionError, ControlReply, Incoming, MAINTENANCE_SETTLE_MS, RestoreArgs,
 };
-use taskmaster_shared::redis_pool;
 
 use crate::daemon::Daemon;
 use crate::{backup, restore};
@@ -39,24 +38,18 @@ impl Daemon {
     }
 
     async fn set_maintenance(&self, on: bool) -> Result<(), String> {
-        let mut conn = redis_pool::shared(&self.syncd.redis)
-            .await
-            .map_err(|e| format!("redis: {e}"))?;
-        let key = self.syncd.keys.maintenance();
-        let result: Result<(), _> = if on {
-            let value = serde_json::json!({
+        let value = on.then(|| {
+            serde_json::json!({
                 "since": taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros()),
                 "reason": "restore",
-            });
-            redis::cmd("SET")
-                .arg(key)
-                .arg(value.to_string())
-                .query_async(&mut conn)
-                .await
-        } else {
-            redis::cmd("DEL").arg(key).query_async(&mut conn).await
-        };
-        result.map_err(|e| format!("redis: {e}"))
+            })
+            .to_string()
+        });
+        self.syncd
+            .store
+            .set_maintenance(value.as_deref())
+            .await
+            .map_err(|e| format!("redis: {e}"))
     }
 
     /// Rebuilds Redis from PostgreSQL (after loading a backup file into
@@ -199,12 +192,8 @@ impl Daemon {
         let Ok(json) = serde_json::to_string(&ControlReply::new(id, outcome)) else {
             return;
         };
-        if let Ok(mut conn) = redis_pool::shared(&self.syncd.redis).await {
-            let _: Result<(), _> = redis::cmd("PUBLISH")
-                .arg(&reply_to)
-                .arg(json)
-                .query_async(&mut conn)
-                .await;
+        if let Err(e) = self.syncd.store.publish_reply(&reply_to, &json).await {
+            tracing::warn!(error = %e, "cannot publish a control answer");
         }
     }
 

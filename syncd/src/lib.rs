@@ -31,6 +31,7 @@ pub mod migrations;
 pub mod pg;
 pub mod restore;
 mod status;
+pub mod store;
 
 use std::future::Future;
 use std::time::Duration;
@@ -78,6 +79,8 @@ pub struct Syncd {
     pub config: SyncdConfig,
     pub redis: RedisPool,
     pub keys: Keys,
+    /// The lease, status, maintenance and control commands.
+    pub store: store::Store,
     pub pg: PgWorker,
 }
 
@@ -87,10 +90,15 @@ impl Syncd {
         let redis = redis_pool::build(&config.redis)?;
         let keys = Keys::new(config.redis.key_prefix.clone());
         let pg = PgWorker::start(&config.postgres)?;
+        let store = store::Store {
+            redis: redis.clone(),
+            keys: keys.clone(),
+        };
         Ok(Syncd {
             config,
             redis,
             keys,
+            store,
             pg,
         })
     }
@@ -145,7 +153,7 @@ pub async fn run(
     );
     let syncd = Syncd::new(config)?;
     // Only a log line: never hold up start (or a shutdown) for it.
-    tokio::spawn(check_redis(syncd.redis.clone()));
+    tokio::spawn(check_redis(syncd.store.clone()));
 
     // PostgreSQL may still be starting (or down): retry the migrations with
     // capped backoff, but stay responsive to a shutdown request.
@@ -225,16 +233,8 @@ pub(crate) async fn full_resync(syncd: &Syncd) {
     }
 }
 
-async fn check_redis(redis: RedisPool) {
-    let result = async {
-        let mut conn = redis.get().await.map_err(|e| e.to_string())?;
-        redis::cmd("PING")
-            .query_async::<()>(&mut *conn)
-            .await
-            .map_err(|e| e.to_string())
-    }
-    .await;
-    match result {
+async fn check_redis(store: store::Store) {
+    match store.ping().await {
         Ok(()) => tracing::info!("redis is reachable"),
         Err(e) => tracing::warn!(error = %e, "redis is not reachable yet"),
     }

@@ -2,28 +2,13 @@
 //! (JSON with a TTL, so a missing key means no syncd runs), refreshed by
 //! the heartbeat, and what `/admin/status` and `taskmaster-ctl status` show.
 
-use taskmaster_shared::control::{Counts, STATUS_TTL_SECS, SyncdStatus};
-use taskmaster_shared::keys::RowType;
-use taskmaster_shared::redis_pool;
+use taskmaster_shared::control::{Counts, SyncdStatus};
 
 use crate::daemon::Daemon;
 
 impl Daemon {
     pub(crate) async fn pending(&self) -> Result<Counts, redis::RedisError> {
-        let keys = &self.syncd.keys;
-        let mut conn = redis_pool::shared(&self.syncd.redis).await.map_err(|_| {
-            redis::RedisError::from((redis::ErrorKind::Io, "timed out waiting for a connection"))
-        })?;
-        let mut pipe = redis::pipe();
-        for t in RowType::ALL {
-            pipe.scard(keys.dirty(t)).scard(keys.inflight(t));
-        }
-        let n: Vec<u64> = pipe.query_async(&mut conn).await?;
-        Ok(Counts {
-            users: n[0] + n[1],
-            groups: n[2] + n[3],
-            tasks: n[4] + n[5],
-        })
+        self.syncd.store.pending().await
     }
 
     pub(crate) fn status(&self, pending: Counts, redis_ok: bool) -> SyncdStatus {
@@ -80,14 +65,8 @@ impl Daemon {
         let Ok(json) = serde_json::to_string(&status) else {
             return;
         };
-        if let Ok(mut conn) = redis_pool::shared(&self.syncd.redis).await {
-            let _: Result<(), _> = redis::cmd("SET")
-                .arg(self.syncd.keys.syncd_status())
-                .arg(json)
-                .arg("EX")
-                .arg(STATUS_TTL_SECS)
-                .query_async(&mut conn)
-                .await;
+        if let Err(e) = self.syncd.store.write_status(&json).await {
+            tracing::debug!(error = %e, "cannot write the status record");
         }
     }
 
@@ -95,11 +74,6 @@ impl Daemon {
         if self.token.is_none() {
             return;
         }
-        if let Ok(mut conn) = redis_pool::shared(&self.syncd.redis).await {
-            let _: Result<(), _> = redis::cmd("DEL")
-                .arg(self.syncd.keys.syncd_status())
-                .query_async(&mut conn)
-                .await;
-        }
+        let _ = self.syncd.store.clear_status().await;
     }
 }

@@ -2,6 +2,7 @@
 //! privately by the harness (`taskmaster_tests`).
 
 mod admin;
+mod answers;
 mod binaries;
 mod concurrency;
 mod ctl;
@@ -9,9 +10,11 @@ mod dirty;
 mod groups;
 mod health;
 mod http;
+mod own_tasks;
 mod permissions;
 mod restore;
 mod sync;
+mod task_views;
 mod tasks;
 mod users;
 mod validation;

@@ -459,7 +459,7 @@ async fn a_task_list_read_before_a_restore_is_never_answered_after_it() {
                     .await
                     .expect("still in maintenance");
                     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-                    let ids: Vec<u64> = crate::tasks::list_rows(&res.json())
+                    let ids: Vec<u64> = crate::own_tasks::list_rows(&res.json())
                         .into_iter()
                         .map(|row| row.0)
                         .collect();

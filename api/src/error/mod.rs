@@ -163,6 +163,15 @@ pub struct ErrorBody<'a> {
     pub error: &'a str,
 }
 
+/// A batch refused as a whole: the envelope with every reason listed.
+#[derive(Serialize)]
+pub struct BatchErrorBody<'a> {
+    pub error: &'a str,
+    pub error_count: usize,
+    pub errors: &'a [String],
+    pub success: bool,
+}
+
 /// Builds an error answer with the JSON envelope.
 pub fn error_response(status: StatusCode, message: &str) -> Response {
     let mut response = (
@@ -217,12 +226,12 @@ impl IntoResponse for ApiError {
                 message, errors, ..
             } => (
                 status,
-                Json(serde_json::json!({
-                    "success": false,
-                    "error": message,
-                    "errors": errors,
-                    "error_count": errors.len(),
-                })),
+                Json(BatchErrorBody {
+                    error: message,
+                    error_count: errors.len(),
+                    errors,
+                    success: false,
+                }),
             )
                 .into_response(),
             _ => error_response(status, &self.to_string()),

@@ -14,12 +14,14 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use serde_json::{Value as Json_, json};
 use taskmaster_shared::control::{
     Action, ActionError, CallError, ControlReply, Counts, HEARTBEAT_SECS, RestoreArgs, SyncdStatus,
 };
 
-use crate::answers::ok;
+use crate::answers::{
+    AdminStats, AdminStatus, Configuration, PostgresView, RedisView, SyncDone, SyncSummary,
+    SyncdView, ok,
+};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -73,7 +75,7 @@ impl SyncView {
     /// The reference's seven sync keys. Healthy means: running, the last
     /// flush did not fail, and nothing has waited longer than two intervals
     /// (an idle system is healthy, unlike in the reference).
-    fn summary(&self) -> Json_ {
+    fn summary(&self) -> SyncSummary {
         let running = self.running();
         let status = self.status.as_ref();
         let last_sync = status.and_then(|s| s.last_sync.clone());
@@ -98,22 +100,22 @@ impl SyncView {
         let healthy = running
             && status.and_then(|s| s.last_result.as_deref()) != Some("error")
             && (self.pending.total() == 0 || fresh);
-        json!({
-            "running": running,
-            "interval": status.map(|s| s.interval.clone()),
-            "last_sync": last_sync.clone().unwrap_or_else(|| NEVER.to_owned()),
-            "time_since_last_sync": since.map(taskmaster_shared::duration::format_go),
-            "healthy": healthy,
-            "dirty_types": dirty_types,
-            "pending_changes": self.pending.total() > 0,
-        })
+        SyncSummary {
+            dirty_types,
+            healthy,
+            interval: status.map(|s| s.interval.clone()),
+            last_sync: last_sync.unwrap_or_else(|| NEVER.to_owned()),
+            pending_changes: self.pending.total() > 0,
+            running,
+            time_since_last_sync: since.map(taskmaster_shared::duration::format_go),
+        }
     }
 }
 
 pub async fn status(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     owner_only(&caller)?;
     let v = view(&state).await?;
-    let mut data = v.summary();
+    let summary = v.summary();
     let status = v.status.as_ref();
     // Reading the view just now went through Redis: it is connected.
     let postgres_status = if v.running() {
@@ -122,40 +124,58 @@ pub async fn status(State(state): State<AppState>, caller: Caller) -> Result<Res
         None
     }
     .unwrap_or_else(|| "unknown".to_owned());
-    data["redis_status"] = json!("connected");
-    data["postgres_status"] = json!(postgres_status);
     // The reference's objects, with real states instead of its constant.
     let (address, database) = state.store.redis_target();
-    data["redis"] = json!({"address": address, "database": database, "status": "connected"});
     let target = status.and_then(|s| s.postgres_target.as_ref());
-    data["postgres"] = json!({
-        "host": target.map(|t| &t.host),
-        "port": target.map(|t| t.port),
-        "database": target.map(|t| &t.database),
-        "status": postgres_status,
-    });
-    data["configuration"] = json!({
-        "api_port": state.config.port,
-        "sync_interval": status.map(|s| &s.interval),
-        "environment": state.config.app_env.as_str(),
-    });
-    data["pending"] = json!(v.pending);
-    data["syncd"] = json!(status.map(|s| json!({
-        "instance": s.instance, "pid": s.pid, "host": s.host, "last_result": s.last_result,
-        "last_error": s.last_error, "last_rows": s.last_rows, "last_rows_per_sec": s.last_rows_per_sec,
-        "heartbeat_at": s.heartbeat_at, "last_backup": s.last_backup,
-    })));
-    Ok(ok(data))
+    Ok(ok(AdminStatus {
+        configuration: Configuration {
+            api_port: state.config.port,
+            environment: state.config.app_env.as_str(),
+            sync_interval: status.map(|s| s.interval.clone()),
+        },
+        dirty_types: summary.dirty_types,
+        healthy: summary.healthy,
+        interval: summary.interval,
+        last_sync: summary.last_sync,
+        pending: v.pending,
+        pending_changes: summary.pending_changes,
+        postgres: PostgresView {
+            database: target.map(|t| t.database.clone()),
+            host: target.map(|t| t.host.clone()),
+            port: target.map(|t| t.port),
+            status: postgres_status.clone(),
+        },
+        postgres_status,
+        redis: RedisView {
+            address,
+            database,
+            status: "connected",
+        },
+        redis_status: "connected",
+        running: summary.running,
+        syncd: status.map(|s| SyncdView {
+            heartbeat_at: s.heartbeat_at.clone(),
+            host: s.host.clone(),
+            instance: s.instance.clone(),
+            last_backup: s.last_backup.clone(),
+            last_error: s.last_error.clone(),
+            last_result: s.last_result.clone(),
+            last_rows: s.last_rows,
+            last_rows_per_sec: s.last_rows_per_sec,
+            pid: s.pid,
+        }),
+        time_since_last_sync: summary.time_since_last_sync,
+    }))
 }
 
 pub async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     owner_only(&caller)?;
     let v = view(&state).await?;
-    Ok(ok(json!({
-        "postgresql": v.status.as_ref().and_then(|s| s.postgres_rows),
-        "redis": v.rows,
-        "sync": v.summary(),
-    })))
+    Ok(ok(AdminStats {
+        postgresql: v.status.as_ref().and_then(|s| s.postgres_rows),
+        redis: v.rows,
+        sync: v.summary(),
+    }))
 }
 
 pub async fn sync(
@@ -227,7 +247,12 @@ pub async fn sync(
     };
     Ok((
         StatusCode::OK,
-        Json(json!({"success": true, "message": message, "action": given, "data": result})),
+        Json(SyncDone {
+            action: given.to_owned(),
+            data: result,
+            message,
+            success: true,
+        }),
     )
         .into_response())
 }

@@ -4,13 +4,15 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Deserialize;
 use taskmaster_shared::domain::{self, GroupId, UserId};
 use taskmaster_shared::model::{Group, Task, User};
 
 use crate::access::group_not_found;
-use crate::answers::{created, ok};
+use crate::answers::{
+    AdminSummary, GroupDeleted, GroupDetail, GroupList, GroupMessage, GroupName, GroupStats,
+    GroupTasks, MemberAdded, MemberList, MemberRemoved, MemberSummary, created, ok,
+};
 use crate::auth::Caller;
 use crate::authz;
 use crate::clock::now;
@@ -18,7 +20,7 @@ use crate::error::{ApiError, Write, refused};
 use crate::extract::{JsonBody, body_id, group_id, user_id};
 use crate::report::{by_id, completion_rate, counts_by_name};
 use crate::state::AppState;
-use crate::store::{DeletedGroup, GroupDetail, Source};
+use crate::store::{self, DeletedGroup, Source};
 
 #[derive(Deserialize)]
 pub struct CreateGroup {
@@ -37,29 +39,12 @@ pub struct AddMember {
     user_id: Option<i64>,
 }
 
-#[derive(Serialize)]
-struct GroupMessage<'a> {
-    message: &'a str,
-    group: Group,
-}
-
-/// A member as listed by `/groups/{id}/users` (no credentials).
-#[derive(Serialize)]
-struct MemberSummary {
-    id: u64,
-    full_name: String,
-    role: &'static str,
-    email: String,
-    number: String,
-    created_at: String,
-}
-
 /// [`crate::access::visible_group`] of a path id.
 async fn visible_group(
     state: &AppState,
     caller: &Caller,
     id: &str,
-) -> Result<GroupDetail, ApiError> {
+) -> Result<store::GroupDetail, ApiError> {
     crate::access::visible_group(state, caller, group_id(id)?).await
 }
 
@@ -79,7 +64,10 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Respo
         ids.dedup();
         state.store.groups(Source::Ids(&ids)).await?
     };
-    Ok(ok(json!({"count": groups.len(), "groups": groups})))
+    Ok(ok(GroupList {
+        count: groups.len(),
+        groups,
+    }))
 }
 
 pub async fn create(
@@ -123,19 +111,20 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let d = visible_group(&state, &caller, &id).await?;
-    let mut data = json!({
-        "id": d.group.id,
-        "name": d.group.name,
-        "admin_id": d.group.admin_id,
-        "created_at": d.group.created_at,
-        "updated_at": d.group.updated_at,
-        "users_count": d.users_count,
-        "tasks_count": d.tasks_count,
-    });
-    if let Some((id, full_name, email)) = d.admin {
-        data["admin"] = json!({"id": id, "full_name": full_name, "email": email});
-    }
-    Ok(ok(data))
+    Ok(ok(GroupDetail {
+        admin: d.admin.map(|(id, full_name, email)| AdminSummary {
+            email,
+            full_name,
+            id,
+        }),
+        admin_id: d.group.admin_id,
+        created_at: d.group.created_at,
+        id: d.group.id,
+        name: d.group.name,
+        tasks_count: d.tasks_count,
+        updated_at: d.group.updated_at,
+        users_count: d.users_count,
+    }))
 }
 
 pub async fn update(
@@ -188,12 +177,12 @@ pub async fn delete(
         .delete_group(GroupId(d.group.id), &now())
         .await?
         .map_err(|r| refused(Write::DeleteGroup, r))?;
-    Ok(ok(json!({
-        "message": "Group deleted successfully",
-        "group": group,
-        "affected_users": affected_users,
-        "deleted_tasks": deleted_tasks,
-    })))
+    Ok(ok(GroupDeleted {
+        affected_users,
+        deleted_tasks,
+        group,
+        message: "Group deleted successfully",
+    }))
 }
 
 async fn member_users(state: &AppState, group: u64) -> Result<Vec<User>, ApiError> {
@@ -221,9 +210,11 @@ pub async fn members(
             created_at: u.created_at,
         })
         .collect();
-    Ok(ok(
-        json!({"group_id": d.group.id, "count": users.len(), "users": users}),
-    ))
+    Ok(ok(MemberList {
+        count: users.len(),
+        group_id: d.group.id,
+        users,
+    }))
 }
 
 pub async fn add_member(
@@ -252,11 +243,11 @@ pub async fn add_member(
         )
         .await?
         .map_err(|r| refused(Write::AddMember, r))?;
-    Ok(ok(json!({
-        "message": "User added to group successfully",
-        "group_id": d.group.id,
-        "user_id": user_id,
-    })))
+    Ok(ok(MemberAdded {
+        group_id: d.group.id,
+        message: "User added to group successfully",
+        user_id,
+    }))
 }
 
 pub async fn remove_member(
@@ -276,12 +267,12 @@ pub async fn remove_member(
         .remove_member(GroupId(d.group.id), uid, caller.must_administer(), &now())
         .await?
         .map_err(|r| refused(Write::RemoveMember, r))?;
-    Ok(ok(json!({
-        "message": "User removed from group successfully",
-        "group_id": d.group.id,
-        "user_id": uid,
-        "affected_tasks": affected,
-    })))
+    Ok(ok(MemberRemoved {
+        affected_tasks: affected,
+        group_id: d.group.id,
+        message: "User removed from group successfully",
+        user_id: uid.get(),
+    }))
 }
 
 /// The group's tasks the caller may see: all for the owner and the group's
@@ -308,9 +299,11 @@ pub async fn tasks(
 ) -> Result<Response, ApiError> {
     let d = visible_group(&state, &caller, &id).await?;
     let tasks = group_tasks(&state, &caller, d.group.id).await?;
-    Ok(ok(
-        json!({"group_id": d.group.id, "count": tasks.len(), "tasks": tasks}),
-    ))
+    Ok(ok(GroupTasks {
+        count: tasks.len(),
+        group_id: d.group.id,
+        tasks,
+    }))
 }
 
 pub async fn stats(
@@ -334,14 +327,17 @@ pub async fn stats(
     for t in tasks.iter().filter(|t| names.contains_key(&t.user_id)) {
         *by_user.entry(t.user_id).or_default() += 1;
     }
-    Ok(ok(json!({
-        "group": {"id": d.group.id, "name": d.group.name},
-        "users_count": members.len(),
-        "total_tasks": total,
-        "completed_tasks": completed,
-        "pending_tasks": total - completed,
-        "completion_rate": completion_rate(completed, total),
-        "user_task_counts": counts_by_name(&by_user, &names),
-        "user_task_counts_by_id": by_id(&by_user),
-    })))
+    Ok(ok(GroupStats {
+        completed_tasks: completed,
+        completion_rate: completion_rate(completed, total),
+        group: GroupName {
+            id: d.group.id,
+            name: d.group.name,
+        },
+        pending_tasks: total - completed,
+        total_tasks: total,
+        user_task_counts: counts_by_name(&by_user, &names),
+        user_task_counts_by_id: by_id(&by_user),
+        users_count: members.len(),
+    }))
 }

@@ -9,9 +9,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use taskmaster_shared::time::rfc3339_seconds;
 
+use crate::answers::Health;
 use crate::state::AppState;
 
 pub async fn health(State(state): State<AppState>) -> Response {
@@ -19,8 +19,11 @@ pub async fn health(State(state): State<AppState>) -> Response {
     if state.in_maintenance() && state.still_in_maintenance().await {
         let mut response = (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "maintenance", "timestamp": timestamp,
-                        "reason": "a restore is running"})),
+            Json(Health {
+                reason: Some("a restore is running"),
+                status: "maintenance",
+                timestamp,
+            }),
         )
             .into_response();
         response.headers_mut().insert(
@@ -32,7 +35,11 @@ pub async fn health(State(state): State<AppState>) -> Response {
     match tokio::time::timeout(state.config.health_timeout, state.store.ping()).await {
         Ok(Ok(())) => (
             StatusCode::OK,
-            Json(json!({"status": "healthy", "timestamp": timestamp})),
+            Json(Health {
+                reason: None,
+                status: "healthy",
+                timestamp,
+            }),
         )
             .into_response(),
         Ok(Err(e)) => {
@@ -46,10 +53,14 @@ pub async fn health(State(state): State<AppState>) -> Response {
     }
 }
 
-fn unhealthy(timestamp: String, reason: &str) -> Response {
+fn unhealthy(timestamp: String, reason: &'static str) -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({"status": "unhealthy", "timestamp": timestamp, "reason": reason})),
+        Json(Health {
+            reason: Some(reason),
+            status: "unhealthy",
+            timestamp,
+        }),
     )
         .into_response()
 }

@@ -4,13 +4,14 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Deserialize;
 use taskmaster_shared::domain::{self, Email, FieldError, Role, UserId, WorkTimes};
 use taskmaster_shared::model::User;
 
 use crate::access::{forbidden, user_not_found, visible_user};
-use crate::answers::{created, ok};
+use crate::answers::{
+    UserList, UserMessage, UserSearch, UserWorkTimes, WorkTimesUpdated, created, ok,
+};
 use crate::auth::{Caller, hash_password};
 use crate::authz;
 use crate::clock::now;
@@ -44,12 +45,6 @@ pub struct UpdateUser {
 #[derive(Deserialize)]
 pub struct PutWorkTimes {
     work_times: Option<WorkTimesSent>,
-}
-
-#[derive(Serialize)]
-struct UserMessage<'a> {
-    message: &'a str,
-    user: User,
 }
 
 /// Positive, distinct group ids, sorted.
@@ -110,7 +105,10 @@ async fn listable_users(state: &AppState, caller: &Caller) -> Result<Vec<User>, 
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     let users = listable_users(&state, &caller).await?;
-    Ok(ok(json!({"count": users.len(), "users": users})))
+    Ok(ok(UserList {
+        count: users.len(),
+        users,
+    }))
 }
 
 pub async fn search(
@@ -129,9 +127,11 @@ pub async fn search(
             u.full_name.to_lowercase().contains(&needle) || u.email.to_lowercase().contains(&needle)
         })
         .collect();
-    Ok(ok(
-        json!({"query": q, "count": results.len(), "results": results}),
-    ))
+    Ok(ok(UserSearch {
+        count: results.len(),
+        query: q,
+        results,
+    }))
 }
 
 pub async fn create(
@@ -352,9 +352,10 @@ pub async fn get_work_times(
 ) -> Result<Response, ApiError> {
     let id = user_id(&id)?;
     let user = visible_user(&state, &caller, id).await?;
-    Ok(ok(
-        json!({"user_id": user.id, "work_times": user.work_times}),
-    ))
+    Ok(ok(UserWorkTimes {
+        user_id: user.id,
+        work_times: user.work_times,
+    }))
 }
 
 pub async fn put_work_times(
@@ -374,7 +375,8 @@ pub async fn put_work_times(
         ..UserChanges::default()
     };
     write_user(&state, UserId(target.id), &changes).await?;
-    Ok(ok(
-        json!({"message": "Work times updated successfully", "work_times": work_times}),
-    ))
+    Ok(ok(WorkTimesUpdated {
+        message: "Work times updated successfully",
+        work_times,
+    }))
 }

@@ -6,13 +6,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use axum::extract::{Query, State};
 use axum::response::Response;
-use serde_json::{Value, json};
 use taskmaster_shared::domain::{self, FieldError, GroupId, Priority, UserId};
 use taskmaster_shared::model::Task;
 
 use super::body::{Batch, ValidBatch};
 use crate::access::forbidden;
-use crate::answers::ok;
+use crate::answers::{BatchResult, FilterResult, Filters, TaskHit, TaskSearch, TaskStats, ok};
 use crate::auth::Caller;
 use crate::authz;
 use crate::clock::now;
@@ -54,18 +53,23 @@ pub async fn search(
         return Err(forbidden());
     }
     let (q, needle) = search_query(&query)?;
-    let results: Vec<Value> = visible_tasks(&state, &caller)
+    let results: Vec<TaskHit> = visible_tasks(&state, &caller)
         .await?
         .into_iter()
         .filter(|t| {
             t.title.to_lowercase().contains(&needle)
                 || t.information.to_lowercase().contains(&needle)
         })
-        .map(|t| json!({"user_id": t.user_id, "task": t}))
+        .map(|t| TaskHit {
+            user_id: t.user_id,
+            task: t,
+        })
         .collect();
-    Ok(ok(
-        json!({"query": q, "count": results.len(), "results": results}),
-    ))
+    Ok(ok(TaskSearch {
+        count: results.len(),
+        query: q,
+        results,
+    }))
 }
 
 pub async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
@@ -80,12 +84,13 @@ pub async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Resp
         *by_user.entry(t.user_id).or_default() += 1;
         *by_priority.entry(t.priority.to_string()).or_default() += 1;
     }
-    let mut data = json!({
-        "total_tasks": total,
-        "completed_tasks": completed,
-        "pending_tasks": total - completed,
-        "completion_rate": completion_rate(completed, total),
-    });
+    let mut stats = TaskStats {
+        completed_tasks: completed,
+        completion_rate: completion_rate(completed, total),
+        pending_tasks: total - completed,
+        total_tasks: total,
+        ..TaskStats::default()
+    };
     if caller.is_owner() || caller.is_group_admin() {
         let ids: Vec<u64> = by_user.keys().copied().collect();
         let names: HashMap<u64, String> = state
@@ -95,29 +100,30 @@ pub async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Resp
             .into_iter()
             .map(|u| (u.id, u.full_name))
             .collect();
-        data["user_task_counts"] = json!(counts_by_name(&by_user, &names));
-        data["user_task_counts_by_id"] = json!(by_id(&by_user));
+        stats.user_task_counts = Some(counts_by_name(&by_user, &names));
+        stats.user_task_counts_by_id = Some(by_id(&by_user));
     }
     if caller.is_owner() {
-        data["group_task_counts"] = json!(by_group);
-        data["total_users"] = json!(state.store.user_count().await?);
+        stats.group_task_counts = by_group;
+        stats.total_users = Some(state.store.user_count().await?);
     } else if caller.is_group_admin() {
         // One entry per administered group, as in the reference system.
-        let mut per_group: BTreeMap<String, u64> = BTreeMap::new();
-        for g in &caller.admin_of {
-            per_group.insert(
-                g.to_string(),
-                by_group.get(&g.to_string()).copied().unwrap_or(0),
-            );
-        }
-        data["group_task_counts"] = json!(per_group);
-        data["administered_groups"] = json!(caller.admin_of);
+        stats.group_task_counts = caller
+            .admin_of
+            .iter()
+            .map(|g| {
+                let key = g.to_string();
+                let n = by_group.get(&key).copied().unwrap_or(0);
+                (key, n)
+            })
+            .collect();
+        stats.administered_groups = Some(caller.admin_of.clone());
     } else {
-        data["priority_counts"] = json!(by_priority);
-        data["group_task_counts"] = json!(by_group);
-        data["user_id"] = json!(caller.id);
+        stats.priority_counts = Some(by_priority);
+        stats.group_task_counts = by_group;
+        stats.user_id = caller.id;
     }
-    Ok(ok(data))
+    Ok(ok(stats))
 }
 
 pub async fn batch(
@@ -143,17 +149,23 @@ pub async fn batch(
                 r,
             )
         })?;
-    let mut data = json!({"total_requested": requested});
-    if action == TaskAction::Delete {
-        data["updated_count"] = json!(0);
-        data["updated_tasks"] = json!([]);
-        data["deleted_count"] = json!(tasks.len());
-        data["deleted_tasks"] = json!(tasks);
+    Ok(ok(if action == TaskAction::Delete {
+        BatchResult {
+            deleted_count: Some(tasks.len()),
+            deleted_tasks: Some(tasks),
+            total_requested: requested,
+            updated_count: 0,
+            updated_tasks: Vec::new(),
+        }
     } else {
-        data["updated_count"] = json!(tasks.len());
-        data["updated_tasks"] = json!(tasks);
-    }
-    Ok(ok(data))
+        BatchResult {
+            deleted_count: None,
+            deleted_tasks: None,
+            total_requested: requested,
+            updated_count: tasks.len(),
+            updated_tasks: tasks,
+        }
+    }))
 }
 
 pub async fn filter(
@@ -216,9 +228,14 @@ pub async fn filter(
             && group_id.is_none_or(|g| t.group_id == g)
             && user_id.is_none_or(|u| t.user_id == u)
     });
-    Ok(ok(json!({
-        "count": tasks.len(),
-        "tasks": tasks,
-        "filters": {"status": status_raw, "priority": priority_raw, "group_id": group_raw, "user_id": user_raw},
-    })))
+    Ok(ok(FilterResult {
+        count: tasks.len(),
+        filters: Filters {
+            group_id: group_raw,
+            priority: priority_raw,
+            status: status_raw,
+            user_id: user_raw,
+        },
+        tasks,
+    }))
 }

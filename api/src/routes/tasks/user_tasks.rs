@@ -7,13 +7,12 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use taskmaster_shared::domain::UserId;
 use taskmaster_shared::model::Task;
 
 use super::body::{CreateTask, NewTask, TaskChanges};
 use crate::access::{forbidden, user_not_found, visible_user};
-use crate::answers::ok;
+use crate::answers::{TaskMessage, UserTasks, ok};
 use crate::auth::{Caller, Credentials, authenticate_with, remembered, resolve};
 use crate::authz;
 use crate::clock::now;
@@ -25,16 +24,8 @@ use crate::store::{
     sorted_tasks,
 };
 
-/// `GET /users/{id}/tasks` (typed, not `json!`: no intermediate tree on
-/// the most listed path).
-#[derive(Serialize)]
-struct UserTasks<'a> {
-    user_id: u64,
-    tasks: &'a [Task],
-    count: usize,
-}
-
-/// The same answer as [`UserTasks`], spliced from stored task JSON.
+/// The same answer as [`UserTasks`], spliced from stored task JSON
+/// (`tests/it/answers.rs` holds the two to the same bytes).
 fn raw_task_list(user_id: u64, rows: &[Vec<u8>]) -> Bytes {
     let size: usize = rows.iter().map(|r| r.len() + 1).sum::<usize>() + 96;
     let mut body = Vec::with_capacity(size);
@@ -76,12 +67,6 @@ fn rows_by_id(rows: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
         .collect();
     rows.sort_unstable_by_key(|(id, _)| *id);
     rows.into_iter().map(|(_, raw)| raw).collect()
-}
-
-#[derive(Serialize)]
-struct TaskMessage<'a> {
-    message: &'a str,
-    task: Task,
 }
 
 fn task_not_found() -> ApiError {
@@ -334,6 +319,19 @@ async fn write_one(
     }
 }
 
+/// [`write_one`], answered with `message` and the task.
+async fn answer_one(
+    state: &AppState,
+    caller: &Caller,
+    action: TaskAction,
+    ids: (String, String),
+    changes: TaskChangeSet,
+    message: &'static str,
+) -> Result<Response, ApiError> {
+    let task = write_one(state, caller, action, ids, changes).await?;
+    Ok(ok(TaskMessage { message, task }))
+}
+
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -341,11 +339,8 @@ pub async fn update(
     JsonBody(body): JsonBody<TaskChanges>,
 ) -> Result<Response, ApiError> {
     let changes = body.validate()?;
-    let task = write_one(&state, &caller, TaskAction::Update, ids, changes).await?;
-    Ok(ok(TaskMessage {
-        message: "Task updated successfully",
-        task,
-    }))
+    let message = "Task updated successfully";
+    answer_one(&state, &caller, TaskAction::Update, ids, changes, message).await
 }
 
 pub async fn mark_done(
@@ -353,18 +348,16 @@ pub async fn mark_done(
     caller: Caller,
     Path(ids): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let task = write_one(
+    let (action, message) = (TaskAction::MarkDone, "Task marked as done");
+    answer_one(
         &state,
         &caller,
-        TaskAction::MarkDone,
+        action,
         ids,
         TaskChangeSet::default(),
+        message,
     )
-    .await?;
-    Ok(ok(TaskMessage {
-        message: "Task marked as done",
-        task,
-    }))
+    .await
 }
 
 pub async fn delete(
@@ -372,18 +365,16 @@ pub async fn delete(
     caller: Caller,
     Path(ids): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let task = write_one(
+    let (action, message) = (TaskAction::Delete, "Task deleted successfully");
+    answer_one(
         &state,
         &caller,
-        TaskAction::Delete,
+        action,
         ids,
         TaskChangeSet::default(),
+        message,
     )
-    .await?;
-    Ok(ok(TaskMessage {
-        message: "Task deleted successfully",
-        task,
-    }))
+    .await
 }
 
 #[cfg(test)]

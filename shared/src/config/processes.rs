@@ -1,0 +1,150 @@
+//! Each process's whole configuration: [`ApiConfig`] and [`SyncdConfig`].
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::{
+    AppEnv, ConfigError, DEFAULT_OWNER_EMAIL, DEFAULT_OWNER_PASSWORD, Env, LogFormat,
+    PostgresConfig, RedisConfig, Secret, is_plausible_email,
+};
+
+/// Configuration of `taskmaster-api`.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub app_env: AppEnv,
+    pub log_format: LogFormat,
+    pub host: IpAddr,
+    pub port: u16,
+    pub redis: RedisConfig,
+    pub owner_email: String,
+    pub owner_password: Secret,
+    /// Shortest password accepted for new or changed user passwords.
+    pub password_min_length: usize,
+    /// Longest time a request may take before it is answered 503.
+    pub request_timeout: Duration,
+    /// Longest time a client may take to send the request headers.
+    pub header_read_timeout: Duration,
+    /// How long in-flight requests may run on after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// Bound on the Redis ping behind `/health`.
+    pub health_timeout: Duration,
+    /// How long `POST /admin/sync` waits for syncd's answer (then 504).
+    pub sync_request_timeout: Duration,
+    /// Shards of the api: threads, each with a single-threaded runtime,
+    /// its own listening socket on the port and its own Redis connections
+    /// (`REDIS_POOL_SIZE` of them); 0 means one per CPU core, plus one
+    /// (see `taskmaster_api::shard_count`). A request never leaves its
+    /// shard's thread.
+    pub worker_threads: usize,
+    /// Bytes of memory for answers to `GET /users/{id}/tasks` kept under
+    /// their task-list version (`LIST_CACHE_MB`; 0 turns it off), shared
+    /// out between the shards.
+    pub list_cache_bytes: usize,
+}
+
+impl ApiConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration from any source, for tests.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut env = Env::new(&lookup);
+        let app_env = env.parse("APP_ENV", AppEnv::Development);
+        let owner_password = Secret::new(env.string("OWNER_PASSWORD", DEFAULT_OWNER_PASSWORD));
+        if owner_password.is_empty() {
+            env.problem("OWNER_PASSWORD", "must not be empty");
+        }
+        if app_env == AppEnv::Production {
+            if owner_password.expose() == DEFAULT_OWNER_PASSWORD {
+                env.problem(
+                    "OWNER_PASSWORD",
+                    "is the well-known default; set a real secret (APP_ENV=production)",
+                );
+            } else if owner_password.expose().chars().count() < 12 {
+                env.problem(
+                    "OWNER_PASSWORD",
+                    "must be at least 12 characters long (APP_ENV=production)",
+                );
+            }
+        }
+        let owner_email = env.string("OWNER_EMAIL", DEFAULT_OWNER_EMAIL);
+        if !is_plausible_email(&owner_email) {
+            env.problem("OWNER_EMAIL", "is not an email address");
+        }
+        let config = ApiConfig {
+            app_env,
+            log_format: env.parse("LOG_FORMAT", LogFormat::Text),
+            host: env.parse("SERVER_HOST", IpAddr::from([0, 0, 0, 0])),
+            port: env.parse("SERVER_PORT", 7890u16),
+            redis: RedisConfig::from_env(&mut env),
+            owner_email,
+            owner_password,
+            password_min_length: env.parse_in("PASSWORD_MIN_LENGTH", 6usize, 1..=128),
+            request_timeout: env.duration("REQUEST_TIMEOUT", Duration::from_secs(30)),
+            header_read_timeout: env.duration("HEADER_READ_TIMEOUT", Duration::from_secs(10)),
+            shutdown_grace: env.duration("SHUTDOWN_GRACE", Duration::from_secs(10)),
+            health_timeout: env.duration("HEALTH_TIMEOUT", Duration::from_secs(2)),
+            sync_request_timeout: env.duration("SYNC_REQUEST_TIMEOUT", Duration::from_secs(60)),
+            worker_threads: env.parse_in("API_WORKER_THREADS", 0usize, 0..=1024),
+            list_cache_bytes: env.parse_in("LIST_CACHE_MB", 64usize, 0..=65_536) << 20,
+        };
+        env.finish().map(|()| config)
+    }
+
+    /// True when the owner secret is the reference system's well-known one.
+    pub fn uses_default_owner_password(&self) -> bool {
+        self.owner_password.expose() == DEFAULT_OWNER_PASSWORD
+    }
+}
+
+/// Configuration of `taskmaster-syncd`.
+#[derive(Debug, Clone)]
+pub struct SyncdConfig {
+    pub app_env: AppEnv,
+    pub log_format: LogFormat,
+    pub redis: RedisConfig,
+    pub postgres: PostgresConfig,
+    /// How often dirty rows are written behind (`SYNC_INTERVAL`, default 15m).
+    pub sync_interval: Duration,
+    /// Flush early once this many rows are pending (`SYNC_MAX_PENDING`).
+    pub sync_max_pending: u64,
+    /// Rows a flush reads and writes at a time (`SYNC_CHUNK_ROWS`): bounds
+    /// syncd's memory whatever the backlog; one transaction either way.
+    pub sync_chunk_rows: usize,
+    /// How long a shutdown may take before syncd gives up (`SHUTDOWN_GRACE`).
+    pub shutdown_grace: Duration,
+    /// Where backup files go (`BACKUP_DIR`), and the only place restores
+    /// read them from.
+    pub backup_dir: std::path::PathBuf,
+    /// Plain backups kept; older ones are removed (`BACKUP_KEEP`).
+    pub backup_keep: usize,
+}
+
+impl SyncdConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration from any source, for tests.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut env = Env::new(&lookup);
+        let sync_interval = env.duration("SYNC_INTERVAL", Duration::from_secs(15 * 60));
+        if sync_interval < Duration::from_secs(1) {
+            env.problem("SYNC_INTERVAL", "must be at least 1s");
+        }
+        let config = SyncdConfig {
+            app_env: env.parse("APP_ENV", AppEnv::Development),
+            log_format: env.parse("LOG_FORMAT", LogFormat::Text),
+            redis: RedisConfig::from_env(&mut env),
+            postgres: PostgresConfig::from_env(&mut env),
+            sync_interval,
+            sync_max_pending: env.parse_in("SYNC_MAX_PENDING", 10_000u64, 1..=u64::MAX),
+            sync_chunk_rows: env.parse_in("SYNC_CHUNK_ROWS", 5_000usize, 1..=100_000),
+            shutdown_grace: env.duration("SHUTDOWN_GRACE", Duration::from_secs(30)),
+            backup_dir: env.string("BACKUP_DIR", "backups").into(),
+            backup_keep: env.parse_in("BACKUP_KEEP", 14usize, 1..=100_000),
+        };
+        env.finish().map(|()| config)
+    }
+}

@@ -1,0 +1,126 @@
+//! syncd's Redis commands outside the write-behind and the rebuild (which
+//! are [`crate::flush`] and [`crate::restore`], each one Redis job): the
+//! lease, the status record, the maintenance flag, control answers.
+//! Every key comes from [`Keys`].
+
+use std::sync::LazyLock;
+
+use taskmaster_shared::control::{Counts, LEASE_TTL_MS, STATUS_TTL_SECS};
+use taskmaster_shared::keys::{Keys, RowType};
+use taskmaster_shared::redis_pool::{self, RedisPool};
+
+static LEASE: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("lua/lease.lua")));
+static RELEASE: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("lua/release.lua")));
+
+/// syncd's handle on Redis. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pub redis: RedisPool,
+    pub keys: Keys,
+}
+
+impl Store {
+    async fn conn(&self) -> Result<redis_pool::Conn, redis::RedisError> {
+        redis_pool::shared(&self.redis).await.map_err(|_| {
+            redis::RedisError::from((redis::ErrorKind::Io, "timed out waiting for a connection"))
+        })
+    }
+
+    pub async fn ping(&self) -> Result<(), redis::RedisError> {
+        redis::cmd("PING")
+            .query_async(&mut self.conn().await?)
+            .await
+    }
+
+    /// Takes or renews the lease for `instance` (`lua/lease.lua`): its
+    /// fencing token, or 0 while another instance holds it.
+    pub async fn renew_lease(&self, instance: &str) -> Result<u64, redis::RedisError> {
+        LEASE
+            .arg(self.keys.prefix())
+            .arg(instance)
+            .arg(LEASE_TTL_MS)
+            .invoke_async(&mut self.conn().await?)
+            .await
+    }
+
+    /// Gives the lease up, only while `instance` still holds it with
+    /// `token` (`lua/release.lua`).
+    pub async fn release_lease(&self, instance: &str, token: u64) -> Result<(), redis::RedisError> {
+        let _: i64 = RELEASE
+            .key(self.keys.syncd_lease())
+            .arg(format!("{instance}|{token}"))
+            .invoke_async(&mut self.conn().await?)
+            .await?;
+        Ok(())
+    }
+
+    /// Rows waiting for a flush (dirty plus in flight), per type.
+    pub async fn pending(&self) -> Result<Counts, redis::RedisError> {
+        let mut pipe = redis::pipe();
+        for t in RowType::ALL {
+            pipe.scard(self.keys.dirty(t)).scard(self.keys.inflight(t));
+        }
+        let n: Vec<u64> = pipe.query_async(&mut self.conn().await?).await?;
+        let at = |i: usize| n.get(i).copied().unwrap_or(0);
+        Ok(Counts {
+            users: at(0) + at(1),
+            groups: at(2) + at(3),
+            tasks: at(4) + at(5),
+        })
+    }
+
+    /// Writes the status record (JSON) with its TTL.
+    pub async fn write_status(&self, json: &str) -> Result<(), redis::RedisError> {
+        redis::cmd("SET")
+            .arg(self.keys.syncd_status())
+            .arg(json)
+            .arg("EX")
+            .arg(STATUS_TTL_SECS)
+            .query_async(&mut self.conn().await?)
+            .await
+    }
+
+    /// Extends the status record's TTL (during a long action).
+    pub async fn touch_status(&self) -> Result<(), redis::RedisError> {
+        redis::cmd("EXPIRE")
+            .arg(self.keys.syncd_status())
+            .arg(STATUS_TTL_SECS)
+            .query_async(&mut self.conn().await?)
+            .await
+    }
+
+    pub async fn clear_status(&self) -> Result<(), redis::RedisError> {
+        redis::cmd("DEL")
+            .arg(self.keys.syncd_status())
+            .query_async(&mut self.conn().await?)
+            .await
+    }
+
+    /// Sets `P maintenance` (JSON `{"since","reason"}`) or clears it.
+    pub async fn set_maintenance(&self, on: Option<&str>) -> Result<(), redis::RedisError> {
+        let key = self.keys.maintenance();
+        let mut conn = self.conn().await?;
+        match on {
+            Some(value) => {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .query_async(&mut conn)
+                    .await
+            }
+            None => redis::cmd("DEL").arg(key).query_async(&mut conn).await,
+        }
+    }
+
+    /// Publishes a control answer on its reply channel.
+    pub async fn publish_reply(&self, reply_to: &str, json: &str) -> Result<(), redis::RedisError> {
+        let _: u64 = redis::cmd("PUBLISH")
+            .arg(reply_to)
+            .arg(json)
+            .query_async(&mut self.conn().await?)
+            .await?;
+        Ok(())
+    }
+}
