@@ -13,6 +13,8 @@
 //! * a span per request with method, matched route, status and duration;
 //! * every error answer carries the JSON envelope, even those produced
 //!   outside handlers (axum's 405 and its extractors' rejections);
+//! * a handler that panics is answered 500 with the envelope (and logged
+//!   once), never with a dropped connection;
 //! * the reference system's CORS headers on every answer.
 //!
 //! Why not axum middleware and tower-http layers: `Router::layer` wraps
@@ -25,6 +27,7 @@
 //! the span is recorded at all.
 
 use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +35,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
 use http_body_util::Limited;
 use hyper::body::Bytes;
 use tower::Service;
@@ -62,7 +66,13 @@ struct Inner {
 
 impl Edge {
     pub fn new(state: AppState) -> Self {
-        let Api { router, routes } = crate::routes::api(state.clone());
+        let api = crate::routes::api(state.clone());
+        Self::with(state, api)
+    }
+
+    /// The edge around any router (tests use one of their own).
+    fn with(state: AppState, api: Api) -> Self {
+        let Api { router, routes } = api;
         Edge(Arc::new(Inner {
             state,
             router,
@@ -111,10 +121,21 @@ impl Edge {
         let response = match limit_body(request) {
             None => ApiError::PayloadTooLarge.into_response(),
             Some(request) => {
-                let routed = router.clone().call(request).instrument(span.clone());
+                let routed = AssertUnwindSafe(router.clone().call(request))
+                    .catch_unwind()
+                    .instrument(span.clone());
                 match tokio::time::timeout(limit, routed).await {
-                    Ok(Ok(response)) => response,
-                    Ok(Err(never)) => match never {},
+                    Ok(Ok(Ok(response))) => response,
+                    Ok(Ok(Err(never))) => match never {},
+                    Ok(Err(panic)) => {
+                        span.in_scope(|| {
+                            tracing::error!(panic = panic_message(&*panic), "handler panicked")
+                        });
+                        error_response(
+                            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                            "Internal server error",
+                        )
+                    }
                     Err(_elapsed) => {
                         span.in_scope(|| {
                             tracing::warn!(limit_ms = limit.as_millis() as u64, "request timed out")
@@ -134,6 +155,15 @@ impl Edge {
         }
         Ok(response)
     }
+}
+
+/// What a panic said, when it said it with a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not a string)")
 }
 
 /// How long a request may run before it is answered 503.
@@ -211,4 +241,47 @@ fn cors_headers(response: &mut Response) {
         header::ACCESS_CONTROL_MAX_AGE,
         HeaderValue::from_static("86400"),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use http_body_util::{BodyExt, Empty};
+    use taskmaster_shared::config::{ApiConfig, lookup_from_pairs};
+
+    #[tokio::test]
+    async fn a_handler_that_panics_is_answered_500_with_the_envelope() {
+        let config = ApiConfig::from_lookup(lookup_from_pairs(&[])).expect("defaults are valid");
+        let state = AppState::new(config, Default::default()).expect("state builds");
+        let mut routes = matchit::Router::new();
+        routes.insert("/boom", "/boom").expect("route");
+        let router = Router::new().route(
+            "/boom",
+            get(|| async {
+                if true {
+                    panic!("boom");
+                }
+                "unreachable"
+            }),
+        );
+        let edge = Edge::with(state, Api { router, routes });
+        for _ in 0..2 {
+            let request = Request::get("/boom")
+                .body(Empty::<Bytes>::new())
+                .expect("request");
+            let Ok(response) = edge.clone().handle(request).await;
+            assert_eq!(response.status(), 500);
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes();
+            assert_eq!(
+                &body[..],
+                br#"{"success":false,"error":"Internal server error"}"#
+            );
+        }
+    }
 }
