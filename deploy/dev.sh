@@ -18,8 +18,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-say() { printf '\033[1m[taskmaster]\033[0m %s\n' "$*" >&2 2>/dev/null || true; }
-die() { printf '\033[1;31m[taskmaster]\033[0m %s\n' "$*" >&2; exit 1; }
+# Bold (red for errors) only on a terminal: a log file gets plain text.
+if [ -t 2 ]; then BOLD=$'\033[1m' RED=$'\033[1;31m' PLAIN=$'\033[0m'; else BOLD='' RED='' PLAIN=''; fi
+say() { printf '%s[taskmaster]%s %s\n' "$BOLD" "$PLAIN" "$*" >&2 2>/dev/null || true; }
+die() { printf '%s[taskmaster]%s %s\n' "$RED" "$PLAIN" "$*" >&2; exit 1; }
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 

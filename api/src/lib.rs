@@ -117,8 +117,10 @@ pub async fn serve_sharded(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
     let mut config = config;
-    // The memory budgets are for the process, not for each shard.
+    // The memory and connection budgets are for the process, not for each
+    // shard.
     config.list_cache_bytes /= listeners.len().max(1);
+    config.max_connections = (config.max_connections / listeners.len().max(1)).max(1);
     let services = Services::default();
     if let Some(addr) = listeners.first().and_then(|l| l.local_addr().ok()) {
         tracing::info!(%addr, shards = listeners.len(), "taskmaster-api listening");
@@ -164,6 +166,7 @@ pub async fn serve_sharded(
         _ = stopped_early.wait_for(|stop| *stop) => {}
     }
     let _ = stop.send(true);
+    tracing::info!("stopping: the shards drain their connections");
     let mut outcome = Ok(());
     for result in results {
         let ended = result
@@ -173,6 +176,7 @@ pub async fn serve_sharded(
             outcome = ended;
         }
     }
+    tracing::info!("all shards stopped");
     outcome
 }
 
@@ -232,6 +236,8 @@ impl Application {
         let options = server::ServerOptions {
             header_read_timeout: self.state.config.header_read_timeout,
             shutdown_grace: self.state.config.shutdown_grace,
+            max_connections: self.state.config.max_connections,
+            announce: self.announce,
         };
         let announce = self.announce;
         let edge = middleware::Edge::new(self.state);

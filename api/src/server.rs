@@ -7,6 +7,12 @@
 //! requests finish (idle keep-alive connections close at once) and gives up
 //! after the grace period.
 //!
+//! Bounds: at most `MAX_CONNECTIONS` connections are served at once (one
+//! more is answered 503 and closed at once, so a flood of idle
+//! connections cannot use up the file descriptors), and a request's
+//! headers may take at most [`HEADER_BUFFER`] bytes (more is 431), so a
+//! connection's memory is bounded too.
+//!
 //! HTTP/1.1 only, as the reference served: the header-read timeout then
 //! runs from the moment a connection waits for a request, so a connection
 //! that sends nothing (or stops between requests) is closed after it. With
@@ -16,20 +22,37 @@
 
 use std::future::Future;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
 use crate::middleware::Edge;
+
+/// The most bytes hyper buffers for one request's headers (its default
+/// is about 400 KiB); longer headers are answered 431.
+pub const HEADER_BUFFER: usize = 64 * 1024;
+
+/// What a connection over the limit is told before it is closed.
+const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+content-type: application/json\r\nretry-after: 1\r\nconnection: close\r\n\
+content-length: 67\r\n\r\n\
+{\"success\":false,\"error\":\"Too many connections; retry in a moment\"}";
 
 /// Timeouts of the HTTP layer.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerOptions {
     pub header_read_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// Most connections served at once.
+    pub max_connections: usize,
+    /// Log the drain at info level (a lone server); the shards of one
+    /// process log it at debug, and the process once.
+    pub announce: bool,
 }
 
 /// Serves `edge` on `listener` until `shutdown` resolves, then drains.
@@ -43,7 +66,13 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
+        .max_buf_size(HEADER_BUFFER)
+        // The buffer bounds headers that arrive in pieces; this, headers
+        // that arrive in one read.
+        .max_header_size(HEADER_BUFFER)
         .keep_alive(true);
+    let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let mut last_refusal_logged: Option<tokio::time::Instant> = None;
 
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -62,6 +91,17 @@ pub async fn serve(
                 }
             },
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            refuse(stream);
+            if last_refusal_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
+                last_refusal_logged = Some(tokio::time::Instant::now());
+                tracing::warn!(
+                    max_connections = options.max_connections,
+                    "connection limit reached; refusing new connections"
+                );
+            }
+            continue;
+        };
         // Small JSON answers must not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
         let edge = edge.clone();
@@ -72,17 +112,50 @@ pub async fn serve(
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);
 
-    tracing::info!(
-        grace_ms = options.shutdown_grace.as_millis() as u64,
-        "draining connections"
-    );
+    let grace_ms = options.shutdown_grace.as_millis() as u64;
+    if options.announce {
+        tracing::info!(grace_ms, "draining connections");
+    } else {
+        tracing::debug!(grace_ms, "draining connections");
+    }
     match tokio::time::timeout(options.shutdown_grace, graceful.shutdown()).await {
-        Ok(()) => tracing::info!("all connections closed"),
+        Ok(()) if options.announce => tracing::info!("all connections closed"),
+        Ok(()) => tracing::debug!("all connections closed"),
         Err(_) => tracing::warn!("grace period over; closing the remaining connections"),
     }
     Ok(())
+}
+
+/// Answers a connection over the limit 503 and closes it, without waiting
+/// for it: the answer fits in the socket's buffer, and a client that sends
+/// nothing must not hold the accept loop.
+fn refuse(stream: TcpStream) {
+    let _ = stream.try_write(TOO_MANY);
+    drop(stream);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refusal_is_a_whole_http_answer_with_the_json_envelope() {
+        let text = std::str::from_utf8(TOO_MANY).expect("ASCII");
+        let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+        assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .expect("a length")
+            .parse()
+            .expect("a number");
+        assert_eq!(length, body.len());
+        let json: serde_json::Value = serde_json::from_str(body).expect("JSON");
+        assert_eq!(json["success"], false);
+    }
 }

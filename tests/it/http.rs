@@ -183,3 +183,95 @@ async fn stopping_the_app_closes_the_listener_promptly() {
         "still accepting after shutdown"
     );
 }
+
+/// Reads what the server sends on `stream` until it closes it (None if it
+/// stays open for 5 s).
+async fn until_closed(stream: &mut TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf))
+        .await
+        .ok()
+        .map(|_| String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// One keep-alive request on `stream`; the first bytes of its answer.
+async fn ask_health(stream: &mut TcpStream) -> String {
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("an answer in time")
+        .expect("read");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[tokio::test]
+async fn a_connection_over_max_connections_gets_a_json_503_and_its_slot_comes_back() {
+    let shared = shared().await;
+    let app = spawn_app_with(
+        shared.redis.port,
+        &[("MAX_CONNECTIONS", "2"), ("HEADER_READ_TIMEOUT", "30s")],
+    )
+    .await;
+    // Two connections served, then held open by their clients.
+    let mut first = TcpStream::connect(app.addr).await.expect("connect");
+    let mut second = TcpStream::connect(app.addr).await.expect("connect");
+    for held in [&mut first, &mut second] {
+        let answer = ask_health(held).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    // A third is answered and closed at once, whatever it sends.
+    let mut third = TcpStream::connect(app.addr).await.expect("connect");
+    let refused = until_closed(&mut third)
+        .await
+        .expect("a connection over the limit stayed open");
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    let body: serde_json::Value =
+        serde_json::from_str(refused.split_once("\r\n\r\n").expect("a body").1).expect("JSON");
+    assert_eq!(body["success"], false, "{body}");
+    // The held connections still work; closing one frees its slot.
+    let answer = ask_health(&mut second).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    drop(first);
+    let served = taskmaster_tests::eventually(Duration::from_secs(5), || async {
+        let mut again = TcpStream::connect(app.addr).await.ok()?;
+        let answer = ask_health(&mut again).await;
+        answer.starts_with("HTTP/1.1 200").then_some(())
+    })
+    .await;
+    assert!(
+        served.is_some(),
+        "the closed connection's slot never came back"
+    );
+}
+
+#[tokio::test]
+async fn headers_over_64_kib_get_431_and_the_connection_is_closed() {
+    let app = spawn_app().await;
+    for (size, fits) in [(32 * 1024, true), (100 * 1024, false)] {
+        let mut stream = TcpStream::connect(app.addr).await.expect("connect");
+        let request = format!(
+            "GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\nConnection: close\r\n\r\n",
+            "a".repeat(size)
+        );
+        // The server may stop reading once the buffer is full: a write
+        // error then is the refusal, not a failure.
+        let _ = stream.write_all(request.as_bytes()).await;
+        let answer = until_closed(&mut stream)
+            .await
+            .expect("the connection stayed open");
+        if fits {
+            assert!(answer.starts_with("HTTP/1.1 200"), "{size} bytes: {answer}");
+        } else {
+            // 431, unless the close (with the rest of the request unread)
+            // reset the connection before the answer was read: never 200.
+            assert!(
+                answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+                "{size} bytes: {answer}"
+            );
+        }
+    }
+}

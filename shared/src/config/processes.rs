@@ -40,6 +40,9 @@ pub struct ApiConfig {
     /// their task-list version (`LIST_CACHE_MB`; 0 turns it off), shared
     /// out between the shards.
     pub list_cache_bytes: usize,
+    /// Most client connections open at once (`MAX_CONNECTIONS`), shared out
+    /// between the shards; one more is answered 503 and closed.
+    pub max_connections: usize,
 }
 
 impl ApiConfig {
@@ -88,6 +91,7 @@ impl ApiConfig {
             sync_request_timeout: env.duration("SYNC_REQUEST_TIMEOUT", Duration::from_secs(60)),
             worker_threads: env.parse_in("API_WORKER_THREADS", 0usize, 0..=1024),
             list_cache_bytes: env.parse_in("LIST_CACHE_MB", 64usize, 0..=65_536) << 20,
+            max_connections: env.parse_in("MAX_CONNECTIONS", 10_000usize, 1..=1_000_000),
         };
         env.finish().map(|()| config)
     }
