@@ -332,5 +332,6 @@ if "base_create" in by_kind:
         rounds = sorted(base)
         per_round = [by_kind[k][rnd][0] / base[rnd][0] for rnd in rounds]
         print(f"{label:<42} this build {ratio[k]:.2f}, baseline {median(base[r][0] for r in rounds):.2f}, "
-              f"this/baseline {median(per_round):.3f}   " + " ".join(f"{v:.2f}" for v in per_round))
+              f"this/baseline {median(per_round):.3f}   " + " ".join(f"{v:.2f}" for v in per_round)
+              + f"  (worst p99 {worst_p99[k]:.1f} against {max(base[r][3] for r in rounds):.1f} ms)")
 PY

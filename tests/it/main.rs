@@ -13,6 +13,7 @@ mod http;
 mod own_tasks;
 mod permissions;
 mod restore;
+mod restore_keyspace;
 mod sync;
 mod task_views;
 mod tasks;

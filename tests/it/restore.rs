@@ -13,7 +13,7 @@ use taskmaster_tests::{
 
 use crate::sync::assert_same;
 
-fn backup_dir() -> PathBuf {
+pub(crate) fn backup_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tm-backups-{}-{}", std::process::id(), unique()));
     std::fs::create_dir_all(&dir).expect("backup dir");
     dir
@@ -21,7 +21,7 @@ fn backup_dir() -> PathBuf {
 
 /// A syncd process for `app` on a new database, writing backups to `dir`;
 /// returns once it answers control requests.
-async fn syncd_for(app: &TestApp, dir: &Path) -> (ChildProcess, tokio_postgres::Client) {
+pub(crate) async fn syncd_for(app: &TestApp, dir: &Path) -> (ChildProcess, tokio_postgres::Client) {
     let shared = shared().await;
     let db = shared.empty_database().await.expect("database");
     let url = shared.postgres.url(&db);
@@ -42,7 +42,7 @@ async fn syncd_for(app: &TestApp, dir: &Path) -> (ChildProcess, tokio_postgres::
     (syncd, connect_pg(&url).await.expect("pg"))
 }
 
-async fn admin_sync(app: &TestApp, query: &str) -> TestResponse {
+pub(crate) async fn admin_sync(app: &TestApp, query: &str) -> TestResponse {
     app.call(
         Method::POST,
         &format!("/admin/sync?{query}"),
