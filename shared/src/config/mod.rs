@@ -226,12 +226,40 @@ fn quote_kv(value: &str) -> String {
 
 /// Removes `user:password@` from a URL.
 fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    // The user and password before the host go.
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}://{}", &url[..scheme_end], &url[at + 1..])
+            format!("{}://{}", &base[..scheme_end], &base[at + 1..])
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    // So do the values of query parameters that carry a secret
+    // (`?pass=…`, `password=…`, `sslpassword=…`, a token or a key); the
+    // others (`db=2`, `sslmode=…`) stay, they say where it connects.
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| {
+                let (name, _) = param.split_once('=').unwrap_or((param, ""));
+                let lower = name.to_ascii_lowercase();
+                let secret = ["pass", "secret", "token", "key", "auth"]
+                    .iter()
+                    .any(|s| lower.contains(s));
+                if secret {
+                    format!("{name}=***")
+                } else {
+                    param.to_owned()
+                }
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
     }
+    out
 }
 
 /// Builds a lookup from pairs, for tests.
@@ -317,6 +345,26 @@ mod tests {
             "postgres://h:5433/db"
         );
         assert_eq!(redact_url("redis://host:6380"), "redis://host:6380");
+        for (url, shown) in [
+            (
+                "unix:///run/redis.sock?db=2&pass=s3cr3t",
+                "unix:///run/redis.sock?db=2&pass=***",
+            ),
+            (
+                "postgres://h/db?sslmode=require&password=s3cr3t&sslpassword=s3cr3t",
+                "postgres://h/db?sslmode=require&password=***&sslpassword=***",
+            ),
+            (
+                "redis://u:s3cr3t@h:1/0?protocol=resp3&AUTH_TOKEN=s3cr3t",
+                "redis://h:1/0?protocol=resp3&AUTH_TOKEN=***",
+            ),
+            // An `@` in the query is no user part.
+            ("redis://h:1/0?x=a@b", "redis://h:1/0?x=a@b"),
+        ] {
+            let got = redact_url(url);
+            assert_eq!(got, shown, "{url}");
+            assert!(!got.contains("s3cr3t"));
+        }
     }
 
     #[test]
