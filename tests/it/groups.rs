@@ -107,34 +107,25 @@ async fn group_admins_must_have_an_admin_role() {
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
-#[tokio::test]
-async fn an_admin_of_a_group_cannot_be_demoted_or_deleted_until_replaced() {
-    let app = spawn_app().await;
-    let admin = app.seed_user("group_admin", &[]).await;
-    let gid = app.seed_group(admin.id).await;
-    let path = format!("/users/{}", admin.id);
-    let res = app
-        .call(
-            Method::PUT,
-            &path,
-            &Auth::Owner,
-            Some(json!({"role": "user"})),
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.text());
-    let res = app.call(Method::DELETE, &path, &Auth::Owner, None).await;
-    assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.text());
+/// The owner account's id, as bootstrap recorded it.
+async fn owner_id(app: &taskmaster_tests::TestApp) -> u64 {
+    let mut redis = app.redis().await;
+    redis::cmd("HGET")
+        .arg(app.keys.owner_bootstrap())
+        .arg("id")
+        .query_async(&mut redis)
+        .await
+        .expect("the owner account")
+}
 
-    let admin2 = app.seed_user("group_admin", &[]).await;
-    let res = app
-        .call(
-            Method::PUT,
-            &format!("/groups/{gid}"),
-            &Auth::Owner,
-            Some(json!({"admin_id": admin2.id})),
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+/// Who administers group `gid`, and whether they are among its members.
+async fn admin_of_group(app: &taskmaster_tests::TestApp, gid: u64) -> (u64, bool) {
+    let group = app
+        .call(Method::GET, &format!("/groups/{gid}"), &Auth::Owner, None)
+        .await
+        .json();
+    let admin = group["data"]["admin_id"].as_u64().expect("admin_id");
+    assert_eq!(group["data"]["admin"]["id"], admin, "{group}");
     let members = app
         .call(
             Method::GET,
@@ -144,22 +135,160 @@ async fn an_admin_of_a_group_cannot_be_demoted_or_deleted_until_replaced() {
         )
         .await
         .json();
-    let ids: Vec<u64> = members["data"]["users"]
+    let member = members["data"]["users"]
         .as_array()
         .expect("users")
         .iter()
-        .map(|u| u["id"].as_u64().expect("id"))
-        .collect();
-    assert!(ids.contains(&admin2.id), "the new admin becomes a member");
+        .any(|u| u["id"] == admin);
+    (admin, member)
+}
+
+#[tokio::test]
+async fn demoting_or_deleting_a_group_admin_hands_its_groups_to_the_owner_account() {
+    let app = spawn_app().await;
+    let owner = owner_id(&app).await;
+    for demote in [true, false] {
+        let admin = app.seed_user("group_admin", &[]).await;
+        let (g1, g2) = (
+            app.seed_group(admin.id).await,
+            app.seed_group(admin.id).await,
+        );
+        let path = format!("/users/{}", admin.id);
+        let res = if demote {
+            app.call(
+                Method::PUT,
+                &path,
+                &Auth::Owner,
+                Some(json!({"role": "user"})),
+            )
+            .await
+        } else {
+            app.call(Method::DELETE, &path, &Auth::Owner, None).await
+        };
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        for g in [g1, g2] {
+            assert_eq!(admin_of_group(&app, g).await, (owner, true), "group {g}");
+        }
+        // The former admin no longer manages them.
+        if demote {
+            let res = app
+                .call(
+                    Method::PUT,
+                    &format!("/groups/{g1}"),
+                    &Auth::Owner,
+                    Some(json!({"admin_id": admin.id})),
+                )
+                .await;
+            assert_eq!(
+                res.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{}",
+                res.text()
+            );
+        }
+    }
+    // The owner account itself has no one to hand its groups to.
+    let g = app.seed_group(owner).await;
     let res = app
         .call(
             Method::PUT,
-            &path,
+            &format!("/users/{owner}"),
             &Auth::Owner,
             Some(json!({"role": "user"})),
         )
         .await;
+    assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.text());
+    assert!(res.text().contains(&g.to_string()), "{}", res.text());
+
+    // A group can still be given another admin explicitly, who becomes a
+    // member.
+    let admin2 = app.seed_user("group_admin", &[]).await;
+    let res = app
+        .call(
+            Method::PUT,
+            &format!("/groups/{g}"),
+            &Auth::Owner,
+            Some(json!({"admin_id": admin2.id})),
+        )
+        .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(admin_of_group(&app, g).await, (admin2.id, true));
+}
+
+/// The reference system's own test script creates an admin, a group and
+/// tasks, then deletes the users it made; run twice against one server,
+/// its second run re-creates the same emails.
+#[tokio::test]
+async fn the_reference_scripts_create_and_clean_up_flow_works_twice_in_a_row() {
+    let app = spawn_app().await;
+    let dir = crate::restore::backup_dir();
+    let (_syncd, pg) = crate::restore::syncd_for(&app, &dir).await;
+    let owner = owner_id(&app).await;
+    let stamp = taskmaster_tests::unique();
+    for run in 0..2 {
+        let create = |email: String, role: &str| json!({"full_name": "Ref", "email": email, "password": "secret1", "role": role});
+        let res = app
+            .call(
+                Method::POST,
+                "/users",
+                &Auth::Owner,
+                Some(create(
+                    format!("ref-admin-{stamp}@example.com"),
+                    "group_admin",
+                )),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "run {run}: {}", res.text());
+        let admin = res.json()["data"]["user"]["id"].as_u64().expect("id");
+        let res = app
+            .call(
+                Method::POST,
+                "/groups",
+                &Auth::Owner,
+                Some(json!({"name": format!("ref group {stamp} {run}"), "admin_id": admin})),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "run {run}: {}", res.text());
+        let group = res.json()["data"]["group"]["id"].as_u64().expect("id");
+        let res = app
+            .call(
+                Method::POST,
+                "/users",
+                &Auth::Owner,
+                Some(
+                    json!({"full_name": "Ref", "email": format!("ref-user-{stamp}@example.com"),
+                            "password": "secret1", "group_ids": [group]}),
+                ),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "run {run}: {}", res.text());
+        let user = res.json()["data"]["user"]["id"].as_u64().expect("id");
+        let task = app.seed_task(user, group, "reference task").await;
+        app.seed_task(admin, group, "the admin's task").await;
+        // Clean-up, as the script does it: the users go, the group stays
+        // with the owner as its admin, and the user's task goes with it.
+        for id in [user, admin] {
+            let res = app
+                .call(Method::DELETE, &format!("/users/{id}"), &Auth::Owner, None)
+                .await;
+            assert_eq!(res.status, StatusCode::OK, "run {run}: {}", res.text());
+        }
+        assert_eq!(admin_of_group(&app, group).await, (owner, true));
+        let res = app
+            .call(
+                Method::GET,
+                &format!("/users/{user}/tasks/{task}"),
+                &Auth::Owner,
+                None,
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.text());
+    }
+    // The groups' new admin reached PostgreSQL with everything else.
+    let res = crate::restore::admin_sync(&app, "action=force").await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    crate::sync::assert_same(&app, &pg).await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

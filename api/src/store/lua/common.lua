@@ -123,3 +123,38 @@ local function touch_user(uid)
   redis.call('HSET', k('user', uid), 'updated_at', NOW)
   dirty('user', uid, 'upsert')
 end
+
+-- Who takes over the groups user `uid` administers when it is deleted or
+-- demoted: the owner account (`P meta:owner`), while it exists with the
+-- role `owner` and is not `uid` itself. nil when there is none: the write
+-- is then refused, so that no group is ever left with a dangling admin.
+local function groups_taker(uid)
+  local owner = redis.call('HGET', P .. 'meta:owner', 'id')
+  if not owner or owner == uid then return nil end
+  if redis.call('HGET', k('user', owner), 'role') ~= 'owner' then return nil end
+  return owner
+end
+
+-- Makes `owner` the admin (and a member) of `groups`, which `uid`
+-- administered; every group changed is marked dirty and announced, and
+-- so is the owner's row when it joined a group.
+local function hand_groups(uid, owner, groups)
+  local joined = false
+  for _, g in ipairs(groups) do
+    redis.call('HSET', k('group', g), 'admin_id', owner, 'updated_at', NOW)
+    redis.call('SREM', k('user', uid, 'admin_of'), g)
+    redis.call('SADD', k('user', owner, 'admin_of'), g)
+    if redis.call('SADD', k('group', g, 'members'), owner) == 1 then
+      redis.call('SADD', k('user', owner, 'groups'), g)
+      joined = true
+    end
+    dirty('group', g, 'upsert')
+  end
+  if joined then touch_user(owner) end
+end
+
+-- The refusal when a user's groups have nobody to go to.
+local function administers(groups)
+  table.sort(groups, function(a, b) return tonumber(a) < tonumber(b) end)
+  return err('ADMINISTERS', table.concat(groups, ', '))
+end

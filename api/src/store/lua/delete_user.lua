@@ -1,14 +1,17 @@
--- ARGV: P, now, id. Deletes the user, their tasks and memberships.
--- Refused while the user administers groups (they would lose their admin).
+-- ARGV: P, now, id. Deletes the user, their tasks and memberships. The
+-- groups the user administers go to the owner account (see
+-- groups_taker); refused when there is none to take them.
 if maintenance() then return err('MAINTENANCE') end
 local id = ARGV[3]
 local key = k('user', id)
 if redis.call('EXISTS', key) == 0 then return err('NOT_FOUND') end
 local admin_of = redis.call('SMEMBERS', k('user', id, 'admin_of'))
+local taker = nil
 if #admin_of > 0 then
-  table.sort(admin_of, function(a, b) return tonumber(a) < tonumber(b) end)
-  return err('ADMINISTERS', table.concat(admin_of, ', '))
+  taker = groups_taker(id)
+  if not taker then return administers(admin_of) end
 end
+if taker then hand_groups(id, taker, admin_of) end
 local row = redis.call('HGETALL', key)
 local groups = redis.call('SMEMBERS', k('user', id, 'groups'))
 local tasks = redis.call('SMEMBERS', k('user', id, 'tasks'))

@@ -18,14 +18,17 @@ if ARGV[5] ~= '' then
   local holder = redis.call('HGET', P .. 'idx:email', ARGV[6])
   if holder and holder ~= id then return err('EMAIL_TAKEN') end
 end
+-- Demoted to `user`: the groups it administers go to the owner account.
+local admin_of, taker = {}, nil
 if ARGV[7] == 'user' and cur[1] ~= 'user' then
-  local admin_of = redis.call('SMEMBERS', k('user', id, 'admin_of'))
+  admin_of = redis.call('SMEMBERS', k('user', id, 'admin_of'))
   if #admin_of > 0 then
-    table.sort(admin_of, function(a, b) return tonumber(a) < tonumber(b) end)
-    return err('ADMINISTERS', table.concat(admin_of, ', '))
+    taker = groups_taker(id)
+    if not taker then return administers(admin_of) end
   end
 end
 -- Every check passed: apply.
+if taker then hand_groups(id, taker, admin_of) end
 if ARGV[5] ~= '' then
   if cur[2] and cur[2] ~= ARGV[6] then redis.call('HDEL', P .. 'idx:email', cur[2]) end
   redis.call('HSET', P .. 'idx:email', ARGV[6], id)
