@@ -169,7 +169,7 @@ async fn demoting_or_deleting_a_group_admin_hands_its_groups_to_the_owner_accoun
         for g in [g1, g2] {
             assert_eq!(admin_of_group(&app, g).await, (owner, true), "group {g}");
         }
-        // The former admin no longer manages them.
+        // A user demoted to `user` may not be made a group's admin again.
         if demote {
             let res = app
                 .call(
