@@ -262,6 +262,49 @@ fn redact_url(url: &str) -> String {
     out
 }
 
+/// Whether a secret is an example's placeholder (`change-me…`, `changeme`,
+/// `replace-me`, `placeholder`, `your-password`, …) rather than a real one:
+/// refused in production, where a copied example file must not run.
+pub(crate) fn is_placeholder(secret: &str) -> bool {
+    let folded: String = secret
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    [
+        "changeme",
+        "replaceme",
+        "placeholder",
+        "yourpassword",
+        "yoursecret",
+        "examplesecret",
+        "examplepassword",
+    ]
+    .iter()
+    .any(|p| folded.contains(p))
+}
+
+/// The secrets a connection URL carries: its password (`user:pw@`) and the
+/// values of secret-looking query parameters.
+pub(crate) fn url_secrets(url: &str) -> Vec<String> {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut out = Vec::new();
+    if let (Some(scheme_end), Some(at)) = (base.find("://"), base.rfind('@'))
+        && at > scheme_end
+        && let Some((_, password)) = base[scheme_end + 3..at].split_once(':')
+    {
+        out.push(password.to_owned());
+    }
+    for param in query.split('&') {
+        if let Some((name, value)) = param.split_once('=')
+            && name.to_ascii_lowercase().contains("pass")
+        {
+            out.push(value.to_owned());
+        }
+    }
+    out
+}
+
 /// Builds a lookup from pairs, for tests.
 pub fn lookup_from_pairs(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     let map: HashMap<String, String> = pairs
@@ -335,6 +378,62 @@ mod tests {
         let text = format!("{c:?}");
         assert!(!text.contains("hunter2"), "{text}");
         assert!(!text.contains("redis-secret"), "{text}");
+    }
+
+    #[test]
+    fn production_refuses_placeholder_secrets_in_every_variable() {
+        fn prod(vars: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+            let mut all = vec![
+                ("APP_ENV", "production"),
+                ("OWNER_PASSWORD", "a-real-Owner-s3cr3t-x"),
+            ];
+            all.extend_from_slice(vars);
+            all
+        }
+        for (vars, named) in [
+            (
+                vec![("OWNER_PASSWORD", "change-me-to-a-long-random-secret")],
+                "OWNER_PASSWORD",
+            ),
+            (
+                vec![("REDIS_URL", "redis://:changeme@127.0.0.1:6379/0")],
+                "REDIS_URL",
+            ),
+            (
+                vec![("REDIS_URL", "unix:///run/r.sock?pass=change-me")],
+                "REDIS_URL",
+            ),
+            (vec![("REDIS_PASSWORD", "Change_Me")], "REDIS_PASSWORD"),
+        ] {
+            let e = ApiConfig::from_lookup(lookup_from_pairs(&prod(&vars)))
+                .expect_err("a placeholder in production");
+            assert!(e.to_string().contains(named), "{vars:?}: {e}");
+        }
+        for (vars, named) in [
+            (
+                vec![("DATABASE_URL", "postgres://tm:change-me@127.0.0.1:5432/tm")],
+                "DATABASE_URL",
+            ),
+            (
+                vec![("POSTGRES_PASSWORD", "placeholder")],
+                "POSTGRES_PASSWORD",
+            ),
+        ] {
+            let e = SyncdConfig::from_lookup(lookup_from_pairs(&prod(&vars)))
+                .expect_err("a placeholder in production");
+            assert!(e.to_string().contains(named), "{vars:?}: {e}");
+        }
+        // Real secrets pass, and placeholders pass outside production.
+        ApiConfig::from_lookup(lookup_from_pairs(&prod(&[(
+            "REDIS_URL",
+            "redis://:Xk3-9fQ-2mW@127.0.0.1:6379/0",
+        )])))
+        .expect("real secrets");
+        SyncdConfig::from_lookup(lookup_from_pairs(&[(
+            "DATABASE_URL",
+            "postgres://tm:change-me@127.0.0.1:5432/tm",
+        )]))
+        .expect("development accepts it");
     }
 
     #[test]

@@ -5,8 +5,52 @@ use std::time::Duration;
 
 use super::{
     AppEnv, ConfigError, DEFAULT_OWNER_EMAIL, DEFAULT_OWNER_PASSWORD, Env, LogFormat,
-    PostgresConfig, RedisConfig, Secret, is_plausible_email,
+    PostgresConfig, RedisConfig, Secret, is_placeholder, is_plausible_email, url_secrets,
 };
+
+/// In production, refuses each variable whose secret is an example's
+/// placeholder (a copied `taskmaster.env.example` must not run as is).
+fn refuse_placeholders(env: &mut Env<'_>, secrets: &[(&str, Vec<String>)]) {
+    for (name, values) in secrets {
+        if values.iter().any(|v| is_placeholder(v)) {
+            env.problem(
+                name,
+                "holds an example's placeholder secret; set a real one (APP_ENV=production)",
+            );
+        }
+    }
+}
+
+impl RedisConfig {
+    /// The variables that carry its secrets, with them.
+    fn secrets(&self) -> Vec<(&'static str, Vec<String>)> {
+        vec![
+            (
+                "REDIS_URL",
+                self.url
+                    .as_ref()
+                    .map(|u| url_secrets(u.expose()))
+                    .unwrap_or_default(),
+            ),
+            ("REDIS_PASSWORD", vec![self.password.expose().to_owned()]),
+        ]
+    }
+}
+
+impl PostgresConfig {
+    fn secrets(&self) -> Vec<(&'static str, Vec<String>)> {
+        vec![
+            (
+                "DATABASE_URL",
+                self.url
+                    .as_ref()
+                    .map(|u| url_secrets(u.expose()))
+                    .unwrap_or_default(),
+            ),
+            ("POSTGRES_PASSWORD", vec![self.password.expose().to_owned()]),
+        ]
+    }
+}
 
 /// Configuration of `taskmaster-api`.
 #[derive(Debug, Clone)]
@@ -69,6 +113,11 @@ impl ApiConfig {
                     "OWNER_PASSWORD",
                     "must be at least 12 characters long (APP_ENV=production)",
                 );
+            } else if is_placeholder(owner_password.expose()) {
+                env.problem(
+                    "OWNER_PASSWORD",
+                    "holds an example's placeholder secret; set a real one (APP_ENV=production)",
+                );
             }
         }
         let owner_email = env.string("OWNER_EMAIL", DEFAULT_OWNER_EMAIL);
@@ -93,6 +142,9 @@ impl ApiConfig {
             list_cache_bytes: env.parse_in("LIST_CACHE_MB", 64usize, 0..=65_536) << 20,
             max_connections: env.parse_in("MAX_CONNECTIONS", 10_000usize, 1..=1_000_000),
         };
+        if app_env == AppEnv::Production {
+            refuse_placeholders(&mut env, &config.redis.secrets());
+        }
         env.finish().map(|()| config)
     }
 
@@ -149,6 +201,10 @@ impl SyncdConfig {
             backup_dir: env.string("BACKUP_DIR", "backups").into(),
             backup_keep: env.parse_in("BACKUP_KEEP", 14usize, 1..=100_000),
         };
+        if config.app_env == AppEnv::Production {
+            refuse_placeholders(&mut env, &config.redis.secrets());
+            refuse_placeholders(&mut env, &config.postgres.secrets());
+        }
         env.finish().map(|()| config)
     }
 }
