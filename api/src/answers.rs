@@ -138,10 +138,26 @@ pub struct GroupDeleted {
 pub struct MemberList {
     pub count: usize,
     pub group_id: u64,
-    pub users: Vec<MemberSummary>,
+    pub users: Vec<Member>,
 }
 
-/// A member as listed by `/groups/{id}/users` (no credentials).
+/// A member as `/groups/{id}/users` lists it: in full to the owner and the
+/// group's admin, by name to the other members (who may not read another
+/// user's profile either).
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Member {
+    Full(MemberSummary),
+    Name(MemberName),
+}
+
+#[derive(Serialize)]
+pub struct MemberName {
+    pub id: u64,
+    pub full_name: String,
+}
+
+/// A member as the group's managers see it (no credentials).
 #[derive(Serialize)]
 pub struct MemberSummary {
     pub id: u64,
@@ -187,7 +203,8 @@ pub struct GroupStats {
     pub group: GroupName,
     pub pending_tasks: u64,
     pub total_tasks: u64,
-    /// Per member, by full name (`Ann (#7)` where names repeat).
+    /// Per member, by full name (`Ann (#7)` where names repeat); a plain
+    /// member gets only its own entry.
     pub user_task_counts: BTreeMap<String, u64>,
     pub user_task_counts_by_id: BTreeMap<String, u64>,
     pub users_count: usize,

@@ -509,3 +509,69 @@ async fn group_admins_add_only_plain_users_and_only_to_their_groups() {
         StatusCode::UNPROCESSABLE_ENTITY
     );
 }
+
+#[tokio::test]
+async fn plain_members_see_co_members_by_name_only_and_their_own_task_count() {
+    let app = spawn_app().await;
+    let (admin, g, u1) = app.seed_team().await;
+    let u2 = app.seed_user("user", &[g]).await;
+    app.seed_task(u1.id, g, "mine").await;
+    app.seed_task(u2.id, g, "theirs").await;
+    app.seed_task(u2.id, g, "theirs too").await;
+    let members = |auth: taskmaster_tests::Auth| {
+        let app = &app;
+        async move {
+            let res = app
+                .call(Method::GET, &format!("/groups/{g}/users"), &auth, None)
+                .await;
+            assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+            res.json()["data"]["users"].clone()
+        }
+    };
+    // The owner and the group's admin: every member in full.
+    for auth in [Auth::Owner, admin.auth()] {
+        let users = members(auth).await;
+        let all = users.as_array().expect("users");
+        assert_eq!(all.len(), 3, "{users}");
+        assert!(
+            all.iter()
+                .all(|u| u["email"].is_string() && u["role"].is_string()),
+            "{users}"
+        );
+    }
+    // A plain member: ids and names, nothing a profile would show.
+    let users = members(u1.auth()).await;
+    for u in users.as_array().expect("users") {
+        let keys: Vec<&String> = u.as_object().expect("a member").keys().collect();
+        assert_eq!(keys, ["full_name", "id"], "{u}");
+    }
+    // Stats: the group's totals for everyone; per-member counts in full
+    // for the managers, a plain member's own only.
+    let stats = |auth: taskmaster_tests::Auth| {
+        let app = &app;
+        async move {
+            let res = app
+                .call(Method::GET, &format!("/groups/{g}/stats"), &auth, None)
+                .await;
+            assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+            res.json()["data"].clone()
+        }
+    };
+    let full = stats(admin.auth()).await;
+    assert_eq!(full["total_tasks"], 3, "{full}");
+    assert_eq!(
+        full["user_task_counts_by_id"][u2.id.to_string()],
+        2,
+        "{full}"
+    );
+    let own = stats(u1.auth()).await;
+    assert_eq!(own["total_tasks"], 3, "{own}");
+    let by_id = own["user_task_counts_by_id"].as_object().expect("counts");
+    assert_eq!(by_id.len(), 1, "{own}");
+    assert_eq!(by_id[&u1.id.to_string()], 1, "{own}");
+    assert_eq!(
+        own["user_task_counts"].as_object().expect("counts").len(),
+        1,
+        "{own}"
+    );
+}

@@ -11,7 +11,8 @@ use taskmaster_shared::model::{Group, Task, User};
 use crate::access::group_not_found;
 use crate::answers::{
     AdminSummary, GroupDeleted, GroupDetail, GroupList, GroupMessage, GroupName, GroupStats,
-    GroupTasks, MemberAdded, MemberList, MemberRemoved, MemberSummary, created, ok,
+    GroupTasks, Member, MemberAdded, MemberList, MemberName, MemberRemoved, MemberSummary, created,
+    ok,
 };
 use crate::auth::Caller;
 use crate::authz;
@@ -198,16 +199,26 @@ pub async fn members(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let d = visible_group(&state, &caller, &id).await?;
-    let users: Vec<MemberSummary> = member_users(&state, d.group.id)
+    let in_full = authz::can_manage_group(&caller, d.group.id);
+    let users: Vec<Member> = member_users(&state, d.group.id)
         .await?
         .into_iter()
-        .map(|u| MemberSummary {
-            id: u.id,
-            full_name: u.full_name,
-            role: u.role.as_str(),
-            email: u.email,
-            number: u.number,
-            created_at: u.created_at,
+        .map(|u| {
+            if in_full {
+                Member::Full(MemberSummary {
+                    id: u.id,
+                    full_name: u.full_name,
+                    role: u.role.as_str(),
+                    email: u.email,
+                    number: u.number,
+                    created_at: u.created_at,
+                })
+            } else {
+                Member::Name(MemberName {
+                    id: u.id,
+                    full_name: u.full_name,
+                })
+            }
         })
         .collect();
     Ok(ok(MemberList {
@@ -326,6 +337,10 @@ pub async fn stats(
     let mut by_user: BTreeMap<u64, u64> = BTreeMap::new();
     for t in tasks.iter().filter(|t| names.contains_key(&t.user_id)) {
         *by_user.entry(t.user_id).or_default() += 1;
+    }
+    // A plain member sees the group's totals, and its own count only.
+    if !authz::can_manage_group(&caller, d.group.id) {
+        by_user.retain(|user, _| caller.is(*user));
     }
     Ok(ok(GroupStats {
         completed_tasks: completed,
