@@ -11,6 +11,9 @@
 //!   password, role or memberships;
 //! * a group admin sees and changes only the tasks in groups it administers
 //!   (plus its own);
+//! * a group admin adds to its groups only plain users it already manages
+//!   (the `add_member` script decides, atomically); anyone else is "not
+//!   found" to it, so a refusal reveals nothing outside its groups;
 //! * a task can only live in a group its user belongs to.
 //!
 //! Which answers are 403 and which 404 is described in the README.

@@ -474,14 +474,19 @@ async fn deleting_a_user_deletes_their_tasks_and_memberships() {
 }
 
 #[tokio::test]
-async fn group_admins_add_only_plain_users_and_only_to_their_groups() {
+async fn group_admins_add_only_plain_users_they_already_manage_and_only_to_their_groups() {
     let app = spawn_app().await;
     let admin = app.seed_user("group_admin", &[]).await;
     let g = app.seed_group(admin.id).await;
+    let g_also = app.seed_group(admin.id).await;
     let other_admin = app.seed_user("group_admin", &[]).await;
     let other_group = app.seed_group(other_admin.id).await;
-    let plain = app.seed_user("user", &[]).await;
-    let owner_role = app.seed_user("owner", &[]).await;
+    // Managed by `admin`: members of a group it administers.
+    let plain = app.seed_user("user", &[g_also]).await;
+    let owner_role = app.seed_user("owner", &[g_also]).await;
+    // Not managed by it: in no group, or only in another admin's.
+    let loner = app.seed_user("user", &[]).await;
+    let elsewhere = app.seed_user("user", &[other_group]).await;
 
     let add = |gid: u64, uid: u64| {
         let app = &app;
@@ -499,15 +504,43 @@ async fn group_admins_add_only_plain_users_and_only_to_their_groups() {
     assert_eq!(add(g, plain.id).await.status, StatusCode::OK);
     assert_eq!(add(g, plain.id).await.status, StatusCode::CONFLICT);
     assert_eq!(add(g, owner_role.id).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(add(g, other_admin.id).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        add(g, other_admin.id).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
     assert_eq!(
         add(other_group, plain.id).await.status,
         StatusCode::FORBIDDEN
     );
-    assert_eq!(
-        add(g, 999999).await.status,
-        StatusCode::UNPROCESSABLE_ENTITY
-    );
+    // Someone it does not manage reads exactly as someone who does not
+    // exist: the refusal says nothing about accounts outside its groups.
+    let missing = add(g, 999_999).await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for outsider in [loner.id, elsewhere.id] {
+        let res = add(g, outsider).await;
+        assert_eq!(res.status, missing.status, "{}", res.text());
+        assert_eq!(res.json(), missing.json());
+        // Nor can it read them afterwards.
+        let res = app
+            .call(
+                Method::GET,
+                &format!("/users/{outsider}"),
+                &admin.auth(),
+                None,
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
+    }
+    // The owner adds anyone.
+    let res = app
+        .call(
+            Method::POST,
+            &format!("/groups/{g}/users"),
+            &Auth::Owner,
+            Some(json!({"user_id": loner.id})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
 }
 
 #[tokio::test]

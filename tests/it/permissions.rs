@@ -438,8 +438,17 @@ async fn the_permission_matrix_holds_for_every_endpoint_role_and_relation() {
             Some(json!({"user_id": u3.id})),
             403,
         ),
+        // u3 belongs to g2 only, which Ga does not administer: not Ga's
+        // to add (and "not found" to it), the owner's.
         (
             Ga,
+            Method::POST,
+            format!("/groups/{g1}/users"),
+            Some(json!({"user_id": u3.id})),
+            422,
+        ),
+        (
+            Owner,
             Method::POST,
             format!("/groups/{g1}/users"),
             Some(json!({"user_id": u3.id})),
