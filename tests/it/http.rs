@@ -140,11 +140,7 @@ async fn connections_that_send_nothing_or_fall_idle_or_speak_http2_are_closed() 
     async fn answer_then_close(addr: std::net::SocketAddr, bytes: &[u8]) -> Option<String> {
         let mut stream = TcpStream::connect(addr).await.expect("connect");
         stream.write_all(bytes).await.expect("write");
-        let mut buf = Vec::new();
-        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf))
-            .await
-            .ok()
-            .map(|_| String::from_utf8_lossy(&buf).into_owned())
+        until_closed(&mut stream).await
     }
     // Not a byte sent.
     let silent = answer_then_close(app.addr, b"").await;

@@ -77,17 +77,20 @@ impl Store {
         Ok(users)
     }
 
+    /// Adds the two commands that read user `id` (its hash and its groups),
+    /// for [`user_from`].
+    fn user_commands(&self, pipe: &mut redis::Pipeline, id: UserId) {
+        pipe.cmd("HGETALL")
+            .arg(self.keys.row(RowType::User, id.get()))
+            .cmd("SMEMBERS")
+            .arg(self.keys.user_groups(id.get()));
+    }
+
     /// One user: plain commands in one pipeline.
     pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        let (row, groups): (Value, Value) = self
-            .query(
-                redis::pipe()
-                    .cmd("HGETALL")
-                    .arg(self.keys.row(RowType::User, id.get()))
-                    .cmd("SMEMBERS")
-                    .arg(self.keys.user_groups(id.get())),
-            )
-            .await?;
+        let mut pipe = redis::pipe();
+        self.user_commands(&mut pipe, id);
+        let (row, groups): (Value, Value) = self.query(&pipe).await?;
         Ok(user_from(row, groups))
     }
 
@@ -244,23 +247,22 @@ impl Store {
         }))
     }
 
-    /// Adds the command reading the stored rows of user `id`'s tasks, in
-    /// set order (`SORT … BY nosort GET`: sorting by id is left to the
-    /// api, which spares Redis parsing every id as a float).
-    fn user_task_rows_command(&self, pipe: &mut redis::Pipeline, id: UserId) {
-        pipe.cmd("SORT")
-            .arg(self.keys.user_tasks(id.get()))
+    /// The command reading the stored rows of user `id`'s tasks, in set
+    /// order (`SORT … BY nosort GET`: sorting by id is left to the api,
+    /// which spares Redis parsing every id as a float).
+    fn user_task_rows_command(&self, id: UserId) -> redis::Cmd {
+        let mut cmd = redis::cmd("SORT");
+        cmd.arg(self.keys.user_tasks(id.get()))
             .arg("BY")
             .arg("nosort")
             .arg("GET")
             .arg(self.keys.task_row_pattern());
+        cmd
     }
 
     /// The stored JSON of user `id`'s tasks, in no particular order.
     pub async fn user_task_rows(&self, id: UserId) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut pipe = redis::pipe();
-        self.user_task_rows_command(&mut pipe, id);
-        let (rows,): (Value,) = self.query(&pipe).await?;
+        let rows: Value = self.query_one(&self.user_task_rows_command(id)).await?;
         Ok(task_json(array(rows).unwrap_or_default()))
     }
 
@@ -270,11 +272,8 @@ impl Store {
         id: UserId,
     ) -> Result<(Option<User>, Vec<Vec<u8>>), StoreError> {
         let mut pipe = redis::pipe();
-        pipe.cmd("HGETALL")
-            .arg(self.keys.row(RowType::User, id.get()))
-            .cmd("SMEMBERS")
-            .arg(self.keys.user_groups(id.get()));
-        self.user_task_rows_command(&mut pipe, id);
+        self.user_commands(&mut pipe, id);
+        pipe.add_command(self.user_task_rows_command(id));
         let (row, groups, rows): (Value, Value, Value) = self.query(&pipe).await?;
         Ok((
             user_from(row, groups),

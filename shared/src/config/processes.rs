@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{
     AppEnv, ConfigError, DEFAULT_OWNER_EMAIL, DEFAULT_OWNER_PASSWORD, Env, LogFormat,
-    PostgresConfig, RedisConfig, Secret, is_placeholder, is_plausible_email, url_secrets,
+    PostgresConfig, RedisConfig, Secret, is_placeholder, is_plausible_email,
 };
 
 /// In production, refuses each variable whose secret is an example's
@@ -18,37 +18,6 @@ fn refuse_placeholders(env: &mut Env<'_>, secrets: &[(&str, Vec<String>)]) {
                 "holds an example's placeholder secret; set a real one (APP_ENV=production)",
             );
         }
-    }
-}
-
-impl RedisConfig {
-    /// The variables that carry its secrets, with them.
-    fn secrets(&self) -> Vec<(&'static str, Vec<String>)> {
-        vec![
-            (
-                "REDIS_URL",
-                self.url
-                    .as_ref()
-                    .map(|u| url_secrets(u.expose()))
-                    .unwrap_or_default(),
-            ),
-            ("REDIS_PASSWORD", vec![self.password.expose().to_owned()]),
-        ]
-    }
-}
-
-impl PostgresConfig {
-    fn secrets(&self) -> Vec<(&'static str, Vec<String>)> {
-        vec![
-            (
-                "DATABASE_URL",
-                self.url
-                    .as_ref()
-                    .map(|u| url_secrets(u.expose()))
-                    .unwrap_or_default(),
-            ),
-            ("POSTGRES_PASSWORD", vec![self.password.expose().to_owned()]),
-        ]
     }
 }
 

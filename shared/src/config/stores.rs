@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{Env, Secret, quote_kv, redact_url};
+use super::{Env, Secret, quote_kv, redact_url, url_secrets};
 
 /// Where Redis is and how to talk to it.
 #[derive(Debug, Clone)]
@@ -137,5 +137,37 @@ impl PostgresConfig {
             pool_size: env.parse_in("DB_POOL_SIZE", 4u32, 1..=64),
             connect_timeout: env.duration("DB_CONNECT_TIMEOUT", Duration::from_secs(5)),
         }
+    }
+}
+
+impl RedisConfig {
+    /// The variables that carry its secrets, with them.
+    pub(super) fn secrets(&self) -> Vec<(&'static str, Vec<String>)> {
+        vec![
+            (
+                "REDIS_URL",
+                self.url
+                    .as_ref()
+                    .map(|u| url_secrets(u.expose()))
+                    .unwrap_or_default(),
+            ),
+            ("REDIS_PASSWORD", vec![self.password.expose().to_owned()]),
+        ]
+    }
+}
+
+impl PostgresConfig {
+    /// The variables that carry its secrets, with them.
+    pub(super) fn secrets(&self) -> Vec<(&'static str, Vec<String>)> {
+        vec![
+            (
+                "DATABASE_URL",
+                self.url
+                    .as_ref()
+                    .map(|u| url_secrets(u.expose()))
+                    .unwrap_or_default(),
+            ),
+            ("POSTGRES_PASSWORD", vec![self.password.expose().to_owned()]),
+        ]
     }
 }
