@@ -43,6 +43,11 @@ content-type: application/json\r\nretry-after: 1\r\nconnection: close\r\n\
 content-length: 67\r\n\r\n\
 {\"success\":false,\"error\":\"Too many connections; retry in a moment\"}";
 
+/// The client address of a request's connection (a request extension;
+/// behind a reverse proxy, the proxy's).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
 /// Timeouts of the HTTP layer.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerOptions {
@@ -77,7 +82,7 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             biased;
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -105,7 +110,11 @@ pub async fn serve(
         // Small JSON answers must not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
         let edge = edge.clone();
-        let service = hyper::service::service_fn(move |request| edge.clone().handle(request));
+        let client = ClientAddr(peer.ip());
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+            request.extensions_mut().insert(client);
+            edge.clone().handle(request)
+        });
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

@@ -48,6 +48,9 @@
 //! | `P syncd:lease` | string (TTL) | `{instance}|{token}` of the active syncd |
 //! | `P syncd:fence` | string | last fencing token handed out (INCR) |
 //! | `P maintenance` | string | present while a restore runs; the api answers 503 |
+//! | `P limit:user:{id}` | string (TTL) | login attempts on account `id` in the current window (counted before the password is checked; a success gives its attempt back) |
+//! | `P limit:login:{hash}` | string (TTL) | the same for a login name with no account, keyed by a BLAKE2b hash of the name, so a key's size never depends on what a client sent |
+//! | `P limit:owner:{ip}` / `P limit:owner:all` | string (TTL) | wrong `X-Owner-Password` values from one client address / from anywhere in the current window |
 //! | `P meta:owner` | hash | `id` of the owner account made at first start (or adopted: the account holding `OWNER_EMAIL` when there was none), `pw` the hash it was given, `''` when not known (so a changed `OWNER_PASSWORD` can follow, but an owner-set password is never overwritten); a restore keeps it while the restored account still has that hash |
 
 use std::fmt;
@@ -216,6 +219,26 @@ impl Keys {
     pub fn maintenance(&self) -> String {
         self.k(format_args!("maintenance"))
     }
+
+    /// `P limit:user:{id}`: login attempts on an account.
+    pub fn limit_account(&self, user: u64) -> String {
+        self.k(format_args!("limit:user:{user}"))
+    }
+
+    /// `P limit:login:{hash}`: login attempts on a name with no account
+    /// (`hash`: hex of a fixed-size digest of the name).
+    pub fn limit_login(&self, hash: &str) -> String {
+        self.k(format_args!("limit:login:{hash}"))
+    }
+
+    /// `P limit:owner:{ip}`, or `P limit:owner:all` without an address:
+    /// wrong owner passwords.
+    pub fn limit_owner(&self, client: Option<std::net::IpAddr>) -> String {
+        match client {
+            Some(ip) => self.k(format_args!("limit:owner:{ip}")),
+            None => self.k(format_args!("limit:owner:all")),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -236,6 +259,13 @@ mod tests {
         assert_eq!(k.sequence(RowType::User), "tm:seq:users");
         assert_eq!(k.events_channel(), "tm:events");
         assert_eq!(k.control_reply_channel("abc"), "tm:control:reply:abc");
+        assert_eq!(k.limit_account(7), "tm:limit:user:7");
+        assert_eq!(k.limit_login("ab12"), "tm:limit:login:ab12");
+        assert_eq!(
+            k.limit_owner(Some(std::net::Ipv6Addr::LOCALHOST.into())),
+            "tm:limit:owner:::1"
+        );
+        assert_eq!(k.limit_owner(None), "tm:limit:owner:all");
     }
 
     #[test]

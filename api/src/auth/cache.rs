@@ -19,6 +19,7 @@
 //! hottest path); each shard pays argon2 once per credential.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,7 @@ use taskmaster_shared::domain::Role;
 use tokio::sync::watch;
 
 use super::password::{DUMMY_HASH, cpu_bound, verify_blocking};
+use crate::error::ApiError;
 
 /// How long a verified credential is remembered.
 pub const CACHE_TTL: Duration = Duration::from_secs(60);
@@ -46,7 +48,8 @@ const CACHE_MAX: usize = 100_000;
 /// argon2 work is bounded by a semaphore (one permit per core) so a burst
 /// of logins cannot starve the request workers, and concurrent checks of
 /// the same credential share one verification ("single flight"): a client
-/// opening 64 connections at once pays argon2 once, not 64 times.
+/// opening 64 connections at once pays argon2 once, not 64 times, and
+/// counts one attempt against its limit.
 pub struct Authenticator {
     /// BLAKE2b that has taken in this process's random key and nothing
     /// else: each MAC continues a clone with its input. Key and input then
@@ -59,7 +62,7 @@ pub struct Authenticator {
     /// version they read; a write may instead carry "this user must still
     /// have version v" into its script and skip reading the user.
     versions: Mutex<HashMap<[u8; 32], Remembered>>,
-    inflight: Mutex<HashMap<[u8; 32], watch::Receiver<Option<bool>>>>,
+    inflight: Mutex<HashMap<[u8; 32], watch::Receiver<Option<Checked>>>>,
 }
 
 type Blake2b256 = blake2::Blake2b<blake2::digest::consts::U32>;
@@ -198,10 +201,21 @@ impl Authenticator {
         ok && real
     }
 
-    /// Verifies once per credential however many requests ask at the same
-    /// time (`key`: [`Authenticator::cache_key`]). The caller remembers a
-    /// success.
-    pub(super) async fn verify_shared(&self, key: [u8; 32], password: &str, hash: &str) -> bool {
+    /// Checks `password` against `hash` once per credential however many
+    /// requests ask at the same time (`key`: [`Authenticator::cache_key`]).
+    /// Whoever runs the check first calls `count` (the attempt limiter)
+    /// and refuses when it says so; requests sharing that check share its
+    /// outcome, so they count once. The caller remembers a success.
+    pub(super) async fn verify_counted<F>(
+        &self,
+        key: [u8; 32],
+        password: &str,
+        hash: &str,
+        count: impl Fn() -> F,
+    ) -> Result<Checked, ApiError>
+    where
+        F: Future<Output = Result<Option<Duration>, ApiError>>,
+    {
         let follower = {
             let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
             match map.get(&key) {
@@ -216,23 +230,56 @@ impl Authenticator {
         match follower {
             Err(tx) => {
                 let _leader = FlightGuard { auth: self, key };
-                let ok = self.verify(password, Some(hash)).await;
-                let _ = tx.send(Some(ok));
-                ok
+                let checked = self.count_and_verify(password, hash, count).await?;
+                let shared = match checked {
+                    Checked::Valid { .. } => Checked::Valid { counted: false },
+                    other => other,
+                };
+                let _ = tx.send(Some(shared));
+                Ok(checked)
             }
             Ok(mut rx) => {
                 let answer = rx.wait_for(Option::is_some).await.ok().and_then(|v| *v);
                 match answer {
-                    Some(ok) => ok,
-                    None => {
-                        // The leader went away without an answer (its
-                        // request was cancelled): check for ourselves.
-                        self.verify(password, Some(hash)).await
-                    }
+                    Some(checked) => Ok(checked),
+                    // The leader went away without an answer (its request
+                    // was cancelled, or counting failed): check for ourselves.
+                    None => self.count_and_verify(password, hash, count).await,
                 }
             }
         }
     }
+
+    async fn count_and_verify<F>(
+        &self,
+        password: &str,
+        hash: &str,
+        count: impl Fn() -> F,
+    ) -> Result<Checked, ApiError>
+    where
+        F: Future<Output = Result<Option<Duration>, ApiError>>,
+    {
+        if let Some(wait) = count().await? {
+            return Ok(Checked::Limited(wait));
+        }
+        Ok(if self.verify(password, Some(hash)).await {
+            Checked::Valid { counted: true }
+        } else {
+            Checked::Invalid
+        })
+    }
+}
+
+/// What a counted password check came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Checked {
+    /// Right; `counted`: this request counted the attempt (and gives it back).
+    Valid {
+        counted: bool,
+    },
+    Invalid,
+    /// Not checked: the account is over its attempt limit for this long.
+    Limited(Duration),
 }
 
 /// Removes a single-flight entry however its leader ends.

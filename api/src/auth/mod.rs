@@ -1,7 +1,8 @@
 //! Authentication: who is calling.
 //!
 //! 1. `X-Owner-Password` equal to the owner secret (compared in constant
-//!    time) makes the caller the owner. A wrong value falls through.
+//!    time) makes the caller the owner. A wrong value is logged and
+//!    counted (see [`limiter`]), then falls through.
 //! 2. HTTP Basic auth with a numeric user id or an email (case-insensitive)
 //!    as the user name, checked against the stored argon2id hash.
 //! 3. Anything else is 401 with `WWW-Authenticate: Basic`.
@@ -9,10 +10,11 @@
 //! * [`password`]: argon2id hashing and verifying, on a bounded pool.
 //! * [`cache`]: a shard's remembered verifications, so argon2 runs once per
 //!   credential and minute, not once per request.
-//! * [`limiter`]: repeated failures for one login name are limited
-//!   ([`limiter::MAX_FAILURES`] per [`limiter::FAILURE_WINDOW`], then 429).
-//!   Unknown users cost the same argon2 work as known ones, so timing does
-//!   not reveal which logins exist.
+//! * [`limiter`]: password checks per account are limited
+//!   ([`limiter::MAX_ATTEMPTS`] per [`limiter::WINDOW`], counted in Redis
+//!   before the check, then 429), and so are wrong owner passwords, per
+//!   client address and in all. Unknown users cost the same argon2 work as
+//!   known ones, so timing does not reveal which logins exist.
 //! * [`resolve`]: credentials to a [`Caller`], reading the caller's record
 //!   in the same Redis round trip as the request's own data.
 
@@ -20,6 +22,8 @@ pub mod cache;
 pub mod limiter;
 pub mod password;
 mod resolve;
+
+use std::net::IpAddr;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -29,8 +33,10 @@ use subtle::ConstantTimeEq;
 use taskmaster_shared::domain::{Email, Role, UserId, parse_id};
 
 use crate::error::ApiError;
+use crate::server::ClientAddr;
 use crate::state::AppState;
-use crate::store::Actor;
+use crate::store::{Actor, Counter};
+use limiter::{MAX_LOGIN_BYTES, OWNER_MAX_ALL, OWNER_MAX_PER_CLIENT, WINDOW};
 
 pub use cache::Authenticator;
 pub use password::{argon2, cpu_bound, hash_password};
@@ -148,19 +154,46 @@ pub enum Credentials {
     },
 }
 
-impl Credentials {
-    fn limiter_key(id: Option<UserId>, email_key: &str) -> String {
-        id.map(|i| i.to_string())
-            .unwrap_or_else(|| email_key.to_owned())
-    }
-}
-
 /// Compares digests, not the texts: comparing slices of different lengths
 /// returns at once, which would tell a guesser the secret's length.
 fn owner_secret_matches(given: &[u8], secret: &str) -> bool {
     let given = Blake2b256::digest(given);
     let secret = Blake2b256::digest(secret.as_bytes());
     bool::from(given.as_slice().ct_eq(secret.as_slice()))
+}
+
+/// Whether `given` is the owner password. Refused with 429 while this
+/// client, or everyone, is over the limit of wrong ones, right or wrong,
+/// so that guessing stops; a wrong one is logged and counted.
+async fn owner_header(
+    state: &AppState,
+    client: Option<IpAddr>,
+    given: &[u8],
+) -> Result<bool, ApiError> {
+    let guard = &state.services.owner_guard;
+    if let Some(wait) = guard.blocked(client) {
+        return Err(ApiError::TooManyRequests(wait));
+    }
+    if owner_secret_matches(given, state.config.owner_password.expose()) {
+        return Ok(true);
+    }
+    tracing::warn!(client = ?client, "wrong X-Owner-Password");
+    // A limit of n wrong values: the n-th one already refuses the next.
+    let mut counters = vec![(Counter::OwnerAll, OWNER_MAX_ALL - 1)];
+    if let Some(ip) = client {
+        counters.push((Counter::OwnerFrom(ip), OWNER_MAX_PER_CLIENT - 1));
+    }
+    let waits = state.store.count_attempt(&counters, WINDOW).await?;
+    let all = waits.first().copied().flatten();
+    let for_client = waits.get(1).copied().flatten();
+    if all.is_some() || for_client.is_some() {
+        guard.refuse(client, for_client, all);
+        tracing::warn!(client = ?client, everyone = all.is_some(), "owner password refused from now on");
+        return Err(ApiError::TooManyRequests(
+            all.max(for_client).unwrap_or(WINDOW),
+        ));
+    }
+    Ok(false)
 }
 
 impl FromRequestParts<AppState> for Credentials {
@@ -170,14 +203,20 @@ impl FromRequestParts<AppState> for Credentials {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(given) = parts.headers.get("x-owner-password")
-            && owner_secret_matches(given.as_bytes(), state.config.owner_password.expose())
-        {
-            return Ok(Credentials::Owner);
+        if let Some(given) = parts.headers.get("x-owner-password") {
+            let client = parts.extensions.get::<ClientAddr>().map(|c| c.0);
+            if owner_header(state, client, given.as_bytes()).await? {
+                return Ok(Credentials::Owner);
+            }
         }
         let Some((login, password)) = basic_credentials(parts) else {
             return Err(ApiError::Unauthorized);
         };
+        // No account has a longer name: refused before any work, so that
+        // nothing is hashed, looked up or counted for it.
+        if login.len() > MAX_LOGIN_BYTES {
+            return Err(ApiError::Unauthorized);
+        }
         Ok(match parse_id(&login) {
             Some(id) => Credentials::Basic {
                 id: Some(UserId(id)),

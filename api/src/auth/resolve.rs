@@ -1,12 +1,16 @@
 //! Turning [`Credentials`] into a [`Caller`], with as few Redis round
 //! trips as the request allows.
 
+use std::time::Duration;
+
 use taskmaster_shared::domain::{Role, UserId};
 
+use super::cache::Checked;
+use super::limiter::{MAX_ATTEMPTS, WINDOW, login_digest};
 use super::{Caller, Credentials};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{AuthRecord, Prefetch};
+use crate::store::{AuthRecord, Counter, Prefetch};
 
 /// Authenticates and reads `prefetch`'s data in the same round trip;
 /// returns the caller and that data. The data is read before the caller is
@@ -124,6 +128,16 @@ fn refresh(state: &AppState, id: UserId, password: &str, version: u64) {
     });
 }
 
+/// Counts one login attempt on `counter`; how long it must wait when it
+/// is over the limit.
+async fn count_attempt(state: &AppState, counter: Counter) -> Result<Option<Duration>, ApiError> {
+    let waits = state
+        .store
+        .count_attempt(&[(counter, MAX_ATTEMPTS)], WINDOW)
+        .await?;
+    Ok(waits.into_iter().flatten().next())
+}
+
 /// Turns credentials into a caller. `prefetched` is the auth record when it
 /// was already read (`Some(None)`: the user does not exist).
 pub async fn resolve(
@@ -140,22 +154,23 @@ pub async fn resolve(
         return Ok(Caller::owner_header());
     };
     let auth = &state.auth;
-    let limiter = &state.services.limiter;
-    let limiter_key = Credentials::limiter_key(*id, email_key);
     let record = match prefetched {
         Some(record) => record,
         None => state.store.auth_record(*id, email_key).await?,
     };
     let Some(record) = record else {
-        if let Some(wait) = limiter.blocked(&limiter_key) {
+        // No such account: counted all the same (by a digest of the name),
+        // and checked against a dummy hash, so that neither a 429 nor the
+        // time taken tells which accounts exist.
+        let counter = Counter::Login(login_digest(*id, email_key));
+        if let Some(wait) = count_attempt(state, counter).await? {
             return Err(ApiError::TooManyRequests(wait));
         }
         auth.verify(password, None).await;
-        limiter.record_failure(&limiter_key);
         return Err(ApiError::Unauthorized);
     };
-    // A credential verified moments ago passes even while its login name
-    // is being hammered: the limiter must not lock out a working client.
+    // A credential verified moments ago passes without a check and without
+    // a count: hammering a login must not lock out a working client.
     if remembered(state, UserId(record.id), password)
         != Some((record.credential_version, record.role))
     {
@@ -165,17 +180,22 @@ pub async fn resolve(
             &record.password_hash,
             password,
         );
-        if let Some(wait) = limiter.blocked(&limiter_key) {
-            return Err(ApiError::TooManyRequests(wait));
+        let counter = Counter::Account(UserId(record.id));
+        let checked = auth
+            .verify_counted(key, password, &record.password_hash, || {
+                count_attempt(state, counter)
+            })
+            .await?;
+        match checked {
+            Checked::Limited(wait) => return Err(ApiError::TooManyRequests(wait)),
+            Checked::Invalid => return Err(ApiError::Unauthorized),
+            Checked::Valid { counted } => {
+                if counted && let Err(e) = state.store.give_back(counter).await {
+                    // The attempt then simply stays counted until its window ends.
+                    tracing::debug!(error = %e, "giving back a login attempt failed");
+                }
+            }
         }
-        if !auth
-            .verify_shared(key, password, &record.password_hash)
-            .await
-        {
-            limiter.record_failure(&limiter_key);
-            return Err(ApiError::Unauthorized);
-        }
-        limiter.clear_failures(&limiter_key);
         auth.remember_version(record.id, password, record.credential_version, record.role);
     }
     Ok(Caller {

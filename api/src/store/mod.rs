@@ -17,6 +17,7 @@
 //! names from the prefix).
 
 mod auth;
+mod limits;
 mod ops;
 mod reads;
 pub mod refusal;
@@ -33,6 +34,7 @@ use taskmaster_shared::keys::Keys;
 use taskmaster_shared::redis_pool::{self, RedisPool, RunError};
 
 pub use auth::{AuthRecord, ListHead, Prefetch, TaskRow};
+pub use limits::Counter;
 pub use ops::{BootstrapOutcome, BootstrapState, SyncCounts};
 pub use reads::{GroupDetail, sorted_tasks};
 pub use refusal::{Refusal, TaskRefusal};

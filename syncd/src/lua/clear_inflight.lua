@@ -1,0 +1,12 @@
+-- ARGV: P, the caller's lease `{instance}|{token}` ('' when unfenced).
+-- Drops the in-flight sets after their flush committed, only while the
+-- caller still holds the lease it flushed under, in one step. While it
+-- holds the lease, nobody else can have added to them (only the holder
+-- takes), so they hold exactly what this flush wrote. A daemon that lost
+-- the lease meanwhile (paused past it) is refused (LEASE_LOST): the sets
+-- may now hold the new holder's ids, which that holder writes and clears.
+local P, holder = ARGV[1], ARGV[2]
+if holder ~= '' and redis.call('GET', P .. 'syncd:lease') ~= holder then
+  return redis.error_reply('LEASE_LOST the lease is no longer this syncd\'s')
+end
+return redis.call('DEL', P .. 'inflight:users', P .. 'inflight:groups', P .. 'inflight:tasks')
