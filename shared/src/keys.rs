@@ -35,7 +35,7 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `P dirty:{users,groups,tasks}` | set | ids changed since the last flush, deletes included; a user row includes its memberships |
-//! | `P inflight:{users,groups,tasks}` | set | ids taken by the flush in progress (renamed from `dirty:*`; merged back after a crash) |
+//! | `P inflight:{users,groups,tasks}` | set | ids taken by the flush in progress (renamed from `dirty:*`; merged back after a crash); taken and cleared only by the lease holder, checked in the same script |
 //! | channel `P events` | pub/sub | `{"type":"task","id":5,"op":"upsert"}` (`type` user/group/task, `op` upsert/delete) after every write; a wake-up only, the dirty sets are the truth |
 //!
 //! ## Operations

@@ -135,11 +135,15 @@ impl Daemon {
             return Err("standing by: another syncd is active".to_owned());
         };
         let _keepalive = self.keepalive();
+        let holder = flush::Holder {
+            instance: self.instance.clone(),
+            token,
+        };
         match flush::flush_once(
             &self.syncd.redis,
             &self.syncd.keys,
             &self.syncd.pg,
-            Some(token),
+            Some(&holder),
             self.syncd.config.sync_chunk_rows,
         )
         .await
@@ -165,10 +169,10 @@ impl Daemon {
                 }
                 Ok(report)
             }
-            Err(FlushError::Fenced) => {
-                tracing::warn!("a newer syncd has flushed; this one stands by");
+            Err(e @ (FlushError::Fenced | FlushError::LeaseLost)) => {
+                tracing::warn!(error = %e, "this syncd stands by");
                 self.token = None;
-                Err(FlushError::Fenced.to_string())
+                Err(e.to_string())
             }
             Err(e) => {
                 tracing::warn!(error = %e, "flush failed; the rows stay pending");

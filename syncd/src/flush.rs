@@ -3,7 +3,8 @@
 //! 1. **Hand-off.** One script renames each `dirty:{type}` set to
 //!    `inflight:{type}` (merging into a leftover in-flight set after a
 //!    crash). Writes that land from then on go to a fresh dirty set and are
-//!    flushed next time; nothing is lost in between.
+//!    flushed next time; nothing is lost in between. Only the lease holder
+//!    may take ([`Holder`]; the script checks the lease).
 //! 2. **Stream.** The in-flight ids are scanned (SSCAN) in chunks of
 //!    `SYNC_CHUNK_ROWS` (default 5,000); each chunk's rows are read in one MULTI/EXEC (a user
 //!    with its memberships) and handed to the PostgreSQL thread over a
@@ -19,9 +20,13 @@
 //!    set, so a chunk read a little later than another is corrected by the
 //!    next flush; if the mix breaks a constraint, the commit fails,
 //!    nothing is cleared, and the retry reads everything again.
-//! 4. **Clear.** Only after COMMIT are the in-flight sets dropped. A crash
-//!    before that flushes the same rows again; every statement is an upsert
-//!    or a delete by id, so re-running is harmless.
+//! 4. **Clear.** Only after COMMIT are the in-flight sets dropped, and only
+//!    while the flush's lease is still held, in one script: a daemon paused
+//!    past its lease (SIGSTOP, a long stall) must not drop ids that the
+//!    new holder has taken since. A flush that finds its lease gone before
+//!    COMMIT rolls back ([`FlushError::LeaseLost`]). A crash, or a lost
+//!    lease, before the clear flushes the same rows again; every statement
+//!    is an upsert or a delete by id, so re-running is harmless.
 
 use std::time::{Duration, Instant};
 
@@ -38,13 +43,45 @@ use crate::pg::{PgError, PgWorker};
 #[derive(Debug, thiserror::Error)]
 pub enum FlushError {
     #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
+    Redis(redis::RedisError),
     #[error("timed out waiting for a redis connection")]
     RedisPool,
     #[error(transparent)]
     Postgres(#[from] PgError),
     #[error("another syncd holds a newer lease; this one stops flushing")]
     Fenced,
+    #[error("this syncd lost its lease during the flush; the new holder flushes these rows")]
+    LeaseLost,
+}
+
+impl From<redis::RedisError> for FlushError {
+    fn from(e: redis::RedisError) -> Self {
+        if e.code() == Some("LEASE_LOST") {
+            FlushError::LeaseLost
+        } else {
+            FlushError::Redis(e)
+        }
+    }
+}
+
+/// The lease a flush runs under: `P syncd:lease` holds `{instance}|{token}`
+/// while this daemon is the active one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub instance: String,
+    pub token: u64,
+}
+
+impl Holder {
+    /// The lease's value while this holder has it.
+    fn lease_value(&self) -> String {
+        format!("{}|{}", self.instance, self.token)
+    }
+}
+
+/// The lease value the scripts check; empty when unfenced.
+fn lease_arg(holder: Option<&Holder>) -> String {
+    holder.map(Holder::lease_value).unwrap_or_default()
 }
 
 impl FlushError {
@@ -123,13 +160,22 @@ async fn conn(redis: &RedisPool) -> Result<redis_pool::Conn, FlushError> {
         .map_err(|_| FlushError::RedisPool)
 }
 
-/// Moves the dirty ids to the in-flight sets; returns how many ids each
-/// type has in flight.
-async fn take(redis: &RedisPool, keys: &Keys) -> Result<[u64; 3], FlushError> {
+/// Moves the dirty ids to the in-flight sets (the hand-off); returns how
+/// many ids each type has in flight. Refused ([`FlushError::LeaseLost`])
+/// unless `holder` holds the lease.
+pub async fn take(
+    redis: &RedisPool,
+    keys: &Keys,
+    holder: Option<&Holder>,
+) -> Result<[u64; 3], FlushError> {
     static SCRIPT: std::sync::LazyLock<redis::Script> =
         std::sync::LazyLock::new(|| redis::Script::new(include_str!("lua/take_dirty.lua")));
     let mut conn = conn(redis).await?;
-    let counts: Vec<u64> = SCRIPT.arg(keys.prefix()).invoke_async(&mut conn).await?;
+    let counts: Vec<u64> = SCRIPT
+        .arg(keys.prefix())
+        .arg(lease_arg(holder))
+        .invoke_async(&mut conn)
+        .await?;
     let count = |i: usize| counts.get(i).copied().unwrap_or(0);
     Ok([count(0), count(1), count(2)])
 }
@@ -390,12 +436,50 @@ pub async fn mark_all_dirty(redis: &RedisPool, keys: &Keys) -> Result<u64, Flush
     Ok(counts.iter().sum::<u64>() + tasks)
 }
 
+/// Drops the in-flight sets after their flush committed, only while
+/// `holder` still holds the lease (one script); otherwise
+/// [`FlushError::LeaseLost`] and the sets stay for the new holder.
+pub async fn clear(
+    redis: &RedisPool,
+    keys: &Keys,
+    holder: Option<&Holder>,
+) -> Result<(), FlushError> {
+    static SCRIPT: std::sync::LazyLock<redis::Script> =
+        std::sync::LazyLock::new(|| redis::Script::new(include_str!("lua/clear_inflight.lua")));
+    let mut conn = conn(redis).await?;
+    let _: u64 = SCRIPT
+        .arg(keys.prefix())
+        .arg(lease_arg(holder))
+        .invoke_async(&mut conn)
+        .await?;
+    Ok(())
+}
+
+/// Whether `holder` still holds the lease (always, unfenced).
+async fn still_holds(
+    redis: &RedisPool,
+    keys: &Keys,
+    holder: Option<&Holder>,
+) -> Result<bool, FlushError> {
+    let Some(holder) = holder else {
+        return Ok(true);
+    };
+    let mut conn = conn(redis).await?;
+    let lease: Option<String> = redis::cmd("GET")
+        .arg(keys.syncd_lease())
+        .query_async(&mut conn)
+        .await?;
+    Ok(lease.as_deref() == Some(holder.lease_value().as_str()))
+}
+
 /// Scans the in-flight ids type by type (users, groups, tasks) in chunks
-/// and sends each chunk's rows to the writer.
+/// and sends each chunk's rows to the writer; before the last word (which
+/// commits) checks that `holder` still holds the lease.
 async fn read_all(
     redis: &RedisPool,
     keys: &Keys,
     chunk_rows: usize,
+    holder: Option<&Holder>,
     chunks: tokio::sync::mpsc::Sender<Chunk>,
 ) -> Result<(), FlushError> {
     for (i, t) in RowType::ALL.into_iter().enumerate() {
@@ -431,47 +515,60 @@ async fn read_all(
             cursor = next;
         }
     }
+    // A paused daemon must not commit what it read before the pause over
+    // what the new holder writes: dropping the sender rolls back.
+    if !still_holds(redis, keys, holder).await? {
+        return Err(FlushError::LeaseLost);
+    }
     let _ = chunks.send(Chunk::End).await;
     Ok(())
 }
 
 /// One flush: hand-off, then the in-flight rows streamed in chunks into
-/// one transaction, then clear. `token` is the fencing token of the lease
-/// holder (`None`: unfenced, for tools and tests that run alone).
-/// `chunk_rows` ids are read and written at a time.
+/// one transaction, then clear. `holder` is the lease the flush runs under
+/// (its token fences the transaction; `None`: unfenced, for tools and
+/// tests that run alone). `chunk_rows` ids are read and written at a time.
 pub async fn flush_once(
     redis: &RedisPool,
     keys: &Keys,
     pg: &PgWorker,
-    token: Option<u64>,
+    holder: Option<&Holder>,
     chunk_rows: usize,
 ) -> Result<FlushReport, FlushError> {
     let started = Instant::now();
-    let taken = take(redis, keys).await?;
+    let taken = take(redis, keys, holder).await?;
     if taken.iter().all(|n| *n == 0) {
         return Ok(FlushReport {
             duration: started.elapsed(),
             ..FlushReport::default()
         });
     }
-    let (sender, receiver) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
-    let writer = pg.run(move |client| Ok(write_stream(client, receiver, token)?));
-    let (written, read) = tokio::join!(writer, read_all(redis, keys, chunk_rows, sender));
-    let report = match (written?, read) {
-        (Written::Committed(report), _) => report,
-        (Written::Fenced, _) => return Err(FlushError::Fenced),
-        (Written::Abandoned, Err(e)) => return Err(e),
-        (Written::Abandoned, Ok(())) => return Err(FlushError::Postgres(PgError::WorkerGone)),
-    };
+    let report = write_taken(redis, keys, pg, holder, chunk_rows).await?;
     // Committed: only now may the in-flight ids go.
-    let mut conn = conn(redis).await?;
-    let mut del = redis::cmd("DEL");
-    for t in RowType::ALL {
-        del.arg(keys.inflight(t));
-    }
-    del.query_async::<()>(&mut conn).await?;
+    clear(redis, keys, holder).await?;
     Ok(FlushReport {
         duration: started.elapsed(),
         ..report
     })
+}
+
+/// Streams the in-flight rows into one PostgreSQL transaction and commits
+/// it, fenced by `holder`'s token; clears nothing.
+pub async fn write_taken(
+    redis: &RedisPool,
+    keys: &Keys,
+    pg: &PgWorker,
+    holder: Option<&Holder>,
+    chunk_rows: usize,
+) -> Result<FlushReport, FlushError> {
+    let token = holder.map(|h| h.token);
+    let (sender, receiver) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
+    let writer = pg.run(move |client| Ok(write_stream(client, receiver, token)?));
+    let (written, read) = tokio::join!(writer, read_all(redis, keys, chunk_rows, holder, sender));
+    match (written?, read) {
+        (Written::Committed(report), _) => Ok(report),
+        (Written::Fenced, _) => Err(FlushError::Fenced),
+        (Written::Abandoned, Err(e)) => Err(e),
+        (Written::Abandoned, Ok(())) => Err(FlushError::Postgres(PgError::WorkerGone)),
+    }
 }

@@ -12,7 +12,7 @@ use crate::sync::assert_same;
 
 /// An api (with `SYNC_REQUEST_TIMEOUT=2s` and the `extra` variables) and a
 /// syncd on a fresh database, once syncd reports running.
-async fn app_syncd_env_with(
+pub(crate) async fn app_syncd_env_with(
     extra: &[(&str, &str)],
 ) -> (
     TestApp,
@@ -310,6 +310,50 @@ async fn only_one_syncd_is_active_and_a_standby_takes_over_when_it_dies() {
     assert_same(&app, &pg).await;
 }
 
+/// Creates, edits and deletes tasks of `admin` in group `g` until `stop`;
+/// answers how many writes it sent.
+pub(crate) fn churn(
+    app: std::sync::Arc<TestApp>,
+    admin: u64,
+    g: u64,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<u64> {
+    use std::sync::atomic::Ordering;
+    tokio::spawn(async move {
+        let mut ids: Vec<u64> = Vec::new();
+        let mut n = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            n += 1;
+            match n % 4 {
+                0 if !ids.is_empty() => {
+                    let id = ids.remove(0);
+                    app.call(
+                        Method::DELETE,
+                        &format!("/users/{admin}/tasks/{id}"),
+                        &Auth::Owner,
+                        None,
+                    )
+                    .await;
+                }
+                1 if !ids.is_empty() => {
+                    let id = ids[ids.len() / 2];
+                    let body =
+                        serde_json::json!({"title": format!("edit {n}"), "priority": n % 3 + 1});
+                    app.call(
+                        Method::PUT,
+                        &format!("/users/{admin}/tasks/{id}"),
+                        &Auth::Owner,
+                        Some(body),
+                    )
+                    .await;
+                }
+                _ => ids.push(app.seed_task(admin, g, &format!("task {n}")).await),
+            }
+        }
+        n
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_syncd_at_random_moments_loses_and_resurrects_nothing() {
     use std::sync::Arc;
@@ -324,41 +368,7 @@ async fn killing_syncd_at_random_moments_loses_and_resurrects_nothing() {
     let admin = app.seed_user("group_admin", &[]).await;
     let g = app.seed_group(admin.id).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (app, stop) = (app.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut ids: Vec<u64> = Vec::new();
-            let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                n += 1;
-                match n % 4 {
-                    0 if !ids.is_empty() => {
-                        let id = ids.remove(0);
-                        app.call(
-                            Method::DELETE,
-                            &format!("/users/{}/tasks/{id}", admin.id),
-                            &Auth::Owner,
-                            None,
-                        )
-                        .await;
-                    }
-                    1 if !ids.is_empty() => {
-                        let id = ids[ids.len() / 2];
-                        let body = serde_json::json!({"title": format!("edit {n}"), "priority": n % 3 + 1});
-                        app.call(
-                            Method::PUT,
-                            &format!("/users/{}/tasks/{id}", admin.id),
-                            &Auth::Owner,
-                            Some(body),
-                        )
-                        .await;
-                    }
-                    _ => ids.push(app.seed_task(admin.id, g, &format!("task {n}")).await),
-                }
-            }
-            n
-        })
-    };
+    let writer = churn(app.clone(), admin.id, g, stop.clone());
 
     let mut seed = 0x2545_f491_4f6c_dd1d_u64 ^ u64::from(std::process::id());
     let mut kills = 0;

@@ -10,6 +10,7 @@ mod dirty;
 mod groups;
 mod health;
 mod http;
+mod lease;
 mod limits;
 mod own_tasks;
 mod permissions;

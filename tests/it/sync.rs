@@ -9,7 +9,7 @@ use taskmaster_shared::config::{SyncdConfig, lookup_from_pairs};
 use taskmaster_tests::{Auth, ChildProcess, TestApp, connect_pg, eventually, shared, spawn_app};
 
 /// A syncd on the app's Redis data and a new database without a schema.
-async fn syncd_for(app: &TestApp) -> (taskmaster_syncd::Syncd, tokio_postgres::Client) {
+pub(crate) async fn syncd_for(app: &TestApp) -> (taskmaster_syncd::Syncd, tokio_postgres::Client) {
     syncd_with(app, &[]).await
 }
 

@@ -1,8 +1,14 @@
--- ARGV: P. The atomic hand-off of a flush: each dirty set becomes (or is
--- merged into, after a crash) the in-flight set of its type; writes that
--- land from now on start a fresh dirty set. Returns how many ids each type
+-- ARGV: P, the caller's lease `{instance}|{token}` ('' when unfenced: a
+-- tool or test running alone). The atomic hand-off of a flush: each dirty
+-- set becomes (or is merged into, after a crash) the in-flight set of its
+-- type; writes that land from now on start a fresh dirty set. Refused
+-- (LEASE_LOST) unless the caller holds the lease, so a daemon that was
+-- paused past its lease never takes ids. Returns how many ids each type
 -- has in flight: {users, groups, tasks} (syncd scans them in chunks).
-local P = ARGV[1]
+local P, holder = ARGV[1], ARGV[2]
+if holder ~= '' and redis.call('GET', P .. 'syncd:lease') ~= holder then
+  return redis.error_reply('LEASE_LOST the lease is no longer this syncd\'s')
+end
 local out = {}
 for _, t in ipairs({'users', 'groups', 'tasks'}) do
   local dirty, inflight = P .. 'dirty:' .. t, P .. 'inflight:' .. t
