@@ -25,7 +25,10 @@
 # and deploy/redis.conf set it up on one host; or tcp, over loopback),
 # BENCH_BASELINE (the path of another taskmaster-api binary, say one built
 # from the commit before a change: its GET and create are measured in the
-# same rounds, alternating with this build's, and compared per round).
+# same rounds, alternating with this build's, and compared per round),
+# BENCH_REDIS_AOF (off, the default; everysec, as deploy/redis.conf; or
+# always: Redis's append-only file and its fsync policy, to price
+# `appendfsync always`).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -84,10 +87,25 @@ cleanup() {
 trap cleanup EXIT
 
 REDIS_PORT=$(free_port)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+case "${BENCH_REDIS_AOF:-off}" in
+    off) AOF=(--appendonly no) ;;
+    everysec|always) AOF=(--appendonly yes --appendfsync "$BENCH_REDIS_AOF") ;;
+    *) echo "BENCH_REDIS_AOF must be off, everysec or always" >&2; exit 64 ;;
+esac
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" "${AOF[@]}" --daemonize yes \
     --unixsocket "$WORK/redis.sock" --unixsocketperm 700 \
     --dir "$WORK" --logfile "$WORK/redis.log" --maxclients 10000
 for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+# As syncd does once it has checked this Redis server against PostgreSQL:
+# creates then pay the check that the server is still that one.
+mark_checked() {
+    local run_id prefix
+    run_id=$(redis-cli -p "$REDIS_PORT" info server | awk -F: '/^run_id:/ {print $2}' | tr -d '\r')
+    for prefix in main: small: big:; do
+        redis-cli -p "$REDIS_PORT" set "${prefix}meta:ids_run" "$run_id" >/dev/null
+    done
+}
+mark_checked
 
 API_PORT=$(free_port)
 CEIL_PORT=$(free_port)
@@ -227,6 +245,7 @@ for p in "$MAIN_PID" "$NOCACHE_PID" $BASE_PID; do kill "$p" 2>/dev/null || true;
 # alternate (small, big, small, big, ...): the machine's mood then weighs on
 # both alike. The median p50 of each is compared.
 redis-cli -p "$REDIS_PORT" flushall >/dev/null
+mark_checked
 SMALL_USERS=10; SMALL_TASKS=100
 say "latency vs size: seeding $((SMALL_USERS * SMALL_TASKS)) and $((BIG_USERS * BIG_TASKS_PER_USER)) tasks (a while)"
 SAMPLE=$(seed small: "$SMALL_USERS" "$SMALL_TASKS")

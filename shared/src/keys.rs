@@ -48,6 +48,8 @@
 //! | `P syncd:lease` | string (TTL) | `{instance}|{token}` of the active syncd |
 //! | `P syncd:fence` | string | last fencing token handed out (INCR) |
 //! | `P maintenance` | string | present while a restore runs; the api answers 503 |
+//! | `P meta:ids_run` | string | the run id of the Redis server on which syncd last checked the id counters against PostgreSQL; the create scripts refuse while it names another server (Redis restarted and may have lost its last second) |
+//! | `P meta:flushes` | string | the number of the last flush whose clear this Redis saw (PostgreSQL's `sync_state.flushes` counts the committed ones); smaller than PostgreSQL's after a restart: Redis lost a flushed state, and syncd reconciles it |
 //! | `P limit:user:{id}` | string (TTL) | login attempts on account `id` in the current window (counted before the password is checked; a success gives its attempt back) |
 //! | `P limit:login:{hash}` | string (TTL) | the same for a login name with no account, keyed by a BLAKE2b hash of the name, so a key's size never depends on what a client sent |
 //! | `P limit:owner:{ip}` / `P limit:owner:all` | string (TTL) | wrong `X-Owner-Password` values from one client address / from anywhere in the current window |
@@ -218,6 +220,16 @@ impl Keys {
 
     pub fn maintenance(&self) -> String {
         self.k(format_args!("maintenance"))
+    }
+
+    /// `P meta:ids_run`: where the id counters were last checked.
+    pub fn ids_run(&self) -> String {
+        self.k(format_args!("meta:ids_run"))
+    }
+
+    /// `P meta:flushes`: the last flush this Redis saw cleared.
+    pub fn flushes(&self) -> String {
+        self.k(format_args!("meta:flushes"))
     }
 
     /// `P limit:user:{id}`: login attempts on an account.

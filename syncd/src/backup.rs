@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! taskmaster-backup 1
-//! {"created_at":"…","kind":"snapshot"}
+//! {"created_at":"…","kind":"snapshot","last_ids":[u,g,t]}
 //! table users id,full_name,…
 //! <rows in PostgreSQL's COPY text format>
 //! \.
@@ -173,16 +173,23 @@ pub fn write_backup(
             size: 0,
         };
         let mut gz = GzEncoder::new(hashing, Compression::fast());
-        let header = serde_json::json!({
-            "created_at": taskmaster_shared::time::rfc3339(now),
-            "kind": kind,
-        });
-        writeln!(gz, "{MAGIC}\n{header}").map_err(io_at(&partial))?;
         let mut tx = client
             .build_transaction()
             .isolation_level(IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
+        let last_ids: Option<[i64; 3]> = tx
+            .query_opt(
+                "SELECT last_user_id, last_group_id, last_task_id FROM sync_state WHERE id = 1",
+                &[],
+            )?
+            .map(|r| [r.get(0), r.get(1), r.get(2)]);
+        let header = serde_json::json!({
+            "created_at": taskmaster_shared::time::rfc3339(now),
+            "kind": kind,
+            "last_ids": last_ids,
+        });
+        writeln!(gz, "{MAGIC}\n{header}").map_err(io_at(&partial))?;
         let mut rows = TableCounts::default();
         for (table, columns) in TABLES {
             writeln!(gz, "table {table} {columns}").map_err(io_at(&partial))?;
@@ -345,9 +352,23 @@ pub fn load(client: &mut Client, path: &Path) -> Result<TableCounts, BackupError
     if line.trim_end() != MAGIC {
         return Err(invalid("not a taskmaster backup"));
     }
-    next_line(&mut input, &mut line)?; // the header: informational
+    next_line(&mut input, &mut line)?;
+    // The header is informational, but for the id counters the backup's
+    // write-behind had recorded (absent from older backups): they are kept
+    // with GREATEST, so a restore never hands out an id handed out before.
+    let last_ids = serde_json::from_str::<serde_json::Value>(&line)
+        .ok()
+        .and_then(|h| serde_json::from_value::<[i64; 3]>(h["last_ids"].clone()).ok());
     let mut tx = client.transaction()?;
     tx.batch_execute("TRUNCATE users, groups, user_groups, tasks")?;
+    if let Some([u, g, t]) = last_ids {
+        tx.execute(
+            "UPDATE sync_state SET last_user_id = GREATEST(last_user_id, $1),
+                 last_group_id = GREATEST(last_group_id, $2),
+                 last_task_id = GREATEST(last_task_id, $3) WHERE id = 1",
+            &[&u, &g, &t],
+        )?;
+    }
     let mut loaded = TableCounts::default();
     for (table, columns) in TABLES {
         next_line(&mut input, &mut line)?;

@@ -139,6 +139,13 @@ impl Daemon {
             instance: self.instance.clone(),
             token,
         };
+        // Never flush into PostgreSQL from a Redis server not yet checked
+        // against it (see `reconcile`).
+        if let Err(e) = self.check_redis_server(&holder).await {
+            self.last_result = Some("error");
+            self.last_error = Some(e.clone());
+            return Err(e);
+        }
         match flush::flush_once(
             &self.syncd.redis,
             &self.syncd.keys,
@@ -193,6 +200,26 @@ impl Daemon {
                     self.postgres_ok = false;
                 }
                 Err(e.to_string())
+            }
+        }
+    }
+
+    /// Checks the Redis server against PostgreSQL once per server (after a
+    /// restart: raises the id counters, and rebuilds Redis when it lost a
+    /// flushed state); see [`crate::reconcile`].
+    pub(crate) async fn check_redis_server(
+        &mut self,
+        holder: &flush::Holder,
+    ) -> Result<(), String> {
+        match crate::reconcile::reconcile(&self.syncd, Some(holder)).await {
+            Ok(crate::reconcile::Reconciled::Known) => Ok(()),
+            Ok(done) => {
+                tracing::info!(outcome = ?done, "checked a new redis server against PostgreSQL");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check the redis server against PostgreSQL");
+                Err(format!("checking redis against PostgreSQL: {e}"))
             }
         }
     }

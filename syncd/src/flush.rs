@@ -14,7 +14,9 @@
 //! 3. **Write.** One PostgreSQL transaction for the whole flush: batched
 //!    upserts per chunk (UNNEST, one statement per table, never one per
 //!    row), memberships replaced for every flushed user, then the deletes,
-//!    last, so that a row removed in Redis takes its dependants with it.
+//!    last, so that a row removed in Redis takes its dependants with it,
+//!    and `sync_state` (the flush's number and the id counters at the
+//!    hand-off; see [`crate::reconcile`]).
 //!    Constraints are deferred, so only the committed whole must be
 //!    consistent. Rows changed while a flush runs are in the fresh dirty
 //!    set, so a chunk read a little later than another is corrected by the
@@ -100,6 +102,17 @@ pub struct FlushReport {
     pub upserted: [usize; 3],
     pub deleted: [usize; 3],
     pub duration: Duration,
+    /// Committed flushes so far (`sync_state.flushes`), this one included.
+    pub number: u64,
+}
+
+/// What a hand-off took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Taken {
+    /// Ids in flight per type (users, groups, tasks).
+    pub pending: [u64; 3],
+    /// The id counters (`seq:*`) at the hand-off.
+    pub last_ids: [u64; 3],
 }
 
 impl FlushReport {
@@ -161,13 +174,13 @@ async fn conn(redis: &RedisPool) -> Result<redis_pool::Conn, FlushError> {
 }
 
 /// Moves the dirty ids to the in-flight sets (the hand-off); returns how
-/// many ids each type has in flight. Refused ([`FlushError::LeaseLost`])
-/// unless `holder` holds the lease.
+/// many ids each type has in flight, and the id counters. Refused
+/// ([`FlushError::LeaseLost`]) unless `holder` holds the lease.
 pub async fn take(
     redis: &RedisPool,
     keys: &Keys,
     holder: Option<&Holder>,
-) -> Result<[u64; 3], FlushError> {
+) -> Result<Taken, FlushError> {
     static SCRIPT: std::sync::LazyLock<redis::Script> =
         std::sync::LazyLock::new(|| redis::Script::new(include_str!("lua/take_dirty.lua")));
     let mut conn = conn(redis).await?;
@@ -177,7 +190,10 @@ pub async fn take(
         .invoke_async(&mut conn)
         .await?;
     let count = |i: usize| counts.get(i).copied().unwrap_or(0);
-    Ok([count(0), count(1), count(2)])
+    Ok(Taken {
+        pending: [count(0), count(1), count(2)],
+        last_ids: [count(3), count(4), count(5)],
+    })
 }
 
 /// Reads the rows of one chunk of in-flight ids in one MULTI/EXEC.
@@ -271,6 +287,7 @@ fn write_stream(
     client: &mut Client,
     mut chunks: tokio::sync::mpsc::Receiver<Chunk>,
     token: Option<u64>,
+    last_ids: [u64; 3],
 ) -> Result<Written, postgres::Error> {
     let mut tx = client.transaction()?;
     if let Some(token) = token {
@@ -312,6 +329,18 @@ fn write_stream(
     if !users.is_empty() {
         tx.execute("DELETE FROM users WHERE id = ANY($1)", &[users])?;
     }
+    let [u, g, t] = last_ids.map(|n| n as i64);
+    let number: i64 = tx
+        .query_one(
+            "UPDATE sync_state SET flushes = flushes + 1,
+                 last_user_id = GREATEST(last_user_id, $1),
+                 last_group_id = GREATEST(last_group_id, $2),
+                 last_task_id = GREATEST(last_task_id, $3)
+             WHERE id = 1 RETURNING flushes",
+            &[&u, &g, &t],
+        )?
+        .get(0);
+    report.number = number as u64;
     tx.commit()?;
     report.deleted = [users.len(), groups.len(), tasks.len()];
     Ok(Written::Committed(report))
@@ -443,6 +472,7 @@ pub async fn clear(
     redis: &RedisPool,
     keys: &Keys,
     holder: Option<&Holder>,
+    report: &FlushReport,
 ) -> Result<(), FlushError> {
     static SCRIPT: std::sync::LazyLock<redis::Script> =
         std::sync::LazyLock::new(|| redis::Script::new(include_str!("lua/clear_inflight.lua")));
@@ -450,6 +480,7 @@ pub async fn clear(
     let _: u64 = SCRIPT
         .arg(keys.prefix())
         .arg(lease_arg(holder))
+        .arg(report.number)
         .invoke_async(&mut conn)
         .await?;
     Ok(())
@@ -537,15 +568,15 @@ pub async fn flush_once(
 ) -> Result<FlushReport, FlushError> {
     let started = Instant::now();
     let taken = take(redis, keys, holder).await?;
-    if taken.iter().all(|n| *n == 0) {
+    if taken.pending.iter().all(|n| *n == 0) {
         return Ok(FlushReport {
             duration: started.elapsed(),
             ..FlushReport::default()
         });
     }
-    let report = write_taken(redis, keys, pg, holder, chunk_rows).await?;
+    let report = write_taken(redis, keys, pg, holder, &taken, chunk_rows).await?;
     // Committed: only now may the in-flight ids go.
-    clear(redis, keys, holder).await?;
+    clear(redis, keys, holder, &report).await?;
     Ok(FlushReport {
         duration: started.elapsed(),
         ..report
@@ -553,17 +584,20 @@ pub async fn flush_once(
 }
 
 /// Streams the in-flight rows into one PostgreSQL transaction and commits
-/// it, fenced by `holder`'s token; clears nothing.
+/// it, fenced by `holder`'s token, with `taken`'s id counters; clears
+/// nothing.
 pub async fn write_taken(
     redis: &RedisPool,
     keys: &Keys,
     pg: &PgWorker,
     holder: Option<&Holder>,
+    taken: &Taken,
     chunk_rows: usize,
 ) -> Result<FlushReport, FlushError> {
     let token = holder.map(|h| h.token);
+    let last_ids = taken.last_ids;
     let (sender, receiver) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
-    let writer = pg.run(move |client| Ok(write_stream(client, receiver, token)?));
+    let writer = pg.run(move |client| Ok(write_stream(client, receiver, token, last_ids)?));
     let (written, read) = tokio::join!(writer, read_all(redis, keys, chunk_rows, holder, sender));
     match (written?, read) {
         (Written::Committed(report), _) => Ok(report),

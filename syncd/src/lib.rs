@@ -17,7 +17,8 @@
 //! Modules, one job each: [`daemon`] (the active daemon's state and its
 //! flushes), `lease` (who is active, fenced), `status` (the heartbeat's
 //! record), `actions` (control requests: force, status, backup, restore),
-//! `listen` (the Redis subscriptions), [`flush`], [`backup`], [`restore`],
+//! `listen` (the Redis subscriptions), [`flush`], [`reconcile`] (Redis
+//! checked against PostgreSQL after it restarted), [`backup`], [`restore`],
 //! [`pg`] (the PostgreSQL thread) and [`ctl`] (the operator's CLI).
 
 mod actions;
@@ -29,6 +30,7 @@ mod lease;
 mod listen;
 pub mod migrations;
 pub mod pg;
+pub mod reconcile;
 pub mod restore;
 mod status;
 pub mod store;

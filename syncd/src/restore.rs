@@ -29,6 +29,17 @@ use taskmaster_shared::time::rfc3339;
 
 use crate::pg::{PgError, PgWorker};
 
+/// Raises each counter `KEYS[i]` to at least `ARGV[i]`; never lowers one.
+pub(crate) static RAISE_COUNTER: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| {
+        redis::Script::new(
+            "for i, key in ipairs(KEYS) do \
+               local cur = tonumber(redis.call('GET', key) or '0') \
+               if tonumber(ARGV[i]) > cur then redis.call('SET', key, ARGV[i]) end \
+             end return 0",
+        )
+    });
+
 /// Commands per pipeline sent to Redis.
 const PIPELINE_ROWS: usize = 2_000;
 
@@ -293,6 +304,16 @@ fn produce(
     if !going {
         return Ok(false);
     }
+    // Ids handed out and deleted above the highest row count too, so that
+    // no id is handed out twice (sync_state: see the V3 migration).
+    if let Some(recorded) = tx.query_opt(
+        "SELECT last_user_id, last_group_id, last_task_id FROM sync_state WHERE id = 1",
+        &[],
+    )? {
+        for (i, max) in max_ids.iter_mut().enumerate() {
+            *max = (*max).max(recorded.get::<_, i64>(i).max(0) as u64);
+        }
+    }
     tx.commit()?;
     Ok(out.blocking_send(Piece::Done { loaded, max_ids }).is_ok())
 }
@@ -346,17 +367,11 @@ pub async fn rebuild(
     };
     // Counters only ever go up: to the highest id at least.
     let mut conn = conn(redis).await?;
-    let raise = redis::Script::new(
-        "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') \
-         if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1]) end return 0",
-    );
+    let mut raise = RAISE_COUNTER.prepare_invoke();
     for (t, max) in RowType::ALL.into_iter().zip(max_ids) {
-        raise
-            .key(keys.sequence(t))
-            .arg(max)
-            .invoke_async::<i64>(&mut conn)
-            .await?;
+        raise.key(keys.sequence(t)).arg(max);
     }
+    raise.invoke_async::<i64>(&mut conn).await?;
     // Which account bootstrap made, and the password it gave it, stay
     // known when the restored account is that very one with that very
     // password (a hash's salt makes equal text the same credential): a

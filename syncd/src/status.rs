@@ -43,9 +43,16 @@ impl Daemon {
     /// its TTL).
     pub(crate) async fn heartbeat(&mut self) {
         self.renew_lease().await;
-        if self.token.is_none() {
+        let Some(token) = self.token else {
             return;
-        }
+        };
+        // A restarted Redis refuses creates until it is checked: check it
+        // now rather than at the next flush.
+        let holder = crate::flush::Holder {
+            instance: self.instance.clone(),
+            token,
+        };
+        let _ = self.check_redis_server(&holder).await;
         if std::mem::take(&mut self.flush_due) {
             // Flush at once on becoming active, as the reference did at
             // start-up: rows left pending while no syncd was active are

@@ -44,8 +44,8 @@ async fn a_flush_that_lost_its_lease_after_committing_leaves_the_new_holders_ids
 
     give_lease(&app, &old).await;
     let (redis, keys, chunk) = (&syncd.redis, &syncd.keys, 100);
-    flush::take(redis, keys, Some(&old)).await.expect("take");
-    flush::write_taken(redis, keys, &syncd.pg, Some(&old), chunk)
+    let taken = flush::take(redis, keys, Some(&old)).await.expect("take");
+    let committed = flush::write_taken(redis, keys, &syncd.pg, Some(&old), &taken, chunk)
         .await
         .expect("the old holder commits");
     // It stalls here, past its lease; the standby takes over and takes
@@ -60,17 +60,19 @@ async fn a_flush_that_lost_its_lease_after_committing_leaves_the_new_holders_ids
     )
     .await;
     let later = app.seed_task(admin.id, g, "also the new holder's").await;
-    flush::take(redis, keys, Some(&new)).await.expect("take");
+    let taken = flush::take(redis, keys, Some(&new)).await.expect("take");
     // The old holder wakes up and clears: refused, the ids stay.
-    let cleared = flush::clear(redis, keys, Some(&old)).await;
+    let cleared = flush::clear(redis, keys, Some(&old), &committed).await;
     assert!(matches!(cleared, Err(FlushError::LeaseLost)), "{cleared:?}");
     // Nor may it take again.
-    let taken = flush::take(redis, keys, Some(&old)).await;
-    assert!(matches!(taken, Err(FlushError::LeaseLost)), "{taken:?}");
-    flush::write_taken(redis, keys, &syncd.pg, Some(&new), chunk)
+    let retaken = flush::take(redis, keys, Some(&old)).await;
+    assert!(matches!(retaken, Err(FlushError::LeaseLost)), "{retaken:?}");
+    let committed = flush::write_taken(redis, keys, &syncd.pg, Some(&new), &taken, chunk)
         .await
         .expect("the new holder commits");
-    flush::clear(redis, keys, Some(&new)).await.expect("clear");
+    flush::clear(redis, keys, Some(&new), &committed)
+        .await
+        .expect("clear");
     assert_same(&app, &pg).await;
     let found: i64 = pg
         .query_one(
@@ -92,9 +94,9 @@ async fn a_flush_that_lost_its_lease_before_committing_rolls_back() {
     let admin = app.seed_user("user", &[]).await;
     give_lease(&app, &old).await;
     let (redis, keys) = (&syncd.redis, &syncd.keys);
-    flush::take(redis, keys, Some(&old)).await.expect("take");
+    let taken = flush::take(redis, keys, Some(&old)).await.expect("take");
     give_lease(&app, &new).await;
-    let written = flush::write_taken(redis, keys, &syncd.pg, Some(&old), 100).await;
+    let written = flush::write_taken(redis, keys, &syncd.pg, Some(&old), &taken, 100).await;
     assert!(matches!(written, Err(FlushError::LeaseLost)), "{written:?}");
     let users: i64 = pg
         .query_one(

@@ -14,6 +14,7 @@ mod lease;
 mod limits;
 mod own_tasks;
 mod permissions;
+mod redis_loss;
 mod restore;
 mod restore_keyspace;
 mod sync;

@@ -113,6 +113,21 @@ async fn a_backup_restored_into_an_empty_system_reproduces_every_row() {
     let app = spawn_app().await;
     let (_syncd, _pg) = syncd_for(&app, &dir).await;
     let (u, g1) = seed(&app).await;
+    // The highest id handed out is deleted: the backup still knows it.
+    let gone = app.seed_task(u.id, g1, "deleted before the backup").await;
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("/users/{}/tasks/{gone}", u.id),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(
+        admin_sync(&app, "action=force").await.status,
+        StatusCode::OK
+    );
     let before = everything(&app).await;
 
     let res = admin_sync(&app, "action=backup").await;
@@ -146,7 +161,7 @@ async fn a_backup_restored_into_an_empty_system_reproduces_every_row() {
         .call(Method::GET, &format!("/users/{}", u.id), &u.auth(), None)
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-    // Counters are past every restored id.
+    // Counters are past every id handed out, the deleted one included.
     let max_task = before["tasks"]
         .as_array()
         .expect("tasks")
@@ -156,7 +171,7 @@ async fn a_backup_restored_into_an_empty_system_reproduces_every_row() {
         .max()
         .expect("a task");
     let next = fresh.seed_task(u.id, g1, "after the restore").await;
-    assert!(next > max_task, "{next} > {max_task}");
+    assert!(next > max_task.max(gone), "{next} > {max_task} and {gone}");
 
     // A damaged file is refused before anything changes.
     let damaged = format!("damaged-{file}");

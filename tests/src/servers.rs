@@ -160,18 +160,33 @@ pub struct RedisServer {
     pub port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// Configuration over the defaults (which keep nothing on disk).
+    config: Vec<String>,
 }
 
 impl RedisServer {
     pub fn start() -> Result<Self> {
+        Self::start_with(&["--save", "", "--appendonly", "no"])
+    }
+
+    /// A server with `config` (`redis-server` arguments) over the defaults,
+    /// such as `--appendonly yes` to keep its data across [`Self::restart`].
+    pub fn start_with(config: &[&str]) -> Result<Self> {
         let dir = temp_dir("redis")?;
         let mut server = RedisServer {
             port: free_port(),
             dir,
             child: None,
+            config: config.iter().map(|s| (*s).to_owned()).collect(),
         };
         server.launch()?;
         Ok(server)
+    }
+
+    /// The directory of its data (the append-only files are in
+    /// `appendonlydir/`).
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
     }
 
     fn launch(&mut self) -> Result<()> {
@@ -179,6 +194,7 @@ impl RedisServer {
         let mut child = Command::new(redis_bin()?)
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(&self.config)
             .args([
                 "--databases",
                 "16",
@@ -216,7 +232,7 @@ impl RedisServer {
         self.child.as_ref().map(Child::id)
     }
 
-    /// Kills the server (its data is gone: it keeps none).
+    /// Kills the server (SIGKILL; its data is gone unless it keeps some).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -224,7 +240,7 @@ impl RedisServer {
         }
     }
 
-    /// Starts it again on the same port.
+    /// Kills it and starts it again on the same port and directory.
     pub fn restart(&mut self) -> Result<()> {
         self.stop();
         self.launch()

@@ -140,6 +140,13 @@ impl From<StoreError> for ApiError {
             StoreError::PoolTimeout => true,
             StoreError::Malformed(_) => false,
             StoreError::Maintenance => return ApiError::Maintenance,
+            StoreError::IdsUnchecked => {
+                tracing::warn!(error = %e, "create refused");
+                return ApiError::Unavailable(
+                    "Storage restarted; new rows wait for the write-behind daemon's check; retry shortly"
+                        .into(),
+                );
+            }
         };
         if unavailable {
             tracing::warn!(error = %e, "redis unavailable");

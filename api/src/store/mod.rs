@@ -54,6 +54,10 @@ pub enum StoreError {
     /// A write script refused: the `maintenance` key is set (a restore).
     #[error("maintenance in progress")]
     Maintenance,
+    /// A create refused: Redis restarted, and syncd has not yet raised the
+    /// id counters to PostgreSQL's (see `lua/common.lua`).
+    #[error("the id counters wait for syncd's check after a Redis restart")]
+    IdsUnchecked,
 }
 
 impl From<RunError<redis::RedisError>> for StoreError {

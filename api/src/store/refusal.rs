@@ -4,7 +4,9 @@
 //! write changed nothing. The codes become [`Refusal`] here, and only here;
 //! what a client is told for each is decided in one place too
 //! (`crate::error::refused`). `MAINTENANCE` is no rule of the data but a
-//! restore in progress: it is [`StoreError::Maintenance`].
+//! restore in progress: it is [`StoreError::Maintenance`]; nor is
+//! `IDS_UNCHECKED` (Redis restarted and syncd has not yet checked the id
+//! counters): [`StoreError::IdsUnchecked`].
 
 use redis::Value;
 
@@ -116,6 +118,7 @@ pub(super) fn outcome(reply: Value) -> Result<Result<Vec<Value>, Refusal>, Store
             let detail = details.get(1).map(String::as_str).unwrap_or("");
             match code {
                 "MAINTENANCE" => Err(StoreError::Maintenance),
+                "IDS_UNCHECKED" => Err(StoreError::IdsUnchecked),
                 "REFUSED" => {
                     let tasks = details[1..]
                         .chunks(2)

@@ -1,4 +1,6 @@
--- ARGV: P, the caller's lease `{instance}|{token}` ('' when unfenced).
+-- ARGV: P, the caller's lease `{instance}|{token}` ('' when unfenced), the
+-- number of the flush that committed (PostgreSQL's sync_state.flushes),
+-- recorded as `P meta:flushes` in the same step.
 -- Drops the in-flight sets after their flush committed, only while the
 -- caller still holds the lease it flushed under, in one step. While it
 -- holds the lease, nobody else can have added to them (only the holder
@@ -9,4 +11,5 @@ local P, holder = ARGV[1], ARGV[2]
 if holder ~= '' and redis.call('GET', P .. 'syncd:lease') ~= holder then
   return redis.error_reply('LEASE_LOST the lease is no longer this syncd\'s')
 end
+redis.call('SET', P .. 'meta:flushes', ARGV[3])
 return redis.call('DEL', P .. 'inflight:users', P .. 'inflight:groups', P .. 'inflight:tasks')

@@ -36,6 +36,20 @@ local function maintenance()
   return redis.call('EXISTS', P .. 'maintenance') == 1
 end
 
+-- Every create starts with `if ids_unchecked() then return
+-- err('IDS_UNCHECKED') end`. `P meta:ids_run` holds the run id of the
+-- Redis server on which syncd last raised the id counters to at least
+-- PostgreSQL's. A different run id means Redis restarted since, and may
+-- have lost its last second (ids PostgreSQL already holds could be handed
+-- out again): new rows wait until syncd has checked. Without the key (no
+-- syncd has run on this data yet) nothing waits.
+local function ids_unchecked()
+  local checked = redis.call('GET', P .. 'meta:ids_run')
+  if not checked then return false end
+  local info = redis.call('INFO', 'server')
+  return string.match(info, 'run_id:(%x+)') ~= checked
+end
+
 -- Every change to a user's tasks (a row written, added or deleted) bumps
 -- `tv`, the version of the user's task list, in the user's hash: the api
 -- keeps its answers to GET /users/{id}/tasks under that version.

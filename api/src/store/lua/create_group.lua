@@ -1,5 +1,6 @@
 -- ARGV: P, now, name key, name, admin id. The admin becomes a member.
 if maintenance() then return err('MAINTENANCE') end
+if ids_unchecked() then return err('IDS_UNCHECKED') end
 if redis.call('HEXISTS', P .. 'idx:group_name', ARGV[3]) == 1 then return err('NAME_TAKEN') end
 local admin = ARGV[5]
 local role = redis.call('HGET', k('user', admin), 'role')

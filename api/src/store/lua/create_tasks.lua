@@ -11,6 +11,7 @@
 -- rule that refused it (nothing of it is then written). The accepted ones
 -- share the counter, index and dirty-set calls.
 if maintenance() then return err('MAINTENANCE') end
+if ids_unchecked() then return err('IDS_UNCHECKED') end
 local n = (#ARGV - 2) / 5
 local out = {'OK'}
 -- Nothing a check reads changes within this step, so each distinct check

@@ -1,5 +1,6 @@
 -- ARGV: P, now, email key, full_name, email, role, number, pw, work_times, group ids...
 if maintenance() then return err('MAINTENANCE') end
+if ids_unchecked() then return err('IDS_UNCHECKED') end
 local ek = ARGV[3]
 if redis.call('HEXISTS', P .. 'idx:email', ek) == 1 then return err('EMAIL_TAKEN') end
 for i = 10, #ARGV do

@@ -1,0 +1,237 @@
+//! Checking Redis against PostgreSQL after Redis restarted.
+//!
+//! Redis fsyncs its append-only file once a second, so a Redis that
+//! restarts after a crash of its host may have lost its last second,
+//! while PostgreSQL already holds rows a flush took from it. Then:
+//!
+//! * its id counters may be lower than ids PostgreSQL holds, and handing
+//!   those out again would make the next flush's upserts overwrite
+//!   unrelated rows;
+//! * rows, changes and deletes that reached PostgreSQL may be missing from
+//!   Redis.
+//!
+//! So whenever the active syncd sees a Redis server it has not checked
+//! (its run id differs from `P meta:ids_run`: at start, and after every
+//! restart or failover) it first raises the counters to at least the
+//! highest ids PostgreSQL knows (`sync_state.last_*_id` and the rows'),
+//! then, if Redis lost the effects of a committed flush (`P meta:flushes`
+//! below `sync_state.flushes`), rebuilds Redis from PostgreSQL: under the
+//! maintenance flag it writes the rows still pending in Redis behind first
+//! (Redis is their truth), then loads what PostgreSQL holds, exactly as a
+//! restore does. Last it records the run id, which lets the api's create
+//! scripts hand out ids again (they refuse while `P meta:ids_run` names
+//! another server, see `api/src/store/lua/common.lua`).
+//!
+//! When Redis shows it lost something (a counter below what PostgreSQL
+//! recorded, or a lost flush), the counters also skip [`ID_GAP`] ids ahead,
+//! as PostgreSQL's own sequences skip ahead after a crash: the writes of
+//! the lost second that never reached PostgreSQL were answered with ids
+//! too, and a client holding one must not find another row under it.
+
+use redis::Value;
+use taskmaster_shared::keys::RowType;
+use taskmaster_shared::redis_pool;
+
+use crate::Syncd;
+use crate::flush::{self, FlushError, Holder};
+use crate::pg::PgError;
+use crate::restore::{self, Loaded, RestoreError};
+
+/// How far the counters skip ahead after Redis lost writes: more ids than
+/// the api hands out in a second, so no id answered in the lost second is
+/// handed out again.
+pub const ID_GAP: u64 = 1_000_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("timed out waiting for a redis connection")]
+    RedisPool,
+    #[error(transparent)]
+    Postgres(#[from] PgError),
+    #[error("writing the pending rows behind first: {0}")]
+    Flush(#[from] FlushError),
+    #[error("rebuilding from PostgreSQL: {0}")]
+    Restore(#[from] RestoreError),
+}
+
+/// What a check did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reconciled {
+    /// This Redis server was checked before.
+    Known,
+    /// A new server, in step with PostgreSQL: counters raised.
+    Checked { raised_to: [u64; 3] },
+    /// A new server that lost the effects of a flush: rebuilt.
+    Rebuilt { raised_to: [u64; 3], loaded: Loaded },
+}
+
+/// What PostgreSQL knows: the highest ids ever handed out (per type) and
+/// the committed flushes.
+struct Durable {
+    last_ids: [u64; 3],
+    flushes: u64,
+}
+
+/// Checks the Redis server it is connected to, once per server (see the
+/// module docs). `holder`: the lease the rows still pending are written
+/// behind under, when a rebuild is needed.
+pub async fn reconcile(
+    syncd: &Syncd,
+    holder: Option<&Holder>,
+) -> Result<Reconciled, ReconcileError> {
+    let keys = &syncd.keys;
+    let mut conn = redis_pool::shared(&syncd.redis)
+        .await
+        .map_err(|_| ReconcileError::RedisPool)?;
+    let mut pipe = redis::pipe();
+    pipe.cmd("INFO")
+        .arg("server")
+        .cmd("GET")
+        .arg(keys.ids_run())
+        .cmd("GET")
+        .arg(keys.flushes())
+        .cmd("MGET");
+    for t in RowType::ALL {
+        pipe.arg(keys.sequence(t));
+    }
+    let (info, checked, seen, counters): (String, Option<String>, Option<u64>, Vec<Option<u64>>) =
+        pipe.query_async(&mut conn).await?;
+    let run_id = run_id(&info).unwrap_or_default().to_owned();
+    if checked.as_deref() == Some(run_id.as_str()) {
+        return Ok(Reconciled::Known);
+    }
+    drop(conn);
+    let durable = durable(syncd).await?;
+    let counters: Vec<u64> = counters
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect();
+    let lost_flush = durable.flushes > seen.unwrap_or(0);
+    let lost_ids = counters
+        .iter()
+        .zip(durable.last_ids)
+        .any(|(have, known)| *have < known);
+    let mut raised_to = durable.last_ids;
+    if lost_flush || lost_ids {
+        for (to, have) in raised_to.iter_mut().zip(&counters) {
+            *to = (*to).max(*have) + ID_GAP;
+        }
+        tracing::warn!(
+            counters = ?counters,
+            postgres_knows = ?durable.last_ids,
+            raised_to = ?raised_to,
+            "redis lost writes: the id counters skip ahead"
+        );
+    }
+    raise_counters(syncd, raised_to).await?;
+    let outcome = if lost_flush {
+        tracing::warn!(
+            postgres_flushes = durable.flushes,
+            redis_flushes = seen.unwrap_or(0),
+            "redis lost the effects of a flush PostgreSQL holds; rebuilding it from PostgreSQL"
+        );
+        let loaded = rebuild(syncd, holder).await?;
+        Reconciled::Rebuilt { raised_to, loaded }
+    } else {
+        Reconciled::Checked { raised_to }
+    };
+    let mut conn = redis_pool::shared(&syncd.redis)
+        .await
+        .map_err(|_| ReconcileError::RedisPool)?;
+    let _: () = redis::cmd("SET")
+        .arg(keys.ids_run())
+        .arg(&run_id)
+        .query_async(&mut conn)
+        .await?;
+    Ok(outcome)
+}
+
+/// The `run_id` line of `INFO server`.
+fn run_id(info: &str) -> Option<&str> {
+    info.lines()
+        .find_map(|l| l.strip_prefix("run_id:"))
+        .map(str::trim)
+}
+
+async fn durable(syncd: &Syncd) -> Result<Durable, PgError> {
+    syncd
+        .pg
+        .run(|client| {
+            let row = client.query_one(
+                "SELECT GREATEST(s.last_user_id, (SELECT coalesce(max(id), 0) FROM users)),
+                        GREATEST(s.last_group_id, (SELECT coalesce(max(id), 0) FROM groups)),
+                        GREATEST(s.last_task_id, (SELECT coalesce(max(id), 0) FROM tasks)),
+                        s.flushes
+                 FROM sync_state s WHERE s.id = 1",
+                &[],
+            )?;
+            let n = |i: usize| row.get::<_, i64>(i).max(0) as u64;
+            Ok(Durable {
+                last_ids: [n(0), n(1), n(2)],
+                flushes: n(3),
+            })
+        })
+        .await
+}
+
+/// Raises each `seq:*` counter to at least `to` (never lowers one).
+async fn raise_counters(syncd: &Syncd, to: [u64; 3]) -> Result<(), ReconcileError> {
+    let mut conn = redis_pool::shared(&syncd.redis)
+        .await
+        .map_err(|_| ReconcileError::RedisPool)?;
+    let mut inv = restore::RAISE_COUNTER.prepare_invoke();
+    for (t, _) in RowType::ALL.into_iter().zip(to) {
+        inv.key(syncd.keys.sequence(t));
+    }
+    for n in to {
+        inv.arg(n);
+    }
+    let _: Value = inv.invoke_async(&mut conn).await?;
+    Ok(())
+}
+
+/// Writes the pending rows behind, then replaces Redis's rows with
+/// PostgreSQL's, all under the maintenance flag (no api write meanwhile).
+async fn rebuild(syncd: &Syncd, holder: Option<&Holder>) -> Result<Loaded, ReconcileError> {
+    let since = taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros());
+    let flag = serde_json::json!({"since": since, "reason": "reconcile after a redis restart"});
+    syncd.store.set_maintenance(Some(&flag.to_string())).await?;
+    let result = async {
+        flush::flush_once(
+            &syncd.redis,
+            &syncd.keys,
+            &syncd.pg,
+            holder,
+            syncd.config.sync_chunk_rows,
+        )
+        .await?;
+        let loaded = restore::rebuild(&syncd.redis, &syncd.keys, &syncd.pg).await?;
+        let flushes = durable(syncd).await?.flushes;
+        let mut conn = redis_pool::shared(&syncd.redis)
+            .await
+            .map_err(|_| ReconcileError::RedisPool)?;
+        let _: () = redis::cmd("SET")
+            .arg(syncd.keys.flushes())
+            .arg(flushes)
+            .query_async(&mut conn)
+            .await?;
+        Ok::<_, ReconcileError>(loaded)
+    }
+    .await;
+    syncd.store.set_maintenance(None).await?;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_run_id_is_read_from_info_server() {
+        let info = "# Server\r\nredis_version:7.0.15\r\nrun_id:3f2a9c\r\ntcp_port:6379\r\n";
+        assert_eq!(run_id(info), Some("3f2a9c"));
+        assert_eq!(run_id("# Server\r\n"), None);
+    }
+}
