@@ -31,6 +31,7 @@ pub mod extract;
 pub mod fold;
 pub mod lists;
 pub mod middleware;
+pub mod origin;
 pub mod report;
 pub mod routes;
 pub mod server;

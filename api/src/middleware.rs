@@ -2,6 +2,8 @@
 //! one plain async function that hyper calls directly.
 //!
 //! * `OPTIONS` is answered 200 before anything else (CORS preflight);
+//! * a state-changing request a browser sent from another site is
+//!   answered 403 (see [`crate::origin`]);
 //! * during maintenance (a restore), data requests are answered 503 with
 //!   `Retry-After`; `/health` and `/admin/*` still answer;
 //! * bodies over [`BODY_LIMIT`] are refused with 413: at once when
@@ -15,7 +17,8 @@
 //!   outside handlers (axum's 405 and its extractors' rejections);
 //! * a handler that panics is answered 500 with the envelope (and logged
 //!   once), never with a dropped connection;
-//! * the reference system's CORS headers on every answer.
+//! * CORS headers on every answer: the reference's `*`, or the listed
+//!   `CORS_ORIGINS` (see [`crate::origin`]).
 //!
 //! Why not axum middleware and tower-http layers: `Router::layer` wraps
 //! every route in each layer, so each one cost a boxed, cloned service
@@ -33,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderValue, Method, Request, header};
+use axum::http::{Method, Request, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use http_body_util::Limited;
@@ -43,6 +46,7 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 use crate::error::{ApiError, canonical_message, error_response};
+use crate::origin::Origins;
 use crate::routes::Api;
 use crate::state::AppState;
 
@@ -62,6 +66,7 @@ struct Inner {
     state: AppState,
     router: Router,
     routes: matchit::Router<&'static str>,
+    origins: Origins,
 }
 
 impl Edge {
@@ -73,10 +78,12 @@ impl Edge {
     /// The edge around any router (tests use one of their own).
     fn with(state: AppState, api: Api) -> Self {
         let Api { router, routes } = api;
+        let origins = Origins::new(&state.config.cors_origins);
         Edge(Arc::new(Inner {
             state,
             router,
             routes,
+            origins,
         }))
     }
 
@@ -90,10 +97,22 @@ impl Edge {
             state,
             router,
             routes,
+            origins,
         } = &*self.0;
+        // Kept only when the answer depends on it (origins are listed).
+        let origin = origins
+            .echoes()
+            .then(|| request.headers().get(header::ORIGIN).cloned())
+            .flatten();
+        let origin = origin.as_ref();
         if request.method() == Method::OPTIONS {
             let mut response = Response::new(Body::empty());
-            cors_headers(&mut response);
+            origins.cors_headers(origin, &mut response);
+            return Ok(response);
+        }
+        if let Some(refusal) = origins.refusal(request.method(), request.headers()) {
+            let mut response = ApiError::Forbidden(refusal.to_owned()).into_response();
+            origins.cors_headers(origin, &mut response);
             return Ok(response);
         }
         if state.in_maintenance() {
@@ -105,7 +124,7 @@ impl Edge {
                 && state.still_in_maintenance().await
             {
                 let mut response = ApiError::Maintenance.into_response();
-                cors_headers(&mut response);
+                origins.cors_headers(origin, &mut response);
                 return Ok(response);
             }
         }
@@ -147,7 +166,7 @@ impl Edge {
             }
         };
         let mut response = json_errors(response);
-        cors_headers(&mut response);
+        origins.cors_headers(origin, &mut response);
         if !span.is_disabled() {
             span.record("http.status_code", response.status().as_u16());
             span.record("duration_ms", start.elapsed().as_secs_f64() * 1_000.0);
@@ -221,26 +240,6 @@ fn json_errors(response: Response) -> Response {
         }
     }
     replaced
-}
-
-fn cors_headers(response: &mut Response) {
-    let h = response.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("Content-Type, Authorization, X-Owner-Password"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("86400"),
-    );
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod health;
 mod http;
 mod lease;
 mod limits;
+mod origins;
 mod own_tasks;
 mod permissions;
 mod redis_loss;

@@ -56,6 +56,35 @@ pub struct ApiConfig {
     /// Most client connections open at once (`MAX_CONNECTIONS`), shared out
     /// between the shards; one more is answered 503 and closed.
     pub max_connections: usize,
+    /// Browser origins allowed to call the api from other sites
+    /// (`CORS_ORIGINS`, comma-separated `scheme://host[:port]`), with
+    /// credentials. Empty: the reference's `*`, for requests without
+    /// credentials only.
+    pub cors_origins: Vec<String>,
+}
+
+/// `CORS_ORIGINS`: comma-separated origins, each `http(s)://host[:port]`
+/// exactly as a browser sends it in `Origin` (no path, no trailing slash).
+fn parse_origins(list: &str) -> Result<Vec<String>, String> {
+    let mut origins = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let rest = item
+            .strip_prefix("https://")
+            .or_else(|| item.strip_prefix("http://"));
+        let valid = rest.is_some_and(|host| {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+        });
+        if !valid {
+            return Err(format!(
+                "{item:?} is not an origin (http(s)://host[:port], no path; `*` is the default when the list is empty)"
+            ));
+        }
+        origins.push(item.to_ascii_lowercase());
+    }
+    Ok(origins)
 }
 
 impl ApiConfig {
@@ -93,7 +122,7 @@ impl ApiConfig {
         if !is_plausible_email(&owner_email) {
             env.problem("OWNER_EMAIL", "is not an email address");
         }
-        let config = ApiConfig {
+        let mut config = ApiConfig {
             app_env,
             log_format: env.parse("LOG_FORMAT", LogFormat::Text),
             host: env.parse("SERVER_HOST", IpAddr::from([0, 0, 0, 0])),
@@ -110,7 +139,12 @@ impl ApiConfig {
             worker_threads: env.parse_in("API_WORKER_THREADS", 0usize, 0..=1024),
             list_cache_bytes: env.parse_in("LIST_CACHE_MB", 64usize, 0..=65_536) << 20,
             max_connections: env.parse_in("MAX_CONNECTIONS", 10_000usize, 1..=1_000_000),
+            cors_origins: Vec::new(),
         };
+        match parse_origins(&env.string("CORS_ORIGINS", "")) {
+            Ok(origins) => config.cors_origins = origins,
+            Err(problem) => env.problem("CORS_ORIGINS", &problem),
+        }
         if app_env == AppEnv::Production {
             refuse_placeholders(&mut env, &config.redis.secrets());
         }
@@ -175,5 +209,31 @@ impl SyncdConfig {
             refuse_placeholders(&mut env, &config.postgres.secrets());
         }
         env.finish().map(|()| config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cors_origins_are_exact_origins_or_a_named_problem() {
+        assert_eq!(parse_origins(""), Ok(vec![]));
+        assert_eq!(
+            parse_origins(" https://App.example.com, http://localhost:3000 "),
+            Ok(vec![
+                "https://app.example.com".to_owned(),
+                "http://localhost:3000".to_owned()
+            ])
+        );
+        for bad in [
+            "*",
+            "app.example.com",
+            "https://a.example/path",
+            "https://",
+            "ftp://x",
+        ] {
+            assert!(parse_origins(bad).is_err(), "{bad}");
+        }
     }
 }
