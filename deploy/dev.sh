@@ -189,15 +189,34 @@ cmd_up() {
     if [ "$profile" = release ]; then profile_flag=(--release); target_dir=release; fi
     cargo build -p taskmaster-api -p taskmaster-syncd --bins "${profile_flag[@]}"
 
+    # Redis ACL users, as production has them (deploy/redis/render-acl.sh):
+    # the api and syncd each connect as their own restricted user, with
+    # passwords made once for this checkout. The default user stays open on
+    # loopback, for redis-cli.
+    local acl_env="$data/redis/acl.env" prefix=${REDIS_KEY_PREFIX:-tm:}
+    if [ ! -f "$acl_env" ]; then
+        (umask 077; printf 'API_REDIS_PASSWORD=%s\nSYNCD_REDIS_PASSWORD=%s\n' \
+            "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" \
+            "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" >"$acl_env")
+    fi
+    # shellcheck disable=SC1090
+    . "$acl_env"
+    API_REDIS_PASSWORD=$API_REDIS_PASSWORD SYNCD_REDIS_PASSWORD=$SYNCD_REDIS_PASSWORD \
+        "$ROOT/deploy/redis/render-acl.sh" "$prefix" "user default on nopass ~* &* +@all" \
+        >"$data/redis/users.acl"
+
     # Redis: the primary store, so AOF on (fsync every second) and never
     # evict. It daemonizes into its own session, so Ctrl-C reaches only the
     # script, which stops it last.
     if [ $redis_ours -eq 1 ]; then
         say "reusing the Redis already running on port $REDIS_PORT"
+        redis-cli -p "$REDIS_PORT" acl load >/dev/null 2>&1 \
+            || say "warning: that Redis was not started with the ACL file; restart it (dev.sh down) to use the ACL users"
     else
         say "starting Redis on 127.0.0.1:$REDIS_PORT (data in $data/redis)"
         "$redis_bin" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$data/redis" \
             --appendonly yes --appendfsync everysec --maxmemory-policy noeviction \
+            --aclfile "$data/redis/users.acl" \
             --daemonize yes --pidfile "$redis_pidfile" --logfile "$data/redis/redis.log"
         wait_for 20 "Redis" port_busy "$REDIS_PORT"
     fi
@@ -225,9 +244,10 @@ cmd_up() {
     export SERVER_HOST=${SERVER_HOST:-127.0.0.1}
     local bin="$ROOT/target/$target_dir"
     syncd_pid='' api_pid=''
-    "$bin/taskmaster-syncd" &
+    local redis_at="127.0.0.1:$REDIS_PORT/0"
+    REDIS_URL="redis://taskmaster-syncd:$SYNCD_REDIS_PASSWORD@$redis_at" "$bin/taskmaster-syncd" &
     syncd_pid=$!
-    "$bin/taskmaster-api" &
+    REDIS_URL="redis://taskmaster-api:$API_REDIS_PASSWORD@$redis_at" "$bin/taskmaster-api" &
     api_pid=$!
 
     stopping=0

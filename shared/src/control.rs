@@ -7,6 +7,12 @@
 //!   `backup` (flush, then write a backup file), `restore` (args
 //!   `discard_pending`, `from`: rebuild Redis from PostgreSQL, or from a
 //!   backup file first); anything else is an error.
+//! * Every request is signed: `sig` is an HMAC-SHA256, under the shared
+//!   `CONTROL_SECRET`, of its id, reply channel, `issued_at` (Unix seconds)
+//!   and action. syncd refuses a request whose signature does not verify
+//!   or that was issued more than [`SIGNATURE_MAX_AGE_SECS`] away from its
+//!   clock, so a process that can publish on Redis but lacks the secret
+//!   can neither restore nor force anything, nor replay an old request.
 //! * While a restore runs, syncd keeps `P maintenance` set (JSON
 //!   `{"since","reason"}`): the api answers data requests 503 with
 //!   `Retry-After`, and the write scripts refuse.
@@ -29,6 +35,11 @@ pub const MAINTENANCE_POLL_MS: u64 = 100;
 pub const MAINTENANCE_SETTLE_MS: u64 = 500;
 /// What the api tells clients to wait during maintenance (`Retry-After`).
 pub const MAINTENANCE_RETRY_AFTER_SECS: u64 = 5;
+
+/// How far from syncd's clock a request's `issued_at` may be.
+pub const SIGNATURE_MAX_AGE_SECS: i64 = 60;
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// What syncd is asked to do: the control protocol's actions, parsed
 /// once (by [`ControlRequest::parse`]) and then applied. On the wire it is
@@ -70,13 +81,17 @@ impl Action {
     }
 }
 
-/// One control request: `{"id","action","args","reply_to"}`.
+/// One control request: `{"id","action","args","reply_to","issued_at","sig"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ControlRequest {
     pub id: String,
     #[serde(flatten)]
     pub action: Action,
     pub reply_to: String,
+    /// When it was signed (Unix seconds).
+    pub issued_at: i64,
+    /// Hex HMAC-SHA256 of the rest (see [`ControlRequest::mac`]).
+    pub sig: String,
 }
 
 /// What arrived on the control channel.
@@ -93,6 +108,60 @@ pub enum Incoming {
 }
 
 impl ControlRequest {
+    /// A request signed with `secret`, issued now.
+    pub fn signed(id: String, action: Action, reply_to: String, secret: &[u8]) -> Self {
+        let issued_at = chrono::Utc::now().timestamp();
+        let sig = hex(&Self::mac(secret, &id, &action, &reply_to, issued_at));
+        ControlRequest {
+            id,
+            action,
+            reply_to,
+            issued_at,
+            sig,
+        }
+    }
+
+    /// The MAC over everything that decides what the request does and
+    /// where its answer goes, each part length-prefixed so none can run
+    /// into the next.
+    fn mac(secret: &[u8], id: &str, action: &Action, reply_to: &str, issued_at: i64) -> [u8; 32] {
+        use hmac::{KeyInit, Mac};
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret)
+            .expect("HMAC takes a key of any length");
+        let action = serde_json::to_string(action).unwrap_or_default();
+        for part in [id.as_bytes(), reply_to.as_bytes(), action.as_bytes()] {
+            mac.update(&(part.len() as u64).to_le_bytes());
+            mac.update(part);
+        }
+        mac.update(&issued_at.to_le_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Whether the request was signed with `secret` within
+    /// [`SIGNATURE_MAX_AGE_SECS`] of `now` (Unix seconds).
+    pub fn verify(&self, secret: &[u8], now: i64) -> Result<(), &'static str> {
+        use subtle::ConstantTimeEq;
+        if (now - self.issued_at).abs() > SIGNATURE_MAX_AGE_SECS {
+            return Err(
+                "the request's issued_at is too far from syncd's clock (stale, replayed, or a clock off by over a minute)",
+            );
+        }
+        let expected = hex(&Self::mac(
+            secret,
+            &self.id,
+            &self.action,
+            &self.reply_to,
+            self.issued_at,
+        ));
+        if bool::from(expected.as_bytes().ct_eq(self.sig.as_bytes())) {
+            Ok(())
+        } else {
+            Err(
+                "the request is unsigned or its signature does not match (CONTROL_SECRET must be the same for the api, syncd and taskmaster-ctl)",
+            )
+        }
+    }
+
     /// Parses a request; `Err` when not even its id and reply channel can
     /// be read (then nobody can be answered).
     pub fn parse(payload: &str) -> Result<Incoming, serde_json::Error> {
@@ -108,6 +177,14 @@ impl ControlRequest {
             reply_to,
             mut rest,
         } = serde_json::from_str(payload)?;
+        let issued_at = rest
+            .remove("issued_at")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0);
+        let sig = match rest.remove("sig") {
+            Some(serde_json::Value::String(sig)) => sig,
+            _ => String::new(),
+        };
         // No `args`, `null` and `{}` all mean "no arguments": a restore
         // then has its defaults, the other actions take none.
         let action = rest.remove("action").unwrap_or_default();
@@ -127,6 +204,8 @@ impl ControlRequest {
                     id,
                     action,
                     reply_to,
+                    issued_at,
+                    sig,
                 }),
                 Err(e) => Incoming::Invalid {
                     id,
@@ -254,6 +333,10 @@ pub struct PostgresTarget {
     pub database: String,
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Why [`call`] got no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
@@ -270,7 +353,7 @@ pub enum CallError {
 }
 
 /// Publishes one control request and waits up to `timeout` for its single
-/// answer. The reply channel is subscribed to before the request goes out,
+/// answer, signed with `secret`. The reply channel is subscribed to before the request goes out,
 /// so the answer cannot be missed. `id` must be unique to this request;
 /// `waiting` is called about once a second with the time waited so far
 /// (for progress displays).
@@ -279,6 +362,7 @@ pub async fn call(
     conn: &mut impl redis::aio::ConnectionLike,
     keys: &crate::keys::Keys,
     request: (String, Action),
+    secret: &[u8],
     timeout: std::time::Duration,
     mut waiting: impl FnMut(std::time::Duration),
 ) -> Result<ControlReply, CallError> {
@@ -297,11 +381,7 @@ pub async fn call(
         pubsub = subscribed => pubsub?,
         () = &mut deadline => return Err(CallError::TimedOut),
     };
-    let request = ControlRequest {
-        id: id.clone(),
-        action,
-        reply_to,
-    };
+    let request = ControlRequest::signed(id.clone(), action, reply_to, secret);
     let payload = serde_json::to_string(&request).unwrap_or_default();
     let receivers: u64 = redis::cmd("PUBLISH")
         .arg(keys.control_channel())
@@ -346,6 +426,8 @@ mod tests {
             id: "r1".into(),
             action,
             reply_to: "tm:control:reply:r1".into(),
+            issued_at: 0,
+            sig: String::new(),
         })
     }
 
@@ -397,13 +479,52 @@ mod tests {
                 from: None,
             }),
         ] {
-            let sent = ControlRequest {
-                id: "x".into(),
-                action: action.clone(),
-                reply_to: "r".into(),
-            };
+            let sent = ControlRequest::signed("x".into(), action.clone(), "r".into(), b"k");
             let wire = serde_json::to_string(&sent).expect("json");
             assert_eq!(parse(&wire), Incoming::Request(sent), "{wire}");
+        }
+    }
+
+    #[test]
+    fn only_a_fresh_request_signed_with_the_secret_verifies() {
+        let secret = b"shared-secret";
+        let sent = ControlRequest::signed(
+            "r1".into(),
+            Action::Restore(RestoreArgs::default()),
+            "tm:control:reply:r1".into(),
+            secret,
+        );
+        let now = sent.issued_at;
+        assert_eq!(sent.verify(secret, now), Ok(()));
+        assert_eq!(sent.verify(secret, now + SIGNATURE_MAX_AGE_SECS), Ok(()));
+        assert!(
+            sent.verify(secret, now + SIGNATURE_MAX_AGE_SECS + 1)
+                .is_err()
+        );
+        assert!(sent.verify(b"another-secret", now).is_err());
+        let tampered = [
+            ControlRequest {
+                action: Action::Restore(RestoreArgs {
+                    discard_pending: true,
+                    from: None,
+                }),
+                ..sent.clone()
+            },
+            ControlRequest {
+                reply_to: "tm:control:reply:evil".into(),
+                ..sent.clone()
+            },
+            ControlRequest {
+                issued_at: now + 1,
+                ..sent.clone()
+            },
+            ControlRequest {
+                sig: String::new(),
+                ..sent.clone()
+            },
+        ];
+        for request in tampered {
+            assert!(request.verify(secret, now).is_err(), "{request:?}");
         }
     }
 

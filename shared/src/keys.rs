@@ -6,6 +6,9 @@
 //!
 //! Every name starts with a prefix `P` (`REDIS_KEY_PREFIX`, default `tm:`),
 //! so that several deployments, or the test suite's cases, share one server.
+//! The Redis ACL users (`deploy/redis/users.acl.template`) may touch keys
+//! and channels under the prefix only: a new key outside it would be
+//! refused to both processes.
 //!
 //! ## Rows (a hash each; a task is one JSON string)
 //!
@@ -42,7 +45,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | channel `P control` | pub/sub | control requests `{"id","action","args","reply_to"}` to syncd |
+//! | channel `P control` | pub/sub | control requests `{"id","action","args","reply_to","issued_at","sig"}` to syncd, signed with `CONTROL_SECRET` (HMAC-SHA256; syncd refuses others) |
 //! | channel `P control:reply:{request id}` | pub/sub | the single answer to one request |
 //! | `P syncd:status` | string (JSON, TTL) | syncd's heartbeat and last flush result |
 //! | `P syncd:lease` | string (TTL) | `{instance}|{token}` of the active syncd |

@@ -268,7 +268,17 @@ async fn request(
             let _ = std::io::stderr().flush();
         }
     };
-    let result = control::call(&client, &mut conn, &keys, (id, action), timeout, progress).await;
+    let secret = config.redis.control_secret.expose().as_bytes();
+    let result = control::call(
+        &client,
+        &mut conn,
+        &keys,
+        (id, action),
+        secret,
+        timeout,
+        progress,
+    )
+    .await;
     if show_progress {
         eprint!("\r\x1b[K");
     }

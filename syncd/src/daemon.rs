@@ -123,6 +123,7 @@ impl Daemon {
             tokio::spawn(listen(
                 client,
                 self.syncd.keys.clone(),
+                self.syncd.config.redis.control_secret.clone(),
                 self.control.clone(),
             ));
         }

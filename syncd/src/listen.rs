@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use taskmaster_shared::control::ControlRequest;
+use taskmaster_shared::config::Secret;
+use taskmaster_shared::control::{ControlRequest, Incoming};
 use taskmaster_shared::keys::Keys;
 use tokio::sync::mpsc;
 
@@ -11,7 +12,12 @@ use crate::Control;
 
 /// Subscribes to the control and events channels and feeds the loop;
 /// reconnects after a Redis failure.
-pub(crate) async fn listen(client: redis::Client, keys: Keys, control: mpsc::Sender<Control>) {
+pub(crate) async fn listen(
+    client: redis::Client,
+    keys: Keys,
+    secret: Secret,
+    control: mpsc::Sender<Control>,
+) {
     use futures_util::StreamExt;
     let control_channel = keys.control_channel();
     loop {
@@ -25,7 +31,7 @@ pub(crate) async fn listen(client: redis::Client, keys: Keys, control: mpsc::Sen
                         let event = if message.get_channel_name() == control_channel {
                             let payload: String = message.get_payload().unwrap_or_default();
                             match ControlRequest::parse(&payload) {
-                                Ok(incoming) => Control::Request(incoming),
+                                Ok(incoming) => Control::Request(authenticated(incoming, &secret)),
                                 Err(e) => {
                                     tracing::warn!(error = %e, "malformed control request ignored");
                                     continue;
@@ -47,5 +53,25 @@ pub(crate) async fn listen(client: redis::Client, keys: Keys, control: mpsc::Sen
             Err(e) => tracing::warn!(error = %e, "cannot subscribe to Redis; retrying"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The request if its signature verifies; otherwise an invalid one, which
+/// is answered with the reason and never acted on.
+fn authenticated(incoming: Incoming, secret: &Secret) -> Incoming {
+    let Incoming::Request(request) = incoming else {
+        return incoming;
+    };
+    let now = chrono::Utc::now().timestamp();
+    match request.verify(secret.expose().as_bytes(), now) {
+        Ok(()) => Incoming::Request(request),
+        Err(why) => {
+            tracing::warn!(id = %request.id, action = request.action.name(), reason = why, "control request refused");
+            Incoming::Invalid {
+                id: request.id,
+                reply_to: request.reply_to,
+                error: format!("refused: {why}"),
+            }
+        }
     }
 }

@@ -15,6 +15,7 @@ mod limits;
 mod origins;
 mod own_tasks;
 mod permissions;
+mod redis_access;
 mod redis_loss;
 mod restore;
 mod restore_keyspace;

@@ -20,8 +20,9 @@ async fn syncd_with(
     let shared = shared().await;
     let db = shared.empty_database().await.expect("database");
     let url = shared.postgres.url(&db);
+    let redis_url = app.syncd_redis_url();
     let mut pairs = vec![
-        ("REDIS_URL", app.redis_url.as_str()),
+        ("REDIS_URL", redis_url.as_str()),
         ("REDIS_KEY_PREFIX", app.keys.prefix()),
         ("DATABASE_URL", url.as_str()),
     ];

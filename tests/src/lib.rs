@@ -194,9 +194,12 @@ pub async fn spawn_app_on(redis_port: u16, prefix: &str, extra: &[(&str, &str)])
     init_test_logging();
     let prefix = prefix.to_owned();
     let port = redis_port.to_string();
+    let api_url = RedisServer::api_url(redis_port);
     let mut pairs: Vec<(&str, &str)> = vec![
         ("REDIS_HOST", "127.0.0.1"),
         ("REDIS_PORT", &port),
+        // As its own ACL user (see `servers::test_acl`).
+        ("REDIS_URL", &api_url),
         ("REDIS_KEY_PREFIX", &prefix),
         ("OWNER_PASSWORD", OWNER_PASSWORD),
         ("HEALTH_TIMEOUT", "1s"),
@@ -440,6 +443,19 @@ impl TestApp {
         self.request(Method::GET, path, &[], Bytes::new()).await
     }
 
+    /// The URL syncd connects to this app's Redis with: its ACL user.
+    pub fn syncd_redis_url(&self) -> String {
+        RedisServer::syncd_url(self.redis_port())
+    }
+
+    fn redis_port(&self) -> u16 {
+        self.redis_url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("redis port")
+    }
+
     /// Another api instance on the same Redis data (same key prefix), as
     /// after a restart or with a second replica.
     pub async fn restart_same_prefix(&self) -> TestApp {
@@ -449,13 +465,7 @@ impl TestApp {
     /// Another api on this app's data (a restart), with `extra` variables
     /// (say a new `OWNER_PASSWORD`).
     pub async fn restart_with(&self, extra: &[(&str, &str)]) -> TestApp {
-        let port = self
-            .redis_url
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .expect("redis port");
-        spawn_app_on(port, self.keys.prefix(), extra).await
+        spawn_app_on(self.redis_port(), self.keys.prefix(), extra).await
     }
 
     /// The environment of a `taskmaster-syncd` child process working on
@@ -470,8 +480,9 @@ impl TestApp {
             ))
             .display()
             .to_string();
+        let redis_url = self.syncd_redis_url();
         [
-            ("REDIS_URL", self.redis_url.as_str()),
+            ("REDIS_URL", redis_url.as_str()),
             ("REDIS_KEY_PREFIX", self.keys.prefix()),
             ("DATABASE_URL", database_url),
             ("BACKUP_DIR", backups.as_str()),
@@ -485,8 +496,9 @@ impl TestApp {
     /// The api's own store layer on this app's Redis and prefix, for
     /// tests that drive it below HTTP.
     pub fn store(&self) -> taskmaster_api::store::Store {
+        let url = RedisServer::api_url(self.redis_port());
         let config = ApiConfig::from_lookup(lookup_from_pairs(&[
-            ("REDIS_URL", &self.redis_url),
+            ("REDIS_URL", &url),
             ("REDIS_KEY_PREFIX", self.keys.prefix()),
         ]))
         .expect("store configuration is valid");

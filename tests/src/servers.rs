@@ -155,6 +155,29 @@ pub fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// The password of the api's Redis user in the test servers.
+pub const API_REDIS_PASSWORD: &str = "test-api-redis-password";
+/// The password of syncd's Redis user in the test servers.
+pub const SYNCD_REDIS_PASSWORD: &str = "test-syncd-redis-password";
+/// What every test key prefix starts with (`t{n}:`): the ACL's key pattern.
+pub const TEST_PREFIX_START: &str = "t";
+
+/// The Redis ACL users of a test server: `deploy/redis/users.acl.template`,
+/// the very file production renders, with test passwords and the test
+/// prefixes' pattern, so every test proves the shipped ACLs suffice. The
+/// harness itself (setup, inspection) is the `default` user, with every
+/// right.
+fn test_acl() -> Result<String> {
+    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/redis/users.acl.template");
+    let text = fs::read_to_string(&template)
+        .with_context(|| format!("cannot read {}", template.display()))?;
+    Ok(text
+        .replace("@PREFIX@", TEST_PREFIX_START)
+        .replace("@API_PASSWORD@", &format!(">{API_REDIS_PASSWORD}"))
+        .replace("@SYNCD_PASSWORD@", &format!(">{SYNCD_REDIS_PASSWORD}"))
+        + "user default on nopass ~* &* +@all\n")
+}
+
 /// A private `redis-server`.
 pub struct RedisServer {
     pub port: u16,
@@ -191,6 +214,8 @@ impl RedisServer {
 
     fn launch(&mut self) -> Result<()> {
         let log = self.log_path();
+        let acl = self.dir.join("users.acl");
+        fs::write(&acl, test_acl()?)?;
         let mut child = Command::new(redis_bin()?)
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
@@ -205,6 +230,8 @@ impl RedisServer {
             ])
             .arg("--dir")
             .arg(&self.dir)
+            .arg("--aclfile")
+            .arg(&acl)
             .arg("--logfile")
             .arg(&log)
             .stdin(Stdio::null())
@@ -222,9 +249,19 @@ impl RedisServer {
         self.dir.join("redis.log")
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// `redis://127.0.0.1:PORT`: the harness's own, unrestricted user.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The URL the api connects with: its ACL user.
+    pub fn api_url(port: u16) -> String {
+        format!("redis://taskmaster-api:{API_REDIS_PASSWORD}@127.0.0.1:{port}/0")
+    }
+
+    /// The URL syncd (and taskmaster-ctl) connect with: its ACL user.
+    pub fn syncd_url(port: u16) -> String {
+        format!("redis://taskmaster-syncd:{SYNCD_REDIS_PASSWORD}@127.0.0.1:{port}/0")
     }
 
     /// The server's process id, while it runs.
@@ -315,6 +352,8 @@ impl PostgresServer {
 
     fn launch(&mut self) -> Result<()> {
         let log = self.log_path();
+        let acl = self.dir.join("users.acl");
+        fs::write(&acl, test_acl()?)?;
         let log_file = fs::File::create(&log)?;
         if let Some((uid, gid)) = self.user {
             std::os::unix::fs::chown(&log, Some(uid), Some(gid))?;

@@ -28,7 +28,7 @@ mod writes;
 use std::sync::Arc;
 
 use redis::{ScriptInvocation, Value};
-use taskmaster_shared::config::RedisConfig;
+use taskmaster_shared::config::{RedisConfig, Secret};
 use taskmaster_shared::domain::{GroupId, UserId};
 use taskmaster_shared::keys::Keys;
 use taskmaster_shared::redis_pool::{self, RedisPool, RunError};
@@ -94,6 +94,8 @@ pub struct Store {
     /// For subscriptions (the control channel's answers) and for telling
     /// where Redis is; built once.
     client: redis::Client,
+    /// Signs control requests (`CONTROL_SECRET`).
+    control_secret: Secret,
 }
 
 impl Store {
@@ -104,6 +106,7 @@ impl Store {
             pool: redis_pool::build(config)?,
             keys: Arc::new(Keys::new(config.key_prefix.clone())),
             client: redis_pool::client(config)?,
+            control_secret: config.control_secret.clone(),
         })
     }
 

@@ -104,7 +104,16 @@ impl Store {
                 "timed out waiting for a redis connection",
             )))
         })?;
-        control::call(&self.client, &mut conn, &self.keys, request, wait, |_| {}).await
+        control::call(
+            &self.client,
+            &mut conn,
+            &self.keys,
+            request,
+            self.control_secret.expose().as_bytes(),
+            wait,
+            |_| {},
+        )
+        .await
     }
 
     /// Where Redis is, as the api reaches it: `host:port` (or the socket's

@@ -111,7 +111,7 @@ impl FromStr for LogFormat {
 }
 
 pub use processes::{ApiConfig, SyncdConfig};
-pub use stores::{PostgresConfig, RedisConfig};
+pub use stores::{DEFAULT_CONTROL_SECRET, PostgresConfig, RedisConfig};
 
 /// Reads variables and collects the problems instead of stopping at the first.
 struct Env<'a> {
@@ -364,6 +364,7 @@ mod tests {
         let ok = ApiConfig::from_lookup(lookup_from_pairs(&[
             ("APP_ENV", "production"),
             ("OWNER_PASSWORD", "a-long-and-real-secret"),
+            ("CONTROL_SECRET", "a-real-control-s3cr3t"),
         ]));
         assert!(ok.is_ok());
     }
@@ -386,6 +387,7 @@ mod tests {
             let mut all = vec![
                 ("APP_ENV", "production"),
                 ("OWNER_PASSWORD", "a-real-Owner-s3cr3t-x"),
+                ("CONTROL_SECRET", "a-real-control-s3cr3t"),
             ];
             all.extend_from_slice(vars);
             all
@@ -404,6 +406,10 @@ mod tests {
                 "REDIS_URL",
             ),
             (vec![("REDIS_PASSWORD", "Change_Me")], "REDIS_PASSWORD"),
+            (
+                vec![("CONTROL_SECRET", "change-me-dev-control-secret")],
+                "CONTROL_SECRET",
+            ),
         ] {
             let e = ApiConfig::from_lookup(lookup_from_pairs(&prod(&vars)))
                 .expect_err("a placeholder in production");

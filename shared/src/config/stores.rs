@@ -23,7 +23,15 @@ pub struct RedisConfig {
     pub response_timeout: Duration,
     /// How long a request may wait for a free pooled connection.
     pub pool_timeout: Duration,
+    /// The secret control requests are signed with (`CONTROL_SECRET`,
+    /// HMAC-SHA256; the api, syncd and taskmaster-ctl must share it). The
+    /// default, for development, is refused in production.
+    pub control_secret: Secret,
 }
+
+/// `CONTROL_SECRET` when none is set: fine for a laptop, a placeholder
+/// that production refuses.
+pub const DEFAULT_CONTROL_SECRET: &str = "change-me-dev-control-secret";
 
 impl RedisConfig {
     /// `host:port` (never the password), for logs and status answers.
@@ -69,6 +77,7 @@ impl RedisConfig {
             connect_timeout: env.duration("REDIS_CONNECT_TIMEOUT", Duration::from_secs(2)),
             response_timeout: env.duration("REDIS_RESPONSE_TIMEOUT", Duration::from_secs(5)),
             pool_timeout: env.duration("REDIS_POOL_TIMEOUT", Duration::from_secs(5)),
+            control_secret: Secret::new(env.string("CONTROL_SECRET", DEFAULT_CONTROL_SECRET)),
         }
     }
 }
@@ -152,6 +161,10 @@ impl RedisConfig {
                     .unwrap_or_default(),
             ),
             ("REDIS_PASSWORD", vec![self.password.expose().to_owned()]),
+            (
+                "CONTROL_SECRET",
+                vec![self.control_secret.expose().to_owned()],
+            ),
         ]
     }
 }

@@ -71,6 +71,7 @@ async fn main() {
         connect_timeout: std::time::Duration::from_secs(2),
         response_timeout: std::time::Duration::from_secs(30),
         pool_timeout: std::time::Duration::from_secs(30),
+        control_secret: Secret::default(),
     };
     let store = Store::new(&config).expect("store");
     let salt = SaltString::generate(&mut OsRng);
