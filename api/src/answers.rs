@@ -19,8 +19,9 @@ use serde::Serialize;
 use taskmaster_shared::control::Counts;
 use taskmaster_shared::domain::WorkTimes;
 use taskmaster_shared::model::{Group, Task, User};
+use utoipa::ToSchema;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Envelope<T> {
     success: bool,
     data: T,
@@ -50,14 +51,14 @@ pub fn created<T: Serialize>(data: T) -> Response {
 // --- users -------------------------------------------------------------------
 
 /// `GET /users`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct UserList {
     pub count: usize,
     pub users: Vec<User>,
 }
 
 /// `GET /users/search`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct UserSearch {
     pub count: usize,
     pub query: String,
@@ -65,21 +66,21 @@ pub struct UserSearch {
 }
 
 /// A user written: `POST`, `PUT` and `DELETE /users/{id}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct UserMessage {
     pub message: &'static str,
     pub user: User,
 }
 
 /// `GET /users/{id}/worktimes`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct UserWorkTimes {
     pub user_id: u64,
     pub work_times: WorkTimes,
 }
 
 /// `PUT /users/{id}/worktimes`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct WorkTimesUpdated {
     pub message: &'static str,
     pub work_times: WorkTimes,
@@ -88,21 +89,21 @@ pub struct WorkTimesUpdated {
 // --- groups ------------------------------------------------------------------
 
 /// `GET /groups`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct GroupList {
     pub count: usize,
     pub groups: Vec<Group>,
 }
 
 /// A group written: `POST` and `PUT /groups/{id}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct GroupMessage {
     pub message: &'static str,
     pub group: Group,
 }
 
 /// `GET /groups/{id}`: the group's row with its counts and its admin.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct GroupDetail {
     /// Absent when the admin's account is gone.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -117,7 +118,7 @@ pub struct GroupDetail {
 }
 
 /// The admin of a group, as `GET /groups/{id}` names it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AdminSummary {
     pub email: String,
     pub full_name: String,
@@ -125,7 +126,7 @@ pub struct AdminSummary {
 }
 
 /// `DELETE /groups/{id}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct GroupDeleted {
     pub affected_users: u64,
     pub deleted_tasks: u64,
@@ -134,7 +135,7 @@ pub struct GroupDeleted {
 }
 
 /// `GET /groups/{id}/users`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct MemberList {
     pub count: usize,
     pub group_id: u64,
@@ -144,21 +145,24 @@ pub struct MemberList {
 /// A member as `/groups/{id}/users` lists it: in full to the owner and the
 /// group's admin, by name to the other members (who may not read another
 /// user's profile either).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum Member {
     Full(MemberSummary),
     Name(MemberName),
 }
 
-#[derive(Serialize)]
+/// A co-member by name only; nothing else (`additionalProperties: false`,
+/// so that the two kinds of member tell apart in the schema).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MemberName {
     pub id: u64,
     pub full_name: String,
 }
 
 /// A member as the group's managers see it (no credentials).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct MemberSummary {
     pub id: u64,
     pub full_name: String,
@@ -169,7 +173,7 @@ pub struct MemberSummary {
 }
 
 /// `POST /groups/{id}/users`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct MemberAdded {
     pub group_id: u64,
     pub message: &'static str,
@@ -177,7 +181,7 @@ pub struct MemberAdded {
 }
 
 /// `DELETE /groups/{id}/users/{uid}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct MemberRemoved {
     /// The user's tasks in the group, moved to another of its groups or
     /// deleted.
@@ -188,7 +192,7 @@ pub struct MemberRemoved {
 }
 
 /// `GET /groups/{id}/tasks`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct GroupTasks {
     pub count: usize,
     pub group_id: u64,
@@ -196,7 +200,7 @@ pub struct GroupTasks {
 }
 
 /// `GET /groups/{id}/stats`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct GroupStats {
     pub completed_tasks: u64,
     pub completion_rate: f64,
@@ -210,7 +214,7 @@ pub struct GroupStats {
     pub users_count: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct GroupName {
     pub id: u64,
     pub name: String,
@@ -219,7 +223,7 @@ pub struct GroupName {
 // --- tasks -------------------------------------------------------------------
 
 /// `GET /users/{id}/tasks`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct UserTasks<'a> {
     pub user_id: u64,
     pub tasks: &'a [Task],
@@ -228,21 +232,21 @@ pub struct UserTasks<'a> {
 
 /// A task written: `POST`, `PUT`, `DELETE /users/{id}/tasks/{tid}` and
 /// `…/done`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TaskMessage {
     pub message: &'static str,
     pub task: Task,
 }
 
 /// `GET /tasks/search`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TaskSearch {
     pub count: usize,
     pub query: String,
     pub results: Vec<TaskHit>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TaskHit {
     pub task: Task,
     pub user_id: u64,
@@ -252,7 +256,7 @@ pub struct TaskHit {
 /// every count with `total_users`; a group admin the counts of its groups
 /// with `administered_groups`; a user its own with `priority_counts` and
 /// `user_id`.
-#[derive(Serialize, Default)]
+#[derive(Serialize, Default, ToSchema)]
 pub struct TaskStats {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub administered_groups: Option<Vec<u64>>,
@@ -274,7 +278,7 @@ pub struct TaskStats {
 }
 
 /// `POST /tasks/batch`. A delete fills `deleted_*` and answers no updates.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct BatchResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted_count: Option<usize>,
@@ -286,7 +290,7 @@ pub struct BatchResult {
 }
 
 /// `GET /tasks/filter`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct FilterResult {
     pub count: usize,
     pub filters: Filters,
@@ -294,7 +298,7 @@ pub struct FilterResult {
 }
 
 /// The filters as sent.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Filters {
     pub group_id: String,
     pub priority: String,
@@ -305,7 +309,7 @@ pub struct Filters {
 // --- admin -------------------------------------------------------------------
 
 /// The reference's seven sync keys, in `/admin/status` and `/admin/stats`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SyncSummary {
     pub dirty_types: Vec<&'static str>,
     pub healthy: bool,
@@ -317,7 +321,7 @@ pub struct SyncSummary {
 }
 
 /// `GET /admin/status`: [`SyncSummary`]'s keys and the rest.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AdminStatus {
     pub configuration: Configuration,
     pub dirty_types: Vec<&'static str>,
@@ -335,14 +339,14 @@ pub struct AdminStatus {
     pub time_since_last_sync: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Configuration {
     pub api_port: u16,
     pub environment: &'static str,
     pub sync_interval: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PostgresView {
     pub database: Option<String>,
     pub host: Option<String>,
@@ -350,7 +354,7 @@ pub struct PostgresView {
     pub status: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct RedisView {
     pub address: String,
     pub database: i64,
@@ -358,7 +362,7 @@ pub struct RedisView {
 }
 
 /// The active syncd, from its status record.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SyncdView {
     pub heartbeat_at: String,
     pub host: String,
@@ -372,7 +376,7 @@ pub struct SyncdView {
 }
 
 /// `GET /admin/stats`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AdminStats {
     pub postgresql: Option<Counts>,
     pub redis: Counts,
@@ -381,7 +385,7 @@ pub struct AdminStats {
 
 /// `POST /admin/sync`: the reference's envelope, with the action as given
 /// and syncd's result.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SyncDone {
     pub action: String,
     pub data: serde_json::Value,
@@ -392,7 +396,7 @@ pub struct SyncDone {
 // --- health ------------------------------------------------------------------
 
 /// `GET /health` (not enveloped, like the reference's).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Health {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,

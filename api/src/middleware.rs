@@ -77,7 +77,7 @@ impl Edge {
 
     /// The edge around any router (tests use one of their own).
     fn with(state: AppState, api: Api) -> Self {
-        let Api { router, routes } = api;
+        let Api { router, routes, .. } = api;
         let origins = Origins::new(&state.config.cors_origins);
         Edge(Arc::new(Inner {
             state,
@@ -264,7 +264,14 @@ mod tests {
                 "unreachable"
             }),
         );
-        let edge = Edge::with(state, Api { router, routes });
+        let edge = Edge::with(
+            state,
+            Api {
+                router,
+                routes,
+                paths: Vec::new(),
+            },
+        );
         for _ in 0..2 {
             let request = Request::get("/boom")
                 .body(Empty::<Bytes>::new())

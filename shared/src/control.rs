@@ -276,7 +276,7 @@ impl ControlReply {
 }
 
 /// Rows per type.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Counts {
     pub users: u64,
     pub groups: u64,

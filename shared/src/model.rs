@@ -21,18 +21,27 @@ fn get_u64(f: &Fields, name: &str) -> Option<u64> {
     f.get(name)?.parse().ok()
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A user as answered (never its password hash). The schemas' limits are
+/// literals (utoipa takes no constants); a test holds them to the
+/// validation's constants in `crate::domain`.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct User {
+    #[schema(minimum = 1)]
     pub id: u64,
+    #[schema(max_length = 255)]
     pub full_name: String,
     pub role: Role,
+    /// Groups the user is a member of, ascending.
     pub group_ids: Vec<u64>,
+    #[schema(max_length = 64)]
     pub number: String,
+    #[schema(max_length = 254, format = Email)]
     pub email: String,
     pub work_times: WorkTimes,
     pub created_at: String,
     pub updated_at: String,
     #[serde(skip)]
+    #[schema(ignore)]
     pub password_hash: String,
 }
 
@@ -57,10 +66,13 @@ impl User {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Group {
+    #[schema(minimum = 1)]
     pub id: u64,
+    #[schema(max_length = 100)]
     pub name: String,
+    /// The group admin's user id.
     pub admin_id: u64,
     pub created_at: String,
     pub updated_at: String,
@@ -80,13 +92,21 @@ impl Group {
 
 /// A task. Stored in Redis as exactly this JSON (see `crate::keys`), so
 /// reads pass it through without field-by-field work.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Task {
+    #[schema(minimum = 1)]
     pub id: u64,
+    #[schema(min_length = 1, max_length = 255)]
     pub title: String,
+    /// Done or not.
     pub status: bool,
+    /// 1 high, 2 medium, 3 low.
+    #[schema(minimum = 1, maximum = 3)]
     pub priority: u8,
+    /// `YYYY-MM-DD`, or `""` for none.
+    #[schema(pattern = "^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
     pub deadline: String,
+    #[schema(max_length = 5000)]
     pub information: String,
     pub user_id: u64,
     pub group_id: u64,

@@ -12,6 +12,7 @@ mod health;
 mod http;
 mod lease;
 mod limits;
+mod openapi;
 mod origins;
 mod own_tasks;
 mod permissions;

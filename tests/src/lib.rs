@@ -14,6 +14,7 @@
 
 mod process;
 pub mod servers;
+pub mod spec;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -421,7 +422,9 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> TestResponse {
-        let mut builder = Request::builder().method(method).uri(self.url(path));
+        let mut builder = Request::builder()
+            .method(method.clone())
+            .uri(self.url(path));
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
@@ -432,6 +435,7 @@ impl TestApp {
             .expect("request sent");
         let (parts, body) = response.into_parts();
         let body = body.collect().await.expect("body read").to_bytes();
+        spec::check_answer(&method, path, parts.status.as_u16(), &parts.headers, &body);
         TestResponse {
             status: parts.status,
             headers: parts.headers,

@@ -164,14 +164,14 @@ impl From<FieldError> for ApiError {
 }
 
 /// The error envelope.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {
     pub success: bool,
     pub error: &'a str,
 }
 
 /// A batch refused as a whole: the envelope with every reason listed.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct BatchErrorBody<'a> {
     pub error: &'a str,
     pub error_count: usize,

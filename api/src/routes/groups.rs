@@ -7,6 +7,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use taskmaster_shared::domain::{self, GroupId, UserId};
 use taskmaster_shared::model::{Group, Task, User};
+use utoipa::ToSchema;
 
 use crate::access::group_not_found;
 use crate::answers::{
@@ -23,20 +24,29 @@ use crate::report::{by_id, completion_rate, counts_by_name};
 use crate::state::AppState;
 use crate::store::{self, DeletedGroup, Source};
 
-#[derive(Deserialize)]
+/// `POST /groups`.
+#[derive(Deserialize, ToSchema)]
 pub struct CreateGroup {
+    #[schema(required = true, min_length = 1, max_length = 100)]
     name: Option<String>,
+    /// A user whose role is `group_admin` or `owner`.
+    #[schema(required = true, value_type = Option<u64>, minimum = 1)]
     admin_id: Option<i64>,
 }
 
-#[derive(Deserialize)]
+/// `PUT /groups/{id}`: absent fields, `""` and `0` are unchanged.
+#[derive(Deserialize, ToSchema)]
 pub struct UpdateGroup {
+    #[schema(max_length = 100)]
     name: Option<String>,
+    #[schema(value_type = Option<u64>)]
     admin_id: Option<i64>,
 }
 
-#[derive(Deserialize)]
+/// `POST /groups/{id}/users`.
+#[derive(Deserialize, ToSchema)]
 pub struct AddMember {
+    #[schema(required = true, value_type = Option<u64>, minimum = 1)]
     user_id: Option<i64>,
 }
 

@@ -1,7 +1,9 @@
 //! The router: every path of the API. What happens around it is in
 //! [`crate::middleware`].
 //!
-//! Route modules import nothing from each other: what two of them share
+//! [`spec`] is the OpenAPI document of these routes, built from the
+//! types the route modules read and answer. Route modules import nothing
+//! from each other: what two of them share
 //! (loading a row with its permission check, the answer envelope, the
 //! statistics' arithmetic) lives at the crate level ([`crate::access`],
 //! [`crate::answers`], [`crate::report`]).
@@ -9,6 +11,7 @@
 mod admin;
 mod groups;
 mod health;
+pub mod spec;
 mod tasks;
 mod users;
 
@@ -25,12 +28,15 @@ pub struct Api {
     /// Path pattern of every route, for the request span (see
     /// [`crate::middleware`]).
     pub routes: matchit::Router<&'static str>,
+    /// Every path pattern, in order (the spec's paths must be these).
+    pub paths: Vec<&'static str>,
 }
 
 /// Collects routes into both halves of [`Api`].
 struct Builder {
     router: Router<AppState>,
     routes: matchit::Router<&'static str>,
+    paths: Vec<&'static str>,
 }
 
 impl Builder {
@@ -38,6 +44,7 @@ impl Builder {
         self.routes
             .insert(path, path)
             .expect("route patterns are distinct and valid");
+        self.paths.push(path);
         self.router = self.router.route(path, methods);
         self
     }
@@ -46,11 +53,17 @@ impl Builder {
 /// Every path of the API. The edge ([`crate::middleware::Edge`]) does
 /// what would otherwise be layers here.
 pub fn api(state: AppState) -> Api {
-    let Builder { router, routes } = Builder {
+    let Builder {
+        router,
+        routes,
+        paths,
+    } = Builder {
         router: Router::new(),
         routes: matchit::Router::new(),
+        paths: Vec::new(),
     }
     .route("/health", get(health::health))
+    .route("/openapi.json", get(spec::openapi_json))
     .route("/users", get(users::list).post(users::create))
     .route("/users/search", get(users::search))
     .route(
@@ -98,7 +111,11 @@ pub fn api(state: AppState) -> Api {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
-    Api { router, routes }
+    Api {
+        router,
+        routes,
+        paths,
+    }
 }
 
 async fn not_found() -> ApiError {
@@ -131,5 +148,18 @@ mod tests {
         assert_eq!(route("/health"), Some("/health"));
         assert_eq!(route("/no/such/path"), None);
         assert_eq!(route("/users/5/"), None);
+    }
+
+    #[tokio::test]
+    async fn the_spec_has_exactly_the_routers_paths() {
+        let config = ApiConfig::from_lookup(lookup_from_pairs(&[])).expect("defaults are valid");
+        let Api { paths, .. } =
+            api(AppState::new(config, Default::default()).expect("state builds"));
+        let mut routed: Vec<&str> = paths;
+        let mut specified: Vec<&str> = spec::OPERATIONS.iter().map(|o| o.path).collect();
+        routed.sort_unstable();
+        specified.sort_unstable();
+        specified.dedup();
+        assert_eq!(routed, specified);
     }
 }

@@ -7,6 +7,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use taskmaster_shared::domain::{self, Email, FieldError, Role, UserId, WorkTimes};
 use taskmaster_shared::model::User;
+use utoipa::ToSchema;
 
 use crate::access::{forbidden, user_not_found, visible_user};
 use crate::answers::{
@@ -20,30 +21,51 @@ use crate::extract::{JsonBody, search_query, user_id};
 use crate::state::AppState;
 use crate::store::{NewUser, Source, UserChanges};
 
-#[derive(Deserialize)]
+/// `POST /users`. Field names match in any case.
+#[derive(Deserialize, ToSchema)]
 pub struct CreateUser {
+    #[schema(required = true, min_length = 1, max_length = 255)]
     full_name: Option<String>,
+    #[schema(required = true, max_length = 254, format = Email)]
     email: Option<String>,
+    /// At least `PASSWORD_MIN_LENGTH` characters (6 by default).
+    #[schema(required = true, min_length = 1)]
     password: Option<String>,
+    /// `user` when absent.
+    #[schema(value_type = Option<Role>)]
     role: Option<String>,
+    #[schema(value_type = Option<Vec<u64>>)]
     group_ids: Option<Vec<i64>>,
+    #[schema(max_length = 64)]
     number: Option<String>,
+    #[schema(value_type = Option<WorkTimes>)]
     work_times: Option<WorkTimesSent>,
 }
 
-#[derive(Deserialize)]
+/// `PUT /users/{id}`: absent or `null` fields are unchanged, and so are
+/// `""` (`full_name`, `email`, `password`, `role`), as the reference's
+/// clients send them; `number: ""` clears the number.
+#[derive(Deserialize, ToSchema)]
 pub struct UpdateUser {
+    #[schema(max_length = 255)]
     full_name: Option<String>,
+    #[schema(value_type = Option<String>, examples("owner", "group_admin", "user", ""))]
     role: Option<String>,
+    #[schema(value_type = Option<Vec<u64>>)]
     group_ids: Option<Vec<i64>>,
+    #[schema(max_length = 64)]
     number: Option<String>,
+    #[schema(max_length = 254)]
     email: Option<String>,
     password: Option<String>,
+    #[schema(value_type = Option<WorkTimes>)]
     work_times: Option<WorkTimesSent>,
 }
 
-#[derive(Deserialize)]
+/// `PUT /users/{id}/worktimes`.
+#[derive(Deserialize, ToSchema)]
 pub struct PutWorkTimes {
+    #[schema(required = true, value_type = Option<WorkTimes>)]
     work_times: Option<WorkTimesSent>,
 }
 

@@ -126,6 +126,18 @@ impl Role {
     }
 }
 
+impl utoipa::PartialSchema for Role {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(["owner", "group_admin", "user"]))
+            .description(Some("The user's role"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Role {}
+
 impl Serialize for Role {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
@@ -227,20 +239,29 @@ pub fn text(
     Ok(value.to_owned())
 }
 
+/// The longest text of each field, in characters (the OpenAPI schemas
+/// state the same limits).
+pub const TITLE_MAX: usize = 255;
+pub const INFORMATION_MAX: usize = 5000;
+pub const FULL_NAME_MAX: usize = 255;
+pub const GROUP_NAME_MAX: usize = 100;
+pub const NUMBER_MAX: usize = 64;
+pub const EMAIL_MAX: usize = 254;
+
 pub fn title(v: &str) -> Result<String, FieldError> {
-    text("title", v, true, 255)
+    text("title", v, true, TITLE_MAX)
 }
 pub fn information(v: &str) -> Result<String, FieldError> {
-    text("information", v, false, 5000)
+    text("information", v, false, INFORMATION_MAX)
 }
 pub fn full_name(v: &str) -> Result<String, FieldError> {
-    text("full_name", v, true, 255)
+    text("full_name", v, true, FULL_NAME_MAX)
 }
 pub fn group_name(v: &str) -> Result<String, FieldError> {
-    text("name", v, true, 100)
+    text("name", v, true, GROUP_NAME_MAX)
 }
 pub fn number(v: &str) -> Result<String, FieldError> {
-    text("number", v, false, 64)
+    text("number", v, false, NUMBER_MAX)
 }
 
 /// An email address as given, with its case-folded key for lookups.
@@ -253,7 +274,7 @@ pub struct Email {
 impl Email {
     pub fn parse(s: &str) -> Result<Email, FieldError> {
         let bad = |why: &str| FieldError::new("email", why.to_owned());
-        if s.chars().count() > 254 {
+        if s.chars().count() > EMAIL_MAX {
             return Err(bad("must be at most 254 characters"));
         }
         let Some((local, domain)) = s.rsplit_once('@') else {

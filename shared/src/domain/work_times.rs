@@ -107,6 +107,33 @@ impl WorkTimes {
 
 /// Whole hours are written as integers (`8`, not `8.0`; `-0` as `0`), as
 /// the reference's encoder wrote its `float64`s, and others as decimals.
+impl utoipa::PartialSchema for WorkTimes {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let mut object = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "Hours per weekday (0 to 24), keyed by the weekday's English name; \
+                 sent in any case, answered capitalised, in weekday order",
+            ))
+            .additional_properties(Some(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+            ));
+        for day in Weekday::ALL {
+            object = object.property(
+                day.name(),
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .minimum(Some(0))
+                    .maximum(Some(24)),
+            );
+        }
+        object.into()
+    }
+}
+
+impl utoipa::ToSchema for WorkTimes {}
+
 impl Serialize for WorkTimes {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;

@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 use taskmaster_shared::domain::{self, Deadline, FieldError, GroupId, Priority};
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::store::{TaskAction, TaskChangeSet};
@@ -10,12 +11,21 @@ use crate::store::{TaskAction, TaskChangeSet};
 /// Most tasks one batch may name.
 pub const BATCH_MAX: usize = 1000;
 
-#[derive(Deserialize)]
+/// `POST /users/{id}/tasks`. Field names match in any case.
+#[derive(Deserialize, ToSchema)]
 pub struct CreateTask {
+    #[schema(required = true, min_length = 1, max_length = 255)]
     title: Option<String>,
+    /// A group the task's user is a member of.
+    #[schema(required = true, value_type = Option<u64>, minimum = 1)]
     group_id: Option<i64>,
+    /// 1 high, 2 medium (the default; so is 0), 3 low.
+    #[schema(value_type = Option<u8>, minimum = 0, maximum = 3)]
     priority: Option<i64>,
+    /// `YYYY-MM-DD` or `""`.
+    #[schema(pattern = "^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
     deadline: Option<String>,
+    #[schema(max_length = 5000)]
     information: Option<String>,
 }
 
@@ -60,14 +70,21 @@ fn group(g: i64) -> Result<GroupId, FieldError> {
         .map_err(|_| FieldError::new("group_id", format!("{g} is not a valid group id")))
 }
 
-/// The changeable fields of a task (update and batch `updates`).
-#[derive(Deserialize, Default)]
+/// The changeable fields of a task (`PUT /users/{id}/tasks/{tid}` and a
+/// batch's `updates`). Absent fields, `title: ""`, `priority: 0` and
+/// `group_id: 0` are unchanged; `deadline: ""` and `information: ""` clear.
+#[derive(Deserialize, Default, ToSchema)]
 pub struct TaskChanges {
+    #[schema(max_length = 255)]
     title: Option<String>,
+    #[schema(value_type = Option<u8>, minimum = 0, maximum = 3)]
     priority: Option<i64>,
+    #[schema(pattern = "^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
     deadline: Option<String>,
+    #[schema(max_length = 5000)]
     information: Option<String>,
     status: Option<bool>,
+    #[schema(value_type = Option<u64>)]
     group_id: Option<i64>,
 }
 
@@ -102,10 +119,15 @@ impl TaskChanges {
     }
 }
 
-#[derive(Deserialize)]
+/// `POST /tasks/batch`: all or nothing.
+#[derive(Deserialize, ToSchema)]
 pub struct Batch {
+    /// 1 to 1000 task ids.
+    #[schema(required = true, value_type = Option<Vec<u64>>, min_items = 1, max_items = 1000)]
     task_ids: Option<Vec<i64>>,
+    #[schema(required = true, value_type = Option<String>, examples("complete", "incomplete", "delete", "update"))]
     action: Option<String>,
+    /// For `update`: the fields to change.
     updates: Option<TaskChanges>,
 }
 

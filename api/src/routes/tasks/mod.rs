@@ -6,5 +6,6 @@ mod body;
 mod reports;
 mod user_tasks;
 
+pub use body::{Batch, CreateTask, TaskChanges};
 pub use reports::{batch, filter, search, stats};
 pub use user_tasks::{create, delete, get_one, list_for_user, mark_done, update};

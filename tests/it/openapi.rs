@@ -1,0 +1,136 @@
+//! The OpenAPI document: served to anyone, equal to the router, and
+//! strict enough to catch a wrong answer (every test's answers are checked
+//! against it by the harness, see `taskmaster_tests::spec`).
+
+use hyper::{HeaderMap, Method, StatusCode};
+use serde_json::Value;
+use taskmaster_tests::{OWNER_PASSWORD, spawn_app};
+
+#[tokio::test]
+async fn the_spec_is_served_to_anyone_as_openapi_3_1() {
+    let app = spawn_app().await;
+    let res = app.get("/openapi.json").await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.header("content-type"), Some("application/json"));
+    let doc = res.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let built = serde_json::to_value(taskmaster_api::routes::spec::document()).expect("json");
+    assert_eq!(doc, built, "served from the same document");
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["owner_password"]["name"], "X-Owner-Password");
+    assert_eq!(schemes["basic"]["scheme"], "basic");
+}
+
+/// A path of the spec with every `{param}` filled in.
+fn concrete(pattern: &str) -> String {
+    pattern
+        .split('/')
+        .map(|s| if s.starts_with('{') { "1" } else { s })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[tokio::test]
+async fn every_method_the_spec_names_is_routed_and_every_other_is_405() {
+    let app = spawn_app().await;
+    let doc = app.get("/openapi.json").await.json();
+    let paths = doc["paths"].as_object().expect("paths");
+    let owner = [
+        ("x-owner-password", OWNER_PASSWORD),
+        ("content-type", "application/json"),
+    ];
+    for (pattern, item) in paths {
+        let path = concrete(pattern);
+        for method in [Method::GET, Method::POST, Method::PUT, Method::DELETE] {
+            let named = item[method.as_str().to_ascii_lowercase()].is_object();
+            // `?action=status`: a sync request that answers without a daemon.
+            let target = if pattern == "/admin/sync" {
+                format!("{path}?action=nuke")
+            } else {
+                path.clone()
+            };
+            let res = app.request(method.clone(), &target, &owner, "{}").await;
+            let fallback =
+                res.status == StatusCode::NOT_FOUND && res.json()["error"] == "Not found";
+            if named {
+                assert!(
+                    res.status != StatusCode::METHOD_NOT_ALLOWED && !fallback,
+                    "{method} {pattern} is in the spec but not routed: {} {}",
+                    res.status,
+                    res.text()
+                );
+            } else {
+                assert_eq!(
+                    res.status,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {pattern} is routed but not in the spec: {}",
+                    res.text()
+                );
+            }
+        }
+    }
+}
+
+fn json_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", "application/json".parse().expect("value"));
+    headers
+}
+
+/// Whether the harness's check refuses the answer.
+fn refused(method: Method, path: &str, status: u16, body: &Value) -> bool {
+    let body = body.to_string();
+    std::panic::catch_unwind(|| {
+        taskmaster_tests::spec::check_answer(
+            &method,
+            path,
+            status,
+            &json_headers(),
+            body.as_bytes(),
+        )
+    })
+    .is_err()
+}
+
+#[test]
+fn the_answer_check_refuses_wrong_shapes_and_undocumented_statuses() {
+    let user = serde_json::json!({
+        "id": 3, "full_name": "Ann", "role": "user", "group_ids": [], "number": "",
+        "email": "ann@example.com", "work_times": {}, "created_at": "t", "updated_at": "t"
+    });
+    let ok = serde_json::json!({"success": true, "data": user});
+    assert!(
+        !refused(Method::GET, "/users/3", 200, &ok),
+        "a right answer passes"
+    );
+    let mut no_email = ok.clone();
+    no_email["data"]
+        .as_object_mut()
+        .expect("object")
+        .remove("email");
+    let mut bad_role = ok.clone();
+    bad_role["data"]["role"] = "admin".into();
+    let mut bad_hours = ok.clone();
+    bad_hours["data"]["work_times"] = serde_json::json!({"Funday": 8});
+    let unwrapped = user.clone();
+    for (name, body) in [
+        ("no email", &no_email),
+        ("bad role", &bad_role),
+        ("bad day", &bad_hours),
+        ("no envelope", &unwrapped),
+    ] {
+        assert!(refused(Method::GET, "/users/3", 200, body), "{name} passed");
+    }
+    let error = serde_json::json!({"success": false, "error": "x"});
+    assert!(!refused(Method::GET, "/users/3", 404, &error));
+    assert!(
+        refused(Method::GET, "/users/3", 409, &error),
+        "409 is not documented there"
+    );
+    assert!(refused(
+        Method::GET,
+        "/users/3",
+        404,
+        &serde_json::json!({"error": "x"})
+    ));
+}

@@ -1,0 +1,117 @@
+//! Every answer the tests receive is checked against the api's OpenAPI
+//! document (`taskmaster_api::routes::spec`): its status must be one the
+//! operation documents, and a JSON body must validate against that
+//! status's schema. [`crate::TestApp::request`] calls [`check_answer`] on
+//! every answer, so every integration test is also a test of the spec.
+//!
+//! Requests outside the spec (unknown paths, methods a path does not
+//! have: the 404 and 405 tests) are not checked.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use hyper::{HeaderMap, Method};
+use serde_json::{Value, json};
+
+/// The document, and validators built so far per (pattern, method, status).
+struct Spec {
+    doc: Value,
+    validators: Mutex<HashMap<(String, String, u16), Arc<jsonschema::Validator>>>,
+}
+
+static SPEC: LazyLock<Spec> = LazyLock::new(|| Spec {
+    doc: serde_json::to_value(taskmaster_api::routes::spec::document())
+        .expect("the document serialises"),
+    validators: Mutex::new(HashMap::new()),
+});
+
+/// The document's path pattern that `path` matches, literal segments
+/// preferred (`/users/search` before `/users/{id}`).
+fn pattern_of(doc: &Value, path: &str) -> Option<String> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let paths = doc["paths"].as_object()?;
+    paths
+        .keys()
+        .filter_map(|pattern| {
+            let parts: Vec<&str> = pattern.split('/').collect();
+            if parts.len() != segments.len() {
+                return None;
+            }
+            let mut literal = 0;
+            for (part, segment) in parts.iter().zip(&segments) {
+                if part.starts_with('{') {
+                    continue;
+                }
+                if part != segment {
+                    return None;
+                }
+                literal += 1;
+            }
+            Some((literal, pattern.clone()))
+        })
+        .max()
+        .map(|(_, pattern)| pattern)
+}
+
+/// Checks one answer against the spec; panics with what is wrong.
+pub fn check_answer(method: &Method, path: &str, status: u16, headers: &HeaderMap, body: &[u8]) {
+    let spec = &*SPEC;
+    let path = path.split('?').next().unwrap_or(path);
+    let Some(pattern) = pattern_of(&spec.doc, path) else {
+        return;
+    };
+    let method = method.as_str().to_ascii_lowercase();
+    let operation = &spec.doc["paths"][&pattern][&method];
+    if !operation.is_object() {
+        return;
+    }
+    let response = &operation["responses"][status.to_string()];
+    assert!(
+        response.is_object(),
+        "{method} {pattern} answered {status}, which the spec does not document: {}",
+        String::from_utf8_lossy(body)
+    );
+    let is_json = headers
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let Some(schema) = response["content"]["application/json"]["schema"].as_object() else {
+        return;
+    };
+    assert!(
+        is_json,
+        "{method} {pattern} {status}: the spec says JSON, the content type is {:?}",
+        headers.get(hyper::header::CONTENT_TYPE)
+    );
+    let key = (pattern.clone(), method.clone(), status);
+    let validator = {
+        let mut validators = spec.validators.lock().unwrap_or_else(|p| p.into_inner());
+        validators
+            .entry(key)
+            .or_insert_with(|| {
+                // The operation's schema, with the components beside it so
+                // that `#/components/schemas/…` resolves.
+                let mut root = Value::Object(schema.clone());
+                root["components"] = spec.doc["components"].clone();
+                root["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+                Arc::new(jsonschema::validator_for(&root).expect("the spec's schema compiles"))
+            })
+            .clone()
+    };
+    let instance: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => panic!(
+            "{method} {pattern} {status}: not JSON ({e}): {}",
+            String::from_utf8_lossy(body)
+        ),
+    };
+    let errors: Vec<String> = validator
+        .iter_errors(&instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {pattern} {status}: the answer does not match the spec's schema:\n{}\nanswer: {instance}",
+        errors.join("\n")
+    );
+}
