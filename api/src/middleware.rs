@@ -116,7 +116,7 @@ impl Edge {
             return Ok(response);
         }
         if state.in_maintenance() {
-            let path = request.uri().path();
+            let path = unversioned(request.uri().path());
             // The flag is polled; look again before refusing, so the first
             // requests after a restore are not turned away for nothing.
             if path != "/health"
@@ -136,7 +136,7 @@ impl Edge {
             http.status_code = Empty,
             duration_ms = Empty,
         );
-        let limit = time_limit(state, request.method(), request.uri().path());
+        let limit = time_limit(state, request.method(), unversioned(request.uri().path()));
         let response = match limit_body(request) {
             None => ApiError::PayloadTooLarge.into_response(),
             Some(request) => {
@@ -183,6 +183,15 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(not a string)")
+}
+
+/// The path as the reference names it: the versioned mount
+/// ([`crate::routes::VERSIONED`]) answers identically, so the edge's rules
+/// (maintenance exemptions, the sync time limit) see through it.
+fn unversioned(path: &str) -> &str {
+    path.strip_prefix(crate::routes::VERSIONED)
+        .filter(|rest| rest.starts_with('/'))
+        .unwrap_or(path)
 }
 
 /// How long a request may run before it is answered 503.

@@ -39,8 +39,12 @@ async fn every_method_the_spec_names_is_routed_and_every_other_is_405() {
         ("x-owner-password", OWNER_PASSWORD),
         ("content-type", "application/json"),
     ];
-    for (pattern, item) in paths {
-        let path = concrete(pattern);
+    for (pattern, item) in paths
+        .iter()
+        .flat_map(|p| ["", "/api/v1"].map(|mount| (mount, p)))
+        .map(|(mount, (pattern, item))| (format!("{mount}{pattern}"), item))
+    {
+        let path = concrete(&pattern);
         for method in [Method::GET, Method::POST, Method::PUT, Method::DELETE] {
             let named = item[method.as_str().to_ascii_lowercase()].is_object();
             // `?action=status`: a sync request that answers without a daemon.
@@ -133,4 +137,43 @@ fn the_answer_check_refuses_wrong_shapes_and_undocumented_statuses() {
         404,
         &serde_json::json!({"error": "x"})
     ));
+}
+
+#[tokio::test]
+async fn the_versioned_mount_answers_exactly_as_the_reference_paths_do() {
+    let app = spawn_app().await;
+    let owner = [("x-owner-password", OWNER_PASSWORD)];
+    let user = app.seed_user("group_admin", &[]).await;
+    let g = app.seed_group(user.id).await;
+    // A write through the versioned mount is seen through the plain one.
+    let body = serde_json::json!({"title": "pinned", "group_id": g}).to_string();
+    let res = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/users/{}/tasks", user.id),
+            &owner,
+            body,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    for path in [
+        format!("/users/{}", user.id),
+        format!("/users/{}/tasks", user.id),
+        format!("/groups/{g}"),
+        "/tasks/stats".to_owned(),
+        "/users/999999".to_owned(),
+        "/openapi.json".to_owned(),
+    ] {
+        let plain = app.request(Method::GET, &path, &owner, "").await;
+        let versioned = app
+            .request(Method::GET, &format!("/api/v1{path}"), &owner, "")
+            .await;
+        assert_eq!(plain.status, versioned.status, "{path}");
+        assert_eq!(plain.body, versioned.body, "{path}");
+    }
+    let doc = app.get("/openapi.json").await.json();
+    assert_eq!(doc["servers"][1]["url"], "/api/v1");
+    // Nothing else is mounted.
+    let res = app.request(Method::GET, "/api/v2/users", &owner, "").await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
 }

@@ -416,13 +416,21 @@ async fn the_maintenance_flag_stops_data_requests_and_writes_but_not_health_or_a
     );
     assert_eq!(res.header("retry-after"), Some("5"));
     assert_eq!(res.json()["success"], false);
-    let health = app.get("/health").await;
-    assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(health.json()["status"], "maintenance");
-    let admin = app
-        .call(Method::GET, "/admin/status", &Auth::Owner, None)
-        .await;
-    assert_eq!(admin.status, StatusCode::OK, "{}", admin.text());
+    // The same through the versioned mount.
+    for mount in ["", "/api/v1"] {
+        let health = app.get(&format!("{mount}/health")).await;
+        assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(health.json()["status"], "maintenance", "{mount}");
+        let admin = app
+            .call(
+                Method::GET,
+                &format!("{mount}/admin/status"),
+                &Auth::Owner,
+                None,
+            )
+            .await;
+        assert_eq!(admin.status, StatusCode::OK, "{mount}: {}", admin.text());
+    }
 
     redis::cmd("DEL")
         .arg(app.keys.maintenance())

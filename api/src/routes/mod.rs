@@ -39,18 +39,30 @@ struct Builder {
     paths: Vec<&'static str>,
 }
 
+/// Where the whole API is mounted a second time, answering identically, so
+/// that new clients can pin a version while the reference's paths stay.
+pub const VERSIONED: &str = "/api/v1";
+
 impl Builder {
     fn route(mut self, path: &'static str, methods: MethodRouter<AppState>) -> Self {
+        let versioned = format!("{VERSIONED}{path}");
+        // Both name the unversioned pattern in the request span.
         self.routes
             .insert(path, path)
             .expect("route patterns are distinct and valid");
+        self.routes
+            .insert(versioned.as_str(), path)
+            .expect("route patterns are distinct and valid");
         self.paths.push(path);
-        self.router = self.router.route(path, methods);
+        self.router = self
+            .router
+            .route(path, methods.clone())
+            .route(&versioned, methods);
         self
     }
 }
 
-/// Every path of the API. The edge ([`crate::middleware::Edge`]) does
+/// Every path of the API, each also under [`VERSIONED`]. The edge ([`crate::middleware::Edge`]) does
 /// what would otherwise be layers here.
 pub fn api(state: AppState) -> Api {
     let Builder {
@@ -148,6 +160,12 @@ mod tests {
         assert_eq!(route("/health"), Some("/health"));
         assert_eq!(route("/no/such/path"), None);
         assert_eq!(route("/users/5/"), None);
+        assert_eq!(
+            route("/api/v1/users/5/tasks/7"),
+            Some("/users/{id}/tasks/{tid}")
+        );
+        assert_eq!(route("/api/v1/openapi.json"), Some("/openapi.json"));
+        assert_eq!(route("/api/v2/users"), None);
     }
 
     #[tokio::test]

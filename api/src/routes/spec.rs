@@ -614,6 +614,10 @@ pub fn document() -> utoipa::openapi::OpenApi {
         )
         .build();
     OpenApiBuilder::new()
+        .servers(Some([
+            utoipa::openapi::server::Server::new("/"),
+            utoipa::openapi::server::Server::new(super::VERSIONED),
+        ]))
         .info(
             InfoBuilder::new()
                 .title("taskmaster")
