@@ -177,3 +177,29 @@ async fn the_versioned_mount_answers_exactly_as_the_reference_paths_do() {
     let res = app.request(Method::GET, "/api/v2/users", &owner, "").await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_docs_page_and_its_assets_are_served_by_the_api_itself() {
+    let app = spawn_app().await;
+    let res = app.get("/docs").await;
+    assert!(res.status.is_redirection(), "{}", res.status);
+    assert_eq!(res.header("location"), Some("/docs/"));
+    let page = app.get("/docs/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    assert!(html.contains("swagger-ui"), "{html}");
+    // Every script and style the page loads is the api's own.
+    for attr in ["src=\"", "href=\""] {
+        for link in html.split(attr).skip(1) {
+            let link = link.split('"').next().unwrap_or_default();
+            assert!(!link.contains("//"), "{link} is not served by the api");
+            let asset = app
+                .get(&format!("/docs/{}", link.trim_start_matches("./")))
+                .await;
+            assert_eq!(asset.status, StatusCode::OK, "{link}");
+        }
+    }
+    let init = app.get("/docs/swagger-initializer.js").await;
+    assert_eq!(init.status, StatusCode::OK);
+    assert!(init.text().contains("/openapi.json"), "{}", init.text());
+}

@@ -120,6 +120,7 @@ pub fn api(state: AppState) -> Api {
     .route("/admin/stats", get(admin::stats))
     .route("/admin/sync", post(admin::sync));
     let router = router
+        .merge(spec::docs_page())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);

@@ -10,6 +10,7 @@
 //! the schemas.
 //!
 //! The document is built once, at first use, and served from memory.
+//! `GET /docs` shows it with Swagger UI, served from the binary.
 
 use std::sync::LazyLock;
 
@@ -648,6 +649,19 @@ static DOCUMENT: LazyLock<Bytes> = LazyLock::new(|| {
             .expect("the OpenAPI document serialises"),
     )
 });
+
+/// `GET /docs`: Swagger UI over `/openapi.json`. Its script and style come
+/// from the `utoipa-swagger-ui` crate's vendored copy, compiled into the
+/// binary, so the page works on a server without internet access (no
+/// CDN). The page is not an API operation, so it is not in the document.
+pub fn docs_page() -> axum::Router<crate::state::AppState> {
+    use utoipa_swagger_ui::{Config, SwaggerUi};
+    let config = Config::new(["/openapi.json"])
+        .try_it_out_enabled(true)
+        .display_operation_id(true)
+        .persist_authorization(false);
+    SwaggerUi::new("/docs").config(config).into()
+}
 
 /// `GET /openapi.json`.
 pub async fn openapi_json() -> Response {
