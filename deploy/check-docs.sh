@@ -22,29 +22,7 @@ if ! command -v chromium >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
 fi
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-SERVER_PORT=$(free_port) REDIS_PORT=$(free_port) DB_PORT=$(free_port)
-DATA=$(mktemp -d /tmp/check-docs-XXXXXX)
-chmod 755 "$DATA"
-LOG="$DATA/dev.log"
-
-SERVER_PORT=$SERVER_PORT REDIS_PORT=$REDIS_PORT DB_PORT=$DB_PORT TASKMASTER_DATA=$DATA \
-    TASKMASTER_PROFILE=${TASKMASTER_PROFILE:-debug} "$ROOT/deploy/dev.sh" up >"$LOG" 2>&1 &
-DEV=$!
-stop() {
-    kill -TERM "$DEV" 2>/dev/null || true
-    for _ in $(seq 1 300); do kill -0 "$DEV" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$DEV" 2>/dev/null || true
-    rm -rf "$DATA"
-}
-trap stop EXIT
-
-BASE=http://127.0.0.1:$SERVER_PORT
-say "starting the system on $BASE"
-for _ in $(seq 1 600); do
-    curl -sf -m 2 "$BASE/health" >/dev/null 2>&1 && break
-    kill -0 "$DEV" 2>/dev/null || { tail -20 "$LOG" >&2; say "the system did not start"; exit 1; }
-    sleep 0.5
-done
-curl -sf -m 2 "$BASE/health" >/dev/null || { tail -20 "$LOG" >&2; say "no /health within 5 minutes"; exit 1; }
+# shellcheck source=deploy/lib/system.sh
+. "$ROOT/deploy/lib/system.sh"
+start_system
 python3 "$ROOT/deploy/check_docs.py" "$BASE" "$OUT"

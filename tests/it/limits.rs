@@ -179,8 +179,29 @@ async fn wrong_owner_passwords_are_limited_per_client_and_then_refused_unchecked
     // a guess that happens to be right tells nothing.
     let right = [("x-owner-password", OWNER_PASSWORD)];
     assert_limited(&app.request(Method::GET, "/users", &right, "").await);
-    // Users signing in with their own password are not affected.
+    // Users signing in with their own password are not affected, even with
+    // an owner header beside it (ignored, unchecked, while refused).
     assert_eq!(me(&app, user.id, &user.auth()).await.status, StatusCode::OK);
+    use base64::Engine;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", user.id, user.password))
+    );
+    let both = [
+        ("x-owner-password", OWNER_PASSWORD),
+        ("authorization", basic.as_str()),
+    ];
+    let res = app
+        .request(Method::GET, &format!("/users/{}", user.id), &both, "")
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let res = app.request(Method::GET, "/users", &both, "").await;
+    assert_eq!(
+        res.status,
+        StatusCode::FORBIDDEN,
+        "as the user, not the owner: {}",
+        res.text()
+    );
     // The count is in Redis: a second instance refuses it at its first
     // wrong guess, and then every owner password from this client.
     let other = app.restart_same_prefix().await;
@@ -195,6 +216,14 @@ async fn wrong_owner_passwords_are_limited_per_client_and_then_refused_unchecked
         keys.iter().any(|k| k.ends_with("limit:owner:all")),
         "{keys:?}"
     );
+    // An operator lifts the refusal by deleting the counts: both instances
+    // (which remember the refusal) see it at the next request.
+    let mut redis = app.redis().await;
+    let _: () = redis.del(&keys).await.expect("DEL");
+    for instance in [&app, &other] {
+        let res = instance.request(Method::GET, "/users", &right, "").await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    }
 }
 
 /// The process's resident memory now, in KiB (the api runs in-process).

@@ -18,8 +18,11 @@
 //! and in all ([`OWNER_MAX_ALL`]) per [`WINDOW`]. Once a count is over, the
 //! header is refused with 429 *before* it is compared, right or wrong, so
 //! guessing stops there. The refusal is remembered in this process
-//! ([`OwnerGuard`]), so a right owner password costs no Redis round trip;
-//! another instance learns of it at its first wrong guess.
+//! ([`OwnerGuard`]), so a right owner password costs no Redis round trip
+//! while nothing is refused; while a refusal is remembered, each request
+//! with the header checks the counts in Redis, so the refusal ends when
+//! they run out, or at once when an operator deletes `P limit:owner:*`.
+//! Another instance learns of a refusal at its first wrong guess.
 //!
 //! Memory is bounded by construction: counters are fixed-size keys in
 //! Redis that expire with their window, and [`OwnerGuard`] holds at most
@@ -92,6 +95,16 @@ impl OwnerGuard {
             .map(|until| until.saturating_duration_since(now))
             .filter(|wait| !wait.is_zero())
             .max()
+    }
+
+    /// Forgets the refusals that concern `client` (Redis says whether
+    /// they still hold).
+    pub fn forget(&self, client: Option<IpAddr>) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.all_until = None;
+        if let Some(ip) = client {
+            state.clients.remove(&ip);
+        }
     }
 
     /// Remembers refusals Redis reported: for `client` and for everyone.

@@ -162,6 +162,17 @@ fn owner_secret_matches(given: &[u8], secret: &str) -> bool {
     bool::from(given.as_slice().ct_eq(secret.as_slice()))
 }
 
+/// The counters of wrong owner passwords from `client`: in all, and from
+/// that address. A limit of n wrong values: the n-th one already refuses
+/// the next.
+fn owner_counters(client: Option<IpAddr>) -> Vec<(Counter, u32)> {
+    let mut counters = vec![(Counter::OwnerAll, OWNER_MAX_ALL - 1)];
+    if let Some(ip) = client {
+        counters.push((Counter::OwnerFrom(ip), OWNER_MAX_PER_CLIENT - 1));
+    }
+    counters
+}
+
 /// Whether `given` is the owner password. Refused with 429 while this
 /// client, or everyone, is over the limit of wrong ones, right or wrong,
 /// so that guessing stops; a wrong one is logged and counted.
@@ -171,19 +182,31 @@ async fn owner_header(
     given: &[u8],
 ) -> Result<bool, ApiError> {
     let guard = &state.services.owner_guard;
-    if let Some(wait) = guard.blocked(client) {
-        return Err(ApiError::TooManyRequests(wait));
+    // A refusal this process remembers is checked against the counts in
+    // Redis (a round trip only while refused): they may have run out, or
+    // an operator may have deleted them to lift the refusal.
+    if guard.blocked(client).is_some() {
+        let waits = state.store.over_limit(&owner_counters(client)).await?;
+        let (all, for_client) = (
+            waits.first().copied().flatten(),
+            waits.get(1).copied().flatten(),
+        );
+        guard.forget(client);
+        if all.is_some() || for_client.is_some() {
+            guard.refuse(client, for_client, all);
+            return Err(ApiError::TooManyRequests(
+                all.max(for_client).unwrap_or(WINDOW),
+            ));
+        }
     }
     if owner_secret_matches(given, state.config.owner_password.expose()) {
         return Ok(true);
     }
     tracing::warn!(client = ?client, "wrong X-Owner-Password");
-    // A limit of n wrong values: the n-th one already refuses the next.
-    let mut counters = vec![(Counter::OwnerAll, OWNER_MAX_ALL - 1)];
-    if let Some(ip) = client {
-        counters.push((Counter::OwnerFrom(ip), OWNER_MAX_PER_CLIENT - 1));
-    }
-    let waits = state.store.count_attempt(&counters, WINDOW).await?;
+    let waits = state
+        .store
+        .count_attempt(&owner_counters(client), WINDOW)
+        .await?;
     let all = waits.first().copied().flatten();
     let for_client = waits.get(1).copied().flatten();
     if all.is_some() || for_client.is_some() {
@@ -203,13 +226,19 @@ impl FromRequestParts<AppState> for Credentials {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let basic = basic_credentials(parts);
         if let Some(given) = parts.headers.get("x-owner-password") {
             let client = parts.extensions.get::<ClientAddr>().map(|c| c.0);
-            if owner_header(state, client, given.as_bytes()).await? {
-                return Ok(Credentials::Owner);
+            match owner_header(state, client, given.as_bytes()).await {
+                Ok(true) => return Ok(Credentials::Owner),
+                Ok(false) => {}
+                // A refused owner header is ignored, unchecked, when the
+                // request has Basic credentials to go on; alone, it is 429.
+                Err(ApiError::TooManyRequests(_)) if basic.is_some() => {}
+                Err(e) => return Err(e),
             }
         }
-        let Some((login, password)) = basic_credentials(parts) else {
+        let Some((login, password)) = basic else {
             return Err(ApiError::Unauthorized);
         };
         // No account has a longer name: refused before any work, so that

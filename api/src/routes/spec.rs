@@ -379,6 +379,9 @@ fn describe(status: u16) -> &'static str {
         401 => "No or wrong credentials (`WWW-Authenticate: Basic`)",
         403 => "Not allowed for the caller's role, or a cross-site browser request",
         404 => "Not found, or not visible to the caller",
+        405 => {
+            "The path, its parameters as sent, names a route without this method (`Allow` lists those it has)"
+        }
         409 => "A uniqueness rule or the current state forbids it (the error says which)",
         413 => "Body over 1 MiB",
         422 => "Well-formed but invalid: the error names the field",
@@ -448,6 +451,11 @@ fn operation(o: &Operation) -> utoipa::openapi::path::Operation {
     );
     let common: &[u16] = if o.auth { &COMMON_ERRORS } else { &[] };
     let mut errors: Vec<u16> = o.errors.iter().chain(common).copied().collect();
+    // A path parameter sent empty or holding a slash can make the path
+    // another route's, one without this method.
+    if o.path.contains('{') {
+        errors.push(405);
+    }
     errors.sort_unstable();
     errors.dedup();
     for status in errors {

@@ -72,6 +72,32 @@ impl Store {
             .collect())
     }
 
+    /// Which of `counters` (each with the attempts it allows) are over
+    /// their limit now, and for how long; counts nothing.
+    pub async fn over_limit(
+        &self,
+        counters: &[(Counter, u32)],
+    ) -> Result<Vec<Option<Duration>>, StoreError> {
+        let mut pipe = redis::pipe();
+        for (counter, _) in counters {
+            let key = self.counter_key(*counter);
+            pipe.cmd("GET").arg(&key).cmd("PTTL").arg(&key);
+        }
+        let replies: Vec<Option<i64>> = self.query(&pipe).await?;
+        if replies.len() != counters.len() * 2 {
+            return Err(StoreError::Malformed("attempt counts"));
+        }
+        Ok(counters
+            .iter()
+            .zip(replies.chunks(2))
+            .map(|((_, limit), pair)| {
+                let count = pair[0].unwrap_or(0);
+                let ttl = pair[1].unwrap_or(-2);
+                (count > i64::from(*limit) && ttl > 0).then(|| Duration::from_millis(ttl as u64))
+            })
+            .collect())
+    }
+
     /// Gives back one attempt counted on `counter` (it succeeded).
     pub async fn give_back(&self, counter: Counter) -> Result<(), StoreError> {
         let mut inv = GIVE_BACK.prepare_invoke();
