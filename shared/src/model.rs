@@ -25,6 +25,11 @@ fn get_u64(f: &Fields, name: &str) -> Option<u64> {
 /// literals (utoipa takes no constants); a test holds them to the
 /// validation's constants in `crate::domain`.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "id": 3, "full_name": "Ann Lee", "role": "group_admin", "group_ids": [1, 4],
+    "number": "E-1042", "email": "ann@example.com", "work_times": {"Monday": 8, "Friday": 6.5},
+    "created_at": "2026-12-04T09:30:00.123456Z", "updated_at": "2026-12-04T09:30:00.123456Z"
+}))]
 pub struct User {
     #[schema(minimum = 1)]
     pub id: u64,
@@ -67,6 +72,10 @@ impl User {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "id": 1, "name": "Platform", "admin_id": 3,
+    "created_at": "2026-12-04T09:31:00.000001Z", "updated_at": "2026-12-04T09:31:00.000001Z"
+}))]
 pub struct Group {
     #[schema(minimum = 1)]
     pub id: u64,
@@ -93,6 +102,11 @@ impl Group {
 /// A task. Stored in Redis as exactly this JSON (see `crate::keys`), so
 /// reads pass it through without field-by-field work.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "id": 17, "title": "Ship the release", "status": false, "priority": 1,
+    "deadline": "2026-12-31", "information": "Tag, build, announce", "user_id": 3, "group_id": 1,
+    "created_at": "2026-12-04T09:32:00.5Z", "updated_at": "2026-12-04T09:32:00.5Z"
+}))]
 pub struct Task {
     #[schema(minimum = 1)]
     pub id: u64,

@@ -203,3 +203,25 @@ async fn the_docs_page_and_its_assets_are_served_by_the_api_itself() {
     assert_eq!(init.status, StatusCode::OK);
     assert!(init.text().contains("/openapi.json"), "{}", init.text());
 }
+
+#[test]
+fn every_example_in_the_spec_matches_its_own_schema() {
+    let doc = serde_json::to_value(taskmaster_api::routes::spec::document()).expect("json");
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    let mut checked = 0;
+    for (name, schema) in schemas {
+        let Some(example) = schema.get("example") else {
+            continue;
+        };
+        let mut root = schema.clone();
+        root["components"] = doc["components"].clone();
+        let validator = jsonschema::validator_for(&root).expect("compiles");
+        let errors: Vec<String> = validator
+            .iter_errors(example)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{name}'s example: {errors:?}");
+        checked += 1;
+    }
+    assert!(checked >= 8, "only {checked} examples");
+}

@@ -165,6 +165,7 @@ impl From<FieldError> for ApiError {
 
 /// The error envelope.
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"success": false, "error": "title: must be at most 255 characters (got 300)"}))]
 pub struct ErrorBody<'a> {
     pub success: bool,
     pub error: &'a str,

@@ -26,6 +26,7 @@ use crate::store::{self, DeletedGroup, Source};
 
 /// `POST /groups`.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"name": "Platform", "admin_id": 3}))]
 pub struct CreateGroup {
     #[schema(required = true, min_length = 1, max_length = 100)]
     name: Option<String>,

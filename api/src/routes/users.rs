@@ -23,6 +23,10 @@ use crate::store::{NewUser, Source, UserChanges};
 
 /// `POST /users`. Field names match in any case.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({
+    "full_name": "Ann Lee", "email": "ann@example.com", "password": "correct horse",
+    "role": "group_admin", "group_ids": [1], "number": "E-1042", "work_times": {"Monday": 8}
+}))]
 pub struct CreateUser {
     #[schema(required = true, min_length = 1, max_length = 255)]
     full_name: Option<String>,

@@ -13,6 +13,10 @@ pub const BATCH_MAX: usize = 1000;
 
 /// `POST /users/{id}/tasks`. Field names match in any case.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({
+    "title": "Ship the release", "group_id": 1, "priority": 1,
+    "deadline": "2026-12-31", "information": "Tag, build, announce"
+}))]
 pub struct CreateTask {
     #[schema(required = true, min_length = 1, max_length = 255)]
     title: Option<String>,
@@ -121,6 +125,7 @@ impl TaskChanges {
 
 /// `POST /tasks/batch`: all or nothing.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"task_ids": [17, 18], "action": "update", "updates": {"priority": 3}}))]
 pub struct Batch {
     /// 1 to 1000 task ids.
     #[schema(required = true, value_type = Option<Vec<u64>>, min_items = 1, max_items = 1000)]
