@@ -82,9 +82,7 @@ pub async fn reconcile(
     holder: Option<&Holder>,
 ) -> Result<Reconciled, ReconcileError> {
     let keys = &syncd.keys;
-    let mut conn = redis_pool::shared(&syncd.redis)
-        .await
-        .map_err(|_| ReconcileError::RedisPool)?;
+    let mut conn = redis_conn(syncd).await?;
     let mut pipe = redis::pipe();
     pipe.cmd("INFO")
         .arg("server")
@@ -137,15 +135,19 @@ pub async fn reconcile(
     } else {
         Reconciled::Checked { raised_to }
     };
-    let mut conn = redis_pool::shared(&syncd.redis)
-        .await
-        .map_err(|_| ReconcileError::RedisPool)?;
+    let mut conn = redis_conn(syncd).await?;
     let _: () = redis::cmd("SET")
         .arg(keys.ids_run())
         .arg(&run_id)
         .query_async(&mut conn)
         .await?;
     Ok(outcome)
+}
+
+async fn redis_conn(syncd: &Syncd) -> Result<redis_pool::Conn, ReconcileError> {
+    redis_pool::shared(&syncd.redis)
+        .await
+        .map_err(|_| ReconcileError::RedisPool)
 }
 
 /// The `run_id` line of `INFO server`.
@@ -178,9 +180,7 @@ async fn durable(syncd: &Syncd) -> Result<Durable, PgError> {
 
 /// Raises each `seq:*` counter to at least `to` (never lowers one).
 async fn raise_counters(syncd: &Syncd, to: [u64; 3]) -> Result<(), ReconcileError> {
-    let mut conn = redis_pool::shared(&syncd.redis)
-        .await
-        .map_err(|_| ReconcileError::RedisPool)?;
+    let mut conn = redis_conn(syncd).await?;
     let mut inv = restore::RAISE_COUNTER.prepare_invoke();
     for (t, _) in RowType::ALL.into_iter().zip(to) {
         inv.key(syncd.keys.sequence(t));
@@ -209,9 +209,7 @@ async fn rebuild(syncd: &Syncd, holder: Option<&Holder>) -> Result<Loaded, Recon
         .await?;
         let loaded = restore::rebuild(&syncd.redis, &syncd.keys, &syncd.pg).await?;
         let flushes = durable(syncd).await?.flushes;
-        let mut conn = redis_pool::shared(&syncd.redis)
-            .await
-            .map_err(|_| ReconcileError::RedisPool)?;
+        let mut conn = redis_conn(syncd).await?;
         let _: () = redis::cmd("SET")
             .arg(syncd.keys.flushes())
             .arg(flushes)

@@ -1,4 +1,7 @@
-//! One write-behind step: dirty rows from Redis into PostgreSQL.
+//! One write-behind step: dirty rows from Redis into PostgreSQL. The
+//! lease-fenced hand-off and clear (steps 1 and 4) are in `handoff.rs`,
+//! the PostgreSQL transaction (step 3) in `write.rs`; the reading and the
+//! whole step are here.
 //!
 //! 1. **Hand-off.** One script renames each `dirty:{type}` set to
 //!    `inflight:{type}` (merging into a leftover in-flight set after a
@@ -32,14 +35,19 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, NaiveDate, Utc};
-use postgres::Client;
 use redis::Value;
 use taskmaster_shared::keys::{Keys, RowType};
 use taskmaster_shared::model::{Fields, Group, Task, User};
 use taskmaster_shared::redis_pool::{self, RedisPool};
 
 use crate::pg::{PgError, PgWorker};
+
+mod handoff;
+mod write;
+
+use handoff::still_holds;
+pub use handoff::{Holder, clear, take};
+use write::{Batch, Chunk, Written, write_stream};
 
 /// Why a flush failed; nothing was cleared and the next one retries.
 #[derive(Debug, thiserror::Error)]
@@ -64,26 +72,6 @@ impl From<redis::RedisError> for FlushError {
             FlushError::Redis(e)
         }
     }
-}
-
-/// The lease a flush runs under: `P syncd:lease` holds `{instance}|{token}`
-/// while this daemon is the active one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holder {
-    pub instance: String,
-    pub token: u64,
-}
-
-impl Holder {
-    /// The lease's value while this holder has it.
-    fn lease_value(&self) -> String {
-        format!("{}|{}", self.instance, self.token)
-    }
-}
-
-/// The lease value the scripts check; empty when unfenced.
-fn lease_arg(holder: Option<&Holder>) -> String {
-    holder.map(Holder::lease_value).unwrap_or_default()
 }
 
 impl FlushError {
@@ -124,19 +112,6 @@ impl FlushReport {
 /// Chunks queued between the Redis reader and the PostgreSQL writer.
 const CHUNKS_IN_FLIGHT: usize = 1;
 
-/// Rows to write: one chunk, read in one MULTI/EXEC.
-#[derive(Debug, Default)]
-struct Batch {
-    users: Vec<User>,
-    groups: Vec<Group>,
-    tasks: Vec<Task>,
-    deleted_users: Vec<i64>,
-    deleted_groups: Vec<i64>,
-    deleted_tasks: Vec<i64>,
-    /// Every flushed user id: their memberships are rewritten.
-    member_users: Vec<i64>,
-}
-
 fn ids(v: Value) -> Vec<u64> {
     let Value::Array(items) = v else {
         return Vec::new();
@@ -171,29 +146,6 @@ async fn conn(redis: &RedisPool) -> Result<redis_pool::Conn, FlushError> {
     redis_pool::shared(redis)
         .await
         .map_err(|_| FlushError::RedisPool)
-}
-
-/// Moves the dirty ids to the in-flight sets (the hand-off); returns how
-/// many ids each type has in flight, and the id counters. Refused
-/// ([`FlushError::LeaseLost`]) unless `holder` holds the lease.
-pub async fn take(
-    redis: &RedisPool,
-    keys: &Keys,
-    holder: Option<&Holder>,
-) -> Result<Taken, FlushError> {
-    static SCRIPT: std::sync::LazyLock<redis::Script> =
-        std::sync::LazyLock::new(|| redis::Script::new(include_str!("lua/take_dirty.lua")));
-    let mut conn = conn(redis).await?;
-    let counts: Vec<u64> = SCRIPT
-        .arg(keys.prefix())
-        .arg(lease_arg(holder))
-        .invoke_async(&mut conn)
-        .await?;
-    let count = |i: usize| counts.get(i).copied().unwrap_or(0);
-    Ok(Taken {
-        pending: [count(0), count(1), count(2)],
-        last_ids: [count(3), count(4), count(5)],
-    })
 }
 
 /// Reads the rows of one chunk of in-flight ids in one MULTI/EXEC.
@@ -254,182 +206,6 @@ async fn read_chunk(
     Ok(batch)
 }
 
-fn ts(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_default()
-}
-
-fn i64s(v: impl IntoIterator<Item = u64>) -> Vec<i64> {
-    v.into_iter().map(|n| n as i64).collect()
-}
-
-/// What the reader sends the writer.
-enum Chunk {
-    Rows(Batch),
-    /// Every chunk was sent: delete, commit.
-    End,
-}
-
-/// How the writer ended.
-enum Written {
-    Committed(FlushReport),
-    /// A newer fencing token was recorded: nothing written.
-    Fenced,
-    /// The reader stopped without [`Chunk::End`] (a Redis error): rolled back.
-    Abandoned,
-}
-
-/// Writes the chunks arriving on `chunks` in one transaction, deletes
-/// last. With a fencing `token`, the transaction first records it and gives
-/// up if a newer token was already recorded.
-fn write_stream(
-    client: &mut Client,
-    mut chunks: tokio::sync::mpsc::Receiver<Chunk>,
-    token: Option<u64>,
-    last_ids: [u64; 3],
-) -> Result<Written, postgres::Error> {
-    let mut tx = client.transaction()?;
-    if let Some(token) = token {
-        let accepted = tx.query_opt(
-            "INSERT INTO sync_fence (id, token) VALUES (1, $1)
-             ON CONFLICT (id) DO UPDATE SET token = EXCLUDED.token WHERE sync_fence.token <= EXCLUDED.token
-             RETURNING token",
-            &[&(token as i64)],
-        )?;
-        if accepted.is_none() {
-            return Ok(Written::Fenced);
-        }
-    }
-    let mut report = FlushReport::default();
-    let mut deleted: [Vec<i64>; 3] = Default::default();
-    loop {
-        match chunks.blocking_recv() {
-            Some(Chunk::Rows(batch)) => {
-                upsert(&mut tx, &batch)?;
-                report.upserted[0] += batch.users.len();
-                report.upserted[1] += batch.groups.len();
-                report.upserted[2] += batch.tasks.len();
-                deleted[0].extend(batch.deleted_users);
-                deleted[1].extend(batch.deleted_groups);
-                deleted[2].extend(batch.deleted_tasks);
-            }
-            Some(Chunk::End) => break,
-            None => return Ok(Written::Abandoned),
-        }
-    }
-    // Dependants first; cascades take what still points at a deleted row.
-    let [users, groups, tasks] = &deleted;
-    if !tasks.is_empty() {
-        tx.execute("DELETE FROM tasks WHERE id = ANY($1)", &[tasks])?;
-    }
-    if !groups.is_empty() {
-        tx.execute("DELETE FROM groups WHERE id = ANY($1)", &[groups])?;
-    }
-    if !users.is_empty() {
-        tx.execute("DELETE FROM users WHERE id = ANY($1)", &[users])?;
-    }
-    let [u, g, t] = last_ids.map(|n| n as i64);
-    let number: i64 = tx
-        .query_one(
-            "UPDATE sync_state SET flushes = flushes + 1,
-                 last_user_id = GREATEST(last_user_id, $1),
-                 last_group_id = GREATEST(last_group_id, $2),
-                 last_task_id = GREATEST(last_task_id, $3)
-             WHERE id = 1 RETURNING flushes",
-            &[&u, &g, &t],
-        )?
-        .get(0);
-    report.number = number as u64;
-    tx.commit()?;
-    report.deleted = [users.len(), groups.len(), tasks.len()];
-    Ok(Written::Committed(report))
-}
-
-/// Upserts one chunk's rows and replaces its users' memberships.
-fn upsert(tx: &mut postgres::Transaction<'_>, b: &Batch) -> Result<(), postgres::Error> {
-    if !b.users.is_empty() {
-        let u = &b.users;
-        tx.execute(
-            "INSERT INTO users (id, full_name, email, role, number, password_hash, work_times, created_at, updated_at)
-             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                  $7::jsonb[], $8::timestamptz[], $9::timestamptz[])
-             ON CONFLICT (id) DO UPDATE SET full_name = EXCLUDED.full_name, email = EXCLUDED.email,
-                 role = EXCLUDED.role, number = EXCLUDED.number, password_hash = EXCLUDED.password_hash,
-                 work_times = EXCLUDED.work_times, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at",
-            &[
-                &i64s(u.iter().map(|r| r.id)),
-                &u.iter().map(|r| r.full_name.as_str()).collect::<Vec<_>>(),
-                &u.iter().map(|r| r.email.as_str()).collect::<Vec<_>>(),
-                &u.iter().map(|r| r.role.as_str()).collect::<Vec<_>>(),
-                &u.iter().map(|r| r.number.as_str()).collect::<Vec<_>>(),
-                &u.iter().map(|r| r.password_hash.as_str()).collect::<Vec<_>>(),
-                &u.iter().map(|r| serde_json::to_value(&r.work_times).unwrap_or_default()).collect::<Vec<_>>(),
-                &u.iter().map(|r| ts(&r.created_at)).collect::<Vec<_>>(),
-                &u.iter().map(|r| ts(&r.updated_at)).collect::<Vec<_>>(),
-            ],
-        )?;
-    }
-    if !b.groups.is_empty() {
-        let g = &b.groups;
-        tx.execute(
-            "INSERT INTO groups (id, name, admin_id, created_at, updated_at)
-             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::timestamptz[], $5::timestamptz[])
-             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, admin_id = EXCLUDED.admin_id,
-                 created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at",
-            &[
-                &i64s(g.iter().map(|r| r.id)),
-                &g.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
-                &i64s(g.iter().map(|r| r.admin_id)),
-                &g.iter().map(|r| ts(&r.created_at)).collect::<Vec<_>>(),
-                &g.iter().map(|r| ts(&r.updated_at)).collect::<Vec<_>>(),
-            ],
-        )?;
-    }
-    if !b.member_users.is_empty() {
-        tx.execute(
-            "DELETE FROM user_groups WHERE user_id = ANY($1)",
-            &[&b.member_users],
-        )?;
-        let (users, groups): (Vec<i64>, Vec<i64>) = b
-            .users
-            .iter()
-            .flat_map(|u| u.group_ids.iter().map(|g| (u.id as i64, *g as i64)))
-            .unzip();
-        if !users.is_empty() {
-            tx.execute(
-                "INSERT INTO user_groups (user_id, group_id) SELECT * FROM UNNEST($1::bigint[], $2::bigint[])",
-                &[&users, &groups],
-            )?;
-        }
-    }
-    if !b.tasks.is_empty() {
-        let t = &b.tasks;
-        tx.execute(
-            "INSERT INTO tasks (id, title, status, priority, deadline, information, user_id, group_id, created_at, updated_at)
-             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bool[], $4::smallint[], $5::date[], $6::text[],
-                                  $7::bigint[], $8::bigint[], $9::timestamptz[], $10::timestamptz[])
-             ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, status = EXCLUDED.status,
-                 priority = EXCLUDED.priority, deadline = EXCLUDED.deadline, information = EXCLUDED.information,
-                 user_id = EXCLUDED.user_id, group_id = EXCLUDED.group_id, created_at = EXCLUDED.created_at,
-                 updated_at = EXCLUDED.updated_at",
-            &[
-                &i64s(t.iter().map(|r| r.id)),
-                &t.iter().map(|r| r.title.as_str()).collect::<Vec<_>>(),
-                &t.iter().map(|r| r.status).collect::<Vec<_>>(),
-                &t.iter().map(|r| i16::from(r.priority)).collect::<Vec<_>>(),
-                &t.iter().map(|r| NaiveDate::parse_from_str(&r.deadline, "%Y-%m-%d").ok()).collect::<Vec<_>>(),
-                &t.iter().map(|r| r.information.as_str()).collect::<Vec<_>>(),
-                &i64s(t.iter().map(|r| r.user_id)),
-                &i64s(t.iter().map(|r| r.group_id)),
-                &t.iter().map(|r| ts(&r.created_at)).collect::<Vec<_>>(),
-                &t.iter().map(|r| ts(&r.updated_at)).collect::<Vec<_>>(),
-            ],
-        )?;
-    }
-    Ok(())
-}
-
 /// Marks every row dirty, so that the next flush writes everything: for a
 /// database that is new or lost its tables while Redis kept its rows.
 ///
@@ -463,44 +239,6 @@ pub async fn mark_all_dirty(redis: &RedisPool, keys: &Keys) -> Result<u64, Flush
         tasks = union.query_async(&mut conn).await?;
     }
     Ok(counts.iter().sum::<u64>() + tasks)
-}
-
-/// Drops the in-flight sets after their flush committed, only while
-/// `holder` still holds the lease (one script); otherwise
-/// [`FlushError::LeaseLost`] and the sets stay for the new holder.
-pub async fn clear(
-    redis: &RedisPool,
-    keys: &Keys,
-    holder: Option<&Holder>,
-    report: &FlushReport,
-) -> Result<(), FlushError> {
-    static SCRIPT: std::sync::LazyLock<redis::Script> =
-        std::sync::LazyLock::new(|| redis::Script::new(include_str!("lua/clear_inflight.lua")));
-    let mut conn = conn(redis).await?;
-    let _: u64 = SCRIPT
-        .arg(keys.prefix())
-        .arg(lease_arg(holder))
-        .arg(report.number)
-        .invoke_async(&mut conn)
-        .await?;
-    Ok(())
-}
-
-/// Whether `holder` still holds the lease (always, unfenced).
-async fn still_holds(
-    redis: &RedisPool,
-    keys: &Keys,
-    holder: Option<&Holder>,
-) -> Result<bool, FlushError> {
-    let Some(holder) = holder else {
-        return Ok(true);
-    };
-    let mut conn = conn(redis).await?;
-    let lease: Option<String> = redis::cmd("GET")
-        .arg(keys.syncd_lease())
-        .query_async(&mut conn)
-        .await?;
-    Ok(lease.as_deref() == Some(holder.lease_value().as_str()))
 }
 
 /// Scans the in-flight ids type by type (users, groups, tasks) in chunks

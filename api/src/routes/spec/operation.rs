@@ -1,0 +1,180 @@
+//! One row of [`super::operations::OPERATIONS`] as an OpenAPI operation:
+//! its parameters, body, responses (the success enveloped, every error
+//! status with its schema) and security.
+
+use utoipa::ToSchema;
+use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::schema::{ComponentsBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder, ResponsesBuilder};
+
+use super::operations::{Operation, method_name};
+
+/// What every authenticated operation may also answer.
+const COMMON_ERRORS: [u16; 4] = [401, 429, 500, 503];
+
+fn describe(status: u16) -> &'static str {
+    match status {
+        200 => "Done",
+        201 => "Created",
+        400 => "Malformed: bad JSON, a wrong type, a path id that is not a positive integer",
+        401 => "No or wrong credentials (`WWW-Authenticate: Basic`)",
+        403 => "Not allowed for the caller's role, or a cross-site browser request",
+        404 => "Not found, or not visible to the caller",
+        405 => {
+            "The path, its parameters as sent, names a route without this method (`Allow` lists those it has)"
+        }
+        409 => "A uniqueness rule or the current state forbids it (the error says which)",
+        413 => "Body over 1 MiB",
+        422 => "Well-formed but invalid: the error names the field",
+        429 => "Too many password checks or wrong owner passwords (`Retry-After`)",
+        500 => "Internal error (logged; the body reveals nothing)",
+        503 => {
+            "Storage unavailable, a restore running, or a create waiting after a Redis restart (`Retry-After`)"
+        }
+        504 => "syncd did not answer in time",
+        _ => "See the error",
+    }
+}
+
+fn schema_ref(name: &str) -> RefOr<Schema> {
+    RefOr::Ref(Ref::from_schema_name(name))
+}
+
+/// `{"success": true, "data": <name>}`.
+fn envelope(name: &str) -> Schema {
+    ObjectBuilder::new()
+        .property(
+            "success",
+            ObjectBuilder::new()
+                .schema_type(Type::Boolean)
+                .enum_values(Some([true])),
+        )
+        .property("data", schema_ref(name))
+        .required("success")
+        .required("data")
+        .into()
+}
+
+fn path_parameters(path: &str) -> Vec<utoipa::openapi::path::Parameter> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .map(|name| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .description(Some(
+                    "A positive integer id (anything else is 400; leading zeros are accepted)",
+                ))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(1)),
+                ))
+                .build()
+        })
+        .collect()
+}
+
+pub(super) fn operation(o: &Operation) -> utoipa::openapi::path::Operation {
+    let mut responses = ResponsesBuilder::new();
+    let json = "application/json";
+    let success = match (o.ok.1, o.raw) {
+        (Some(data), _) => ContentBuilder::new().schema(Some(envelope(data))).build(),
+        (None, Some(raw)) => ContentBuilder::new().schema(Some(schema_ref(raw))).build(),
+        (None, None) => ContentBuilder::new().build(),
+    };
+    responses = responses.response(
+        o.ok.0.to_string(),
+        ResponseBuilder::new()
+            .description(describe(o.ok.0))
+            .content(json, success),
+    );
+    let common: &[u16] = if o.auth { &COMMON_ERRORS } else { &[] };
+    let mut errors: Vec<u16> = o.errors.iter().chain(common).copied().collect();
+    // A path parameter sent empty or holding a slash can make the path
+    // another route's, one without this method.
+    if o.path.contains('{') {
+        errors.push(405);
+    }
+    errors.sort_unstable();
+    errors.dedup();
+    for status in errors {
+        let body = match (o.raw, o.refusal, status) {
+            (Some(raw), _, _) if !o.auth => raw,
+            (_, Some(refusal), 403 | 404) => refusal,
+            _ => "ErrorBody",
+        };
+        responses = responses.response(
+            status.to_string(),
+            ResponseBuilder::new()
+                .description(describe(status))
+                .content(
+                    json,
+                    ContentBuilder::new().schema(Some(schema_ref(body))).build(),
+                ),
+        );
+    }
+    let mut parameters = path_parameters(o.path);
+    parameters.extend(o.query.iter().map(|(name, required, description)| {
+        ParameterBuilder::new()
+            .name(*name)
+            .parameter_in(ParameterIn::Query)
+            .required(if *required {
+                Required::True
+            } else {
+                Required::False
+            })
+            .description(Some(*description))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build()
+    }));
+    let mut builder = OperationBuilder::new()
+        .tag(o.tag)
+        .summary(Some(o.summary))
+        .operation_id(Some(operation_id(o)))
+        .parameters(Some(parameters))
+        .responses(responses.build());
+    if let Some(body) = o.body {
+        builder = builder.request_body(Some(
+            RequestBodyBuilder::new()
+                .required(Some(Required::True))
+                .content(
+                    json,
+                    ContentBuilder::new().schema(Some(schema_ref(body))).build(),
+                )
+                .build(),
+        ));
+    }
+    builder = if o.auth {
+        builder.securities(Some([
+            SecurityRequirement::new::<_, _, &str>("owner_password", []),
+            SecurityRequirement::new::<_, _, &str>("basic", []),
+        ]))
+    } else {
+        builder.securities(Some([SecurityRequirement::default()]))
+    };
+    builder.build()
+}
+
+/// `getUsersIdTasks`-style ids, unique per method and path.
+fn operation_id(o: &Operation) -> String {
+    let mut id = method_name(&o.method).to_owned();
+    for part in o.path.split(['/', '.', '{', '}']).filter(|p| !p.is_empty()) {
+        let mut chars = part.chars();
+        if let Some(first) = chars.next() {
+            id.push(first.to_ascii_uppercase());
+            id.extend(chars);
+        }
+    }
+    id
+}
+
+/// Adds `T`'s schema and every schema it refers to.
+pub(super) fn with<T: ToSchema>(components: ComponentsBuilder) -> ComponentsBuilder {
+    let mut nested = Vec::new();
+    T::schemas(&mut nested);
+    components.schema_from::<T>().schemas_from_iter(nested)
+}
