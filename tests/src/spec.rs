@@ -59,7 +59,7 @@ pub fn check_answer(method: &Method, path: &str, status: u16, headers: &HeaderMa
     let path = path.split('?').next().unwrap_or(path);
     // The versioned mount answers identically (the spec's second server).
     let path = path
-        .strip_prefix("/api/v1")
+        .strip_prefix(taskmaster_api::routes::VERSIONED)
         .filter(|p| p.starts_with('/'))
         .unwrap_or(path);
     let Some(pattern) = pattern_of(&spec.doc, path) else {
