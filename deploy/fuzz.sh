@@ -7,10 +7,12 @@
 #                                     # requests (default 100,000) are sent,
 #                                     # FUZZ_SECONDS (300) per caller a round
 #
-# Starts the whole system (deploy/lib/system.sh), seeds a group admin, a
-# plain user, a group and a task, then runs `schemathesis run` with every
-# phase (examples, coverage, fuzzing, stateful) as the owner (header), the
-# group admin and the user (Basic), with the checks: not a server error,
+# Starts the whole system (deploy/lib/system.sh); each round seeds a fresh
+# group admin, plain user, group and task, then runs `schemathesis run` with
+# every phase (examples, coverage, fuzzing, stateful: the spec's links chain
+# creates to the operations on what they created) as the user and the group
+# admin (Basic; fuzz_hooks.py keeps each one's own password unchanged) and
+# the owner (header), with the checks: not a server error,
 # status code documented, content type and body conform to the schema.
 # Requests time out after 10 s (a hang counts as a failure). Reports,
 # per-run logs and HAR files land in FUZZ_OUT (default target/fuzz); the
@@ -42,15 +44,21 @@ fi
 start_system
 rm -rf "$OUT" && mkdir -p "$OUT"
 
-# The callers: a group admin of a group with a plain member who has a task.
+# The callers: a group admin of a group with a plain member who has a task,
+# made afresh each round (the owner's run deletes at random).
 api() { curl -sf -H "X-Owner-Password: $OWNER" -H 'content-type: application/json' "$@"; }
 id_of() { python3 -c 'import json, sys; d = json.load(sys.stdin)["data"]; print(d[sys.argv[1]]["id"])' "$1"; }
 GA_PW=fuzz-admin-pw USER_PW=fuzz-user-pw
-GA=$(api -d "{\"full_name\":\"Fuzz Admin\",\"email\":\"ga@fuzz.example\",\"password\":\"$GA_PW\",\"role\":\"group_admin\"}" "$BASE/users" | id_of user)
-USR=$(api -d "{\"full_name\":\"Fuzz User\",\"email\":\"user@fuzz.example\",\"password\":\"$USER_PW\",\"role\":\"user\"}" "$BASE/users" | id_of user)
-GROUP=$(api -d "{\"name\":\"Fuzz\",\"admin_id\":$GA}" "$BASE/groups" | id_of group)
-api -d "{\"user_id\":$USR}" "$BASE/groups/$GROUP/users" >/dev/null
-api -d "{\"title\":\"Fuzz task\",\"group_id\":$GROUP}" "$BASE/users/$USR/tasks" >/dev/null
+seed() { # seed ROUND: sets GA, USR
+    GA=$(api -d "{\"full_name\":\"Fuzz Admin $1\",\"email\":\"ga$1@fuzz.example\",\"password\":\"$GA_PW\",\"role\":\"group_admin\"}" "$BASE/users" | id_of user)
+    USR=$(api -d "{\"full_name\":\"Fuzz User $1\",\"email\":\"user$1@fuzz.example\",\"password\":\"$USER_PW\",\"role\":\"user\"}" "$BASE/users" | id_of user)
+    local group
+    group=$(api -d "{\"name\":\"Fuzz $1\",\"admin_id\":$GA}" "$BASE/groups" | id_of group)
+    api -d "{\"user_id\":$USR}" "$BASE/groups/$group/users" >/dev/null
+    api -d "{\"title\":\"Fuzz task\",\"group_id\":$group}" "$BASE/users/$USR/tasks" >/dev/null
+}
+# Keeps each caller's own password (see fuzz_hooks.py).
+export PYTHONPATH=$ROOT/deploy SCHEMATHESIS_HOOKS=fuzz_hooks
 
 CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
 run_as() { # run_as NAME SECONDS AUTH-ARGS...
@@ -78,13 +86,14 @@ failed=0
 round=0
 while :; do
     round=$((round + 1))
+    seed "$round"
     for who in "${runs[@]}"; do
         seconds=${FUZZ_SECONDS:-40}
         [ "$MODE" = campaign ] && seconds=${FUZZ_SECONDS:-300}
         case $who in
-            user) auth=(--auth "$USR:$USER_PW") ;;
-            group_admin) auth=(--auth "$GA:$GA_PW") ;;
-            owner) auth=(--header "X-Owner-Password: $OWNER") ;;
+            user) auth=(--auth "$USR:$USER_PW") self=$USR ;;
+            group_admin) auth=(--auth "$GA:$GA_PW") self=$GA ;;
+            owner) auth=(--header "X-Owner-Password: $OWNER") self= ;;
         esac
         # The other callers' runs send made-up X-Owner-Password values (the
         # spec offers both schemes), which the api counts and, past the
@@ -95,6 +104,7 @@ while :; do
                 | xargs -r redis-cli -p "$REDIS_PORT" del >/dev/null
         fi
         say "round $round: as $who for ${seconds}s"
+        export FUZZ_SELF_ID=$self
         run_as "$who-$round" "$seconds" "${auth[@]}" || failed=1
     done
     sent=$(cat "$OUT"/*/har-*.json | { grep -c '"startedDateTime"' || true; })

@@ -26,6 +26,9 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// What `POST /admin/sync?action=` takes; the spec states them from here.
+pub const ACTIONS: [&str; 4] = ["force", "status", "backup", "restore"];
+
 const NEVER: &str = "0001-01-01T00:00:00Z";
 
 fn owner_only(caller: &Caller) -> Result<(), ApiError> {
@@ -188,7 +191,7 @@ pub async fn sync(
     // unknown one is refused rather than run as a push.
     let given = query.get("action").map(String::as_str).unwrap_or("");
     let action = if given.is_empty() { "force" } else { given };
-    if !matches!(action, "force" | "status" | "backup" | "restore") {
+    if !ACTIONS.contains(&action) {
         return Err(ApiError::BadRequest(
             "Query parameter 'action' must be one of force, status, backup, restore".into(),
         ));

@@ -152,10 +152,13 @@ pub struct Priority(u8);
 impl Priority {
     /// The priority of a task created without one.
     pub const DEFAULT: Priority = Priority(2);
+    /// The bounds of a valid priority: 1 (high) to 3 (low).
+    pub const HIGHEST: i64 = 1;
+    pub const LOWEST: i64 = 3;
 
     pub fn parse(n: i64) -> Result<Priority, FieldError> {
         match n {
-            1..=3 => Ok(Priority(n as u8)),
+            n if (Self::HIGHEST..=Self::LOWEST).contains(&n) => Ok(Priority(n as u8)),
             _ => Err(FieldError::new(
                 "priority",
                 "must be 1 (high), 2 (medium) or 3 (low)",

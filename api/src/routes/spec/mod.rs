@@ -41,7 +41,10 @@ pub use operations::{OPERATIONS, Operation, method_name};
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut paths = PathsBuilder::new();
     for o in OPERATIONS {
-        paths = paths.path(o.path, PathItem::new(o.method.clone(), operation(o)));
+        paths = paths.path(
+            o.path,
+            PathItem::new(o.method.clone(), operation(o, OPERATIONS)),
+        );
     }
     let mut components = ComponentsBuilder::new();
     components = with::<User>(components);
@@ -173,6 +176,7 @@ pub async fn openapi_json() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routes::tasks::STATUS_FILTERS;
 
     #[test]
     fn the_document_has_every_operation_once_with_a_unique_id() {
@@ -223,5 +227,102 @@ mod tests {
             );
         }
         assert_eq!(schemas["Task"]["properties"]["priority"]["maximum"], 3);
+    }
+
+    /// Every operation of the document, by id.
+    fn by_id(doc: &serde_json::Value) -> std::collections::HashMap<String, serde_json::Value> {
+        let mut ops = std::collections::HashMap::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("item") {
+                let mut op = op.clone();
+                op["x-path"] = path.clone().into();
+                op["x-method"] = method.clone().into();
+                ops.insert(op["operationId"].as_str().expect("id").to_owned(), op);
+            }
+        }
+        ops
+    }
+
+    #[test]
+    fn every_link_names_an_operation_and_fills_all_its_path_parameters() {
+        let doc = serde_json::to_value(document()).expect("json");
+        let ops = by_id(&doc);
+        let mut seen = Vec::new();
+        for op in ops.values() {
+            for answer in op["responses"].as_object().expect("responses").values() {
+                let Some(links) = answer["links"].as_object() else {
+                    continue;
+                };
+                for link in links.values() {
+                    let target = &ops[link["operationId"].as_str().expect("target")];
+                    let path = target["x-path"].as_str().expect("path");
+                    for name in operation::path_names(path) {
+                        let value = link["parameters"][name].as_str();
+                        assert!(
+                            value.is_some_and(|v| v.starts_with("$response.body#/data/")),
+                            "{path}: {name} unfilled"
+                        );
+                    }
+                    seen.push(format!(
+                        "{} {} -> {} {path}",
+                        op["x-method"], op["x-path"], target["x-method"]
+                    ));
+                }
+            }
+        }
+        seen.sort();
+        // The creates lead to what they created.
+        for expected in [
+            r#""post" "/users" -> "get" /users/{id}"#,
+            r#""post" "/users" -> "delete" /users/{id}"#,
+            r#""post" "/users" -> "post" /users/{id}/tasks"#,
+            r#""post" "/users/{id}/tasks" -> "put" /users/{id}/tasks/{tid}/done"#,
+            r#""post" "/groups" -> "post" /groups/{id}/users"#,
+            r#""post" "/groups/{id}/users" -> "delete" /groups/{id}/users/{uid}"#,
+        ] {
+            assert!(
+                seen.iter().any(|s| s == expected),
+                "{expected} in {seen:#?}"
+            );
+        }
+        // A group's create cannot fill a member's id.
+        assert!(
+            !seen
+                .iter()
+                .any(|s| s.starts_with(r#""post" "/groups" -> "delete""#) && s.ends_with("{uid}"))
+        );
+    }
+
+    #[test]
+    fn query_parameters_are_typed_as_their_handlers_parse_them() {
+        let doc = serde_json::to_value(document()).expect("json");
+        let ops = by_id(&doc);
+        let param = |op: &str, name: &str| {
+            ops[op]["parameters"]
+                .as_array()
+                .expect("parameters")
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap_or_else(|| panic!("{op} {name}"))["schema"]
+                .clone()
+        };
+        let mut statuses: Vec<String> = STATUS_FILTERS.iter().map(|s| s.to_string()).collect();
+        statuses.push(String::new());
+        assert_eq!(
+            param("getTasksFilter", "status")["enum"],
+            serde_json::json!(statuses)
+        );
+        let priority = param("getTasksFilter", "priority");
+        assert_eq!(
+            (priority["minimum"].clone(), priority["maximum"].clone()),
+            (1.into(), 3.into())
+        );
+        assert_eq!(param("getTasksFilter", "group_id")["type"], "integer");
+        assert_eq!(param("getTasksSearch", "q")["minLength"], 1);
+        assert_eq!(param("postAdminSync", "discard_pending")["type"], "boolean");
+        assert_eq!(
+            param("postAdminSync", "action")["enum"],
+            serde_json::json!(["force", "status", "backup", "restore", ""])
+        );
     }
 }

@@ -3,13 +3,14 @@
 //! status with its schema) and security.
 
 use utoipa::ToSchema;
+use utoipa::openapi::link::{Link, LinkBuilder};
 use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ComponentsBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder, ResponsesBuilder};
 
-use super::operations::{Operation, method_name};
+use super::operations::{Kind, Operation, Param, method_name};
 
 /// What every authenticated operation may also answer.
 const COMMON_ERRORS: [u16; 4] = [401, 429, 500, 503];
@@ -58,8 +59,7 @@ fn envelope(name: &str) -> Schema {
 }
 
 fn path_parameters(path: &str) -> Vec<utoipa::openapi::path::Parameter> {
-    path.split('/')
-        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+    path_names(path)
         .map(|name| {
             ParameterBuilder::new()
                 .name(name)
@@ -78,7 +78,70 @@ fn path_parameters(path: &str) -> Vec<utoipa::openapi::path::Parameter> {
         .collect()
 }
 
-pub(super) fn operation(o: &Operation) -> utoipa::openapi::path::Operation {
+fn query_parameter(p: &Param) -> utoipa::openapi::path::Parameter {
+    let schema = match p.kind {
+        Kind::Text => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1)),
+        // Empty is accepted as "not given".
+        Kind::OneOf(words) => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(words.iter().copied().chain([""]))),
+        Kind::Id => ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1)),
+        Kind::Range(low, high) => ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(low))
+            .maximum(Some(high)),
+        Kind::Flag => ObjectBuilder::new().schema_type(Type::Boolean),
+    };
+    ParameterBuilder::new()
+        .name(p.name)
+        .parameter_in(ParameterIn::Query)
+        .required(if p.required {
+            Required::True
+        } else {
+            Required::False
+        })
+        .description(Some(p.description))
+        .schema(Some(schema))
+        .build()
+}
+
+/// The path parameters of `path`, in order.
+pub(super) fn path_names(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+}
+
+/// The links of a success answer: one per operation it leads to, named by
+/// that operation's id.
+fn links(o: &Operation, every: &[Operation]) -> Vec<(String, Link)> {
+    let Some(leads) = &o.leads_to else {
+        return Vec::new();
+    };
+    every
+        .iter()
+        .filter(|next| {
+            next.path.starts_with(leads.under)
+                && path_names(next.path).all(|n| leads.params.iter().any(|(p, _)| *p == n))
+        })
+        .map(|next| {
+            let id = operation_id(next);
+            let mut link = LinkBuilder::new().operation_id(id.clone());
+            for name in path_names(next.path) {
+                if let Some((_, value)) = leads.params.iter().find(|(p, _)| *p == name) {
+                    link = link.parameter(name, *value);
+                }
+            }
+            (id, link.build())
+        })
+        .collect()
+}
+
+/// `o` in its OpenAPI form; `every` is the whole table, for its links.
+pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::path::Operation {
     let mut responses = ResponsesBuilder::new();
     let json = "application/json";
     let success = match (o.ok.1, o.raw) {
@@ -86,12 +149,13 @@ pub(super) fn operation(o: &Operation) -> utoipa::openapi::path::Operation {
         (None, Some(raw)) => ContentBuilder::new().schema(Some(schema_ref(raw))).build(),
         (None, None) => ContentBuilder::new().build(),
     };
-    responses = responses.response(
-        o.ok.0.to_string(),
-        ResponseBuilder::new()
-            .description(describe(o.ok.0))
-            .content(json, success),
-    );
+    let mut answer = ResponseBuilder::new()
+        .description(describe(o.ok.0))
+        .content(json, success);
+    for (name, link) in links(o, every) {
+        answer = answer.link(name, link);
+    }
+    responses = responses.response(o.ok.0.to_string(), answer);
     let common: &[u16] = if o.auth { &COMMON_ERRORS } else { &[] };
     let mut errors: Vec<u16> = o.errors.iter().chain(common).copied().collect();
     // A path parameter sent empty or holding a slash can make the path
@@ -118,19 +182,7 @@ pub(super) fn operation(o: &Operation) -> utoipa::openapi::path::Operation {
         );
     }
     let mut parameters = path_parameters(o.path);
-    parameters.extend(o.query.iter().map(|(name, required, description)| {
-        ParameterBuilder::new()
-            .name(*name)
-            .parameter_in(ParameterIn::Query)
-            .required(if *required {
-                Required::True
-            } else {
-                Required::False
-            })
-            .description(Some(*description))
-            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
-            .build()
-    }));
+    parameters.extend(o.query.iter().map(query_parameter));
     let mut builder = OperationBuilder::new()
         .tag(o.tag)
         .summary(Some(o.summary))

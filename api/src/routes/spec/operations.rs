@@ -2,7 +2,50 @@
 //! [`crate::routes::api`]). A unit test holds the paths to the router's,
 //! an integration test the methods.
 
+use taskmaster_shared::domain::Priority;
 use utoipa::openapi::path::HttpMethod;
+
+use crate::routes::admin::ACTIONS;
+use crate::routes::tasks::STATUS_FILTERS;
+
+/// What a query parameter takes, as the handler parses it.
+pub(super) enum Kind {
+    /// Text that is not blank.
+    Text,
+    /// One of these words (or empty, meaning "not given").
+    OneOf(&'static [&'static str]),
+    /// A positive integer id.
+    Id,
+    /// An integer in this range, bounds included.
+    Range(i64, i64),
+    /// `true` or `false`.
+    Flag,
+}
+
+/// One query parameter.
+pub(super) struct Param {
+    pub(super) name: &'static str,
+    pub(super) required: bool,
+    pub(super) kind: Kind,
+    pub(super) description: &'static str,
+}
+
+const fn param(name: &'static str, kind: Kind, description: &'static str) -> Param {
+    Param {
+        name,
+        required: false,
+        kind,
+        description,
+    }
+}
+
+/// The required, non-blank `q` of the searches.
+const fn search(description: &'static str) -> Param {
+    Param {
+        required: true,
+        ..param("q", Kind::Text, description)
+    }
+}
 
 /// One operation of the API.
 pub struct Operation {
@@ -12,8 +55,8 @@ pub struct Operation {
     pub(super) summary: &'static str,
     /// Needs credentials (every operation but the public ones).
     pub(super) auth: bool,
-    /// Query parameters: name, required, description.
-    pub(super) query: &'static [(&'static str, bool, &'static str)],
+    /// Its query parameters.
+    pub(super) query: &'static [Param],
     /// The request body's schema.
     pub(super) body: Option<&'static str>,
     /// The success status and the schema of its `data` (`None`: the
@@ -26,6 +69,17 @@ pub struct Operation {
     pub(super) errors: &'static [u16],
     /// The schema of its 403 and 404, when not the plain error envelope.
     pub(super) refusal: Option<&'static str>,
+    /// What its success answer leads to (OpenAPI links, which stateful
+    /// clients and fuzzers follow).
+    pub(super) leads_to: Option<Leads>,
+}
+
+/// A success answer that names a row: every operation under `under` whose
+/// path parameters are all in `params` can be called with them next.
+pub(super) struct Leads {
+    pub(super) under: &'static str,
+    /// Path parameter and the runtime expression that gives its value.
+    pub(super) params: &'static [(&'static str, &'static str)],
 }
 
 const fn op(
@@ -46,6 +100,7 @@ const fn op(
         raw: None,
         errors: &[],
         refusal: None,
+        leads_to: None,
     }
 }
 
@@ -58,7 +113,7 @@ impl Operation {
         self.body = Some(body);
         self
     }
-    const fn query(mut self, query: &'static [(&'static str, bool, &'static str)]) -> Self {
+    const fn query(mut self, query: &'static [Param]) -> Self {
         self.query = query;
         self
     }
@@ -74,6 +129,16 @@ impl Operation {
     /// Answered with `raw`, not enveloped (as the reference did).
     const fn raw(mut self, raw: &'static str) -> Self {
         self.raw = Some(raw);
+        self
+    }
+    /// Its success answer names a row that the operations under `under`
+    /// take (see [`Leads`]).
+    const fn leads_to(
+        mut self,
+        under: &'static str,
+        params: &'static [(&'static str, &'static str)],
+    ) -> Self {
+        self.leads_to = Some(Leads { under, params });
         self
     }
     /// Its 403 and 404 answer `schema` (a refused batch lists every reason).
@@ -115,6 +180,7 @@ pub const OPERATIONS: &[Operation] = &[
     )
     .takes("CreateUser")
     .answers(201, "UserMessage")
+    .leads_to("/users/{id}", &[("id", "$response.body#/data/user/id")])
     .errors(&[400, 403, 409, 413, 422]),
     op(
         Get,
@@ -122,10 +188,8 @@ pub const OPERATIONS: &[Operation] = &[
         "users",
         "Search users by name or email",
     )
-    .query(&[(
-        "q",
-        true,
-        "Text to find in full names and emails (case-insensitive)",
+    .query(&[search(
+        "Text to find in full names and emails (case-insensitive; blank is 400)",
     )])
     .answers(200, "UserSearch")
     .errors(&[400, 403]),
@@ -177,6 +241,13 @@ pub const OPERATIONS: &[Operation] = &[
     )
     .takes("CreateTask")
     .answers(201, "TaskMessage")
+    .leads_to(
+        "/users/{id}/tasks/{tid}",
+        &[
+            ("id", "$response.body#/data/task/user_id"),
+            ("tid", "$response.body#/data/task/id"),
+        ],
+    )
     .errors(&[400, 403, 404, 413, 422]),
     op(Get, "/users/{id}/tasks/{tid}", "tasks", "One task")
         .answers(200, "Task")
@@ -206,6 +277,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(Post, "/groups", "groups", "Create a group (owner)")
         .takes("CreateGroup")
         .answers(201, "GroupMessage")
+        .leads_to("/groups/{id}", &[("id", "$response.body#/data/group/id")])
         .errors(&[400, 403, 409, 413, 422]),
     op(Get, "/groups/{id}", "groups", "One group with its counts")
         .answers(200, "GroupDetail")
@@ -238,6 +310,13 @@ pub const OPERATIONS: &[Operation] = &[
     op(Post, "/groups/{id}/users", "groups", "Add a member")
         .takes("AddMember")
         .answers(200, "MemberAdded")
+        .leads_to(
+            "/groups/{id}/users/{uid}",
+            &[
+                ("id", "$response.body#/data/group_id"),
+                ("uid", "$response.body#/data/user_id"),
+            ],
+        )
         .errors(&[400, 403, 404, 409, 413, 422]),
     op(
         Delete,
@@ -259,10 +338,8 @@ pub const OPERATIONS: &[Operation] = &[
         "tasks",
         "Search the tasks the caller may see",
     )
-    .query(&[(
-        "q",
-        true,
-        "Text to find in titles and notes (case-insensitive)",
+    .query(&[search(
+        "Text to find in titles and notes (case-insensitive; blank is 400)",
     )])
     .answers(200, "TaskSearch")
     .errors(&[400, 403]),
@@ -290,14 +367,22 @@ pub const OPERATIONS: &[Operation] = &[
         "Filter the tasks the caller may see",
     )
     .query(&[
-        (
+        param(
             "status",
-            false,
-            "`true`/`false` (also `completed`/`pending`, `1`/`0`)",
+            Kind::OneOf(&STATUS_FILTERS),
+            "`completed`, `pending`, or `all` (the same as leaving it out)",
         ),
-        ("priority", false, "1, 2 or 3"),
-        ("group_id", false, "A group id"),
-        ("user_id", false, "A user id"),
+        param(
+            "priority",
+            Kind::Range(Priority::HIGHEST, Priority::LOWEST),
+            "1 (high), 2 or 3 (low)",
+        ),
+        param("group_id", Kind::Id, "Only this group's tasks"),
+        param(
+            "user_id",
+            Kind::Id,
+            "Only this user's tasks (none unless the caller may see them)",
+        ),
     ])
     .answers(200, "FilterResult")
     .errors(&[403, 422]),
@@ -324,19 +409,19 @@ pub const OPERATIONS: &[Operation] = &[
         "Ask syncd to flush, report, back up or restore (owner)",
     )
     .query(&[
-        (
+        param(
             "action",
-            false,
-            "`force` (the default), `status`, `backup` or `restore`",
+            Kind::OneOf(&ACTIONS),
+            "What to ask syncd for; `force` (a flush) when left out",
         ),
-        (
+        param(
             "from",
-            false,
+            Kind::Text,
             "restore: a backup file in BACKUP_DIR to load first",
         ),
-        (
+        param(
             "discard_pending",
-            false,
+            Kind::Flag,
             "restore: `true` drops pending changes PostgreSQL refuses (saved to a file first)",
         ),
     ])

@@ -168,6 +168,25 @@ pub async fn batch(
     }))
 }
 
+/// The values `status=` takes on `/tasks/filter` (absent or empty: no
+/// filter, as `all`). The spec states them from here.
+pub const STATUS_FILTERS: [&str; 3] = ["completed", "pending", "all"];
+
+/// `completed` → done tasks, `pending` → open ones, `all` or `""` → both.
+/// Unlike the reference, which ignored an unknown value, 422 names it:
+/// a typo must not silently answer every task.
+fn status_filter(raw: &str) -> Result<Option<bool>, FieldError> {
+    match raw {
+        "" | "all" => Ok(None),
+        "completed" => Ok(Some(true)),
+        "pending" => Ok(Some(false)),
+        other => Err(FieldError::new(
+            "status",
+            format!("`{other}` is not completed, pending or all"),
+        )),
+    }
+}
+
 pub async fn filter(
     State(state): State<AppState>,
     caller: Caller,
@@ -180,18 +199,7 @@ pub async fn filter(
         raw("group_id"),
         raw("user_id"),
     );
-    let status = match status_raw.as_str() {
-        "" | "all" => None,
-        "completed" => Some(true),
-        "pending" => Some(false),
-        other => {
-            return Err(FieldError::new(
-                "status",
-                format!("`{other}` is not completed, pending or all"),
-            )
-            .into());
-        }
-    };
+    let status = status_filter(&status_raw)?;
     let priority = match priority_raw.as_str() {
         "" => None,
         p => Some(
@@ -238,4 +246,20 @@ pub async fn filter(
         },
         tasks,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_filter_the_spec_offers_is_accepted_and_nothing_else() {
+        for value in STATUS_FILTERS {
+            assert!(status_filter(value).is_ok(), "{value}");
+        }
+        assert_eq!(status_filter("").ok(), Some(None));
+        for value in ["true", "done", "Completed", " all"] {
+            assert!(status_filter(value).is_err(), "{value}");
+        }
+    }
 }
