@@ -65,10 +65,12 @@ run_as() { # run_as NAME SECONDS AUTH-ARGS...
     local name=$1 seconds=$2
     shift 2
     local status=0
-    "$VENV/bin/schemathesis" run "$BASE/openapi.json" "$@" \
+    # From OUT: Schemathesis and Hypothesis keep their caches in the
+    # working directory.
+    (cd "$OUT" && "$VENV/bin/schemathesis" run "$BASE/openapi.json" "$@" \
         --checks "$CHECKS" --phases examples,coverage,fuzzing,stateful \
         --max-time "$seconds" --workers 2 --request-timeout 10 --suppress-health-check all \
-        --report har,junit --report-dir "$OUT/$name" >"$OUT/$name.log" 2>&1 || status=$?
+        --report har,junit --report-dir "$OUT/$name") >"$OUT/$name.log" 2>&1 || status=$?
     tail -25 "$OUT/$name.log" | sed -n '/SUMMARY/,$p' >&2
     # Schemathesis also exits non-zero on errors of its own (a Hypothesis
     # "Runtime Error" while generating): those are not findings about the
