@@ -72,6 +72,44 @@ pub struct UserMessage {
     pub user: User,
 }
 
+/// `POST /auth/login` and `POST /auth/refresh`: a session's tokens. The
+/// secrets are shown here once; the server keeps only their digests.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "access_token": "tma_3.Yp1kq0mJx2W8cV9bN4rT5A.8xJm2vQ9...",
+    "expires_in": 900,
+    "refresh_expires_in": 2592000,
+    "refresh_token": "tmr_3.Yp1kq0mJx2W8cV9bN4rT5A.Qw3eR5tY...",
+    "token_type": "Bearer",
+    "user": {"id": 3, "full_name": "Ann Lee", "role": "user", "group_ids": [1], "number": "",
+             "email": "ann@example.com", "work_times": {},
+             "created_at": "2026-12-04T09:30:00.123456Z", "updated_at": "2026-12-04T09:30:00.123456Z"}
+}))]
+pub struct SessionTokens {
+    /// Opens requests as `Authorization: Bearer …` for `expires_in` seconds.
+    pub access_token: String,
+    pub expires_in: u64,
+    /// Buys a new pair at `POST /auth/refresh`, once, within
+    /// `refresh_expires_in` seconds.
+    pub refresh_expires_in: u64,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    pub user: User,
+}
+
+/// `GET /auth/me`: who the caller is.
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    /// Groups the caller administers (empty for the owner header).
+    pub admin_of: Vec<u64>,
+    /// How it authenticated: `owner_header`, `basic` or `session`.
+    pub method: &'static str,
+    pub role: taskmaster_shared::domain::Role,
+    /// Its account; `null` for the owner header, which has none.
+    pub user: Option<User>,
+}
+
 /// `GET /users/{id}/worktimes`.
 #[derive(Serialize, ToSchema)]
 pub struct UserWorkTimes {

@@ -79,6 +79,7 @@ mod tests {
             groups: groups.to_vec(),
             admin_of: admin_of.to_vec(),
             relations: true,
+            method: crate::auth::Method::Basic,
         }
     }
 

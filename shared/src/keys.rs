@@ -56,6 +56,8 @@
 //! | `P limit:user:{id}` | string (TTL) | login attempts on account `id` in the current window (counted before the password is checked; a success gives its attempt back) |
 //! | `P limit:login:{hash}` | string (TTL) | the same for a login name with no account, keyed by a BLAKE2b hash of the name, so a key's size never depends on what a client sent |
 //! | `P limit:owner:{ip}` / `P limit:owner:all` | string (TTL) | wrong `X-Owner-Password` values from one client address / from anywhere in the current window |
+//! | `P session:{sid}` | string (TTL: the refresh token's life) | a login session: `{uid} {cv} {role} {access expiry ms} {access hash} {previous access expiry ms} {previous access hash} {refresh hash}`, space-separated. `cv` is the credential version it was opened under (the session is dead once the user's differs); the hashes are BLAKE2b-256 hex of the token secrets, never the secrets. Not durable: a Redis loss or a restore ends every session (users log in again) |
+//! | `P user:{id}:sessions` | sorted set (TTL) | the user's session ids by opening time (ms): what `logout?all=true` ends; pruned of dead ones and capped at each login |
 //! | `P meta:owner` | hash | `id` of the owner account made at first start (or adopted: the account holding `OWNER_EMAIL` when there was none), `pw` the hash it was given, `''` when not known (so a changed `OWNER_PASSWORD` can follow, but an owner-set password is never overwritten); a restore keeps it while the restored account still has that hash |
 
 use std::fmt;
@@ -235,6 +237,22 @@ impl Keys {
         self.k(format_args!("meta:flushes"))
     }
 
+    /// `P session:{sid}`: one login session (see the layout above).
+    pub fn session(&self, sid: &str) -> String {
+        self.k(format_args!("session:{sid}"))
+    }
+
+    /// `P session:`: what a session id follows, for the scripts that end
+    /// all of a user's sessions.
+    pub fn session_prefix(&self) -> String {
+        self.k(format_args!("session:"))
+    }
+
+    /// `P user:{id}:sessions`: the user's session ids.
+    pub fn user_sessions(&self, user: u64) -> String {
+        self.k(format_args!("user:{user}:sessions"))
+    }
+
     /// `P limit:user:{id}`: login attempts on an account.
     pub fn limit_account(&self, user: u64) -> String {
         self.k(format_args!("limit:user:{user}"))
@@ -275,6 +293,9 @@ mod tests {
         assert_eq!(k.events_channel(), "tm:events");
         assert_eq!(k.control_reply_channel("abc"), "tm:control:reply:abc");
         assert_eq!(k.limit_account(7), "tm:limit:user:7");
+        assert_eq!(k.session("AbC-_9"), "tm:session:AbC-_9");
+        assert_eq!(k.session_prefix() + "x", k.session("x"));
+        assert_eq!(k.user_sessions(4), "tm:user:4:sessions");
         assert_eq!(k.limit_login("ab12"), "tm:limit:login:ab12");
         assert_eq!(
             k.limit_owner(Some(std::net::Ipv6Addr::LOCALHOST.into())),

@@ -24,7 +24,43 @@ enum Who {
 }
 
 #[tokio::test]
-async fn the_permission_matrix_holds_for_every_endpoint_role_and_relation() {
+async fn the_permission_matrix_holds_for_every_endpoint_role_and_relation_with_basic_auth() {
+    matrix(Credential::Basic).await;
+}
+
+#[tokio::test]
+async fn the_permission_matrix_holds_the_same_with_bearer_tokens_of_login_sessions() {
+    matrix(Credential::Session).await;
+}
+
+/// How the seeded users authenticate in one run of the matrix.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Credential {
+    Basic,
+    /// An access token of a session each user opens first.
+    Session,
+}
+
+/// A session's access token for `user`.
+async fn session_of(app: &taskmaster_tests::TestApp, user: &Seeded) -> Auth {
+    let res = app
+        .call(
+            Method::POST,
+            "/auth/login",
+            &Auth::None,
+            Some(json!({"login": user.email, "password": user.password})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    Auth::Bearer(
+        res.json()["data"]["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned(),
+    )
+}
+
+async fn matrix(credential: Credential) {
     let app = spawn_app().await;
     let ga = app.seed_user("group_admin", &[]).await;
     let ga2 = app.seed_user("group_admin", &[]).await;
@@ -40,8 +76,16 @@ async fn the_permission_matrix_holds_for_every_endpoint_role_and_relation() {
     let t3 = app.seed_task(u3.id, g2, "t3").await;
     let t_del = app.seed_task(u1.id, g1, "to delete").await;
 
+    let mut tokens = std::collections::HashMap::new();
+    for u in [&ga, &ga2, &ga_member, &u1, &u2, &u3] {
+        let auth = match credential {
+            Credential::Basic => u.auth(),
+            Credential::Session => session_of(&app, u).await,
+        };
+        tokens.insert(u.id, auth);
+    }
     let auth = |who: Who| -> Auth {
-        let s = |u: &Seeded| u.auth();
+        let s = |u: &Seeded| tokens[&u.id].clone();
         match who {
             Who::Anonymous => Auth::None,
             Who::Owner => Auth::Owner,
@@ -575,6 +619,47 @@ async fn the_permission_matrix_holds_for_every_endpoint_role_and_relation() {
 
     let mut failures = Vec::new();
     let mut all_bodies = String::new();
+    // Accounts: who the caller is, and the public account operations.
+    let rows: Vec<(Who, Method, String, Option<Value>, u16)> = rows
+        .into_iter()
+        .chain([
+            (Anonymous, Method::GET, "/auth/me".into(), None, 401),
+            (Owner, Method::GET, "/auth/me".into(), None, 200),
+            (Ga, Method::GET, "/auth/me".into(), None, 200),
+            (U1, Method::GET, "/auth/me".into(), None, 200),
+            (
+                Anonymous,
+                Method::POST,
+                "/auth/register".into(),
+                Some(new_user(json!([]), "user")),
+                403,
+            ),
+            (
+                Anonymous,
+                Method::POST,
+                "/auth/login".into(),
+                Some(json!({"login": u2.id, "password": "wrong"})),
+                401,
+            ),
+            (
+                Anonymous,
+                Method::POST,
+                "/auth/refresh".into(),
+                Some(json!({"refresh_token": "tmr_1.x.y"})),
+                401,
+            ),
+            (Anonymous, Method::POST, "/auth/logout".into(), None, 401),
+            (
+                Owner,
+                Method::POST,
+                "/auth/logout?all=true".into(),
+                None,
+                400,
+            ),
+            // Last: it ends U3's sessions.
+            (U3, Method::POST, "/auth/logout?all=true".into(), None, 204),
+        ])
+        .collect();
     for (who, method, path, body, want) in rows {
         let res = app.call(method.clone(), &path, &auth(who), body).await;
         if res.status.as_u16() != want {
@@ -584,7 +669,7 @@ async fn the_permission_matrix_holds_for_every_endpoint_role_and_relation() {
                 res.text()
             ));
         }
-        if res.status != StatusCode::OK && res.status != StatusCode::CREATED {
+        if !res.status.is_success() {
             let b = res.json();
             if b["success"] != false || !b["error"].is_string() {
                 failures.push(format!(
@@ -605,6 +690,12 @@ async fn the_permission_matrix_holds_for_every_endpoint_role_and_relation() {
         !all_bodies.contains("\"password\""),
         "a response carried a password field"
     );
+    for auth in tokens.values() {
+        if let Auth::Bearer(token) = auth {
+            let secret = token.rsplit('.').next().expect("secret");
+            assert!(!all_bodies.contains(secret), "a response carried a token");
+        }
+    }
     assert!(
         !all_bodies.contains("$argon2"),
         "a response carried a password hash"

@@ -275,6 +275,8 @@ pub enum Auth {
     Owner,
     /// HTTP Basic with a login (id or email) and a password.
     Basic(String, String),
+    /// `Authorization: Bearer` with a token.
+    Bearer(String),
 }
 
 /// A user made by [`TestApp::seed_user`].
@@ -311,6 +313,10 @@ impl TestApp {
                     "Basic {}",
                     base64::engine::general_purpose::STANDARD.encode(format!("{login}:{pw}"))
                 );
+                headers.push(("authorization", &basic));
+            }
+            Auth::Bearer(token) => {
+                basic = format!("Bearer {token}");
                 headers.push(("authorization", &basic));
             }
         }

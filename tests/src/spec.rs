@@ -80,6 +80,14 @@ pub fn check_answer(method: &Method, path: &str, status: u16, headers: &HeaderMa
         .get(hyper::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
+    if response.get("content").is_none() {
+        assert!(
+            body.is_empty(),
+            "{method} {pattern} {status}: the spec documents no body, the answer has one: {}",
+            String::from_utf8_lossy(body)
+        );
+        return;
+    }
     let Some(schema) = response["content"]["application/json"]["schema"].as_object() else {
         return;
     };

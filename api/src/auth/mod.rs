@@ -5,7 +5,10 @@
 //!    counted (see [`limiter`]), then falls through.
 //! 2. HTTP Basic auth with a numeric user id or an email (case-insensitive)
 //!    as the user name, checked against the stored argon2id hash.
-//! 3. Anything else is 401 with `WWW-Authenticate: Basic`.
+//! 3. `Authorization: Bearer` with an access token of a login session
+//!    ([`token`], [`session`]), checked against the session's record read
+//!    in the request's own round trip.
+//! 4. Anything else is 401 with `WWW-Authenticate: Basic`.
 //!
 //! * [`password`]: argon2id hashing and verifying, on a bounded pool.
 //! * [`cache`]: a shard's remembered verifications, so argon2 runs once per
@@ -17,11 +20,15 @@
 //!   known ones, so timing does not reveal which logins exist.
 //! * [`resolve`]: credentials to a [`Caller`], reading the caller's record
 //!   in the same Redis round trip as the request's own data.
+//! * [`token`], [`session`]: bearer token texts, and the login session
+//!   record they are checked against.
 
 pub mod cache;
 pub mod limiter;
 pub mod password;
 mod resolve;
+pub mod session;
+pub mod token;
 
 use std::net::IpAddr;
 
@@ -40,7 +47,7 @@ use limiter::{MAX_LOGIN_BYTES, OWNER_MAX_ALL, OWNER_MAX_PER_CLIENT, WINDOW};
 
 pub use cache::Authenticator;
 pub use password::{argon2, cpu_bound, hash_password};
-pub use resolve::{authenticate_with, remembered, resolve};
+pub use resolve::{authenticate_with, remembered, resolve, verify_login};
 
 type Blake2b256 = blake2::Blake2b<blake2::digest::consts::U32>;
 
@@ -59,6 +66,28 @@ pub struct Caller {
     /// [`authenticate_with`]): every rule lets a user act on its own data
     /// before it looks at a relation.
     pub relations: bool,
+    /// How the caller proved who it is.
+    pub method: Method,
+}
+
+/// How a caller authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    OwnerHeader,
+    Basic,
+    /// An access token of this login session.
+    Session(String),
+}
+
+impl Method {
+    /// Its name in `GET /auth/me`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::OwnerHeader => "owner_header",
+            Method::Basic => "basic",
+            Method::Session(_) => "session",
+        }
+    }
 }
 
 impl Caller {
@@ -69,6 +98,7 @@ impl Caller {
             groups: Vec::new(),
             admin_of: Vec::new(),
             relations: true,
+            method: Method::OwnerHeader,
         }
     }
 
@@ -120,28 +150,49 @@ impl Caller {
     }
 }
 
-fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
-    let header = parts
+/// What an `Authorization` header holds.
+enum Authorization {
+    None,
+    Basic(String, String),
+    Bearer(Option<token::Token>),
+}
+
+fn authorization(parts: &Parts) -> Authorization {
+    let Some(header) = parts
         .headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, encoded) = header.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+    else {
+        return Authorization::None;
+    };
+    let Some((scheme, value)) = header.trim().split_once(' ') else {
+        return Authorization::None;
+    };
+    if scheme.eq_ignore_ascii_case("bearer") {
+        // Only access tokens open requests; a refresh token is for
+        // `POST /auth/refresh` alone.
+        let token = token::Token::parse(value.trim()).filter(|t| t.kind == token::Kind::Access);
+        return Authorization::Bearer(token);
     }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    Some((user.to_owned(), password.to_owned()))
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Authorization::None;
+    }
+    let basic = || {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(value.trim())
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (user, password) = text.split_once(':')?;
+        Some(Authorization::Basic(user.to_owned(), password.to_owned()))
+    };
+    basic().unwrap_or(Authorization::None)
 }
 
 /// Credentials as sent, parsed without any I/O. Handlers on hot paths take
 /// these instead of [`Caller`] and use [`authenticate_with`], which reads
 /// the caller's record in the same Redis round trip as the handler's data.
-#[derive(Debug, Clone)]
+/// `Debug` shows no password.
+#[derive(Clone)]
 pub enum Credentials {
     /// A correct `X-Owner-Password`.
     Owner,
@@ -152,6 +203,21 @@ pub enum Credentials {
         email_key: String,
         password: String,
     },
+    /// A well-formed access token (not yet checked against its session).
+    Session(token::Token),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Owner => f.write_str("Owner"),
+            Credentials::Basic { id, .. } => f
+                .debug_struct("Basic")
+                .field("id", id)
+                .finish_non_exhaustive(),
+            Credentials::Session(token) => f.debug_tuple("Session").field(token).finish(),
+        }
+    }
 }
 
 /// Compares digests, not the texts: comparing slices of different lengths
@@ -226,27 +292,37 @@ impl FromRequestParts<AppState> for Credentials {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let basic = basic_credentials(parts);
+        let authorization = authorization(parts);
+        let has_other = !matches!(authorization, Authorization::None);
         if let Some(given) = parts.headers.get("x-owner-password") {
             let client = parts.extensions.get::<ClientAddr>().map(|c| c.0);
             match owner_header(state, client, given.as_bytes()).await {
                 Ok(true) => return Ok(Credentials::Owner),
                 Ok(false) => {}
                 // A refused owner header is ignored, unchecked, when the
-                // request has Basic credentials to go on; alone, it is 429.
-                Err(ApiError::TooManyRequests(_)) if basic.is_some() => {}
+                // request has other credentials to go on; alone, it is 429.
+                Err(ApiError::TooManyRequests(_)) if has_other => {}
                 Err(e) => return Err(e),
             }
         }
-        let Some((login, password)) = basic else {
-            return Err(ApiError::Unauthorized);
-        };
+        match authorization {
+            Authorization::Basic(login, password) => Credentials::login(&login, password),
+            Authorization::Bearer(Some(token)) => Ok(Credentials::Session(token)),
+            Authorization::Bearer(None) | Authorization::None => Err(ApiError::Unauthorized),
+        }
+    }
+}
+
+impl Credentials {
+    /// A login (a user id or an email) and its password, as Basic auth
+    /// and `POST /auth/login` send them.
+    pub fn login(login: &str, password: String) -> Result<Credentials, ApiError> {
         // No account has a longer name: refused before any work, so that
         // nothing is hashed, looked up or counted for it.
         if login.len() > MAX_LOGIN_BYTES {
             return Err(ApiError::Unauthorized);
         }
-        Ok(match parse_id(&login) {
+        Ok(match parse_id(login) {
             Some(id) => Credentials::Basic {
                 id: Some(UserId(id)),
                 email_key: String::new(),
@@ -254,7 +330,7 @@ impl FromRequestParts<AppState> for Credentials {
             },
             None => Credentials::Basic {
                 id: None,
-                email_key: Email::key_of(&login),
+                email_key: Email::key_of(login),
                 password,
             },
         })

@@ -64,6 +64,23 @@ pub async fn cpu_bound<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static
     tokio::task::spawn_blocking(f).await.ok()
 }
 
+/// A new password, when it is acceptable: at least `min` characters (the
+/// `PASSWORD_MIN_LENGTH` setting), at most 1024 bytes (argon2's work
+/// grows with the length).
+pub fn acceptable(min: usize, raw: &str) -> Result<String, taskmaster_shared::domain::FieldError> {
+    use taskmaster_shared::domain::FieldError;
+    if raw.chars().count() < min {
+        return Err(FieldError::new(
+            "password",
+            format!("must be at least {min} characters"),
+        ));
+    }
+    if raw.len() > 1024 {
+        return Err(FieldError::new("password", "must be at most 1024 bytes"));
+    }
+    Ok(raw.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

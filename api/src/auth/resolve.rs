@@ -7,10 +7,13 @@ use taskmaster_shared::domain::{Role, UserId};
 
 use super::cache::Checked;
 use super::limiter::{MAX_ATTEMPTS, WINDOW, login_digest};
-use super::{Caller, Credentials};
+use super::session::Session;
+use super::token::Token;
+use super::{Caller, Credentials, Method};
+use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{AuthRecord, Counter, Prefetch};
+use crate::store::{AuthRecord, Counter, Nothing, Prefetch};
 
 /// Authenticates and reads `prefetch`'s data in the same round trip;
 /// returns the caller and that data. The data is read before the caller is
@@ -30,6 +33,9 @@ pub async fn authenticate_with<P: Prefetch>(
     about: Option<UserId>,
     prefetch: &P,
 ) -> Result<(Caller, P::Output), ApiError> {
+    if let Credentials::Session(token) = credentials {
+        return by_session(state, token, about, prefetch).await;
+    }
     if let Some((id, verified)) = remembered_self(state, credentials, about) {
         let (version, data) = state.store.version_with(id, prefetch).await?;
         let caller = still_current(state, credentials, id, verified, version).await?;
@@ -41,6 +47,60 @@ pub async fn authenticate_with<P: Prefetch>(
     };
     let (record, data) = state.store.auth_with(prefetch_id, prefetch).await?;
     Ok((resolve(state, credentials, record).await?, data))
+}
+
+/// The caller of an access token, and `prefetch`'s data, in one round
+/// trip. About the caller's own data, the round trip reads only the
+/// user's credential version and the session beside the data (one `MGET`),
+/// and the caller gets its role from the session (a role change moves the
+/// version, which ends the session); otherwise it reads the whole auth
+/// record with the session.
+async fn by_session<P: Prefetch>(
+    state: &AppState,
+    token: &Token,
+    about: Option<UserId>,
+    prefetch: &P,
+) -> Result<(Caller, P::Output), ApiError> {
+    let method = Method::Session(token.id.clone());
+    if about == Some(token.user) {
+        let (version, record, data) = state
+            .store
+            .session_with(token.user, &token.id, prefetch)
+            .await?;
+        let role = record
+            .as_deref()
+            .and_then(Session::parse)
+            .and_then(|s| s.admits(token, version, now_ms()))
+            .ok_or(ApiError::Unauthorized)?;
+        let caller = Caller {
+            id: Some(token.user.get()),
+            role,
+            groups: Vec::new(),
+            admin_of: Vec::new(),
+            relations: false,
+            method,
+        };
+        return Ok((caller, data));
+    }
+    let (auth, record, data) = state
+        .store
+        .session_record_with(token.user, &token.id, prefetch)
+        .await?;
+    let auth = auth.ok_or(ApiError::Unauthorized)?;
+    record
+        .as_deref()
+        .and_then(Session::parse)
+        .and_then(|s| s.admits(token, Some(auth.credential_version), now_ms()))
+        .ok_or(ApiError::Unauthorized)?;
+    let caller = Caller {
+        id: Some(auth.id),
+        role: auth.role,
+        groups: auth.groups,
+        admin_of: auth.admin_of,
+        relations: true,
+        method,
+    };
+    Ok((caller, data))
 }
 
 /// The caller's id and what is remembered of its credential, when the
@@ -83,6 +143,7 @@ async fn still_current(
             groups: Vec::new(),
             admin_of: Vec::new(),
             relations: false,
+            method: Method::Basic,
         });
     }
     resolve(state, credentials, None).await
@@ -145,13 +206,36 @@ pub async fn resolve(
     credentials: &Credentials,
     prefetched: Option<Option<AuthRecord>>,
 ) -> Result<Caller, ApiError> {
+    match credentials {
+        Credentials::Owner => Ok(Caller::owner_header()),
+        Credentials::Session(token) => Ok(by_session(state, token, None, &Nothing).await?.0),
+        Credentials::Basic { .. } => Ok(verify_basic(state, credentials, prefetched).await?.0),
+    }
+}
+
+/// Checks a login and password (as sent with Basic auth, or to
+/// `POST /auth/login`): the caller, and the credential version its
+/// password was checked against (a session opened on it must see that
+/// version still current). The owner header and tokens are not logins.
+pub async fn verify_login(
+    state: &AppState,
+    credentials: &Credentials,
+) -> Result<(Caller, u64), ApiError> {
+    verify_basic(state, credentials, None).await
+}
+
+async fn verify_basic(
+    state: &AppState,
+    credentials: &Credentials,
+    prefetched: Option<Option<AuthRecord>>,
+) -> Result<(Caller, u64), ApiError> {
     let Credentials::Basic {
         id,
         email_key,
         password,
     } = credentials
     else {
-        return Ok(Caller::owner_header());
+        return Err(ApiError::Unauthorized);
     };
     let auth = &state.auth;
     let record = match prefetched {
@@ -198,11 +282,14 @@ pub async fn resolve(
         }
         auth.remember_version(record.id, password, record.credential_version, record.role);
     }
-    Ok(Caller {
+    let version = record.credential_version;
+    let caller = Caller {
         id: Some(record.id),
         role: record.role,
         groups: record.groups,
         admin_of: record.admin_of,
         relations: true,
-    })
+        method: Method::Basic,
+    };
+    Ok((caller, version))
 }

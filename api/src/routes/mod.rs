@@ -9,6 +9,7 @@
 //! [`crate::answers`], [`crate::report`]).
 
 mod admin;
+mod auth;
 mod groups;
 mod health;
 pub mod spec;
@@ -76,6 +77,11 @@ pub fn api(state: AppState) -> Api {
     }
     .route("/health", get(health::health))
     .route("/openapi.json", get(spec::openapi_json))
+    .route("/auth/register", post(auth::register))
+    .route("/auth/login", post(auth::login))
+    .route("/auth/refresh", post(auth::refresh))
+    .route("/auth/logout", post(auth::logout))
+    .route("/auth/me", get(auth::me))
     .route("/users", get(users::list).post(users::create))
     .route("/users/search", get(users::search))
     .route(

@@ -13,7 +13,7 @@ use crate::access::{forbidden, user_not_found, visible_user};
 use crate::answers::{
     UserList, UserMessage, UserSearch, UserWorkTimes, WorkTimesUpdated, created, ok,
 };
-use crate::auth::{Caller, hash_password};
+use crate::auth::{Caller, Method, hash_password};
 use crate::authz;
 use crate::clock::now;
 use crate::error::{ApiError, Write, refused};
@@ -94,18 +94,7 @@ pub fn parse_group_ids(raw: &[i64]) -> Result<Vec<u64>, FieldError> {
 }
 
 fn password(state: &AppState, raw: &str) -> Result<String, FieldError> {
-    let min = state.config.password_min_length;
-    let n = raw.chars().count();
-    if n < min {
-        return Err(FieldError::new(
-            "password",
-            format!("must be at least {min} characters"),
-        ));
-    }
-    if raw.len() > 1024 {
-        return Err(FieldError::new("password", "must be at most 1024 bytes"));
-    }
-    Ok(raw.to_owned())
+    crate::auth::password::acceptable(state.config.password_min_length, raw)
 }
 
 /// Loads a user whose profile the caller may change (404, then 403).
@@ -325,6 +314,10 @@ pub async fn update(
         email: email.as_ref(),
         role: new_role,
         password_hash: hash.as_deref(),
+        keep_session: match &caller.method {
+            Method::Session(sid) if caller.is(id.get()) => Some(sid.as_str()),
+            _ => None,
+        },
         groups: new_groups.as_deref(),
         full_name: full_name.as_deref(),
         number: number.as_deref(),

@@ -26,10 +26,10 @@ pub struct AuthRecord {
 }
 
 /// How many pipeline replies the auth record takes.
-const AUTH_COMMANDS: usize = 4;
+pub(super) const AUTH_COMMANDS: usize = 4;
 
 /// Data a request reads in its authentication round trip. Implemented
-/// here only: [`TaskRow`] and [`ListHead`].
+/// here only: [`Nothing`], [`TaskRow`] and [`ListHead`].
 pub trait Prefetch {
     type Output;
     /// Adds the commands that read it.
@@ -40,6 +40,23 @@ pub trait Prefetch {
     fn single_key(&self, keys: &Keys) -> Option<String>;
     /// Reads the replies to [`Prefetch::commands`].
     fn parse(replies: Vec<Value>) -> Result<Self::Output, StoreError>;
+}
+
+/// Nothing beyond authentication.
+pub struct Nothing;
+
+impl Prefetch for Nothing {
+    type Output = ();
+
+    fn commands(&self, _: &Keys, _: &mut redis::Pipeline) {}
+
+    fn single_key(&self, _: &Keys) -> Option<String> {
+        None
+    }
+
+    fn parse(_: Vec<Value>) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// A task's stored JSON, as it is answered (`None`: missing or damaged).
@@ -131,7 +148,7 @@ impl Store {
     }
 
     /// Adds the [`AUTH_COMMANDS`] commands that read user `id`'s auth record.
-    fn auth_commands(&self, pipe: &mut redis::Pipeline, id: UserId) {
+    pub(super) fn auth_commands(&self, pipe: &mut redis::Pipeline, id: UserId) {
         let id = id.get();
         pipe.cmd("HMGET")
             .arg(self.keys.row(RowType::User, id))
@@ -203,7 +220,10 @@ impl Store {
 }
 
 /// Reads the replies to [`Store::auth_commands`].
-fn parse_auth(id: UserId, replies: Vec<Value>) -> Result<Option<AuthRecord>, StoreError> {
+pub(super) fn parse_auth(
+    id: UserId,
+    replies: Vec<Value>,
+) -> Result<Option<AuthRecord>, StoreError> {
     let mut it = replies.into_iter();
     let (Some(fields), Some(version), Some(groups), Some(admin_of)) =
         (it.next(), it.next(), it.next(), it.next())

@@ -11,7 +11,8 @@
 //!   indexes, the dirty set and the notification change in one atomic
 //!   step, and the checks a write depends on are made in that same step.
 //! * [`refusal`]: a script's `{'ERR', code, detail}` decoded once.
-//! * [`reads`], [`writes`], [`auth`], [`ops`]: the methods, by purpose.
+//! * [`reads`], [`writes`], [`auth`], [`sessions`], [`limits`], [`ops`]:
+//!   the methods, by purpose.
 //!
 //! Key names come from `taskmaster_shared::keys` (the scripts build the same
 //! names from the prefix).
@@ -22,6 +23,7 @@ mod ops;
 mod reads;
 pub mod refusal;
 mod scripts;
+mod sessions;
 mod value;
 mod writes;
 
@@ -33,11 +35,12 @@ use taskmaster_shared::domain::{GroupId, UserId};
 use taskmaster_shared::keys::Keys;
 use taskmaster_shared::redis_pool::{self, RedisPool, RunError};
 
-pub use auth::{AuthRecord, ListHead, Prefetch, TaskRow};
+pub use auth::{AuthRecord, ListHead, Nothing, Prefetch, TaskRow};
 pub use limits::Counter;
 pub use ops::{BootstrapOutcome, BootstrapState, SyncCounts};
 pub use reads::{GroupDetail, sorted_tasks};
 pub use refusal::{Refusal, TaskRefusal};
+pub use sessions::{MAX_SESSIONS_PER_USER, NewSession, Rotated, Rotation};
 pub use writes::{
     Actor, DeletedGroup, NewCreate, NewTaskRow, NewUser, TaskAction, TaskChangeSet, UserChanges,
 };

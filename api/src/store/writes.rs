@@ -51,6 +51,9 @@ pub struct UserChanges<'a> {
     pub email: Option<&'a Email>,
     pub role: Option<Role>,
     pub password_hash: Option<&'a str>,
+    /// The login session making this change to its own user: a new
+    /// password then leaves it open (every other session ends).
+    pub keep_session: Option<&'a str>,
     /// The complete new set of groups.
     pub groups: Option<&'a [u64]>,
     pub full_name: Option<&'a str>,
@@ -230,6 +233,7 @@ impl Store {
             .arg(c.email.map(|e| e.key.as_str()).unwrap_or(""))
             .arg(c.role.map(Role::as_str).unwrap_or(""))
             .arg(c.password_hash.unwrap_or(""))
+            .arg(c.keep_session.unwrap_or(""))
             .arg(if c.groups.is_some() { "1" } else { "" })
             .arg(c.groups.map_or(0, <[u64]>::len))
             .arg(c.groups.unwrap_or(&[]));

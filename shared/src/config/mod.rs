@@ -14,9 +14,11 @@
 //! Secrets are held in [`Secret`], whose `Debug` output is redacted, so a
 //! config can be logged without leaking them.
 //!
-//! [`stores`] holds where Redis and PostgreSQL are, [`processes`] each
-//! process's configuration; this module the reading of variables.
+//! [`stores`] holds where Redis and PostgreSQL are, [`accounts`] the
+//! api's session and registration settings, [`processes`] each process's
+//! configuration; this module the reading of variables.
 
+mod accounts;
 mod processes;
 mod stores;
 
@@ -110,6 +112,7 @@ impl FromStr for LogFormat {
     }
 }
 
+pub use accounts::{AccountsConfig, Registration};
 pub use processes::{ApiConfig, SyncdConfig};
 pub use stores::{DEFAULT_CONTROL_SECRET, PostgresConfig, RedisConfig};
 

@@ -4,8 +4,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::{
-    AppEnv, ConfigError, DEFAULT_OWNER_EMAIL, DEFAULT_OWNER_PASSWORD, Env, LogFormat,
-    PostgresConfig, RedisConfig, Secret, is_placeholder, is_plausible_email,
+    AccountsConfig, AppEnv, ConfigError, DEFAULT_OWNER_EMAIL, DEFAULT_OWNER_PASSWORD, Env,
+    LogFormat, PostgresConfig, RedisConfig, Secret, is_placeholder, is_plausible_email,
 };
 
 /// In production, refuses each variable whose secret is an example's
@@ -61,6 +61,8 @@ pub struct ApiConfig {
     /// credentials. Empty: the reference's `*`, for requests without
     /// credentials only.
     pub cors_origins: Vec<String>,
+    /// Login sessions and self-registration (see [`super::accounts`]).
+    pub accounts: AccountsConfig,
 }
 
 /// `CORS_ORIGINS`: comma-separated origins, each `http(s)://host[:port]`
@@ -140,6 +142,7 @@ impl ApiConfig {
             list_cache_bytes: env.parse_in("LIST_CACHE_MB", 64usize, 0..=65_536) << 20,
             max_connections: env.parse_in("MAX_CONNECTIONS", 10_000usize, 1..=1_000_000),
             cors_origins: Vec::new(),
+            accounts: AccountsConfig::from_env(&mut env),
         };
         match parse_origins(&env.string("CORS_ORIGINS", "")) {
             Ok(origins) => config.cors_origins = origins,

@@ -25,6 +25,7 @@ use utoipa::openapi::schema::{ComponentsBuilder, ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{InfoBuilder, OpenApiBuilder, PathItem, PathsBuilder};
 
+use super::auth::{Login, Refresh, Register};
 use super::groups::{AddMember, CreateGroup, UpdateGroup};
 use super::tasks::{Batch, CreateTask, TaskChanges};
 use super::users::{CreateUser, PutWorkTimes, UpdateUser};
@@ -88,6 +89,11 @@ pub fn document() -> utoipa::openapi::OpenApi {
     components = with::<AdminStatus>(components);
     components = with::<AdminStats>(components);
     components = with::<SyncDone>(components);
+    components = with::<Login>(components);
+    components = with::<Refresh>(components);
+    components = with::<Register>(components);
+    components = with::<SessionTokens>(components);
+    components = with::<Me>(components);
     let components = components
         .schema(
             "OpenApiDocument",
@@ -109,6 +115,17 @@ pub fn document() -> utoipa::openapi::OpenApi {
                     .scheme(HttpAuthScheme::Basic)
                     .description(Some(
                         "A user's numeric id or email (any case) and its password. 10 password checks per account and 5 minutes, then 429.",
+                    ))
+                    .build(),
+            ),
+        )
+        .security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An access token from POST /auth/login or POST /auth/refresh (`tma_…`), valid for ACCESS_TOKEN_TTL (15 minutes by default) while its session lives.",
                     ))
                     .build(),
             ),

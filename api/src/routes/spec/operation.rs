@@ -19,6 +19,7 @@ fn describe(status: u16) -> &'static str {
     match status {
         200 => "Done",
         201 => "Created",
+        204 => "Done; no body",
         400 => "Malformed: bad JSON, a wrong type, a path id that is not a positive integer",
         401 => "No or wrong credentials (`WWW-Authenticate: Basic`)",
         403 => "Not allowed for the caller's role, or a cross-site browser request",
@@ -149,9 +150,10 @@ pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::
         (None, Some(raw)) => ContentBuilder::new().schema(Some(schema_ref(raw))).build(),
         (None, None) => ContentBuilder::new().build(),
     };
-    let mut answer = ResponseBuilder::new()
-        .description(describe(o.ok.0))
-        .content(json, success);
+    let mut answer = ResponseBuilder::new().description(describe(o.ok.0));
+    if o.ok.0 != 204 {
+        answer = answer.content(json, success);
+    }
     for (name, link) in links(o, every) {
         answer = answer.link(name, link);
     }
@@ -204,6 +206,7 @@ pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::
         builder.securities(Some([
             SecurityRequirement::new::<_, _, &str>("owner_password", []),
             SecurityRequirement::new::<_, _, &str>("basic", []),
+            SecurityRequirement::new::<_, _, &str>("bearer", []),
         ]))
     } else {
         builder.securities(Some([SecurityRequirement::default()]))

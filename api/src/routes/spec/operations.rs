@@ -109,6 +109,11 @@ impl Operation {
         self.ok = (status, Some(data));
         self
     }
+    /// Succeeds with `status` and no body.
+    const fn answers_nothing(mut self, status: u16) -> Self {
+        self.ok = (status, None);
+        self
+    }
     const fn takes(mut self, body: &'static str) -> Self {
         self.body = Some(body);
         self
@@ -164,6 +169,56 @@ pub const OPERATIONS: &[Operation] = &[
     op(Get, "/openapi.json", "operations", "This document")
         .public()
         .raw("OpenApiDocument"),
+    op(
+        Post,
+        "/auth/register",
+        "accounts",
+        "Register an account (a plain user), when REGISTRATION allows it",
+    )
+    .public()
+    .takes("Register")
+    .answers(201, "UserMessage")
+    .errors(&[400, 403, 409, 413, 422, 500, 503]),
+    op(
+        Post,
+        "/auth/login",
+        "accounts",
+        "Open a session: an access token and a refresh token",
+    )
+    .public()
+    .takes("Login")
+    .answers(200, "SessionTokens")
+    .errors(&[400, 401, 413, 422, 429, 500, 503]),
+    op(
+        Post,
+        "/auth/refresh",
+        "accounts",
+        "Trade a refresh token for a new pair (once: a second use ends the session)",
+    )
+    .public()
+    .takes("Refresh")
+    .answers(200, "SessionTokens")
+    .errors(&[400, 401, 413, 422, 500, 503]),
+    op(
+        Post,
+        "/auth/logout",
+        "accounts",
+        "End this session, or every session of the caller",
+    )
+    .query(&[param(
+        "all",
+        Kind::Flag,
+        "`true` ends every session of the caller, however this request authenticated",
+    )])
+    .answers_nothing(204)
+    .errors(&[400]),
+    op(
+        Get,
+        "/auth/me",
+        "accounts",
+        "Who the caller is: its account, role, groups administered, and how it authenticated",
+    )
+    .answers(200, "Me"),
     op(
         Get,
         "/users",

@@ -1,5 +1,6 @@
 -- ARGV: P, now, id, expected role ('' = any), new email ('' = keep),
 --   new email key, new role ('' = keep), new pw hash ('' = keep),
+--   the session that changes its own user's password and stays ('' = none),
 --   replace groups ('1' or ''), n groups, group ids..., then field/value pairs.
 if maintenance() then return err('MAINTENANCE') end
 local id = ARGV[3]
@@ -7,10 +8,10 @@ local key = k('user', id)
 if redis.call('EXISTS', key) == 0 then return err('NOT_FOUND') end
 local cur = redis.call('HMGET', key, 'role', 'email_key')
 if ARGV[4] ~= '' and cur[1] ~= ARGV[4] then return err('CONFLICT') end
-local ng = tonumber(ARGV[10])
-local pairs_from = 11 + ng
-if ARGV[9] == '1' then
-  for i = 11, pairs_from - 1 do
+local ng = tonumber(ARGV[11])
+local pairs_from = 12 + ng
+if ARGV[10] == '1' then
+  for i = 12, pairs_from - 1 do
     if redis.call('EXISTS', k('group', ARGV[i])) == 0 then return err('GROUP_NOT_FOUND', ARGV[i]) end
   end
 end
@@ -34,20 +35,33 @@ if ARGV[5] ~= '' then
   redis.call('HSET', P .. 'idx:email', ARGV[6], id)
   redis.call('HSET', key, 'email', ARGV[5], 'email_key', ARGV[6])
 end
-local bump = false
+local bump, role_changed = false, false
 if ARGV[7] ~= '' and ARGV[7] ~= cur[1] then
   redis.call('HSET', key, 'role', ARGV[7])
-  bump = true
+  bump, role_changed = true, true
 end
 if ARGV[8] ~= '' then
   redis.call('HSET', key, 'pw', ARGV[8])
   bump = true
 end
-if bump then redis.call('INCR', k('user', id, 'cv')) end
+if bump then
+  -- A new version ends every session opened under the old one, except the
+  -- session that changed its own password (and nothing else about its
+  -- role): it moves on to the new version.
+  local cv = redis.call('INCR', k('user', id, 'cv'))
+  if ARGV[9] ~= '' and not role_changed then
+    local skey = k('session', ARGV[9])
+    local record = redis.call('GET', skey)
+    local uid, old, rest = string.match(record or '', '^(%d+) (%d+) (.*)$')
+    if uid == id and tonumber(old) == cv - 1 then
+      redis.call('SET', skey, uid .. ' ' .. cv .. ' ' .. rest, 'KEEPTTL')
+    end
+  end
+end
 local moved = 0
-if ARGV[9] == '1' then
+if ARGV[10] == '1' then
   local want = {}
-  for i = 11, pairs_from - 1 do
+  for i = 12, pairs_from - 1 do
     want[ARGV[i]] = true
     redis.call('SADD', k('user', id, 'groups'), ARGV[i])
     redis.call('SADD', k('group', ARGV[i], 'members'), id)

@@ -1,0 +1,208 @@
+//! Bearer token texts: how they are made, read and checked.
+//!
+//! A token is `{prefix}{user id}.{id}.{secret}`: `tma_` an access token,
+//! `tmr_` a refresh token (both of a login session, `id` its session id).
+//! The user id is in the clear so that the one Redis round trip of a
+//! request can read the user's credential version beside the session; the
+//! id names the session; the secret (256 random bits, base64url) is what
+//! proves the holder. Redis keeps only a BLAKE2b-256 digest of each
+//! secret, so neither a dump nor a log line can be replayed as a token.
+//! A digest of a random 256-bit secret needs no salt or slow hash: there
+//! is nothing to guess.
+//!
+//! Opaque tokens instead of signed ones (JWT): every request reads the
+//! session anyway, since a revocation must hold at the next request on
+//! every instance, so a signature would save nothing, and opaque tokens
+//! need no signing key to configure, share and rotate.
+
+use std::fmt;
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use blake2::Digest;
+use subtle::ConstantTimeEq;
+use taskmaster_shared::domain::{UserId, parse_id};
+
+type Blake2b256 = blake2::Blake2b<blake2::digest::consts::U32>;
+
+/// Random bytes of a session id (128 bits).
+const ID_BYTES: usize = 16;
+/// Random bytes of a secret (256 bits).
+const SECRET_BYTES: usize = 32;
+
+/// What a token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Access,
+    Refresh,
+}
+
+impl Kind {
+    fn prefix(self) -> &'static str {
+        match self {
+            Kind::Access => "tma_",
+            Kind::Refresh => "tmr_",
+        }
+    }
+}
+
+/// A token as presented, parsed without any I/O. Its secret is kept only
+/// as a digest, and `Debug` shows neither.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token {
+    pub kind: Kind,
+    pub user: UserId,
+    /// The session's id.
+    pub id: String,
+    digest: String,
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("kind", &self.kind)
+            .field("user", &self.user)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A newly made token: the text for the client (shown once) and the
+/// digest to store.
+pub struct Minted {
+    pub text: String,
+    pub digest: String,
+}
+
+fn random(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// The stored form of a secret: BLAKE2b-256, hex.
+fn digest_of(secret: &str) -> String {
+    Blake2b256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether `text` is `len` base64url characters (what [`random`] makes).
+fn is_random_text(text: &str, bytes: usize) -> bool {
+    text.len() == (bytes * 4).div_ceil(3)
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A new session id.
+pub fn new_id() -> String {
+    random(ID_BYTES)
+}
+
+/// Makes a token of `kind` for `user` and session `id`.
+pub fn mint(kind: Kind, user: UserId, id: &str) -> Minted {
+    let secret = random(SECRET_BYTES);
+    let digest = digest_of(&secret);
+    Minted {
+        text: format!("{}{}.{id}.{secret}", kind.prefix(), user.get()),
+        digest,
+    }
+}
+
+impl Token {
+    /// Reads a token of any kind; `None` unless it has exactly the shape
+    /// [`mint`] makes.
+    pub fn parse(text: &str) -> Option<Token> {
+        let (kind, rest) = [Kind::Access, Kind::Refresh]
+            .into_iter()
+            .find_map(|kind| Some((kind, text.strip_prefix(kind.prefix())?)))?;
+        let mut parts = rest.split('.');
+        let (Some(user), Some(id), Some(secret), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        if !is_random_text(id, ID_BYTES) || !is_random_text(secret, SECRET_BYTES) {
+            return None;
+        }
+        Some(Token {
+            kind,
+            user: UserId(parse_id(user)?),
+            id: id.to_owned(),
+            digest: digest_of(secret),
+        })
+    }
+
+    /// Whether this token's secret is the one `stored` is the digest of,
+    /// compared in constant time.
+    pub fn matches(&self, stored: &str) -> bool {
+        bool::from(self.digest.as_bytes().ct_eq(stored.as_bytes()))
+    }
+
+    /// The digest of its secret, as stored.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+}
+
+/// A session id as it may appear in a key (what [`new_id`] makes).
+pub fn is_session_id(id: &str) -> bool {
+    is_random_text(id, ID_BYTES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_minted_token_parses_back_and_matches_only_its_own_digest() {
+        let id = new_id();
+        let minted = mint(Kind::Access, UserId(42), &id);
+        let token = Token::parse(&minted.text).expect("parses");
+        assert_eq!(token.kind, Kind::Access);
+        assert_eq!(token.user, UserId(42));
+        assert_eq!(token.id, id);
+        assert!(token.matches(&minted.digest));
+        let other = mint(Kind::Access, UserId(42), &id);
+        assert!(!token.matches(&other.digest));
+        assert!(is_session_id(&id));
+    }
+
+    #[test]
+    fn tokens_of_any_other_shape_are_refused() {
+        let good = mint(Kind::Refresh, UserId(7), &new_id()).text;
+        assert!(Token::parse(&good).is_some());
+        let (head, secret) = good.rsplit_once('.').expect("dots");
+        for bad in [
+            String::new(),
+            "tma_".to_owned(),
+            good.replace("tmr_", "tmx_"),
+            good.replace("tmr_7", "tmr_0"),
+            good.replace("tmr_7", "tmr_-7"),
+            format!("{head}.{}", &secret[1..]),
+            format!("{head}.{secret}A"),
+            format!("{head}.{}+", &secret[1..]),
+            format!("{good}.extra"),
+            good.replacen('.', "..", 1),
+        ] {
+            assert!(Token::parse(&bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secrets_carry_256_random_bits_and_never_show_in_debug() {
+        let a = mint(Kind::Access, UserId(1), &new_id());
+        let b = mint(Kind::Access, UserId(1), &new_id());
+        assert_ne!(a.text, b.text);
+        let secret = a.text.rsplit('.').next().expect("secret");
+        assert_eq!(URL_SAFE_NO_PAD.decode(secret).expect("b64").len(), 32);
+        let shown = format!("{:?}", Token::parse(&a.text).expect("parses"));
+        assert!(
+            !shown.contains(secret) && !shown.contains(&a.digest),
+            "{shown}"
+        );
+    }
+}

@@ -1,0 +1,329 @@
+//! `/auth/…`: registering, logging in to a session, refreshing and ending
+//! it, and `GET /auth/me`.
+//!
+//! A session (see [`crate::auth::session`]) is opened by a login and its
+//! password, checked exactly as Basic auth checks them (same limiter,
+//! same remembered verifications). Its access token opens requests as
+//! `Authorization: Bearer …` until it expires; its refresh token buys a new
+//! pair once (rotation): presenting a refresh token a second time ends the
+//! session, since then two parties hold it. Basic auth and the owner header
+//! keep working beside sessions, unchanged.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::Value;
+use taskmaster_shared::config::Registration;
+use taskmaster_shared::domain::{self, Email, FieldError, Role, UserId};
+use taskmaster_shared::model::User;
+use utoipa::ToSchema;
+
+use crate::answers::{Me, SessionTokens, UserMessage, created, ok};
+use crate::auth::session::Session;
+use crate::auth::token::{Kind, Token, mint, new_id};
+use crate::auth::{Caller, Credentials, Method, hash_password, verify_login};
+use crate::clock::{now, now_ms};
+use crate::error::{ApiError, Write, refused};
+use crate::extract::JsonBody;
+use crate::state::AppState;
+use crate::store::{NewSession, NewUser, Rotated, Rotation};
+
+/// `POST /auth/login`. Field names match in any case.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"login": "ann@example.com", "password": "correct horse"}))]
+pub struct Login {
+    /// A user id (a number or its digits) or an email, as in Basic auth.
+    #[schema(required = true, value_type = String)]
+    login: Option<Value>,
+    #[schema(required = true)]
+    password: Option<String>,
+}
+
+/// `POST /auth/refresh`.
+#[derive(Deserialize, ToSchema)]
+pub struct Refresh {
+    /// The refresh token of the last login or refresh.
+    #[schema(required = true)]
+    refresh_token: Option<String>,
+}
+
+/// `POST /auth/register`. Field names match in any case.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "ann@example.com", "password": "correct horse", "full_name": "Ann Lee"}))]
+pub struct Register {
+    #[schema(required = true, max_length = 254, format = Email)]
+    email: Option<String>,
+    /// At least `PASSWORD_MIN_LENGTH` characters (6 by default).
+    #[schema(required = true, min_length = 1)]
+    password: Option<String>,
+    #[schema(required = true, min_length = 1, max_length = 255)]
+    full_name: Option<String>,
+}
+
+/// A field that must be there and not empty (422 naming it otherwise).
+fn required<'a>(value: &'a Option<String>, field: &'static str) -> Result<&'a str, FieldError> {
+    value
+        .as_deref()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| FieldError::new(field, "is required"))
+}
+
+pub async fn register(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Register>,
+) -> Result<Response, ApiError> {
+    let accounts = &state.config.accounts;
+    if accounts.registration == Registration::Off {
+        return Err(ApiError::Forbidden(
+            "Registration is disabled on this server; ask an administrator for an account".into(),
+        ));
+    }
+    let email = Email::parse(required(&body.email, "email")?)?;
+    let full_name = domain::full_name(required(&body.full_name, "full_name")?)?;
+    let password = crate::auth::password::acceptable(
+        state.config.password_min_length,
+        required(&body.password, "password")?,
+    )?;
+    if !accounts.registration.admits(&email.value) {
+        return Err(FieldError::new(
+            "email",
+            "is not at a domain this server registers accounts for",
+        )
+        .into());
+    }
+    let groups: Vec<u64> = accounts.registration_group_id.into_iter().collect();
+    let hash = hash_password(password).await?;
+    let now = now();
+    let new = NewUser {
+        email: &email,
+        full_name: &full_name,
+        role: Role::User,
+        number: "",
+        password_hash: &hash,
+        work_times: &Default::default(),
+        groups: &groups,
+    };
+    let id = state
+        .store
+        .create_user(&new, &now)
+        .await?
+        .map_err(|r| match r {
+            crate::store::Refusal::GroupNotFound(_) => {
+                ApiError::Internal("REGISTRATION_GROUP_ID names a group that does not exist".into())
+            }
+            r => refused(Write::CreateUser, r),
+        })?;
+    let user = User {
+        id: id.get(),
+        full_name,
+        role: Role::User,
+        group_ids: groups,
+        number: String::new(),
+        email: email.value,
+        work_times: Default::default(),
+        created_at: now.clone(),
+        updated_at: now,
+        password_hash: String::new(),
+    };
+    Ok(created(UserMessage {
+        message: "User registered successfully",
+        user,
+    }))
+}
+
+/// The login as sent: its digits or text (a JSON number is an id).
+fn login_text(login: Option<&Value>) -> Result<String, FieldError> {
+    match login {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n > 0) => Ok(n.to_string()),
+        Some(Value::Null) | None => Err(FieldError::new("login", "is required")),
+        Some(_) => Err(FieldError::new("login", "must be a user id or an email")),
+    }
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Login>,
+) -> Result<Response, ApiError> {
+    let login = login_text(body.login.as_ref())?;
+    let password = required(&body.password, "password")?.to_owned();
+    let credentials = Credentials::login(&login, password)?;
+    let (caller, version) = verify_login(&state, &credentials).await?;
+    let Some(id) = caller.id.map(UserId) else {
+        return Err(ApiError::Unauthorized);
+    };
+    let sid = new_id();
+    let access = mint(Kind::Access, id, &sid);
+    let refresh = mint(Kind::Refresh, id, &sid);
+    let accounts = &state.config.accounts;
+    let now = now_ms();
+    let session = Session {
+        user: id,
+        version,
+        role: caller.role,
+        access_until: now + accounts.access_token_ttl.as_millis() as u64,
+        access_digest: access.digest,
+        previous_until: 0,
+        previous_digest: "0".into(),
+        refresh_digest: refresh.digest,
+    };
+    let opened = state
+        .store
+        .open_session(&NewSession {
+            user: id,
+            id: &sid,
+            version,
+            record: &session.to_record(),
+            life: accounts.refresh_token_ttl,
+            now_ms: now,
+        })
+        .await?;
+    // The password or role changed between the check and now: the
+    // client logs in again with what is current.
+    if !opened {
+        return Err(ApiError::Unauthorized);
+    }
+    tokens(&state, id, access.text, refresh.text).await
+}
+
+/// The answer to a login or refresh.
+async fn tokens(
+    state: &AppState,
+    id: UserId,
+    access_token: String,
+    refresh_token: String,
+) -> Result<Response, ApiError> {
+    let user = state.store.user(id).await?.ok_or(ApiError::Unauthorized)?;
+    let accounts = &state.config.accounts;
+    Ok(ok(SessionTokens {
+        access_token,
+        expires_in: accounts.access_token_ttl.as_secs(),
+        refresh_expires_in: accounts.refresh_token_ttl.as_secs(),
+        refresh_token,
+        token_type: "Bearer",
+        user,
+    }))
+}
+
+pub async fn refresh(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Refresh>,
+) -> Result<Response, ApiError> {
+    let text = required(&body.refresh_token, "refresh_token")?;
+    let Some(token) = Token::parse(text).filter(|t| t.kind == Kind::Refresh) else {
+        return Err(ApiError::Unauthorized);
+    };
+    let access = mint(Kind::Access, token.user, &token.id);
+    let refresh = mint(Kind::Refresh, token.user, &token.id);
+    let accounts = &state.config.accounts;
+    let now = now_ms();
+    let rotated = state
+        .store
+        .rotate_session(&Rotation {
+            user: token.user,
+            id: &token.id,
+            presented: token.digest(),
+            now_ms: now,
+            access_until: now + accounts.access_token_ttl.as_millis() as u64,
+            access_digest: &access.digest,
+            refresh_digest: &refresh.digest,
+            life: accounts.refresh_token_ttl,
+        })
+        .await?;
+    match rotated {
+        Rotated::Done(_) => tokens(&state, token.user, access.text, refresh.text).await,
+        Rotated::Reused => {
+            tracing::warn!(
+                user = token.user.get(),
+                "a refresh token was presented again; its session is ended"
+            );
+            Err(ApiError::Unauthorized)
+        }
+        Rotated::NoSession | Rotated::Stale => Err(ApiError::Unauthorized),
+    }
+}
+
+/// `POST /auth/logout`: ends the session of the access token the request
+/// carries; `?all=true` ends every session of the caller, however it
+/// authenticated.
+pub async fn logout(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let all = match query.get("all").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "Query parameter 'all' must be true or false".into(),
+            ));
+        }
+    };
+    let Some(id) = caller.id.map(UserId) else {
+        return Err(ApiError::BadRequest(
+            "The owner header has no sessions to end".into(),
+        ));
+    };
+    let session = match (&caller.method, all) {
+        (_, true) => None,
+        (Method::Session(sid), false) => Some(sid.as_str()),
+        (_, false) => {
+            return Err(ApiError::BadRequest(
+                "This request carries no session token; use ?all=true to end every session".into(),
+            ));
+        }
+    };
+    state.store.end_sessions(id, session).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    let user = match caller.id {
+        Some(id) => Some(
+            state
+                .store
+                .user(UserId(id))
+                .await?
+                .ok_or(ApiError::Unauthorized)?,
+        ),
+        None => None,
+    };
+    Ok(ok(Me {
+        admin_of: caller.admin_of.clone(),
+        method: caller.method.name(),
+        role: caller.role,
+        user,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_is_a_text_or_a_positive_id() {
+        use serde_json::json;
+        assert_eq!(
+            login_text(Some(&json!("ann@example.com"))).ok(),
+            Some("ann@example.com".into())
+        );
+        assert_eq!(login_text(Some(&json!(12))).ok(), Some("12".into()));
+        for bad in [
+            json!(""),
+            json!(0),
+            json!(-3),
+            json!(1.5),
+            json!(null),
+            json!([1]),
+            json!({}),
+        ] {
+            let e = login_text(Some(&bad)).expect_err("refused");
+            assert_eq!(e.field, "login", "{bad}");
+        }
+        assert!(login_text(None).is_err());
+    }
+}

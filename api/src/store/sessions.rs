@@ -1,0 +1,181 @@
+//! Login sessions in Redis (`P session:{sid}`, `P user:{id}:sessions`):
+//! opened, rotated and ended by scripts (`lua/session_*.lua`), and read in
+//! the round trip a bearer request already makes.
+//!
+//! Sessions are not durable data: they are never written behind, and a
+//! Redis loss or a restore ends them (the restore also moves every user's
+//! credential version, which ends them too). Users then log in again.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::{Script, Value};
+use taskmaster_shared::domain::UserId;
+
+use super::auth::{AUTH_COMMANDS, AuthRecord, Prefetch, parse_auth};
+use super::value::{string, u64_of};
+use super::{Store, StoreError};
+
+static OPEN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/session_open.lua")));
+static REFRESH: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/session_refresh.lua")));
+static CLOSE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/session_close.lua")));
+
+/// Most sessions one user keeps open; a login beyond ends the oldest.
+pub const MAX_SESSIONS_PER_USER: u32 = 100;
+
+/// A session to open.
+pub struct NewSession<'a> {
+    pub user: UserId,
+    pub id: &'a str,
+    /// The credential version the password was checked against.
+    pub version: u64,
+    /// The record's text.
+    pub record: &'a str,
+    pub life: Duration,
+    pub now_ms: u64,
+}
+
+/// A refresh to carry out.
+pub struct Rotation<'a> {
+    pub user: UserId,
+    pub id: &'a str,
+    /// The digest of the refresh secret presented.
+    pub presented: &'a str,
+    pub now_ms: u64,
+    pub access_until: u64,
+    pub access_digest: &'a str,
+    pub refresh_digest: &'a str,
+    pub life: Duration,
+}
+
+/// What came of a refresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotated {
+    /// Done: the session's new record.
+    Done(String),
+    /// No such session (ended, expired, or never).
+    NoSession,
+    /// The refresh token was already used: the session is ended.
+    Reused,
+    /// The user's credential changed: the session is ended.
+    Stale,
+}
+
+impl Store {
+    /// Opens a session, unless user `user`'s credential version moved
+    /// since the password was checked (`false` back).
+    pub async fn open_session(&self, new: &NewSession<'_>) -> Result<bool, StoreError> {
+        let uid = new.user.get();
+        let mut inv = OPEN.prepare_invoke();
+        inv.key(self.keys.user_cv(uid))
+            .key(self.keys.user_sessions(uid))
+            .key(self.keys.session(new.id))
+            .arg(new.version)
+            .arg(new.record)
+            .arg(new.life.as_millis() as u64)
+            .arg(new.now_ms)
+            .arg(new.id)
+            .arg(MAX_SESSIONS_PER_USER)
+            .arg(self.keys.session_prefix());
+        Ok(string(&self.eval(&inv).await?).as_deref() == Some("OK"))
+    }
+
+    /// Rotates a session's tokens (see [`Rotated`]).
+    pub async fn rotate_session(&self, r: &Rotation<'_>) -> Result<Rotated, StoreError> {
+        let uid = r.user.get();
+        let mut inv = REFRESH.prepare_invoke();
+        inv.key(self.keys.session(r.id))
+            .key(self.keys.user_cv(uid))
+            .key(self.keys.user_sessions(uid))
+            .arg(uid)
+            .arg(r.presented)
+            .arg(r.now_ms)
+            .arg(r.access_until)
+            .arg(r.access_digest)
+            .arg(r.refresh_digest)
+            .arg(r.life.as_millis() as u64)
+            .arg(r.id);
+        let reply = super::value::array(self.eval(&inv).await?)
+            .ok_or(StoreError::Malformed("session refresh"))?;
+        let mut it = reply.iter().map(string);
+        Ok(
+            match (it.next().flatten().as_deref(), it.next().flatten()) {
+                (Some("OK"), Some(record)) => Rotated::Done(record),
+                (Some("NO_SESSION"), _) => Rotated::NoSession,
+                (Some("REUSED"), _) => Rotated::Reused,
+                (Some("STALE"), _) => Rotated::Stale,
+                _ => return Err(StoreError::Malformed("session refresh")),
+            },
+        )
+    }
+
+    /// Ends session `id` of `user`, or every session of `user` when `id`
+    /// is `None`; how many were ended.
+    pub async fn end_sessions(&self, user: UserId, id: Option<&str>) -> Result<u64, StoreError> {
+        let mut inv = CLOSE.prepare_invoke();
+        inv.key(self.keys.user_sessions(user.get()))
+            .arg(self.keys.session_prefix())
+            .arg(id.unwrap_or(""));
+        u64_of(&self.eval(&inv).await?).ok_or(StoreError::Malformed("session close"))
+    }
+
+    /// User `user`'s credential version, session `id`'s record and
+    /// `prefetch`'s data, in one round trip (one `MGET` when the data is
+    /// one key): what a bearer request about the caller's own data reads.
+    pub async fn session_with<P: Prefetch>(
+        &self,
+        user: UserId,
+        id: &str,
+        prefetch: &P,
+    ) -> Result<(Option<u64>, Option<String>, P::Output), StoreError> {
+        let version_key = self.keys.user_cv(user.get());
+        let session_key = self.keys.session(id);
+        let mut replies: Vec<Value> = match prefetch.single_key(&self.keys) {
+            Some(key) => {
+                self.query_one(
+                    redis::cmd("MGET")
+                        .arg(version_key)
+                        .arg(session_key)
+                        .arg(key),
+                )
+                .await?
+            }
+            None => {
+                let mut pipe = redis::pipe();
+                pipe.cmd("GET").arg(version_key).cmd("GET").arg(session_key);
+                prefetch.commands(&self.keys, &mut pipe);
+                self.query(&pipe).await?
+            }
+        };
+        if replies.len() < 2 {
+            return Err(StoreError::Malformed("session replies"));
+        }
+        let rest = replies.split_off(2);
+        let version = u64_of(&replies[0]).filter(|v| *v > 0);
+        Ok((version, string(&replies[1]), P::parse(rest)?))
+    }
+
+    /// User `user`'s auth record, session `id`'s record and `prefetch`'s
+    /// data, in one round trip: what any other bearer request reads.
+    pub async fn session_record_with<P: Prefetch>(
+        &self,
+        user: UserId,
+        id: &str,
+        prefetch: &P,
+    ) -> Result<(Option<AuthRecord>, Option<String>, P::Output), StoreError> {
+        let mut pipe = redis::pipe();
+        self.auth_commands(&mut pipe, user);
+        pipe.cmd("GET").arg(self.keys.session(id));
+        prefetch.commands(&self.keys, &mut pipe);
+        let mut replies: Vec<Value> = self.query(&pipe).await?;
+        if replies.len() < AUTH_COMMANDS + 1 {
+            return Err(StoreError::Malformed("session replies"));
+        }
+        let mut rest = replies.split_off(AUTH_COMMANDS);
+        let data = rest.split_off(1);
+        let record = parse_auth(user, replies)?;
+        Ok((record, string(&rest[0]), P::parse(data)?))
+    }
+}
