@@ -6,6 +6,11 @@
 #   ./deploy/bench.sh            # the full run (100,000 tasks, then 1k vs 1M)
 #   BENCH_QUICK=1 ./deploy/bench.sh   # smaller datasets and shorter runs
 #
+# The api runs with rate limiting on (as by default; with a limit no run
+# reaches), and each round also measures a bearer-token GET (against the
+# Basic-auth GET: target >= 1.0) and the GET and create of a twin api with
+# rate limiting off (on / off: target >= 0.95).
+#
 # The main runs go in rounds (BENCH_ROUNDS, default 5) of every api run,
 # each between two runs of the ceiling (C A C B C ... per round), so that the
 # machine's mood of the moment weighs on the ceiling and the api alike: each
@@ -166,13 +171,18 @@ PW=$(field "$SAMPLE" password)
 BASIC=$(printf '%s:%s' "$UID_" "$PW" | base64 -w0)
 # writer N: "id group_id" of the user that creates in round N.
 writer() { python3 -c "import json,sys; w=json.loads(sys.argv[1])['writers']; x=w[(int(sys.argv[2])-1) % len(w)]; print(x['id'], x['group_id'])" "$SAMPLE" "$1"; }
-# Access tokens outlive the whole run.
-start_api main: "$API_PORT" ACCESS_TOKEN_TTL=6h
+# Access tokens outlive the whole run. Rate limiting is on, as by default,
+# with a limit no run reaches; a twin with it off prices it.
+LIMITS_ON=(RATE_LIMIT_PER_MINUTE=10000000 RATE_LIMIT_BURST=10000000)
+start_api main: "$API_PORT" ACCESS_TOKEN_TTL=6h "${LIMITS_ON[@]}"
 MAIN_PID=$API_PID
+OFF_PORT=$(free_port)
+start_api main: "$OFF_PORT" RATE_LIMIT_PER_MINUTE=0
+OFF_PID=$API_PID
 # The same data behind a second api without the task-list cache: what a
 # list costs on its first read after a change.
 NOCACHE_PORT=$(free_port)
-start_api main: "$NOCACHE_PORT" LIST_CACHE_MB=0
+start_api main: "$NOCACHE_PORT" LIST_CACHE_MB=0 "${LIMITS_ON[@]}"
 NOCACHE_PID=$API_PID
 # BENCH_BASELINE: an older api binary on the same data, measured in the
 # same rounds (its runs alternate with this build's), so that a change is
@@ -180,7 +190,7 @@ NOCACHE_PID=$API_PID
 BASE_PID=
 if [ -n "$BASELINE" ]; then
     BASE_PORT=$(free_port)
-    API_BINARY=$BASELINE start_api main: "$BASE_PORT"
+    API_BINARY=$BASELINE start_api main: "$BASE_PORT" "${LIMITS_ON[@]}"
     BASE_PID=$API_PID
 fi
 
@@ -203,7 +213,7 @@ EOF
 }
 
 say "warming up (the first Basic-auth request of each user pays argon2 once)"
-for port in "$API_PORT" "$NOCACHE_PORT" ${BASE_PORT:+"$BASE_PORT"}; do
+for port in "$API_PORT" "$OFF_PORT" "$NOCACHE_PORT" ${BASE_PORT:+"$BASE_PORT"}; do
     wrk -t"$THREADS" -c"$CONNS" -d2s -H "Authorization: Basic $BASIC" "http://127.0.0.1:$port/users/$UID_/tasks/$TID" >/dev/null
 done
 # A login session of the sample user: its access token reads the same task.
@@ -226,7 +236,7 @@ baseline_runs() { # baseline_runs ROUND: BENCH_BASELINE's GET and create, each b
     ceiling "$1"
 }
 for i in $(seq 1 "$ROUNDS"); do
-    say "round $i of $ROUNDS: GET (Basic, owner, bearer), list (kept, not kept), POST, each between ceiling runs"
+    say "round $i of $ROUNDS: GET (Basic, owner, bearer), list (kept, not kept), POST, GET and POST without rate limiting, each between ceiling runs"
     ceiling "$i"
     run "get_basic_$i" "http://127.0.0.1:$API_PORT/users/$UID_/tasks/$TID" -H "Authorization: Basic $BASIC"
     ceiling "$i"
@@ -246,11 +256,18 @@ for i in $(seq 1 "$ROUNDS"); do
     ceiling "$i"
     run "create_$i" "http://127.0.0.1:$API_PORT/users/$WRITER/tasks" -s "$WORK/post.lua"
     ceiling "$i"
+    # Rate limiting off: the same GET, and a create by another writer.
+    run "off_get_basic_$i" "http://127.0.0.1:$OFF_PORT/users/$UID_/tasks/$TID" -H "Authorization: Basic $BASIC"
+    ceiling "$i"
+    WRITER=$(post_script "$((i + 2 * ROUNDS))" "$OFF_PORT")
+    ceiling "$i"
+    run "off_create_$i" "http://127.0.0.1:$OFF_PORT/users/$WRITER/tasks" -s "$WORK/post.lua"
+    ceiling "$i"
     if [ -n "$BASELINE" ] && [ $((i % 2)) -eq 1 ]; then
         baseline_runs "$i"
     fi
 done
-for p in "$MAIN_PID" "$NOCACHE_PID" $BASE_PID; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+for p in "$MAIN_PID" "$OFF_PID" "$NOCACHE_PID" $BASE_PID; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 
 # ---- latency versus dataset size --------------------------------------------
 # Both datasets live side by side, each served by its own api, and the runs
@@ -361,6 +378,14 @@ for label, value, ok in checks:
     print(f"{'PASS' if ok else 'MISS'}  {label}: {value:.2f}")
 print(f"NOTE  a list's first read after a change (LIST_CACHE_MB=0): ratio {ratio['list_nocache']:.2f}, "
       f"p99 {worst_p99['list_nocache']:.2f} ms")
+print("\nrate limiting on (a limit no run reaches) against off, in the same rounds (on / off, per round):")
+for k, label in [("get_basic", "GET task, Basic auth"), ("create", "POST task (Basic auth)")]:
+    off = by_kind["off_" + k]
+    rounds = sorted(off)
+    per_round = [by_kind[k][rnd][0] / off[rnd][0] for rnd in rounds]
+    on_over_off = median(per_round)
+    print(f"{'PASS' if on_over_off >= 0.95 else 'MISS'}  {label:<38} on {ratio[k]:.2f}, off {median(off[r][0] for r in rounds):.2f}, "
+          f"on/off {on_over_off:.3f} (target >= 0.95)   " + " ".join(f"{v:.2f}" for v in per_round))
 if "base_create" in by_kind:
     print("\nagainst BENCH_BASELINE, measured in the same rounds (this build's ratio over the baseline's, per round):")
     for k, label in [("get_basic", "GET task, Basic auth"), ("create", "POST task (Basic auth)")]:

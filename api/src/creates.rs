@@ -21,7 +21,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::store::NewCreate;
-use crate::store::{Store, StoreError, Written};
+use crate::store::{Metered, Store, StoreError, Written};
+
+/// A create's result, with its rate-limit count when it carried one.
+pub type Counted = (Written<u64>, Option<Metered>);
 
 /// Most creates sent in one script call (its arguments stay well within
 /// what Lua's `unpack` takes).
@@ -29,7 +32,7 @@ pub const MAX_BATCH: usize = 256;
 
 struct Pending {
     create: NewCreate,
-    answer: oneshot::Sender<Result<Written<u64>, StoreError>>,
+    answer: oneshot::Sender<Result<Counted, StoreError>>,
 }
 
 /// The batcher of one shard: a queue, drained by a task on the shard's
@@ -60,7 +63,7 @@ impl CreateBatcher {
 
     /// Creates one task, together with whatever else is queued: its new
     /// id, or the refusal of the rule that refused it (nothing written).
-    pub async fn create(&self, create: NewCreate) -> Result<Written<u64>, StoreError> {
+    pub async fn create(&self, create: NewCreate) -> Result<Counted, StoreError> {
         let (answer, answered) = oneshot::channel();
         self.queue
             .send(Pending { create, answer })
@@ -80,7 +83,10 @@ impl CreateBatcher {
 async fn send(store: Store, batch: Vec<Pending>) {
     let (creates, answers): (Vec<NewCreate>, Vec<_>) =
         batch.into_iter().map(|p| (p.create, p.answer)).unzip();
-    match store.create_tasks(&creates, &crate::clock::now()).await {
+    match store
+        .create_tasks_counted(&creates, &crate::clock::now())
+        .await
+    {
         Ok(results) => {
             for (answer, result) in answers.into_iter().zip(results) {
                 let _ = answer.send(Ok(result));

@@ -32,6 +32,7 @@ pub mod fold;
 pub mod lists;
 pub mod middleware;
 pub mod origin;
+pub mod ratelimit;
 pub mod report;
 pub mod routes;
 pub mod server;

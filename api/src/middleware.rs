@@ -18,7 +18,9 @@
 //! * a handler that panics is answered 500 with the envelope (and logged
 //!   once), never with a dropped connection;
 //! * CORS headers on every answer: the reference's `*`, or the listed
-//!   `CORS_ORIGINS` (see [`crate::origin`]).
+//!   `CORS_ORIGINS` (see [`crate::origin`]);
+//! * the rate limit's headers, from the request's count (see
+//!   [`crate::ratelimit`]).
 //!
 //! Why not axum middleware and tower-http layers: `Router::layer` wraps
 //! every route in each layer, so each one cost a boxed, cloned service
@@ -137,13 +139,17 @@ impl Edge {
             duration_ms = Empty,
         );
         let limit = time_limit(state, request.method(), unversioned(request.uri().path()));
+        let mut metered = None;
         let response = match limit_body(request) {
             None => ApiError::PayloadTooLarge.into_response(),
             Some(request) => {
                 let routed = AssertUnwindSafe(router.clone().call(request))
                     .catch_unwind()
                     .instrument(span.clone());
-                match tokio::time::timeout(limit, routed).await {
+                let (outcome, counted) =
+                    crate::ratelimit::scope(tokio::time::timeout(limit, routed)).await;
+                metered = counted;
+                match outcome {
                     Ok(Ok(Ok(response))) => response,
                     Ok(Ok(Err(never))) => match never {},
                     Ok(Err(panic)) => {
@@ -166,6 +172,9 @@ impl Edge {
             }
         };
         let mut response = json_errors(response);
+        if let Some(m) = &metered {
+            crate::ratelimit::headers(m, response.headers_mut());
+        }
         origins.cors_headers(origin, &mut response);
         if !span.is_disabled() {
             span.record("http.status_code", response.status().as_u16());

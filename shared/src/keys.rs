@@ -58,6 +58,7 @@
 //! | `P limit:owner:{ip}` / `P limit:owner:all` | string (TTL) | wrong `X-Owner-Password` values from one client address / from anywhere in the current window |
 //! | `P session:{sid}` | string (TTL: the refresh token's life) | a login session: `{uid} {cv} {role} {access expiry ms} {access hash} {previous access expiry ms} {previous access hash} {refresh hash}`, space-separated. `cv` is the credential version it was opened under (the session is dead once the user's differs); the hashes are BLAKE2b-256 hex of the token secrets, never the secrets. Not durable: a Redis loss or a restore ends every session (users log in again) |
 //! | `P user:{id}:sessions` | sorted set (TTL) | the user's session ids by opening time (ms): what `logout?all=true` ends; pruned of dead ones and capped at each login |
+//! | `P rate:user:{id}` / `P rate:owner` / `P rate:auth:{ip}` | string (TTL) | the rate limiter's state for one principal (a user, the owner header) or, on `/auth/login`, `/auth/register` and `/auth/refresh`, one client address: the theoretical arrival time (ms, Redis's clock) of GCRA; it expires once the principal is back to a full burst. Not durable |
 //! | `P meta:owner` | hash | `id` of the owner account made at first start (or adopted: the account holding `OWNER_EMAIL` when there was none), `pw` the hash it was given, `''` when not known (so a changed `OWNER_PASSWORD` can follow, but an owner-set password is never overwritten); a restore keeps it while the restored account still has that hash |
 
 use std::fmt;
@@ -253,6 +254,22 @@ impl Keys {
         self.k(format_args!("user:{user}:sessions"))
     }
 
+    /// `P rate:user:{id}`: a user's rate-limit state.
+    pub fn rate_user(&self, user: u64) -> String {
+        self.k(format_args!("rate:user:{user}"))
+    }
+
+    /// `P rate:owner`: the owner header's rate-limit state.
+    pub fn rate_owner(&self) -> String {
+        self.k(format_args!("rate:owner"))
+    }
+
+    /// `P rate:auth:{ip}`: a client address's rate on the account
+    /// endpoints.
+    pub fn rate_auth(&self, client: std::net::IpAddr) -> String {
+        self.k(format_args!("rate:auth:{client}"))
+    }
+
     /// `P limit:user:{id}`: login attempts on an account.
     pub fn limit_account(&self, user: u64) -> String {
         self.k(format_args!("limit:user:{user}"))
@@ -296,6 +313,12 @@ mod tests {
         assert_eq!(k.session("AbC-_9"), "tm:session:AbC-_9");
         assert_eq!(k.session_prefix() + "x", k.session("x"));
         assert_eq!(k.user_sessions(4), "tm:user:4:sessions");
+        assert_eq!(k.rate_user(4), "tm:rate:user:4");
+        assert_eq!(k.rate_owner(), "tm:rate:owner");
+        assert_eq!(
+            k.rate_auth(std::net::Ipv4Addr::LOCALHOST.into()),
+            "tm:rate:auth:127.0.0.1"
+        );
         assert_eq!(k.limit_login("ab12"), "tm:limit:login:ab12");
         assert_eq!(
             k.limit_owner(Some(std::net::Ipv6Addr::LOCALHOST.into())),

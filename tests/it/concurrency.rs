@@ -241,12 +241,13 @@ async fn creates_sent_together_are_each_checked_and_answered_on_their_own() {
                 admin_check: admin.parse().ok().map(UserId),
                 guard: guard.parse().ok(),
                 tail,
+                meter: None,
             })
         });
     let results: Vec<Result<u64, Refusal>> = join_all(creates)
         .await
         .into_iter()
-        .map(|r| r.expect("redis"))
+        .map(|r| r.expect("redis").0)
         .collect();
     assert_eq!(batcher.largest_batch(), cases.len(), "sent as one batch");
 

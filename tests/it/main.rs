@@ -16,6 +16,7 @@ mod openapi;
 mod origins;
 mod own_tasks;
 mod permissions;
+mod rate_limits;
 mod redis_access;
 mod redis_loss;
 mod registration;

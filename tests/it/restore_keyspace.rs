@@ -48,9 +48,18 @@ async fn dump(app: &TestApp) -> BTreeMap<String, Dumped> {
     let mut out = BTreeMap::new();
     for key in keys {
         let rest = key.strip_prefix(&prefix).expect("prefixed").to_owned();
-        if ["syncd:", "dirty:", "inflight:", "control"]
-            .iter()
-            .any(|p| rest.starts_with(p))
+        // Operations' keys, and the rate limiter's and login limiter's
+        // counts, which are not durable data.
+        if [
+            "syncd:",
+            "dirty:",
+            "inflight:",
+            "control",
+            "rate:",
+            "limit:",
+        ]
+        .iter()
+        .any(|p| rest.starts_with(p))
             || rest == "maintenance"
         {
             continue;

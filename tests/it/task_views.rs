@@ -193,6 +193,7 @@ async fn the_owners_views_count_every_users_tasks_once_small_sets_and_large() {
                 admin_check: None,
                 guard: None,
                 tail,
+                meter: None,
             });
         }
         let written = store.create_tasks(&creates, now).await.expect("created");

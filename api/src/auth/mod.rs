@@ -345,7 +345,7 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let credentials = Credentials::from_request_parts(parts, state).await?;
-        resolve(state, &credentials, None).await
+        resolve(state, &credentials).await
     }
 }
 

@@ -7,13 +7,14 @@ use taskmaster_shared::domain::{Role, UserId};
 
 use super::cache::Checked;
 use super::limiter::{MAX_ATTEMPTS, WINDOW, login_digest};
-use super::session::Session;
+use super::session::admitted;
 use super::token::Token;
 use super::{Caller, Credentials, Method};
 use crate::clock::now_ms;
 use crate::error::ApiError;
+use crate::ratelimit;
 use crate::state::AppState;
-use crate::store::{AuthRecord, Counter, Nothing, Prefetch};
+use crate::store::{AuthRecord, Counter, Meter, Nothing, Prefetch, Principal};
 
 /// Authenticates and reads `prefetch`'s data in the same round trip;
 /// returns the caller and that data. The data is read before the caller is
@@ -34,43 +35,73 @@ pub async fn authenticate_with<P: Prefetch>(
     prefetch: &P,
 ) -> Result<(Caller, P::Output), ApiError> {
     if let Credentials::Session(token) = credentials {
-        return by_session(state, token, about, prefetch).await;
+        return by_session(state, token, about, prefetch, true).await;
     }
     if let Some((id, verified)) = remembered_self(state, credentials, about) {
-        let (version, data) = state.store.version_with(id, prefetch).await?;
+        let meter = ratelimit::meter(state, Principal::User(id));
+        let (version, data, metered) = state
+            .store
+            .version_with(id, prefetch, meter.as_ref())
+            .await?;
+        ratelimit::admit(metered)?;
         let caller = still_current(state, credentials, id, verified, version).await?;
         return Ok((caller, data));
     }
-    let prefetch_id = match credentials {
-        Credentials::Basic { id: Some(id), .. } => Some(*id),
-        _ => None,
+    // An email login is counted once its id is found (see `verify_basic`).
+    let (prefetch_id, principal) = match credentials {
+        Credentials::Basic { id: Some(id), .. } => (Some(*id), Some(Principal::User(*id))),
+        Credentials::Owner => (None, Some(Principal::Owner)),
+        _ => (None, None),
     };
-    let (record, data) = state.store.auth_with(prefetch_id, prefetch).await?;
-    Ok((resolve(state, credentials, record).await?, data))
+    let meter = principal.and_then(|p| ratelimit::meter(state, p));
+    let (record, data, metered) = state
+        .store
+        .auth_with(prefetch_id, prefetch, meter.as_ref())
+        .await?;
+    ratelimit::admit(metered)?;
+    let caller = match credentials {
+        Credentials::Owner => Caller::owner_header(),
+        _ => {
+            let count = if principal.is_none() {
+                Count::User
+            } else {
+                Count::Done
+            };
+            verify_basic(state, credentials, record, count).await?.0
+        }
+    };
+    Ok((caller, data))
 }
 
 /// The caller of an access token, and `prefetch`'s data, in one round
-/// trip. About the caller's own data, the round trip reads only the
-/// user's credential version and the session beside the data (one `MGET`),
-/// and the caller gets its role from the session (a role change moves the
-/// version, which ends the session); otherwise it reads the whole auth
-/// record with the session.
+/// trip (which also counts the request when `count`). About the caller's
+/// own data, the round trip reads only the user's credential version and
+/// the session beside the data (one `MGET`), and the caller gets its role
+/// from the session (a role change moves the version, which ends the
+/// session); otherwise it reads the whole auth record with the session.
 async fn by_session<P: Prefetch>(
     state: &AppState,
     token: &Token,
     about: Option<UserId>,
     prefetch: &P,
+    count: bool,
 ) -> Result<(Caller, P::Output), ApiError> {
     let method = Method::Session(token.id.clone());
+    let meter = if count {
+        ratelimit::meter(state, Principal::User(token.user))
+    } else {
+        None
+    };
     if about == Some(token.user) {
-        let (version, record, data) = state
+        let read = state
             .store
-            .session_with(token.user, &token.id, prefetch)
+            .session_with(token.user, &token.id, prefetch, meter.as_ref())
             .await?;
-        let role = record
+        ratelimit::admit(read.metered)?;
+        let role = read
+            .session
             .as_deref()
-            .and_then(Session::parse)
-            .and_then(|s| s.admits(token, version, now_ms()))
+            .and_then(|record| admitted(record, token, read.who, now_ms()))
             .ok_or(ApiError::Unauthorized)?;
         let caller = Caller {
             id: Some(token.user.get()),
@@ -80,17 +111,17 @@ async fn by_session<P: Prefetch>(
             relations: false,
             method,
         };
-        return Ok((caller, data));
+        return Ok((caller, read.data));
     }
-    let (auth, record, data) = state
+    let read = state
         .store
-        .session_record_with(token.user, &token.id, prefetch)
+        .session_record_with(token.user, &token.id, prefetch, meter.as_ref())
         .await?;
-    let auth = auth.ok_or(ApiError::Unauthorized)?;
-    record
+    ratelimit::admit(read.metered)?;
+    let auth = read.who.ok_or(ApiError::Unauthorized)?;
+    read.session
         .as_deref()
-        .and_then(Session::parse)
-        .and_then(|s| s.admits(token, Some(auth.credential_version), now_ms()))
+        .and_then(|record| admitted(record, token, Some(auth.credential_version), now_ms()))
         .ok_or(ApiError::Unauthorized)?;
     let caller = Caller {
         id: Some(auth.id),
@@ -100,7 +131,7 @@ async fn by_session<P: Prefetch>(
         relations: true,
         method,
     };
-    Ok((caller, data))
+    Ok((caller, read.data))
 }
 
 /// The caller's id and what is remembered of its credential, when the
@@ -146,7 +177,8 @@ async fn still_current(
             method: Method::Basic,
         });
     }
-    resolve(state, credentials, None).await
+    // Counted already, in the round trip that read the version.
+    Ok(verify_basic(state, credentials, None, Count::Done).await?.0)
 }
 
 /// The credential version user `id`'s `password` was verified against
@@ -171,8 +203,8 @@ fn refresh(state: &AppState, id: UserId, password: &str, version: u64) {
     let password = password.to_owned();
     tokio::spawn(async move {
         let raw = id.get();
-        let record = match state.store.auth_record(Some(id), "").await {
-            Ok(Some(record)) if record.credential_version == version => record,
+        let record = match state.store.auth_record(Some(id), "", &|_| None).await {
+            Ok((Some(record), _)) if record.credential_version == version => record,
             Ok(_) => return state.auth.settle_refresh(raw, &password, version, false),
             Err(e) => {
                 tracing::debug!(error = %e, "credential refresh: redis failed");
@@ -199,17 +231,21 @@ async fn count_attempt(state: &AppState, counter: Counter) -> Result<Option<Dura
     Ok(waits.into_iter().flatten().next())
 }
 
-/// Turns credentials into a caller. `prefetched` is the auth record when it
-/// was already read (`Some(None)`: the user does not exist).
-pub async fn resolve(
-    state: &AppState,
-    credentials: &Credentials,
-    prefetched: Option<Option<AuthRecord>>,
-) -> Result<Caller, ApiError> {
+/// Turns credentials into a caller, counting the request against its
+/// principal. The owner header reads nothing else first, so its count is
+/// a round trip of its own; the others ride in the authentication's read.
+pub async fn resolve(state: &AppState, credentials: &Credentials) -> Result<Caller, ApiError> {
     match credentials {
-        Credentials::Owner => Ok(Caller::owner_header()),
-        Credentials::Session(token) => Ok(by_session(state, token, None, &Nothing).await?.0),
-        Credentials::Basic { .. } => Ok(verify_basic(state, credentials, prefetched).await?.0),
+        Credentials::Owner => {
+            if let Some(meter) = ratelimit::meter(state, Principal::Owner) {
+                ratelimit::admit(Some(state.store.meter(&meter).await?))?;
+            }
+            Ok(Caller::owner_header())
+        }
+        Credentials::Session(token) => Ok(by_session(state, token, None, &Nothing, true).await?.0),
+        Credentials::Basic { .. } => {
+            Ok(verify_basic(state, credentials, None, Count::User).await?.0)
+        }
     }
 }
 
@@ -217,17 +253,35 @@ pub async fn resolve(
 /// `POST /auth/login`): the caller, and the credential version its
 /// password was checked against (a session opened on it must see that
 /// version still current). The owner header and tokens are not logins.
+/// The attempt counts against `client` at the account endpoints' rate, in
+/// the round trip that reads the account.
 pub async fn verify_login(
     state: &AppState,
     credentials: &Credentials,
+    client: Option<std::net::IpAddr>,
 ) -> Result<(Caller, u64), ApiError> {
-    verify_basic(state, credentials, None).await
+    let count = match client {
+        Some(ip) => Count::Fixed(ratelimit::auth_meter(state, ip)),
+        None => Count::Done,
+    };
+    verify_basic(state, credentials, None, count).await
+}
+
+/// What a password check counts, in the round trip that reads the account.
+enum Count {
+    /// Nothing: the request was counted already.
+    Done,
+    /// The request, against the account it names.
+    User,
+    /// This.
+    Fixed(Meter),
 }
 
 async fn verify_basic(
     state: &AppState,
     credentials: &Credentials,
     prefetched: Option<Option<AuthRecord>>,
+    count: Count,
 ) -> Result<(Caller, u64), ApiError> {
     let Credentials::Basic {
         id,
@@ -240,7 +294,16 @@ async fn verify_basic(
     let auth = &state.auth;
     let record = match prefetched {
         Some(record) => record,
-        None => state.store.auth_record(*id, email_key).await?,
+        None => {
+            let meter = |id: UserId| match &count {
+                Count::Done => None,
+                Count::User => ratelimit::meter(state, Principal::User(id)),
+                Count::Fixed(m) => Some(*m),
+            };
+            let (record, metered) = state.store.auth_record(*id, email_key, &meter).await?;
+            ratelimit::admit(metered)?;
+            record
+        }
     };
     let Some(record) = record else {
         // No such account: counted all the same (by a digest of the name),

@@ -43,6 +43,9 @@ pub enum ApiError {
     /// 429: too many failed logins; retry after the given time.
     #[error("Too many failed login attempts; retry later")]
     TooManyRequests(std::time::Duration),
+    /// 429: over the rate limit; retry after the given time.
+    #[error("Rate limit exceeded; retry later")]
+    RateLimited(std::time::Duration),
     /// 422: well-formed but invalid.
     #[error("{0}")]
     Unprocessable(String),
@@ -84,7 +87,9 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests(_) | ApiError::RateLimited(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(_) | ApiError::Maintenance => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Batch { status, .. } => *status,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
@@ -222,9 +227,9 @@ impl IntoResponse for ApiError {
                 );
                 response
             }
-            ApiError::TooManyRequests(wait) => {
+            ApiError::TooManyRequests(wait) | ApiError::RateLimited(wait) => {
                 let mut response = error_response(status, &self.to_string());
-                let secs = wait.as_secs().max(1).to_string();
+                let secs = wait.as_millis().div_ceil(1_000).max(1).to_string();
                 if let Ok(v) = HeaderValue::from_str(&secs) {
                     response.headers_mut().insert(header::RETRY_AFTER, v);
                 }

@@ -10,7 +10,9 @@
 //! keep working beside sessions, unchanged.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
+use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -28,8 +30,10 @@ use crate::auth::{Caller, Credentials, Method, hash_password, verify_login};
 use crate::clock::{now, now_ms};
 use crate::error::{ApiError, Write, refused};
 use crate::extract::JsonBody;
+use crate::ratelimit;
+use crate::server::ClientAddr;
 use crate::state::AppState;
-use crate::store::{NewSession, NewUser, Rotated, Rotation};
+use crate::store::{NewSession, NewUser, Refusal, Rotated, Rotation};
 
 /// `POST /auth/login`. Field names match in any case.
 #[derive(Deserialize, ToSchema)]
@@ -71,8 +75,16 @@ fn required<'a>(value: &'a Option<String>, field: &'static str) -> Result<&'a st
         .ok_or_else(|| FieldError::new(field, "is required"))
 }
 
+/// The client's address; every connection has one (see
+/// [`crate::server`]), so the unspecified address only stands in for a
+/// request built without a connection.
+fn client_of(client: Option<Extension<ClientAddr>>) -> IpAddr {
+    client.map_or(IpAddr::from([0, 0, 0, 0]), |Extension(ClientAddr(ip))| ip)
+}
+
 pub async fn register(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
     JsonBody(body): JsonBody<Register>,
 ) -> Result<Response, ApiError> {
     let accounts = &state.config.accounts;
@@ -94,6 +106,13 @@ pub async fn register(
         )
         .into());
     }
+    // Counted, and a taken email refused, before the password is hashed.
+    let meter = ratelimit::auth_meter(&state, client_of(client));
+    let (taken, metered) = state.store.email_taken(&email.key, &meter).await?;
+    ratelimit::admit(Some(metered))?;
+    if taken {
+        return Err(refused(Write::CreateUser, Refusal::EmailTaken));
+    }
     let groups: Vec<u64> = accounts.registration_group_id.into_iter().collect();
     let hash = hash_password(password).await?;
     let now = now();
@@ -111,7 +130,7 @@ pub async fn register(
         .create_user(&new, &now)
         .await?
         .map_err(|r| match r {
-            crate::store::Refusal::GroupNotFound(_) => {
+            Refusal::GroupNotFound(_) => {
                 ApiError::Internal("REGISTRATION_GROUP_ID names a group that does not exist".into())
             }
             r => refused(Write::CreateUser, r),
@@ -146,12 +165,13 @@ fn login_text(login: Option<&Value>) -> Result<String, FieldError> {
 
 pub async fn login(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
     JsonBody(body): JsonBody<Login>,
 ) -> Result<Response, ApiError> {
     let login = login_text(body.login.as_ref())?;
     let password = required(&body.password, "password")?.to_owned();
     let credentials = Credentials::login(&login, password)?;
-    let (caller, version) = verify_login(&state, &credentials).await?;
+    let (caller, version) = verify_login(&state, &credentials, Some(client_of(client))).await?;
     let Some(id) = caller.id.map(UserId) else {
         return Err(ApiError::Unauthorized);
     };
@@ -210,6 +230,7 @@ async fn tokens(
 
 pub async fn refresh(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
     JsonBody(body): JsonBody<Refresh>,
 ) -> Result<Response, ApiError> {
     let text = required(&body.refresh_token, "refresh_token")?;
@@ -220,7 +241,7 @@ pub async fn refresh(
     let refresh = mint(Kind::Refresh, token.user, &token.id);
     let accounts = &state.config.accounts;
     let now = now_ms();
-    let rotated = state
+    let (rotated, metered) = state
         .store
         .rotate_session(&Rotation {
             user: token.user,
@@ -231,8 +252,10 @@ pub async fn refresh(
             access_digest: &access.digest,
             refresh_digest: &refresh.digest,
             life: accounts.refresh_token_ttl,
+            meter: ratelimit::auth_meter(&state, client_of(client)),
         })
         .await?;
+    ratelimit::admit(Some(metered))?;
     match rotated {
         Rotated::Done(_) => tokens(&state, token.user, access.text, refresh.text).await,
         Rotated::Reused => {
@@ -242,7 +265,7 @@ pub async fn refresh(
             );
             Err(ApiError::Unauthorized)
         }
-        Rotated::NoSession | Rotated::Stale => Err(ApiError::Unauthorized),
+        Rotated::NoSession | Rotated::Stale | Rotated::Limited => Err(ApiError::Unauthorized),
     }
 }
 

@@ -11,6 +11,7 @@ use redis::Value;
 use taskmaster_shared::domain::{Role, TaskId, UserId};
 use taskmaster_shared::keys::{Keys, RowType};
 
+use super::meter::{Meter, Metered, parse_metered};
 use super::value::{array, string, u64_of};
 use super::{Store, StoreError, ids, is_object_text};
 
@@ -124,7 +125,8 @@ impl Store {
         &self,
         id: Option<UserId>,
         email_key: &str,
-    ) -> Result<Option<AuthRecord>, StoreError> {
+        meter: &(dyn Fn(UserId) -> Option<Meter> + Sync),
+    ) -> Result<(Option<AuthRecord>, Option<Metered>), StoreError> {
         let id = match id {
             Some(id) => id,
             None => {
@@ -137,14 +139,53 @@ impl Store {
                     .await?;
                 match found {
                     Some(id) => UserId(id),
-                    None => return Ok(None),
+                    None => return Ok((None, None)),
                 }
             }
         };
+        let meter = meter(id);
         let mut pipe = redis::pipe();
+        if let Some(m) = &meter {
+            self.add_meter(&mut pipe, m);
+        }
         self.auth_commands(&mut pipe, id);
-        let replies: Vec<Value> = self.query(&pipe).await?;
-        parse_auth(id, replies)
+        let mut replies = self.send(&pipe, meter.is_some()).await?;
+        let metered = take_meter(&mut replies, meter.as_ref())?;
+        Ok((parse_auth(id, replies)?, metered))
+    }
+
+    /// Whether an email (by its key) belongs to an account, counting the
+    /// request at `meter` in the same round trip: what a registration
+    /// checks before it pays for hashing a password.
+    pub async fn email_taken(
+        &self,
+        email_key: &str,
+        meter: &Meter,
+    ) -> Result<(bool, Metered), StoreError> {
+        let mut pipe = redis::pipe();
+        self.add_meter(&mut pipe, meter);
+        pipe.cmd("HEXISTS")
+            .arg(self.keys.email_index())
+            .arg(email_key);
+        let mut replies = self.query_metered(&pipe).await?;
+        let metered =
+            take_meter(&mut replies, Some(meter))?.ok_or(StoreError::Malformed("rate count"))?;
+        let taken = replies.first().and_then(u64_of) == Some(1);
+        Ok((taken, metered))
+    }
+
+    /// Sends a pipeline, through [`Store::query_metered`] when it counts a
+    /// request.
+    pub(super) async fn send(
+        &self,
+        pipe: &redis::Pipeline,
+        metered: bool,
+    ) -> Result<Vec<Value>, StoreError> {
+        if metered {
+            self.query_metered(pipe).await
+        } else {
+            self.query(pipe).await
+        }
     }
 
     /// Adds the [`AUTH_COMMANDS`] commands that read user `id`'s auth record.
@@ -170,18 +211,39 @@ impl Store {
         &self,
         id: UserId,
         prefetch: &P,
-    ) -> Result<(Option<u64>, P::Output), StoreError> {
+        meter: Option<&Meter>,
+    ) -> Result<(Option<u64>, P::Output, Option<Metered>), StoreError> {
         let version_key = self.keys.user_cv(id.get());
-        let mut replies: Vec<Value> = match prefetch.single_key(&self.keys) {
-            Some(key) => {
+        let mut replies: Vec<Value> = match (prefetch.single_key(&self.keys), meter) {
+            (Some(key), None) => {
                 self.query_one(redis::cmd("MGET").arg(version_key).arg(key))
                     .await?
             }
-            None => {
+            (single, meter) => {
                 let mut pipe = redis::pipe();
-                pipe.cmd("GET").arg(version_key);
-                prefetch.commands(&self.keys, &mut pipe);
-                self.query(&pipe).await?
+                if let Some(m) = meter {
+                    self.add_meter(&mut pipe, m);
+                }
+                match &single {
+                    Some(key) => {
+                        pipe.cmd("MGET").arg(version_key).arg(key);
+                    }
+                    None => {
+                        pipe.cmd("GET").arg(version_key);
+                        prefetch.commands(&self.keys, &mut pipe);
+                    }
+                }
+                let mut replies = self.send(&pipe, meter.is_some()).await?;
+                let metered = take_meter(&mut replies, meter)?;
+                if single.is_some() {
+                    // The MGET's own array.
+                    let mget = replies
+                        .pop()
+                        .ok_or(StoreError::Malformed("version replies"))?;
+                    replies = array(mget).ok_or(StoreError::Malformed("version replies"))?;
+                }
+                let (version, data) = split_version::<P>(replies)?;
+                return Ok((version, data, metered));
             }
         };
         if replies.is_empty() {
@@ -189,7 +251,7 @@ impl Store {
         }
         let rest = replies.split_off(1);
         let version = replies.first().and_then(u64_of).filter(|v| *v > 0);
-        Ok((version, P::parse(rest)?))
+        Ok((version, P::parse(rest)?, None))
     }
 
     /// User `id`'s auth record (when an id is given; `Some(None)`: no such
@@ -200,13 +262,18 @@ impl Store {
         &self,
         id: Option<UserId>,
         prefetch: &P,
-    ) -> Result<(Option<Option<AuthRecord>>, P::Output), StoreError> {
+        meter: Option<&Meter>,
+    ) -> Result<(Option<Option<AuthRecord>>, P::Output, Option<Metered>), StoreError> {
         let mut pipe = redis::pipe();
+        if let Some(m) = meter {
+            self.add_meter(&mut pipe, m);
+        }
         if let Some(id) = id {
             self.auth_commands(&mut pipe, id);
         }
         prefetch.commands(&self.keys, &mut pipe);
-        let mut replies: Vec<Value> = self.query(&pipe).await?;
+        let mut replies = self.send(&pipe, meter.is_some()).await?;
+        let metered = take_meter(&mut replies, meter)?;
         let record = match id {
             Some(id) => {
                 let rest = replies.split_off(AUTH_COMMANDS.min(replies.len()));
@@ -215,8 +282,34 @@ impl Store {
             }
             None => None,
         };
-        Ok((record, P::parse(replies)?))
+        Ok((record, P::parse(replies)?, metered))
     }
+}
+
+/// The credential version and the data, from the replies of a version read.
+fn split_version<P: Prefetch>(
+    mut replies: Vec<Value>,
+) -> Result<(Option<u64>, P::Output), StoreError> {
+    if replies.is_empty() {
+        return Err(StoreError::Malformed("version replies"));
+    }
+    let rest = replies.split_off(1);
+    let version = replies.first().and_then(u64_of).filter(|v| *v > 0);
+    Ok((version, P::parse(rest)?))
+}
+
+/// The count's reply, the first of a pipeline that holds one.
+pub(super) fn take_meter(
+    replies: &mut Vec<Value>,
+    meter: Option<&Meter>,
+) -> Result<Option<Metered>, StoreError> {
+    let Some(meter) = meter else {
+        return Ok(None);
+    };
+    if replies.is_empty() {
+        return Err(StoreError::Malformed("rate count"));
+    }
+    parse_metered(replies.remove(0), meter).map(Some)
 }
 
 /// Reads the replies to [`Store::auth_commands`].

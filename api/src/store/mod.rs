@@ -19,6 +19,7 @@
 
 mod auth;
 mod limits;
+mod meter;
 mod ops;
 mod reads;
 pub mod refusal;
@@ -37,10 +38,11 @@ use taskmaster_shared::redis_pool::{self, RedisPool, RunError};
 
 pub use auth::{AuthRecord, ListHead, Nothing, Prefetch, TaskRow};
 pub use limits::Counter;
+pub use meter::{Meter, Metered, Principal};
 pub use ops::{BootstrapOutcome, BootstrapState, SyncCounts};
 pub use reads::{GroupDetail, sorted_tasks};
 pub use refusal::{Refusal, TaskRefusal};
-pub use sessions::{MAX_SESSIONS_PER_USER, NewSession, Rotated, Rotation};
+pub use sessions::{MAX_SESSIONS_PER_USER, NewSession, Rotated, Rotation, SessionRead};
 pub use writes::{
     Actor, DeletedGroup, NewCreate, NewTaskRow, NewUser, TaskAction, TaskChangeSet, UserChanges,
 };

@@ -48,6 +48,8 @@ pub enum Refusal {
     /// The credential version a write was guarded by is no longer the
     /// user's: the credential changed since it was verified.
     StaleCredentials,
+    /// Over the rate limit (the count says for how long).
+    RateLimited,
     /// The owner account changed since bootstrap read it.
     Changed,
     /// Tasks of a `write_tasks` call, each with why (all or nothing).
@@ -86,6 +88,7 @@ impl Refusal {
             "FORBIDDEN" => Refusal::Forbidden,
             "FORBIDDEN_GROUP" => Refusal::ForbiddenGroup,
             "STALE_CREDENTIALS" => Refusal::StaleCredentials,
+            "RATE_LIMITED" => Refusal::RateLimited,
             "CHANGED" => Refusal::Changed,
             _ => return None,
         })

@@ -3,7 +3,9 @@
 //!
 //! Every script starts with `lua/common.lua` (the prefix and time
 //! arguments, key names, the dirty mark and notification, the maintenance
-//! check), so each file holds only its own rules.
+//! check), so each file holds only its own rules; `create_tasks` also
+//! takes `lua/gcra.lua`, the rate limiter, to count the creates no earlier
+//! step counted.
 
 use std::sync::LazyLock;
 
@@ -50,7 +52,13 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     delete_group: script!("delete_group"),
     add_member: script!("add_member"),
     remove_member: script!("remove_member"),
-    create_tasks: script!("create_tasks"),
+    create_tasks: Script::new(concat!(
+        include_str!("lua/common.lua"),
+        "\n",
+        include_str!("lua/gcra.lua"),
+        "\n",
+        include_str!("lua/create_tasks.lua")
+    )),
     write_tasks: script!("write_tasks"),
     bootstrap_owner: script!("bootstrap_owner"),
     rotate_owner_password: script!("rotate_owner_password"),

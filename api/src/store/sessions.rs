@@ -12,13 +12,19 @@ use std::time::Duration;
 use redis::{Script, Value};
 use taskmaster_shared::domain::UserId;
 
-use super::auth::{AUTH_COMMANDS, AuthRecord, Prefetch, parse_auth};
-use super::value::{string, u64_of};
+use super::auth::{AUTH_COMMANDS, AuthRecord, Prefetch, parse_auth, take_meter};
+use super::meter::{Meter, Metered, parse_metered};
+use super::value::{array, string, u64_of};
 use super::{Store, StoreError};
 
 static OPEN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/session_open.lua")));
-static REFRESH: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("lua/session_refresh.lua")));
+static REFRESH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("lua/gcra.lua"),
+        "\n",
+        include_str!("lua/session_refresh.lua")
+    ))
+});
 static CLOSE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/session_close.lua")));
 
@@ -48,6 +54,8 @@ pub struct Rotation<'a> {
     pub access_digest: &'a str,
     pub refresh_digest: &'a str,
     pub life: Duration,
+    /// The client's count at the account endpoints' rate.
+    pub meter: Meter,
 }
 
 /// What came of a refresh.
@@ -55,6 +63,8 @@ pub struct Rotation<'a> {
 pub enum Rotated {
     /// Done: the session's new record.
     Done(String),
+    /// Over the rate limit: nothing rotated.
+    Limited,
     /// No such session (ended, expired, or never).
     NoSession,
     /// The refresh token was already used: the session is ended.
@@ -83,12 +93,13 @@ impl Store {
     }
 
     /// Rotates a session's tokens (see [`Rotated`]).
-    pub async fn rotate_session(&self, r: &Rotation<'_>) -> Result<Rotated, StoreError> {
+    pub async fn rotate_session(&self, r: &Rotation<'_>) -> Result<(Rotated, Metered), StoreError> {
         let uid = r.user.get();
         let mut inv = REFRESH.prepare_invoke();
         inv.key(self.keys.session(r.id))
             .key(self.keys.user_cv(uid))
             .key(self.keys.user_sessions(uid))
+            .key(self.meter_key(r.meter.principal))
             .arg(uid)
             .arg(r.presented)
             .arg(r.now_ms)
@@ -96,19 +107,26 @@ impl Store {
             .arg(r.access_digest)
             .arg(r.refresh_digest)
             .arg(r.life.as_millis() as u64)
-            .arg(r.id);
-        let reply = super::value::array(self.eval(&inv).await?)
+            .arg(r.id)
+            .arg(r.meter.interval_ms())
+            .arg(r.meter.rate.burst);
+        let mut reply = super::value::array(self.eval(&inv).await?)
             .ok_or(StoreError::Malformed("session refresh"))?;
-        let mut it = reply.iter().map(string);
-        Ok(
-            match (it.next().flatten().as_deref(), it.next().flatten()) {
-                (Some("OK"), Some(record)) => Rotated::Done(record),
-                (Some("NO_SESSION"), _) => Rotated::NoSession,
-                (Some("REUSED"), _) => Rotated::Reused,
-                (Some("STALE"), _) => Rotated::Stale,
-                _ => return Err(StoreError::Malformed("session refresh")),
-            },
-        )
+        if reply.len() < 5 {
+            return Err(StoreError::Malformed("session refresh"));
+        }
+        let fresh = reply.get(5).and_then(string);
+        let counts: Vec<Value> = reply.drain(1..5).collect();
+        let metered = parse_metered(Value::Array(counts), &r.meter)?;
+        let rotated = match (string(&reply[0]).as_deref(), fresh) {
+            (Some("OK"), Some(record)) => Rotated::Done(record),
+            (Some("LIMITED"), _) => Rotated::Limited,
+            (Some("NO_SESSION"), _) => Rotated::NoSession,
+            (Some("REUSED"), _) => Rotated::Reused,
+            (Some("STALE"), _) => Rotated::Stale,
+            _ => return Err(StoreError::Malformed("session refresh")),
+        };
+        Ok((rotated, metered))
     }
 
     /// Ends session `id` of `user`, or every session of `user` when `id`
@@ -129,32 +147,53 @@ impl Store {
         user: UserId,
         id: &str,
         prefetch: &P,
-    ) -> Result<(Option<u64>, Option<String>, P::Output), StoreError> {
+        meter: Option<&Meter>,
+    ) -> Result<SessionRead<Option<u64>, P::Output>, StoreError> {
         let version_key = self.keys.user_cv(user.get());
         let session_key = self.keys.session(id);
-        let mut replies: Vec<Value> = match prefetch.single_key(&self.keys) {
+        let mut pipe = redis::pipe();
+        if let Some(m) = meter {
+            self.add_meter(&mut pipe, m);
+        }
+        let single = prefetch.single_key(&self.keys);
+        match &single {
             Some(key) => {
-                self.query_one(
-                    redis::cmd("MGET")
-                        .arg(version_key)
-                        .arg(session_key)
-                        .arg(key),
-                )
-                .await?
+                pipe.cmd("MGET").arg(version_key).arg(session_key).arg(key);
             }
             None => {
-                let mut pipe = redis::pipe();
                 pipe.cmd("GET").arg(version_key).cmd("GET").arg(session_key);
                 prefetch.commands(&self.keys, &mut pipe);
-                self.query(&pipe).await?
             }
+        }
+        // One command alone goes without the pipeline's wrapping.
+        let mut replies: Vec<Value> = match (&single, meter) {
+            (Some(_), None) => {
+                let mget = pipe
+                    .cmd_iter()
+                    .next()
+                    .ok_or(StoreError::Malformed("session read"))?;
+                self.query_one(mget).await?
+            }
+            _ => self.send(&pipe, meter.is_some()).await?,
         };
+        let metered = take_meter(&mut replies, meter)?;
+        if single.is_some() && meter.is_some() {
+            let mget = replies
+                .pop()
+                .ok_or(StoreError::Malformed("session replies"))?;
+            replies = array(mget).ok_or(StoreError::Malformed("session replies"))?;
+        }
         if replies.len() < 2 {
             return Err(StoreError::Malformed("session replies"));
         }
         let rest = replies.split_off(2);
         let version = u64_of(&replies[0]).filter(|v| *v > 0);
-        Ok((version, string(&replies[1]), P::parse(rest)?))
+        Ok(SessionRead {
+            who: version,
+            session: string(&replies[1]),
+            data: P::parse(rest)?,
+            metered,
+        })
     }
 
     /// User `user`'s auth record, session `id`'s record and `prefetch`'s
@@ -164,18 +203,37 @@ impl Store {
         user: UserId,
         id: &str,
         prefetch: &P,
-    ) -> Result<(Option<AuthRecord>, Option<String>, P::Output), StoreError> {
+        meter: Option<&Meter>,
+    ) -> Result<SessionRead<Option<AuthRecord>, P::Output>, StoreError> {
         let mut pipe = redis::pipe();
+        if let Some(m) = meter {
+            self.add_meter(&mut pipe, m);
+        }
         self.auth_commands(&mut pipe, user);
         pipe.cmd("GET").arg(self.keys.session(id));
         prefetch.commands(&self.keys, &mut pipe);
-        let mut replies: Vec<Value> = self.query(&pipe).await?;
+        let mut replies = self.send(&pipe, meter.is_some()).await?;
+        let metered = take_meter(&mut replies, meter)?;
         if replies.len() < AUTH_COMMANDS + 1 {
             return Err(StoreError::Malformed("session replies"));
         }
         let mut rest = replies.split_off(AUTH_COMMANDS);
         let data = rest.split_off(1);
-        let record = parse_auth(user, replies)?;
-        Ok((record, string(&rest[0]), P::parse(data)?))
+        Ok(SessionRead {
+            who: parse_auth(user, replies)?,
+            session: string(&rest[0]),
+            data: P::parse(data)?,
+            metered,
+        })
     }
+}
+
+/// What a bearer request read: who the user is (its credential version,
+/// or its whole auth record), the session's record, the request's data,
+/// and its count.
+pub struct SessionRead<W, D> {
+    pub who: W,
+    pub session: Option<String>,
+    pub data: D,
+    pub metered: Option<Metered>,
 }

@@ -8,6 +8,7 @@ use redis::Value;
 use taskmaster_shared::domain::{Deadline, Email, GroupId, Priority, Role, UserId, WorkTimes};
 use taskmaster_shared::model::{Group, Task, User};
 
+use super::meter::{Meter, Metered, parse_metered};
 use super::reads::user_from;
 use super::refusal::create_entry;
 use super::scripts::SCRIPTS;
@@ -184,6 +185,9 @@ pub struct NewCreate {
     pub guard: Option<u64>,
     /// The row's JSON after its id (see [`NewTaskRow::tail`]).
     pub tail: String,
+    /// The rate limit this create counts against, when no earlier step
+    /// of its request counted it.
+    pub meter: Option<Meter>,
 }
 
 fn opt<T: ToString>(v: Option<T>) -> String {
@@ -364,6 +368,21 @@ impl Store {
         creates: &[NewCreate],
         now: &str,
     ) -> Result<Vec<Written<u64>>, StoreError> {
+        Ok(self
+            .create_tasks_counted(creates, now)
+            .await?
+            .into_iter()
+            .map(|(written, _)| written)
+            .collect())
+    }
+
+    /// [`Store::create_tasks`], with each create's count when it carried a
+    /// meter.
+    pub async fn create_tasks_counted(
+        &self,
+        creates: &[NewCreate],
+        now: &str,
+    ) -> Result<Vec<(Written<u64>, Option<Metered>)>, StoreError> {
         let mut inv = self.write_call(&SCRIPTS.create_tasks, now);
         for c in creates {
             inv.arg(c.user.get())
@@ -371,6 +390,13 @@ impl Store {
                 .arg(opt(c.admin_check))
                 .arg(opt(c.guard))
                 .arg(&c.tail);
+            match &c.meter {
+                Some(m) => inv
+                    .arg(self.meter_key(m.principal))
+                    .arg(m.interval_ms())
+                    .arg(m.rate.burst),
+                None => inv.arg("").arg(0).arg(0),
+            };
         }
         // MAINTENANCE is an error of its own; nothing else refuses a batch
         // as a whole.
@@ -381,7 +407,17 @@ impl Store {
         if items.len() != creates.len() {
             return Err(StoreError::Malformed("create_tasks answered a wrong count"));
         }
-        items.iter().map(create_entry).collect()
+        items
+            .into_iter()
+            .zip(creates)
+            .map(|(item, c)| match (item, &c.meter) {
+                (Value::Array(mut parts), Some(m)) if !parts.is_empty() => {
+                    let result = create_entry(&parts.remove(0))?;
+                    Ok((result, Some(parse_metered(Value::Array(parts), m)?)))
+                }
+                (item, _) => Ok((create_entry(&item)?, None)),
+            })
+            .collect()
     }
 
     /// Updates, marks done or deletes tasks, all or none: every task is

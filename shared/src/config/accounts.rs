@@ -11,6 +11,13 @@
 //! * `REGISTRATION_GROUP_ID`: a group every registered user joins, so that
 //!   it can create tasks at once; checked when a registration happens (the
 //!   group may be created after the api starts).
+//! * `RATE_LIMIT_PER_MINUTE` (default 1200; 0 turns it off) and
+//!   `RATE_LIMIT_BURST` (default 200): each principal's (a user, or the
+//!   owner header) sustained rate and how many requests it may send at once.
+//!   Seed 001's limit is `RATE_LIMIT_PER_MINUTE=100`.
+//! * `RATE_LIMIT_AUTH_PER_MINUTE` (default 60) and `RATE_LIMIT_AUTH_BURST`
+//!   (default 20): the stricter limit per client address on
+//!   `/auth/login`, `/auth/register` and `/auth/refresh`; always on.
 
 use std::time::Duration;
 
@@ -67,6 +74,13 @@ impl Registration {
     }
 }
 
+/// A rate: so many requests a minute, so many at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
 /// The accounts settings.
 #[derive(Debug, Clone)]
 pub struct AccountsConfig {
@@ -74,6 +88,10 @@ pub struct AccountsConfig {
     pub refresh_token_ttl: Duration,
     pub registration: Registration,
     pub registration_group_id: Option<u64>,
+    /// Every principal's rate; `None` when turned off.
+    pub rate: Option<Rate>,
+    /// The account endpoints' rate per client address.
+    pub auth_rate: Rate,
 }
 
 impl AccountsConfig {
@@ -110,11 +128,19 @@ impl AccountsConfig {
                 }
             },
         };
+        let per_minute = env.parse_in("RATE_LIMIT_PER_MINUTE", 1_200u32, 0..=10_000_000);
+        let burst = env.parse_in("RATE_LIMIT_BURST", 200u32, 1..=10_000_000);
+        let auth_rate = Rate {
+            per_minute: env.parse_in("RATE_LIMIT_AUTH_PER_MINUTE", 60u32, 1..=1_000_000),
+            burst: env.parse_in("RATE_LIMIT_AUTH_BURST", 20u32, 1..=1_000_000),
+        };
         AccountsConfig {
             access_token_ttl,
             refresh_token_ttl,
             registration,
             registration_group_id,
+            rate: (per_minute > 0).then_some(Rate { per_minute, burst }),
+            auth_rate,
         }
     }
 }

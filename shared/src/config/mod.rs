@@ -112,7 +112,7 @@ impl FromStr for LogFormat {
     }
 }
 
-pub use accounts::{AccountsConfig, Registration};
+pub use accounts::{AccountsConfig, Rate, Registration};
 pub use processes::{ApiConfig, SyncdConfig};
 pub use stores::{DEFAULT_CONTROL_SECRET, PostgresConfig, RedisConfig};
 

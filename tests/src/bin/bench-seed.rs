@@ -145,6 +145,7 @@ async fn main() {
                             admin_check: None,
                             guard: None,
                             tail,
+                            meter: None,
                         });
                     }
                     last_task = store

@@ -30,7 +30,10 @@ fn describe(status: u16) -> &'static str {
         409 => "A uniqueness rule or the current state forbids it (the error says which)",
         413 => "Body over 1 MiB",
         422 => "Well-formed but invalid: the error names the field",
-        429 => "Too many password checks or wrong owner passwords (`Retry-After`)",
+        429 => {
+            "Over the rate limit, or too many password checks or wrong owner passwords \
+             (`Retry-After`; `RateLimit-*` headers)"
+        }
         500 => "Internal error (logged; the body reveals nothing)",
         503 => {
             "Storage unavailable, a restore running, or a create waiting after a Redis restart (`Retry-After`)"

@@ -178,7 +178,7 @@ pub const OPERATIONS: &[Operation] = &[
     .public()
     .takes("Register")
     .answers(201, "UserMessage")
-    .errors(&[400, 403, 409, 413, 422, 500, 503]),
+    .errors(&[400, 403, 409, 413, 422, 429, 500, 503]),
     op(
         Post,
         "/auth/login",
@@ -198,7 +198,7 @@ pub const OPERATIONS: &[Operation] = &[
     .public()
     .takes("Refresh")
     .answers(200, "SessionTokens")
-    .errors(&[400, 401, 413, 422, 500, 503]),
+    .errors(&[400, 401, 413, 422, 429, 500, 503]),
     op(
         Post,
         "/auth/logout",

@@ -101,7 +101,7 @@ pub async fn list_for_user(
     let id = match user_id(&id) {
         Ok(id) => id,
         Err(e) => {
-            resolve(&state, &credentials, None).await?;
+            resolve(&state, &credentials).await?;
             return Err(e);
         }
     };
@@ -165,7 +165,7 @@ pub async fn create(
     {
         return Ok(response);
     }
-    let caller = resolve(&state, &credentials, None).await?;
+    let caller = resolve(&state, &credentials).await?;
     let body = parse_json::<CreateTask>(&body)?;
     let id = user_id(&id)?;
     may_access_user(&state, &caller, id).await?;
@@ -205,7 +205,11 @@ async fn insert_task(
         now: &now,
     }
     .tail();
-    let created = state
+    // A guarded create is the request's first round trip: it counts the
+    // request in its script. An unguarded one was counted when its caller
+    // was resolved.
+    let meter = guard.and_then(|_| crate::ratelimit::user_meter(state, id));
+    let (created, metered) = state
         .creates
         .create(NewCreate {
             user: id,
@@ -213,8 +217,10 @@ async fn insert_task(
             admin_check,
             guard,
             tail: tail.clone(),
+            meter,
         })
         .await?;
+    crate::ratelimit::admit(metered)?;
     match created {
         Ok(task_id) => {
             let mut body = String::with_capacity(96 + tail.len());
@@ -241,7 +247,7 @@ pub async fn get_one(
     let (id, tid) = match (user_id(&id), task_id(&tid)) {
         (Ok(id), Ok(tid)) => (id, tid),
         (Err(e), _) | (_, Err(e)) => {
-            resolve(&state, &credentials, None).await?;
+            resolve(&state, &credentials).await?;
             return Err(e);
         }
     };

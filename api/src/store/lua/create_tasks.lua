@@ -1,18 +1,21 @@
--- ARGV: P, now, then five for each task to create: user id, group id, the
+-- ARGV: P, now, then eight for each task to create: user id, group id, the
 -- caller who must administer the group ('' when not required), the
 -- credential version the user must still have ('' when not required: the
--- api checked the caller in an earlier step), and the row's JSON after its
+-- api checked the caller in an earlier step), the row's JSON after its
 -- id: `,"title":…,"updated_at":"…"}` (built by the api, so Redis neither
--- encodes JSON nor formats numbers here).
+-- encodes JSON nor formats numbers here), and the rate-limit key the
+-- request counts against ('' when it was counted in an earlier step), with
+-- its interval (ms) and burst (see gcra.lua).
 --
 -- The creates an api shard gathered (see api/src/creates.rs), in one
 -- atomic step. Each is checked and answered on its own: the reply holds,
 -- after 'OK', one entry per task in order, its new id or the code of the
--- rule that refused it (nothing of it is then written). The accepted ones
+-- rule that refused it (nothing of it is then written); a create that was
+-- counted here answers {that, then gcra's four numbers}. The accepted ones
 -- share the counter, index and dirty-set calls.
 if maintenance() then return err('MAINTENANCE') end
 if ids_unchecked() then return err('IDS_UNCHECKED') end
-local n = (#ARGV - 2) / 5
+local n = (#ARGV - 2) / 8
 local out = {'OK'}
 -- Nothing a check reads changes within this step, so each distinct check
 -- runs once (a client creating many tasks pays for one).
@@ -36,13 +39,21 @@ local function check(uid, gid, caller, guard)
   return false
 end
 local accepted = {}
+local counts = {}
 for i = 0, n - 1 do
-  local b = 3 + i * 5
-  local key = ARGV[b] .. ' ' .. ARGV[b + 1] .. ' ' .. ARGV[b + 2] .. ' ' .. ARGV[b + 3]
-  local refused = verdicts[key]
-  if refused == nil then
-    refused = check(ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3])
-    verdicts[key] = refused
+  local b = 3 + i * 8
+  local refused = nil
+  if ARGV[b + 5] ~= '' then
+    counts[i] = gcra(ARGV[b + 5], tonumber(ARGV[b + 6]), tonumber(ARGV[b + 7]))
+    if counts[i][1] == 0 then refused = 'RATE_LIMITED' end
+  end
+  if not refused then
+    local key = ARGV[b] .. ' ' .. ARGV[b + 1] .. ' ' .. ARGV[b + 2] .. ' ' .. ARGV[b + 3]
+    refused = verdicts[key]
+    if refused == nil then
+      refused = check(ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3])
+      verdicts[key] = refused
+    end
   end
   if refused then
     out[i + 2] = refused
@@ -50,7 +61,14 @@ for i = 0, n - 1 do
     accepted[#accepted + 1] = i
   end
 end
-if #accepted == 0 then return out end
+-- The counted creates answer their count beside their result.
+local function with_counts()
+  for i, c in pairs(counts) do
+    out[i + 2] = {out[i + 2], c[1], c[2], c[3], c[4]}
+  end
+  return out
+end
+if #accepted == 0 then return with_counts() end
 local last = redis.call('INCRBY', P .. 'seq:tasks', #accepted)
 -- Every call below covers the whole batch, or all of one user's or one
 -- group's new tasks in it: a call from Lua costs about as much as the
@@ -58,7 +76,7 @@ local last = redis.call('INCRBY', P .. 'seq:tasks', #accepted)
 local ids, rows = {}, {}
 local of_user, users, of_group, groups = {}, {}, {}, {}
 for j, i in ipairs(accepted) do
-  local b = 3 + i * 5
+  local b = 3 + i * 8
   local uid, gid = ARGV[b], ARGV[b + 1]
   local id = string.format('%d', last - #accepted + j)
   ids[j] = id
@@ -90,4 +108,4 @@ redis.call('SADD', P .. 'dirty:tasks', unpack(ids))
 for _, id in ipairs(ids) do
   announce('task', id, 'upsert')
 end
-return out
+return with_counts()

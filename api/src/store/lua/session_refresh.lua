@@ -4,23 +4,34 @@
 -- ARGV[1] the user id the token names, ARGV[2] the digest of the refresh
 -- secret presented, ARGV[3] now (ms), ARGV[4] the new access token's expiry
 -- (ms), ARGV[5] its digest, ARGV[6] the new refresh digest, ARGV[7] the
--- session's new life (ms), ARGV[8] the session id.
--- Returns {'OK', record}, or {'NO_SESSION'}, {'REUSED'} (a refresh token
--- that was already rotated: the session is ended, as someone else may hold
--- it), {'STALE'} (the credential changed: the session is ended).
+-- session's new life (ms), ARGV[8] the session id; KEYS[4] the client's
+-- rate-limit key, ARGV[9] its interval (ms), ARGV[10] its burst (see
+-- gcra.lua: the count comes first, so that a refused refresh rotates
+-- nothing).
+-- Returns {outcome, gcra's four numbers, record}: 'OK' with the new record,
+-- or 'LIMITED', 'NO_SESSION', 'REUSED' (a refresh token that was already
+-- rotated: the session is ended, as someone else may hold it), 'STALE'
+-- (the credential changed: the session is ended).
+local count = gcra(KEYS[4], tonumber(ARGV[9]), tonumber(ARGV[10]))
+local function answer(outcome, fresh)
+  return {outcome, count[1], count[2], count[3], count[4], fresh}
+end
+if count[1] == 0 then
+  return answer('LIMITED')
+end
 local record = redis.call('GET', KEYS[1])
 if not record then
-  return {'NO_SESSION'}
+  return answer('NO_SESSION')
 end
 local uid, cv, role, aexp, ahash, _, _, rhash =
   string.match(record, '^(%d+) (%d+) (%S+) (%d+) (%x+) (%d+) (%x+) (%x+)$')
 if not uid or uid ~= ARGV[1] then
-  return {'NO_SESSION'}
+  return answer('NO_SESSION')
 end
 local function ended(why)
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[3], ARGV[8])
-  return {why}
+  return answer(why)
 end
 if rhash ~= ARGV[2] then
   return ended('REUSED')
@@ -32,4 +43,4 @@ end
 local fresh = table.concat({uid, cv, role, ARGV[4], ARGV[5], aexp, ahash, ARGV[6]}, ' ')
 redis.call('SET', KEYS[1], fresh, 'PX', tonumber(ARGV[7]))
 redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[7]))
-return {'OK', fresh}
+return answer('OK', fresh)
