@@ -282,9 +282,9 @@ S_UID=$(field "$SAMPLE" user_id); S_TID=$(field "$SAMPLE" task_id)
 SAMPLE=$(seed big: "$BIG_USERS" "$BIG_TASKS_PER_USER")
 B_UID=$(field "$SAMPLE" user_id); B_TID=$(field "$SAMPLE" task_id)
 BIG_PORT=$(free_port)
-start_api small:
+start_api small: "$API_PORT" "${LIMITS_ON[@]}"
 SMALL_PID=$API_PID
-start_api big: "$BIG_PORT"
+start_api big: "$BIG_PORT" "${LIMITS_ON[@]}"
 BIG_PID=$API_PID
 SIZE_RUNS=${BENCH_SIZE_RUNS:-3}
 for i in $(seq 1 "$SIZE_RUNS"); do

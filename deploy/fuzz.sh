@@ -11,8 +11,9 @@
 # group admin, plain user, group and task, then runs `schemathesis run` with
 # every phase (examples, coverage, fuzzing, stateful: the spec's links chain
 # creates to the operations on what they created) as the user and the group
-# admin (Basic; fuzz_hooks.py keeps each one's own password unchanged) and
-# the owner (header), with the checks: not a server error,
+# admin (Basic, and the user also with a session's bearer token;
+# fuzz_hooks.py keeps each one's own password and session) and the owner
+# (header), with the checks: not a server error,
 # status code documented, content type and body conform to the schema.
 # Requests time out after 10 s (a hang counts as a failure). Reports,
 # per-run logs and HAR files land in FUZZ_OUT (default target/fuzz); the
@@ -41,6 +42,10 @@ fi
 
 # shellcheck source=deploy/lib/system.sh
 . "$ROOT/deploy/lib/system.sh"
+# Rate limiting stays on (its code runs on every request) with a limit no
+# fuzzer reaches; registration is open, so that its success is fuzzed too;
+# the session token outlives a campaign's round.
+export RATE_LIMIT_PER_MINUTE=10000000 RATE_LIMIT_BURST=10000000 REGISTRATION=open ACCESS_TOKEN_TTL=6h
 start_system
 rm -rf "$OUT" && mkdir -p "$OUT"
 
@@ -56,6 +61,11 @@ seed() { # seed ROUND: sets GA, USR
     group=$(api -d "{\"name\":\"Fuzz $1\",\"admin_id\":$GA}" "$BASE/groups" | id_of group)
     api -d "{\"user_id\":$USR}" "$BASE/groups/$group/users" >/dev/null
     api -d "{\"title\":\"Fuzz task\",\"group_id\":$group}" "$BASE/users/$USR/tasks" >/dev/null
+}
+# An access token of a session of the plain user.
+session_of() { # session_of ID PASSWORD
+    curl -sf -H 'content-type: application/json' -d "{\"login\":$1,\"password\":\"$2\"}" "$BASE/auth/login" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["access_token"])'
 }
 # Keeps each caller's own password (see fuzz_hooks.py).
 export PYTHONPATH=$ROOT/deploy SCHEMATHESIS_HOOKS=fuzz_hooks
@@ -82,18 +92,20 @@ run_as() { # run_as NAME SECONDS AUTH-ARGS...
     return $status
 }
 
-# The user and the group admin first: the owner's run deletes at random.
-runs=(user group_admin owner)
+# The user (Basic, then a session's bearer token) and the group admin
+# first: the owner's run deletes at random.
+runs=(user bearer group_admin owner)
 failed=0
 round=0
 while :; do
     round=$((round + 1))
     seed "$round"
     for who in "${runs[@]}"; do
-        seconds=${FUZZ_SECONDS:-40}
+        seconds=${FUZZ_SECONDS:-30}
         [ "$MODE" = campaign ] && seconds=${FUZZ_SECONDS:-300}
         case $who in
             user) auth=(--auth "$USR:$USER_PW") self=$USR ;;
+            bearer) auth=(--header "Authorization: Bearer $(session_of "$USR" "$USER_PW")") self=$USR ;;
             group_admin) auth=(--auth "$GA:$GA_PW") self=$GA ;;
             owner) auth=(--header "X-Owner-Password: $OWNER") self= ;;
         esac
@@ -106,7 +118,8 @@ while :; do
                 | xargs -r redis-cli -p "$REDIS_PORT" del >/dev/null
         fi
         say "round $round: as $who for ${seconds}s"
-        export FUZZ_SELF_ID=$self
+        export FUZZ_SELF_ID=$self FUZZ_KEEP_SESSION=0
+        [ "$who" = bearer ] && FUZZ_KEEP_SESSION=1
         run_as "$who-$round" "$seconds" "${auth[@]}" || failed=1
     done
     sent=$(cat "$OUT"/*/har-*.json | { grep -c '"startedDateTime"' || true; })

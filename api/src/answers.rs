@@ -98,12 +98,34 @@ pub struct SessionTokens {
     pub user: User,
 }
 
+/// `POST /auth/login?cookie=true`, and a refresh by cookie: the session is
+/// in HTTP-only cookies, and the page gets the CSRF token it must send as
+/// `X-CSRF-Token` with state-changing requests.
+#[derive(Serialize, ToSchema)]
+pub struct CookieSession {
+    pub csrf_token: String,
+    pub expires_in: u64,
+    pub refresh_expires_in: u64,
+    /// Always `cookie`.
+    pub token_type: &'static str,
+    pub user: User,
+}
+
+/// A login's or a refresh's answer: the tokens, or the cookies' news.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SessionAnswer {
+    Tokens(SessionTokens),
+    Cookies(CookieSession),
+}
+
 /// `GET /auth/me`: who the caller is.
 #[derive(Serialize, ToSchema)]
 pub struct Me {
     /// Groups the caller administers (empty for the owner header).
     pub admin_of: Vec<u64>,
-    /// How it authenticated: `owner_header`, `basic` or `session`.
+    /// How it authenticated: `owner_header`, `basic`, `session` (a bearer
+    /// token) or `cookie`.
     pub method: &'static str,
     pub role: taskmaster_shared::domain::Role,
     /// Its account; `null` for the owner header, which has none.

@@ -244,6 +244,21 @@ pub async fn spawn_app_on(redis_port: u16, prefix: &str, extra: &[(&str, &str)])
     }
 }
 
+impl TestApp {
+    /// A client of an api running elsewhere (a child process) at `addr`,
+    /// on the data under `prefix` of the Redis at `redis_port`.
+    pub fn at(addr: SocketAddr, redis_port: u16, prefix: &str) -> TestApp {
+        TestApp {
+            addr,
+            keys: Keys::new(prefix),
+            redis_url: format!("redis://127.0.0.1:{redis_port}"),
+            client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+            shutdown: None,
+            server: None,
+        }
+    }
+}
+
 /// An answer, fully read.
 #[derive(Debug)]
 pub struct TestResponse {

@@ -8,7 +8,10 @@
 //! 3. `Authorization: Bearer` with an access token of a login session
 //!    ([`token`], [`session`]), checked against the session's record read
 //!    in the request's own round trip.
-//! 4. Anything else is 401 with `WWW-Authenticate: Basic`.
+//! 4. Without an `Authorization` header, the same access token in the
+//!    `tm_access` cookie ([`cookie`]); a state-changing request must then
+//!    also carry the session's `X-CSRF-Token` (403 otherwise).
+//! 5. Anything else is 401 with `WWW-Authenticate: Basic`.
 //!
 //! * [`password`]: argon2id hashing and verifying, on a bounded pool.
 //! * [`cache`]: a shard's remembered verifications, so argon2 runs once per
@@ -24,6 +27,7 @@
 //!   record they are checked against.
 
 pub mod cache;
+pub mod cookie;
 pub mod limiter;
 pub mod password;
 mod resolve;
@@ -75,8 +79,12 @@ pub struct Caller {
 pub enum Method {
     OwnerHeader,
     Basic,
-    /// An access token of this login session.
-    Session(String),
+    /// An access token of this login session (in a header, or in the
+    /// session cookie).
+    Session {
+        id: String,
+        cookie: bool,
+    },
 }
 
 impl Method {
@@ -85,7 +93,8 @@ impl Method {
         match self {
             Method::OwnerHeader => "owner_header",
             Method::Basic => "basic",
-            Method::Session(_) => "session",
+            Method::Session { cookie: false, .. } => "session",
+            Method::Session { cookie: true, .. } => "cookie",
         }
     }
 }
@@ -308,7 +317,16 @@ impl FromRequestParts<AppState> for Credentials {
         match authorization {
             Authorization::Basic(login, password) => Credentials::login(&login, password),
             Authorization::Bearer(Some(token)) => Ok(Credentials::Session(token)),
-            Authorization::Bearer(None) | Authorization::None => Err(ApiError::Unauthorized),
+            Authorization::Bearer(None) => Err(ApiError::Unauthorized),
+            Authorization::None => match cookie::access_token(&parts.headers) {
+                Some(token) if cookie::csrf_passes(&parts.method, &parts.headers, &token.id) => {
+                    Ok(Credentials::Session(token))
+                }
+                Some(_) => Err(ApiError::Forbidden(
+                    "A request signed in by cookie must send the session's X-CSRF-Token".into(),
+                )),
+                None => Err(ApiError::Unauthorized),
+            },
         }
     }
 }

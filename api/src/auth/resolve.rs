@@ -86,7 +86,10 @@ async fn by_session<P: Prefetch>(
     prefetch: &P,
     count: bool,
 ) -> Result<(Caller, P::Output), ApiError> {
-    let method = Method::Session(token.id.clone());
+    let method = Method::Session {
+        id: token.id.clone(),
+        cookie: token.in_cookie,
+    };
     let meter = if count {
         ratelimit::meter(state, Principal::User(token.user))
     } else {

@@ -56,6 +56,8 @@ pub struct Token {
     /// The session's id.
     pub id: String,
     digest: String,
+    /// It came in a cookie (see [`super::cookie`]), not a header or body.
+    pub in_cookie: bool,
 }
 
 impl fmt::Debug for Token {
@@ -138,6 +140,7 @@ impl Token {
             user: UserId(parse_id(user)?),
             id: id.to_owned(),
             digest: digest_of(secret),
+            in_cookie: false,
         })
     }
 

@@ -13,8 +13,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use axum::Extension;
+use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
@@ -23,13 +24,14 @@ use taskmaster_shared::domain::{self, Email, FieldError, Role, UserId};
 use taskmaster_shared::model::User;
 use utoipa::ToSchema;
 
-use crate::answers::{Me, SessionTokens, UserMessage, created, ok};
+use crate::answers::{CookieSession, Me, SessionAnswer, SessionTokens, UserMessage, created, ok};
+use crate::auth::cookie;
 use crate::auth::session::Session;
 use crate::auth::token::{Kind, Token, mint, new_id};
 use crate::auth::{Caller, Credentials, Method, hash_password, verify_login};
 use crate::clock::{now, now_ms};
 use crate::error::{ApiError, Write, refused};
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, parse_json};
 use crate::ratelimit;
 use crate::server::ClientAddr;
 use crate::state::AppState;
@@ -163,11 +165,25 @@ fn login_text(login: Option<&Value>) -> Result<String, FieldError> {
     }
 }
 
+/// A `true`/`false` query parameter (400 otherwise).
+fn flag(query: &HashMap<String, String>, name: &str) -> Result<Option<bool>, ApiError> {
+    match query.get(name).map(String::as_str) {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(ApiError::BadRequest(format!(
+            "Query parameter '{name}' must be true or false"
+        ))),
+    }
+}
+
 pub async fn login(
     State(state): State<AppState>,
     client: Option<Extension<ClientAddr>>,
+    Query(query): Query<HashMap<String, String>>,
     JsonBody(body): JsonBody<Login>,
 ) -> Result<Response, ApiError> {
+    let in_cookies = flag(&query, "cookie")?.unwrap_or(state.config.accounts.session_cookies);
     let login = login_text(body.login.as_ref())?;
     let password = required(&body.password, "password")?.to_owned();
     let credentials = Credentials::login(&login, password)?;
@@ -206,36 +222,93 @@ pub async fn login(
     if !opened {
         return Err(ApiError::Unauthorized);
     }
-    tokens(&state, id, access.text, refresh.text).await
+    let issued = Issued {
+        user: id,
+        sid: &sid,
+        access: access.text,
+        refresh: refresh.text,
+        in_cookies,
+    };
+    issued.answer(&state).await
 }
 
-/// The answer to a login or refresh.
-async fn tokens(
-    state: &AppState,
-    id: UserId,
-    access_token: String,
-    refresh_token: String,
-) -> Result<Response, ApiError> {
-    let user = state.store.user(id).await?.ok_or(ApiError::Unauthorized)?;
-    let accounts = &state.config.accounts;
-    Ok(ok(SessionTokens {
-        access_token,
-        expires_in: accounts.access_token_ttl.as_secs(),
-        refresh_expires_in: accounts.refresh_token_ttl.as_secs(),
-        refresh_token,
-        token_type: "Bearer",
-        user,
-    }))
+/// A session's new tokens, and how they go back.
+struct Issued<'a> {
+    user: UserId,
+    sid: &'a str,
+    access: String,
+    refresh: String,
+    in_cookies: bool,
 }
 
+impl Issued<'_> {
+    /// The answer to a login or refresh: the tokens in the body, or in
+    /// cookies with the CSRF token in the body.
+    async fn answer(self, state: &AppState) -> Result<Response, ApiError> {
+        let user = state
+            .store
+            .user(self.user)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        let accounts = &state.config.accounts;
+        let (expires_in, refresh_expires_in) = (
+            accounts.access_token_ttl.as_secs(),
+            accounts.refresh_token_ttl.as_secs(),
+        );
+        if !self.in_cookies {
+            return Ok(ok(SessionAnswer::Tokens(SessionTokens {
+                access_token: self.access,
+                expires_in,
+                refresh_expires_in,
+                refresh_token: self.refresh,
+                token_type: "Bearer",
+                user,
+            })));
+        }
+        let mut response = ok(SessionAnswer::Cookies(CookieSession {
+            csrf_token: cookie::csrf_of(self.sid),
+            expires_in,
+            refresh_expires_in,
+            token_type: "cookie",
+            user,
+        }));
+        cookie::Jar {
+            access: &self.access,
+            refresh: &self.refresh,
+            sid: self.sid,
+            access_secs: expires_in,
+            refresh_secs: refresh_expires_in,
+            secure: accounts.cookie_secure,
+        }
+        .set(response.headers_mut());
+        Ok(response)
+    }
+}
+
+/// `POST /auth/refresh`: the refresh token of the body, or, without a
+/// body, of the session cookie (then with the session's `X-CSRF-Token`,
+/// and the new tokens go back as cookies).
 pub async fn refresh(
     State(state): State<AppState>,
     client: Option<Extension<ClientAddr>>,
-    JsonBody(body): JsonBody<Refresh>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
-    let text = required(&body.refresh_token, "refresh_token")?;
-    let Some(token) = Token::parse(text).filter(|t| t.kind == Kind::Refresh) else {
-        return Err(ApiError::Unauthorized);
+    let token = if body.iter().all(u8::is_ascii_whitespace)
+        && let Some(token) = cookie::refresh_token(&headers)
+    {
+        if !cookie::csrf_passes(&axum::http::Method::POST, &headers, &token.id) {
+            return Err(ApiError::Forbidden(
+                "A refresh by cookie must send the session's X-CSRF-Token".into(),
+            ));
+        }
+        token
+    } else {
+        let body: Refresh = parse_json(&body)?;
+        let text = required(&body.refresh_token, "refresh_token")?;
+        Token::parse(text)
+            .filter(|t| t.kind == Kind::Refresh)
+            .ok_or(ApiError::Unauthorized)?
     };
     let access = mint(Kind::Access, token.user, &token.id);
     let refresh = mint(Kind::Refresh, token.user, &token.id);
@@ -257,7 +330,16 @@ pub async fn refresh(
         .await?;
     ratelimit::admit(Some(metered))?;
     match rotated {
-        Rotated::Done(_) => tokens(&state, token.user, access.text, refresh.text).await,
+        Rotated::Done(_) => {
+            let issued = Issued {
+                user: token.user,
+                sid: &token.id,
+                access: access.text,
+                refresh: refresh.text,
+                in_cookies: token.in_cookie,
+            };
+            issued.answer(&state).await
+        }
         Rotated::Reused => {
             tracing::warn!(
                 user = token.user.get(),
@@ -277,15 +359,7 @@ pub async fn logout(
     caller: Caller,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let all = match query.get("all").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(_) => {
-            return Err(ApiError::BadRequest(
-                "Query parameter 'all' must be true or false".into(),
-            ));
-        }
-    };
+    let all = flag(&query, "all")?.unwrap_or(false);
     let Some(id) = caller.id.map(UserId) else {
         return Err(ApiError::BadRequest(
             "The owner header has no sessions to end".into(),
@@ -293,7 +367,7 @@ pub async fn logout(
     };
     let session = match (&caller.method, all) {
         (_, true) => None,
-        (Method::Session(sid), false) => Some(sid.as_str()),
+        (Method::Session { id, .. }, false) => Some(id.as_str()),
         (_, false) => {
             return Err(ApiError::BadRequest(
                 "This request carries no session token; use ?all=true to end every session".into(),
@@ -301,7 +375,11 @@ pub async fn logout(
         }
     };
     state.store.end_sessions(id, session).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if let Method::Session { cookie: true, .. } = caller.method {
+        cookie::clear(response.headers_mut(), state.config.accounts.cookie_secure);
+    }
+    Ok(response)
 }
 
 pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {

@@ -315,7 +315,7 @@ pub async fn update(
         role: new_role,
         password_hash: hash.as_deref(),
         keep_session: match &caller.method {
-            Method::Session(sid) if caller.is(id.get()) => Some(sid.as_str()),
+            Method::Session { id: sid, .. } if caller.is(id.get()) => Some(sid.as_str()),
             _ => None,
         },
         groups: new_groups.as_deref(),

@@ -24,7 +24,7 @@ static METER: LazyLock<Script> = LazyLock::new(|| {
 });
 
 /// Whose requests are counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Principal {
     User(UserId),
     Owner,
@@ -37,6 +37,9 @@ pub enum Principal {
 pub struct Meter {
     pub principal: Principal,
     pub rate: Rate,
+    /// How many requests' worth to take at once, the first for this one
+    /// (see `crate::ratelimit`'s leases).
+    pub want: u32,
 }
 
 impl Meter {
@@ -58,6 +61,9 @@ pub struct Metered {
     /// Until the next request would be let through (0 when this one was).
     pub retry_ms: u64,
     pub rate: Rate,
+    /// Requests' worth taken (this one's included; 0 when refused).
+    pub granted: u32,
+    pub principal: Principal,
 }
 
 impl Store {
@@ -73,7 +79,8 @@ impl Store {
         let mut inv = METER.prepare_invoke();
         inv.key(self.meter_key(meter.principal))
             .arg(meter.interval_ms())
-            .arg(meter.rate.burst);
+            .arg(meter.rate.burst)
+            .arg(meter.want);
         inv
     }
 
@@ -114,12 +121,15 @@ pub(super) fn parse_metered(reply: Value, meter: &Meter) -> Result<Metered, Stor
     else {
         return Err(StoreError::Malformed("rate count"));
     };
+    let allowed = allowed == 1;
     Ok(Metered {
-        allowed: allowed == 1,
+        allowed,
         limit: meter.rate.burst,
         remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
         reset_ms,
         retry_ms,
         rate: meter.rate,
+        granted: n(4).map_or(u32::from(allowed), |g| u32::try_from(g).unwrap_or(1)),
+        principal: meter.principal,
     })
 }

@@ -394,8 +394,9 @@ impl Store {
                 Some(m) => inv
                     .arg(self.meter_key(m.principal))
                     .arg(m.interval_ms())
-                    .arg(m.rate.burst),
-                None => inv.arg("").arg(0).arg(0),
+                    .arg(m.rate.burst)
+                    .arg(m.want),
+                None => inv.arg("").arg(0).arg(0).arg(0),
             };
         }
         // MAINTENANCE is an error of its own; nothing else refuses a batch

@@ -11,6 +11,10 @@
 //! * `REGISTRATION_GROUP_ID`: a group every registered user joins, so that
 //!   it can create tasks at once; checked when a registration happens (the
 //!   group may be created after the api starts).
+//! * `SESSION_COOKIES` (default `false`): whether `POST /auth/login` sets
+//!   the session as cookies when the request does not say (`?cookie=`).
+//! * `COOKIE_SECURE` (default: `true` when `APP_ENV=production`): the
+//!   session cookies' `Secure` attribute (HTTPS only).
 //! * `RATE_LIMIT_PER_MINUTE` (default 1200; 0 turns it off) and
 //!   `RATE_LIMIT_BURST` (default 200): each principal's (a user, or the
 //!   owner header) sustained rate and how many requests it may send at once.
@@ -92,10 +96,14 @@ pub struct AccountsConfig {
     pub rate: Option<Rate>,
     /// The account endpoints' rate per client address.
     pub auth_rate: Rate,
+    /// Logins set cookies unless asked not to.
+    pub session_cookies: bool,
+    /// The cookies' `Secure` attribute.
+    pub cookie_secure: bool,
 }
 
 impl AccountsConfig {
-    pub(super) fn from_env(env: &mut Env<'_>) -> AccountsConfig {
+    pub(super) fn from_env(env: &mut Env<'_>, production: bool) -> AccountsConfig {
         let access_token_ttl = env.duration("ACCESS_TOKEN_TTL", Duration::from_secs(15 * 60));
         let refresh_token_ttl =
             env.duration("REFRESH_TOKEN_TTL", Duration::from_secs(30 * 24 * 3600));
@@ -141,6 +149,8 @@ impl AccountsConfig {
             registration_group_id,
             rate: (per_minute > 0).then_some(Rate { per_minute, burst }),
             auth_rate,
+            session_cookies: env.parse("SESSION_COOKIES", false),
+            cookie_secure: env.parse("COOKIE_SECURE", production),
         }
     }
 }

@@ -142,7 +142,7 @@ impl ApiConfig {
             list_cache_bytes: env.parse_in("LIST_CACHE_MB", 64usize, 0..=65_536) << 20,
             max_connections: env.parse_in("MAX_CONNECTIONS", 10_000usize, 1..=1_000_000),
             cors_origins: Vec::new(),
-            accounts: AccountsConfig::from_env(&mut env),
+            accounts: AccountsConfig::from_env(&mut env, app_env == AppEnv::Production),
         };
         match parse_origins(&env.string("CORS_ORIGINS", "")) {
             Ok(origins) => config.cors_origins = origins,

@@ -93,6 +93,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
     components = with::<Refresh>(components);
     components = with::<Register>(components);
     components = with::<SessionTokens>(components);
+    components = with::<CookieSession>(components);
+    components = with::<SessionAnswer>(components);
     components = with::<Me>(components);
     let components = components
         .schema(
@@ -129,6 +131,13 @@ pub fn document() -> utoipa::openapi::OpenApi {
                     ))
                     .build(),
             ),
+        )
+        .security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "tm_access",
+                "The access token in the HTTP-only session cookie set by POST /auth/login?cookie=true. POST, PUT and DELETE must also send X-CSRF-Token: the session's CSRF token (the login's answer, and the readable tm_csrf cookie), else 403.",
+            ))),
         )
         .build();
     OpenApiBuilder::new()

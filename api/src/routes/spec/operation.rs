@@ -22,7 +22,10 @@ fn describe(status: u16) -> &'static str {
         204 => "Done; no body",
         400 => "Malformed: bad JSON, a wrong type, a path id that is not a positive integer",
         401 => "No or wrong credentials (`WWW-Authenticate: Basic`)",
-        403 => "Not allowed for the caller's role, or a cross-site browser request",
+        403 => {
+            "Not allowed for the caller's role, a cross-site browser request, or a cookie \
+             session's write without its X-CSRF-Token"
+        }
         404 => "Not found, or not visible to the caller",
         405 => {
             "The path, its parameters as sent, names a route without this method (`Allow` lists those it has)"
@@ -197,7 +200,11 @@ pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::
     if let Some(body) = o.body {
         builder = builder.request_body(Some(
             RequestBodyBuilder::new()
-                .required(Some(Required::True))
+                .required(Some(if o.body_optional {
+                    Required::False
+                } else {
+                    Required::True
+                }))
                 .content(
                     json,
                     ContentBuilder::new().schema(Some(schema_ref(body))).build(),
@@ -210,6 +217,7 @@ pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::
             SecurityRequirement::new::<_, _, &str>("owner_password", []),
             SecurityRequirement::new::<_, _, &str>("basic", []),
             SecurityRequirement::new::<_, _, &str>("bearer", []),
+            SecurityRequirement::new::<_, _, &str>("cookie", []),
         ]))
     } else {
         builder.securities(Some([SecurityRequirement::default()]))

@@ -59,6 +59,8 @@ pub struct Operation {
     pub(super) query: &'static [Param],
     /// The request body's schema.
     pub(super) body: Option<&'static str>,
+    /// The body may be left out.
+    pub(super) body_optional: bool,
     /// The success status and the schema of its `data` (`None`: the
     /// answer is not enveloped; its schema is `raw`).
     pub(super) ok: (u16, Option<&'static str>),
@@ -96,6 +98,7 @@ const fn op(
         auth: true,
         query: &[],
         body: None,
+        body_optional: false,
         ok: (200, None),
         raw: None,
         errors: &[],
@@ -116,6 +119,12 @@ impl Operation {
     }
     const fn takes(mut self, body: &'static str) -> Self {
         self.body = Some(body);
+        self
+    }
+    /// Takes `body`, or nothing.
+    const fn may_take(mut self, body: &'static str) -> Self {
+        self.body = Some(body);
+        self.body_optional = true;
         self
     }
     const fn query(mut self, query: &'static [Param]) -> Self {
@@ -186,8 +195,13 @@ pub const OPERATIONS: &[Operation] = &[
         "Open a session: an access token and a refresh token",
     )
     .public()
+    .query(&[param(
+        "cookie",
+        Kind::Flag,
+        "`true`: the session goes into HTTP-only cookies (the answer holds the CSRF token instead of the tokens); the default is SESSION_COOKIES",
+    )])
     .takes("Login")
-    .answers(200, "SessionTokens")
+    .answers(200, "SessionAnswer")
     .errors(&[400, 401, 413, 422, 429, 500, 503]),
     op(
         Post,
@@ -196,9 +210,9 @@ pub const OPERATIONS: &[Operation] = &[
         "Trade a refresh token for a new pair (once: a second use ends the session)",
     )
     .public()
-    .takes("Refresh")
-    .answers(200, "SessionTokens")
-    .errors(&[400, 401, 413, 422, 429, 500, 503]),
+    .may_take("Refresh")
+    .answers(200, "SessionAnswer")
+    .errors(&[400, 401, 403, 413, 422, 429, 500, 503]),
     op(
         Post,
         "/auth/logout",

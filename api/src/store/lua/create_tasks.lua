@@ -1,21 +1,21 @@
--- ARGV: P, now, then eight for each task to create: user id, group id, the
+-- ARGV: P, now, then nine for each task to create: user id, group id, the
 -- caller who must administer the group ('' when not required), the
 -- credential version the user must still have ('' when not required: the
 -- api checked the caller in an earlier step), the row's JSON after its
 -- id: `,"title":…,"updated_at":"…"}` (built by the api, so Redis neither
 -- encodes JSON nor formats numbers here), and the rate-limit key the
 -- request counts against ('' when it was counted in an earlier step), with
--- its interval (ms) and burst (see gcra.lua).
+-- its interval (ms), burst and how many to take (see gcra.lua).
 --
 -- The creates an api shard gathered (see api/src/creates.rs), in one
 -- atomic step. Each is checked and answered on its own: the reply holds,
 -- after 'OK', one entry per task in order, its new id or the code of the
 -- rule that refused it (nothing of it is then written); a create that was
--- counted here answers {that, then gcra's four numbers}. The accepted ones
+-- counted here answers {that, then gcra's five numbers}. The accepted ones
 -- share the counter, index and dirty-set calls.
 if maintenance() then return err('MAINTENANCE') end
 if ids_unchecked() then return err('IDS_UNCHECKED') end
-local n = (#ARGV - 2) / 8
+local n = (#ARGV - 2) / 9
 local out = {'OK'}
 -- Nothing a check reads changes within this step, so each distinct check
 -- runs once (a client creating many tasks pays for one).
@@ -41,10 +41,10 @@ end
 local accepted = {}
 local counts = {}
 for i = 0, n - 1 do
-  local b = 3 + i * 8
+  local b = 3 + i * 9
   local refused = nil
   if ARGV[b + 5] ~= '' then
-    counts[i] = gcra(ARGV[b + 5], tonumber(ARGV[b + 6]), tonumber(ARGV[b + 7]))
+    counts[i] = gcra(ARGV[b + 5], tonumber(ARGV[b + 6]), tonumber(ARGV[b + 7]), tonumber(ARGV[b + 8]))
     if counts[i][1] == 0 then refused = 'RATE_LIMITED' end
   end
   if not refused then
@@ -64,7 +64,7 @@ end
 -- The counted creates answer their count beside their result.
 local function with_counts()
   for i, c in pairs(counts) do
-    out[i + 2] = {out[i + 2], c[1], c[2], c[3], c[4]}
+    out[i + 2] = {out[i + 2], c[1], c[2], c[3], c[4], c[5]}
   end
   return out
 end
@@ -76,7 +76,7 @@ local last = redis.call('INCRBY', P .. 'seq:tasks', #accepted)
 local ids, rows = {}, {}
 local of_user, users, of_group, groups = {}, {}, {}, {}
 for j, i in ipairs(accepted) do
-  local b = 3 + i * 8
+  local b = 3 + i * 9
   local uid, gid = ARGV[b], ARGV[b + 1]
   local id = string.format('%d', last - #accepted + j)
   ids[j] = id

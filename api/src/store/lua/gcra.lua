@@ -5,22 +5,31 @@
 -- at the steady rate; a request is let through while that time is less
 -- than `burst` intervals ahead of now.
 --
--- gcra(key, interval ms, burst) returns {1 let through or 0 refused,
--- requests left in the burst, ms until the burst is whole again, ms until
--- the next request would be let through (0 when let through)}.
-local function gcra(key, interval, burst)
+-- gcra(key, interval ms, burst, want) takes up to `want` requests' worth
+-- at once (at least one, or none): an api shard keeps what it took beyond
+-- the first for its next requests of the same principal (a lease, see
+-- api/src/ratelimit.rs), so that a busy principal costs one script call
+-- per lease, not per request. Returns {1 let through or 0 refused,
+-- requests left in the burst after this take, ms until the burst is whole
+-- again, ms until the next request would be let through (0 when let
+-- through), how many were taken}.
+local function gcra(key, interval, burst, want)
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   local tat = tonumber(redis.call('GET', key) or '') or now
   if tat < now then tat = now end
   local span = interval * burst
-  local after = tat + interval
-  if after - now > span then
-    return {0, 0, math.ceil(tat - now), math.ceil(after - span - now)}
+  -- Whole requests that fit before the burst is used up (the epsilon
+  -- absorbs the rounding of a stored fractional time).
+  local room = math.floor((now + span - tat) / interval + 1e-6)
+  if room < 1 then
+    return {0, 0, math.ceil(tat - now), math.ceil(tat + interval - span - now), 0}
   end
+  local n = math.min(math.max(1, want or 1), room)
+  local after = tat + n * interval
   -- A Redis out of memory refuses the count's write: the request is let
   -- through uncounted (whatever it writes is refused in its turn), so
   -- that reads keep working while an operator makes room.
   redis.pcall('SET', key, string.format('%.3f', after), 'PX', math.max(1, math.ceil(after - now)))
-  return {1, math.floor((span - (after - now)) / interval), math.ceil(after - now), 0}
+  return {1, room - n, math.ceil(after - now), 0, n}
 end

@@ -12,7 +12,7 @@
 -- or 'LIMITED', 'NO_SESSION', 'REUSED' (a refresh token that was already
 -- rotated: the session is ended, as someone else may hold it), 'STALE'
 -- (the credential changed: the session is ended).
-local count = gcra(KEYS[4], tonumber(ARGV[9]), tonumber(ARGV[10]))
+local count = gcra(KEYS[4], tonumber(ARGV[9]), tonumber(ARGV[10]), 1)
 local function answer(outcome, fresh)
   return {outcome, count[1], count[2], count[3], count[4], fresh}
 end

@@ -1,0 +1,167 @@
+//! No password, token or token secret ever appears in a log line or in an
+//! answer it should not (issue 19): the api binary runs as a child process
+//! with every log at `debug`, goes through every account operation, good
+//! and bad, and its whole output is searched.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hyper::{Method, StatusCode};
+use serde_json::json;
+use taskmaster_tests::{
+    Auth, ChildProcess, OWNER_PASSWORD, RedisServer, TestApp, eventually, free_port, shared, unique,
+};
+
+#[tokio::test]
+async fn no_password_or_token_reaches_a_log_line_or_a_list() {
+    let shared = shared().await;
+    let port = free_port();
+    let prefix = format!("t{}:", unique());
+    let vars: HashMap<String, String> = [
+        ("SERVER_HOST", "127.0.0.1".to_owned()),
+        ("SERVER_PORT", port.to_string()),
+        ("REDIS_URL", RedisServer::api_url(shared.redis.port)),
+        ("REDIS_KEY_PREFIX", prefix.clone()),
+        ("OWNER_PASSWORD", OWNER_PASSWORD.to_owned()),
+        ("REGISTRATION", "open".to_owned()),
+        ("RUST_LOG", "debug".to_owned()),
+        ("LOG_FORMAT", "json".to_owned()),
+        ("API_WORKER_THREADS", "1".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let mut api = ChildProcess::spawn("taskmaster-api", &vars).expect("api starts");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let app = TestApp::at(addr, shared.redis.port, &prefix);
+    eventually(Duration::from_secs(20), || async {
+        tokio::net::TcpStream::connect(addr).await.ok()
+    })
+    .await
+    .unwrap_or_else(|| panic!("the api never listened:\n{}", api.output()));
+
+    let password = format!("Pw-{}-distinctive", unique());
+    let wrong = format!("Wrong-{}-distinctive", unique());
+    let email = format!("secret{}@example.com", unique());
+    let registered = app
+        .call(
+            Method::POST,
+            "/auth/register",
+            &Auth::None,
+            Some(json!({"email": email, "password": password, "full_name": "Secret Keeper"})),
+        )
+        .await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.text()
+    );
+    let id = registered.json()["data"]["user"]["id"]
+        .as_u64()
+        .expect("id");
+    let login = |pw: String| {
+        app.call(
+            Method::POST,
+            "/auth/login",
+            &Auth::None,
+            Some(json!({"login": email, "password": pw})),
+        )
+    };
+    assert_eq!(login(wrong.clone()).await.status, StatusCode::UNAUTHORIZED);
+    let tokens = login(password.clone()).await;
+    assert_eq!(tokens.status, StatusCode::OK);
+    let data = tokens.json()["data"].clone();
+    let access = data["access_token"].as_str().expect("access").to_owned();
+    let refresh = data["refresh_token"].as_str().expect("refresh").to_owned();
+    let mine = format!("/users/{id}");
+    let bearer = Auth::Bearer(access.clone());
+    assert_eq!(
+        app.call(Method::GET, &mine, &bearer, None).await.status,
+        StatusCode::OK
+    );
+    let tampered = Auth::Bearer(format!("{}x", &access[..access.len() - 1]));
+    assert_eq!(
+        app.call(Method::GET, &mine, &tampered, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let basic = Auth::Basic(id.to_string(), password.clone());
+    assert_eq!(
+        app.call(Method::GET, &mine, &basic, None).await.status,
+        StatusCode::OK
+    );
+    let wrong_basic = Auth::Basic(id.to_string(), wrong.clone());
+    assert_eq!(
+        app.call(Method::GET, &mine, &wrong_basic, None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let refresh_body = json!({"refresh_token": refresh});
+    let renewed = app
+        .call(
+            Method::POST,
+            "/auth/refresh",
+            &Auth::None,
+            Some(refresh_body.clone()),
+        )
+        .await;
+    assert_eq!(renewed.status, StatusCode::OK);
+    let renewed_access = renewed.json()["data"]["access_token"]
+        .as_str()
+        .expect("a")
+        .to_owned();
+    // Reuse: logged as a warning, without the token.
+    let reused = app
+        .call(
+            Method::POST,
+            "/auth/refresh",
+            &Auth::None,
+            Some(refresh_body),
+        )
+        .await;
+    assert_eq!(reused.status, StatusCode::UNAUTHORIZED);
+    let wrong_owner = app
+        .request(
+            Method::GET,
+            "/users",
+            &[("x-owner-password", wrong.as_str())],
+            "",
+        )
+        .await;
+    assert_eq!(wrong_owner.status, StatusCode::UNAUTHORIZED);
+    // The owner's list of users and the user's own record: no secrets.
+    let listed = app
+        .call(Method::GET, "/users", &Auth::Owner, None)
+        .await
+        .text();
+    let me = app.call(Method::GET, "/auth/me", &basic, None).await.text();
+
+    api.signal(libc::SIGTERM);
+    assert_eq!(api.wait_for_exit(Duration::from_secs(15)).await, Some(0));
+    let logs = api.output();
+    assert!(
+        logs.contains("refresh token was presented again")
+            && logs.contains("wrong X-Owner-Password"),
+        "the logs at debug say what happened:\n{logs}"
+    );
+    let secret_of = |token: &str| token.rsplit('.').next().expect("secret").to_owned();
+    let secrets = [
+        ("the password", password.clone()),
+        ("the wrong password", wrong.clone()),
+        ("the owner password", OWNER_PASSWORD.to_owned()),
+        ("the access token's secret", secret_of(&access)),
+        ("the refresh token's secret", secret_of(&refresh)),
+        (
+            "the renewed access token's secret",
+            secret_of(&renewed_access),
+        ),
+    ];
+    for (what, secret) in &secrets {
+        assert!(!logs.contains(secret.as_str()), "{what} is in the logs");
+        for (answer, text) in [("the user list", &listed), ("/auth/me", &me)] {
+            assert!(!text.contains(secret.as_str()), "{what} is in {answer}");
+        }
+    }
+}
