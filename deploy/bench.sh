@@ -238,7 +238,10 @@ baseline_runs() { # baseline_runs ROUND: BENCH_BASELINE's GET and create, each b
 for i in $(seq 1 "$ROUNDS"); do
     say "round $i of $ROUNDS: GET (Basic, owner, bearer), list (kept, not kept), POST, GET and POST without rate limiting, each between ceiling runs"
     ceiling "$i"
-    run "get_basic_$i" "http://127.0.0.1:$API_PORT/users/$UID_/tasks/$TID" -H "Authorization: Basic $BASIC"
+    # With rate limiting on and off, side by side, taking turns going first.
+    on_get() { run "get_basic_$i" "http://127.0.0.1:$API_PORT/users/$UID_/tasks/$TID" -H "Authorization: Basic $BASIC"; }
+    off_get() { run "off_get_basic_$i" "http://127.0.0.1:$OFF_PORT/users/$UID_/tasks/$TID" -H "Authorization: Basic $BASIC"; }
+    if [ $((i % 2)) -eq 1 ]; then on_get; ceiling "$i"; off_get; else off_get; ceiling "$i"; on_get; fi
     ceiling "$i"
     run "get_owner_$i" "http://127.0.0.1:$API_PORT/users/$UID_/tasks/$TID" -H "X-Owner-Password: $OWNER"
     ceiling "$i"
@@ -252,17 +255,20 @@ for i in $(seq 1 "$ROUNDS"); do
     if [ -n "$BASELINE" ] && [ $((i % 2)) -eq 0 ]; then
         baseline_runs "$i"
     fi
-    WRITER=$(post_script "$i")
-    ceiling "$i"
-    run "create_$i" "http://127.0.0.1:$API_PORT/users/$WRITER/tasks" -s "$WORK/post.lua"
-    ceiling "$i"
-    # Rate limiting off: the same GET, and a create by another writer.
-    run "off_get_basic_$i" "http://127.0.0.1:$OFF_PORT/users/$UID_/tasks/$TID" -H "Authorization: Basic $BASIC"
-    ceiling "$i"
-    WRITER=$(post_script "$((i + 2 * ROUNDS))" "$OFF_PORT")
-    ceiling "$i"
-    run "off_create_$i" "http://127.0.0.1:$OFF_PORT/users/$WRITER/tasks" -s "$WORK/post.lua"
-    ceiling "$i"
+    # Creates with rate limiting on and off (another writer), taking turns.
+    on_create() {
+        WRITER=$(post_script "$i")
+        ceiling "$i"
+        run "create_$i" "http://127.0.0.1:$API_PORT/users/$WRITER/tasks" -s "$WORK/post.lua"
+        ceiling "$i"
+    }
+    off_create() {
+        WRITER=$(post_script "$((i + 2 * ROUNDS))" "$OFF_PORT")
+        ceiling "$i"
+        run "off_create_$i" "http://127.0.0.1:$OFF_PORT/users/$WRITER/tasks" -s "$WORK/post.lua"
+        ceiling "$i"
+    }
+    if [ $((i % 2)) -eq 1 ]; then on_create; off_create; else off_create; on_create; fi
     if [ -n "$BASELINE" ] && [ $((i % 2)) -eq 1 ]; then
         baseline_runs "$i"
     fi

@@ -35,7 +35,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use taskmaster_shared::domain::UserId;
 
 use crate::error::ApiError;
@@ -190,22 +190,36 @@ pub fn admit(metered: Option<Metered>) -> Result<(), ApiError> {
 /// whole) and `RateLimit-Policy`, with the `X-RateLimit-*` spellings many
 /// clients read.
 pub fn headers(m: &Metered, headers: &mut HeaderMap) {
-    let reset = m.reset_ms.div_ceil(1_000);
-    let window = (u64::from(m.rate.burst) * 60).div_ceil(u64::from(m.rate.per_minute.max(1)));
-    let values = [
-        ("ratelimit-limit", m.limit.to_string()),
-        ("ratelimit-remaining", m.remaining.to_string()),
-        ("ratelimit-reset", reset.to_string()),
-        ("ratelimit-policy", format!("{};w={window}", m.limit)),
-        ("x-ratelimit-limit", m.limit.to_string()),
-        ("x-ratelimit-remaining", m.remaining.to_string()),
-        ("x-ratelimit-reset", reset.to_string()),
+    // On every answer: names made once, numbers written without a String.
+    static NAMES: [HeaderName; 7] = [
+        HeaderName::from_static("ratelimit-limit"),
+        HeaderName::from_static("ratelimit-remaining"),
+        HeaderName::from_static("ratelimit-reset"),
+        HeaderName::from_static("ratelimit-policy"),
+        HeaderName::from_static("x-ratelimit-limit"),
+        HeaderName::from_static("x-ratelimit-remaining"),
+        HeaderName::from_static("x-ratelimit-reset"),
     ];
-    for (name, value) in values {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert(name, v);
-        }
+    let [
+        limit,
+        remaining,
+        reset,
+        policy,
+        x_limit,
+        x_remaining,
+        x_reset,
+    ] = NAMES.clone();
+    let reset_secs = HeaderValue::from(m.reset_ms.div_ceil(1_000));
+    let window = (u64::from(m.rate.burst) * 60).div_ceil(u64::from(m.rate.per_minute.max(1)));
+    if let Ok(v) = HeaderValue::from_str(&format!("{};w={window}", m.limit)) {
+        headers.insert(policy, v);
     }
+    headers.insert(limit, HeaderValue::from(m.limit));
+    headers.insert(x_limit, HeaderValue::from(m.limit));
+    headers.insert(remaining, HeaderValue::from(m.remaining));
+    headers.insert(x_remaining, HeaderValue::from(m.remaining));
+    headers.insert(reset, reset_secs.clone());
+    headers.insert(x_reset, reset_secs);
 }
 
 #[cfg(test)]

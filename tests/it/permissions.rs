@@ -1,7 +1,7 @@
 //! The permission matrix as one table: endpoint × caller role × relation →
 //! expected status; and no answer anywhere carries a password or a hash.
 
-use hyper::{Method, StatusCode};
+use hyper::Method;
 use serde_json::{Value, json};
 use taskmaster_tests::{Auth, Seeded, spawn_app};
 
@@ -41,25 +41,6 @@ enum Credential {
     Session,
 }
 
-/// A session's access token for `user`.
-async fn session_of(app: &taskmaster_tests::TestApp, user: &Seeded) -> Auth {
-    let res = app
-        .call(
-            Method::POST,
-            "/auth/login",
-            &Auth::None,
-            Some(json!({"login": user.email, "password": user.password})),
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-    Auth::Bearer(
-        res.json()["data"]["access_token"]
-            .as_str()
-            .expect("token")
-            .to_owned(),
-    )
-}
-
 async fn matrix(credential: Credential) {
     let app = spawn_app().await;
     let ga = app.seed_user("group_admin", &[]).await;
@@ -80,7 +61,7 @@ async fn matrix(credential: Credential) {
     for u in [&ga, &ga2, &ga_member, &u1, &u2, &u3] {
         let auth = match credential {
             Credential::Basic => u.auth(),
-            Credential::Session => session_of(&app, u).await,
+            Credential::Session => app.bearer(u).await,
         };
         tokens.insert(u.id, auth);
     }

@@ -47,20 +47,8 @@ async fn a_user_gets_exactly_its_burst_across_two_instances_then_429_with_retry_
     }
     assert_refused(&b.call(Method::GET, &path, &user.auth(), None).await);
     // However it authenticates, it is the same user's budget.
-    let login = a
-        .call(
-            Method::POST,
-            "/auth/login",
-            &Auth::None,
-            Some(json!({"login": user.id, "password": user.password})),
-        )
-        .await;
-    assert_eq!(login.status, StatusCode::OK, "{}", login.text());
-    let token = login.json()["data"]["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    assert_refused(&a.call(Method::GET, &path, &Auth::Bearer(token), None).await);
+    let bearer = a.bearer(&user).await;
+    assert_refused(&a.call(Method::GET, &path, &bearer, None).await);
     // Others have budgets of their own.
     let other = a.seed_user("user", &[]).await;
     let res = b

@@ -378,6 +378,32 @@ impl TestApp {
         }
     }
 
+    /// Opens a login session for `user` (`POST /auth/login`); panics unless
+    /// 200. The answer's `data`: the tokens and the user.
+    pub async fn login(&self, user: &Seeded) -> Value {
+        let res = self
+            .call(
+                Method::POST,
+                "/auth/login",
+                &Auth::None,
+                Some(serde_json::json!({"login": user.id, "password": user.password})),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "login: {}", res.text());
+        res.json()["data"].clone()
+    }
+
+    /// A bearer access token of a new session of `user`.
+    pub async fn bearer(&self, user: &Seeded) -> Auth {
+        let data = self.login(user).await;
+        Auth::Bearer(
+            data["access_token"]
+                .as_str()
+                .expect("access token")
+                .to_owned(),
+        )
+    }
+
     /// The usual cast: a group admin, a group it administers, and a user
     /// who is a member of it.
     pub async fn seed_team(&self) -> (Seeded, u64, Seeded) {
