@@ -185,35 +185,22 @@ pub fn admit(metered: Option<Metered>) -> Result<(), ApiError> {
     }
 }
 
-/// The count's headers: the IETF draft's `RateLimit-Limit` (the burst),
+/// The count's headers: `RateLimit-Limit` (the burst),
 /// `RateLimit-Remaining`, `RateLimit-Reset` (seconds until the burst is
-/// whole) and `RateLimit-Policy`, with the `X-RateLimit-*` spellings many
-/// clients read.
+/// whole), with the `X-RateLimit-*` spellings many clients read. (Every
+/// answer carries them, so they are kept to these six.)
 pub fn headers(m: &Metered, headers: &mut HeaderMap) {
     // On every answer: names made once, numbers written without a String.
-    static NAMES: [HeaderName; 7] = [
+    static NAMES: [HeaderName; 6] = [
         HeaderName::from_static("ratelimit-limit"),
         HeaderName::from_static("ratelimit-remaining"),
         HeaderName::from_static("ratelimit-reset"),
-        HeaderName::from_static("ratelimit-policy"),
         HeaderName::from_static("x-ratelimit-limit"),
         HeaderName::from_static("x-ratelimit-remaining"),
         HeaderName::from_static("x-ratelimit-reset"),
     ];
-    let [
-        limit,
-        remaining,
-        reset,
-        policy,
-        x_limit,
-        x_remaining,
-        x_reset,
-    ] = NAMES.clone();
+    let [limit, remaining, reset, x_limit, x_remaining, x_reset] = NAMES.clone();
     let reset_secs = HeaderValue::from(m.reset_ms.div_ceil(1_000));
-    let window = (u64::from(m.rate.burst) * 60).div_ceil(u64::from(m.rate.per_minute.max(1)));
-    if let Ok(v) = HeaderValue::from_str(&format!("{};w={window}", m.limit)) {
-        headers.insert(policy, v);
-    }
     headers.insert(limit, HeaderValue::from(m.limit));
     headers.insert(x_limit, HeaderValue::from(m.limit));
     headers.insert(remaining, HeaderValue::from(m.remaining));
