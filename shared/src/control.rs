@@ -21,6 +21,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::hex::hex;
+
 /// How often syncd refreshes its status.
 pub const HEARTBEAT_SECS: u64 = 2;
 /// The status key's TTL: a few missed heartbeats and it is gone.
@@ -331,10 +333,6 @@ pub struct PostgresTarget {
     pub host: String,
     pub port: u16,
     pub database: String,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Why [`call`] got no answer.

@@ -13,12 +13,14 @@
 //! * [`redis_pool`]: the bb8 pool both processes use to talk to Redis.
 //! * [`time`]: timestamp formatting used on the wire.
 //! * [`duration`]: parsing of human durations such as `15m` or `1h30m`.
+//! * [`hex`]: digests as lower-case hex text.
 //! * [`shutdown`]: SIGTERM and SIGINT as one future.
 
 pub mod config;
 pub mod control;
 pub mod domain;
 pub mod duration;
+pub mod hex;
 pub mod keys;
 pub mod model;
 pub mod redis_pool;

@@ -32,6 +32,7 @@ use flate2::write::GzEncoder;
 use postgres::{Client, IsolationLevel};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use taskmaster_shared::hex::hex;
 
 const MAGIC: &str = "taskmaster-backup 1";
 const PREFIX: &str = "taskmaster-";
@@ -135,10 +136,6 @@ impl<W: Write> Write for Hashing<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The name of a backup made at `at`.

@@ -20,6 +20,7 @@ use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, Method};
 use blake2::Digest;
 use subtle::ConstantTimeEq;
+use taskmaster_shared::hex::hex;
 
 use super::token::{Kind, Token};
 
@@ -36,11 +37,7 @@ pub fn csrf_of(sid: &str) -> String {
     let mut hasher = Blake2b128::new();
     hasher.update(b"taskmaster csrf\0");
     hasher.update(sid.as_bytes());
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&hasher.finalize())
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.

@@ -23,6 +23,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use blake2::Digest;
 use subtle::ConstantTimeEq;
 use taskmaster_shared::domain::{UserId, parse_id};
+use taskmaster_shared::hex::hex;
 
 type Blake2b256 = blake2::Blake2b<blake2::digest::consts::U32>;
 
@@ -83,17 +84,9 @@ fn random(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
-/// The stored form of a secret: BLAKE2b-256, hex. (On every bearer
-/// request: written without an allocation per byte.)
+/// The stored form of a secret: BLAKE2b-256, hex.
 fn digest_of(secret: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Blake2b256::digest(secret.as_bytes());
-    let mut hex = String::with_capacity(digest.len() * 2);
-    for b in digest {
-        hex.push(char::from(HEX[usize::from(b >> 4)]));
-        hex.push(char::from(HEX[usize::from(b & 0xf)]));
-    }
-    hex
+    hex(&Blake2b256::digest(secret.as_bytes()))
 }
 
 /// Whether `text` is `len` base64url characters (what [`random`] makes).

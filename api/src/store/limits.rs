@@ -12,6 +12,7 @@ use std::time::Duration;
 use redis::Script;
 use std::sync::LazyLock;
 use taskmaster_shared::domain::UserId;
+use taskmaster_shared::hex::hex;
 
 use super::{Store, StoreError};
 
@@ -36,10 +37,7 @@ impl Store {
     fn counter_key(&self, counter: Counter) -> String {
         match counter {
             Counter::Account(id) => self.keys.limit_account(id.get()),
-            Counter::Login(digest) => {
-                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-                self.keys.limit_login(&hex)
-            }
+            Counter::Login(digest) => self.keys.limit_login(&hex(&digest)),
             Counter::OwnerFrom(ip) => self.keys.limit_owner(Some(ip)),
             Counter::OwnerAll => self.keys.limit_owner(None),
         }
