@@ -92,7 +92,6 @@ fn from_lease(principal: Principal, rate: Rate) -> Option<Metered> {
         lease.left -= 1;
         Some(Metered {
             allowed: true,
-            limit: rate.burst,
             remaining: lease.remaining.saturating_add(lease.left),
             reset_ms: lease.reset_at.saturating_duration_since(now).as_millis() as u64,
             retry_ms: 0,
@@ -207,8 +206,8 @@ pub fn headers(m: &Metered, headers: &mut HeaderMap) {
     ];
     let [limit, remaining, reset, x_limit, x_remaining, x_reset] = NAMES.clone();
     let reset_secs = HeaderValue::from(m.reset_ms.div_ceil(1_000));
-    headers.insert(limit, HeaderValue::from(m.limit));
-    headers.insert(x_limit, HeaderValue::from(m.limit));
+    headers.insert(limit, HeaderValue::from(m.rate.burst));
+    headers.insert(x_limit, HeaderValue::from(m.rate.burst));
     headers.insert(remaining, HeaderValue::from(m.remaining));
     headers.insert(x_remaining, HeaderValue::from(m.remaining));
     headers.insert(reset, reset_secs.clone());
@@ -239,7 +238,6 @@ mod tests {
         let principal = Principal::User(UserId(77));
         let taken = Metered {
             allowed: true,
-            limit: 200,
             remaining: 150,
             reset_ms: 2_500,
             retry_ms: 0,

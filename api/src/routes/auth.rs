@@ -330,7 +330,7 @@ pub async fn refresh(
         .await?;
     ratelimit::admit(Some(metered))?;
     match rotated {
-        Rotated::Done(_) => {
+        Rotated::Done => {
             let issued = Issued {
                 user: token.user,
                 sid: &token.id,

@@ -213,45 +213,60 @@ impl Store {
         prefetch: &P,
         meter: Option<&Meter>,
     ) -> Result<(Option<u64>, P::Output, Option<Metered>), StoreError> {
-        let version_key = self.keys.user_cv(id.get());
-        let mut replies: Vec<Value> = match (prefetch.single_key(&self.keys), meter) {
+        let (heads, data, metered) = self
+            .heads_with(&[self.keys.user_cv(id.get())], prefetch, meter)
+            .await?;
+        let version = u64_of(&heads[0]).filter(|v| *v > 0);
+        Ok((version, data, metered))
+    }
+
+    /// The string keys `heads` and `prefetch`'s data in one round trip,
+    /// counting the request at `meter` when given: one `MGET` when the data
+    /// is one key (Redis's cheapest round trip; in a pipeline behind the
+    /// count when there is one), else a pipeline. Answers the heads' values
+    /// in order, the data, and the count.
+    pub(super) async fn heads_with<P: Prefetch>(
+        &self,
+        heads: &[String],
+        prefetch: &P,
+        meter: Option<&Meter>,
+    ) -> Result<(Vec<Value>, P::Output, Option<Metered>), StoreError> {
+        let single = prefetch.single_key(&self.keys);
+        let mut replies: Vec<Value> = match (&single, meter) {
             (Some(key), None) => {
-                self.query_one(redis::cmd("MGET").arg(version_key).arg(key))
+                self.query_one(redis::cmd("MGET").arg(heads).arg(key))
                     .await?
             }
-            (single, meter) => {
+            _ => {
                 let mut pipe = redis::pipe();
                 if let Some(m) = meter {
                     self.add_meter(&mut pipe, m);
                 }
                 match &single {
                     Some(key) => {
-                        pipe.cmd("MGET").arg(version_key).arg(key);
+                        pipe.cmd("MGET").arg(heads).arg(key);
                     }
                     None => {
-                        pipe.cmd("GET").arg(version_key);
+                        for head in heads {
+                            pipe.cmd("GET").arg(head);
+                        }
                         prefetch.commands(&self.keys, &mut pipe);
                     }
                 }
-                let mut replies = self.send(&pipe, meter.is_some()).await?;
-                let metered = take_meter(&mut replies, meter)?;
-                if single.is_some() {
-                    // The MGET's own array.
-                    let mget = replies
-                        .pop()
-                        .ok_or(StoreError::Malformed("version replies"))?;
-                    replies = array(mget).ok_or(StoreError::Malformed("version replies"))?;
-                }
-                let (version, data) = split_version::<P>(replies)?;
-                return Ok((version, data, metered));
+                self.send(&pipe, meter.is_some()).await?
             }
         };
-        if replies.is_empty() {
-            return Err(StoreError::Malformed("version replies"));
+        let metered = take_meter(&mut replies, meter)?;
+        if single.is_some() && meter.is_some() {
+            // The MGET's own array.
+            let mget = replies.pop().ok_or(StoreError::Malformed("head replies"))?;
+            replies = array(mget).ok_or(StoreError::Malformed("head replies"))?;
         }
-        let rest = replies.split_off(1);
-        let version = replies.first().and_then(u64_of).filter(|v| *v > 0);
-        Ok((version, P::parse(rest)?, None))
+        if replies.len() < heads.len() {
+            return Err(StoreError::Malformed("head replies"));
+        }
+        let data = replies.split_off(heads.len());
+        Ok((replies, P::parse(data)?, metered))
     }
 
     /// User `id`'s auth record (when an id is given; `Some(None)`: no such
@@ -284,18 +299,6 @@ impl Store {
         };
         Ok((record, P::parse(replies)?, metered))
     }
-}
-
-/// The credential version and the data, from the replies of a version read.
-fn split_version<P: Prefetch>(
-    mut replies: Vec<Value>,
-) -> Result<(Option<u64>, P::Output), StoreError> {
-    if replies.is_empty() {
-        return Err(StoreError::Malformed("version replies"));
-    }
-    let rest = replies.split_off(1);
-    let version = replies.first().and_then(u64_of).filter(|v| *v > 0);
-    Ok((version, P::parse(rest)?))
 }
 
 /// The count's reply, the first of a pipeline that holds one.

@@ -53,8 +53,6 @@ impl Meter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Metered {
     pub allowed: bool,
-    /// The burst: most requests at once.
-    pub limit: u32,
     pub remaining: u32,
     /// Until the burst is whole again.
     pub reset_ms: u64,
@@ -124,7 +122,6 @@ pub(super) fn parse_metered(reply: Value, meter: &Meter) -> Result<Metered, Stor
     let allowed = allowed == 1;
     Ok(Metered {
         allowed,
-        limit: meter.rate.burst,
         remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
         reset_ms,
         retry_ms,

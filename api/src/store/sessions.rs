@@ -14,7 +14,7 @@ use taskmaster_shared::domain::UserId;
 
 use super::auth::{AUTH_COMMANDS, AuthRecord, Prefetch, parse_auth, take_meter};
 use super::meter::{Meter, Metered, parse_metered};
-use super::value::{array, string, u64_of};
+use super::value::{string, u64_of};
 use super::{Store, StoreError};
 
 static OPEN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/session_open.lua")));
@@ -61,8 +61,8 @@ pub struct Rotation<'a> {
 /// What came of a refresh.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotated {
-    /// Done: the session's new record.
-    Done(String),
+    /// Done: the session holds the new digests.
+    Done,
     /// Over the rate limit: nothing rotated.
     Limited,
     /// No such session (ended, expired, or never).
@@ -112,18 +112,17 @@ impl Store {
             .arg(r.meter.rate.burst);
         let mut reply = super::value::array(self.eval(&inv).await?)
             .ok_or(StoreError::Malformed("session refresh"))?;
-        if reply.len() < 5 {
+        if reply.is_empty() {
             return Err(StoreError::Malformed("session refresh"));
         }
-        let fresh = reply.get(5).and_then(string);
-        let counts: Vec<Value> = reply.drain(1..5).collect();
+        let counts = reply.split_off(1);
         let metered = parse_metered(Value::Array(counts), &r.meter)?;
-        let rotated = match (string(&reply[0]).as_deref(), fresh) {
-            (Some("OK"), Some(record)) => Rotated::Done(record),
-            (Some("LIMITED"), _) => Rotated::Limited,
-            (Some("NO_SESSION"), _) => Rotated::NoSession,
-            (Some("REUSED"), _) => Rotated::Reused,
-            (Some("STALE"), _) => Rotated::Stale,
+        let rotated = match string(&reply[0]).as_deref() {
+            Some("OK") => Rotated::Done,
+            Some("LIMITED") => Rotated::Limited,
+            Some("NO_SESSION") => Rotated::NoSession,
+            Some("REUSED") => Rotated::Reused,
+            Some("STALE") => Rotated::Stale,
             _ => return Err(StoreError::Malformed("session refresh")),
         };
         Ok((rotated, metered))
@@ -149,49 +148,12 @@ impl Store {
         prefetch: &P,
         meter: Option<&Meter>,
     ) -> Result<SessionRead<Option<u64>, P::Output>, StoreError> {
-        let version_key = self.keys.user_cv(user.get());
-        let session_key = self.keys.session(id);
-        let mut pipe = redis::pipe();
-        if let Some(m) = meter {
-            self.add_meter(&mut pipe, m);
-        }
-        let single = prefetch.single_key(&self.keys);
-        match &single {
-            Some(key) => {
-                pipe.cmd("MGET").arg(version_key).arg(session_key).arg(key);
-            }
-            None => {
-                pipe.cmd("GET").arg(version_key).cmd("GET").arg(session_key);
-                prefetch.commands(&self.keys, &mut pipe);
-            }
-        }
-        // One command alone goes without the pipeline's wrapping.
-        let mut replies: Vec<Value> = match (&single, meter) {
-            (Some(_), None) => {
-                let mget = pipe
-                    .cmd_iter()
-                    .next()
-                    .ok_or(StoreError::Malformed("session read"))?;
-                self.query_one(mget).await?
-            }
-            _ => self.send(&pipe, meter.is_some()).await?,
-        };
-        let metered = take_meter(&mut replies, meter)?;
-        if single.is_some() && meter.is_some() {
-            let mget = replies
-                .pop()
-                .ok_or(StoreError::Malformed("session replies"))?;
-            replies = array(mget).ok_or(StoreError::Malformed("session replies"))?;
-        }
-        if replies.len() < 2 {
-            return Err(StoreError::Malformed("session replies"));
-        }
-        let rest = replies.split_off(2);
-        let version = u64_of(&replies[0]).filter(|v| *v > 0);
+        let heads = [self.keys.user_cv(user.get()), self.keys.session(id)];
+        let (heads, data, metered) = self.heads_with(&heads, prefetch, meter).await?;
         Ok(SessionRead {
-            who: version,
-            session: string(&replies[1]),
-            data: P::parse(rest)?,
+            who: u64_of(&heads[0]).filter(|v| *v > 0),
+            session: string(&heads[1]),
+            data,
             metered,
         })
     }

@@ -8,13 +8,12 @@
 -- rate-limit key, ARGV[9] its interval (ms), ARGV[10] its burst (see
 -- gcra.lua: the count comes first, so that a refused refresh rotates
 -- nothing).
--- Returns {outcome, gcra's four numbers, record}: 'OK' with the new record,
--- or 'LIMITED', 'NO_SESSION', 'REUSED' (a refresh token that was already
+-- Returns {outcome, then gcra's numbers}: 'OK', or 'LIMITED', 'NO_SESSION', 'REUSED' (a refresh token that was already
 -- rotated: the session is ended, as someone else may hold it), 'STALE'
 -- (the credential changed: the session is ended).
 local count = gcra(KEYS[4], tonumber(ARGV[9]), tonumber(ARGV[10]), 1)
-local function answer(outcome, fresh)
-  return {outcome, count[1], count[2], count[3], count[4], fresh}
+local function answer(outcome)
+  return {outcome, unpack(count)}
 end
 if count[1] == 0 then
   return answer('LIMITED')
@@ -43,4 +42,4 @@ end
 local fresh = table.concat({uid, cv, role, ARGV[4], ARGV[5], aexp, ahash, ARGV[6]}, ' ')
 redis.call('SET', KEYS[1], fresh, 'PX', tonumber(ARGV[7]))
 redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[7]))
-return answer('OK', fresh)
+return answer('OK')
