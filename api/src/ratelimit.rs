@@ -36,7 +36,6 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use taskmaster_shared::domain::UserId;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -167,11 +166,6 @@ pub fn auth_meter(state: &AppState, client: IpAddr) -> Meter {
         rate: state.config.accounts.auth_rate,
         want: 1,
     }
-}
-
-/// The meter of a user's request (see [`meter`]).
-pub fn user_meter(state: &AppState, user: UserId) -> Option<Meter> {
-    meter(state, Principal::User(user))
 }
 
 /// Keeps a count for the answer's headers; a refused one is 429.

@@ -71,9 +71,12 @@ pub fn refresh_token(headers: &HeaderMap) -> Option<Token> {
 /// Whether a request authenticated by the cookie of session `sid` may go
 /// on: safe methods always; others only with the session's CSRF token.
 pub fn csrf_passes(method: &Method, headers: &HeaderMap, sid: &str) -> bool {
-    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        return true;
-    }
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) || csrf_matches(headers, sid)
+}
+
+/// Whether the request's `X-CSRF-Token` is session `sid`'s, compared in
+/// constant time.
+pub fn csrf_matches(headers: &HeaderMap, sid: &str) -> bool {
     headers
         .get(CSRF_HEADER)
         .is_some_and(|v| bool::from(v.as_bytes().ct_eq(csrf_of(sid).as_bytes())))

@@ -35,7 +35,7 @@ pub async fn authenticate_with<P: Prefetch>(
     prefetch: &P,
 ) -> Result<(Caller, P::Output), ApiError> {
     if let Credentials::Session(token) = credentials {
-        return by_session(state, token, about, prefetch, true).await;
+        return by_session(state, token, about, prefetch).await;
     }
     if let Some((id, verified)) = remembered_self(state, credentials, about) {
         let meter = ratelimit::meter(state, Principal::User(id));
@@ -74,7 +74,7 @@ pub async fn authenticate_with<P: Prefetch>(
 }
 
 /// The caller of an access token, and `prefetch`'s data, in one round
-/// trip (which also counts the request when `count`). About the caller's
+/// trip (which also counts the request). About the caller's
 /// own data, the round trip reads only the user's credential version and
 /// the session beside the data (one `MGET`), and the caller gets its role
 /// from the session (a role change moves the version, which ends the
@@ -84,17 +84,12 @@ async fn by_session<P: Prefetch>(
     token: &Token,
     about: Option<UserId>,
     prefetch: &P,
-    count: bool,
 ) -> Result<(Caller, P::Output), ApiError> {
     let method = Method::Session {
         id: token.id.clone(),
         cookie: token.in_cookie,
     };
-    let meter = if count {
-        ratelimit::meter(state, Principal::User(token.user))
-    } else {
-        None
-    };
+    let meter = ratelimit::meter(state, Principal::User(token.user));
     if about == Some(token.user) {
         let read = state
             .store
@@ -245,7 +240,7 @@ pub async fn resolve(state: &AppState, credentials: &Credentials) -> Result<Call
             }
             Ok(Caller::owner_header())
         }
-        Credentials::Session(token) => Ok(by_session(state, token, None, &Nothing, true).await?.0),
+        Credentials::Session(token) => Ok(by_session(state, token, None, &Nothing).await?.0),
         Credentials::Basic { .. } => {
             Ok(verify_basic(state, credentials, None, Count::User).await?.0)
         }
@@ -261,12 +256,9 @@ pub async fn resolve(state: &AppState, credentials: &Credentials) -> Result<Call
 pub async fn verify_login(
     state: &AppState,
     credentials: &Credentials,
-    client: Option<std::net::IpAddr>,
+    client: std::net::IpAddr,
 ) -> Result<(Caller, u64), ApiError> {
-    let count = match client {
-        Some(ip) => Count::Fixed(ratelimit::auth_meter(state, ip)),
-        None => Count::Done,
-    };
+    let count = Count::Fixed(ratelimit::auth_meter(state, client));
     verify_basic(state, credentials, None, count).await
 }
 

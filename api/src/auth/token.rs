@@ -149,11 +149,6 @@ impl Token {
     }
 }
 
-/// A session id as it may appear in a key (what [`new_id`] makes).
-pub fn is_session_id(id: &str) -> bool {
-    is_random_text(id, ID_BYTES)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,7 +164,6 @@ mod tests {
         assert!(token.matches(&minted.digest));
         let other = mint(Kind::Access, UserId(42), &id);
         assert!(!token.matches(&other.digest));
-        assert!(is_session_id(&id));
     }
 
     #[test]

@@ -187,7 +187,7 @@ pub async fn login(
     let login = login_text(body.login.as_ref())?;
     let password = required(&body.password, "password")?.to_owned();
     let credentials = Credentials::login(&login, password)?;
-    let (caller, version) = verify_login(&state, &credentials, Some(client_of(client))).await?;
+    let (caller, version) = verify_login(&state, &credentials, client_of(client)).await?;
     let Some(id) = caller.id.map(UserId) else {
         return Err(ApiError::Unauthorized);
     };
@@ -297,7 +297,7 @@ pub async fn refresh(
     let token = if body.iter().all(u8::is_ascii_whitespace)
         && let Some(token) = cookie::refresh_token(&headers)
     {
-        if !cookie::csrf_passes(&axum::http::Method::POST, &headers, &token.id) {
+        if !cookie::csrf_matches(&headers, &token.id) {
             return Err(ApiError::Forbidden(
                 "A refresh by cookie must send the session's X-CSRF-Token".into(),
             ));

@@ -20,8 +20,8 @@ use crate::error::{ApiError, Write, refused};
 use crate::extract::{JsonBody, parse_json, task_id, user_id};
 use crate::state::AppState;
 use crate::store::{
-    ListHead, NewCreate, NewTaskRow, Refusal, TaskAction, TaskChangeSet, TaskRefusal, TaskRow,
-    sorted_tasks,
+    ListHead, NewCreate, NewTaskRow, Principal, Refusal, TaskAction, TaskChangeSet, TaskRefusal,
+    TaskRow, sorted_tasks,
 };
 
 /// The same answer as [`UserTasks`], spliced from stored task JSON
@@ -208,7 +208,7 @@ async fn insert_task(
     // A guarded create is the request's first round trip: it counts the
     // request in its script. An unguarded one was counted when its caller
     // was resolved.
-    let meter = guard.and_then(|_| crate::ratelimit::user_meter(state, id));
+    let meter = guard.and_then(|_| crate::ratelimit::meter(state, Principal::User(id)));
     let (created, metered) = state
         .creates
         .create(NewCreate {
