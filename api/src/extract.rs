@@ -124,6 +124,21 @@ pub fn search_query(
     }
 }
 
+/// A `true`/`false` query parameter, `None` when absent (400 otherwise).
+pub fn flag(
+    query: &std::collections::HashMap<String, String>,
+    name: &str,
+) -> Result<Option<bool>, ApiError> {
+    match query.get(name).map(String::as_str) {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(ApiError::BadRequest(format!(
+            "Query parameter '{name}' must be true or false"
+        ))),
+    }
+}
+
 /// Parses a path id; `what` names it in the 400 message (`Invalid user ID`).
 fn path_id(raw: &str, what: &str) -> Result<u64, ApiError> {
     parse_id(raw).ok_or_else(|| ApiError::BadRequest(format!("Invalid {what} ID")))

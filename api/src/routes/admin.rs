@@ -24,6 +24,7 @@ use crate::answers::{
 };
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::extract::flag;
 use crate::state::AppState;
 
 /// What `POST /admin/sync?action=` takes; the spec states them from here.
@@ -200,15 +201,7 @@ pub async fn sync(
         "status" => Action::Status,
         "backup" => Action::Backup,
         "restore" => Action::Restore(RestoreArgs {
-            discard_pending: match query.get("discard_pending").map(String::as_str) {
-                None | Some("false") => false,
-                Some("true") => true,
-                Some(_) => {
-                    return Err(ApiError::BadRequest(
-                        "Query parameter 'discard_pending' must be true or false".into(),
-                    ));
-                }
-            },
+            discard_pending: flag(&query, "discard_pending")?.unwrap_or(false),
             from: query.get("from").filter(|f| !f.is_empty()).cloned(),
         }),
         _ => Action::Force,

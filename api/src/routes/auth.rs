@@ -21,7 +21,6 @@ use serde::Deserialize;
 use serde_json::Value;
 use taskmaster_shared::config::Registration;
 use taskmaster_shared::domain::{self, Email, FieldError, Role, UserId};
-use taskmaster_shared::model::User;
 use utoipa::ToSchema;
 
 use crate::answers::{CookieSession, Me, SessionAnswer, SessionTokens, UserMessage, created, ok};
@@ -31,7 +30,7 @@ use crate::auth::token::{Kind, Token, mint, new_id};
 use crate::auth::{Caller, Credentials, Method, hash_password, verify_login};
 use crate::clock::{now, now_ms};
 use crate::error::{ApiError, Write, refused};
-use crate::extract::{JsonBody, parse_json};
+use crate::extract::{JsonBody, flag, parse_json};
 use crate::ratelimit;
 use crate::server::ClientAddr;
 use crate::state::AppState;
@@ -137,21 +136,9 @@ pub async fn register(
             }
             r => refused(Write::CreateUser, r),
         })?;
-    let user = User {
-        id: id.get(),
-        full_name,
-        role: Role::User,
-        group_ids: groups,
-        number: String::new(),
-        email: email.value,
-        work_times: Default::default(),
-        created_at: now.clone(),
-        updated_at: now,
-        password_hash: String::new(),
-    };
     Ok(created(UserMessage {
         message: "User registered successfully",
-        user,
+        user: new.answered(id, &now),
     }))
 }
 
@@ -162,18 +149,6 @@ fn login_text(login: Option<&Value>) -> Result<String, FieldError> {
         Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n > 0) => Ok(n.to_string()),
         Some(Value::Null) | None => Err(FieldError::new("login", "is required")),
         Some(_) => Err(FieldError::new("login", "must be a user id or an email")),
-    }
-}
-
-/// A `true`/`false` query parameter (400 otherwise).
-fn flag(query: &HashMap<String, String>, name: &str) -> Result<Option<bool>, ApiError> {
-    match query.get(name).map(String::as_str) {
-        None => Ok(None),
-        Some("true") => Ok(Some(true)),
-        Some("false") => Ok(Some(false)),
-        Some(_) => Err(ApiError::BadRequest(format!(
-            "Query parameter '{name}' must be true or false"
-        ))),
     }
 }
 

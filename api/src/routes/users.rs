@@ -206,21 +206,9 @@ pub async fn create(
         .create_user(&new, &now)
         .await?
         .map_err(|r| refused(Write::CreateUser, r))?;
-    let user = User {
-        id: id.get(),
-        full_name,
-        role,
-        group_ids,
-        number,
-        email: email.value,
-        work_times,
-        created_at: now.clone(),
-        updated_at: now,
-        password_hash: String::new(),
-    };
     Ok(created(UserMessage {
         message: "User created successfully",
-        user,
+        user: new.answered(id, &now),
     }))
 }
 

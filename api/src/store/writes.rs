@@ -43,6 +43,24 @@ pub struct NewUser<'a> {
     pub groups: &'a [u64],
 }
 
+impl NewUser<'_> {
+    /// The user as answered, once its create gave it `id` at `now`.
+    pub fn answered(&self, id: UserId, now: &str) -> User {
+        User {
+            id: id.get(),
+            full_name: self.full_name.to_owned(),
+            role: self.role,
+            group_ids: self.groups.to_vec(),
+            number: self.number.to_owned(),
+            email: self.email.value.clone(),
+            work_times: self.work_times.clone(),
+            created_at: now.to_owned(),
+            updated_at: now.to_owned(),
+            password_hash: String::new(),
+        }
+    }
+}
+
 /// Changes to a user; `None` leaves a field as it is.
 #[derive(Default)]
 pub struct UserChanges<'a> {
