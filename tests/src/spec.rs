@@ -13,45 +13,30 @@ use std::sync::{Arc, LazyLock, Mutex};
 use hyper::{HeaderMap, Method};
 use serde_json::{Value, json};
 
-/// The document, and validators built so far per (pattern, method, status).
+/// The document, its paths as a router (the same matcher the api routes
+/// with, so a path means here what it means there), and validators built
+/// so far per (pattern, method, status).
 struct Spec {
     doc: Value,
+    paths: matchit::Router<String>,
     validators: Mutex<HashMap<(String, String, u16), Arc<jsonschema::Validator>>>,
 }
 
-static SPEC: LazyLock<Spec> = LazyLock::new(|| Spec {
-    doc: serde_json::to_value(taskmaster_api::routes::spec::document())
-        .expect("the document serialises"),
-    validators: Mutex::new(HashMap::new()),
+static SPEC: LazyLock<Spec> = LazyLock::new(|| {
+    let doc = serde_json::to_value(taskmaster_api::routes::spec::document())
+        .expect("the document serialises");
+    let mut paths = matchit::Router::new();
+    for pattern in doc["paths"].as_object().expect("paths").keys() {
+        paths
+            .insert(pattern.as_str(), pattern.clone())
+            .expect("the spec's paths are distinct patterns");
+    }
+    Spec {
+        doc,
+        paths,
+        validators: Mutex::new(HashMap::new()),
+    }
 });
-
-/// The document's path pattern that `path` matches, literal segments
-/// preferred (`/users/search` before `/users/{id}`).
-fn pattern_of(doc: &Value, path: &str) -> Option<String> {
-    let segments: Vec<&str> = path.split('/').collect();
-    let paths = doc["paths"].as_object()?;
-    paths
-        .keys()
-        .filter_map(|pattern| {
-            let parts: Vec<&str> = pattern.split('/').collect();
-            if parts.len() != segments.len() {
-                return None;
-            }
-            let mut literal = 0;
-            for (part, segment) in parts.iter().zip(&segments) {
-                if part.starts_with('{') {
-                    continue;
-                }
-                if part != segment {
-                    return None;
-                }
-                literal += 1;
-            }
-            Some((literal, pattern.clone()))
-        })
-        .max()
-        .map(|(_, pattern)| pattern)
-}
 
 /// Checks one answer against the spec; panics with what is wrong.
 pub fn check_answer(method: &Method, path: &str, status: u16, headers: &HeaderMap, body: &[u8]) {
@@ -62,9 +47,10 @@ pub fn check_answer(method: &Method, path: &str, status: u16, headers: &HeaderMa
         .strip_prefix(taskmaster_api::routes::VERSIONED)
         .filter(|p| p.starts_with('/'))
         .unwrap_or(path);
-    let Some(pattern) = pattern_of(&spec.doc, path) else {
+    let Ok(matched) = spec.paths.at(path) else {
         return;
     };
+    let pattern = matched.value.clone();
     let method = method.as_str().to_ascii_lowercase();
     let operation = &spec.doc["paths"][&pattern][&method];
     if !operation.is_object() {
