@@ -82,7 +82,7 @@ pub struct UserMessage {
     "refresh_token": "tmr_3.Yp1kq0mJx2W8cV9bN4rT5A.Qw3eR5tY...",
     "token_type": "Bearer",
     "user": {"id": 3, "full_name": "Ann Lee", "role": "user", "group_ids": [1], "number": "",
-             "email": "ann@example.com", "work_times": {},
+             "email": "ann@example.com", "work_times": {}, "active": true,
              "created_at": "2026-12-04T09:30:00.123456Z", "updated_at": "2026-12-04T09:30:00.123456Z"}
 }))]
 pub struct SessionTokens {
@@ -125,11 +125,49 @@ pub struct Me {
     /// Groups the caller administers (empty for the owner header).
     pub admin_of: Vec<u64>,
     /// How it authenticated: `owner_header`, `basic`, `session` (a bearer
-    /// token) or `cookie`.
+    /// access token), `cookie` or `token` (a personal API token).
     pub method: &'static str,
     pub role: taskmaster_shared::domain::Role,
     /// Its account; `null` for the owner header, which has none.
     pub user: Option<User>,
+}
+
+/// A personal API token as listed: never its secret.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApiToken {
+    pub created_at: String,
+    /// Whether it has expired (it then opens nothing; revoke it to remove
+    /// it from the list).
+    pub expired: bool,
+    /// `null`: it never expires.
+    pub expires_at: Option<String>,
+    #[schema(pattern = "^[A-Za-z0-9_-]{22}$")]
+    pub id: String,
+    /// Its last use, to the minute; `null` if never used.
+    pub last_used_at: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: String,
+    /// A read-only token is refused (403) anything but GET, HEAD and
+    /// OPTIONS.
+    pub read_only: bool,
+}
+
+/// `GET /auth/tokens`: the caller's personal tokens, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct ApiTokenList {
+    pub count: usize,
+    pub tokens: Vec<ApiToken>,
+}
+
+/// `POST /auth/tokens`: the new token, with its text, shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct ApiTokenCreated {
+    pub api_token: ApiToken,
+    pub message: &'static str,
+    /// `Authorization: Bearer <token>`. Only a digest of it is stored: it
+    /// cannot be shown again.
+    #[schema(pattern = "^tmk_[0-9]+\\.[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{43}$")]
+    pub token: String,
 }
 
 /// `GET /users/{id}/worktimes`.

@@ -92,6 +92,7 @@ mod tests {
             number: String::new(),
             email: String::new(),
             work_times: WorkTimes::default(),
+            active: true,
             created_at: String::new(),
             updated_at: String::new(),
             password_hash: String::new(),

@@ -1,5 +1,6 @@
 //! Rate limits: every authenticated request counts against its principal
-//! (a user, however it authenticated, or the owner header) at
+//! (a user with its password or its sessions, a personal API token, or the
+//! owner header) at
 //! `RATE_LIMIT_PER_MINUTE` with bursts of `RATE_LIMIT_BURST`; the account
 //! endpoints (`/auth/login`, `/auth/register`, `/auth/refresh`) count
 //! against the client address at the stricter `RATE_LIMIT_AUTH_*` rate.

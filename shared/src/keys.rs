@@ -14,9 +14,10 @@
 //!
 //! | key | type | fields |
 //! |---|---|---|
-//! | `P user:{id}` | hash | `id full_name email role number pw work_times created_at updated_at tv` (`pw` is the argon2id PHC string, `work_times` JSON; `tv` the task-list version, bumped by every write that adds, changes or deletes one of the user's tasks, absent until the first; a restore sets it to its epoch, so it never repeats an earlier value) |
-//! | `P user:{id}:cv` | string | the user's credential version: 1 at creation, bumped on every password or role change, set to the epoch by a restore, deleted with the user. A string of its own so that a request of a remembered credential reads it together with the row it is about in one `MGET` |
+//! | `P user:{id}` | hash | `id full_name email role number pw work_times active created_at updated_at tv` (`active` is `1`, or `0` once deactivated (absent on rows made before deactivation existed: active); `pw` is the argon2id PHC string, `work_times` JSON; `tv` the task-list version, bumped by every write that adds, changes or deletes one of the user's tasks, absent until the first; a restore sets it to its epoch, so it never repeats an earlier value) |
+//! | `P user:{id}:cv` | string | the user's credential version: 1 at creation, bumped on every password or role change, set to the epoch by a restore, deleted with the user; `0` while the user is deactivated (no credential of it passes), Redis's clock in µs when it is reactivated (larger than any version it had, so no earlier session or remembered password is current again). A string of its own so that a request of a remembered credential reads it together with the row it is about in one `MGET` |
 //! | `P group:{id}` | hash | `id name admin_id created_at updated_at` |
+//! | `P token:{id}` | string | a personal API token (`{id}`: 22 base64url characters): `{uid} {role} {read_only} {expires ms} {digest} {created ms} {last used ms} {name}` (see `crate::api_token`). Durable: written behind with its user (dirty as `user` `{uid}`), so a flush rewrites a user's tokens with its row |
 //! | `P task:{id}` | string | the task's JSON, exactly as answered: `{"id","title","status","priority","deadline","information","user_id","group_id","created_at","updated_at"}` in that order (reads pass it through; scripts decode and re-encode it atomically) |
 //!
 //! ## Indexes (maintained in the same atomic step as the row)
@@ -27,6 +28,7 @@
 //! | `P user:{id}:groups` | set | ids of the groups the user is a member of |
 //! | `P user:{id}:tasks` | set | ids of the user's tasks |
 //! | `P user:{id}:admin_of` | set | ids of the groups whose `admin_id` is the user |
+//! | `P user:{id}:tokens` | set | ids of the user's personal API tokens (at most 50) |
 //! | `P group:{id}:members` | set | ids of the group's members |
 //! | `P group:{id}:tasks` | set | ids of the tasks in the group |
 //! | `P idx:email` | hash | lower-cased email → user id |
@@ -37,7 +39,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `P dirty:{users,groups,tasks}` | set | ids changed since the last flush, deletes included; a user row includes its memberships |
+//! | `P dirty:{users,groups,tasks}` | set | ids changed since the last flush, deletes included; a user row includes its memberships and its personal API tokens |
 //! | `P inflight:{users,groups,tasks}` | set | ids taken by the flush in progress (renamed from `dirty:*`; merged back after a crash); taken and cleared only by the lease holder, checked in the same script |
 //! | channel `P events` | pub/sub | `{"type":"task","id":5,"op":"upsert"}` (`type` user/group/task, `op` upsert/delete) after every write; a wake-up only, the dirty sets are the truth |
 //!
@@ -53,12 +55,12 @@
 //! | `P maintenance` | string | present while a restore runs; the api answers 503 |
 //! | `P meta:ids_run` | string | the run id of the Redis server on which syncd last checked the id counters against PostgreSQL; the create scripts refuse while it names another server (Redis restarted and may have lost its last second) |
 //! | `P meta:flushes` | string | the number of the last flush whose clear this Redis saw (PostgreSQL's `sync_state.flushes` counts the committed ones); smaller than PostgreSQL's after a restart: Redis lost a flushed state, and syncd reconciles it |
-//! | `P limit:user:{id}` | string (TTL) | login attempts on account `id` in the current window (counted before the password is checked; a success gives its attempt back) |
+//! | `P limit:user:{id}` | string (TTL) | login attempts on account `id`: the theoretical arrival time of GCRA, as `rate:*` below (counted before the password is checked; a success gives its attempt back); it expires once the burst is whole |
 //! | `P limit:login:{hash}` | string (TTL) | the same for a login name with no account, keyed by a BLAKE2b hash of the name, so a key's size never depends on what a client sent |
-//! | `P limit:owner:{ip}` / `P limit:owner:all` | string (TTL) | wrong `X-Owner-Password` values from one client address / from anywhere in the current window |
+//! | `P limit:owner:{ip}` / `P limit:owner:all` | string (TTL) | wrong `X-Owner-Password` values from one client address / from anywhere, counted with GCRA as `limit:user:*` |
 //! | `P session:{sid}` | string (TTL: the refresh token's life) | a login session: `{uid} {cv} {role} {access expiry ms} {access hash} {previous access expiry ms} {previous access hash} {refresh hash}`, space-separated. `cv` is the credential version it was opened under (the session is dead once the user's differs); the hashes are BLAKE2b-256 hex of the token secrets, never the secrets. Not durable: a Redis loss or a restore ends every session (users log in again) |
 //! | `P user:{id}:sessions` | sorted set (TTL) | the user's session ids by opening time (ms): what `logout?all=true` ends; pruned of dead ones and capped at each login |
-//! | `P rate:user:{id}` / `P rate:owner` / `P rate:auth:{ip}` | string (TTL) | the rate limiter's state for one principal (a user, the owner header) or, on `/auth/login`, `/auth/register` and `/auth/refresh`, one client address: the theoretical arrival time (ms, Redis's clock) of GCRA; it expires once the principal is back to a full burst. Not durable |
+//! | `P rate:user:{id}` / `P rate:token:{id}` / `P rate:owner` / `P rate:auth:{ip}` | string (TTL) | the rate limiter's state for one principal (a user with its password or sessions, a personal API token, the owner header) or, on `/auth/login`, `/auth/register` and `/auth/refresh`, one client address: the theoretical arrival time (ms, Redis's clock) of GCRA; it expires once the principal is back to a full burst. Not durable |
 //! | `P meta:owner` | hash | `id` of the owner account made at first start (or adopted: the account holding `OWNER_EMAIL` when there was none), `pw` the hash it was given, `''` when not known (so a changed `OWNER_PASSWORD` can follow, but an owner-set password is never overwritten); a restore keeps it while the restored account still has that hash |
 
 use std::fmt;
@@ -161,6 +163,21 @@ impl Keys {
         self.k(format_args!("user:{user}:cv"))
     }
 
+    /// `P user:{id}:tokens`: the user's personal API token ids.
+    pub fn user_tokens(&self, user: u64) -> String {
+        self.k(format_args!("user:{user}:tokens"))
+    }
+
+    /// `P token:{id}`: one personal API token's record.
+    pub fn api_token(&self, id: &str) -> String {
+        self.k(format_args!("token:{id}"))
+    }
+
+    /// `P token:*`: the pattern `SORT … GET` uses to read a user's tokens.
+    pub fn api_token_pattern(&self) -> String {
+        self.k(format_args!("token:*"))
+    }
+
     pub fn user_admin_of(&self, user: u64) -> String {
         self.k(format_args!("user:{user}:admin_of"))
     }
@@ -259,6 +276,11 @@ impl Keys {
         self.k(format_args!("rate:user:{user}"))
     }
 
+    /// `P rate:token:{id}`: a personal API token's rate-limit state.
+    pub fn rate_token(&self, id: &str) -> String {
+        self.k(format_args!("rate:token:{id}"))
+    }
+
     /// `P rate:owner`: the owner header's rate-limit state.
     pub fn rate_owner(&self) -> String {
         self.k(format_args!("rate:owner"))
@@ -313,8 +335,12 @@ mod tests {
         assert_eq!(k.session("AbC-_9"), "tm:session:AbC-_9");
         assert_eq!(k.session_prefix() + "x", k.session("x"));
         assert_eq!(k.user_sessions(4), "tm:user:4:sessions");
+        assert_eq!(k.user_tokens(4), "tm:user:4:tokens");
+        assert_eq!(k.api_token("Ab_-"), "tm:token:Ab_-");
+        assert_eq!(k.api_token_pattern().replace('*', "x"), k.api_token("x"));
         assert_eq!(k.rate_user(4), "tm:rate:user:4");
         assert_eq!(k.rate_owner(), "tm:rate:owner");
+        assert_eq!(k.rate_token("Ab_-"), "tm:rate:token:Ab_-");
         assert_eq!(
             k.rate_auth(std::net::Ipv4Addr::LOCALHOST.into()),
             "tm:rate:auth:127.0.0.1"

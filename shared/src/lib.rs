@@ -4,6 +4,7 @@
 //! * [`domain`]: domain values (ids, roles, priority, deadline, …) and
 //!   their validation, parsed once at the edge.
 //! * [`model`]: the user, group and task rows.
+//! * [`api_token`]: the stored record of a personal API token.
 //! * [`control`]: control requests, replies and syncd's status record.
 //! * [`config`]: typed configuration loaded from the environment, validated
 //!   as a whole so that every bad variable is reported at once.
@@ -16,6 +17,7 @@
 //! * [`hex`]: digests as lower-case hex text.
 //! * [`shutdown`]: SIGTERM and SIGINT as one future.
 
+pub mod api_token;
 pub mod config;
 pub mod control;
 pub mod domain;

@@ -28,7 +28,7 @@ fn get_u64(f: &Fields, name: &str) -> Option<u64> {
 #[schema(example = json!({
     "id": 3, "full_name": "Ann Lee", "role": "group_admin", "group_ids": [1, 4],
     "number": "E-1042", "email": "ann@example.com", "work_times": {"Monday": 8, "Friday": 6.5},
-    "created_at": "2026-12-04T09:30:00.123456Z", "updated_at": "2026-12-04T09:30:00.123456Z"
+    "active": true, "created_at": "2026-12-04T09:30:00.123456Z", "updated_at": "2026-12-04T09:30:00.123456Z"
 }))]
 pub struct User {
     #[schema(minimum = 1)]
@@ -43,6 +43,9 @@ pub struct User {
     #[schema(max_length = 254, format = Email)]
     pub email: String,
     pub work_times: WorkTimes,
+    /// `false` once deactivated: the user cannot sign in by any method,
+    /// its sessions and tokens stop working, its data stays.
+    pub active: bool,
     pub created_at: String,
     pub updated_at: String,
     #[serde(skip)]
@@ -64,6 +67,8 @@ impl User {
             number: get(f, "number").to_owned(),
             email: get(f, "email").to_owned(),
             work_times: WorkTimes::from_stored(get(f, "work_times")),
+            // Absent on rows from before deactivation existed: active.
+            active: get(f, "active") != "0",
             created_at: get(f, "created_at").to_owned(),
             updated_at: get(f, "updated_at").to_owned(),
             password_hash: get(f, "pw").to_owned(),

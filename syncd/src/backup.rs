@@ -5,14 +5,17 @@
 //! `sha256sum -c` checks it too). Inside, in this order:
 //!
 //! ```text
-//! taskmaster-backup 1
+//! taskmaster-backup 2
 //! {"created_at":"…","kind":"snapshot","last_ids":[u,g,t]}
 //! table users id,full_name,…
 //! <rows in PostgreSQL's COPY text format>
 //! \.
-//! table groups …            (then user_groups, then tasks)
-//! end {"users":N,"groups":N,"user_groups":N,"tasks":N}
+//! table groups …            (then user_groups, tasks, api_tokens)
+//! end {"users":N,"groups":N,"user_groups":N,"tasks":N,"api_tokens":N}
 //! ```
+//!
+//! Version 1 (before deactivation and personal tokens: no `users.active`
+//! column, no `api_tokens` table) still loads; its users come back active.
 //!
 //! The rows are read in one REPEATABLE READ transaction (one consistent
 //! snapshot) and streamed through `COPY … TO STDOUT` into the compressor,
@@ -34,16 +37,17 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use taskmaster_shared::hex::hex;
 
-const MAGIC: &str = "taskmaster-backup 1";
+const MAGIC: &str = "taskmaster-backup 2";
+const MAGIC_V1: &str = "taskmaster-backup 1";
 const PREFIX: &str = "taskmaster-";
 const SUFFIX: &str = ".backup.gz";
 
 /// The tables a backup holds, in foreign-key order, with their columns
 /// (generated columns are left out: PostgreSQL computes them again).
-pub const TABLES: [(&str, &str); 4] = [
+pub const TABLES: [(&str, &str); 5] = [
     (
         "users",
-        "id,full_name,email,role,number,password_hash,work_times,created_at,updated_at",
+        "id,full_name,email,role,number,password_hash,work_times,created_at,updated_at,active",
     ),
     ("groups", "id,name,admin_id,created_at,updated_at"),
     ("user_groups", "user_id,group_id"),
@@ -51,6 +55,21 @@ pub const TABLES: [(&str, &str); 4] = [
         "tasks",
         "id,title,status,priority,deadline,information,user_id,group_id,created_at,updated_at",
     ),
+    (
+        "api_tokens",
+        "id,user_id,name,secret_hash,read_only,created_at,expires_at,last_used_at",
+    ),
+];
+
+/// The tables of a version 1 backup.
+const TABLES_V1: [(&str, &str); 4] = [
+    (
+        "users",
+        "id,full_name,email,role,number,password_hash,work_times,created_at,updated_at",
+    ),
+    TABLES[1],
+    TABLES[2],
+    TABLES[3],
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +96,8 @@ pub struct TableCounts {
     pub groups: u64,
     pub user_groups: u64,
     pub tasks: u64,
+    #[serde(default)]
+    pub api_tokens: u64,
 }
 
 impl TableCounts {
@@ -85,6 +106,7 @@ impl TableCounts {
             "users" => self.users = n,
             "groups" => self.groups = n,
             "user_groups" => self.user_groups = n,
+            "api_tokens" => self.api_tokens = n,
             _ => self.tasks = n,
         }
     }
@@ -346,9 +368,11 @@ pub fn load(client: &mut Client, path: &Path) -> Result<TableCounts, BackupError
         input.read_line(line).map_err(io_at(path))
     };
     next_line(&mut input, &mut line)?;
-    if line.trim_end() != MAGIC {
-        return Err(invalid("not a taskmaster backup"));
-    }
+    let tables: &[(&str, &str)] = match line.trim_end() {
+        MAGIC => &TABLES,
+        MAGIC_V1 => &TABLES_V1,
+        _ => return Err(invalid("not a taskmaster backup")),
+    };
     next_line(&mut input, &mut line)?;
     // The header is informational, but for the id counters the backup's
     // write-behind had recorded (absent from older backups): they are kept
@@ -357,7 +381,7 @@ pub fn load(client: &mut Client, path: &Path) -> Result<TableCounts, BackupError
         .ok()
         .and_then(|h| serde_json::from_value::<[i64; 3]>(h["last_ids"].clone()).ok());
     let mut tx = client.transaction()?;
-    tx.batch_execute("TRUNCATE users, groups, user_groups, tasks")?;
+    tx.batch_execute("TRUNCATE users, groups, user_groups, tasks, api_tokens")?;
     if let Some([u, g, t]) = last_ids {
         tx.execute(
             "UPDATE sync_state SET last_user_id = GREATEST(last_user_id, $1),
@@ -367,7 +391,7 @@ pub fn load(client: &mut Client, path: &Path) -> Result<TableCounts, BackupError
         )?;
     }
     let mut loaded = TableCounts::default();
-    for (table, columns) in TABLES {
+    for &(table, columns) in tables {
         next_line(&mut input, &mut line)?;
         if line.trim_end() != format!("table {table} {columns}") {
             return Err(invalid(&format!("expected the {table} table")));

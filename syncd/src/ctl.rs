@@ -198,7 +198,7 @@ fn print_human(action: &str, r: &Value) {
             n(&r["deleted"]["tasks"]),
         ),
         "backup" => println!(
-            "backup {} ({} bytes, sha256 {}): users {}, groups {}, memberships {}, tasks {}{}",
+            "backup {} ({} bytes, sha256 {}): users {}, groups {}, memberships {}, tasks {}, api tokens {}{}",
             r["path"].as_str().unwrap_or("?"),
             n(&r["size_bytes"]),
             r["sha256"].as_str().unwrap_or("?"),
@@ -206,6 +206,7 @@ fn print_human(action: &str, r: &Value) {
             n(&r["rows"]["groups"]),
             n(&r["rows"]["user_groups"]),
             n(&r["rows"]["tasks"]),
+            n(&r["rows"]["api_tokens"]),
             match r["pruned"].as_array().map(Vec::len) {
                 Some(0) | None => String::new(),
                 Some(k) => format!("; {k} old backups removed"),
@@ -213,12 +214,13 @@ fn print_human(action: &str, r: &Value) {
         ),
         "restore" => {
             println!(
-                "restored in {} ms: users {}, groups {}, memberships {}, tasks {}",
+                "restored in {} ms: users {}, groups {}, memberships {}, tasks {}, api tokens {}",
                 n(&r["duration_ms"]),
                 n(&r["loaded"]["users"]),
                 n(&r["loaded"]["groups"]),
                 n(&r["loaded"]["memberships"]),
                 n(&r["loaded"]["tasks"]),
+                n(&r["loaded"]["tokens"]),
             );
             if let Some(file) = r["pre_restore_backup"].as_str() {
                 println!("the data it replaced is in {file}");

@@ -21,7 +21,8 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use postgres::{Client, IsolationLevel};
 use redis::{Pipeline, Value};
-use taskmaster_shared::domain::Email;
+use taskmaster_shared::api_token::TokenRecord;
+use taskmaster_shared::domain::{Email, Role};
 use taskmaster_shared::keys::{Keys, RowType};
 use taskmaster_shared::model::Task;
 use taskmaster_shared::redis_pool::{self, RedisPool};
@@ -62,6 +63,7 @@ pub struct Loaded {
     pub groups: u64,
     pub memberships: u64,
     pub tasks: u64,
+    pub tokens: u64,
     pub removed_keys: u64,
 }
 
@@ -71,9 +73,17 @@ pub fn is_data_key(keys: &Keys, key: &str) -> bool {
     let Some(rest) = key.strip_prefix(keys.prefix()) else {
         return false;
     };
-    ["user:", "group:", "task:", "idx:", "dirty:", "inflight:"]
-        .iter()
-        .any(|p| rest.starts_with(p))
+    [
+        "user:",
+        "group:",
+        "task:",
+        "token:",
+        "idx:",
+        "dirty:",
+        "inflight:",
+    ]
+    .iter()
+    .any(|p| rest.starts_with(p))
         || matches!(rest, "users" | "groups" | "tasks" | "meta:owner")
 }
 
@@ -180,7 +190,7 @@ fn produce(
 
     let going = each_row(
         &mut tx,
-        "SELECT id, full_name, email, role, number, password_hash, work_times::text, created_at, updated_at
+        "SELECT id, full_name, email, role, number, password_hash, work_times::text, created_at, updated_at, active
          FROM users ORDER BY id",
         |r| {
             let id = r.get::<_, i64>(0) as u64;
@@ -188,6 +198,7 @@ fn produce(
             let email_key = Email::key_of(&email);
             let work_times: serde_json::Value =
                 serde_json::from_str(&r.get::<_, String>(6)).unwrap_or_default();
+            let active: bool = r.get(9);
             b.pipe
                 .cmd("HSET")
                 .arg(keys.row(RowType::User, id))
@@ -213,11 +224,15 @@ fn produce(
                 .arg(rfc3339(r.get(7)))
                 .arg("updated_at")
                 .arg(rfc3339(r.get(8)))
+                .arg("active")
+                .arg(if active { "1" } else { "0" })
                 .ignore();
+            // A deactivated user gets no credential version: nothing of it
+            // passes until it is reactivated.
             b.pipe
                 .cmd("SET")
                 .arg(keys.user_cv(id))
-                .arg(epoch)
+                .arg(if active { epoch } else { 0 })
                 .ignore();
             b.pipe
                 .cmd("HSET")
@@ -273,6 +288,29 @@ fn produce(
         loaded.memberships += 1;
         b.added(2, false)
     })? && each_row(
+        &mut tx,
+        "SELECT t.id, t.user_id, u.role, t.read_only, t.expires_at, t.secret_hash, t.created_at,
+                t.last_used_at, t.name
+         FROM api_tokens t JOIN users u ON u.id = t.user_id ORDER BY t.user_id, t.id",
+        |r| {
+            let ms = |t: chrono::DateTime<chrono::Utc>| t.timestamp_millis().max(0) as u64;
+            let id: String = r.get(0);
+            let record = TokenRecord {
+                user: r.get::<_, i64>(1) as u64,
+                role: Role::parse(r.get(2)).unwrap_or(Role::User),
+                read_only: r.get(3),
+                expires_ms: r.get::<_, Option<chrono::DateTime<chrono::Utc>>>(4).map(ms),
+                digest: r.get(5),
+                created_ms: ms(r.get(6)),
+                last_used_ms: r.get::<_, Option<chrono::DateTime<chrono::Utc>>>(7).map(ms),
+                name: r.get(8),
+            };
+            b.pipe.cmd("SET").arg(keys.api_token(&id)).arg(record.to_record()).ignore();
+            b.pipe.cmd("SADD").arg(keys.user_tokens(record.user)).arg(&id).ignore();
+            loaded.tokens += 1;
+            b.added(2, false)
+        },
+    )? && each_row(
         &mut tx,
         "SELECT id, title, status, priority, deadline, information, user_id, group_id, created_at, updated_at
          FROM tasks ORDER BY id",
@@ -436,8 +474,8 @@ pub async fn packed_commands(
 
 /// Writes every pending row (dirty or in flight) as Redis holds it to a
 /// gzip file of JSON lines `{"type","id","row"}` (`row` null for a
-/// delete; a user's row is its stored fields, password hash included, and
-/// its groups), with a `.sha256` beside it. Returns the file name and the
+/// delete; a user's row is its stored fields, password hash included, its
+/// groups and its personal API token records), with a `.sha256` beside it. Returns the file name and the
 /// number of rows.
 pub async fn save_pending(
     redis: &RedisPool,
@@ -473,6 +511,12 @@ pub async fn save_pending(
                 }
                 if t == RowType::User {
                     pipe.cmd("SMEMBERS").arg(keys.user_groups(*id));
+                    pipe.cmd("SORT")
+                        .arg(keys.user_tokens(*id))
+                        .arg("BY")
+                        .arg("nosort")
+                        .arg("GET")
+                        .arg(keys.api_token_pattern());
                 }
             }
             let replies: Vec<Value> = pipe.query_async(&mut conn).await?;
@@ -503,8 +547,13 @@ pub async fn save_pending(
                         Some(v) => redis::from_redis_value(v).unwrap_or_default(),
                         None => Vec::new(),
                     };
+                    let tokens: Vec<String> = match it.next() {
+                        Some(v) => redis::from_redis_value(v).unwrap_or_default(),
+                        None => Vec::new(),
+                    };
                     if let serde_json::Value::Object(object) = &mut row {
                         object.insert("groups".into(), groups.into());
+                        object.insert("tokens".into(), tokens.into());
                     }
                 }
                 let line = serde_json::json!({"type": t.singular(), "id": id, "row": row});

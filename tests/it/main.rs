@@ -3,6 +3,7 @@
 
 mod admin;
 mod answers;
+mod api_tokens;
 mod binaries;
 mod concurrency;
 mod cookies;

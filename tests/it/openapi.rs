@@ -100,7 +100,7 @@ fn refused(method: Method, path: &str, status: u16, body: &Value) -> bool {
 fn the_answer_check_refuses_wrong_shapes_and_undocumented_statuses() {
     let user = serde_json::json!({
         "id": 3, "full_name": "Ann", "role": "user", "group_ids": [], "number": "",
-        "email": "ann@example.com", "work_times": {}, "created_at": "t", "updated_at": "t"
+        "email": "ann@example.com", "work_times": {}, "active": true, "created_at": "t", "updated_at": "t"
     });
     let ok = serde_json::json!({"success": true, "data": user});
     assert!(

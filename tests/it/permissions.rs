@@ -33,12 +33,19 @@ async fn the_permission_matrix_holds_the_same_with_bearer_tokens_of_login_sessio
     matrix(Credential::Session).await;
 }
 
+#[tokio::test]
+async fn the_permission_matrix_holds_the_same_with_personal_api_tokens() {
+    matrix(Credential::Token).await;
+}
+
 /// How the seeded users authenticate in one run of the matrix.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Credential {
     Basic,
     /// An access token of a session each user opens first.
     Session,
+    /// A personal API token (full scope) each user makes first.
+    Token,
 }
 
 async fn matrix(credential: Credential) {
@@ -53,6 +60,7 @@ async fn matrix(credential: Credential) {
     let u2 = app.seed_user("user", &[g1]).await;
     let u3 = app.seed_user("user", &[g2]).await;
     let victim = app.seed_user("user", &[g1]).await;
+    let sleeper = app.seed_user("user", &[g1]).await;
     let t1 = app.seed_task(u1.id, g1, "t1").await;
     let t3 = app.seed_task(u3.id, g2, "t3").await;
     let t_del = app.seed_task(u1.id, g1, "to delete").await;
@@ -62,6 +70,7 @@ async fn matrix(credential: Credential) {
         let auth = match credential {
             Credential::Basic => u.auth(),
             Credential::Session => app.bearer(u).await,
+            Credential::Token => app.api_token(u, false).await.0,
         };
         tokens.insert(u.id, auth);
     }
@@ -598,6 +607,7 @@ async fn matrix(credential: Credential) {
         (U1, Method::DELETE, "/tasks/stats".into(), None, 405),
     ];
 
+    let (_, ga_token) = app.api_token(&ga, false).await;
     let mut failures = Vec::new();
     let mut all_bodies = String::new();
     // Accounts: who the caller is, and the public account operations.
@@ -636,6 +646,87 @@ async fn matrix(credential: Credential) {
                 "/auth/logout?all=true".into(),
                 None,
                 400,
+            ),
+            // Personal API tokens: one's own only; made with a password or
+            // a session, never with another token.
+            (Anonymous, Method::GET, "/auth/tokens".into(), None, 401),
+            (Owner, Method::GET, "/auth/tokens".into(), None, 400),
+            (U1, Method::GET, "/auth/tokens".into(), None, 200),
+            (
+                U1,
+                Method::POST,
+                "/auth/tokens".into(),
+                Some(json!({"name": "script"})),
+                if credential == Credential::Token {
+                    403
+                } else {
+                    201
+                },
+            ),
+            (
+                Anonymous,
+                Method::POST,
+                "/auth/tokens".into(),
+                Some(json!({"name": "script"})),
+                401,
+            ),
+            (
+                U1,
+                Method::DELETE,
+                format!("/auth/tokens/{ga_token}"),
+                None,
+                404,
+            ),
+            (
+                Owner,
+                Method::DELETE,
+                format!("/auth/tokens/{ga_token}"),
+                None,
+                400,
+            ),
+            (
+                Ga,
+                Method::DELETE,
+                format!("/auth/tokens/{ga_token}"),
+                None,
+                204,
+            ),
+            // Deactivation: the owner, or a group admin for a user it
+            // manages; never one's own account.
+            (
+                U1,
+                Method::PUT,
+                format!("/users/{}", sleeper.id),
+                Some(json!({"active": false})),
+                403,
+            ),
+            (
+                U1,
+                Method::PUT,
+                u1p.clone(),
+                Some(json!({"active": false})),
+                403,
+            ),
+            (
+                Ga,
+                Method::PUT,
+                u3p.clone(),
+                Some(json!({"active": false})),
+                403,
+            ),
+            (
+                Ga,
+                Method::PUT,
+                format!("/users/{}", sleeper.id),
+                Some(json!({"active": false})),
+                200,
+            ),
+            (
+                Owner,
+                Method::PUT,
+                format!("/users/{}", sleeper.id),
+                Some(json!({"active": true})),
+                200,
             ),
             // Last: it ends U3's sessions.
             (U3, Method::POST, "/auth/logout?all=true".into(), None, 204),

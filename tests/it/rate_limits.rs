@@ -203,3 +203,25 @@ async fn the_owner_header_counts_against_the_owner() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_personal_token_has_a_budget_of_its_own_apart_from_its_users() {
+    let app = app_with(&[("RATE_LIMIT_PER_MINUTE", "1"), ("RATE_LIMIT_BURST", "3")]).await;
+    let user = app.seed_user("user", &[]).await;
+    // Made before the user's budget is spent (the making counts against it).
+    let (token, _) = app.api_token(&user, true).await;
+    let path = format!("/users/{}", user.id);
+    for want in [1, 0] {
+        let res = app.call(Method::GET, &path, &user.auth(), None).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        assert_eq!(header_u64(&res, "ratelimit-remaining"), want);
+    }
+    assert_refused(&app.call(Method::GET, &path, &user.auth(), None).await);
+    // The script's token still has its whole burst, then is refused too.
+    for want in [2, 1, 0] {
+        let res = app.call(Method::GET, &path, &token, None).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        assert_eq!(header_u64(&res, "ratelimit-remaining"), want);
+    }
+    assert_refused(&app.call(Method::GET, &path, &token, None).await);
+}

@@ -225,6 +225,40 @@ async fn a_restore_rebuilds_every_row_and_index_exactly() {
     .await;
     ok(&app, Method::DELETE, &format!("/users/{}", u_gone.id), None).await;
     ok(&app, Method::DELETE, &format!("/groups/{g_gone}"), None).await;
+    // Personal tokens (one revoked), and a deactivated user.
+    let mut made = Vec::new();
+    for body in [
+        json!({"name": "deploy ✓"}),
+        json!({"name": "read", "read_only": true, "expires_in": 3600}),
+        json!({"name": "revoked"}),
+    ] {
+        let res = app
+            .call(Method::POST, "/auth/tokens", &u1.auth(), Some(body))
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+        made.push(
+            res.json()["data"]["api_token"]["id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("/auth/tokens/{}", made[2]),
+            &u1.auth(),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    ok(
+        &app,
+        Method::PUT,
+        &format!("/users/{}", u2.id),
+        Some(json!({"active": false})),
+    )
+    .await;
 
     let res = admin_sync(&app, "action=backup").await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
@@ -235,6 +269,12 @@ async fn a_restore_rebuilds_every_row_and_index_exactly() {
     );
     assert!(
         before.contains_key(&format!("user:{}:admin_of", ga.id)),
+        "{before:?}"
+    );
+    assert!(
+        before.contains_key(&format!("token:{}", made[0]))
+            && before.contains_key(&format!("user:{}:tokens", u1.id))
+            && !before.contains_key(&format!("token:{}", made[2])),
         "{before:?}"
     );
 

@@ -131,6 +131,56 @@ async fn no_password_or_token_reaches_a_log_line_or_a_list() {
         )
         .await;
     assert_eq!(wrong_owner.status, StatusCode::UNAUTHORIZED);
+    // A personal API token: made, used, used read-only for a write,
+    // listed, revoked.
+    let made = app
+        .call(
+            Method::POST,
+            "/auth/tokens",
+            &basic,
+            Some(json!({"name": "script", "read_only": true})),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text());
+    let personal = made.json()["data"]["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let personal_id = made.json()["data"]["api_token"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let by_token = Auth::Bearer(personal.clone());
+    assert_eq!(
+        app.call(Method::GET, &mine, &by_token, None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.call(
+            Method::PUT,
+            &mine,
+            &by_token,
+            Some(json!({"full_name": "x"}))
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    let token_list = app
+        .call(Method::GET, "/auth/tokens", &basic, None)
+        .await
+        .text();
+    assert_eq!(
+        app.call(
+            Method::DELETE,
+            &format!("/auth/tokens/{personal_id}"),
+            &basic,
+            None
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
     // The owner's list of users and the user's own record: no secrets.
     let listed = app
         .call(Method::GET, "/users", &Auth::Owner, None)
@@ -143,7 +193,9 @@ async fn no_password_or_token_reaches_a_log_line_or_a_list() {
     let logs = api.output();
     assert!(
         logs.contains("refresh token was presented again")
-            && logs.contains("wrong X-Owner-Password"),
+            && logs.contains("wrong X-Owner-Password")
+            && logs.contains("API token created")
+            && logs.contains("API token revoked"),
         "the logs at debug say what happened:\n{logs}"
     );
     let secret_of = |token: &str| token.rsplit('.').next().expect("secret").to_owned();
@@ -157,10 +209,15 @@ async fn no_password_or_token_reaches_a_log_line_or_a_list() {
             "the renewed access token's secret",
             secret_of(&renewed_access),
         ),
+        ("the personal token's secret", secret_of(&personal)),
     ];
     for (what, secret) in &secrets {
         assert!(!logs.contains(secret.as_str()), "{what} is in the logs");
-        for (answer, text) in [("the user list", &listed), ("/auth/me", &me)] {
+        for (answer, text) in [
+            ("the user list", &listed),
+            ("/auth/me", &me),
+            ("the token list", &token_list),
+        ] {
             assert!(!text.contains(secret.as_str()), "{what} is in {answer}");
         }
     }

@@ -65,7 +65,7 @@ pub(crate) async fn assert_same(app: &TestApp, pg: &tokio_postgres::Client) {
         .clone();
     let rows = pg
         .query(
-            "SELECT id, full_name, email, role, number, work_times, \
+            "SELECT id, full_name, email, role, number, work_times, active, \
              COALESCE((SELECT json_agg(group_id ORDER BY group_id) FROM user_groups WHERE user_id = u.id), '[]'::json)::jsonb \
              FROM users u ORDER BY id",
             &[],
@@ -77,7 +77,7 @@ pub(crate) async fn assert_same(app: &TestApp, pg: &tokio_postgres::Client) {
         .map(|r| {
             json!({"id": r.get::<_, i64>(0), "full_name": r.get::<_, String>(1), "email": r.get::<_, String>(2),
                    "role": r.get::<_, String>(3), "number": r.get::<_, String>(4),
-                   "work_times": r.get::<_, Value>(5), "group_ids": r.get::<_, Value>(6)})
+                   "work_times": r.get::<_, Value>(5), "active": r.get::<_, bool>(6), "group_ids": r.get::<_, Value>(7)})
         })
         .collect();
     let api_users: Vec<Value> = users
@@ -86,7 +86,7 @@ pub(crate) async fn assert_same(app: &TestApp, pg: &tokio_postgres::Client) {
         .iter()
         .map(|u| {
             json!({"id": u["id"], "full_name": u["full_name"], "email": u["email"], "role": u["role"],
-                   "number": u["number"], "work_times": u["work_times"], "group_ids": u["group_ids"]})
+                   "number": u["number"], "work_times": u["work_times"], "active": u["active"], "group_ids": u["group_ids"]})
         })
         .collect();
     assert_eq!(pg_users, api_users, "users differ");
@@ -144,6 +144,68 @@ pub(crate) async fn assert_same(app: &TestApp, pg: &tokio_postgres::Client) {
         })
         .collect();
     assert_eq!(pg_tasks, api_tasks, "tasks differ");
+
+    // Personal API tokens: no answer lists every user's, so Redis's
+    // records are read directly.
+    let mut redis = app.redis().await;
+    let mut redis_tokens = Vec::new();
+    for u in users.as_array().expect("users") {
+        let id = u["id"].as_u64().expect("id");
+        let pairs: Vec<String> = redis::cmd("SORT")
+            .arg(app.keys.user_tokens(id))
+            .arg("BY")
+            .arg("nosort")
+            .arg("GET")
+            .arg("#")
+            .arg("GET")
+            .arg(app.keys.api_token_pattern())
+            .query_async(&mut redis)
+            .await
+            .expect("tokens");
+        for pair in pairs.chunks(2) {
+            let r = taskmaster_shared::api_token::TokenRecord::parse(&pair[1]).expect("record");
+            redis_tokens.push(json!([
+                pair[0],
+                r.user,
+                r.name,
+                r.read_only,
+                r.digest,
+                r.created_ms,
+                r.expires_ms,
+                r.last_used_ms
+            ]));
+        }
+    }
+    redis_tokens.sort_by_key(|t| t[0].as_str().unwrap_or_default().to_owned());
+    let ms = "(extract(epoch FROM {}) * 1000)::bigint";
+    let rows = pg
+        .query(
+            &format!(
+                "SELECT id, user_id, name, read_only, secret_hash, {}, {}, {} FROM api_tokens ORDER BY id",
+                ms.replace("{}", "created_at"),
+                ms.replace("{}", "expires_at"),
+                ms.replace("{}", "last_used_at")
+            ),
+            &[],
+        )
+        .await
+        .expect("api tokens");
+    let pg_tokens: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!([
+                r.get::<_, String>(0),
+                r.get::<_, i64>(1),
+                r.get::<_, String>(2),
+                r.get::<_, bool>(3),
+                r.get::<_, String>(4),
+                r.get::<_, i64>(5),
+                r.get::<_, Option<i64>>(6),
+                r.get::<_, Option<i64>>(7)
+            ])
+        })
+        .collect();
+    assert_eq!(pg_tokens, redis_tokens, "api tokens differ");
 }
 
 #[tokio::test]
@@ -178,6 +240,44 @@ async fn a_flush_makes_postgres_equal_redis_deletes_included() {
     let report = syncd.flush_once().await.expect("flush");
     assert_eq!(report.upserted, [4, 2, 3], "{report:?}");
     assert_same(&app, &pg).await;
+
+    // Personal tokens are written behind with their user: made, revoked,
+    // revoked all at once by a password change; a deactivation too.
+    let (_, kept) = app.api_token(&u, true).await;
+    let (_, revoked) = app.api_token(&v, false).await;
+    app.api_token(&admin, false).await;
+    let report = syncd.flush_once().await.expect("flush");
+    assert_eq!(report.upserted, [3, 0, 0], "{report:?}");
+    assert_same(&app, &pg).await;
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("/auth/tokens/{revoked}"),
+            &v.auth(),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    let res = app
+        .call(
+            Method::PUT,
+            &format!("/users/{}", admin.id),
+            &Auth::Owner,
+            Some(json!({"password": "changed-it", "active": false})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let report = syncd.flush_once().await.expect("flush");
+    assert_eq!(report.upserted, [2, 0, 0], "{report:?}");
+    assert_same(&app, &pg).await;
+    let left: Vec<String> = pg
+        .query("SELECT id FROM api_tokens", &[])
+        .await
+        .expect("tokens")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(left, vec![kept]);
 
     // Updates, moves and deletes reach PostgreSQL too.
     app.call(

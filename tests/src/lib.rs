@@ -404,6 +404,25 @@ impl TestApp {
         )
     }
 
+    /// A new personal API token of `user` (made with its password): the
+    /// bearer auth and the token's id.
+    pub async fn api_token(&self, user: &Seeded, read_only: bool) -> (Auth, String) {
+        let res = self
+            .call(
+                Method::POST,
+                "/auth/tokens",
+                &user.auth(),
+                Some(serde_json::json!({"name": "test", "read_only": read_only})),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "token: {}", res.text());
+        let data = res.json()["data"].clone();
+        (
+            Auth::Bearer(data["token"].as_str().expect("token").to_owned()),
+            data["api_token"]["id"].as_str().expect("id").to_owned(),
+        )
+    }
+
     /// The usual cast: a group admin, a group it administers, and a user
     /// who is a member of it.
     pub async fn seed_team(&self) -> (Seeded, u64, Seeded) {

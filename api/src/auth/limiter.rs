@@ -1,8 +1,10 @@
 //! Guessing limits: for logins, and for the owner password.
 //!
 //! **Logins.** Each account allows [`MAX_ATTEMPTS`] password checks per
-//! [`WINDOW`], whether it is named by id or by email; after that, 429 with
-//! `Retry-After` until the window runs out. An attempt is counted in Redis
+//! [`WINDOW`], whether it is named by id or by email: that many at once,
+//! then one more every [`WINDOW`] / [`MAX_ATTEMPTS`] (GCRA, the request
+//! rate limiter's mechanism, see `store/lua/gcra.lua`); past it, 429 with
+//! `Retry-After` until the next one is due. An attempt is counted in Redis
 //! *before* its password is checked, so a parallel burst is counted in
 //! full, and one count holds across shards and api instances. A success
 //! gives its attempt back. Concurrent checks of the same credential share
@@ -25,7 +27,7 @@
 //! Another instance learns of a refusal at its first wrong guess.
 //!
 //! Memory is bounded by construction: counters are fixed-size keys in
-//! Redis that expire with their window, and [`OwnerGuard`] holds at most
+//! Redis that expire once their burst is whole again, and [`OwnerGuard`] holds at most
 //! [`OWNER_GUARD_MAX`] addresses.
 
 use std::collections::HashMap;
@@ -42,7 +44,7 @@ pub const MAX_ATTEMPTS: u32 = 10;
 pub const OWNER_MAX_PER_CLIENT: u32 = 10;
 /// Wrong owner passwords allowed from all clients together per [`WINDOW`].
 pub const OWNER_MAX_ALL: u32 = 100;
-/// The life of a count, from its first attempt.
+/// The span the attempt limits are given over.
 pub const WINDOW: Duration = Duration::from_secs(300);
 /// The longest login name that is looked at: an email is at most 254
 /// bytes, and an id is shorter. Longer ones are refused before any work.

@@ -6,8 +6,10 @@
 //! 2. HTTP Basic auth with a numeric user id or an email (case-insensitive)
 //!    as the user name, checked against the stored argon2id hash.
 //! 3. `Authorization: Bearer` with an access token of a login session
-//!    ([`token`], [`session`]), checked against the session's record read
-//!    in the request's own round trip.
+//!    ([`token`], [`session`]) or a personal API token ([`personal`]),
+//!    checked against its record read in the request's own round trip. A
+//!    read-only personal token gets 403 on anything but GET, HEAD and
+//!    OPTIONS.
 //! 4. Without an `Authorization` header, the same access token in the
 //!    `tm_access` cookie ([`cookie`]); a state-changing request must then
 //!    also carry the session's `X-CSRF-Token` (403 otherwise).
@@ -23,13 +25,14 @@
 //!   known ones, so timing does not reveal which logins exist.
 //! * [`resolve`]: credentials to a [`Caller`], reading the caller's record
 //!   in the same Redis round trip as the request's own data.
-//! * [`token`], [`session`]: bearer token texts, and the login session
-//!   record they are checked against.
+//! * [`token`], [`session`], [`personal`]: bearer token texts, and the
+//!   login session and personal token records they are checked against.
 
 pub mod cache;
 pub mod cookie;
 pub mod limiter;
 pub mod password;
+pub mod personal;
 mod resolve;
 pub mod session;
 pub mod token;
@@ -85,6 +88,11 @@ pub enum Method {
         id: String,
         cookie: bool,
     },
+    /// This personal API token.
+    Token {
+        id: String,
+        read_only: bool,
+    },
 }
 
 impl Method {
@@ -95,6 +103,7 @@ impl Method {
             Method::Basic => "basic",
             Method::Session { cookie: false, .. } => "session",
             Method::Session { cookie: true, .. } => "cookie",
+            Method::Token { .. } => "token",
         }
     }
 }
@@ -178,9 +187,9 @@ fn authorization(parts: &Parts) -> Authorization {
         return Authorization::None;
     };
     if scheme.eq_ignore_ascii_case("bearer") {
-        // Only access tokens open requests; a refresh token is for
-        // `POST /auth/refresh` alone.
-        let token = token::Token::parse(value.trim()).filter(|t| t.kind == token::Kind::Access);
+        // Access and personal tokens open requests; a refresh token is
+        // for `POST /auth/refresh` alone.
+        let token = token::Token::parse(value.trim()).filter(|t| t.kind != token::Kind::Refresh);
         return Authorization::Bearer(token);
     }
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -212,7 +221,8 @@ pub enum Credentials {
         email_key: String,
         password: String,
     },
-    /// A well-formed access token (not yet checked against its session).
+    /// A well-formed access or personal token (not yet checked against
+    /// its record).
     Session(token::Token),
 }
 
@@ -261,7 +271,10 @@ async fn owner_header(
     // Redis (a round trip only while refused): they may have run out, or
     // an operator may have deleted them to lift the refusal.
     if guard.blocked(client).is_some() {
-        let waits = state.store.over_limit(&owner_counters(client)).await?;
+        let waits = state
+            .store
+            .over_limit(&owner_counters(client), WINDOW)
+            .await?;
         let (all, for_client) = (
             waits.first().copied().flatten(),
             waits.get(1).copied().flatten(),
@@ -316,7 +329,10 @@ impl FromRequestParts<AppState> for Credentials {
         }
         match authorization {
             Authorization::Basic(login, password) => Credentials::login(&login, password),
-            Authorization::Bearer(Some(token)) => Ok(Credentials::Session(token)),
+            Authorization::Bearer(Some(mut token)) => {
+                token.for_write = !parts.method.is_safe();
+                Ok(Credentials::Session(token))
+            }
             Authorization::Bearer(None) => Err(ApiError::Unauthorized),
             Authorization::None => match cookie::access_token(&parts.headers) {
                 Some(token) if cookie::csrf_passes(&parts.method, &parts.headers, &token.id) => {

@@ -7,8 +7,9 @@ use taskmaster_shared::domain::{Role, UserId};
 
 use super::cache::Checked;
 use super::limiter::{MAX_ATTEMPTS, WINDOW, login_digest};
+use super::personal;
 use super::session::admitted;
-use super::token::Token;
+use super::token::{Kind, Token};
 use super::{Caller, Credentials, Method};
 use crate::clock::now_ms;
 use crate::error::ApiError;
@@ -73,34 +74,28 @@ pub async fn authenticate_with<P: Prefetch>(
     Ok((caller, data))
 }
 
-/// The caller of an access token, and `prefetch`'s data, in one round
-/// trip (which also counts the request). About the caller's
-/// own data, the round trip reads only the user's credential version and
-/// the session beside the data (one `MGET`), and the caller gets its role
-/// from the session (a role change moves the version, which ends the
-/// session); otherwise it reads the whole auth record with the session.
+/// The caller of an access or personal token, and `prefetch`'s data, in
+/// one round trip (which also counts the request). About the caller's own
+/// data, the round trip reads only the user's credential version and the
+/// token's record beside the data (one `MGET`), and the caller gets its
+/// role from the record (a role change ends the user's sessions and
+/// deletes its tokens); otherwise it reads the whole auth record with the
+/// token's.
 async fn by_session<P: Prefetch>(
     state: &AppState,
     token: &Token,
     about: Option<UserId>,
     prefetch: &P,
 ) -> Result<(Caller, P::Output), ApiError> {
-    let method = Method::Session {
-        id: token.id.clone(),
-        cookie: token.in_cookie,
-    };
-    let meter = ratelimit::meter(state, Principal::User(token.user));
+    let meter = ratelimit::meter(state, token.principal());
+    let now = now_ms();
     if about == Some(token.user) {
         let read = state
             .store
-            .session_with(token.user, &token.id, prefetch, meter.as_ref())
+            .session_with(token.user, token.record_key(), prefetch, meter.as_ref())
             .await?;
         ratelimit::admit(read.metered)?;
-        let role = read
-            .session
-            .as_deref()
-            .and_then(|record| admitted(record, token, read.who, now_ms()))
-            .ok_or(ApiError::Unauthorized)?;
+        let (role, method) = admit_token(state, token, read.session.as_deref(), read.who, now)?;
         let caller = Caller {
             id: Some(token.user.get()),
             role,
@@ -113,14 +108,15 @@ async fn by_session<P: Prefetch>(
     }
     let read = state
         .store
-        .session_record_with(token.user, &token.id, prefetch, meter.as_ref())
+        .session_record_with(token.user, token.record_key(), prefetch, meter.as_ref())
         .await?;
     ratelimit::admit(read.metered)?;
-    let auth = read.who.ok_or(ApiError::Unauthorized)?;
-    read.session
-        .as_deref()
-        .and_then(|record| admitted(record, token, Some(auth.credential_version), now_ms()))
+    let auth = read
+        .who
+        .filter(|a| a.active)
         .ok_or(ApiError::Unauthorized)?;
+    let version = Some(auth.credential_version);
+    let (_, method) = admit_token(state, token, read.session.as_deref(), version, now)?;
     let caller = Caller {
         id: Some(auth.id),
         role: auth.role,
@@ -130,6 +126,58 @@ async fn by_session<P: Prefetch>(
         method,
     };
     Ok((caller, read.data))
+}
+
+/// Checks `token` against its stored `record` (`None`: there is none),
+/// given its user's credential `version` now: the role it acts with and
+/// how it authenticated. A read-only personal token is refused a write
+/// (403: the token is good, the scope is not); a personal token's use is
+/// marked, at most once a minute, in the background.
+fn admit_token(
+    state: &AppState,
+    token: &Token,
+    record: Option<&str>,
+    version: Option<u64>,
+    now: u64,
+) -> Result<(Role, Method), ApiError> {
+    let record = record.ok_or(ApiError::Unauthorized)?;
+    if token.kind != Kind::Personal {
+        let role = admitted(record, token, version, now).ok_or(ApiError::Unauthorized)?;
+        let method = Method::Session {
+            id: token.id.clone(),
+            cookie: token.in_cookie,
+        };
+        return Ok((role, method));
+    }
+    let admitted = personal::admitted(record, token, version, now).ok_or(ApiError::Unauthorized)?;
+    if admitted.read_only && token.for_write {
+        return Err(ApiError::Forbidden(
+            "This API token is read-only; a change needs a token without the read-only scope"
+                .into(),
+        ));
+    }
+    if admitted.mark_used {
+        mark_used(state, token.user, &token.id, now);
+    }
+    let method = Method::Token {
+        id: token.id.clone(),
+        read_only: admitted.read_only,
+    };
+    Ok((admitted.role, method))
+}
+
+/// Records a personal token's use, off the request's path: a lost mark
+/// only makes `last_used_at` a minute older.
+fn mark_used(state: &AppState, user: UserId, id: &str, now_ms: u64) {
+    let state = state.clone();
+    let id = id.to_owned();
+    tokio::spawn(async move {
+        let now = crate::clock::now();
+        let gap = personal::LAST_USED_GAP_MS;
+        if let Err(e) = state.store.touch_token(user, &id, &now, now_ms, gap).await {
+            tracing::debug!(error = %e, "marking a token used failed");
+        }
+    });
 }
 
 /// The caller's id and what is remembered of its credential, when the
@@ -332,13 +380,21 @@ async fn verify_basic(
             Checked::Limited(wait) => return Err(ApiError::TooManyRequests(wait)),
             Checked::Invalid => return Err(ApiError::Unauthorized),
             Checked::Valid { counted } => {
-                if counted && let Err(e) = state.store.give_back(counter).await {
+                if counted
+                    && let Err(e) = state.store.give_back(counter, MAX_ATTEMPTS, WINDOW).await
+                {
                     // The attempt then simply stays counted until its window ends.
                     tracing::debug!(error = %e, "giving back a login attempt failed");
                 }
             }
         }
+        if !record.active {
+            return Err(deactivated());
+        }
         auth.remember_version(record.id, password, record.credential_version, record.role);
+    }
+    if !record.active {
+        return Err(deactivated());
     }
     let version = record.credential_version;
     let caller = Caller {
@@ -350,4 +406,10 @@ async fn verify_basic(
         method: Method::Basic,
     };
     Ok((caller, version))
+}
+
+/// The answer to the right password of a deactivated account: only the
+/// holder of the password learns why it cannot sign in.
+fn deactivated() -> ApiError {
+    ApiError::Forbidden("This account is deactivated".into())
 }

@@ -1,7 +1,8 @@
 //! Bearer token texts: how they are made, read and checked.
 //!
 //! A token is `{prefix}{user id}.{id}.{secret}`: `tma_` an access token,
-//! `tmr_` a refresh token (both of a login session, `id` its session id).
+//! `tmr_` a refresh token (both of a login session, `id` its session id),
+//! `tmk_` a personal API token (`id` the token's own).
 //! The user id is in the clear so that the one Redis round trip of a
 //! request can read the user's credential version beside the session; the
 //! id names the session; the secret (256 random bits, base64url) is what
@@ -37,6 +38,9 @@ const SECRET_BYTES: usize = 32;
 pub enum Kind {
     Access,
     Refresh,
+    /// A personal API token: opens requests like an access token, but
+    /// lives until revoked or its own expiry.
+    Personal,
 }
 
 impl Kind {
@@ -44,6 +48,7 @@ impl Kind {
         match self {
             Kind::Access => "tma_",
             Kind::Refresh => "tmr_",
+            Kind::Personal => "tmk_",
         }
     }
 }
@@ -59,6 +64,9 @@ pub struct Token {
     digest: String,
     /// It came in a cookie (see [`super::cookie`]), not a header or body.
     pub in_cookie: bool,
+    /// It came with a request that may change something (not GET, HEAD or
+    /// OPTIONS): what a read-only personal token is refused.
+    pub for_write: bool,
 }
 
 impl fmt::Debug for Token {
@@ -67,6 +75,7 @@ impl fmt::Debug for Token {
             .field("kind", &self.kind)
             .field("user", &self.user)
             .field("id", &self.id)
+            .field("for_write", &self.for_write)
             .finish_non_exhaustive()
     }
 }
@@ -116,7 +125,7 @@ impl Token {
     /// Reads a token of any kind; `None` unless it has exactly the shape
     /// [`mint`] makes.
     pub fn parse(text: &str) -> Option<Token> {
-        let (kind, rest) = [Kind::Access, Kind::Refresh]
+        let (kind, rest) = [Kind::Access, Kind::Refresh, Kind::Personal]
             .into_iter()
             .find_map(|kind| Some((kind, text.strip_prefix(kind.prefix())?)))?;
         let mut parts = rest.split('.');
@@ -134,6 +143,7 @@ impl Token {
             id: id.to_owned(),
             digest: digest_of(secret),
             in_cookie: false,
+            for_write: false,
         })
     }
 
@@ -146,6 +156,24 @@ impl Token {
     /// The digest of its secret, as stored.
     pub fn digest(&self) -> &str {
         &self.digest
+    }
+
+    /// Whom its requests count against: a personal token is a principal
+    /// of its own, a session's token counts against its user.
+    pub fn principal(&self) -> crate::store::Principal {
+        use crate::store::Principal;
+        match (self.kind, <[u8; 22]>::try_from(self.id.as_bytes())) {
+            (Kind::Personal, Ok(id)) => Principal::Token(id),
+            _ => Principal::User(self.user),
+        }
+    }
+
+    /// Where its record is: a login session's, or a personal token's.
+    pub fn record_key(&self) -> crate::store::TokenRecordKey<'_> {
+        match self.kind {
+            Kind::Personal => crate::store::TokenRecordKey::Personal(&self.id),
+            Kind::Access | Kind::Refresh => crate::store::TokenRecordKey::Session(&self.id),
+        }
     }
 }
 
@@ -175,6 +203,7 @@ mod tests {
             String::new(),
             "tma_".to_owned(),
             good.replace("tmr_", "tmx_"),
+            good.replace("tmr_", "tmk"),
             good.replace("tmr_7", "tmr_0"),
             good.replace("tmr_7", "tmr_-7"),
             format!("{head}.{}", &secret[1..]),

@@ -14,10 +14,11 @@ mod groups;
 mod health;
 pub mod spec;
 mod tasks;
+mod tokens;
 mod users;
 
 use axum::Router;
-use axum::routing::{MethodRouter, get, post, put};
+use axum::routing::{MethodRouter, delete, get, post, put};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -82,6 +83,8 @@ pub fn api(state: AppState) -> Api {
     .route("/auth/refresh", post(auth::refresh))
     .route("/auth/logout", post(auth::logout))
     .route("/auth/me", get(auth::me))
+    .route("/auth/tokens", get(tokens::list).post(tokens::create))
+    .route("/auth/tokens/{id}", delete(tokens::revoke))
     .route("/users", get(users::list).post(users::create))
     .route("/users/search", get(users::search))
     .route(

@@ -64,6 +64,9 @@ pub struct UpdateUser {
     password: Option<String>,
     #[schema(value_type = Option<WorkTimes>)]
     work_times: Option<WorkTimesSent>,
+    /// `false` deactivates the user (the owner, or a group admin for a
+    /// user it manages; never one's own account), `true` reactivates it.
+    active: Option<bool>,
 }
 
 /// `PUT /users/{id}/worktimes`.
@@ -292,6 +295,12 @@ pub async fn update(
             "Only the user or the owner can change email or password".into(),
         ));
     }
+    let active = body.active.filter(|a| *a != target.active);
+    if active.is_some() && caller.is(target.id) {
+        return Err(ApiError::Forbidden(
+            "You cannot deactivate or reactivate your own account".into(),
+        ));
+    }
     let hash = match pw {
         Some(pw) => Some(hash_password(pw).await?),
         None => None,
@@ -306,6 +315,7 @@ pub async fn update(
             Method::Session { id: sid, .. } if caller.is(id.get()) => Some(sid.as_str()),
             _ => None,
         },
+        active,
         groups: new_groups.as_deref(),
         full_name: full_name.as_deref(),
         number: number.as_deref(),

@@ -24,6 +24,8 @@ pub struct AuthRecord {
     pub credential_version: u64,
     pub groups: Vec<u64>,
     pub admin_of: Vec<u64>,
+    /// `false` once deactivated: no credential of the user passes.
+    pub active: bool,
 }
 
 /// How many pipeline replies the auth record takes.
@@ -193,7 +195,7 @@ impl Store {
         let id = id.get();
         pipe.cmd("HMGET")
             .arg(self.keys.row(RowType::User, id))
-            .arg(&["pw", "role"])
+            .arg(&["pw", "role", "active"])
             .cmd("GET")
             .arg(self.keys.user_cv(id))
             .cmd("SMEMBERS")
@@ -341,5 +343,6 @@ pub(super) fn parse_auth(
         credential_version: u64_of(&version).unwrap_or(0),
         groups: ids(groups),
         admin_of: ids(admin_of),
+        active: get(2).as_deref() != Some("0"),
     }))
 }

@@ -1,5 +1,7 @@
 //! Attempt counters in Redis: the login limiter's and the owner
-//! password's (`P limit:*`, see the key layout).
+//! password's (`P limit:*`, see the key layout), counted with the rate
+//! limiter's GCRA (`lua/gcra.lua`): a counter allowing `n` attempts per
+//! window lets `n` through at once, then one more every window / `n`.
 //!
 //! The counts live in Redis, not in a process, so that one limit holds for
 //! every shard and every api instance. They are not durable data: they
@@ -16,7 +18,13 @@ use taskmaster_shared::hex::hex;
 
 use super::{Store, StoreError};
 
-static COUNT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/limit_count.lua")));
+static COUNT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("lua/gcra.lua"),
+        "\n",
+        include_str!("lua/limit_count.lua")
+    ))
+});
 static GIVE_BACK: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/limit_give_back.lua")));
 
@@ -45,7 +53,8 @@ impl Store {
 
     /// Counts one attempt on each of `counters` (each with the number of
     /// attempts it allows per `window`), in one atomic step. Returns, per
-    /// counter, `None` while within its limit, or how long it stays over.
+    /// counter, `None` when the attempt was let through, or how long until
+    /// one would be.
     pub async fn count_attempt(
         &self,
         counters: &[(Counter, u32)],
@@ -55,9 +64,8 @@ impl Store {
         for (counter, _) in counters {
             inv.key(self.counter_key(*counter));
         }
-        inv.arg(window.as_millis() as u64);
         for (_, limit) in counters {
-            inv.arg(*limit);
+            inv.arg(interval_ms(*limit, window)).arg((*limit).max(1));
         }
         let waits: Vec<u64> = redis::from_redis_value(self.eval(&inv).await?)
             .map_err(|_| StoreError::Malformed("attempt counts"))?;
@@ -70,36 +78,54 @@ impl Store {
             .collect())
     }
 
-    /// Which of `counters` (each with the attempts it allows) are over
-    /// their limit now, and for how long; counts nothing.
+    /// Which of `counters` (each with the attempts it allows per
+    /// `window`) would refuse an attempt now, and for how long; counts
+    /// nothing. A counter's key lives exactly until its theoretical
+    /// arrival time, so its TTL alone tells: it refuses while that time is
+    /// more than its burst, less one interval, ahead.
     pub async fn over_limit(
         &self,
         counters: &[(Counter, u32)],
+        window: Duration,
     ) -> Result<Vec<Option<Duration>>, StoreError> {
         let mut pipe = redis::pipe();
         for (counter, _) in counters {
-            let key = self.counter_key(*counter);
-            pipe.cmd("GET").arg(&key).cmd("PTTL").arg(&key);
+            pipe.cmd("PTTL").arg(self.counter_key(*counter));
         }
-        let replies: Vec<Option<i64>> = self.query(&pipe).await?;
-        if replies.len() != counters.len() * 2 {
+        let ttls: Vec<i64> = self.query(&pipe).await?;
+        if ttls.len() != counters.len() {
             return Err(StoreError::Malformed("attempt counts"));
         }
         Ok(counters
             .iter()
-            .zip(replies.chunks(2))
-            .map(|((_, limit), pair)| {
-                let count = pair[0].unwrap_or(0);
-                let ttl = pair[1].unwrap_or(-2);
-                (count > i64::from(*limit) && ttl > 0).then(|| Duration::from_millis(ttl as u64))
+            .zip(ttls)
+            .map(|((_, limit), ttl)| {
+                let interval = interval_ms(*limit, window);
+                let free = interval * u64::from((*limit).max(1) - 1);
+                u64::try_from(ttl)
+                    .ok()
+                    .filter(|ttl| *ttl > free)
+                    .map(|ttl| Duration::from_millis(ttl - free))
             })
             .collect())
     }
 
-    /// Gives back one attempt counted on `counter` (it succeeded).
-    pub async fn give_back(&self, counter: Counter) -> Result<(), StoreError> {
+    /// Gives back one attempt counted on `counter`, which allows `limit`
+    /// per `window` (the attempt succeeded).
+    pub async fn give_back(
+        &self,
+        counter: Counter,
+        limit: u32,
+        window: Duration,
+    ) -> Result<(), StoreError> {
         let mut inv = GIVE_BACK.prepare_invoke();
-        inv.key(self.counter_key(counter));
+        inv.key(self.counter_key(counter))
+            .arg(interval_ms(limit, window));
         self.eval(&inv).await.map(drop)
     }
+}
+
+/// The steady spacing of `limit` attempts per `window`, in ms.
+fn interval_ms(limit: u32, window: Duration) -> u64 {
+    (window.as_millis() as u64 / u64::from(limit.max(1))).max(1)
 }

@@ -27,6 +27,9 @@ static METER: LazyLock<Script> = LazyLock::new(|| {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Principal {
     User(UserId),
+    /// A personal API token, by its id (22 base64url characters): a
+    /// script's own budget, apart from its user's interactive one.
+    Token([u8; 22]),
     Owner,
     /// A client address on the account endpoints.
     AuthClient(IpAddr),
@@ -68,6 +71,7 @@ impl Store {
     pub(super) fn meter_key(&self, principal: Principal) -> String {
         match principal {
             Principal::User(id) => self.keys.rate_user(id.get()),
+            Principal::Token(id) => self.keys.rate_token(std::str::from_utf8(&id).unwrap_or("")),
             Principal::Owner => self.keys.rate_owner(),
             Principal::AuthClient(ip) => self.keys.rate_auth(ip),
         }

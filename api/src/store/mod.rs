@@ -11,7 +11,7 @@
 //!   indexes, the dirty set and the notification change in one atomic
 //!   step, and the checks a write depends on are made in that same step.
 //! * [`refusal`]: a script's `{'ERR', code, detail}` decoded once.
-//! * [`reads`], [`writes`], [`auth`], [`sessions`], [`limits`], [`ops`]:
+//! * [`reads`], [`writes`], [`auth`], [`sessions`], [`tokens`], [`limits`], [`ops`]:
 //!   the methods, by purpose.
 //!
 //! Key names come from `taskmaster_shared::keys` (the scripts build the same
@@ -25,6 +25,7 @@ mod reads;
 pub mod refusal;
 mod scripts;
 mod sessions;
+mod tokens;
 mod value;
 mod writes;
 
@@ -42,7 +43,10 @@ pub use meter::{Meter, Metered, Principal};
 pub use ops::{BootstrapOutcome, BootstrapState, SyncCounts};
 pub use reads::{GroupDetail, sorted_tasks};
 pub use refusal::{Refusal, TaskRefusal};
-pub use sessions::{MAX_SESSIONS_PER_USER, NewSession, Rotated, Rotation, SessionRead};
+pub use sessions::{
+    MAX_SESSIONS_PER_USER, NewSession, Rotated, Rotation, SessionRead, TokenRecordKey,
+};
+pub use tokens::MAX_TOKENS_PER_USER;
 pub use writes::{
     Actor, DeletedGroup, NewCreate, NewTaskRow, NewUser, TaskAction, TaskChangeSet, UserChanges,
 };

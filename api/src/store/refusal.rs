@@ -52,6 +52,8 @@ pub enum Refusal {
     RateLimited,
     /// The owner account changed since bootstrap read it.
     Changed,
+    /// The user holds the most personal tokens it may.
+    TooMany,
     /// Tasks of a `write_tasks` call, each with why (all or nothing).
     Tasks(Vec<(TaskRefusal, u64)>),
 }
@@ -90,6 +92,7 @@ impl Refusal {
             "STALE_CREDENTIALS" => Refusal::StaleCredentials,
             "RATE_LIMITED" => Refusal::RateLimited,
             "CHANGED" => Refusal::Changed,
+            "TOO_MANY" => Refusal::TooMany,
             _ => return None,
         })
     }

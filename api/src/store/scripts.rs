@@ -39,6 +39,9 @@ pub(super) struct Scripts {
     pub bootstrap_owner: Script,
     pub rotate_owner_password: Script,
     pub remember_owner_password: Script,
+    pub token_create: Script,
+    pub token_delete: Script,
+    pub token_touch: Script,
 }
 
 pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -63,6 +66,9 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     bootstrap_owner: script!("bootstrap_owner"),
     rotate_owner_password: script!("rotate_owner_password"),
     remember_owner_password: script!("remember_owner_password"),
+    token_create: script!("token_create"),
+    token_delete: script!("token_delete"),
+    token_touch: script!("token_touch"),
 });
 
 impl Store {

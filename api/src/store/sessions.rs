@@ -138,17 +138,18 @@ impl Store {
         u64_of(&self.eval(&inv).await?).ok_or(StoreError::Malformed("session close"))
     }
 
-    /// User `user`'s credential version, session `id`'s record and
-    /// `prefetch`'s data, in one round trip (one `MGET` when the data is
-    /// one key): what a bearer request about the caller's own data reads.
+    /// User `user`'s credential version, the token's record (a session's
+    /// or a personal token's, see [`TokenRecordKey`]) and `prefetch`'s
+    /// data, in one round trip (one `MGET` when the data is one key): what
+    /// a bearer request about the caller's own data reads.
     pub async fn session_with<P: Prefetch>(
         &self,
         user: UserId,
-        id: &str,
+        record: TokenRecordKey<'_>,
         prefetch: &P,
         meter: Option<&Meter>,
     ) -> Result<SessionRead<Option<u64>, P::Output>, StoreError> {
-        let heads = [self.keys.user_cv(user.get()), self.keys.session(id)];
+        let heads = [self.keys.user_cv(user.get()), record.key(&self.keys)];
         let (heads, data, metered) = self.heads_with(&heads, prefetch, meter).await?;
         Ok(SessionRead {
             who: u64_of(&heads[0]).filter(|v| *v > 0),
@@ -158,12 +159,12 @@ impl Store {
         })
     }
 
-    /// User `user`'s auth record, session `id`'s record and `prefetch`'s
+    /// User `user`'s auth record, the token's record and `prefetch`'s
     /// data, in one round trip: what any other bearer request reads.
     pub async fn session_record_with<P: Prefetch>(
         &self,
         user: UserId,
-        id: &str,
+        record: TokenRecordKey<'_>,
         prefetch: &P,
         meter: Option<&Meter>,
     ) -> Result<SessionRead<Option<AuthRecord>, P::Output>, StoreError> {
@@ -172,7 +173,7 @@ impl Store {
             self.add_meter(&mut pipe, m);
         }
         self.auth_commands(&mut pipe, user);
-        pipe.cmd("GET").arg(self.keys.session(id));
+        pipe.cmd("GET").arg(record.key(&self.keys));
         prefetch.commands(&self.keys, &mut pipe);
         let mut replies = self.send(&pipe, meter.is_some()).await?;
         let metered = take_meter(&mut replies, meter)?;
@@ -187,6 +188,24 @@ impl Store {
             data: P::parse(data)?,
             metered,
         })
+    }
+}
+
+/// Where a bearer token's record is.
+#[derive(Debug, Clone, Copy)]
+pub enum TokenRecordKey<'a> {
+    /// A login session's (`P session:{id}`).
+    Session(&'a str),
+    /// A personal API token's (`P token:{id}`).
+    Personal(&'a str),
+}
+
+impl TokenRecordKey<'_> {
+    fn key(self, keys: &taskmaster_shared::keys::Keys) -> String {
+        match self {
+            TokenRecordKey::Session(id) => keys.session(id),
+            TokenRecordKey::Personal(id) => keys.api_token(id),
+        }
     }
 }
 

@@ -54,6 +54,7 @@ impl NewUser<'_> {
             number: self.number.to_owned(),
             email: self.email.value.clone(),
             work_times: self.work_times.clone(),
+            active: true,
             created_at: now.to_owned(),
             updated_at: now.to_owned(),
             password_hash: String::new(),
@@ -73,6 +74,8 @@ pub struct UserChanges<'a> {
     /// The login session making this change to its own user: a new
     /// password then leaves it open (every other session ends).
     pub keep_session: Option<&'a str>,
+    /// Deactivate (`false`) or reactivate (`true`).
+    pub active: Option<bool>,
     /// The complete new set of groups.
     pub groups: Option<&'a [u64]>,
     pub full_name: Option<&'a str>,
@@ -256,6 +259,11 @@ impl Store {
             .arg(c.role.map(Role::as_str).unwrap_or(""))
             .arg(c.password_hash.unwrap_or(""))
             .arg(c.keep_session.unwrap_or(""))
+            .arg(match c.active {
+                None => "",
+                Some(false) => "0",
+                Some(true) => "1",
+            })
             .arg(if c.groups.is_some() { "1" } else { "" })
             .arg(c.groups.map_or(0, <[u64]>::len))
             .arg(c.groups.unwrap_or(&[]));

@@ -10,13 +10,13 @@
 //!    may take ([`Holder`]; the script checks the lease).
 //! 2. **Stream.** The in-flight ids are scanned (SSCAN) in chunks of
 //!    `SYNC_CHUNK_ROWS` (default 5,000); each chunk's rows are read in one MULTI/EXEC (a user
-//!    with its memberships) and handed to the PostgreSQL thread over a
+//!    with its memberships and its personal API tokens) and handed to the PostgreSQL thread over a
 //!    channel of [`CHUNKS_IN_FLIGHT`] slots, so memory stays bounded
 //!    whatever the backlog (a million dirty rows included). An id whose row
 //!    is gone was deleted.
 //! 3. **Write.** One PostgreSQL transaction for the whole flush: batched
 //!    upserts per chunk (UNNEST, one statement per table, never one per
-//!    row), memberships replaced for every flushed user, then the deletes,
+//!    row), memberships and tokens replaced for every flushed user, then the deletes,
 //!    last, so that a row removed in Redis takes its dependants with it,
 //!    and `sync_state` (the flush's number and the id counters at the
 //!    hand-off; see [`crate::reconcile`]).
@@ -36,6 +36,7 @@
 use std::time::{Duration, Instant};
 
 use redis::Value;
+use taskmaster_shared::api_token::TokenRecord;
 use taskmaster_shared::keys::{Keys, RowType};
 use taskmaster_shared::model::{Fields, Group, Task, User};
 use taskmaster_shared::redis_pool::{self, RedisPool};
@@ -142,6 +143,26 @@ fn fields(v: Value) -> Fields {
     out
 }
 
+/// The `(id, record)` pairs of a `SORT … GET # GET token:*` reply that
+/// belong to `user`; an id whose record is gone or damaged is left out.
+fn token_records(v: Value, user: u64) -> Vec<(String, TokenRecord)> {
+    let Value::Array(items) = v else {
+        return Vec::new();
+    };
+    let text = |v: &Value| match v {
+        Value::BulkString(b) => std::str::from_utf8(b).ok().map(str::to_owned),
+        _ => None,
+    };
+    items
+        .chunks(2)
+        .filter_map(|pair| {
+            let id = text(pair.first()?)?;
+            let record = TokenRecord::parse(&text(pair.get(1)?)?)?;
+            (record.user == user).then_some((id, record))
+        })
+        .collect()
+}
+
 async fn conn(redis: &RedisPool) -> Result<redis_pool::Conn, FlushError> {
     redis_pool::shared(redis)
         .await
@@ -161,7 +182,15 @@ async fn read_chunk(
         pipe.cmd("HGETALL")
             .arg(keys.row(RowType::User, *id))
             .cmd("SMEMBERS")
-            .arg(keys.user_groups(*id));
+            .arg(keys.user_groups(*id))
+            .cmd("SORT")
+            .arg(keys.user_tokens(*id))
+            .arg("BY")
+            .arg("nosort")
+            .arg("GET")
+            .arg("#")
+            .arg("GET")
+            .arg(keys.api_token_pattern());
     }
     for id in group_ids {
         pipe.cmd("HGETALL").arg(keys.row(RowType::Group, *id));
@@ -177,13 +206,17 @@ async fn read_chunk(
     let replies: Vec<Value> = pipe.query_async(&mut conn).await?;
     let mut it = replies.into_iter();
     for id in user_ids {
-        let (row, groups) = (
+        let (row, groups, tokens) = (
+            it.next().unwrap_or(Value::Nil),
             it.next().unwrap_or(Value::Nil),
             it.next().unwrap_or(Value::Nil),
         );
         batch.member_users.push(*id as i64);
         match User::from_fields(&fields(row), ids(groups)) {
-            Some(user) => batch.users.push(user),
+            Some(user) => {
+                batch.tokens.extend(token_records(tokens, user.id));
+                batch.users.push(user);
+            }
             None => batch.deleted_users.push(*id as i64),
         }
     }

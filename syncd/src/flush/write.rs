@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use postgres::Client;
+use taskmaster_shared::api_token::TokenRecord;
 use taskmaster_shared::model::{Group, Task, User};
 
 use super::FlushReport;
@@ -16,14 +17,20 @@ pub(super) struct Batch {
     pub(super) deleted_users: Vec<i64>,
     pub(super) deleted_groups: Vec<i64>,
     pub(super) deleted_tasks: Vec<i64>,
-    /// Every flushed user id: their memberships are rewritten.
+    /// Every flushed user id: their memberships and tokens are rewritten.
     pub(super) member_users: Vec<i64>,
+    /// The personal API tokens of the flushed users that still exist.
+    pub(super) tokens: Vec<(String, TokenRecord)>,
 }
 
 fn ts(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_default()
+}
+
+fn from_ms(ms: u64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms as i64).unwrap_or_default()
 }
 
 fn i64s(v: impl IntoIterator<Item = u64>) -> Vec<i64> {
@@ -117,12 +124,13 @@ fn upsert(tx: &mut postgres::Transaction<'_>, b: &Batch) -> Result<(), postgres:
     if !b.users.is_empty() {
         let u = &b.users;
         tx.execute(
-            "INSERT INTO users (id, full_name, email, role, number, password_hash, work_times, created_at, updated_at)
+            "INSERT INTO users (id, full_name, email, role, number, password_hash, work_times, created_at, updated_at, active)
              SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                  $7::jsonb[], $8::timestamptz[], $9::timestamptz[])
+                                  $7::jsonb[], $8::timestamptz[], $9::timestamptz[], $10::bool[])
              ON CONFLICT (id) DO UPDATE SET full_name = EXCLUDED.full_name, email = EXCLUDED.email,
                  role = EXCLUDED.role, number = EXCLUDED.number, password_hash = EXCLUDED.password_hash,
-                 work_times = EXCLUDED.work_times, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at",
+                 work_times = EXCLUDED.work_times, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,
+                 active = EXCLUDED.active",
             &[
                 &i64s(u.iter().map(|r| r.id)),
                 &u.iter().map(|r| r.full_name.as_str()).collect::<Vec<_>>(),
@@ -133,6 +141,7 @@ fn upsert(tx: &mut postgres::Transaction<'_>, b: &Batch) -> Result<(), postgres:
                 &u.iter().map(|r| serde_json::to_value(&r.work_times).unwrap_or_default()).collect::<Vec<_>>(),
                 &u.iter().map(|r| ts(&r.created_at)).collect::<Vec<_>>(),
                 &u.iter().map(|r| ts(&r.updated_at)).collect::<Vec<_>>(),
+                &u.iter().map(|r| r.active).collect::<Vec<_>>(),
             ],
         )?;
     }
@@ -166,6 +175,28 @@ fn upsert(tx: &mut postgres::Transaction<'_>, b: &Batch) -> Result<(), postgres:
             tx.execute(
                 "INSERT INTO user_groups (user_id, group_id) SELECT * FROM UNNEST($1::bigint[], $2::bigint[])",
                 &[&users, &groups],
+            )?;
+        }
+        tx.execute(
+            "DELETE FROM api_tokens WHERE user_id = ANY($1)",
+            &[&b.member_users],
+        )?;
+        if !b.tokens.is_empty() {
+            let t = &b.tokens;
+            tx.execute(
+                "INSERT INTO api_tokens (id, user_id, name, secret_hash, read_only, created_at, expires_at, last_used_at)
+                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bool[],
+                                      $6::timestamptz[], $7::timestamptz[], $8::timestamptz[])",
+                &[
+                    &t.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+                    &i64s(t.iter().map(|(_, r)| r.user)),
+                    &t.iter().map(|(_, r)| r.name.as_str()).collect::<Vec<_>>(),
+                    &t.iter().map(|(_, r)| r.digest.as_str()).collect::<Vec<_>>(),
+                    &t.iter().map(|(_, r)| r.read_only).collect::<Vec<_>>(),
+                    &t.iter().map(|(_, r)| from_ms(r.created_ms)).collect::<Vec<_>>(),
+                    &t.iter().map(|(_, r)| r.expires_ms.map(from_ms)).collect::<Vec<_>>(),
+                    &t.iter().map(|(_, r)| r.last_used_ms.map(from_ms)).collect::<Vec<_>>(),
+                ],
             )?;
         }
     }

@@ -28,6 +28,7 @@ use utoipa::openapi::{InfoBuilder, OpenApiBuilder, PathItem, PathsBuilder};
 use super::auth::{Login, Refresh, Register};
 use super::groups::{AddMember, CreateGroup, UpdateGroup};
 use super::tasks::{Batch, CreateTask, TaskChanges};
+use super::tokens::CreateToken;
 use super::users::{CreateUser, PutWorkTimes, UpdateUser};
 use crate::answers::*;
 use crate::error::{BatchErrorBody, ErrorBody};
@@ -96,6 +97,10 @@ pub fn document() -> utoipa::openapi::OpenApi {
     components = with::<CookieSession>(components);
     components = with::<SessionAnswer>(components);
     components = with::<Me>(components);
+    components = with::<ApiToken>(components);
+    components = with::<ApiTokenList>(components);
+    components = with::<ApiTokenCreated>(components);
+    components = with::<CreateToken>(components);
     let components = components
         .schema(
             "OpenApiDocument",
@@ -127,7 +132,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "An access token from POST /auth/login or POST /auth/refresh (`tma_…`), valid for ACCESS_TOKEN_TTL (15 minutes by default) while its session lives.",
+                        "An access token from POST /auth/login or POST /auth/refresh (`tma_…`), valid for ACCESS_TOKEN_TTL (15 minutes by default) while its session lives; or a personal API token from POST /auth/tokens (`tmk_…`), valid until it expires or is revoked (a read-only one is answered 403 on anything but GET, HEAD and OPTIONS).",
                     ))
                     .build(),
             ),

@@ -6,14 +6,14 @@ use utoipa::ToSchema;
 use utoipa::openapi::link::{Link, LinkBuilder};
 use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::schema::{ComponentsBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{AnyOfBuilder, ComponentsBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder, ResponsesBuilder};
 
 use super::operations::{Kind, Operation, Param, method_name};
 
 /// What every authenticated operation may also answer.
-const COMMON_ERRORS: [u16; 4] = [401, 429, 500, 503];
+const COMMON_ERRORS: [u16; 5] = [401, 403, 429, 500, 503];
 
 fn describe(status: u16) -> &'static str {
     match status {
@@ -23,8 +23,9 @@ fn describe(status: u16) -> &'static str {
         400 => "Malformed: bad JSON, a wrong type, a path id that is not a positive integer",
         401 => "No or wrong credentials (`WWW-Authenticate: Basic`)",
         403 => {
-            "Not allowed for the caller's role, a cross-site browser request, or a cookie \
-             session's write without its X-CSRF-Token"
+            "Not allowed for the caller's role, a cross-site browser request, a cookie \
+             session's write without its X-CSRF-Token, a read-only API token's write, or \
+             the right password of a deactivated account"
         }
         404 => "Not found, or not visible to the caller",
         405 => {
@@ -66,6 +67,22 @@ fn envelope(name: &str) -> Schema {
 }
 
 fn path_parameters(path: &str) -> Vec<utoipa::openapi::path::Parameter> {
+    // A personal token's id is its own random text, not a row's number.
+    if path.starts_with("/auth/tokens/") {
+        return vec![
+            ParameterBuilder::new()
+                .name("id")
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .description(Some("A personal API token's id, as listed"))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some("^[A-Za-z0-9_-]{22}$")),
+                ))
+                .build(),
+        ];
+    }
     path_names(path)
         .map(|name| {
             ParameterBuilder::new()
@@ -174,19 +191,23 @@ pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::
     errors.sort_unstable();
     errors.dedup();
     for status in errors {
-        let body = match (o.raw, o.refusal, status) {
-            (Some(raw), _, _) if !o.auth => raw,
-            (_, Some(refusal), 403 | 404) => refusal,
-            _ => "ErrorBody",
+        let schema = match (o.raw, o.refusal, status) {
+            (Some(raw), _, _) if !o.auth => schema_ref(raw),
+            // A refusal of the operation's own lists its reasons; the
+            // refusals every operation shares (credentials, scope) do not.
+            (_, Some(refusal), 403 | 404) => RefOr::T(Schema::AnyOf(
+                AnyOfBuilder::new()
+                    .item(schema_ref(refusal))
+                    .item(schema_ref("ErrorBody"))
+                    .build(),
+            )),
+            _ => schema_ref("ErrorBody"),
         };
         responses = responses.response(
             status.to_string(),
             ResponseBuilder::new()
                 .description(describe(status))
-                .content(
-                    json,
-                    ContentBuilder::new().schema(Some(schema_ref(body))).build(),
-                ),
+                .content(json, ContentBuilder::new().schema(Some(schema)).build()),
         );
     }
     let mut parameters = path_parameters(o.path);

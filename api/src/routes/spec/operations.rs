@@ -202,7 +202,7 @@ pub const OPERATIONS: &[Operation] = &[
     )])
     .takes("Login")
     .answers(200, "SessionAnswer")
-    .errors(&[400, 401, 413, 422, 429, 500, 503]),
+    .errors(&[400, 401, 403, 413, 422, 429, 500, 503]),
     op(
         Post,
         "/auth/refresh",
@@ -233,6 +233,32 @@ pub const OPERATIONS: &[Operation] = &[
         "Who the caller is: its account, role, groups administered, and how it authenticated",
     )
     .answers(200, "Me"),
+    op(
+        Get,
+        "/auth/tokens",
+        "accounts",
+        "The caller's personal API tokens, newest first (never their secrets)",
+    )
+    .answers(200, "ApiTokenList")
+    .errors(&[400]),
+    op(
+        Post,
+        "/auth/tokens",
+        "accounts",
+        "Make a personal API token (its text is shown once); with a password or a session, not with another token",
+    )
+    .takes("CreateToken")
+    .answers(201, "ApiTokenCreated")
+    .leads_to("/auth/tokens/{id}", &[("id", "$response.body#/data/api_token/id")])
+    .errors(&[400, 403, 409, 413, 422]),
+    op(
+        Delete,
+        "/auth/tokens/{id}",
+        "accounts",
+        "Revoke one of the caller's personal API tokens, at once on every instance",
+    )
+    .answers_nothing(204)
+    .errors(&[400, 403, 404]),
     op(
         Get,
         "/users",

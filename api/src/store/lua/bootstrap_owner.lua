@@ -17,7 +17,7 @@ if holder then
 end
 id = redis.call('INCR', P .. 'seq:users')
 redis.call('HSET', k('user', id), 'id', id, 'full_name', 'System Owner', 'email', ARGV[4], 'email_key', ARGV[3],
-  'role', 'owner', 'number', '', 'pw', ARGV[5], 'work_times', '{}',
+  'role', 'owner', 'number', '', 'pw', ARGV[5], 'work_times', '{}', 'active', '1',
   'created_at', NOW, 'updated_at', NOW)
 redis.call('SET', k('user', id, 'cv'), 1)
 redis.call('HSET', P .. 'idx:email', ARGV[3], id)

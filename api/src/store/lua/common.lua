@@ -172,3 +172,23 @@ local function administers(groups)
   table.sort(groups, function(a, b) return tonumber(a) < tonumber(b) end)
   return err('ADMINISTERS', table.concat(groups, ', '))
 end
+
+-- Deletes every personal API token of user `id` (a password or role
+-- change, a deletion). The caller marks the user dirty, so the next flush
+-- removes them from PostgreSQL too.
+local function drop_tokens(id)
+  local set = k('user', id, 'tokens')
+  for _, tid in ipairs(redis.call('SMEMBERS', set)) do
+    redis.call('DEL', k('token', tid))
+  end
+  redis.call('DEL', set)
+end
+
+-- Ends every login session of user `id`.
+local function end_sessions(id)
+  local set = k('user', id, 'sessions')
+  for _, sid in ipairs(redis.call('ZRANGE', set, 0, -1)) do
+    redis.call('DEL', k('session', sid))
+  end
+  redis.call('DEL', set)
+end

@@ -8,7 +8,7 @@ for i = 10, #ARGV do
 end
 local id = redis.call('INCR', P .. 'seq:users')
 redis.call('HSET', k('user', id), 'id', id, 'full_name', ARGV[4], 'email', ARGV[5], 'email_key', ek,
-  'role', ARGV[6], 'number', ARGV[7], 'pw', ARGV[8], 'work_times', ARGV[9],
+  'role', ARGV[6], 'number', ARGV[7], 'pw', ARGV[8], 'work_times', ARGV[9], 'active', '1',
   'created_at', NOW, 'updated_at', NOW)
 redis.call('SET', k('user', id, 'cv'), 1)
 redis.call('HSET', P .. 'idx:email', ek, id)

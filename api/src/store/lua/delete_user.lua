@@ -1,4 +1,5 @@
--- ARGV: P, now, id. Deletes the user, their tasks and memberships. The
+-- ARGV: P, now, id. Deletes the user, their tasks, memberships, personal
+-- tokens and sessions. The
 -- groups the user administers go to the owner account (see
 -- groups_taker); refused when there is none to take them.
 if maintenance() then return err('MAINTENANCE') end
@@ -19,6 +20,8 @@ for _, tid in ipairs(tasks) do delete_task(tid) end
 for _, g in ipairs(groups) do redis.call('SREM', k('group', g, 'members'), id) end
 local ek = redis.call('HGET', key, 'email_key')
 if ek and redis.call('HGET', P .. 'idx:email', ek) == id then redis.call('HDEL', P .. 'idx:email', ek) end
+drop_tokens(id)
+end_sessions(id)
 redis.call('DEL', key, k('user', id, 'cv'), k('user', id, 'groups'), k('user', id, 'tasks'), k('user', id, 'admin_of'))
 redis.call('SREM', P .. 'users', id)
 dirty('user', id, 'delete')

@@ -1,17 +1,18 @@
 -- ARGV: P, now, id, expected role ('' = any), new email ('' = keep),
 --   new email key, new role ('' = keep), new pw hash ('' = keep),
 --   the session that changes its own user's password and stays ('' = none),
+--   active ('' = keep, '0' deactivate, '1' reactivate),
 --   replace groups ('1' or ''), n groups, group ids..., then field/value pairs.
 if maintenance() then return err('MAINTENANCE') end
 local id = ARGV[3]
 local key = k('user', id)
 if redis.call('EXISTS', key) == 0 then return err('NOT_FOUND') end
-local cur = redis.call('HMGET', key, 'role', 'email_key')
+local cur = redis.call('HMGET', key, 'role', 'email_key', 'active')
 if ARGV[4] ~= '' and cur[1] ~= ARGV[4] then return err('CONFLICT') end
-local ng = tonumber(ARGV[11])
-local pairs_from = 12 + ng
-if ARGV[10] == '1' then
-  for i = 12, pairs_from - 1 do
+local ng = tonumber(ARGV[12])
+local pairs_from = 13 + ng
+if ARGV[11] == '1' then
+  for i = 13, pairs_from - 1 do
     if redis.call('EXISTS', k('group', ARGV[i])) == 0 then return err('GROUP_NOT_FOUND', ARGV[i]) end
   end
 end
@@ -44,7 +45,29 @@ if ARGV[8] ~= '' then
   redis.call('HSET', key, 'pw', ARGV[8])
   bump = true
 end
+local was_active = cur[3] ~= '0'
+local active = was_active
+if ARGV[10] ~= '' then active = ARGV[10] == '1' end
 if bump then
+  -- Personal tokens carry the role they were made under and stand for the
+  -- password: both changes revoke them.
+  drop_tokens(id)
+end
+if not active then
+  -- Deactivated: no credential of the user passes (version 0), and its
+  -- sessions end; its tokens stay, inert, until it is reactivated.
+  if was_active then
+    redis.call('HSET', key, 'active', '0')
+    redis.call('SET', k('user', id, 'cv'), 0)
+    end_sessions(id)
+  end
+elseif not was_active then
+  -- Reactivated: a version larger than any it had (Redis's clock in µs),
+  -- so nothing verified before the deactivation is current again.
+  local t = redis.call('TIME')
+  redis.call('HSET', key, 'active', '1')
+  redis.call('SET', k('user', id, 'cv'), string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2])))
+elseif bump then
   -- A new version ends every session opened under the old one, except the
   -- session that changed its own password (and nothing else about its
   -- role): it moves on to the new version.
@@ -59,9 +82,9 @@ if bump then
   end
 end
 local moved = 0
-if ARGV[10] == '1' then
+if ARGV[11] == '1' then
   local want = {}
-  for i = 12, pairs_from - 1 do
+  for i = 13, pairs_from - 1 do
     want[ARGV[i]] = true
     redis.call('SADD', k('user', id, 'groups'), ARGV[i])
     redis.call('SADD', k('group', ARGV[i], 'members'), id)
