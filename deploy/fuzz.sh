@@ -2,7 +2,7 @@
 # Fuzzes the api with Schemathesis (from PyPI), driven by its own OpenAPI
 # document, as each of the three kinds of caller:
 #
-#   ./deploy/fuzz.sh                  # short: about 2 minutes (CI runs it)
+#   ./deploy/fuzz.sh                  # short: about 3 minutes (CI runs it)
 #   FUZZ_MODE=campaign ./deploy/fuzz.sh   # until at least FUZZ_REQUESTS
 #                                     # requests (default 100,000) are sent,
 #                                     # FUZZ_SECONDS (300) per caller a round
@@ -11,7 +11,8 @@
 # group admin, plain user, group and task, then runs `schemathesis run` with
 # every phase (examples, coverage, fuzzing, stateful: the spec's links chain
 # creates to the operations on what they created) as the user and the group
-# admin (Basic, and the user also with a session's bearer token;
+# admin (Basic, and the user also with a session's bearer token and with a
+# personal API token;
 # fuzz_hooks.py keeps each one's own password; the session's run leaves
 # out its own logout) and the owner
 # (header), with the checks: not a server error,
@@ -74,6 +75,13 @@ session_of() { # session_of ID PASSWORD
     python3 -c 'import json, sys; print(json.loads(sys.argv[1])["data"]["access_token"])' "$answer" ||
         { say "cannot log in as user $1: $answer"; exit 1; }
 }
+# A personal API token of the plain user (full scope).
+token_of() { # token_of ID PASSWORD
+    local answer
+    answer=$(curl -s -u "$1:$2" -H 'content-type: application/json' -d '{"name":"fuzz"}' "$BASE/auth/tokens")
+    python3 -c 'import json, sys; print(json.loads(sys.argv[1])["data"]["token"])' "$answer" ||
+        { say "cannot make a token for user $1: $answer"; exit 1; }
+}
 # Keeps each caller's own password (see fuzz_hooks.py).
 export PYTHONPATH=$ROOT/deploy SCHEMATHESIS_HOOKS=fuzz_hooks
 
@@ -101,7 +109,7 @@ run_as() { # run_as NAME SECONDS AUTH-ARGS...
 
 # The user (Basic, then a session's bearer token) and the group admin
 # first: the owner's run deletes at random.
-runs=(user bearer group_admin owner)
+runs=(user bearer token group_admin owner)
 failed=0
 round=0
 while :; do
@@ -118,6 +126,11 @@ while :; do
             bearer)
                 token=$(session_of "$USR" "$USER_PW") || exit 1
                 auth=(--header "Authorization: Bearer $token" --exclude-path /auth/logout) self=$USR ;;
+            # A personal token: every operation, its own revocation included
+            # (the stateful phase revokes only tokens it made).
+            token)
+                token=$(token_of "$USR" "$USER_PW") || exit 1
+                auth=(--header "Authorization: Bearer $token") self=$USR ;;
             group_admin) auth=(--auth "$GA:$GA_PW") self=$GA ;;
             owner) auth=(--header "X-Owner-Password: $OWNER") self= ;;
         esac

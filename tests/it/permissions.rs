@@ -715,6 +715,13 @@ async fn matrix(credential: Credential) {
                 403,
             ),
             (
+                Owner,
+                Method::PUT,
+                "/users/1".into(),
+                Some(json!({"active": false})),
+                403,
+            ),
+            (
                 Ga,
                 Method::PUT,
                 format!("/users/{}", sleeper.id),

@@ -301,6 +301,12 @@ pub async fn update(
             "You cannot deactivate or reactivate your own account".into(),
         ));
     }
+    // An owner account is the way back in for every other one.
+    if active == Some(false) && target.role == Role::Owner {
+        return Err(ApiError::Forbidden(
+            "An owner account cannot be deactivated".into(),
+        ));
+    }
     let hash = match pw {
         Some(pw) => Some(hash_password(pw).await?),
         None => None,
