@@ -56,13 +56,22 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 api() { curl -sf -H "X-Owner-Password: $OWNER" -H 'content-type: application/json' "$@"; }
 id_of() { python3 -c 'import json, sys; d = json.load(sys.stdin)["data"]; print(d[sys.argv[1]]["id"])' "$1"; }
 GA_PW=fuzz-admin-pw USER_PW=fuzz-user-pw
-seed() { # seed ROUND: sets GA, USR
+# A personal API token of the plain user (full scope).
+token_of() { # token_of ID PASSWORD
+    local answer
+    answer=$(curl -s -u "$1:$2" -H 'content-type: application/json' -d '{"name":"fuzz"}' "$BASE/auth/tokens")
+    python3 -c 'import json, sys; print(json.loads(sys.argv[1])["data"]["token"])' "$answer" ||
+        { say "cannot make a token for user $1: $answer"; exit 1; }
+}
+seed() { # seed ROUND: sets GA, USR, TOKEN
     GA=$(api -d "{\"full_name\":\"Fuzz Admin $1\",\"email\":\"ga$1@fuzz.example\",\"password\":\"$GA_PW\",\"role\":\"group_admin\"}" "$BASE/users" | id_of user)
     USR=$(api -d "{\"full_name\":\"Fuzz User $1\",\"email\":\"user$1@fuzz.example\",\"password\":\"$USER_PW\",\"role\":\"user\"}" "$BASE/users" | id_of user)
     local group
     group=$(api -d "{\"name\":\"Fuzz $1\",\"admin_id\":$GA}" "$BASE/groups" | id_of group)
     api -d "{\"user_id\":$USR}" "$BASE/groups/$group/users" >/dev/null
     api -d "{\"title\":\"Fuzz task\",\"group_id\":$group}" "$BASE/users/$USR/tasks" >/dev/null
+    # Made now, before the user's own run can fill its 50 tokens.
+    TOKEN=$(token_of "$USR" "$USER_PW")
 }
 # An access token of a session of the plain user. The runs before hammer
 # the account endpoints from this address (their stricter limit) and the
@@ -74,13 +83,6 @@ session_of() { # session_of ID PASSWORD
     answer=$(curl -s -H 'content-type: application/json' -d "{\"login\":$1,\"password\":\"$2\"}" "$BASE/auth/login")
     python3 -c 'import json, sys; print(json.loads(sys.argv[1])["data"]["access_token"])' "$answer" ||
         { say "cannot log in as user $1: $answer"; exit 1; }
-}
-# A personal API token of the plain user (full scope).
-token_of() { # token_of ID PASSWORD
-    local answer
-    answer=$(curl -s -u "$1:$2" -H 'content-type: application/json' -d '{"name":"fuzz"}' "$BASE/auth/tokens")
-    python3 -c 'import json, sys; print(json.loads(sys.argv[1])["data"]["token"])' "$answer" ||
-        { say "cannot make a token for user $1: $answer"; exit 1; }
 }
 # Keeps each caller's own password (see fuzz_hooks.py).
 export PYTHONPATH=$ROOT/deploy SCHEMATHESIS_HOOKS=fuzz_hooks
@@ -128,9 +130,7 @@ while :; do
                 auth=(--header "Authorization: Bearer $token" --exclude-path /auth/logout) self=$USR ;;
             # A personal token: every operation, its own revocation included
             # (the stateful phase revokes only tokens it made).
-            token)
-                token=$(token_of "$USR" "$USER_PW") || exit 1
-                auth=(--header "Authorization: Bearer $token") self=$USR ;;
+            token) auth=(--header "Authorization: Bearer $TOKEN") self=$USR ;;
             group_admin) auth=(--auth "$GA:$GA_PW") self=$GA ;;
             owner) auth=(--header "X-Owner-Password: $OWNER") self= ;;
         esac
