@@ -60,18 +60,20 @@ GA_PW=fuzz-admin-pw USER_PW=fuzz-user-pw
 token_of() { # token_of ID PASSWORD
     local answer
     answer=$(curl -s -u "$1:$2" -H 'content-type: application/json' -d '{"name":"fuzz"}' "$BASE/auth/tokens")
-    python3 -c 'import json, sys; print(json.loads(sys.argv[1])["data"]["token"])' "$answer" ||
+    python3 -c 'import json, sys; d = json.loads(sys.argv[1])["data"]; print(d["token"], d["api_token"]["id"])' "$answer" ||
         { say "cannot make a token for user $1: $answer"; exit 1; }
 }
-seed() { # seed ROUND: sets GA, USR, TOKEN
+seed() { # seed ROUND: sets GA, USR, TOKEN, FUZZ_KEEP_TOKEN
     GA=$(api -d "{\"full_name\":\"Fuzz Admin $1\",\"email\":\"ga$1@fuzz.example\",\"password\":\"$GA_PW\",\"role\":\"group_admin\"}" "$BASE/users" | id_of user)
     USR=$(api -d "{\"full_name\":\"Fuzz User $1\",\"email\":\"user$1@fuzz.example\",\"password\":\"$USER_PW\",\"role\":\"user\"}" "$BASE/users" | id_of user)
     local group
     group=$(api -d "{\"name\":\"Fuzz $1\",\"admin_id\":$GA}" "$BASE/groups" | id_of group)
     api -d "{\"user_id\":$USR}" "$BASE/groups/$group/users" >/dev/null
     api -d "{\"title\":\"Fuzz task\",\"group_id\":$group}" "$BASE/users/$USR/tasks" >/dev/null
-    # Made now, before the user's own run can fill its 50 tokens.
-    TOKEN=$(token_of "$USR" "$USER_PW")
+    # Made now, before the user's own run can fill its 50 tokens; no run
+    # revokes it (see fuzz_hooks.py).
+    read -r TOKEN FUZZ_KEEP_TOKEN < <(token_of "$USR" "$USER_PW")
+    export FUZZ_KEEP_TOKEN
 }
 # An access token of a session of the plain user. The runs before hammer
 # the account endpoints from this address (their stricter limit) and the

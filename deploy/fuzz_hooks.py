@@ -8,7 +8,11 @@ field (field names are case-insensitive) is dropped from bodies sent to
 its own account. Every other field, and every other account, is fuzzed.
 
 (The caller with a session token would likewise end its own session with
-`POST /auth/logout`: fuzz.sh leaves that operation out of its run.)
+`POST /auth/logout`: fuzz.sh leaves that operation out of its run.) The
+personal token the token run fuzzes with (`FUZZ_KEEP_TOKEN`, its id) is
+likewise never revoked: the runs of its user list their tokens, and
+Schemathesis feeds listed ids to `DELETE /auth/tokens/{id}`; that id is
+swapped for one that does not exist.
 
 The owner's run fuzzes `POST /admin/sync?action=restore` too: while that
 restore runs, every data request is answered 503 "Maintenance in
@@ -34,8 +38,18 @@ def filter_failure(ctx, failure, case, response):
     return not in_maintenance(response.status_code, response.content)
 
 
+KEEP_TOKEN = os.environ.get("FUZZ_KEEP_TOKEN", "")
+
+
 @schemathesis.hook
 def before_call(ctx, case, kwargs):
+    if (
+        KEEP_TOKEN
+        and case.method.upper() == "DELETE"
+        and case.operation.path == "/auth/tokens/{id}"
+        and (case.path_parameters or {}).get("id") == KEEP_TOKEN
+    ):
+        case.path_parameters["id"] = "0" * len(KEEP_TOKEN)
     if not SELF_ID or case.method.upper() != "PUT" or case.operation.path != "/users/{id}":
         return
     if str((case.path_parameters or {}).get("id", "")).lstrip("0") != SELF_ID:
