@@ -147,7 +147,7 @@ impl Edge {
                     .catch_unwind()
                     .instrument(span.clone());
                 let (outcome, counted) =
-                    crate::ratelimit::scope(tokio::time::timeout(limit, routed)).await;
+                    crate::ratelimit::scope(start, tokio::time::timeout(limit, routed)).await;
                 metered = counted;
                 match outcome {
                     Ok(Ok(Ok(response))) => response,

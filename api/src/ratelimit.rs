@@ -22,7 +22,7 @@
 //! the `MGET` that serves a read (6 against 0.8 µs of Redis's one thread,
 //! measured with redis-benchmark), so a busy principal would cost every
 //! request a third of its throughput. A count may therefore take several
-//! requests' worth at once (`burst / 16`, at most 32, and one for bursts
+//! requests' worth at once (`burst / 16`, at most 256, and one for bursts
 //! under 32): the shard keeps the rest for its next requests of that
 //! principal, for at most a second, and those need no count in Redis. The
 //! limit is never exceeded (what a shard holds was taken from the shared
@@ -43,8 +43,23 @@ use crate::state::AppState;
 use crate::store::{Meter, Metered, Principal};
 use taskmaster_shared::config::Rate;
 
+/// A request's slot: its count, for the headers, and when it began (the
+/// leases' clock: a lease lives a second, so the request's own start time
+/// is precise enough, and spares every request a clock read).
+struct Slot {
+    counted: Cell<Option<Metered>>,
+    start: Instant,
+}
+
 tokio::task_local! {
-    static COUNTED: Cell<Option<Metered>>;
+    static COUNTED: Slot;
+}
+
+/// The current request's start, or now outside a request.
+fn request_time() -> Instant {
+    COUNTED
+        .try_with(|slot| slot.start)
+        .unwrap_or_else(|_| Instant::now())
 }
 
 /// Requests' worth a shard took from the shared count for a principal and
@@ -62,7 +77,9 @@ struct Lease {
 /// How long a shard keeps leased requests.
 const LEASE_LIFE: Duration = Duration::from_secs(1);
 /// At most this many requests' worth per lease.
-const MAX_LEASE: u32 = 32;
+const MAX_LEASE: u32 = 256;
+/// Bursts below this lease nothing: every request is counted exactly.
+const SMALL_BURST: u32 = 32;
 
 thread_local! {
     // A shard is one thread (see `crate::server`), so its leases are too.
@@ -71,7 +88,7 @@ thread_local! {
 
 /// How many requests' worth a count takes at `rate`.
 fn lease_size(rate: Rate) -> u32 {
-    if rate.burst < MAX_LEASE {
+    if rate.burst < SMALL_BURST {
         1
     } else {
         (rate.burst / 16).clamp(1, MAX_LEASE)
@@ -83,8 +100,8 @@ fn lease_size(rate: Rate) -> u32 {
 fn from_lease(principal: Principal, rate: Rate) -> Option<Metered> {
     LEASES.with(|leases| {
         let mut leases = leases.borrow_mut();
-        let now = Instant::now();
         let lease = leases.get_mut(&principal)?;
+        let now = request_time();
         if lease.left == 0 || lease.until <= now {
             lease.left = 0;
             return None;
@@ -107,7 +124,7 @@ fn keep_lease(m: &Metered) {
     if m.granted <= 1 {
         return;
     }
-    let now = Instant::now();
+    let now = request_time();
     LEASES.with(|leases| {
         let mut leases = leases.borrow_mut();
         // Bounded: a shard's leases are forgotten wholesale when many
@@ -133,13 +150,20 @@ fn keep_lease(m: &Metered) {
     });
 }
 
-/// Runs a request's future with a slot for its count; returns its output
-/// and the count.
-pub async fn scope<F: std::future::Future>(future: F) -> (F::Output, Option<Metered>) {
+/// Runs a request's future, which began at `start`, with a slot for its
+/// count; returns its output and the count.
+pub async fn scope<F: std::future::Future>(
+    start: Instant,
+    future: F,
+) -> (F::Output, Option<Metered>) {
+    let slot = Slot {
+        counted: Cell::new(None),
+        start,
+    };
     COUNTED
-        .scope(Cell::new(None), async {
+        .scope(slot, async {
             let output = future.await;
-            (output, COUNTED.with(Cell::get))
+            (output, COUNTED.with(|slot| slot.counted.get()))
         })
         .await
 }
@@ -150,7 +174,7 @@ pub async fn scope<F: std::future::Future>(future: F) -> (F::Output, Option<Mete
 pub fn meter(state: &AppState, principal: Principal) -> Option<Meter> {
     let rate = state.config.accounts.rate?;
     if let Some(leased) = from_lease(principal, rate) {
-        let _ = COUNTED.try_with(|slot| slot.set(Some(leased)));
+        let _ = COUNTED.try_with(|slot| slot.counted.set(Some(leased)));
         return None;
     }
     Some(Meter {
@@ -177,7 +201,7 @@ pub fn admit(metered: Option<Metered>) -> Result<(), ApiError> {
     keep_lease(&m);
     // Outside a request (a test calling a handler directly) there is no
     // slot, and no headers to give.
-    let _ = COUNTED.try_with(|slot| slot.set(Some(m)));
+    let _ = COUNTED.try_with(|slot| slot.counted.set(Some(m)));
     if m.allowed {
         Ok(())
     } else {
@@ -190,7 +214,9 @@ pub fn admit(metered: Option<Metered>) -> Result<(), ApiError> {
 /// whole), with the `X-RateLimit-*` spellings many clients read. (Every
 /// answer carries them, so they are kept to these six.)
 pub fn headers(m: &Metered, headers: &mut HeaderMap) {
-    // On every answer: names made once, numbers written without a String.
+    // On every answer: names made once; the limit and the reset, which
+    // seldom change, formatted once per shard and value and shared after
+    // (a clone is a reference count); only the remaining count is new.
     static NAMES: [HeaderName; 6] = [
         HeaderName::from_static("ratelimit-limit"),
         HeaderName::from_static("ratelimit-remaining"),
@@ -199,14 +225,32 @@ pub fn headers(m: &Metered, headers: &mut HeaderMap) {
         HeaderName::from_static("x-ratelimit-remaining"),
         HeaderName::from_static("x-ratelimit-reset"),
     ];
+    thread_local! {
+        static FORMATTED: RefCell<[(u64, HeaderValue); 2]> =
+            RefCell::new([(0, HeaderValue::from(0u64)), (0, HeaderValue::from(0u64))]);
+    }
     let [limit, remaining, reset, x_limit, x_remaining, x_reset] = NAMES.clone();
-    let reset_secs = HeaderValue::from(m.reset_ms.div_ceil(1_000));
-    headers.insert(limit, HeaderValue::from(m.rate.burst));
-    headers.insert(x_limit, HeaderValue::from(m.rate.burst));
-    headers.insert(remaining, HeaderValue::from(m.remaining));
-    headers.insert(x_remaining, HeaderValue::from(m.remaining));
-    headers.insert(reset, reset_secs.clone());
-    headers.insert(x_reset, reset_secs);
+    let (limit_value, reset_value) = FORMATTED.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let mut formatted = |i: usize, n: u64| {
+            if cache[i].0 != n {
+                cache[i] = (n, HeaderValue::from(n));
+            }
+            cache[i].1.clone()
+        };
+        (
+            formatted(0, u64::from(m.rate.burst)),
+            formatted(1, m.reset_ms.div_ceil(1_000)),
+        )
+    });
+    let remaining_value = HeaderValue::from(m.remaining);
+    headers.reserve(6);
+    headers.insert(limit, limit_value.clone());
+    headers.insert(x_limit, limit_value);
+    headers.insert(remaining, remaining_value.clone());
+    headers.insert(x_remaining, remaining_value);
+    headers.insert(reset, reset_value.clone());
+    headers.insert(x_reset, reset_value);
 }
 
 #[cfg(test)]
@@ -222,8 +266,16 @@ mod tests {
     }
 
     #[test]
-    fn small_bursts_lease_nothing_and_large_ones_a_sixteenth_up_to_32() {
-        for (burst, size) in [(1, 1), (5, 1), (31, 1), (32, 2), (200, 12), (10_000, 32)] {
+    fn small_bursts_lease_nothing_and_large_ones_a_sixteenth_up_to_256() {
+        for (burst, size) in [
+            (1, 1),
+            (5, 1),
+            (31, 1),
+            (32, 2),
+            (200, 12),
+            (4_096, 256),
+            (10_000_000, 256),
+        ] {
             assert_eq!(lease_size(rate(burst)), size, "{burst}");
         }
     }

@@ -68,7 +68,9 @@ pub struct Loaded {
 }
 
 /// True for keys a rebuild replaces; counters, syncd's own keys and the
-/// maintenance flag stay.
+/// maintenance flag stay. Login sessions go (they are not durable, and a
+/// password restored to an older one must not leave sessions opened with
+/// a newer one).
 pub fn is_data_key(keys: &Keys, key: &str) -> bool {
     let Some(rest) = key.strip_prefix(keys.prefix()) else {
         return false;

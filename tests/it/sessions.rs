@@ -451,3 +451,33 @@ async fn the_session_that_changes_its_own_password_stays_and_every_other_one_end
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn a_restore_ends_every_session_and_the_password_still_opens_a_new_one() {
+    let dir = crate::restore::backup_dir();
+    let app = spawn_app().await;
+    let (_syncd, _pg) = crate::restore::syncd_for(&app, &dir).await;
+    let user = app.seed_user("user", &[]).await;
+    let mine = format!("/users/{}", user.id);
+    let session = login(&app, &user).await;
+    assert_eq!(
+        status_of(&app, &mine, &session.bearer()).await,
+        StatusCode::OK
+    );
+    let res = crate::restore::admin_sync(&app, "action=restore").await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(
+        status_of(&app, &mine, &session.bearer()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        refresh(&app, &session.refresh).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let again = login(&app, &user).await;
+    assert_eq!(
+        status_of(&app, &mine, &again.bearer()).await,
+        StatusCode::OK
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

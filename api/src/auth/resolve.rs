@@ -95,7 +95,8 @@ async fn by_session<P: Prefetch>(
             .session_with(token.user, token.record_key(), prefetch, meter.as_ref())
             .await?;
         ratelimit::admit(read.metered)?;
-        let (role, method) = admit_token(state, token, read.session.as_deref(), read.who, now)?;
+        let version = Version::Unread(read.who);
+        let (role, method) = admit_token(state, token, read.session.as_deref(), version, now)?;
         let caller = Caller {
             id: Some(token.user.get()),
             role,
@@ -115,7 +116,7 @@ async fn by_session<P: Prefetch>(
         .who
         .filter(|a| a.active)
         .ok_or(ApiError::Unauthorized)?;
-    let version = Some(auth.credential_version);
+    let version = Version::Read(auth.credential_version);
     let (_, method) = admit_token(state, token, read.session.as_deref(), version, now)?;
     let caller = Caller {
         id: Some(auth.id),
@@ -128,27 +129,48 @@ async fn by_session<P: Prefetch>(
     Ok((caller, read.data))
 }
 
+/// What a bearer request read of its user's credential version.
+#[derive(Clone, Copy)]
+enum Version {
+    /// With the whole auth record: the version (0: deactivated).
+    Read(u64),
+    /// Beside the token's record only: a personal token's read reads it
+    /// (`None`: no user, or deactivated); a session's does not (`None`).
+    Unread(Option<u64>),
+}
+
 /// Checks `token` against its stored `record` (`None`: there is none),
-/// given its user's credential `version` now: the role it acts with and
-/// how it authenticated. A read-only personal token is refused a write
-/// (403: the token is good, the scope is not); a personal token's use is
-/// marked, at most once a minute, in the background.
+/// given what was read of its user's credential `version`: the role it
+/// acts with and how it authenticated. A read-only personal token is
+/// refused a write (403: the token is good, the scope is not); a personal
+/// token's use is marked, at most once a minute, in the background.
 fn admit_token(
     state: &AppState,
     token: &Token,
     record: Option<&str>,
-    version: Option<u64>,
+    version: Version,
     now: u64,
 ) -> Result<(Role, Method), ApiError> {
     let record = record.ok_or(ApiError::Unauthorized)?;
     if token.kind != Kind::Personal {
-        let role = admitted(record, token, version, now).ok_or(ApiError::Unauthorized)?;
+        let (role, opened_under) = admitted(record, token, now).ok_or(ApiError::Unauthorized)?;
+        // A session that still exists is current (whatever ends one
+        // deletes it); where the version was read anyway, it must agree.
+        if let Version::Read(v) = version
+            && v != opened_under
+        {
+            return Err(ApiError::Unauthorized);
+        }
         let method = Method::Session {
             id: token.id.clone(),
             cookie: token.in_cookie,
         };
         return Ok((role, method));
     }
+    let version = match version {
+        Version::Read(v) => Some(v),
+        Version::Unread(v) => v,
+    };
     let admitted = personal::admitted(record, token, version, now).ok_or(ApiError::Unauthorized)?;
     if admitted.read_only && token.for_write {
         return Err(ApiError::Forbidden(

@@ -61,7 +61,9 @@ pub struct Token {
     pub user: UserId,
     /// The session's id.
     pub id: String,
-    digest: String,
+    /// BLAKE2b-256 of the secret, raw: it is compared on every request,
+    /// and the stored hex is decoded for that (hex is made only to store).
+    digest: [u8; 32],
     /// It came in a cookie (see [`super::cookie`]), not a header or body.
     pub in_cookie: bool,
     /// It came with a request that may change something (not GET, HEAD or
@@ -94,8 +96,26 @@ fn random(bytes: usize) -> String {
 }
 
 /// The stored form of a secret: BLAKE2b-256, hex.
-fn digest_of(secret: &str) -> String {
-    hex(&Blake2b256::digest(secret.as_bytes()))
+fn digest_of(secret: &str) -> [u8; 32] {
+    Blake2b256::digest(secret.as_bytes()).into()
+}
+
+/// 64 hex digits as the 32 bytes they spell; `None` for anything else.
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    let text = text.as_bytes();
+    if text.len() != 64 {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; 32];
+    for (i, pair) in text.chunks_exact(2).enumerate() {
+        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
 }
 
 /// Whether `text` is `len` base64url characters (what [`random`] makes).
@@ -114,7 +134,7 @@ pub fn new_id() -> String {
 /// Makes a token of `kind` for `user` and session `id`.
 pub fn mint(kind: Kind, user: UserId, id: &str) -> Minted {
     let secret = random(SECRET_BYTES);
-    let digest = digest_of(&secret);
+    let digest = hex(&digest_of(&secret));
     Minted {
         text: format!("{}{}.{id}.{secret}", kind.prefix(), user.get()),
         digest,
@@ -150,12 +170,12 @@ impl Token {
     /// Whether this token's secret is the one `stored` is the digest of,
     /// compared in constant time.
     pub fn matches(&self, stored: &str) -> bool {
-        bool::from(self.digest.as_bytes().ct_eq(stored.as_bytes()))
+        unhex(stored).is_some_and(|stored| bool::from(self.digest.ct_eq(&stored)))
     }
 
-    /// The digest of its secret, as stored.
-    pub fn digest(&self) -> &str {
-        &self.digest
+    /// The digest of its secret, as stored (hex).
+    pub fn digest(&self) -> String {
+        hex(&self.digest)
     }
 
     /// Whom its requests count against: a personal token is a principal
@@ -192,6 +212,22 @@ mod tests {
         assert!(token.matches(&minted.digest));
         let other = mint(Kind::Access, UserId(42), &id);
         assert!(!token.matches(&other.digest));
+    }
+
+    #[test]
+    fn a_stored_digest_is_matched_only_as_64_lower_case_hex_digits() {
+        let minted = mint(Kind::Personal, UserId(3), &new_id());
+        let token = Token::parse(&minted.text).expect("parses");
+        assert_eq!(token.digest(), minted.digest);
+        for bad in [
+            String::new(),
+            minted.digest[1..].to_owned(),
+            format!("{}0", minted.digest),
+            minted.digest.to_uppercase(),
+            format!("{}g", &minted.digest[1..]),
+        ] {
+            assert!(!token.matches(&bad), "{bad}");
+        }
     }
 
     #[test]

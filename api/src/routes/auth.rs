@@ -287,6 +287,7 @@ pub async fn refresh(
     };
     let access = mint(Kind::Access, token.user, &token.id);
     let refresh = mint(Kind::Refresh, token.user, &token.id);
+    let presented = token.digest();
     let accounts = &state.config.accounts;
     let now = now_ms();
     let (rotated, metered) = state
@@ -294,7 +295,7 @@ pub async fn refresh(
         .rotate_session(&Rotation {
             user: token.user,
             id: &token.id,
-            presented: token.digest(),
+            presented: &presented,
             now_ms: now,
             access_until: now + accounts.access_token_ttl.as_millis() as u64,
             access_digest: &access.digest,

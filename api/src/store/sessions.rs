@@ -138,10 +138,13 @@ impl Store {
         u64_of(&self.eval(&inv).await?).ok_or(StoreError::Malformed("session close"))
     }
 
-    /// User `user`'s credential version, the token's record (a session's
-    /// or a personal token's, see [`TokenRecordKey`]) and `prefetch`'s
-    /// data, in one round trip (one `MGET` when the data is one key): what
-    /// a bearer request about the caller's own data reads.
+    /// The token's record (a session's or a personal token's, see
+    /// [`TokenRecordKey`]) and `prefetch`'s data, in one round trip (one
+    /// `MGET` when the data is one key): what a bearer request about the
+    /// caller's own data reads. A personal token's also reads user
+    /// `user`'s credential version (`who`; a deactivated or deleted user
+    /// has none above 0); a session's record alone tells, since whatever
+    /// ends a session deletes it (`who` is then `None`).
     pub async fn session_with<P: Prefetch>(
         &self,
         user: UserId,
@@ -149,7 +152,17 @@ impl Store {
         prefetch: &P,
         meter: Option<&Meter>,
     ) -> Result<SessionRead<Option<u64>, P::Output>, StoreError> {
-        let heads = [self.keys.user_cv(user.get()), record.key(&self.keys)];
+        let record_key = record.key(&self.keys);
+        if let TokenRecordKey::Session(_) = record {
+            let (heads, data, metered) = self.heads_with(&[record_key], prefetch, meter).await?;
+            return Ok(SessionRead {
+                who: None,
+                session: string(&heads[0]),
+                data,
+                metered,
+            });
+        }
+        let heads = [self.keys.user_cv(user.get()), record_key];
         let (heads, data, metered) = self.heads_with(&heads, prefetch, meter).await?;
         Ok(SessionRead {
             who: u64_of(&heads[0]).filter(|v| *v > 0),

@@ -184,11 +184,14 @@ local function drop_tokens(id)
   redis.call('DEL', set)
 end
 
--- Ends every login session of user `id`.
-local function end_sessions(id)
+-- Ends every login session of user `id`, but `keep` (a session id, or
+-- nil). Every live session is in the user's set (session_open.lua).
+local function end_sessions(id, keep)
   local set = k('user', id, 'sessions')
   for _, sid in ipairs(redis.call('ZRANGE', set, 0, -1)) do
-    redis.call('DEL', k('session', sid))
+    if sid ~= keep then
+      redis.call('DEL', k('session', sid))
+      redis.call('ZREM', set, sid)
+    end
   end
-  redis.call('DEL', set)
 end

@@ -7,6 +7,7 @@ if redis.call('HGET', key, 'pw') ~= ARGV[4] then return err('CHANGED') end
 redis.call('HSET', key, 'pw', ARGV[5], 'updated_at', NOW)
 if redis.call('HGET', key, 'active') ~= '0' then redis.call('INCR', k('user', ARGV[3], 'cv')) end
 drop_tokens(ARGV[3])
+end_sessions(ARGV[3])
 redis.call('HSET', P .. 'meta:owner', 'pw', ARGV[5])
 dirty('user', ARGV[3], 'upsert')
 return {'OK'}

@@ -27,5 +27,8 @@ if redis.call('ZCARD', KEYS[2]) > most then
     redis.call('DEL', ARGV[7] .. oldest[1])
   end
 end
-redis.call('PEXPIRE', KEYS[2], ttl)
+-- Never shortened (GT): it must outlive every session it lists, even
+-- after REFRESH_TOKEN_TTL was lowered (a new set has no expiry: NX).
+redis.call('PEXPIRE', KEYS[2], ttl, 'NX')
+redis.call('PEXPIRE', KEYS[2], ttl, 'GT')
 return 'OK'

@@ -41,5 +41,5 @@ end
 -- The access token being replaced stays valid until its own expiry.
 local fresh = table.concat({uid, cv, role, ARGV[4], ARGV[5], aexp, ahash, ARGV[6]}, ' ')
 redis.call('SET', KEYS[1], fresh, 'PX', tonumber(ARGV[7]))
-redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[7]))
+redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[7]), 'GT')
 return answer('OK')

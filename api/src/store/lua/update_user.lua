@@ -68,18 +68,22 @@ elseif not was_active then
   redis.call('HSET', key, 'active', '1')
   redis.call('SET', k('user', id, 'cv'), string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2])))
 elseif bump then
-  -- A new version ends every session opened under the old one, except the
-  -- session that changed its own password (and nothing else about its
-  -- role): it moves on to the new version.
+  -- A new version, and every session ends, except the session that
+  -- changed its own password (and nothing else about its role): it moves
+  -- on to the new version. (A session's own request reads only its record,
+  -- so ending it means deleting it.)
   local cv = redis.call('INCR', k('user', id, 'cv'))
+  local kept = nil
   if ARGV[9] ~= '' and not role_changed then
     local skey = k('session', ARGV[9])
     local record = redis.call('GET', skey)
     local uid, old, rest = string.match(record or '', '^(%d+) (%d+) (.*)$')
     if uid == id and tonumber(old) == cv - 1 then
       redis.call('SET', skey, uid .. ' ' .. cv .. ' ' .. rest, 'KEEPTTL')
+      kept = ARGV[9]
     end
   end
+  end_sessions(id, kept)
 end
 local moved = 0
 if ARGV[11] == '1' then
