@@ -493,3 +493,78 @@ async fn a_task_list_read_before_a_restore_is_never_answered_after_it() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_backup_in_the_first_format_still_restores_with_every_user_active() {
+    let dir = backup_dir();
+    let app = spawn_app().await;
+    let (_syncd, _pg) = syncd_for(&app, &dir).await;
+    let (u, _) = seed(&app).await;
+    let res = admin_sync(&app, "action=backup").await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let file = res.json()["data"]["file"]
+        .as_str()
+        .expect("file")
+        .to_owned();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(dir.join(&file)).expect("open"))
+        .read_to_string(&mut text)
+        .expect("gzip");
+    // Format 1, as written before deactivation and personal tokens: no
+    // `active` column (the last of users), no api_tokens table.
+    let mut old = String::new();
+    let mut table = "";
+    for line in text.lines() {
+        if line == "taskmaster-backup 2" {
+            old.push_str("taskmaster-backup 1\n");
+        } else if let Some(rest) = line.strip_prefix("table ") {
+            table = if rest.starts_with("users ") {
+                "users"
+            } else if rest.starts_with("api_tokens ") {
+                "api_tokens"
+            } else {
+                "other"
+            };
+            match table {
+                "users" => old.push_str(&format!("{}\n", line.replace(",active", ""))),
+                "api_tokens" => {}
+                _ => old.push_str(&format!("{line}\n")),
+            }
+        } else if let Some(json) = line.strip_prefix("end ") {
+            let mut counts: Value = serde_json::from_str(json).expect("end line");
+            counts.as_object_mut().expect("counts").remove("api_tokens");
+            old.push_str(&format!("end {counts}\n"));
+        } else if table == "api_tokens" {
+            if line == "\\." {
+                table = "other";
+            }
+        } else if table == "users" && line != "\\." {
+            let (row, active) = line.rsplit_once('\t').expect("a users row");
+            assert_eq!(active, "t");
+            old.push_str(&format!("{row}\n"));
+        } else {
+            old.push_str(&format!("{line}\n"));
+        }
+    }
+    let name = "taskmaster-20200101T000000Z.backup.gz";
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, old.as_bytes()).expect("gzip");
+    std::fs::write(dir.join(name), gz.finish().expect("gzip")).expect("write");
+    let sum = std::process::Command::new("sha256sum")
+        .arg(name)
+        .current_dir(&dir)
+        .output()
+        .expect("sha256sum");
+    std::fs::write(dir.join(format!("{name}.sha256")), sum.stdout).expect("write");
+
+    let fresh = spawn_app().await;
+    let (_fresh_syncd, _) = syncd_for(&fresh, &dir).await;
+    let res = admin_sync(&fresh, &format!("action=restore&from={name}")).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let res = fresh
+        .call(Method::GET, &format!("/users/{}", u.id), &u.auth(), None)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.json()["data"]["active"], true);
+    let _ = std::fs::remove_dir_all(&dir);
+}
