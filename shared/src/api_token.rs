@@ -83,6 +83,30 @@ impl TokenRecord {
         })
     }
 
+    /// The `(id, record)` pairs of a user's tokens as `SORT P
+    /// user:{id}:tokens BY nosort GET # GET P token:*` answers them (what
+    /// the api lists and syncd writes behind), keeping those of `user`; an
+    /// id whose record is gone or damaged is left out.
+    pub fn listed(reply: redis::Value, user: u64) -> Vec<(String, TokenRecord)> {
+        let redis::Value::Array(items) = reply else {
+            return Vec::new();
+        };
+        fn text(v: &redis::Value) -> Option<&str> {
+            match v {
+                redis::Value::BulkString(b) => std::str::from_utf8(b).ok(),
+                _ => None,
+            }
+        }
+        items
+            .chunks(2)
+            .filter_map(|pair| {
+                let id = text(pair.first()?)?;
+                let record = TokenRecord::parse(text(pair.get(1)?)?)?;
+                (record.user == user).then(|| (id.to_owned(), record))
+            })
+            .collect()
+    }
+
     /// Whether it has expired at `now_ms`.
     pub fn expired(&self, now_ms: u64) -> bool {
         self.expires_ms.is_some_and(|until| now_ms >= until)
@@ -139,6 +163,31 @@ mod tests {
             ..r
         };
         assert_eq!(TokenRecord::parse(&used.to_record()), Some(used));
+    }
+
+    #[test]
+    fn a_listing_keeps_the_users_intact_records_with_their_ids() {
+        let bulk = |s: &str| redis::Value::BulkString(s.as_bytes().to_vec());
+        let mine = record().to_record();
+        let theirs = TokenRecord {
+            user: 8,
+            ..record()
+        }
+        .to_record();
+        let reply = redis::Value::Array(vec![
+            bulk("a"),
+            bulk(&mine),
+            bulk("b"),
+            bulk(&theirs),
+            bulk("c"),
+            redis::Value::Nil,
+            bulk("d"),
+            bulk("7 damaged"),
+            bulk("e"),
+        ]);
+        let listed = TokenRecord::listed(reply, 7);
+        assert_eq!(listed, vec![("a".to_owned(), record())]);
+        assert!(TokenRecord::listed(redis::Value::Nil, 7).is_empty());
     }
 
     #[test]

@@ -77,20 +77,6 @@ impl Store {
                     .arg(self.keys.api_token_pattern()),
             )
             .await?;
-        let Value::Array(items) = reply else {
-            return Err(StoreError::Malformed("token list"));
-        };
-        let text = |v: &Value| match v {
-            Value::BulkString(b) => std::str::from_utf8(b).ok().map(str::to_owned),
-            _ => None,
-        };
-        Ok(items
-            .chunks(2)
-            .filter_map(|pair| {
-                let id = text(pair.first()?)?;
-                let record = TokenRecord::parse(&text(pair.get(1)?)?)?;
-                (record.user == user.get()).then_some((id, record))
-            })
-            .collect())
+        Ok(TokenRecord::listed(reply, user.get()))
     }
 }

@@ -143,26 +143,6 @@ fn fields(v: Value) -> Fields {
     out
 }
 
-/// The `(id, record)` pairs of a `SORT … GET # GET token:*` reply that
-/// belong to `user`; an id whose record is gone or damaged is left out.
-fn token_records(v: Value, user: u64) -> Vec<(String, TokenRecord)> {
-    let Value::Array(items) = v else {
-        return Vec::new();
-    };
-    let text = |v: &Value| match v {
-        Value::BulkString(b) => std::str::from_utf8(b).ok().map(str::to_owned),
-        _ => None,
-    };
-    items
-        .chunks(2)
-        .filter_map(|pair| {
-            let id = text(pair.first()?)?;
-            let record = TokenRecord::parse(&text(pair.get(1)?)?)?;
-            (record.user == user).then_some((id, record))
-        })
-        .collect()
-}
-
 async fn conn(redis: &RedisPool) -> Result<redis_pool::Conn, FlushError> {
     redis_pool::shared(redis)
         .await
@@ -214,7 +194,7 @@ async fn read_chunk(
         batch.member_users.push(*id as i64);
         match User::from_fields(&fields(row), ids(groups)) {
             Some(user) => {
-                batch.tokens.extend(token_records(tokens, user.id));
+                batch.tokens.extend(TokenRecord::listed(tokens, user.id));
                 batch.users.push(user);
             }
             None => batch.deleted_users.push(*id as i64),
