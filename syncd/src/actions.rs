@@ -89,7 +89,7 @@ impl Daemon {
         match self.flush().await {
             Ok(report) => result["flushed_rows"] = report.rows().into(),
             Err(e) if discard => {
-                let saved = restore::save_pending(
+                let saved = crate::discarded::save_pending(
                     &self.syncd.redis,
                     &self.syncd.keys,
                     &self.syncd.config.backup_dir,

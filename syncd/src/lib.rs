@@ -25,6 +25,7 @@ mod actions;
 pub mod backup;
 pub mod ctl;
 mod daemon;
+pub mod discarded;
 pub mod flush;
 mod lease;
 mod listen;

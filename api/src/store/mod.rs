@@ -11,7 +11,7 @@
 //!   indexes, the dirty set and the notification change in one atomic
 //!   step, and the checks a write depends on are made in that same step.
 //! * [`refusal`]: a script's `{'ERR', code, detail}` decoded once.
-//! * [`reads`], [`writes`], [`auth`], [`sessions`], [`tokens`], [`limits`], [`ops`]:
+//! * [`reads`], [`writes`], [`user_writes`], [`auth`], [`sessions`], [`tokens`], [`limits`], [`ops`]:
 //!   the methods, by purpose.
 //!
 //! Key names come from `taskmaster_shared::keys` (the scripts build the same
@@ -26,6 +26,7 @@ pub mod refusal;
 mod scripts;
 mod sessions;
 mod tokens;
+mod user_writes;
 mod value;
 mod writes;
 
@@ -47,9 +48,8 @@ pub use sessions::{
     MAX_SESSIONS_PER_USER, NewSession, Rotated, Rotation, SessionRead, TokenRecordKey,
 };
 pub use tokens::MAX_TOKENS_PER_USER;
-pub use writes::{
-    Actor, DeletedGroup, NewCreate, NewTaskRow, NewUser, TaskAction, TaskChangeSet, UserChanges,
-};
+pub use user_writes::{NewUser, UserChanges};
+pub use writes::{Actor, DeletedGroup, NewCreate, NewTaskRow, TaskAction, TaskChangeSet};
 
 /// What can go wrong talking to Redis.
 #[derive(Debug, Clone, thiserror::Error)]

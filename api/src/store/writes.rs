@@ -1,15 +1,15 @@
-//! The write scripts, one typed method each.
+//! The write scripts of groups, memberships and tasks, one typed method
+//! each (users' are in `user_writes.rs`).
 //!
 //! Each method lays out its script's arguments (documented at the top of
 //! each `lua/*.lua`) from typed values, and answers what the script
 //! answered, or the [`Refusal`](super::Refusal) of the rule that refused.
 
 use redis::Value;
-use taskmaster_shared::domain::{Deadline, Email, GroupId, Priority, Role, UserId, WorkTimes};
-use taskmaster_shared::model::{Group, Task, User};
+use taskmaster_shared::domain::{Deadline, Email, GroupId, Priority, UserId};
+use taskmaster_shared::model::{Group, Task};
 
 use super::meter::{Meter, Metered, parse_metered};
-use super::reads::user_from;
 use super::refusal::create_entry;
 use super::scripts::SCRIPTS;
 use super::value::{fields, u64_of};
@@ -30,57 +30,6 @@ impl Actor {
             Actor::User(id) => id.to_string(),
         }
     }
-}
-
-/// A user to create; its password already hashed.
-pub struct NewUser<'a> {
-    pub email: &'a Email,
-    pub full_name: &'a str,
-    pub role: Role,
-    pub number: &'a str,
-    pub password_hash: &'a str,
-    pub work_times: &'a WorkTimes,
-    pub groups: &'a [u64],
-}
-
-impl NewUser<'_> {
-    /// The user as answered, once its create gave it `id` at `now`.
-    pub fn answered(&self, id: UserId, now: &str) -> User {
-        User {
-            id: id.get(),
-            full_name: self.full_name.to_owned(),
-            role: self.role,
-            group_ids: self.groups.to_vec(),
-            number: self.number.to_owned(),
-            email: self.email.value.clone(),
-            work_times: self.work_times.clone(),
-            active: true,
-            created_at: now.to_owned(),
-            updated_at: now.to_owned(),
-            password_hash: String::new(),
-        }
-    }
-}
-
-/// Changes to a user; `None` leaves a field as it is.
-#[derive(Default)]
-pub struct UserChanges<'a> {
-    /// Refuse (`Conflict`) unless the user still has this role: what a
-    /// group admin's right to edit the user was judged on.
-    pub expect_role: Option<Role>,
-    pub email: Option<&'a Email>,
-    pub role: Option<Role>,
-    pub password_hash: Option<&'a str>,
-    /// The login session making this change to its own user: a new
-    /// password then leaves it open (every other session ends).
-    pub keep_session: Option<&'a str>,
-    /// Deactivate (`false`) or reactivate (`true`).
-    pub active: Option<bool>,
-    /// The complete new set of groups.
-    pub groups: Option<&'a [u64]>,
-    pub full_name: Option<&'a str>,
-    pub number: Option<&'a str>,
-    pub work_times: Option<&'a WorkTimes>,
 }
 
 /// What deleting a group did.
@@ -216,7 +165,7 @@ fn opt<T: ToString>(v: Option<T>) -> String {
 }
 
 /// The id a create script answered with.
-fn new_id(items: &[Value], script: &'static str) -> Result<u64, StoreError> {
+pub(super) fn new_id(items: &[Value], script: &'static str) -> Result<u64, StoreError> {
     items
         .first()
         .and_then(u64_of)
@@ -224,79 +173,6 @@ fn new_id(items: &[Value], script: &'static str) -> Result<u64, StoreError> {
 }
 
 impl Store {
-    pub async fn create_user(
-        &self,
-        new: &NewUser<'_>,
-        now: &str,
-    ) -> Result<Written<UserId>, StoreError> {
-        let mut inv = self.write_call(&SCRIPTS.create_user, now);
-        inv.arg(&new.email.key)
-            .arg(new.full_name)
-            .arg(&new.email.value)
-            .arg(new.role.as_str())
-            .arg(new.number)
-            .arg(new.password_hash)
-            .arg(new.work_times.to_stored())
-            .arg(new.groups);
-        Ok(match self.write(&inv).await? {
-            Ok(items) => Ok(UserId(new_id(&items, "create_user reply")?)),
-            Err(refused) => Err(refused),
-        })
-    }
-
-    pub async fn update_user(
-        &self,
-        id: UserId,
-        changes: &UserChanges<'_>,
-        now: &str,
-    ) -> Result<Written<()>, StoreError> {
-        let c = changes;
-        let mut inv = self.write_call(&SCRIPTS.update_user, now);
-        inv.arg(id.get())
-            .arg(c.expect_role.map(Role::as_str).unwrap_or(""))
-            .arg(c.email.map(|e| e.value.as_str()).unwrap_or(""))
-            .arg(c.email.map(|e| e.key.as_str()).unwrap_or(""))
-            .arg(c.role.map(Role::as_str).unwrap_or(""))
-            .arg(c.password_hash.unwrap_or(""))
-            .arg(c.keep_session.unwrap_or(""))
-            .arg(match c.active {
-                None => "",
-                Some(false) => "0",
-                Some(true) => "1",
-            })
-            .arg(if c.groups.is_some() { "1" } else { "" })
-            .arg(c.groups.map_or(0, <[u64]>::len))
-            .arg(c.groups.unwrap_or(&[]));
-        if let Some(n) = c.full_name {
-            inv.arg("full_name").arg(n);
-        }
-        if let Some(n) = c.number {
-            inv.arg("number").arg(n);
-        }
-        if let Some(w) = c.work_times {
-            inv.arg("work_times").arg(w.to_stored());
-        }
-        Ok(self.write(&inv).await?.map(|_| ()))
-    }
-
-    /// Deletes a user with its tasks and memberships; answers the user as
-    /// it was.
-    pub async fn delete_user(&self, id: UserId, now: &str) -> Result<Written<User>, StoreError> {
-        let mut inv = self.write_call(&SCRIPTS.delete_user, now);
-        inv.arg(id.get());
-        Ok(match self.write(&inv).await? {
-            Ok(items) => {
-                let mut it = items.into_iter();
-                let user = match (it.next(), it.next()) {
-                    (Some(row), Some(groups)) => user_from(row, groups),
-                    _ => None,
-                };
-                Ok(user.ok_or(StoreError::Malformed("delete_user reply"))?)
-            }
-            Err(refused) => Err(refused),
-        })
-    }
-
     /// Creates a group; its admin becomes a member.
     pub async fn create_group(
         &self,
