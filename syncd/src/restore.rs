@@ -75,6 +75,7 @@ pub fn is_data_key(keys: &Keys, key: &str) -> bool {
         "group:",
         "task:",
         "token:",
+        "session:",
         "idx:",
         "dirty:",
         "inflight:",

@@ -457,19 +457,27 @@ async fn a_restore_ends_every_session_and_the_password_still_opens_a_new_one() {
     let dir = crate::restore::backup_dir();
     let app = spawn_app().await;
     let (_syncd, _pg) = crate::restore::syncd_for(&app, &dir).await;
-    let user = app.seed_user("user", &[]).await;
+    let (_, group, user) = app.seed_team().await;
+    let task = app.seed_task(user.id, group, "mine").await;
+    // Both ways a bearer request is checked: about the caller's own data
+    // (the session's record alone) and about anything else (with the
+    // user's whole record).
+    let own = format!("/users/{}/tasks/{task}", user.id);
     let mine = format!("/users/{}", user.id);
     let session = login(&app, &user).await;
     assert_eq!(
-        status_of(&app, &mine, &session.bearer()).await,
+        status_of(&app, &own, &session.bearer()).await,
         StatusCode::OK
     );
     let res = crate::restore::admin_sync(&app, "action=restore").await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-    assert_eq!(
-        status_of(&app, &mine, &session.bearer()).await,
-        StatusCode::UNAUTHORIZED
-    );
+    for path in [&own, &mine] {
+        assert_eq!(
+            status_of(&app, path, &session.bearer()).await,
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+    }
     assert_eq!(
         refresh(&app, &session.refresh).await.status,
         StatusCode::UNAUTHORIZED
