@@ -95,8 +95,7 @@ async fn by_session<P: Prefetch>(
             .session_with(token.user, token.record_key(), prefetch, meter.as_ref())
             .await?;
         ratelimit::admit(read.metered)?;
-        let version = Version::Unread(read.who);
-        let (role, method) = admit_token(state, token, read.session.as_deref(), version, now)?;
+        let (role, method) = admit_token(state, token, read.session.as_deref(), read.who, now)?;
         let caller = Caller {
             id: Some(token.user.get()),
             role,
@@ -116,7 +115,7 @@ async fn by_session<P: Prefetch>(
         .who
         .filter(|a| a.active)
         .ok_or(ApiError::Unauthorized)?;
-    let version = Version::Read(auth.credential_version);
+    let version = Some(auth.credential_version);
     let (_, method) = admit_token(state, token, read.session.as_deref(), version, now)?;
     let caller = Caller {
         id: Some(auth.id),
@@ -129,26 +128,18 @@ async fn by_session<P: Prefetch>(
     Ok((caller, read.data))
 }
 
-/// What a bearer request read of its user's credential version.
-#[derive(Clone, Copy)]
-enum Version {
-    /// With the whole auth record: the version (0: deactivated).
-    Read(u64),
-    /// Beside the token's record only: a personal token's read reads it
-    /// (`None`: no user, or deactivated); a session's does not (`None`).
-    Unread(Option<u64>),
-}
-
 /// Checks `token` against its stored `record` (`None`: there is none),
-/// given what was read of its user's credential `version`: the role it
-/// acts with and how it authenticated. A read-only personal token is
-/// refused a write (403: the token is good, the scope is not); a personal
-/// token's use is marked, at most once a minute, in the background.
+/// given its user's credential `version` when the read included it (a
+/// session's own-data read does not; a personal token's always does, and
+/// `None` then means no active user): the role it acts with and how it
+/// authenticated. A read-only personal token is refused a write (403: the
+/// token is good, the scope is not); a personal token's use is marked, at
+/// most once a minute, in the background.
 fn admit_token(
     state: &AppState,
     token: &Token,
     record: Option<&str>,
-    version: Version,
+    version: Option<u64>,
     now: u64,
 ) -> Result<(Role, Method), ApiError> {
     let record = record.ok_or(ApiError::Unauthorized)?;
@@ -156,9 +147,7 @@ fn admit_token(
         let (role, opened_under) = admitted(record, token, now).ok_or(ApiError::Unauthorized)?;
         // A session that still exists is current (whatever ends one
         // deletes it); where the version was read anyway, it must agree.
-        if let Version::Read(v) = version
-            && v != opened_under
-        {
+        if version.is_some_and(|v| v != opened_under) {
             return Err(ApiError::Unauthorized);
         }
         let method = Method::Session {
@@ -167,10 +156,6 @@ fn admit_token(
         };
         return Ok((role, method));
     }
-    let version = match version {
-        Version::Read(v) => Some(v),
-        Version::Unread(v) => v,
-    };
     let admitted = personal::admitted(record, token, version, now).ok_or(ApiError::Unauthorized)?;
     if admitted.read_only && token.for_write {
         return Err(ApiError::Forbidden(
@@ -410,10 +395,9 @@ async fn verify_basic(
                 }
             }
         }
-        if !record.active {
-            return Err(deactivated());
+        if record.active {
+            auth.remember_version(record.id, password, record.credential_version, record.role);
         }
-        auth.remember_version(record.id, password, record.credential_version, record.role);
     }
     if !record.active {
         return Err(deactivated());

@@ -4,8 +4,9 @@
 //! `tmr_` a refresh token (both of a login session, `id` its session id),
 //! `tmk_` a personal API token (`id` the token's own).
 //! The user id is in the clear so that the one Redis round trip of a
-//! request can read the user's credential version beside the session; the
-//! id names the session; the secret (256 random bits, base64url) is what
+//! request can read the user's record (or, for a personal token, its
+//! credential version) beside the token's; the id names the session or
+//! the token; the secret (256 random bits, base64url) is what
 //! proves the holder. Redis keeps only a BLAKE2b-256 digest of each
 //! secret, so neither a dump nor a log line can be replayed as a token.
 //! A digest of a random 256-bit secret needs no salt or slow hash: there
@@ -24,7 +25,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use blake2::Digest;
 use subtle::ConstantTimeEq;
 use taskmaster_shared::domain::{UserId, parse_id};
-use taskmaster_shared::hex::hex;
+use taskmaster_shared::hex::{bytes_of, hex};
 
 type Blake2b256 = blake2::Blake2b<blake2::digest::consts::U32>;
 
@@ -59,7 +60,7 @@ impl Kind {
 pub struct Token {
     pub kind: Kind,
     pub user: UserId,
-    /// The session's id.
+    /// The session's id, or the personal token's.
     pub id: String,
     /// BLAKE2b-256 of the secret, raw: it is compared on every request,
     /// and the stored hex is decoded for that (hex is made only to store).
@@ -95,27 +96,9 @@ fn random(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
-/// The stored form of a secret: BLAKE2b-256, hex.
+/// A secret's digest, BLAKE2b-256 (stored as hex).
 fn digest_of(secret: &str) -> [u8; 32] {
     Blake2b256::digest(secret.as_bytes()).into()
-}
-
-/// 64 hex digits as the 32 bytes they spell; `None` for anything else.
-fn unhex(text: &str) -> Option<[u8; 32]> {
-    let text = text.as_bytes();
-    if text.len() != 64 {
-        return None;
-    }
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let mut out = [0u8; 32];
-    for (i, pair) in text.chunks_exact(2).enumerate() {
-        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
-    }
-    Some(out)
 }
 
 /// Whether `text` is `len` base64url characters (what [`random`] makes).
@@ -170,7 +153,7 @@ impl Token {
     /// Whether this token's secret is the one `stored` is the digest of,
     /// compared in constant time.
     pub fn matches(&self, stored: &str) -> bool {
-        unhex(stored).is_some_and(|stored| bool::from(self.digest.ct_eq(&stored)))
+        bytes_of::<32>(stored).is_some_and(|stored| bool::from(self.digest.ct_eq(&stored)))
     }
 
     /// The digest of its secret, as stored (hex).

@@ -18,15 +18,21 @@ use taskmaster_shared::hex::hex;
 
 use super::{Store, StoreError};
 
-static COUNT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        include_str!("lua/gcra.lua"),
-        "\n",
-        include_str!("lua/limit_count.lua")
-    ))
-});
-static GIVE_BACK: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("lua/limit_give_back.lua")));
+/// A limiter script: `lua/gcra.lua`, then the file's own steps.
+macro_rules! with_gcra {
+    ($file:literal) => {
+        LazyLock::new(|| {
+            Script::new(concat!(
+                include_str!("lua/gcra.lua"),
+                "\n",
+                include_str!($file)
+            ))
+        })
+    };
+}
+
+static COUNT: LazyLock<Script> = with_gcra!("lua/limit_count.lua");
+static GIVE_BACK: LazyLock<Script> = with_gcra!("lua/limit_give_back.lua");
 
 /// One attempt counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

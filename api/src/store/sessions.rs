@@ -152,21 +152,22 @@ impl Store {
         prefetch: &P,
         meter: Option<&Meter>,
     ) -> Result<SessionRead<Option<u64>, P::Output>, StoreError> {
-        let record_key = record.key(&self.keys);
-        if let TokenRecordKey::Session(_) = record {
-            let (heads, data, metered) = self.heads_with(&[record_key], prefetch, meter).await?;
-            return Ok(SessionRead {
-                who: None,
-                session: string(&heads[0]),
-                data,
-                metered,
-            });
-        }
-        let heads = [self.keys.user_cv(user.get()), record_key];
+        // [version,] record.
+        let version = match record {
+            TokenRecordKey::Session(_) => None,
+            TokenRecordKey::Personal(_) => Some(self.keys.user_cv(user.get())),
+        };
+        let read_version = version.is_some();
+        let heads: Vec<String> = version
+            .into_iter()
+            .chain([record.key(&self.keys)])
+            .collect();
         let (heads, data, metered) = self.heads_with(&heads, prefetch, meter).await?;
         Ok(SessionRead {
-            who: u64_of(&heads[0]).filter(|v| *v > 0),
-            session: string(&heads[1]),
+            who: read_version
+                .then(|| u64_of(&heads[0]).filter(|v| *v > 0))
+                .flatten(),
+            session: heads.last().and_then(string),
             data,
             metered,
         })

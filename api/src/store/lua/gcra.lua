@@ -1,6 +1,6 @@
 -- The rate limiter: GCRA (the generic cell rate algorithm), prepended to
 -- the scripts that meter a request (`meter.lua`, `create_tasks.lua`,
--- `session_refresh.lua`). A key holds the theoretical arrival time (TAT,
+-- `session_refresh.lua`) and to the login limiter's (`limit_*.lua`). A key holds the theoretical arrival time (TAT,
 -- ms on Redis's clock, shared by every api instance) of the next request
 -- at the steady rate; a request is let through while that time is less
 -- than `burst` intervals ahead of now.
@@ -13,9 +13,23 @@
 -- requests left in the burst after this take, ms until the burst is whole
 -- again, ms until the next request would be let through (0 when let
 -- through), how many were taken}.
-local function gcra(key, interval, burst, want)
+-- Redis's clock, in ms.
+local function gcra_now()
   local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Stores a key's arrival time `tat`; the key lives exactly until then, so
+-- its TTL tells how far ahead it is. A Redis out of memory refuses the
+-- write: the request is let through uncounted (whatever it writes is
+-- refused in its turn), so that reads keep working while an operator
+-- makes room.
+local function gcra_store(key, tat, now)
+  redis.pcall('SET', key, string.format('%.3f', tat), 'PX', math.max(1, math.ceil(tat - now)))
+end
+
+local function gcra(key, interval, burst, want)
+  local now = gcra_now()
   local tat = tonumber(redis.call('GET', key) or '') or now
   if tat < now then tat = now end
   local span = interval * burst
@@ -27,9 +41,6 @@ local function gcra(key, interval, burst, want)
   end
   local n = math.min(math.max(1, want or 1), room)
   local after = tat + n * interval
-  -- A Redis out of memory refuses the count's write: the request is let
-  -- through uncounted (whatever it writes is refused in its turn), so
-  -- that reads keep working while an operator makes room.
-  redis.pcall('SET', key, string.format('%.3f', after), 'PX', math.max(1, math.ceil(after - now)))
+  gcra_store(key, after, now)
   return {1, room - n, math.ceil(after - now), 0, n}
 end

@@ -5,10 +5,11 @@
 if maintenance() then return err('MAINTENANCE') end
 local uid, tid, record = ARGV[3], ARGV[4], ARGV[5]
 local key = k('user', uid)
-local cur = redis.call('HMGET', key, 'role', 'active')
+local role = redis.call('HGET', key, 'role')
+-- A deactivated user's credential version is 0, a deleted one's is gone.
 local cv = tonumber(redis.call('GET', k('user', uid, 'cv')) or '0')
-if not cur[1] or cur[2] == '0' or cv == 0 then return err('NOT_FOUND') end
-if string.match(record, '^%d+ (%S+) ') ~= cur[1] then return err('CONFLICT') end
+if not role or cv == 0 then return err('NOT_FOUND') end
+if string.match(record, '^%d+ (%S+) ') ~= role then return err('CONFLICT') end
 local set = k('user', uid, 'tokens')
 if redis.call('SCARD', set) >= tonumber(ARGV[6]) then return err('TOO_MANY') end
 if not redis.call('SET', k('token', tid), record, 'NX') then return err('CONFLICT') end
