@@ -18,7 +18,8 @@
 # Basic auth, or, for a NAME starting with `bearer` (with AB_BEARER=1), with
 # the access token of a session opened on the first api. AB_PERF=NAME
 # records that api's runs with `perf record -g` into /tmp/perf-NAME.data.
-# Prints per round: req/s (api µs + Redis µs of CPU per request).
+# Prints per round, in the order run (each round starts one process later):
+# req/s (api µs + Redis µs of CPU per request).
 set -euo pipefail
 [ $# -ge 3 ] || { sed -n '2,21p' "$0"; exit 64; }
 ROUNDS=$1 SECS=$2; shift 2
@@ -68,7 +69,12 @@ fi
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 for r in $(seq 1 "$ROUNDS"); do
     line="round $r:"
-    for n in "${NAMES[@]}"; do
+    # Each round starts with the next process, so that none always runs
+    # in the same place (two runs with a fixed order each favoured
+    # whichever process came second, by about 1 µs of Redis a request).
+    order=()
+    for i in "${!NAMES[@]}"; do order+=("${NAMES[(i + r - 1) % ${#NAMES[@]}]}"); done
+    for n in "${order[@]}"; do
         header="Authorization: Basic $BASIC"
         [[ $n == bearer* && -n $BEARER ]] && header="Authorization: Bearer $BEARER"
         perfpid=
