@@ -5,13 +5,13 @@
 //! 404 before a forbidden one is 403.
 
 use taskmaster_shared::domain::{GroupId, UserId};
-use taskmaster_shared::model::User;
+use taskmaster_shared::model::{Task, User};
 
 use crate::auth::Caller;
 use crate::authz;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::GroupDetail;
+use crate::store::{GroupDetail, Source};
 
 pub fn forbidden() -> ApiError {
     ApiError::Forbidden("Insufficient permissions".into())
@@ -49,4 +49,25 @@ pub async fn visible_group(
         return Err(forbidden());
     }
     Ok(detail)
+}
+
+/// The group's tasks the caller may see: all for the owner and the group's
+/// admin; a member's own tasks for other members.
+pub async fn visible_group_tasks(
+    state: &AppState,
+    caller: &Caller,
+    group: u64,
+) -> Result<Vec<Task>, ApiError> {
+    if authz::can_manage_group(caller, group) {
+        return Ok(state
+            .store
+            .tasks(Source::GroupTasks(GroupId(group)))
+            .await?);
+    }
+    let Some(me) = caller.id else {
+        return Ok(Vec::new());
+    };
+    let mut tasks = state.store.tasks(Source::UserTasks(UserId(me))).await?;
+    tasks.retain(|t| t.group_id == group);
+    Ok(tasks)
 }

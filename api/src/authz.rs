@@ -146,6 +146,10 @@ mod tests {
             group_id: 1,
             created_at: String::new(),
             updated_at: String::new(),
+            state: taskmaster_shared::domain::TaskState::Todo,
+            created_by: None,
+            labels: Vec::new(),
+            completed_at: None,
         };
         assert!(can_see_task(&caller(3, Role::User, &[1], &[]), &task));
         assert!(!can_see_task(&caller(4, Role::User, &[1], &[]), &task));

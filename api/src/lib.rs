@@ -39,6 +39,7 @@ pub mod server;
 pub mod services;
 pub mod state;
 pub mod store;
+pub mod task_filter;
 
 use std::future::Future;
 

@@ -18,7 +18,7 @@
 //! | `P user:{id}:cv` | string | the user's credential version: 1 at creation, bumped on every password or role change, set to the epoch by a restore, deleted with the user; `0` while the user is deactivated (no credential of it passes), Redis's clock in µs when it is reactivated (larger than any version it had, so no earlier session or remembered password is current again). A string of its own so that a request of a remembered credential reads it together with the row it is about in one `MGET` |
 //! | `P group:{id}` | hash | `id name admin_id created_at updated_at` |
 //! | `P token:{id}` | string | a personal API token (`{id}`: 22 base64url characters): `{uid} {role} {read_only} {expires ms} {digest} {created ms} {last used ms} {name}` (see `crate::api_token`). Durable: written behind with its user (dirty as `user` `{uid}`), so a flush rewrites a user's tokens with its row |
-//! | `P task:{id}` | string | the task's JSON, exactly as answered: `{"id","title","status","priority","deadline","information","user_id","group_id","created_at","updated_at"}` in that order (reads pass it through; scripts decode and re-encode it atomically) |
+//! | `P task:{id}` | string | the task's JSON, exactly as answered: `{"id","title","status","priority","deadline","information","user_id","group_id","created_at","updated_at","state","created_by","labels","completed_at"}` in that order, `completed_at` last (reads pass it through; scripts decode and re-encode it atomically). Rows written before `state` existed end at `updated_at`: they are read as `state` `done` or `todo` by their `status`, no creator, no labels, and answered in the current shape (see `docs/design.md`, "Upgrading task rows") |
 //!
 //! ## Indexes (maintained in the same atomic step as the row)
 //!
@@ -31,6 +31,8 @@
 //! | `P user:{id}:tokens` | set | ids of the user's personal API tokens (at most 50) |
 //! | `P group:{id}:members` | set | ids of the group's members |
 //! | `P group:{id}:tasks` | set | ids of the tasks in the group |
+//! | `P group:{id}:labels` | hash | label → how many of the group's tasks carry it (a label leaves with its last task) |
+//! | `P group:{id}:label:{label}` | set | ids of the group's tasks that carry the label (`{label}` as stored: 1 to 50 characters, no control characters); a group-wide rename reads it |
 //! | `P idx:email` | hash | lower-cased email → user id |
 //! | `P idx:group_name` | hash | lower-cased group name → group id |
 //! | `P seq:{users,groups,tasks}` | string | last id handed out (INCR; never decreases) |
@@ -190,6 +192,18 @@ impl Keys {
         self.k(format_args!("group:{group}:tasks"))
     }
 
+    /// `P group:{id}:labels`: label → how many of the group's tasks carry
+    /// it.
+    pub fn group_labels(&self, group: u64) -> String {
+        self.k(format_args!("group:{group}:labels"))
+    }
+
+    /// `P group:{id}:label:{label}`: the group's tasks carrying `label`
+    /// (the scripts spell it `k('group', gid, 'label', l)`).
+    pub fn group_label(&self, group: u64, label: &str) -> String {
+        self.k(format_args!("group:{group}:label:{label}"))
+    }
+
     pub fn email_index(&self) -> String {
         self.k(format_args!("idx:email"))
     }
@@ -326,6 +340,8 @@ mod tests {
         // The Lua scripts spell it `k('user', id, 'cv')`.
         assert_eq!(k.user_cv(3), "tm:user:3:cv");
         assert_eq!(k.group_tasks(2), "tm:group:2:tasks");
+        assert_eq!(k.group_labels(2), "tm:group:2:labels");
+        assert_eq!(k.group_label(2, "a:b c"), "tm:group:2:label:a:b c");
         assert_eq!(k.dirty(RowType::Group), "tm:dirty:groups");
         assert_eq!(k.inflight(RowType::Task), "tm:inflight:tasks");
         assert_eq!(k.sequence(RowType::User), "tm:seq:users");

@@ -5,7 +5,7 @@
 //! `sha256sum -c` checks it too). Inside, in this order:
 //!
 //! ```text
-//! taskmaster-backup 2
+//! taskmaster-backup 3
 //! {"created_at":"…","kind":"snapshot","last_ids":[u,g,t]}
 //! table users id,full_name,…
 //! <rows in PostgreSQL's COPY text format>
@@ -14,8 +14,11 @@
 //! end {"users":N,"groups":N,"user_groups":N,"tasks":N,"api_tokens":N}
 //! ```
 //!
-//! Version 1 (before deactivation and personal tokens: no `users.active`
-//! column, no `api_tokens` table) still loads; its users come back active.
+//! Older versions still load: version 2 (before task states and labels:
+//! its tasks get `done` or `todo` from their status, no creator, no
+//! labels) and version 1 (also before deactivation and personal tokens: no
+//! `users.active` column, no `api_tokens` table; its users come back
+//! active).
 //!
 //! The rows are read in one REPEATABLE READ transaction (one consistent
 //! snapshot) and streamed through `COPY … TO STDOUT` into the compressor,
@@ -37,7 +40,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use taskmaster_shared::hex::hex;
 
-const MAGIC: &str = "taskmaster-backup 2";
+const MAGIC: &str = "taskmaster-backup 3";
+const MAGIC_V2: &str = "taskmaster-backup 2";
 const MAGIC_V1: &str = "taskmaster-backup 1";
 const PREFIX: &str = "taskmaster-";
 const SUFFIX: &str = ".backup.gz";
@@ -53,13 +57,22 @@ pub const TABLES: [(&str, &str); 5] = [
     ("user_groups", "user_id,group_id"),
     (
         "tasks",
-        "id,title,status,priority,deadline,information,user_id,group_id,created_at,updated_at",
+        "id,title,status,priority,deadline,information,user_id,group_id,created_at,updated_at,state,created_by,labels,completed_at",
     ),
     (
         "api_tokens",
         "id,user_id,name,secret_hash,read_only,created_at,expires_at,last_used_at",
     ),
 ];
+
+/// The task columns of versions 1 and 2 (before states and labels).
+const TASKS_V2: (&str, &str) = (
+    "tasks",
+    "id,title,status,priority,deadline,information,user_id,group_id,created_at,updated_at",
+);
+
+/// The tables of a version 2 backup.
+const TABLES_V2: [(&str, &str); 5] = [TABLES[0], TABLES[1], TABLES[2], TASKS_V2, TABLES[4]];
 
 /// The tables of a version 1 backup.
 const TABLES_V1: [(&str, &str); 4] = [
@@ -69,7 +82,7 @@ const TABLES_V1: [(&str, &str); 4] = [
     ),
     TABLES[1],
     TABLES[2],
-    TABLES[3],
+    TASKS_V2,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -370,6 +383,7 @@ pub fn load(client: &mut Client, path: &Path) -> Result<TableCounts, BackupError
     next_line(&mut input, &mut line)?;
     let tables: &[(&str, &str)] = match line.trim_end() {
         MAGIC => &TABLES,
+        MAGIC_V2 => &TABLES_V2,
         MAGIC_V1 => &TABLES_V1,
         _ => return Err(invalid("not a taskmaster backup")),
     };
@@ -396,7 +410,19 @@ pub fn load(client: &mut Client, path: &Path) -> Result<TableCounts, BackupError
         if line.trim_end() != format!("table {table} {columns}") {
             return Err(invalid(&format!("expected the {table} table")));
         }
-        let mut writer = tx.copy_in(&format!("COPY {table} ({columns}) FROM STDIN"))?;
+        // Tasks from before states go through a staging table, to get
+        // their state from their status before they meet the CHECK that
+        // holds the two together.
+        let staged = (table, columns) == TASKS_V2;
+        let target = if staged {
+            tx.batch_execute(
+                "CREATE TEMP TABLE staged_tasks (LIKE tasks INCLUDING DEFAULTS) ON COMMIT DROP",
+            )?;
+            "staged_tasks"
+        } else {
+            table
+        };
+        let mut writer = tx.copy_in(&format!("COPY {target} ({columns}) FROM STDIN"))?;
         let mut rows = 0u64;
         let mut row = Vec::with_capacity(256);
         loop {
@@ -412,6 +438,12 @@ pub fn load(client: &mut Client, path: &Path) -> Result<TableCounts, BackupError
             rows += 1;
         }
         writer.finish()?;
+        if staged {
+            tx.batch_execute(
+                "UPDATE staged_tasks SET state = 'done' WHERE status;
+                 INSERT INTO tasks SELECT * FROM staged_tasks;",
+            )?;
+        }
         loaded.set(table, rows);
     }
     next_line(&mut input, &mut line)?;

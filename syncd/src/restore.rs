@@ -17,7 +17,7 @@
 use postgres::{Client, IsolationLevel};
 use redis::Pipeline;
 use taskmaster_shared::api_token::TokenRecord;
-use taskmaster_shared::domain::{Email, Role};
+use taskmaster_shared::domain::{Email, Role, TaskState};
 use taskmaster_shared::keys::{Keys, RowType};
 use taskmaster_shared::model::Task;
 use taskmaster_shared::redis_pool::{self, RedisPool};
@@ -310,31 +310,53 @@ fn produce(
         },
     )? && each_row(
         &mut tx,
-        "SELECT id, title, status, priority, deadline, information, user_id, group_id, created_at, updated_at
+        "SELECT id, title, priority, deadline, information, user_id, group_id, created_at, updated_at,
+                state, created_by, labels, completed_at
          FROM tasks ORDER BY id",
         |r| {
+            let state = TaskState::parse("state", r.get(9)).unwrap_or(TaskState::Todo);
             let task = Task {
                 id: r.get::<_, i64>(0) as u64,
                 title: r.get(1),
-                status: r.get(2),
-                priority: u8::try_from(r.get::<_, i16>(3)).unwrap_or(2),
+                status: state.is_done(),
+                priority: u8::try_from(r.get::<_, i16>(2)).unwrap_or(2),
                 deadline: r
-                    .get::<_, Option<chrono::NaiveDate>>(4)
+                    .get::<_, Option<chrono::NaiveDate>>(3)
                     .map(|d| d.format("%Y-%m-%d").to_string())
                     .unwrap_or_default(),
-                information: r.get(5),
-                user_id: r.get::<_, i64>(6) as u64,
-                group_id: r.get::<_, i64>(7) as u64,
-                created_at: rfc3339(r.get(8)),
-                updated_at: rfc3339(r.get(9)),
+                information: r.get(4),
+                user_id: r.get::<_, i64>(5) as u64,
+                group_id: r.get::<_, i64>(6) as u64,
+                created_at: rfc3339(r.get(7)),
+                updated_at: rfc3339(r.get(8)),
+                state,
+                created_by: r.get::<_, Option<i64>>(10).map(|id| id as u64),
+                labels: r.get(11),
+                completed_at: r
+                    .get::<_, Option<chrono::DateTime<chrono::Utc>>>(12)
+                    .map(rfc3339),
             };
             let json = serde_json::to_string(&task).unwrap_or_default();
             b.pipe.cmd("SET").arg(keys.row(RowType::Task, task.id)).arg(json).ignore();
             b.pipe.cmd("SADD").arg(keys.user_tasks(task.user_id)).arg(task.id).ignore();
             b.pipe.cmd("SADD").arg(keys.group_tasks(task.group_id)).arg(task.id).ignore();
+            // The group's label index, as the write scripts keep it.
+            for label in &task.labels {
+                b.pipe
+                    .cmd("SADD")
+                    .arg(keys.group_label(task.group_id, label))
+                    .arg(task.id)
+                    .ignore();
+                b.pipe
+                    .cmd("HINCRBY")
+                    .arg(keys.group_labels(task.group_id))
+                    .arg(label)
+                    .arg(1)
+                    .ignore();
+            }
             loaded.tasks += 1;
             max_ids[2] = max_ids[2].max(task.id);
-            b.added(4, false)
+            b.added(4 + 2 * task.labels.len(), false)
         },
     )? && b.added(0, true);
     if !going {

@@ -18,7 +18,7 @@ use taskmaster_tests::{Auth, spawn_app};
 /// JSON with its objects' members kept in the order they were written
 /// (`serde_json::Value` sorts them), numbers as their text.
 #[derive(Debug, PartialEq)]
-enum Ordered {
+pub(crate) enum Ordered {
     Null,
     Bool(bool),
     Number(String),
@@ -72,7 +72,7 @@ impl<'de> Deserialize<'de> for Ordered {
     }
 }
 
-fn ordered(bytes: &[u8]) -> Ordered {
+pub(crate) fn ordered(bytes: &[u8]) -> Ordered {
     serde_json::from_slice(bytes)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
 }

@@ -233,6 +233,9 @@ async fn creates_sent_together_are_each_checked_and_answered_on_their_own() {
                 user_id: *user,
                 group_id: *group,
                 now: "2026-11-21T00:00:00.000000Z",
+                state: taskmaster_shared::domain::TaskState::Todo,
+                created_by: None,
+                labels: &taskmaster_shared::domain::Labels::default(),
             }
             .tail();
             batcher.create(NewCreate {
@@ -241,6 +244,7 @@ async fn creates_sent_together_are_each_checked_and_answered_on_their_own() {
                 admin_check: admin.parse().ok().map(UserId),
                 guard: guard.parse().ok(),
                 tail,
+                labels: String::new(),
                 meter: None,
             })
         });

@@ -108,7 +108,7 @@ async fn group_admins_must_have_an_admin_role() {
 }
 
 /// The owner account's id, as bootstrap recorded it.
-async fn owner_id(app: &taskmaster_tests::TestApp) -> u64 {
+pub(crate) async fn owner_id(app: &taskmaster_tests::TestApp) -> u64 {
     let mut redis = app.redis().await;
     redis::cmd("HGET")
         .arg(app.keys.owner_bootstrap())

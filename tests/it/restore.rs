@@ -494,6 +494,73 @@ async fn a_task_list_read_before_a_restore_is_never_answered_after_it() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Writes `text` (a backup in the current format, format 3) as a backup of
+/// an older `version` into `dir`, as that version wrote them: version 2 had
+/// no task states, creators, labels or completion times (the last four
+/// task columns); version 1 also had no `users.active` (the last users
+/// column) and no `api_tokens` table. Returns the file's name.
+pub(crate) fn write_older_backup(dir: &Path, text: &str, version: u8) -> String {
+    let mut old = String::new();
+    let mut table = "";
+    for line in text.lines() {
+        if line == "taskmaster-backup 3" {
+            old.push_str(&format!("taskmaster-backup {version}\n"));
+        } else if let Some(rest) = line.strip_prefix("table ") {
+            table = rest.split(' ').next().expect("a table name");
+            let line = match table {
+                "tasks" => line.replace(",state,created_by,labels,completed_at", ""),
+                "users" if version == 1 => line.replace(",active", ""),
+                _ => line.to_owned(),
+            };
+            if !(table == "api_tokens" && version == 1) {
+                old.push_str(&format!("{line}\n"));
+            }
+        } else if let Some(json) = line.strip_prefix("end ") {
+            let mut counts: Value = serde_json::from_str(json).expect("end line");
+            if version == 1 {
+                counts.as_object_mut().expect("counts").remove("api_tokens");
+            }
+            old.push_str(&format!("end {counts}\n"));
+        } else if line == "\\." {
+            if !(table == "api_tokens" && version == 1) {
+                old.push_str("\\.\n");
+            }
+            table = "";
+        } else if table == "api_tokens" && version == 1 {
+        } else if table == "users" && version == 1 {
+            let (row, active) = line.rsplit_once('\t').expect("a users row");
+            assert_eq!(active, "t");
+            old.push_str(&format!("{row}\n"));
+        } else if table == "tasks" {
+            let fields: Vec<&str> = line.split('\t').collect();
+            assert_eq!(fields.len(), 14, "a tasks row: {line}");
+            old.push_str(&format!("{}\n", fields[..10].join("\t")));
+        } else {
+            old.push_str(&format!("{line}\n"));
+        }
+    }
+    let name = format!("taskmaster-20200101T00000{version}Z.backup.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, old.as_bytes()).expect("gzip");
+    std::fs::write(dir.join(&name), gz.finish().expect("gzip")).expect("write");
+    let sum = std::process::Command::new("sha256sum")
+        .arg(&name)
+        .current_dir(dir)
+        .output()
+        .expect("sha256sum");
+    std::fs::write(dir.join(format!("{name}.sha256")), sum.stdout).expect("write");
+    name
+}
+
+/// The text of backup `file` in `dir`.
+pub(crate) fn backup_text(dir: &Path, file: &str) -> String {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(dir.join(file)).expect("open"))
+        .read_to_string(&mut text)
+        .expect("gzip");
+    text
+}
+
 #[tokio::test]
 async fn a_backup_in_the_first_format_still_restores_with_every_user_active() {
     let dir = backup_dir();
@@ -506,56 +573,7 @@ async fn a_backup_in_the_first_format_still_restores_with_every_user_active() {
         .as_str()
         .expect("file")
         .to_owned();
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(dir.join(&file)).expect("open"))
-        .read_to_string(&mut text)
-        .expect("gzip");
-    // Format 1, as written before deactivation and personal tokens: no
-    // `active` column (the last of users), no api_tokens table.
-    let mut old = String::new();
-    let mut table = "";
-    for line in text.lines() {
-        if line == "taskmaster-backup 2" {
-            old.push_str("taskmaster-backup 1\n");
-        } else if let Some(rest) = line.strip_prefix("table ") {
-            table = if rest.starts_with("users ") {
-                "users"
-            } else if rest.starts_with("api_tokens ") {
-                "api_tokens"
-            } else {
-                "other"
-            };
-            match table {
-                "users" => old.push_str(&format!("{}\n", line.replace(",active", ""))),
-                "api_tokens" => {}
-                _ => old.push_str(&format!("{line}\n")),
-            }
-        } else if let Some(json) = line.strip_prefix("end ") {
-            let mut counts: Value = serde_json::from_str(json).expect("end line");
-            counts.as_object_mut().expect("counts").remove("api_tokens");
-            old.push_str(&format!("end {counts}\n"));
-        } else if table == "api_tokens" {
-            if line == "\\." {
-                table = "other";
-            }
-        } else if table == "users" && line != "\\." {
-            let (row, active) = line.rsplit_once('\t').expect("a users row");
-            assert_eq!(active, "t");
-            old.push_str(&format!("{row}\n"));
-        } else {
-            old.push_str(&format!("{line}\n"));
-        }
-    }
-    let name = "taskmaster-20200101T000000Z.backup.gz";
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut gz, old.as_bytes()).expect("gzip");
-    std::fs::write(dir.join(name), gz.finish().expect("gzip")).expect("write");
-    let sum = std::process::Command::new("sha256sum")
-        .arg(name)
-        .current_dir(&dir)
-        .output()
-        .expect("sha256sum");
-    std::fs::write(dir.join(format!("{name}.sha256")), sum.stdout).expect("write");
+    let name = write_older_backup(&dir, &backup_text(&dir, &file), 1);
 
     let fresh = spawn_app().await;
     let (_fresh_syncd, _) = syncd_for(&fresh, &dir).await;

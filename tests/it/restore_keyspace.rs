@@ -189,8 +189,39 @@ async fn a_restore_rebuilds_every_row_and_index_exactly() {
     }
     app.seed_task(u_gone.id, g1, "goes with its user").await;
     app.seed_task(ga2.id, g_gone, "goes with its group").await;
-    // A task moved to another group, one done, one deleted.
+    // Labels and states: labels on a task that then moves to another group
+    // (and, when its user leaves that group, on to a third), labels
+    // renamed across a group, a label whose only task is deleted (its
+    // index keys go with it).
     let u1p = format!("/users/{}/tasks", u1.id);
+    for (path, body) in [
+        (
+            format!("{u1p}/{}", tasks[0]),
+            json!({"labels": ["x", "日本 ✓"], "state": "in_progress"}),
+        ),
+        (
+            format!("{u1p}/{}", tasks[2]),
+            json!({"labels": ["only on a deleted task"]}),
+        ),
+        (
+            format!("/users/{}/tasks/{}", u2.id, tasks[3]),
+            json!({"labels": ["bug", "x"], "state": "done"}),
+        ),
+        (
+            format!("/users/{}/tasks/{}", ga.id, tasks[4]),
+            json!({"labels": ["bug", "a:b"]}),
+        ),
+    ] {
+        ok(&app, Method::PUT, &path, Some(body)).await;
+    }
+    ok(
+        &app,
+        Method::POST,
+        &format!("/groups/{g1}/labels/rename"),
+        Some(json!({"from": "bug", "to": "defect"})),
+    )
+    .await;
+    // A task moved to another group, one done, one deleted.
     ok(
         &app,
         Method::PUT,
@@ -265,6 +296,16 @@ async fn a_restore_rebuilds_every_row_and_index_exactly() {
     let mut before = dump(&app).await;
     assert!(
         before.contains_key(&format!("group:{g1}:tasks")),
+        "{before:?}"
+    );
+    assert!(
+        before.contains_key(&format!("group:{g1}:label:defect"))
+            && before.contains_key(&format!("group:{g1}:label:日本 ✓"))
+            && before.contains_key(&format!("group:{g2}:labels"))
+            && !before.contains_key(&format!("group:{g1}:label:bug"))
+            && !before
+                .keys()
+                .any(|k| k.ends_with(":label:only on a deleted task")),
         "{before:?}"
     );
     assert!(

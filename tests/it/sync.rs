@@ -119,7 +119,8 @@ pub(crate) async fn assert_same(app: &TestApp, pg: &tokio_postgres::Client) {
         .clone();
     let rows = pg
         .query(
-            "SELECT id, title, status, priority, COALESCE(to_char(deadline, 'YYYY-MM-DD'), ''), information, user_id, group_id \
+            "SELECT id, title, status, priority, COALESCE(to_char(deadline, 'YYYY-MM-DD'), ''), information, user_id, group_id, \
+                    state, created_by, to_jsonb(labels), (extract(epoch FROM completed_at) * 1000000)::bigint \
              FROM tasks ORDER BY id",
             &[],
         )
@@ -130,7 +131,9 @@ pub(crate) async fn assert_same(app: &TestApp, pg: &tokio_postgres::Client) {
         .map(|r| {
             json!({"id": r.get::<_, i64>(0), "title": r.get::<_, String>(1), "status": r.get::<_, bool>(2),
                    "priority": r.get::<_, i16>(3), "deadline": r.get::<_, String>(4),
-                   "information": r.get::<_, String>(5), "user_id": r.get::<_, i64>(6), "group_id": r.get::<_, i64>(7)})
+                   "information": r.get::<_, String>(5), "user_id": r.get::<_, i64>(6), "group_id": r.get::<_, i64>(7),
+                   "state": r.get::<_, String>(8), "created_by": r.get::<_, Option<i64>>(9),
+                   "labels": r.get::<_, Value>(10), "completed_at": r.get::<_, Option<i64>>(11)})
         })
         .collect();
     let api_tasks: Vec<Value> = tasks
@@ -140,7 +143,10 @@ pub(crate) async fn assert_same(app: &TestApp, pg: &tokio_postgres::Client) {
         .map(|t| {
             json!({"id": t["id"], "title": t["title"], "status": t["status"], "priority": t["priority"],
                    "deadline": t["deadline"], "information": t["information"], "user_id": t["user_id"],
-                   "group_id": t["group_id"]})
+                   "group_id": t["group_id"], "state": t["state"], "created_by": t["created_by"],
+                   "labels": t["labels"], "completed_at": t["completed_at"].as_str().map(|at| {
+                       chrono::DateTime::parse_from_rfc3339(at).expect("a timestamp").timestamp_micros()
+                   })})
         })
         .collect();
     assert_eq!(pg_tasks, api_tasks, "tasks differ");

@@ -33,7 +33,7 @@ async fn filter_search_and_stats_answer_what_the_caller_can_see() {
     assert_eq!(body["data"]["tasks"][0]["id"], t1);
     assert_eq!(
         body["data"]["filters"],
-        json!({"status": "completed", "priority": "", "group_id": "", "user_id": ""})
+        json!({"status": "completed", "priority": "", "group_id": "", "user_id": "", "state": "", "label": ""})
     );
     let res = app
         .call(
@@ -185,6 +185,9 @@ async fn the_owners_views_count_every_users_tasks_once_small_sets_and_large() {
                 user_id: big.id,
                 group_id: group,
                 now,
+                state: taskmaster_shared::domain::TaskState::Todo,
+                created_by: None,
+                labels: &taskmaster_shared::domain::Labels::default(),
             }
             .tail();
             creates.push(NewCreate {
@@ -193,6 +196,7 @@ async fn the_owners_views_count_every_users_tasks_once_small_sets_and_large() {
                 admin_check: None,
                 guard: None,
                 tail,
+                labels: String::new(),
                 meter: None,
             });
         }

@@ -6,7 +6,7 @@
 //! write it refused ([`Write`]).
 
 use axum::http::StatusCode;
-use taskmaster_shared::domain::GroupId;
+use taskmaster_shared::domain::{FieldError, GroupId, LABELS_MAX};
 
 use super::ApiError;
 use crate::store::{Refusal, TaskRefusal};
@@ -29,6 +29,8 @@ pub enum Write {
     Batch {
         group: Option<GroupId>,
     },
+    /// `POST /groups/{id}/labels/rename`.
+    RenameLabel,
 }
 
 /// The answer to `refusal` of `write`.
@@ -55,25 +57,29 @@ pub fn refused(write: Write, refusal: Refusal) -> ApiError {
             invalid("New admin must have 'group_admin' or 'owner' role")
         }
         (W::AddMember, R::UserNotFound) => invalid("User not found"),
-        (W::CreateGroup | W::UpdateGroup | W::DeleteGroup | W::AddMember | W::RemoveMember, r) => {
-            match r {
-                R::NotFound | R::GroupNotFound(_) => not_found("Group not found"),
-                R::NameTaken => conflict("Group with this name already exists"),
-                R::AdminNotFound => invalid("Admin user not found"),
-                R::AdminRole => invalid("Selected user must have 'group_admin' or 'owner' role"),
-                R::UserNotFound => not_found("User not found"),
-                R::RoleForbidden => {
-                    forbidden("Group admins can only add users whose role is 'user'")
-                }
-                R::RoleForbiddenRemove => {
-                    forbidden("Group admins can only remove users whose role is 'user'")
-                }
-                R::AlreadyMember => conflict("User is already a member of this group"),
-                R::NotMember => not_found("User is not a member of this group"),
-                R::Forbidden => forbidden("Insufficient permissions for this group"),
-                other => unexpected(write, other),
+        (
+            W::CreateGroup
+            | W::UpdateGroup
+            | W::DeleteGroup
+            | W::AddMember
+            | W::RemoveMember
+            | W::RenameLabel,
+            r,
+        ) => match r {
+            R::NotFound | R::GroupNotFound(_) => not_found("Group not found"),
+            R::NameTaken => conflict("Group with this name already exists"),
+            R::AdminNotFound => invalid("Admin user not found"),
+            R::AdminRole => invalid("Selected user must have 'group_admin' or 'owner' role"),
+            R::UserNotFound => not_found("User not found"),
+            R::RoleForbidden => forbidden("Group admins can only add users whose role is 'user'"),
+            R::RoleForbiddenRemove => {
+                forbidden("Group admins can only remove users whose role is 'user'")
             }
-        }
+            R::AlreadyMember => conflict("User is already a member of this group"),
+            R::NotMember => not_found("User is not a member of this group"),
+            R::Forbidden => forbidden("Insufficient permissions for this group"),
+            other => unexpected(write, other),
+        },
         (W::CreateTask | W::WriteTask | W::Batch { .. }, R::GroupNotFound(_)) => {
             invalid("Group not found")
         }
@@ -83,6 +89,7 @@ pub fn refused(write: Write, refusal: Refusal) -> ApiError {
         (W::WriteTask, R::Tasks(tasks)) => match tasks.first().map(|(why, _)| *why) {
             Some(TaskRefusal::NotMember) => not_a_member(),
             Some(TaskRefusal::ForbiddenGroup) => forbidden_group(),
+            Some(TaskRefusal::TooManyLabels) => too_many_labels(),
             _ => not_found("Task not found"),
         },
         (W::Batch { group }, R::Tasks(tasks)) => batch(group, &tasks),
@@ -92,6 +99,14 @@ pub fn refused(write: Write, refusal: Refusal) -> ApiError {
 
 fn not_a_member() -> ApiError {
     ApiError::Forbidden("User does not belong to specified group".into())
+}
+
+fn too_many_labels() -> ApiError {
+    FieldError::new(
+        "labels",
+        format!("a task holds at most {LABELS_MAX} labels"),
+    )
+    .into()
 }
 
 fn forbidden_group() -> ApiError {
@@ -110,12 +125,18 @@ fn batch(group: Option<GroupId>, tasks: &[(TaskRefusal, u64)]) -> ApiError {
                 format!("Insufficient permissions for group {group} (task {id})")
             }
             TaskRefusal::NotFound => format!("Task {id} not found"),
+            TaskRefusal::TooManyLabels => {
+                format!("labels: task {id} would hold more than {LABELS_MAX} labels")
+            }
         })
         .collect();
-    let status = if tasks.iter().any(|(why, _)| *why == TaskRefusal::NotFound) {
+    let any = |why: TaskRefusal| tasks.iter().any(|(w, _)| *w == why);
+    let status = if any(TaskRefusal::NotFound) {
         StatusCode::NOT_FOUND
-    } else {
+    } else if any(TaskRefusal::NotMember) || any(TaskRefusal::ForbiddenGroup) {
         StatusCode::FORBIDDEN
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
     };
     let first = errors.first().cloned().unwrap_or_default();
     ApiError::Batch {

@@ -1,15 +1,16 @@
-//! `/groups`, `/groups/{id}`, its members, tasks and stats.
+//! `/groups`, `/groups/{id}`, its members, tasks and stats (its labels
+//! are in `labels.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 use taskmaster_shared::domain::{self, GroupId, UserId};
-use taskmaster_shared::model::{Group, Task, User};
+use taskmaster_shared::model::{Group, User};
 use utoipa::ToSchema;
 
-use crate::access::group_not_found;
+use crate::access::{group_not_found, visible_group_tasks};
 use crate::answers::{
     AdminSummary, GroupDeleted, GroupDetail, GroupList, GroupMessage, GroupName, GroupStats,
     GroupTasks, Member, MemberAdded, MemberList, MemberName, MemberRemoved, MemberSummary, created,
@@ -23,6 +24,7 @@ use crate::extract::{JsonBody, body_id, group_id, user_id};
 use crate::report::{by_id, completion_rate, counts_by_name};
 use crate::state::AppState;
 use crate::store::{self, DeletedGroup, Source};
+use crate::task_filter::{StateCounts, TaskFilter, overdue};
 
 /// `POST /groups`.
 #[derive(Deserialize, ToSchema)]
@@ -297,30 +299,17 @@ pub async fn remove_member(
     }))
 }
 
-/// The group's tasks the caller may see: all for the owner and the group's
-/// admin; a member's own tasks for other members.
-async fn group_tasks(state: &AppState, caller: &Caller, group: u64) -> Result<Vec<Task>, ApiError> {
-    if authz::can_manage_group(caller, group) {
-        return Ok(state
-            .store
-            .tasks(Source::GroupTasks(GroupId(group)))
-            .await?);
-    }
-    let Some(me) = caller.id else {
-        return Ok(Vec::new());
-    };
-    let mut tasks = state.store.tasks(Source::UserTasks(UserId(me))).await?;
-    tasks.retain(|t| t.group_id == group);
-    Ok(tasks)
-}
-
 pub async fn tasks(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    let filter = TaskFilter::from_query(&query);
     let d = visible_group(&state, &caller, &id).await?;
-    let tasks = group_tasks(&state, &caller, d.group.id).await?;
+    let filter = filter?;
+    let mut tasks = visible_group_tasks(&state, &caller, d.group.id).await?;
+    tasks.retain(|t| filter.matches(t));
     Ok(ok(GroupTasks {
         count: tasks.len(),
         group_id: d.group.id,
@@ -360,7 +349,9 @@ pub async fn stats(
             id: d.group.id,
             name: d.group.name,
         },
+        overdue_tasks: overdue(&tasks),
         pending_tasks: total - completed,
+        state_counts: StateCounts::of(&tasks),
         total_tasks: total,
         user_task_counts: counts_by_name(&by_user, &names),
         user_task_counts_by_id: by_id(&by_user),

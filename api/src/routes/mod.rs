@@ -12,6 +12,7 @@ mod admin;
 mod auth;
 mod groups;
 mod health;
+mod labels;
 pub mod spec;
 mod tasks;
 mod tokens;
@@ -121,6 +122,8 @@ pub fn api(state: AppState) -> Api {
     )
     .route("/groups/{id}/tasks", get(groups::tasks))
     .route("/groups/{id}/stats", get(groups::stats))
+    .route("/groups/{id}/labels", get(labels::list))
+    .route("/groups/{id}/labels/rename", post(labels::rename))
     .route("/tasks/search", get(tasks::search))
     .route("/tasks/stats", get(tasks::stats))
     .route("/tasks/batch", post(tasks::batch))

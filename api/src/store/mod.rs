@@ -11,13 +11,14 @@
 //!   indexes, the dirty set and the notification change in one atomic
 //!   step, and the checks a write depends on are made in that same step.
 //! * [`refusal`]: a script's `{'ERR', code, detail}` decoded once.
-//! * [`reads`], [`writes`], [`user_writes`], [`auth`], [`sessions`], [`tokens`], [`limits`], [`ops`]:
+//! * [`reads`], [`writes`], [`task_writes`], [`labels`], [`user_writes`], [`auth`], [`sessions`], [`tokens`], [`limits`], [`ops`]:
 //!   the methods, by purpose.
 //!
 //! Key names come from `taskmaster_shared::keys` (the scripts build the same
 //! names from the prefix).
 
 mod auth;
+mod labels;
 mod limits;
 mod meter;
 mod ops;
@@ -25,6 +26,7 @@ mod reads;
 pub mod refusal;
 mod scripts;
 mod sessions;
+mod task_writes;
 mod tokens;
 mod user_writes;
 mod value;
@@ -47,9 +49,10 @@ pub use refusal::{Refusal, TaskRefusal};
 pub use sessions::{
     MAX_SESSIONS_PER_USER, NewSession, Rotated, Rotation, SessionRead, TokenRecordKey,
 };
+pub use task_writes::{NewCreate, NewTaskRow, TaskAction, TaskChangeSet};
 pub use tokens::MAX_TOKENS_PER_USER;
 pub use user_writes::{NewUser, UserChanges};
-pub use writes::{Actor, DeletedGroup, NewCreate, NewTaskRow, TaskAction, TaskChangeSet};
+pub use writes::{Actor, DeletedGroup};
 
 /// What can go wrong talking to Redis.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -57,6 +57,20 @@ impl Store {
             .await
     }
 
+    /// The owner account's id (`P meta:owner`), if there is one: what the
+    /// owner header acts as where an account is recorded (a task's
+    /// `created_by`).
+    pub async fn owner_account(&self) -> Result<Option<UserId>, StoreError> {
+        let id: Option<String> = self
+            .query_one(
+                redis::cmd("HGET")
+                    .arg(self.keys.owner_bootstrap())
+                    .arg("id"),
+            )
+            .await?;
+        Ok(id.as_deref().and_then(UserId::parse))
+    }
+
     /// syncd's status record, the pending rows per type and the user and
     /// group counts, in one round trip.
     pub async fn sync_counts(&self) -> Result<SyncCounts, StoreError> {

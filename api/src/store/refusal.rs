@@ -67,6 +67,8 @@ pub enum TaskRefusal {
     NotMember,
     /// The caller does not administer the new group.
     ForbiddenGroup,
+    /// The labels added would give the task more than 20.
+    TooManyLabels,
 }
 
 impl Refusal {
@@ -104,6 +106,7 @@ impl TaskRefusal {
             "NOT_FOUND" => TaskRefusal::NotFound,
             "NOT_MEMBER" => TaskRefusal::NotMember,
             "FORBIDDEN_GROUP" => TaskRefusal::ForbiddenGroup,
+            "TOO_MANY_LABELS" => TaskRefusal::TooManyLabels,
             _ => return None,
         })
     }

@@ -36,6 +36,7 @@ pub(super) struct Scripts {
     pub remove_member: Script,
     pub create_tasks: Script,
     pub write_tasks: Script,
+    pub rename_label: Script,
     pub bootstrap_owner: Script,
     pub rotate_owner_password: Script,
     pub remember_owner_password: Script,
@@ -63,6 +64,7 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
         include_str!("lua/create_tasks.lua")
     )),
     write_tasks: script!("write_tasks"),
+    rename_label: script!("rename_label"),
     bootstrap_owner: script!("bootstrap_owner"),
     rotate_owner_password: script!("rotate_owner_password"),
     remember_owner_password: script!("remember_owner_password"),

@@ -16,17 +16,21 @@
 //! | full_name | 1..=255 characters, not blank |
 //! | group name | 1..=100 characters, not blank |
 //! | number | at most 64 characters |
+//! | state | `todo`, `in_progress` or `done` (`status` is derived: true exactly when `done`) |
+//! | labels | 1..=50 characters each, no control characters, no leading or trailing white space; at most 20 per task, a set in byte order |
 //!
 //! Lengths count Unicode scalar values. Text is stored exactly as sent (no
 //! trimming or normalisation), so any Unicode content round-trips byte-exact.
 
 use std::fmt;
 
+mod task_fields;
 mod work_times;
 
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize, Serializer};
 
+pub use task_fields::{LABEL_MAX, LABELS_MAX, Label, Labels, TaskState};
 pub use work_times::{Weekday, WorkTimes};
 
 /// A value that is well-formed JSON but breaks a rule: answered 422.

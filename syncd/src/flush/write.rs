@@ -203,13 +203,20 @@ fn upsert(tx: &mut postgres::Transaction<'_>, b: &Batch) -> Result<(), postgres:
     if !b.tasks.is_empty() {
         let t = &b.tasks;
         tx.execute(
-            "INSERT INTO tasks (id, title, status, priority, deadline, information, user_id, group_id, created_at, updated_at)
-             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bool[], $4::smallint[], $5::date[], $6::text[],
-                                  $7::bigint[], $8::bigint[], $9::timestamptz[], $10::timestamptz[])
+            "INSERT INTO tasks (id, title, status, priority, deadline, information, user_id, group_id,
+                                created_at, updated_at, state, created_by, labels, completed_at)
+             SELECT id, title, status, priority, deadline, information, user_id, group_id, created_at,
+                    updated_at, state, created_by, ARRAY(SELECT jsonb_array_elements_text(labels)), completed_at
+             FROM UNNEST($1::bigint[], $2::text[], $3::bool[], $4::smallint[], $5::date[], $6::text[],
+                         $7::bigint[], $8::bigint[], $9::timestamptz[], $10::timestamptz[], $11::text[],
+                         $12::bigint[], $13::jsonb[], $14::timestamptz[])
+                  AS t(id, title, status, priority, deadline, information, user_id, group_id, created_at,
+                       updated_at, state, created_by, labels, completed_at)
              ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, status = EXCLUDED.status,
                  priority = EXCLUDED.priority, deadline = EXCLUDED.deadline, information = EXCLUDED.information,
                  user_id = EXCLUDED.user_id, group_id = EXCLUDED.group_id, created_at = EXCLUDED.created_at,
-                 updated_at = EXCLUDED.updated_at",
+                 updated_at = EXCLUDED.updated_at, state = EXCLUDED.state, created_by = EXCLUDED.created_by,
+                 labels = EXCLUDED.labels, completed_at = EXCLUDED.completed_at",
             &[
                 &i64s(t.iter().map(|r| r.id)),
                 &t.iter().map(|r| r.title.as_str()).collect::<Vec<_>>(),
@@ -221,6 +228,13 @@ fn upsert(tx: &mut postgres::Transaction<'_>, b: &Batch) -> Result<(), postgres:
                 &i64s(t.iter().map(|r| r.group_id)),
                 &t.iter().map(|r| ts(&r.created_at)).collect::<Vec<_>>(),
                 &t.iter().map(|r| ts(&r.updated_at)).collect::<Vec<_>>(),
+                &t.iter().map(|r| r.state.as_str()).collect::<Vec<_>>(),
+                &t.iter().map(|r| r.created_by.map(|id| id as i64)).collect::<Vec<_>>(),
+                // One array per task: UNNEST would flatten a text[][] (and
+                // PostgreSQL's arrays must be rectangular), so each goes as
+                // a JSON array and is turned back into text[] above.
+                &t.iter().map(|r| postgres::types::Json(&r.labels)).collect::<Vec<_>>(),
+                &t.iter().map(|r| r.completed_at.as_deref().map(ts)).collect::<Vec<_>>(),
             ],
         )?;
     }

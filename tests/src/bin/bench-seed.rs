@@ -13,7 +13,7 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHasher, SaltString};
 use taskmaster_api::store::{NewCreate, NewTaskRow, NewUser, Store};
 use taskmaster_shared::config::{RedisConfig, Secret};
-use taskmaster_shared::domain::{Email, GroupId, Role, UserId, WorkTimes};
+use taskmaster_shared::domain::{Email, GroupId, Labels, Role, TaskState, UserId, WorkTimes};
 use tokio::task::JoinSet;
 
 const PASSWORD: &str = "bench-password";
@@ -122,6 +122,7 @@ async fn main() {
                 .await;
                 // Up to 100 tasks per script call, as the api's batcher
                 // would send them under load.
+                let no_labels = Labels::default();
                 let mut last_task = 0;
                 let mut t = 0;
                 while t < tasks {
@@ -137,6 +138,9 @@ async fn main() {
                             user_id: uid,
                             group_id: group,
                             now: &now,
+                            state: TaskState::Todo,
+                            created_by: Some(uid),
+                            labels: &no_labels,
                         }
                         .tail();
                         creates.push(NewCreate {
@@ -145,6 +149,7 @@ async fn main() {
                             admin_check: None,
                             guard: None,
                             tail,
+                            labels: String::new(),
                             meter: None,
                         });
                     }

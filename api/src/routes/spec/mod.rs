@@ -19,7 +19,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use taskmaster_shared::control::Counts;
-use taskmaster_shared::domain::{Role, WorkTimes};
+use taskmaster_shared::domain::{Role, TaskState, WorkTimes};
 use taskmaster_shared::model::{Group, Task, User};
 use utoipa::openapi::schema::{ComponentsBuilder, ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -27,6 +27,7 @@ use utoipa::openapi::{InfoBuilder, OpenApiBuilder, PathItem, PathsBuilder};
 
 use super::auth::{Login, Refresh, Register};
 use super::groups::{AddMember, CreateGroup, UpdateGroup};
+use super::labels::RenameLabel;
 use super::tasks::{Batch, CreateTask, TaskChanges};
 use super::tokens::CreateToken;
 use super::users::{CreateUser, PutWorkTimes, UpdateUser};
@@ -87,6 +88,10 @@ pub fn document() -> utoipa::openapi::OpenApi {
     components = with::<MemberRemoved>(components);
     components = with::<GroupTasks>(components);
     components = with::<GroupStats>(components);
+    components = with::<GroupLabels>(components);
+    components = with::<LabelRenamed>(components);
+    components = with::<RenameLabel>(components);
+    components = with::<TaskState>(components);
     components = with::<AdminStatus>(components);
     components = with::<AdminStats>(components);
     components = with::<SyncDone>(components);

@@ -119,6 +119,9 @@ fn query_parameter(p: &Param) -> utoipa::openapi::path::Parameter {
             .minimum(Some(low))
             .maximum(Some(high)),
         Kind::Flag => ObjectBuilder::new().schema_type(Type::Boolean),
+        Kind::Label => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(taskmaster_shared::domain::LABEL_MAX)),
     };
     ParameterBuilder::new()
         .name(p.name)

@@ -2,7 +2,7 @@
 //! [`crate::routes::api`]). A unit test holds the paths to the router's,
 //! an integration test the methods.
 
-use taskmaster_shared::domain::Priority;
+use taskmaster_shared::domain::{Priority, TaskState};
 use utoipa::openapi::path::HttpMethod;
 
 use crate::routes::admin::ACTIONS;
@@ -20,6 +20,8 @@ pub(super) enum Kind {
     Range(i64, i64),
     /// `true` or `false`.
     Flag,
+    /// A label, or empty (not given).
+    Label,
 }
 
 /// One query parameter.
@@ -38,6 +40,19 @@ const fn param(name: &'static str, kind: Kind, description: &'static str) -> Par
         description,
     }
 }
+
+/// The filters every task list takes.
+const STATE_FILTER: Param = param(
+    "state",
+    Kind::OneOf(&TaskState::NAMES),
+    "Only tasks in this state",
+);
+const LABEL_FILTER: Param = param(
+    "label",
+    Kind::Label,
+    "Only tasks carrying this label (exactly as stored)",
+);
+const TASK_FILTERS: [Param; 2] = [STATE_FILTER, LABEL_FILTER];
 
 /// The required, non-blank `q` of the searches.
 const fn search(description: &'static str) -> Param {
@@ -326,8 +341,9 @@ pub const OPERATIONS: &[Operation] = &[
         "tasks",
         "A user's tasks, ascending by id",
     )
+    .query(&TASK_FILTERS)
     .answers(200, "UserTasks")
-    .errors(&[400, 403, 404]),
+    .errors(&[400, 403, 404, 422]),
     op(
         Post,
         "/users/{id}/tasks",
@@ -422,11 +438,29 @@ pub const OPERATIONS: &[Operation] = &[
     .answers(200, "MemberRemoved")
     .errors(&[400, 403, 404, 409]),
     op(Get, "/groups/{id}/tasks", "groups", "A group's tasks")
+        .query(&TASK_FILTERS)
         .answers(200, "GroupTasks")
-        .errors(&[400, 403, 404]),
+        .errors(&[400, 403, 404, 422]),
     op(Get, "/groups/{id}/stats", "groups", "A group's task counts")
         .answers(200, "GroupStats")
         .errors(&[400, 403, 404]),
+    op(
+        Get,
+        "/groups/{id}/labels",
+        "groups",
+        "The labels in use on the group's tasks the caller may see",
+    )
+    .answers(200, "GroupLabels")
+    .errors(&[400, 403, 404]),
+    op(
+        Post,
+        "/groups/{id}/labels/rename",
+        "groups",
+        "Rename a label on every task of the group, in one step (owner, group admin)",
+    )
+    .takes("RenameLabel")
+    .answers(200, "LabelRenamed")
+    .errors(&[400, 403, 404, 413, 422]),
     op(
         Get,
         "/tasks/search",
@@ -478,6 +512,8 @@ pub const OPERATIONS: &[Operation] = &[
             Kind::Id,
             "Only this user's tasks (none unless the caller may see them)",
         ),
+        STATE_FILTER,
+        LABEL_FILTER,
     ])
     .answers(200, "FilterResult")
     .errors(&[403, 422]),

@@ -2,7 +2,7 @@
 //! once into the store's typed values.
 
 use serde::Deserialize;
-use taskmaster_shared::domain::{self, Deadline, FieldError, GroupId, Priority};
+use taskmaster_shared::domain::{self, Deadline, FieldError, GroupId, Labels, Priority, TaskState};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
@@ -15,7 +15,8 @@ pub const BATCH_MAX: usize = 1000;
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({
     "title": "Ship the release", "group_id": 1, "priority": 1,
-    "deadline": "2026-12-31", "information": "Tag, build, announce"
+    "deadline": "2026-12-31", "information": "Tag, build, announce",
+    "state": "in_progress", "labels": ["release"]
 }))]
 pub struct CreateTask {
     #[schema(required = true, min_length = 1, max_length = 255)]
@@ -31,6 +32,12 @@ pub struct CreateTask {
     deadline: Option<String>,
     #[schema(max_length = 5000)]
     information: Option<String>,
+    /// `todo` (the default), `in_progress` or `done`.
+    #[schema(value_type = Option<TaskState>)]
+    state: Option<String>,
+    /// At most 20 labels of 1 to 50 characters (duplicates merge).
+    #[schema(max_items = 20)]
+    labels: Option<Vec<String>>,
 }
 
 /// A validated `POST /users/{id}/tasks` body.
@@ -40,6 +47,8 @@ pub struct NewTask {
     pub priority: Priority,
     pub deadline: Deadline,
     pub information: String,
+    pub state: TaskState,
+    pub labels: Labels,
 }
 
 impl CreateTask {
@@ -64,8 +73,25 @@ impl CreateTask {
                 .unwrap_or(Priority::DEFAULT),
             deadline: Deadline::parse(self.deadline.as_deref().unwrap_or(""))?,
             information: domain::information(self.information.as_deref().unwrap_or(""))?,
+            state: state(self.state.as_deref())?.unwrap_or(TaskState::Todo),
+            labels: labels("labels", self.labels.as_deref(), true)?.unwrap_or_default(),
         })
     }
+}
+
+/// A `state` sent; `""` is "not set", like the reference's zero values.
+fn state(s: Option<&str>) -> Result<Option<TaskState>, FieldError> {
+    s.filter(|s| !s.is_empty())
+        .map(|s| TaskState::parse("state", s))
+        .transpose()
+}
+
+fn labels(
+    field: &'static str,
+    list: Option<&[String]>,
+    limit: bool,
+) -> Result<Option<Labels>, FieldError> {
+    list.map(|l| Labels::parse(field, l, limit)).transpose()
 }
 
 fn group(g: i64) -> Result<GroupId, FieldError> {
@@ -75,8 +101,11 @@ fn group(g: i64) -> Result<GroupId, FieldError> {
 }
 
 /// The changeable fields of a task (`PUT /users/{id}/tasks/{tid}` and a
-/// batch's `updates`). Absent fields, `title: ""`, `priority: 0` and
-/// `group_id: 0` are unchanged; `deadline: ""` and `information: ""` clear.
+/// batch's `updates`). Absent fields, `title: ""`, `priority: 0`,
+/// `state: ""` and `group_id: 0` are unchanged; `deadline: ""` and
+/// `information: ""` clear; `labels: []` removes every label.
+/// `created_by` and `completed_at` are not writable (ignored, as every
+/// field this type does not name).
 #[derive(Deserialize, Default, ToSchema)]
 pub struct TaskChanges {
     #[schema(max_length = 255)]
@@ -87,7 +116,23 @@ pub struct TaskChanges {
     deadline: Option<String>,
     #[schema(max_length = 5000)]
     information: Option<String>,
+    /// `true` moves the task to `done`, `false` moves a done task back
+    /// to `todo`.
     status: Option<bool>,
+    /// `todo`, `in_progress` or `done`. When `status` is sent too and
+    /// disagrees, the one that changes the task wins (`state` if both
+    /// would).
+    #[schema(value_type = Option<TaskState>)]
+    state: Option<String>,
+    /// The task's new labels (at most 20 of 1 to 50 characters).
+    #[schema(max_items = 20)]
+    labels: Option<Vec<String>>,
+    /// Labels to add to each task's own (the result holds at most 20).
+    #[schema(max_items = 20)]
+    add_labels: Option<Vec<String>>,
+    /// Labels to take off each task's own (after `add_labels`).
+    #[schema(max_items = 20)]
+    remove_labels: Option<Vec<String>>,
     #[schema(value_type = Option<u64>)]
     group_id: Option<i64>,
 }
@@ -115,6 +160,11 @@ impl TaskChanges {
                 .map(|i| domain::information(&i))
                 .transpose()?,
             status: self.status,
+            state: state(self.state.as_deref())?,
+            labels: labels("labels", self.labels.as_deref(), true)?,
+            add_labels: labels("add_labels", self.add_labels.as_deref(), true)?.unwrap_or_default(),
+            remove_labels: labels("remove_labels", self.remove_labels.as_deref(), false)?
+                .unwrap_or_default(),
             group: match self.group_id {
                 None | Some(0) => None,
                 Some(g) => Some(group(g)?),

@@ -20,6 +20,7 @@ use crate::extract::{JsonBody, search_query};
 use crate::report::{by_id, completion_rate, counts_by_name};
 use crate::state::AppState;
 use crate::store::{Source, TaskAction};
+use crate::task_filter::{StateCounts, TaskFilter, overdue};
 
 /// Every task the caller may see: all for the owner; its own plus those of
 /// the groups it administers for a group admin; its own for a user.
@@ -87,7 +88,9 @@ pub async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Resp
     let mut stats = TaskStats {
         completed_tasks: completed,
         completion_rate: completion_rate(completed, total),
+        overdue_tasks: overdue(&tasks),
         pending_tasks: total - completed,
+        state_counts: StateCounts::of(&tasks),
         total_tasks: total,
         ..TaskStats::default()
     };
@@ -200,6 +203,7 @@ pub async fn filter(
         raw("user_id"),
     );
     let status = status_filter(&status_raw)?;
+    let also = TaskFilter::from_query(&query)?;
     let priority = match priority_raw.as_str() {
         "" => None,
         p => Some(
@@ -235,12 +239,15 @@ pub async fn filter(
             && priority.is_none_or(|p| t.priority == p)
             && group_id.is_none_or(|g| t.group_id == g)
             && user_id.is_none_or(|u| t.user_id == u)
+            && also.matches(t)
     });
     Ok(ok(FilterResult {
         count: tasks.len(),
         filters: Filters {
             group_id: group_raw,
+            label: raw("label"),
             priority: priority_raw,
+            state: raw("state"),
             status: status_raw,
             user_id: user_raw,
         },

@@ -5,10 +5,12 @@
 //! authenticate in the same Redis round trip as their data.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use taskmaster_shared::domain::UserId;
-use taskmaster_shared::model::Task;
+use taskmaster_shared::model::{Task, is_current_task_row};
 
 use super::body::{CreateTask, NewTask, TaskChanges};
 use crate::access::{forbidden, user_not_found, visible_user};
@@ -23,6 +25,7 @@ use crate::store::{
     ListHead, NewCreate, NewTaskRow, Principal, Refusal, TaskAction, TaskChangeSet, TaskRefusal,
     TaskRow, sorted_tasks,
 };
+use crate::task_filter::TaskFilter;
 
 /// The same answer as [`UserTasks`], spliced from stored task JSON
 /// (`tests/it/answers.rs` holds the two to the same bytes).
@@ -58,12 +61,23 @@ fn row_id(raw: &[u8]) -> Option<u64> {
     std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
 }
 
-/// Stored task rows sorted by id (damaged ones skipped), from the set
-/// order [`crate::store::Store::user_task_rows`] reads them in.
+/// A stored row in the current shape: as it is, or (a row written before
+/// the task's later fields existed) parsed and written out again. `None`
+/// for a damaged row.
+fn current_row(raw: Vec<u8>) -> Option<Vec<u8>> {
+    if is_current_task_row(&raw) {
+        return Some(raw);
+    }
+    serde_json::to_vec(&Task::from_json(&raw)?).ok()
+}
+
+/// Stored task rows in the current shape, sorted by id (damaged ones
+/// skipped), from the set order [`crate::store::Store::user_task_rows`]
+/// reads them in.
 fn rows_by_id(rows: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     let mut rows: Vec<(u64, Vec<u8>)> = rows
         .into_iter()
-        .filter_map(|raw| Some((row_id(&raw)?, raw)))
+        .filter_map(|raw| Some((row_id(&raw)?, current_row(raw)?)))
         .collect();
     rows.sort_unstable_by_key(|(id, _)| *id);
     rows.into_iter().map(|(_, raw)| raw).collect()
@@ -97,7 +111,10 @@ pub async fn list_for_user(
     State(state): State<AppState>,
     credentials: Credentials,
     Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    // Judged after the caller is known: a stranger learns nothing.
+    let filter = TaskFilter::from_query(&query);
     let id = match user_id(&id) {
         Ok(id) => id,
         Err(e) => {
@@ -112,7 +129,7 @@ pub async fn list_for_user(
         return Err(user_not_found());
     };
     let raw = id.get();
-    if caller.is_owner() || caller.is(raw) {
+    if (caller.is_owner() || caller.is(raw)) && filter.as_ref().is_ok_and(TaskFilter::is_empty) {
         // Everything is visible: the stored JSON goes out as it is.
         if let Some(body) = version.and_then(|v| state.lists.get(raw, v)) {
             return Ok(json_response(body));
@@ -130,8 +147,9 @@ pub async fn list_for_user(
     if !authz::can_view_user(&caller, &user) {
         return Err(forbidden());
     }
+    let filter = filter?;
     let mut tasks = sorted_tasks(rows);
-    tasks.retain(|t| authz::can_see_task(&caller, t));
+    tasks.retain(|t| authz::can_see_task(&caller, t) && filter.matches(t));
     Ok(ok(UserTasks {
         user_id: raw,
         count: tasks.len(),
@@ -161,7 +179,7 @@ pub async fn create(
         && *login == id
         && let Some((version, _)) = remembered(&state, id, password)
         && let Ok(new) = parse_json::<CreateTask>(&body).and_then(CreateTask::validate)
-        && let Some(response) = insert_task(&state, id, None, Some(version), new).await?
+        && let Some(response) = insert_task(&state, id, None, Some(version), id, new).await?
     {
         return Ok(response);
     }
@@ -176,7 +194,13 @@ pub async fn create(
     } else {
         caller.must_administer()
     };
-    insert_task(&state, id, admin_check, None, new)
+    // The owner header has no account of its own: the owner account
+    // stands for it.
+    let creator = match caller.id {
+        Some(me) => Some(UserId(me)),
+        None => state.store.owner_account().await?,
+    };
+    insert_task(&state, id, admin_check, None, creator, new)
         .await?
         .ok_or_else(|| ApiError::Internal("unguarded create was stale".into()))
 }
@@ -184,13 +208,14 @@ pub async fn create(
 /// Creates the task through the shard's batcher ([`crate::creates`]).
 /// `guard` is the credential version user `id` must still have; `None`
 /// back means it no longer does (the credential changed since it was
-/// verified). The row's JSON is built here once: the script stores it and
-/// the answer carries it.
+/// verified). `creator` is recorded as its `created_by`. The row's JSON
+/// is built here once: the script stores it and the answer carries it.
 async fn insert_task(
     state: &AppState,
     id: UserId,
     admin_check: Option<UserId>,
     guard: Option<u64>,
+    creator: impl Into<Option<UserId>>,
     new: NewTask,
 ) -> Result<Option<Response>, ApiError> {
     let now = now();
@@ -203,6 +228,9 @@ async fn insert_task(
         user_id: id.get(),
         group_id: new.group_id.get(),
         now: &now,
+        state: new.state,
+        created_by: creator.into().map(UserId::get),
+        labels: &new.labels,
     }
     .tail();
     // A guarded create is the request's first round trip: it counts the
@@ -217,6 +245,7 @@ async fn insert_task(
             admin_check,
             guard,
             tail: tail.clone(),
+            labels: new.labels.joined(),
             meter,
         })
         .await?;
@@ -257,6 +286,7 @@ pub async fn get_one(
     // The stored JSON goes out as it is; only the two ids that decide
     // visibility are read from it.
     let row = row.and_then(|raw| TaskOwnership::of(&raw).map(|o| (o, raw)));
+    let row = row.and_then(|(o, raw)| Some((o, current_row(raw)?)));
     match row {
         Some((o, raw))
             if o.user_id == id.get() && authz::can_see(&caller, o.user_id, o.group_id) =>
@@ -387,29 +417,40 @@ pub async fn delete(
 mod tests {
     use super::*;
 
+    /// A stored row of the shape before states (id, status).
+    fn old_row(id: u64, done: bool) -> Vec<u8> {
+        format!(
+            r#"{{"id":{id},"title":"t{id}","status":{done},"priority":2,"deadline":"","information":"","user_id":1,"group_id":1,"created_at":"c","updated_at":"u"}}"#
+        )
+        .into_bytes()
+    }
+
+    fn current(raw: &[u8]) -> Vec<u8> {
+        serde_json::to_vec(&Task::from_json(raw).expect("a task")).expect("serialised")
+    }
+
     #[test]
-    fn stored_rows_are_put_in_id_order_and_damaged_ones_left_out() {
-        let row = |raw: &str| raw.as_bytes().to_vec();
+    fn stored_rows_are_put_in_id_order_upgraded_and_damaged_ones_left_out() {
+        let now_100 = current(&old_row(100, false));
         let rows = vec![
-            row(r#"{"id":100,"title":"c"}"#),
-            row(r#"{"id":9,"title":"a"}"#),
-            row(r#"{"id":"x","title":"damaged"}"#),
-            row(r#"{"id":10,"title":"b"}"#),
+            now_100.clone(),
+            old_row(9, true),
+            br#"{"id":"x","title":"damaged"}"#.to_vec(),
+            br#"{"id":7,"title":"no other field"}"#.to_vec(),
+            old_row(10, false),
         ];
-        let sorted: Vec<String> = rows_by_id(rows)
-            .into_iter()
-            .map(|r| String::from_utf8(r).expect("utf-8"))
+        let sorted: Vec<Task> = rows_by_id(rows)
+            .iter()
+            .map(|r| {
+                assert!(is_current_task_row(r), "{}", String::from_utf8_lossy(r));
+                Task::from_json(r).expect("a task")
+            })
             .collect();
-        assert_eq!(
-            sorted,
-            [
-                r#"{"id":9,"title":"a"}"#,
-                r#"{"id":10,"title":"b"}"#,
-                r#"{"id":100,"title":"c"}"#
-            ]
-        );
-        assert_eq!(row_id(br#"{"id":18446744073709551615,"#), Some(u64::MAX));
-        assert_eq!(row_id(br#"{"id":18446744073709551616,"#), None);
-        assert_eq!(row_id(br#"{"id":}"#), None);
+        let ids: Vec<u64> = sorted.iter().map(|t| t.id).collect();
+        assert_eq!(ids, [9, 10, 100]);
+        assert_eq!(sorted[0].state, taskmaster_shared::domain::TaskState::Done);
+        assert_eq!(sorted[1].state, taskmaster_shared::domain::TaskState::Todo);
+        // A row of the current shape goes out byte for byte.
+        assert_eq!(current_row(now_100.clone()), Some(now_100));
     }
 }

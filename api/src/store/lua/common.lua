@@ -58,25 +58,98 @@ local function tasks_changed(uid)
 end
 
 -- A task row is its JSON text, exactly as answered on the wire, so that
--- reads need no parsing in Redis or in the api. Field order is fixed here.
+-- reads need no parsing in Redis or in the api. Field order is fixed here
+-- and pinned by shared/src/model.rs's Task (tests/it/answers.rs holds the
+-- two together): the reference's ten fields, then state, created_by,
+-- labels and completed_at, which must stay last (the api tells a row of
+-- the current shape by it).
+--
+-- A row written before states existed has none of the last four: it is
+-- read as its status says (done or todo), with no creator, no labels and
+-- no completion time, and written in the current shape when it changes.
 local function task_get(tid)
   local raw = redis.call('GET', k('task', tid))
   if not raw then return nil end
-  return cjson.decode(raw)
+  local t = cjson.decode(raw)
+  if t.state == nil then t.state = t.status and 'done' or 'todo' end
+  if type(t.labels) ~= 'table' then t.labels = {} end
+  return t
 end
 
-local function task_put(t)
-  local raw = '{"id":' .. string.format('%d', t.id)
+local function json_or_null(v, number)
+  if v == nil or v == cjson.null then return 'null' end
+  if number then return string.format('%d', v) end
+  return cjson.encode(v)
+end
+
+-- Byte order, as Rust sorts strings (Lua's `<` follows the server's
+-- locale).
+local function bytes_less(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+
+-- Labels travel in the scripts' arguments joined by newlines (no label
+-- holds a control character).
+local function split_labels(s)
+  local out = {}
+  for l in string.gmatch(s, '[^\n]+') do out[#out + 1] = l end
+  return out
+end
+
+local function same_labels(a, b)
+  if #a ~= #b then return false end
+  for i = 1, #a do
+    if a[i] ~= b[i] then return false end
+  end
+  return true
+end
+
+-- Adds task tid to (or removes it from) the label index of group gid:
+-- `P group:{gid}:label:{label}` holds the ids of the group's tasks that
+-- carry the label, and `P group:{gid}:labels` counts them per label (a
+-- label leaves it with its last task).
+local function index_labels(tid, gid, labels, add)
+  local counts = k('group', gid, 'labels')
+  for _, l in ipairs(labels) do
+    local set = k('group', gid, 'label', l)
+    if add then
+      if redis.call('SADD', set, tid) == 1 then redis.call('HINCRBY', counts, l, 1) end
+    elseif redis.call('SREM', set, tid) == 1 then
+      if redis.call('HINCRBY', counts, l, -1) <= 0 then redis.call('HDEL', counts, l) end
+    end
+  end
+end
+
+-- Writes task t. `old_group` and `old_labels` are what its row held
+-- before, so that the label index follows a change of either.
+local function task_put(t, old_group, old_labels)
+  local tid = string.format('%d', t.id)
+  local gid = string.format('%d', t.group_id)
+  local labels = {}
+  for i, l in ipairs(t.labels) do labels[i] = cjson.encode(l) end
+  local raw = '{"id":' .. tid
     .. ',"title":' .. cjson.encode(t.title)
-    .. ',"status":' .. (t.status and 'true' or 'false')
+    .. ',"status":' .. (t.state == 'done' and 'true' or 'false')
     .. ',"priority":' .. string.format('%d', t.priority)
     .. ',"deadline":' .. cjson.encode(t.deadline)
     .. ',"information":' .. cjson.encode(t.information)
     .. ',"user_id":' .. string.format('%d', t.user_id)
-    .. ',"group_id":' .. string.format('%d', t.group_id)
+    .. ',"group_id":' .. gid
     .. ',"created_at":' .. cjson.encode(t.created_at)
-    .. ',"updated_at":' .. cjson.encode(t.updated_at) .. '}'
-  redis.call('SET', k('task', string.format('%d', t.id)), raw)
+    .. ',"updated_at":' .. cjson.encode(t.updated_at)
+    .. ',"state":"' .. t.state .. '"'
+    .. ',"created_by":' .. json_or_null(t.created_by, true)
+    .. ',"labels":[' .. table.concat(labels, ',') .. ']'
+    .. ',"completed_at":' .. json_or_null(t.completed_at) .. '}'
+  redis.call('SET', k('task', tid), raw)
+  if old_group ~= gid or not same_labels(old_labels, t.labels) then
+    index_labels(tid, old_group, old_labels, false)
+    index_labels(tid, gid, t.labels, true)
+  end
   tasks_changed(string.format('%d', t.user_id))
   return raw
 end
@@ -85,8 +158,10 @@ end
 local function delete_task(tid)
   local t = task_get(tid)
   if t then
+    local gid = string.format('%d', t.group_id)
     redis.call('SREM', k('user', string.format('%d', t.user_id), 'tasks'), tid)
-    redis.call('SREM', k('group', string.format('%d', t.group_id), 'tasks'), tid)
+    redis.call('SREM', k('group', gid, 'tasks'), tid)
+    index_labels(tid, gid, t.labels, false)
     tasks_changed(string.format('%d', t.user_id))
   end
   redis.call('DEL', k('task', tid))
@@ -116,7 +191,7 @@ local function leave_group(uid, gid)
       local t = task_get(tid)
       t.group_id = target
       t.updated_at = NOW
-      task_put(t)
+      task_put(t, gid, t.labels)
       redis.call('SADD', k('group', target, 'tasks'), tid)
       dirty('task', tid, 'upsert')
     else

@@ -1,11 +1,13 @@
--- ARGV: P, now, then nine for each task to create: user id, group id, the
+-- ARGV: P, now, then ten for each task to create: user id, group id, the
 -- caller who must administer the group ('' when not required), the
 -- credential version the user must still have ('' when not required: the
 -- api checked the caller in an earlier step), the row's JSON after its
--- id: `,"title":…,"updated_at":"…"}` (built by the api, so Redis neither
--- encodes JSON nor formats numbers here), and the rate-limit key the
--- request counts against ('' when it was counted in an earlier step), with
--- its interval (ms), burst and how many to take (see gcra.lua).
+-- id: `,"title":…,"completed_at":…}` (built by the api, so Redis neither
+-- encodes JSON nor formats numbers here), the rate-limit key the request
+-- counts against ('' when it was counted in an earlier step), with its
+-- interval (ms), burst and how many to take (see gcra.lua), and the
+-- task's labels joined by newlines (the same as in the row; '' for none)
+-- for the group's label index.
 --
 -- The creates an api shard gathered (see api/src/creates.rs), in one
 -- atomic step. Each is checked and answered on its own: the reply holds,
@@ -15,7 +17,7 @@
 -- share the counter, index and dirty-set calls.
 if maintenance() then return err('MAINTENANCE') end
 if ids_unchecked() then return err('IDS_UNCHECKED') end
-local n = (#ARGV - 2) / 9
+local n = (#ARGV - 2) / 10
 local out = {'OK'}
 -- Nothing a check reads changes within this step, so each distinct check
 -- runs once (a client creating many tasks pays for one).
@@ -41,7 +43,7 @@ end
 local accepted = {}
 local counts = {}
 for i = 0, n - 1 do
-  local b = 3 + i * 9
+  local b = 3 + i * 10
   local refused = nil
   if ARGV[b + 5] ~= '' then
     counts[i] = gcra(ARGV[b + 5], tonumber(ARGV[b + 6]), tonumber(ARGV[b + 7]), tonumber(ARGV[b + 8]))
@@ -76,7 +78,7 @@ local last = redis.call('INCRBY', P .. 'seq:tasks', #accepted)
 local ids, rows = {}, {}
 local of_user, users, of_group, groups = {}, {}, {}, {}
 for j, i in ipairs(accepted) do
-  local b = 3 + i * 9
+  local b = 3 + i * 10
   local uid, gid = ARGV[b], ARGV[b + 1]
   local id = string.format('%d', last - #accepted + j)
   ids[j] = id
@@ -93,6 +95,7 @@ for j, i in ipairs(accepted) do
     groups[#groups + 1] = gid
   end
   table.insert(of_group[gid], id)
+  if ARGV[b + 9] ~= '' then index_labels(id, gid, split_labels(ARGV[b + 9]), true) end
 end
 redis.call('MSET', unpack(rows))
 for _, uid in ipairs(users) do

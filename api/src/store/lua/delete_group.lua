@@ -16,7 +16,7 @@ if f[1] then redis.call('SREM', k('user', f[1], 'admin_of'), id) end
 if f[2] and redis.call('HGET', P .. 'idx:group_name', f[2]) == id then
   redis.call('HDEL', P .. 'idx:group_name', f[2])
 end
-redis.call('DEL', key, k('group', id, 'members'), k('group', id, 'tasks'))
+redis.call('DEL', key, k('group', id, 'members'), k('group', id, 'tasks'), k('group', id, 'labels'))
 redis.call('SREM', P .. 'groups', id)
 dirty('group', id, 'delete')
 return {'OK', row, #members, #tasks}

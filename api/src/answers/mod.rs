@@ -10,16 +10,18 @@
 //! from stored JSON instead (see `routes/tasks/user_tasks.rs`); a test
 //! holds those bytes to these types.
 
-use std::collections::BTreeMap;
-
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use taskmaster_shared::control::Counts;
 use taskmaster_shared::domain::WorkTimes;
-use taskmaster_shared::model::{Group, Task, User};
+use taskmaster_shared::model::{Group, User};
 use utoipa::ToSchema;
+
+mod tasks;
+
+pub use tasks::*;
 
 #[derive(Serialize, ToSchema)]
 struct Envelope<T> {
@@ -287,121 +289,6 @@ pub struct MemberRemoved {
     pub group_id: u64,
     pub message: &'static str,
     pub user_id: u64,
-}
-
-/// `GET /groups/{id}/tasks`.
-#[derive(Serialize, ToSchema)]
-pub struct GroupTasks {
-    pub count: usize,
-    pub group_id: u64,
-    pub tasks: Vec<Task>,
-}
-
-/// `GET /groups/{id}/stats`.
-#[derive(Serialize, ToSchema)]
-pub struct GroupStats {
-    pub completed_tasks: u64,
-    pub completion_rate: f64,
-    pub group: GroupName,
-    pub pending_tasks: u64,
-    pub total_tasks: u64,
-    /// Per member, by full name (`Ann (#7)` where names repeat); a plain
-    /// member gets only its own entry.
-    pub user_task_counts: BTreeMap<String, u64>,
-    pub user_task_counts_by_id: BTreeMap<String, u64>,
-    pub users_count: usize,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct GroupName {
-    pub id: u64,
-    pub name: String,
-}
-
-// --- tasks -------------------------------------------------------------------
-
-/// `GET /users/{id}/tasks`.
-#[derive(Serialize, ToSchema)]
-pub struct UserTasks<'a> {
-    pub user_id: u64,
-    pub tasks: &'a [Task],
-    pub count: usize,
-}
-
-/// A task written: `POST`, `PUT`, `DELETE /users/{id}/tasks/{tid}` and
-/// `…/done`.
-#[derive(Serialize, ToSchema)]
-pub struct TaskMessage {
-    pub message: &'static str,
-    pub task: Task,
-}
-
-/// `GET /tasks/search`.
-#[derive(Serialize, ToSchema)]
-pub struct TaskSearch {
-    pub count: usize,
-    pub query: String,
-    pub results: Vec<TaskHit>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TaskHit {
-    pub task: Task,
-    pub user_id: u64,
-}
-
-/// `GET /tasks/stats`: what the caller's role may see. The owner gets
-/// every count with `total_users`; a group admin the counts of its groups
-/// with `administered_groups`; a user its own with `priority_counts` and
-/// `user_id`.
-#[derive(Serialize, Default, ToSchema)]
-pub struct TaskStats {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub administered_groups: Option<Vec<u64>>,
-    pub completed_tasks: u64,
-    pub completion_rate: f64,
-    pub group_task_counts: BTreeMap<String, u64>,
-    pub pending_tasks: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub priority_counts: Option<BTreeMap<String, u64>>,
-    pub total_tasks: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub total_users: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_task_counts: Option<BTreeMap<String, u64>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_task_counts_by_id: Option<BTreeMap<String, u64>>,
-}
-
-/// `POST /tasks/batch`. A delete fills `deleted_*` and answers no updates.
-#[derive(Serialize, ToSchema)]
-pub struct BatchResult {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deleted_count: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deleted_tasks: Option<Vec<Task>>,
-    pub total_requested: usize,
-    pub updated_count: usize,
-    pub updated_tasks: Vec<Task>,
-}
-
-/// `GET /tasks/filter`.
-#[derive(Serialize, ToSchema)]
-pub struct FilterResult {
-    pub count: usize,
-    pub filters: Filters,
-    pub tasks: Vec<Task>,
-}
-
-/// The filters as sent.
-#[derive(Serialize, ToSchema)]
-pub struct Filters {
-    pub group_id: String,
-    pub priority: String,
-    pub status: String,
-    pub user_id: String,
 }
 
 // --- admin -------------------------------------------------------------------

@@ -1,0 +1,160 @@
+//! The answers about tasks: lists, a written task, search, statistics,
+//! batches, filters and labels (field order: see the parent module).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use taskmaster_shared::model::Task;
+use utoipa::ToSchema;
+
+pub use crate::task_filter::StateCounts;
+
+/// `GET /groups/{id}/tasks`.
+#[derive(Serialize, ToSchema)]
+pub struct GroupTasks {
+    pub count: usize,
+    pub group_id: u64,
+    pub tasks: Vec<Task>,
+}
+
+/// `GET /groups/{id}/stats`.
+#[derive(Serialize, ToSchema)]
+pub struct GroupStats {
+    pub completed_tasks: u64,
+    pub completion_rate: f64,
+    pub group: GroupName,
+    /// Tasks past their deadline day (UTC) and not done.
+    pub overdue_tasks: u64,
+    pub pending_tasks: u64,
+    pub state_counts: StateCounts,
+    pub total_tasks: u64,
+    /// Per member, by full name (`Ann (#7)` where names repeat); a plain
+    /// member gets only its own entry.
+    pub user_task_counts: BTreeMap<String, u64>,
+    pub user_task_counts_by_id: BTreeMap<String, u64>,
+    pub users_count: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GroupName {
+    pub id: u64,
+    pub name: String,
+}
+
+// --- tasks -------------------------------------------------------------------
+
+/// `GET /users/{id}/tasks`.
+#[derive(Serialize, ToSchema)]
+pub struct UserTasks<'a> {
+    pub user_id: u64,
+    pub tasks: &'a [Task],
+    pub count: usize,
+}
+
+/// A task written: `POST`, `PUT`, `DELETE /users/{id}/tasks/{tid}` and
+/// `…/done`.
+#[derive(Serialize, ToSchema)]
+pub struct TaskMessage {
+    pub message: &'static str,
+    pub task: Task,
+}
+
+/// `GET /tasks/search`.
+#[derive(Serialize, ToSchema)]
+pub struct TaskSearch {
+    pub count: usize,
+    pub query: String,
+    pub results: Vec<TaskHit>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TaskHit {
+    pub task: Task,
+    pub user_id: u64,
+}
+
+/// `GET /tasks/stats`: what the caller's role may see. The owner gets
+/// every count with `total_users`; a group admin the counts of its groups
+/// with `administered_groups`; a user its own with `priority_counts` and
+/// `user_id`.
+#[derive(Serialize, Default, ToSchema)]
+pub struct TaskStats {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub administered_groups: Option<Vec<u64>>,
+    pub completed_tasks: u64,
+    pub completion_rate: f64,
+    pub group_task_counts: BTreeMap<String, u64>,
+    /// Tasks past their deadline day (UTC) and not done.
+    pub overdue_tasks: u64,
+    pub pending_tasks: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority_counts: Option<BTreeMap<String, u64>>,
+    pub state_counts: StateCounts,
+    pub total_tasks: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_users: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_task_counts: Option<BTreeMap<String, u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_task_counts_by_id: Option<BTreeMap<String, u64>>,
+}
+
+/// `POST /tasks/batch`. A delete fills `deleted_*` and answers no updates.
+#[derive(Serialize, ToSchema)]
+pub struct BatchResult {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_count: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_tasks: Option<Vec<Task>>,
+    pub total_requested: usize,
+    pub updated_count: usize,
+    pub updated_tasks: Vec<Task>,
+}
+
+/// `GET /tasks/filter`.
+#[derive(Serialize, ToSchema)]
+pub struct FilterResult {
+    pub count: usize,
+    pub filters: Filters,
+    pub tasks: Vec<Task>,
+}
+
+/// The filters as sent (`""` when absent).
+#[derive(Serialize, ToSchema)]
+pub struct Filters {
+    pub group_id: String,
+    pub label: String,
+    pub priority: String,
+    pub state: String,
+    pub status: String,
+    pub user_id: String,
+}
+
+/// One label in use in a group, with how many of the caller's visible
+/// tasks there carry it.
+#[derive(Serialize, ToSchema)]
+pub struct LabelCount {
+    pub count: u64,
+    pub name: String,
+}
+
+/// `GET /groups/{id}/labels`: by name, in byte order.
+#[derive(Serialize, ToSchema)]
+pub struct GroupLabels {
+    pub count: usize,
+    pub group_id: u64,
+    pub labels: Vec<LabelCount>,
+}
+
+/// `POST /groups/{id}/labels/rename`.
+#[derive(Serialize, ToSchema)]
+pub struct LabelRenamed {
+    pub from: String,
+    pub group_id: u64,
+    pub message: &'static str,
+    /// How many tasks carried `from` (they carry `to` now).
+    pub renamed_tasks: u64,
+    pub to: String,
+}
