@@ -12,6 +12,7 @@ mod dirty;
 mod groups;
 mod health;
 mod http;
+mod label_index;
 mod labels;
 mod lease;
 mod limits;
