@@ -121,6 +121,20 @@ async fn task_rows_written_by_lua_and_by_rust_agree_with_the_task_type_field_by_
     for (i, text) in HARD_TEXT.iter().enumerate() {
         let title = if text.is_empty() { "untitled" } else { text };
         let deadline = if i % 2 == 0 { "" } else { "2028-02-29" };
+        // The text as a label can hold: no control characters, no space at
+        // either end, at most 50 characters.
+        let label: String = text
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(50)
+            .collect::<String>()
+            .trim()
+            .to_owned();
+        let labels: Vec<String> = [label, "zz / \"q\" ✓".to_owned()]
+            .into_iter()
+            .filter(|l| !l.is_empty())
+            .collect();
+        let state = if i % 2 == 0 { "todo" } else { "in_progress" };
         let res = app
             .call(
                 Method::POST,
@@ -128,7 +142,8 @@ async fn task_rows_written_by_lua_and_by_rust_agree_with_the_task_type_field_by_
                 &user.auth(),
                 Some(
                     json!({"title": title, "group_id": group, "information": text,
-                            "deadline": deadline, "priority": 3}),
+                            "deadline": deadline, "priority": 3, "labels": labels,
+                            "state": state}),
                 ),
             )
             .await;
@@ -148,13 +163,14 @@ async fn task_rows_written_by_lua_and_by_rust_agree_with_the_task_type_field_by_
         let row = stored_row(&app, &mut redis, created.id).await;
         assert_eq!(ordered(&row), typed(&row), "row written by Rust: {text:?}");
 
-        // An update makes the script decode and encode the whole row again.
+        // An update makes the script decode and encode the whole row again
+        // (and write a completion time and more labels).
         let res = app
             .call(
                 Method::PUT,
                 &format!("/users/{}/tasks/{}", user.id, created.id),
                 &user.auth(),
-                Some(json!({"status": true})),
+                Some(json!({"status": true, "add_labels": ["a/b \"c\" ünï"]})),
             )
             .await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.text());
@@ -167,6 +183,8 @@ async fn task_rows_written_by_lua_and_by_rust_agree_with_the_task_type_field_by_
             "{text:?}"
         );
         assert!(updated.status);
+        assert!(updated.completed_at.is_some());
+        assert_eq!(updated.labels.len(), created.labels.len() + 1);
         // The single-task read passes the stored row through.
         let res = app
             .call(

@@ -290,7 +290,6 @@ mod tests {
         let labels = Labels::parse(
             "labels",
             &["zeta".to_owned(), "Ünï \"q\"".to_owned(), "日本".to_owned()],
-            true,
         )
         .expect("valid");
         for (state, created_by) in [(TaskState::Todo, Some(3)), (TaskState::Done, None)] {
@@ -336,7 +335,6 @@ mod tests {
             Labels::parse(
                 "labels",
                 &l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
-                true,
             )
             .expect("valid")
         };

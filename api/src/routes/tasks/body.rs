@@ -74,7 +74,7 @@ impl CreateTask {
             deadline: Deadline::parse(self.deadline.as_deref().unwrap_or(""))?,
             information: domain::information(self.information.as_deref().unwrap_or(""))?,
             state: state(self.state.as_deref())?.unwrap_or(TaskState::Todo),
-            labels: labels("labels", self.labels.as_deref(), true)?.unwrap_or_default(),
+            labels: labels("labels", self.labels.as_deref())?.unwrap_or_default(),
         })
     }
 }
@@ -86,12 +86,8 @@ fn state(s: Option<&str>) -> Result<Option<TaskState>, FieldError> {
         .transpose()
 }
 
-fn labels(
-    field: &'static str,
-    list: Option<&[String]>,
-    limit: bool,
-) -> Result<Option<Labels>, FieldError> {
-    list.map(|l| Labels::parse(field, l, limit)).transpose()
+fn labels(field: &'static str, list: Option<&[String]>) -> Result<Option<Labels>, FieldError> {
+    list.map(|l| Labels::parse(field, l)).transpose()
 }
 
 fn group(g: i64) -> Result<GroupId, FieldError> {
@@ -161,9 +157,9 @@ impl TaskChanges {
                 .transpose()?,
             status: self.status,
             state: state(self.state.as_deref())?,
-            labels: labels("labels", self.labels.as_deref(), true)?,
-            add_labels: labels("add_labels", self.add_labels.as_deref(), true)?.unwrap_or_default(),
-            remove_labels: labels("remove_labels", self.remove_labels.as_deref(), false)?
+            labels: labels("labels", self.labels.as_deref())?,
+            add_labels: labels("add_labels", self.add_labels.as_deref())?.unwrap_or_default(),
+            remove_labels: labels("remove_labels", self.remove_labels.as_deref())?
                 .unwrap_or_default(),
             group: match self.group_id {
                 None | Some(0) => None,
