@@ -208,16 +208,8 @@ async fn renaming_a_label_across_a_group_changes_every_task_in_one_step() {
         // Only the renamed ones changed.
         assert_eq!(t["updated_at"] == *updated, labels == ["unrelated"], "{t}");
     }
-    let t = app
-        .call(
-            Method::GET,
-            &format!("/users/{}/tasks/{}", u2.id, elsewhere["id"]),
-            &Auth::Owner,
-            None,
-        )
-        .await
-        .json()["data"]
-        .clone();
+    let elsewhere = elsewhere["id"].as_u64().expect("id");
+    let t = app.task(u2.id, elsewhere, &Auth::Owner).await;
     assert_eq!(labels_of(&t), ["old"]);
     assert_eq!(
         group_labels(&app, group, &Auth::Owner).await,
@@ -245,14 +237,7 @@ async fn renaming_a_label_across_a_group_changes_every_task_in_one_step() {
                 Some(body),
             )
             .await;
-        assert_eq!(
-            res.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{}",
-            res.text()
-        );
-        let error = res.json()["error"].as_str().expect("error").to_owned();
-        assert!(error.starts_with(&format!("{field}:")), "{error}");
+        res.assert_invalid(field);
     }
     let res = app
         .request(

@@ -67,7 +67,7 @@ async fn labels_are_a_sorted_set_of_unicode_strings_within_their_limits() {
     assert_eq!(labels_of(&task), expected, "a set, in byte order");
     let tid = task["id"].as_u64().expect("id");
     let path = format!("/users/{}/tasks/{tid}", u.id);
-    let got = app.call(Method::GET, &path, &u.auth(), None).await.json()["data"].clone();
+    let got = app.task(u.id, tid, &u.auth()).await;
     assert_eq!(labels_of(&got), expected, "stored as answered");
 
     // add_labels then remove_labels, on a PUT and in a batch.
@@ -117,14 +117,7 @@ async fn labels_are_a_sorted_set_of_unicode_strings_within_their_limits() {
         let res = app
             .call(Method::PUT, &path, &u.auth(), Some(body.clone()))
             .await;
-        assert_eq!(
-            res.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}: {}",
-            res.text()
-        );
-        let error = res.json()["error"].as_str().expect("error").to_owned();
-        assert!(error.starts_with(&format!("{field}:")), "{error}");
+        res.assert_invalid(field);
     }
     // A label of the wrong JSON type is malformed.
     let res = app
@@ -169,16 +162,7 @@ async fn labels_are_a_sorted_set_of_unicode_strings_within_their_limits() {
         res.text()
     );
     for (id, labels) in [(tid, 20), (other_id, 0)] {
-        let got = app
-            .call(
-                Method::GET,
-                &format!("/users/{}/tasks/{id}", u.id),
-                &u.auth(),
-                None,
-            )
-            .await
-            .json()["data"]
-            .clone();
+        let got = app.task(u.id, id, &u.auth()).await;
         assert_eq!(labels_of(&got).len(), labels);
         assert_ne!(got["title"], "x");
     }

@@ -454,14 +454,7 @@ async fn a_task_list_read_before_a_restore_is_never_answered_after_it() {
     let admin = app.seed_user("group_admin", &[]).await;
     let group = app.seed_group(admin.id).await;
     let u = app.seed_user("user", &[group]).await;
-    let backup = || async {
-        let res = admin_sync(&app, "action=backup").await;
-        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-        res.json()["data"]["file"]
-            .as_str()
-            .expect("file")
-            .to_owned()
-    };
+    let backup = || backup_now(&app);
     let without = backup().await;
     let task = app.seed_task(u.id, group, "only in the second").await;
     let with = backup().await;
@@ -552,6 +545,16 @@ pub(crate) fn write_older_backup(dir: &Path, text: &str, version: u8) -> String 
     name
 }
 
+/// Asks `app`'s syncd for a backup; answers the file's name.
+pub(crate) async fn backup_now(app: &TestApp) -> String {
+    let res = admin_sync(app, "action=backup").await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    res.json()["data"]["file"]
+        .as_str()
+        .expect("file")
+        .to_owned()
+}
+
 /// The text of backup `file` in `dir`.
 pub(crate) fn backup_text(dir: &Path, file: &str) -> String {
     let mut text = String::new();
@@ -567,12 +570,7 @@ async fn a_backup_in_the_first_format_still_restores_with_every_user_active() {
     let app = spawn_app().await;
     let (_syncd, _pg) = syncd_for(&app, &dir).await;
     let (u, _) = seed(&app).await;
-    let res = admin_sync(&app, "action=backup").await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-    let file = res.json()["data"]["file"]
-        .as_str()
-        .expect("file")
-        .to_owned();
+    let file = backup_now(&app).await;
     let name = write_older_backup(&dir, &backup_text(&dir, &file), 1);
 
     let fresh = spawn_app().await;

@@ -143,7 +143,7 @@ async fn the_reference_fields_come_first_unchanged_and_the_new_ones_follow_in_ev
         );
     }
     // `PUT …/done` stays as it was: done, and `status` says so.
-    let got = app.call(Method::GET, &path, &u.auth(), None).await.json()["data"].clone();
+    let got = app.task(u.id, tid, &u.auth()).await;
     assert_eq!(got["status"], true);
     assert_eq!(got["state"], "done");
     assert!(got["completed_at"].is_string(), "{got}");
@@ -211,15 +211,8 @@ async fn created_by_names_the_creating_account_and_no_one_can_write_it() {
             let res = app.call(method, &path, &Auth::Owner, Some(body)).await;
             assert_eq!(res.status, StatusCode::OK, "{}", res.text());
         }
-        let res = app
-            .call(
-                Method::GET,
-                &format!("/users/{}/tasks/{tid}", u.id),
-                &Auth::Owner,
-                None,
-            )
-            .await;
-        assert_eq!(res.json()["data"]["created_by"], creator);
+        let t = app.task(u.id, tid, &Auth::Owner).await;
+        assert_eq!(t["created_by"], creator);
     }
 }
 
@@ -396,18 +389,7 @@ async fn the_state_moves_the_same_through_every_write_path_and_status_follows_it
         ),
     ] {
         let res = app.call(method, &path, &u.auth(), Some(body)).await;
-        assert_eq!(
-            res.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{}",
-            res.text()
-        );
-        assert!(
-            res.json()["error"]
-                .as_str()
-                .expect("error")
-                .starts_with("state:")
-        );
+        res.assert_invalid("state");
     }
     // A state of the wrong JSON type is malformed: 400.
     let res = app
@@ -419,16 +401,9 @@ async fn the_state_moves_the_same_through_every_write_path_and_status_follows_it
         )
         .await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text());
-    let res = app
-        .call(
-            Method::GET,
-            &format!("/users/{}/tasks/{tid}", u.id),
-            &u.auth(),
-            None,
-        )
-        .await;
-    assert_eq!(res.json()["data"]["title"], "x");
-    assert_eq!(res.json()["data"]["state"], "todo");
+    let t = app.task(u.id, tid, &u.auth()).await;
+    assert_eq!(t["title"], "x");
+    assert_eq!(t["state"], "todo");
 }
 
 #[tokio::test]

@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use taskmaster_shared::model::is_current_task_row;
 use taskmaster_tests::{Auth, TestApp, connect_pg, shared, spawn_app};
 
-use crate::restore::{admin_sync, backup_dir, backup_text, syncd_for, write_older_backup};
+use crate::restore::{
+    admin_sync, backup_dir, backup_now, backup_text, syncd_for, write_older_backup,
+};
 use crate::sync::assert_same;
 
 /// Rewrites task `tid`'s Redis row in the shape written before states
@@ -282,12 +284,7 @@ async fn a_backup_from_before_states_restores_its_tasks_done_or_todo_by_status()
         let old_state = if state == "done" { "done" } else { "todo" };
         expected.push((res.json()["data"]["task"]["id"].clone(), old_state));
     }
-    let res = admin_sync(&app, "action=backup").await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-    let file = res.json()["data"]["file"]
-        .as_str()
-        .expect("file")
-        .to_owned();
+    let file = backup_now(&app).await;
     let name = write_older_backup(&dir, &backup_text(&dir, &file), 2);
 
     let fresh = spawn_app().await;
@@ -295,16 +292,7 @@ async fn a_backup_from_before_states_restores_its_tasks_done_or_todo_by_status()
     let res = admin_sync(&fresh, &format!("action=restore&from={name}")).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     for (tid, state) in expected {
-        let res = fresh
-            .call(
-                Method::GET,
-                &format!("/users/{}/tasks/{tid}", u.id),
-                &u.auth(),
-                None,
-            )
-            .await;
-        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-        let t = res.json()["data"].clone();
+        let t = fresh.task(u.id, tid.as_u64().expect("id"), &u.auth()).await;
         assert_eq!(t["state"], state, "{t}");
         assert_eq!(t["status"], state == "done");
         assert_eq!(t["labels"], json!([]));

@@ -285,6 +285,18 @@ impl TestResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// Asserts a 422 whose message names `field` first (`field: …`).
+    pub fn assert_invalid(&self, field: &str) {
+        assert_eq!(
+            self.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "want 422 naming {field}: {}",
+            self.text()
+        );
+        let error = self.json()["error"].as_str().unwrap_or_default().to_owned();
+        assert!(error.starts_with(&format!("{field}:")), "{error}");
+    }
 }
 
 /// How a test request authenticates.
@@ -479,6 +491,21 @@ impl TestApp {
             .await;
         assert_eq!(res.status, StatusCode::CREATED, "seed task: {}", res.text());
         res.json()["data"]["task"]["id"].as_u64().expect("task id")
+    }
+
+    /// `GET /users/{user}/tasks/{tid}` as `auth`: the task; panics
+    /// unless 200.
+    pub async fn task(&self, user: u64, tid: u64, auth: &Auth) -> Value {
+        let res = self
+            .call(
+                Method::GET,
+                &format!("/users/{user}/tasks/{tid}"),
+                auth,
+                None,
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "task {tid}: {}", res.text());
+        res.json()["data"].clone()
     }
 
     pub fn url(&self, path: &str) -> String {
