@@ -5,7 +5,8 @@
 //! request bodies of the route modules, the rows of
 //! `taskmaster_shared::model`), so a field cannot change without the spec
 //! changing with it. The operations are the table [`OPERATIONS`]
-//! (`operations.rs`) beside the router, each turned into its OpenAPI form
+//! (`operations.rs`, its rows' type in `row.rs`) beside the router, each
+//! turned into its OpenAPI form
 //! by `operation.rs`; a test holds the two to each other (same paths, same methods,
 //! nothing more), and the integration tests validate real answers against
 //! the schemas.
@@ -36,9 +37,11 @@ use crate::error::{BatchErrorBody, ErrorBody};
 
 mod operation;
 mod operations;
+mod row;
 
 use operation::{operation, with};
-pub use operations::{OPERATIONS, Operation, method_name};
+pub use operations::OPERATIONS;
+pub use row::{Operation, method_name};
 
 /// The whole document.
 pub fn document() -> utoipa::openapi::OpenApi {

@@ -10,7 +10,7 @@ use utoipa::openapi::schema::{AnyOfBuilder, ComponentsBuilder, ObjectBuilder, Sc
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder, ResponsesBuilder};
 
-use super::operations::{Kind, Operation, Param, method_name};
+use super::row::{Kind, Operation, Param, method_name};
 
 /// What every authenticated operation may also answer.
 const COMMON_ERRORS: [u16; 5] = [401, 403, 429, 500, 503];

@@ -1,0 +1,63 @@
+//! syncd's status record, `P syncd:status` (JSON with a TTL of
+//! [`super::STATUS_TTL_SECS`], rewritten every [`super::HEARTBEAT_SECS`]):
+//! what `/admin/status` and `taskmaster-ctl status` show.
+
+use serde::{Deserialize, Serialize};
+
+/// Rows per type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Counts {
+    pub users: u64,
+    pub groups: u64,
+    pub tasks: u64,
+}
+
+impl Counts {
+    pub fn total(&self) -> u64 {
+        self.users + self.groups + self.tasks
+    }
+}
+
+/// syncd's status record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncdStatus {
+    pub instance: String,
+    pub pid: u32,
+    pub host: String,
+    /// `15m0s`.
+    pub interval: String,
+    pub interval_secs: u64,
+    /// RFC 3339, absent before the first successful flush.
+    pub last_sync: Option<String>,
+    /// `ok` or `error`, absent before the first flush.
+    pub last_result: Option<String>,
+    pub last_error: Option<String>,
+    pub last_rows: u64,
+    pub last_rows_per_sec: f64,
+    /// Rows waiting (dirty plus in flight).
+    pub pending: Counts,
+    /// Rows in PostgreSQL, as of the last flush or start.
+    pub postgres_rows: Option<Counts>,
+    /// `connected` or `error`.
+    pub postgres_status: String,
+    pub redis_status: String,
+    /// RFC 3339 time of this heartbeat.
+    pub heartbeat_at: String,
+    /// The last backup this daemon wrote: `{file, created_at, size_bytes,
+    /// sha256, rows}`.
+    #[serde(default)]
+    pub last_backup: Option<serde_json::Value>,
+    /// Which PostgreSQL this daemon writes to (never its credentials);
+    /// absent from records written before it was added.
+    #[serde(default)]
+    pub postgres_target: Option<PostgresTarget>,
+}
+
+/// Where syncd's PostgreSQL is, as `/admin/status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PostgresTarget {
+    /// Host name, address, or Unix socket directory.
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+}
