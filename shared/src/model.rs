@@ -147,7 +147,7 @@ pub struct Task {
     #[schema(minimum = 1)]
     pub created_by: Option<u64>,
     /// A set, in byte order: 1 to 50 characters each, at most 20.
-    #[schema(max_items = 20)]
+    #[schema(value_type = Vec<crate::domain::Label>, max_items = 20)]
     pub labels: Vec<String>,
     /// When the task last entered `done`; `null` while it is not done (and
     /// for tasks done before this was recorded).

@@ -110,6 +110,21 @@ impl Label {
     }
 }
 
+impl utoipa::PartialSchema for Label {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(LABEL_MAX))
+            .description(Some(
+                "A label: no control characters, no white space at either end",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Label {}
+
 /// A set of labels in byte order, at most [`LABELS_MAX`]. Duplicates sent
 /// are merged, as in a set; a list of more than [`LABELS_MAX`] is refused
 /// whatever it repeats (the schema says so, and no client means it).

@@ -20,7 +20,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use taskmaster_shared::control::Counts;
-use taskmaster_shared::domain::{Role, TaskState, WorkTimes};
+use taskmaster_shared::domain::{Label, Role, TaskState, WorkTimes};
 use taskmaster_shared::model::{Group, Task, User};
 use utoipa::openapi::schema::{ComponentsBuilder, ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -95,6 +95,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     components = with::<LabelRenamed>(components);
     components = with::<RenameLabel>(components);
     components = with::<TaskState>(components);
+    components = with::<Label>(components);
     components = with::<AdminStatus>(components);
     components = with::<AdminStats>(components);
     components = with::<SyncDone>(components);

@@ -2,7 +2,9 @@
 //! once into the store's typed values.
 
 use serde::Deserialize;
-use taskmaster_shared::domain::{self, Deadline, FieldError, GroupId, Labels, Priority, TaskState};
+use taskmaster_shared::domain::{
+    self, Deadline, FieldError, GroupId, Label, Labels, Priority, TaskState,
+};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
@@ -36,7 +38,7 @@ pub struct CreateTask {
     #[schema(value_type = Option<TaskState>)]
     state: Option<String>,
     /// At most 20 labels of 1 to 50 characters (duplicates merge).
-    #[schema(max_items = 20)]
+    #[schema(value_type = Option<Vec<Label>>, max_items = 20)]
     labels: Option<Vec<String>>,
 }
 
@@ -121,13 +123,13 @@ pub struct TaskChanges {
     #[schema(value_type = Option<TaskState>)]
     state: Option<String>,
     /// The task's new labels (at most 20 of 1 to 50 characters).
-    #[schema(max_items = 20)]
+    #[schema(value_type = Option<Vec<Label>>, max_items = 20)]
     labels: Option<Vec<String>>,
     /// Labels to add to each task's own (the result holds at most 20).
-    #[schema(max_items = 20)]
+    #[schema(value_type = Option<Vec<Label>>, max_items = 20)]
     add_labels: Option<Vec<String>>,
     /// Labels to take off each task's own (after `add_labels`).
-    #[schema(max_items = 20)]
+    #[schema(value_type = Option<Vec<Label>>, max_items = 20)]
     remove_labels: Option<Vec<String>>,
     #[schema(value_type = Option<u64>)]
     group_id: Option<i64>,
