@@ -94,7 +94,21 @@ async fn seed(app: &TestApp) -> (taskmaster_tests::Seeded, u64) {
         app.seed_task(u.id, g, &format!("ünïcode ✓ \"{i}\"\ttab"))
             .await;
     }
-    app.seed_task(admin.id, g2, "admin's").await;
+    let t = app.seed_task(admin.id, g2, "admin's").await;
+    // Labels PostgreSQL's array text must quote (NULL, braces, commas,
+    // quotes, backslashes) or that are not ASCII, and a state.
+    let res = app
+        .call(
+            Method::PUT,
+            &format!("/users/{}/tasks/{t}", admin.id),
+            &Auth::Owner,
+            Some(
+                json!({"labels": ["NULL", "null", "{e,f}", "a\"b", "c\\d", "ü ✓", "x y"],
+                        "state": "in_progress"}),
+            ),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     let res = app
         .call(
             Method::PUT,
