@@ -2,12 +2,79 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use chrono::NaiveDate;
+use serde::Serialize;
+use taskmaster_shared::domain::TaskState;
+use taskmaster_shared::model::Task;
+use utoipa::ToSchema;
+
 /// `completed / total` as a percentage, 0 without tasks.
 pub fn completion_rate(completed: u64, total: u64) -> f64 {
     if total == 0 {
         0.0
     } else {
         completed as f64 * 100.0 / total as f64
+    }
+}
+
+/// Tasks per state, in the statistics answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct StateCounts {
+    pub todo: u64,
+    pub in_progress: u64,
+    pub done: u64,
+}
+
+impl StateCounts {
+    pub fn of<'a>(tasks: impl IntoIterator<Item = &'a Task>) -> StateCounts {
+        let mut c = StateCounts::default();
+        for t in tasks {
+            match t.state {
+                TaskState::Todo => c.todo += 1,
+                TaskState::InProgress => c.in_progress += 1,
+                TaskState::Done => c.done += 1,
+            }
+        }
+        c
+    }
+}
+
+/// Whether a task is overdue on `today` (UTC): it has a deadline before
+/// that day and is not done. A task due today is not overdue yet.
+pub fn is_overdue(t: &Task, today: NaiveDate) -> bool {
+    !t.state.is_done()
+        && NaiveDate::parse_from_str(&t.deadline, "%Y-%m-%d").is_ok_and(|d| d < today)
+}
+
+/// How many of `tasks` are overdue today (UTC).
+pub fn overdue<'a>(tasks: impl IntoIterator<Item = &'a Task>) -> u64 {
+    let today = chrono::Utc::now().date_naive();
+    tasks.into_iter().filter(|t| is_overdue(t, today)).count() as u64
+}
+
+/// The counts every statistics answer carries, over one set of tasks.
+pub struct Totals {
+    pub total: u64,
+    /// Done (the reference's completed: `status` follows the state).
+    pub completed: u64,
+    pub pending: u64,
+    pub completion_rate: f64,
+    pub states: StateCounts,
+    pub overdue: u64,
+}
+
+impl Totals {
+    pub fn of(tasks: &[Task]) -> Totals {
+        let states = StateCounts::of(tasks);
+        let total = tasks.len() as u64;
+        Totals {
+            total,
+            completed: states.done,
+            pending: total - states.done,
+            completion_rate: completion_rate(states.done, total),
+            states,
+            overdue: overdue(tasks),
+        }
     }
 }
 
@@ -66,5 +133,41 @@ mod tests {
     fn the_completion_rate_is_a_percentage_and_zero_without_tasks() {
         assert_eq!(completion_rate(0, 0), 0.0);
         assert_eq!(completion_rate(1, 4), 25.0);
+    }
+
+    #[test]
+    fn a_task_is_overdue_after_its_deadline_day_until_it_is_done() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 5).expect("date");
+        let cases = [
+            (TaskState::Todo, "2026-12-04", true),
+            (TaskState::InProgress, "2020-01-01", true),
+            (TaskState::Todo, "2026-12-05", false),
+            (TaskState::Todo, "2026-12-06", false),
+            (TaskState::Done, "2026-12-04", false),
+            (TaskState::Todo, "", false),
+        ];
+        for (state, deadline, expected) in cases {
+            assert_eq!(
+                is_overdue(
+                    &crate::task_filter::tests::task(state, deadline, &[]),
+                    today
+                ),
+                expected,
+                "{state:?} {deadline}"
+            );
+        }
+        let all = [
+            crate::task_filter::tests::task(TaskState::Todo, "", &[]),
+            crate::task_filter::tests::task(TaskState::Done, "", &[]),
+            crate::task_filter::tests::task(TaskState::Done, "", &[]),
+        ];
+        assert_eq!(
+            StateCounts::of(&all),
+            StateCounts {
+                todo: 1,
+                in_progress: 0,
+                done: 2
+            }
+        );
     }
 }

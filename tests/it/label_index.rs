@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
 use hyper::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 use taskmaster_tests::{Auth, TestApp, spawn_app};
 
 use crate::labels::{create, labels_of};
@@ -31,8 +31,8 @@ async fn group_labels(app: &TestApp, group: u64, auth: &Auth) -> BTreeMap<String
         .collect()
 }
 
-/// The labels of the group's tasks counted from the tasks themselves.
-async fn counted(app: &TestApp, group: u64) -> BTreeMap<String, u64> {
+/// The group's tasks, as the owner reads them.
+async fn group_tasks(app: &TestApp, group: u64) -> Vec<Value> {
     let res = app
         .call(
             Method::GET,
@@ -41,8 +41,17 @@ async fn counted(app: &TestApp, group: u64) -> BTreeMap<String, u64> {
             None,
         )
         .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    res.json()["data"]["tasks"]
+        .as_array()
+        .expect("tasks")
+        .clone()
+}
+
+/// The labels of the group's tasks counted from the tasks themselves.
+async fn counted(app: &TestApp, group: u64) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
-    for t in res.json()["data"]["tasks"].as_array().expect("tasks") {
+    for t in &group_tasks(app, group).await {
         for l in labels_of(t) {
             *counts.entry(l).or_default() += 1;
         }
@@ -305,18 +314,7 @@ async fn a_rename_under_concurrent_edits_loses_no_edit_and_leaves_no_half_rename
     assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text());
     assert!(edited.iter().all(|r| r.status == StatusCode::OK));
     assert!(created.iter().all(|r| r.status == StatusCode::CREATED));
-    let res = app
-        .call(
-            Method::GET,
-            &format!("/groups/{group}/tasks"),
-            &Auth::Owner,
-            None,
-        )
-        .await;
-    let all = res.json()["data"]["tasks"]
-        .as_array()
-        .expect("tasks")
-        .clone();
+    let all = group_tasks(&app, group).await;
     assert_eq!(all.len(), 50);
     let mut renamed_now = 0;
     for t in &all {

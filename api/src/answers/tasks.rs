@@ -7,7 +7,7 @@ use serde::Serialize;
 use taskmaster_shared::model::Task;
 use utoipa::ToSchema;
 
-pub use crate::task_filter::StateCounts;
+pub use crate::report::StateCounts;
 
 /// `GET /groups/{id}/tasks`.
 #[derive(Serialize, ToSchema)]

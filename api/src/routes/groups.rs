@@ -21,10 +21,10 @@ use crate::authz;
 use crate::clock::now;
 use crate::error::{ApiError, Write, refused};
 use crate::extract::{JsonBody, body_id, group_id, user_id};
-use crate::report::{by_id, completion_rate, counts_by_name};
+use crate::report::{Totals, by_id, counts_by_name};
 use crate::state::AppState;
 use crate::store::{self, DeletedGroup, Source};
-use crate::task_filter::{StateCounts, TaskFilter, overdue};
+use crate::task_filter::TaskFilter;
 
 /// `POST /groups`.
 #[derive(Deserialize, ToSchema)]
@@ -328,8 +328,7 @@ pub async fn stats(
         .tasks(Source::GroupTasks(GroupId(d.group.id)))
         .await?;
     let members = member_users(&state, d.group.id).await?;
-    let total = tasks.len() as u64;
-    let completed = tasks.iter().filter(|t| t.status).count() as u64;
+    let totals = Totals::of(&tasks);
     let names: HashMap<u64, String> = members
         .iter()
         .map(|u| (u.id, u.full_name.clone()))
@@ -343,16 +342,16 @@ pub async fn stats(
         by_user.retain(|user, _| caller.is(*user));
     }
     Ok(ok(GroupStats {
-        completed_tasks: completed,
-        completion_rate: completion_rate(completed, total),
+        completed_tasks: totals.completed,
+        completion_rate: totals.completion_rate,
         group: GroupName {
             id: d.group.id,
             name: d.group.name,
         },
-        overdue_tasks: overdue(&tasks),
-        pending_tasks: total - completed,
-        state_counts: StateCounts::of(&tasks),
-        total_tasks: total,
+        overdue_tasks: totals.overdue,
+        pending_tasks: totals.pending,
+        state_counts: totals.states,
+        total_tasks: totals.total,
         user_task_counts: counts_by_name(&by_user, &names),
         user_task_counts_by_id: by_id(&by_user),
         users_count: members.len(),

@@ -164,14 +164,7 @@ impl Labels {
     /// The labels joined by `\n` (no label holds one), as the scripts take
     /// them.
     pub fn joined(&self) -> String {
-        let mut out = String::new();
-        for (i, l) in self.iter().enumerate() {
-            if i > 0 {
-                out.push('\n');
-            }
-            out.push_str(l);
-        }
-        out
+        self.iter().collect::<Vec<_>>().join("\n")
     }
 }
 

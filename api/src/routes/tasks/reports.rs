@@ -17,10 +17,10 @@ use crate::authz;
 use crate::clock::now;
 use crate::error::{ApiError, Write, refused};
 use crate::extract::{JsonBody, search_query};
-use crate::report::{by_id, completion_rate, counts_by_name};
+use crate::report::{Totals, by_id, counts_by_name};
 use crate::state::AppState;
 use crate::store::{Source, TaskAction};
-use crate::task_filter::{StateCounts, TaskFilter, overdue};
+use crate::task_filter::TaskFilter;
 
 /// Every task the caller may see: all for the owner; its own plus those of
 /// the groups it administers for a group admin; its own for a user.
@@ -75,8 +75,7 @@ pub async fn search(
 
 pub async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     let tasks = visible_tasks(&state, &caller).await?;
-    let total = tasks.len() as u64;
-    let completed = tasks.iter().filter(|t| t.status).count() as u64;
+    let totals = Totals::of(&tasks);
     let mut by_group: BTreeMap<String, u64> = BTreeMap::new();
     let mut by_user: BTreeMap<u64, u64> = BTreeMap::new();
     let mut by_priority: BTreeMap<String, u64> = BTreeMap::new();
@@ -86,12 +85,12 @@ pub async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Resp
         *by_priority.entry(t.priority.to_string()).or_default() += 1;
     }
     let mut stats = TaskStats {
-        completed_tasks: completed,
-        completion_rate: completion_rate(completed, total),
-        overdue_tasks: overdue(&tasks),
-        pending_tasks: total - completed,
-        state_counts: StateCounts::of(&tasks),
-        total_tasks: total,
+        completed_tasks: totals.completed,
+        completion_rate: totals.completion_rate,
+        overdue_tasks: totals.overdue,
+        pending_tasks: totals.pending,
+        state_counts: totals.states,
+        total_tasks: totals.total,
         ..TaskStats::default()
     };
     if caller.is_owner() || caller.is_group_admin() {

@@ -285,8 +285,7 @@ pub async fn get_one(
     may_access_user(&state, &caller, id).await?;
     // The stored JSON goes out as it is; only the two ids that decide
     // visibility are read from it.
-    let row = row.and_then(|raw| TaskOwnership::of(&raw).map(|o| (o, raw)));
-    let row = row.and_then(|(o, raw)| Some((o, current_row(raw)?)));
+    let row = row.and_then(|raw| Some((TaskOwnership::of(&raw)?, current_row(raw)?)));
     match row {
         Some((o, raw))
             if o.user_id == id.get() && authz::can_see(&caller, o.user_id, o.group_id) =>
