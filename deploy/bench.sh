@@ -16,7 +16,8 @@
 # machine's mood of the moment weighs on the ceiling and the api alike: each
 # api run is divided by the mean of the ceiling runs just before and after
 # it. Each figure is the median over the rounds of that ratio; p99 is the
-# worst round's.
+# worst round's. The runs: GET of one task (Basic, owner header, bearer),
+# a user's task list (kept, not kept), a task's update (PUT) and creates.
 #
 # Knobs: BENCH_DURATION (default 5s a run), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
 # BENCH_API_THREADS (the api's API_WORKER_THREADS: its shards, one thread
@@ -212,6 +213,19 @@ EOF
     echo "$id"
 }
 
+# Updates change the sample task's priority in turn (each request changes
+# it, so each writes and logs the row).
+cat >"$WORK/put.lua" <<EOF
+wrk.method = "PUT"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Basic $BASIC"
+local n = 0
+request = function()
+    n = n + 1
+    return wrk.format(nil, nil, nil, '{"priority":' .. (n % 3 + 1) .. '}')
+end
+EOF
+
 say "warming up (the first Basic-auth request of each user pays argon2 once)"
 for port in "$API_PORT" "$OFF_PORT" "$NOCACHE_PORT" ${BASE_PORT:+"$BASE_PORT"}; do
     wrk -t"$THREADS" -c"$CONNS" -d2s -H "Authorization: Basic $BASIC" "http://127.0.0.1:$port/users/$UID_/tasks/$TID" >/dev/null
@@ -234,6 +248,8 @@ baseline_runs() { # baseline_runs ROUND: BENCH_BASELINE's GET and create, each b
     ceiling "$1"
     run "base_create_$1" "http://127.0.0.1:$BASE_PORT/users/$WRITER/tasks" -s "$WORK/post.lua"
     ceiling "$1"
+    run "base_update_$1" "http://127.0.0.1:$BASE_PORT/users/$UID_/tasks/$TID" -s "$WORK/put.lua"
+    ceiling "$1"
 }
 for i in $(seq 1 "$ROUNDS"); do
     say "round $i of $ROUNDS: GET (Basic, owner, bearer), list (kept, not kept), POST, GET and POST without rate limiting, each between ceiling runs"
@@ -250,6 +266,8 @@ for i in $(seq 1 "$ROUNDS"); do
     run "list_100_$i" "http://127.0.0.1:$API_PORT/users/$UID_/tasks" -H "Authorization: Basic $BASIC"
     ceiling "$i"
     run "list_nocache_$i" "http://127.0.0.1:$NOCACHE_PORT/users/$UID_/tasks" -H "Authorization: Basic $BASIC"
+    ceiling "$i"
+    run "update_$i" "http://127.0.0.1:$API_PORT/users/$UID_/tasks/$TID" -s "$WORK/put.lua"
     # With a baseline, its creates and this build's take turns going first
     # (a create run's place in the round moves its ratio by up to 10%).
     if [ -n "$BASELINE" ] && [ $((i % 2)) -eq 0 ]; then
@@ -347,6 +365,7 @@ labels = {
     "list_100": f"GET user's tasks ({per}), kept",
     "list_nocache": f"GET user's tasks ({per}), LIST_CACHE_MB=0",
     "create": "POST task (Basic auth)",
+    "update": "PUT task (Basic auth)",
 }
 ratio = {}
 worst_p99 = {}
@@ -394,7 +413,8 @@ for k, label in [("get_basic", "GET task, Basic auth"), ("create", "POST task (B
           f"on/off {on_over_off:.3f} (target >= 0.95)   " + " ".join(f"{v:.2f}" for v in per_round))
 if "base_create" in by_kind:
     print("\nagainst BENCH_BASELINE, measured in the same rounds (this build's ratio over the baseline's, per round):")
-    for k, label in [("get_basic", "GET task, Basic auth"), ("create", "POST task (Basic auth)")]:
+    for k, label in [("get_basic", "GET task, Basic auth"), ("create", "POST task (Basic auth)"),
+                     ("update", "PUT task (Basic auth)")]:
         base = by_kind["base_" + k]
         rounds = sorted(base)
         per_round = [by_kind[k][rnd][0] / base[rnd][0] for rnd in rounds]

@@ -20,6 +20,7 @@
 //! small machine shared with Redis costs more than it balances.
 
 pub mod access;
+pub mod acting;
 pub mod answers;
 pub mod auth;
 pub mod authz;
@@ -28,6 +29,7 @@ pub mod clock;
 pub mod creates;
 pub mod error;
 pub mod extract;
+pub mod feed;
 pub mod fold;
 pub mod lists;
 pub mod middleware;
@@ -124,7 +126,7 @@ pub async fn serve_sharded(
     // shard.
     config.list_cache_bytes /= listeners.len().max(1);
     config.max_connections = (config.max_connections / listeners.len().max(1)).max(1);
-    let services = Services::default();
+    let services = Services::new(config.feed);
     if let Some(addr) = listeners.first().and_then(|l| l.local_addr().ok()) {
         tracing::info!(%addr, shards = listeners.len(), "taskmaster-api listening");
     }
@@ -195,7 +197,8 @@ pub struct Application {
 impl Application {
     /// Builds the state (the Redis pool dials lazily, so Redis may be down).
     pub async fn build(config: ApiConfig) -> Result<Self, StartError> {
-        let mut app = Self::build_shard(config, Services::default(), true).await?;
+        let services = Services::new(config.feed);
+        let mut app = Self::build_shard(config, services, true).await?;
         app.announce = true;
         Ok(app)
     }
@@ -218,6 +221,8 @@ impl Application {
         state.watch_maintenance();
         if first {
             bootstrap::ensure_owner(&state).await;
+            // The feed's reader runs on the first shard's runtime.
+            state.services.feed.start(state.store.clone());
         }
         Ok(Application {
             state,
@@ -243,6 +248,7 @@ impl Application {
             announce: self.announce,
         };
         let announce = self.announce;
+        let feed = self.state.services.feed.clone();
         let edge = middleware::Edge::new(self.state);
         let addr = listener.local_addr()?;
         if announce {
@@ -261,6 +267,9 @@ impl Application {
         let shutdown = async move {
             shutdown.await;
             taskmaster_shared::systemd::stopping();
+            // Live feeds are told to resume elsewhere, so that the drain
+            // does not wait for them.
+            feed.shut();
         };
         let served = server::serve(listener, edge, options, shutdown).await;
         if let Some(watchdog) = watchdog {

@@ -146,8 +146,11 @@ impl Edge {
                 let routed = AssertUnwindSafe(router.clone().call(request))
                     .catch_unwind()
                     .instrument(span.clone());
-                let (outcome, counted) =
-                    crate::ratelimit::scope(start, tokio::time::timeout(limit, routed)).await;
+                let (outcome, counted) = crate::ratelimit::scope(
+                    start,
+                    crate::acting::scope(tokio::time::timeout(limit, routed)),
+                )
+                .await;
                 metered = counted;
                 match outcome {
                     Ok(Ok(Ok(response))) => response,
@@ -270,7 +273,8 @@ mod tests {
     #[tokio::test]
     async fn a_handler_that_panics_is_answered_500_with_the_envelope() {
         let config = ApiConfig::from_lookup(lookup_from_pairs(&[])).expect("defaults are valid");
-        let state = AppState::new(config, Default::default()).expect("state builds");
+        let state =
+            AppState::new(config.clone(), crate::Services::new(config.feed)).expect("state builds");
         let mut routes = matchit::Router::new();
         routes.insert("/boom", "/boom").expect("route");
         let router = Router::new().route(

@@ -58,6 +58,17 @@ impl Origins {
         (!trusted).then_some(REFUSED)
     }
 
+    /// Whether a WebSocket handshake must be refused (403): it comes from
+    /// a page of an origin that is neither listed nor the api's own.
+    /// Browsers send cookies with a handshake whatever page opens it, and
+    /// the same-origin policy does not guard WebSockets, so every origin
+    /// is judged, not only those of writes.
+    pub fn refuses_socket(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get(header::ORIGIN)
+            .is_some_and(|origin| !self.trusted(origin, headers.get(header::HOST)))
+    }
+
     /// A listed origin, or the api's own: its host and port are the `Host`
     /// the request was sent to (behind a proxy, the proxy must pass `Host`
     /// on, as `deploy/nginx/taskmaster.conf` does).

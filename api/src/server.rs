@@ -13,6 +13,12 @@
 //! headers may take at most [`HEADER_BUFFER`] bytes (more is 431), so a
 //! connection's memory is bounded too.
 //!
+//! Connections may be upgraded (the WebSocket feed, `GET /ws`): an upgraded
+//! connection leaves hyper and its slot, and the feed closes it at
+//! shutdown. hyper-util's `GracefulShutdown` cannot watch an upgradeable
+//! connection, so each connection task watches the shutdown signal itself,
+//! and the drain waits for every slot to come back.
+//!
 //! HTTP/1.1 only, as the reference served: the header-read timeout then
 //! runs from the moment a connection waits for a request, so a connection
 //! that sends nothing (or stops between requests) is closed after it. With
@@ -27,7 +33,6 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
@@ -79,7 +84,7 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
     let mut last_refusal_logged: Option<tokio::time::Instant> = None;
 
-    let graceful = GracefulShutdown::new();
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -115,16 +120,28 @@ pub async fn serve(
             request.extensions_mut().insert(client);
             edge.clone().handle(request)
         });
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut stopping = stopping.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let mut connection = std::pin::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                () = until_true(&mut stopping) => {
+                    // Finish the request in flight; an idle one closes now.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
             drop(slot);
         });
     }
     drop(listener);
+    let _ = stop.send(true);
 
     let grace_ms = options.shutdown_grace.as_millis() as u64;
     if options.announce {
@@ -132,12 +149,22 @@ pub async fn serve(
     } else {
         tracing::debug!(grace_ms, "draining connections");
     }
-    match tokio::time::timeout(options.shutdown_grace, graceful.shutdown()).await {
+    let all = u32::try_from(options.max_connections.max(1)).unwrap_or(u32::MAX);
+    let drained = async {
+        let _ = slots.acquire_many(all).await;
+    };
+    match tokio::time::timeout(options.shutdown_grace, drained).await {
         Ok(()) if options.announce => tracing::info!("all connections closed"),
         Ok(()) => tracing::debug!("all connections closed"),
         Err(_) => tracing::warn!("grace period over; closing the remaining connections"),
     }
     Ok(())
+}
+
+/// Resolves once `flag` is true (or its sender is gone).
+pub async fn until_true(flag: &mut tokio::sync::watch::Receiver<bool>) {
+    // The guard `wait_for` answers must not live across an await.
+    let _ = flag.wait_for(|v| *v).await.is_ok();
 }
 
 /// Answers a connection over the limit 503 and closes it, without waiting

@@ -3,16 +3,31 @@
 //! Most state is per shard (its Redis connection, its caches: see
 //! `lib.rs`), because a request never leaves its shard's thread. What must
 //! hold for the process as a whole lives here, built once and handed to
-//! each shard: today the owner-password refusals this process knows of
-//! (see [`crate::auth::limiter`]). What must hold across api instances,
+//! each shard: the owner-password refusals this process knows of (see
+//! [`crate::auth::limiter`]) and the live change feed's hub (see
+//! [`crate::feed::hub`]: one reader of the log per process). What must hold across api instances,
 //! such as the login attempt counts, lives in Redis instead.
 
 use std::sync::Arc;
 
+use taskmaster_shared::config::FeedConfig;
+
 use crate::auth::limiter::OwnerGuard;
+use crate::feed::Hub;
 
 /// Process-wide services. Cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Services {
     pub owner_guard: Arc<OwnerGuard>,
+    /// The live change feed's one reader and fan-out.
+    pub feed: Hub,
+}
+
+impl Services {
+    pub fn new(feed: FeedConfig) -> Services {
+        Services {
+            owner_guard: Arc::default(),
+            feed: Hub::new(feed),
+        }
+    }
 }

@@ -43,7 +43,47 @@
 //! |---|---|---|
 //! | `P dirty:{users,groups,tasks}` | set | ids changed since the last flush, deletes included; a user row includes its memberships and its personal API tokens |
 //! | `P inflight:{users,groups,tasks}` | set | ids taken by the flush in progress (renamed from `dirty:*`; merged back after a crash); taken and cleared only by the lease holder, checked in the same script |
-//! | channel `P events` | pub/sub | `{"type":"task","id":5,"op":"upsert"}` (`type` user/group/task, `op` upsert/delete) after every write; a wake-up only, the dirty sets are the truth |
+
+//! ## The change log
+//!
+//! `P changes` is a stream: every write script appends one entry per row it
+//! changes, in the same atomic step as the row, its indexes and its dirty
+//! mark, so the log holds a write exactly when it happened and its order is
+//! the commit order. Entry ids are Redis's (`{ms}-{seq}`); they are the
+//! positions clients resume from. Every entry has these fields:
+//!
+//! | field | holds |
+//! |---|---|
+//! | `type` | `task`, `user`, `group`; `token` (a personal API token made or revoked), `session` (login sessions ended); `reset` (a restore replaced the data) |
+//! | `op` | `created`, `updated`, `deleted` (`reset`: `restored`) |
+//! | `id` | the row's id (a token's id; a session entry's user id) |
+//! | `actor` | who wrote: a user id, `owner` (the owner header), `system` (the api outside a request, syncd) |
+//! | `at` | the write's time (RFC 3339) |
+//!
+//! and, by type, what a reader needs to decide who may see it without a
+//! lookup:
+//!
+//! | type | fields |
+//! |---|---|
+//! | `task` | `user`, `group` (after the write; a delete's before it), `old_group` when the task moved, `row` (its JSON as `P task:{id}`; absent for a delete) |
+//! | `user` | `groups`: comma-separated ids of the groups it is in, and of those it left in this write; `row` (absent for a delete): its hash fields as a JSON object of strings without `pw`, `email_key` and `tv`, and `groups` its groups after the write, comma-separated |
+//! | `group` | `row` (absent for a delete): its hash fields as a JSON object of strings without `name_key` |
+//! | `token`, `session` | `user`: whose credential changed (never delivered to clients: the api closes the live feeds that stood on it) |
+//!
+//! The api reads the stream once per process and fans it out to its
+//! WebSocket and SSE clients, filtered by what each may read; `GET
+//! /changes` pages through it. syncd blocks on it to wake for
+//! `SYNC_MAX_PENDING` (the dirty sets stay the truth) and trims it: entries
+//! older than `CHANGES_RETAIN`, never one a consumer group has not been
+//! given and acknowledged. `P changes:trimmed` names the newest entry a
+//! trim removed: a client resuming from a position before it has missed
+//! entries (410). A restore empties the log and appends one `reset` entry.
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `P changes` | stream | the change log (above) |
+//! | `P changes:trimmed` | string | the id of the newest entry syncd trimmed from the log (`XTRIM` leaves the stream's `max-deleted-entry-id` alone); kept by a restore |
+//! | `P ws_ticket:{hash}` | string (TTL 30 s) | a single-use WebSocket ticket (`POST /auth/ws-ticket`), by the BLAKE2b-256 hex of its text: the credential it stands for (see `api/src/feed/ticket.rs`) |
 //!
 //! ## Operations
 //!
@@ -224,9 +264,15 @@ impl Keys {
         self.k(format_args!("inflight:{}", t.plural()))
     }
 
-    /// The pub/sub channel that announces every write.
-    pub fn events_channel(&self) -> String {
-        self.k(format_args!("events"))
+    /// The change log: a stream with one entry per changed row (see the
+    /// layout above).
+    pub fn changes(&self) -> String {
+        self.k(format_args!("changes"))
+    }
+
+    /// A WebSocket ticket, by the BLAKE2b hash of its text.
+    pub fn ws_ticket(&self, digest: &str) -> String {
+        self.k(format_args!("ws_ticket:{digest}"))
     }
 
     /// The pub/sub channel syncd listens on for control requests.
@@ -345,7 +391,7 @@ mod tests {
         assert_eq!(k.dirty(RowType::Group), "tm:dirty:groups");
         assert_eq!(k.inflight(RowType::Task), "tm:inflight:tasks");
         assert_eq!(k.sequence(RowType::User), "tm:seq:users");
-        assert_eq!(k.events_channel(), "tm:events");
+        assert_eq!(k.changes(), "tm:changes");
         assert_eq!(k.control_reply_channel("abc"), "tm:control:reply:abc");
         assert_eq!(k.limit_account(7), "tm:limit:user:7");
         assert_eq!(k.session("AbC-_9"), "tm:session:AbC-_9");

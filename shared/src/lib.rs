@@ -11,6 +11,7 @@
 //! * [`telemetry`]: `tracing` setup (`RUST_LOG`, `LOG_FORMAT=json`).
 //! * [`keys`]: the one place that names Redis keys and channels. The api
 //!   writes them, syncd reads them, operators inspect them.
+//! * [`position`]: positions in the change log (Redis stream ids).
 //! * [`redis_pool`]: the bb8 pool both processes use to talk to Redis.
 //! * [`time`]: timestamp formatting used on the wire.
 //! * [`duration`]: parsing of human durations such as `15m` or `1h30m`.
@@ -25,6 +26,7 @@ pub mod duration;
 pub mod hex;
 pub mod keys;
 pub mod model;
+pub mod position;
 pub mod redis_pool;
 pub mod shutdown;
 pub mod systemd;

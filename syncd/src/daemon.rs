@@ -9,7 +9,7 @@ use taskmaster_shared::redis_pool;
 use tokio::sync::mpsc;
 
 use crate::flush::{self, FlushError, FlushReport};
-use crate::listen::listen;
+use crate::listen::{listen, watch_changes};
 use crate::{Control, RETRY_FIRST, RETRY_MAX, Syncd, full_resync};
 
 /// The host, port and database syncd connects to, read the way the client
@@ -120,6 +120,11 @@ impl Daemon {
             }
         });
         if let Ok(client) = redis_pool::client(&self.syncd.config.redis) {
+            tokio::spawn(watch_changes(
+                client.clone(),
+                self.syncd.keys.clone(),
+                self.control.clone(),
+            ));
             tokio::spawn(listen(
                 client,
                 self.syncd.keys.clone(),

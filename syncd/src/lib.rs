@@ -23,6 +23,7 @@
 
 mod actions;
 pub mod backup;
+pub mod changes;
 pub mod ctl;
 mod daemon;
 pub mod discarded;
@@ -67,7 +68,7 @@ pub enum SyncdError {
 pub enum Control {
     /// The schedule (or a retry) says it is time to flush.
     Tick,
-    /// A write was announced on the events channel.
+    /// The change log grew.
     Wake,
     /// Time to refresh the status record.
     Heartbeat,

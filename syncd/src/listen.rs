@@ -1,5 +1,12 @@
-//! The Redis subscriptions that feed the daemon's loop: control requests
-//! and the api's write notifications.
+//! What feeds the daemon's loop from Redis: control requests (a pub/sub
+//! subscription) and wake-ups when the change log grows (a blocking read
+//! of the stream).
+//!
+//! The wake-ups come from the change log rather than a channel of their
+//! own: every write appends to the log anyway, so announcing it again
+//! would cost every write a second command, and a blocking read misses
+//! nothing while syncd is connected (a channel drops what it sends while
+//! the subscriber reconnects).
 
 use std::time::Duration;
 
@@ -10,8 +17,8 @@ use tokio::sync::mpsc;
 
 use crate::Control;
 
-/// Subscribes to the control and events channels and feeds the loop;
-/// reconnects after a Redis failure.
+/// Subscribes to the control channel and feeds the loop; reconnects after
+/// a Redis failure.
 pub(crate) async fn listen(
     client: redis::Client,
     keys: Keys,
@@ -23,25 +30,16 @@ pub(crate) async fn listen(
     loop {
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => {
-                let subscribed = pubsub.subscribe(&control_channel).await.is_ok()
-                    && pubsub.subscribe(keys.events_channel()).await.is_ok();
-                if subscribed {
+                if pubsub.subscribe(&control_channel).await.is_ok() {
                     let mut messages = pubsub.on_message();
                     while let Some(message) = messages.next().await {
-                        let event = if message.get_channel_name() == control_channel {
-                            let payload: String = message.get_payload().unwrap_or_default();
-                            match ControlRequest::parse(&payload) {
-                                Ok(incoming) => Control::Request(authenticated(incoming, &secret)),
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "malformed control request ignored");
-                                    continue;
-                                }
+                        let payload: String = message.get_payload().unwrap_or_default();
+                        let event = match ControlRequest::parse(&payload) {
+                            Ok(incoming) => Control::Request(authenticated(incoming, &secret)),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "malformed control request ignored");
+                                continue;
                             }
-                        } else {
-                            // Only a wake-up: the dirty sets are the truth, so
-                            // a dropped one costs nothing.
-                            let _ = control.try_send(Control::Wake);
-                            continue;
                         };
                         if control.send(event).await.is_err() {
                             return;
@@ -54,6 +52,97 @@ pub(crate) async fn listen(
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// How long a wake-up stands for the writes after it: the loop looks at
+/// the backlog at most this often (see `Daemon::on_wake`).
+const WAKE_GAP: Duration = Duration::from_millis(250);
+/// How long one blocking read waits before it reads again.
+const BLOCK_MS: u64 = 10_000;
+
+/// Wakes the loop when the change log grows: blocks on the stream from its
+/// newest entry; after a wake-up, waits [`WAKE_GAP`] and wakes the loop
+/// again if more came meanwhile, then blocks from the newest. Only a
+/// hint: the dirty sets are the truth, so a dropped wake-up costs nothing.
+pub(crate) async fn watch_changes(
+    client: redis::Client,
+    keys: Keys,
+    control: mpsc::Sender<Control>,
+) {
+    let stream = keys.changes();
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(
+        Duration::from_millis(BLOCK_MS) + Duration::from_secs(5),
+    ));
+    loop {
+        if let Ok(mut conn) = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+        {
+            let mut last = newest(&mut conn, &stream)
+                .await
+                .unwrap_or_else(|| "0-0".to_owned());
+            loop {
+                let read: redis::RedisResult<redis::Value> = redis::cmd("XREAD")
+                    .arg("COUNT")
+                    .arg(1)
+                    .arg("BLOCK")
+                    .arg(BLOCK_MS)
+                    .arg("STREAMS")
+                    .arg(&stream)
+                    .arg(&last)
+                    .query_async(&mut conn)
+                    .await;
+                match read {
+                    Ok(redis::Value::Nil) => continue,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lost the change log's read; reconnecting");
+                        break;
+                    }
+                }
+                if control.is_closed() {
+                    return;
+                }
+                let _ = control.try_send(Control::Wake);
+                tokio::time::sleep(WAKE_GAP).await;
+                let Some(now) = newest(&mut conn, &stream).await else {
+                    break;
+                };
+                if now != last {
+                    let _ = control.try_send(Control::Wake);
+                }
+                last = now;
+            }
+        }
+        if control.is_closed() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The id of the stream's newest entry (`0-0` when it has none); `None`
+/// when Redis fails.
+async fn newest(conn: &mut redis::aio::MultiplexedConnection, stream: &str) -> Option<String> {
+    let reply: redis::Value = redis::cmd("XREVRANGE")
+        .arg(stream)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(conn)
+        .await
+        .ok()?;
+    let id = match reply {
+        redis::Value::Array(entries) => match entries.into_iter().next() {
+            Some(redis::Value::Array(mut entry)) if !entry.is_empty() => {
+                redis::from_redis_value::<String>(entry.swap_remove(0)).ok()
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    Some(id.unwrap_or_else(|| "0-0".to_owned()))
 }
 
 /// The request if its signature verifies; otherwise an invalid one, which

@@ -448,6 +448,11 @@ pub async fn rebuild(
             .invoke_async::<i64>(&mut conn)
             .await?;
     }
+    // Clients read everything again: positions from before answer 410,
+    // and live readers get the reset entry.
+    crate::changes::reset(redis, keys)
+        .await
+        .map_err(|e| RestoreError::Io(format!("cannot reset the change log: {e}")))?;
     loaded.removed_keys = removed;
     Ok(loaded)
 }

@@ -53,6 +53,15 @@ impl Daemon {
             token,
         };
         let _ = self.check_redis_server(&holder).await;
+        let retention = crate::changes::Retention {
+            age: self.syncd.config.changes_retain,
+            entries: self.syncd.config.changes_retain_entries,
+        };
+        match crate::changes::trim(&self.syncd.redis, &self.syncd.keys, retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(changes.trimmed = n, "change log trimmed"),
+            Err(e) => tracing::warn!(error = %e, "cannot trim the change log"),
+        }
         if std::mem::take(&mut self.flush_due) {
             // Flush at once on becoming active, as the reference did at
             // start-up: rows left pending while no syncd was active are

@@ -246,6 +246,7 @@ async fn creates_sent_together_are_each_checked_and_answered_on_their_own() {
                 tail,
                 labels: String::new(),
                 meter: None,
+                actor: taskmaster_api::acting::Acting::System,
             })
         });
     let results: Vec<Result<u64, Refusal>> = join_all(creates)
@@ -323,7 +324,7 @@ async fn creates_sent_together_are_each_checked_and_answered_on_their_own() {
         .iter()
         .filter(|e| e["type"] == "task")
         .map(|e| {
-            assert_eq!(e["op"], "upsert", "{e}");
+            assert_eq!(e["op"], "created", "{e}");
             e["id"].as_u64().expect("numeric id")
         })
         .collect();

@@ -1,10 +1,9 @@
 //! Every write marks each changed row dirty (deletes included) and
-//! announces it on the events channel, in the same atomic step.
+//! appends it to the change log, in the same atomic step.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 use taskmaster_shared::keys::RowType;
@@ -30,24 +29,69 @@ async fn clear_dirty(app: &TestApp) {
     }
 }
 
-/// Subscribes to the events channel; returns a receiver of parsed messages.
+/// A change log entry: its id and fields.
+type Entry = (String, Vec<(String, String)>);
+/// One stream's entries in an `XREAD` reply.
+type Streamed = (String, Vec<Entry>);
+
+/// Follows the change log from its current end; returns a receiver of
+/// `{"type","id","op"}` for every row entry (task, user, group) appended
+/// after the call.
 pub(crate) async fn events(app: &TestApp) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
     let client = redis::Client::open(app.redis_url.as_str()).expect("client");
-    let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
-    pubsub
-        .subscribe(app.keys.events_channel())
+    let config =
+        redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(10)));
+    let mut conn = client
+        .get_multiplexed_async_connection_with_config(&config)
         .await
-        .expect("subscribe");
+        .expect("connection");
+    let stream = app.keys.changes();
+    let newest: Vec<Entry> = redis::cmd("XREVRANGE")
+        .arg(&stream)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(&mut conn)
+        .await
+        .expect("xrevrange");
+    let mut last = newest
+        .first()
+        .map_or_else(|| "0-0".to_owned(), |(id, _)| id.clone());
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
-        let mut stream = pubsub.into_on_message();
-        while let Some(msg) = stream.next().await {
-            let payload: String = msg.get_payload().expect("payload");
-            if tx
-                .send(serde_json::from_str(&payload).expect("event is JSON"))
-                .is_err()
-            {
-                break;
+        loop {
+            let read: redis::RedisResult<Option<Vec<Streamed>>> = redis::cmd("XREAD")
+                .arg("BLOCK")
+                .arg(1000)
+                .arg("STREAMS")
+                .arg(&stream)
+                .arg(&last)
+                .query_async(&mut conn)
+                .await;
+            let Ok(read) = read else { break };
+            for (_, entries) in read.unwrap_or_default() {
+                for (id, fields) in entries {
+                    last = id;
+                    let get = |name: &str| {
+                        fields
+                            .iter()
+                            .find(|(f, _)| f == name)
+                            .map(|(_, v)| v.clone())
+                            .unwrap_or_default()
+                    };
+                    let t = get("type");
+                    if !matches!(t.as_str(), "task" | "user" | "group") {
+                        continue;
+                    }
+                    let id: Value = get("id").parse::<u64>().map_or(Value::Null, Value::from);
+                    if tx
+                        .send(json!({"type": t, "id": id, "op": get("op")}))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
             }
         }
     });
@@ -63,7 +107,7 @@ pub(crate) async fn drain(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>) 
 }
 
 #[tokio::test]
-async fn every_write_marks_its_rows_dirty_and_publishes_them() {
+async fn every_write_marks_its_rows_dirty_and_logs_them() {
     let app = spawn_app().await;
     let (admin, g, u) = app.seed_team().await;
     clear_dirty(&app).await;
@@ -75,7 +119,7 @@ async fn every_write_marks_its_rows_dirty_and_publishes_them() {
     assert!(dirty(&app, RowType::User).await.is_empty());
     assert_eq!(
         drain(&mut rx).await,
-        vec![json!({"type": "task", "id": tid, "op": "upsert"})]
+        vec![json!({"type": "task", "id": tid, "op": "created"})]
     );
 
     // Update a user: the user only.
@@ -91,7 +135,7 @@ async fn every_write_marks_its_rows_dirty_and_publishes_them() {
     assert!(dirty(&app, RowType::Task).await.is_empty());
     assert_eq!(
         drain(&mut rx).await,
-        vec![json!({"type": "user", "id": u.id, "op": "upsert"})]
+        vec![json!({"type": "user", "id": u.id, "op": "updated"})]
     );
 
     // Delete the group: the group (delete), its members (upsert), its task (delete).
@@ -109,10 +153,10 @@ async fn every_write_marks_its_rows_dirty_and_publishes_them() {
     let mut got = drain(&mut rx).await;
     got.sort_by_key(|v| v.to_string());
     let mut want = vec![
-        json!({"type": "group", "id": g, "op": "delete"}),
-        json!({"type": "user", "id": admin.id, "op": "upsert"}),
-        json!({"type": "user", "id": u.id, "op": "upsert"}),
-        json!({"type": "task", "id": tid, "op": "delete"}),
+        json!({"type": "group", "id": g, "op": "deleted"}),
+        json!({"type": "user", "id": admin.id, "op": "updated"}),
+        json!({"type": "user", "id": u.id, "op": "updated"}),
+        json!({"type": "task", "id": tid, "op": "deleted"}),
     ];
     want.sort_by_key(|v| v.to_string());
     assert_eq!(got, want);
@@ -129,7 +173,7 @@ async fn every_write_marks_its_rows_dirty_and_publishes_them() {
     assert_eq!(dirty(&app, RowType::User).await, BTreeSet::from([u.id]));
     assert_eq!(
         drain(&mut rx).await,
-        vec![json!({"type": "user", "id": u.id, "op": "delete"})]
+        vec![json!({"type": "user", "id": u.id, "op": "deleted"})]
     );
 }
 
@@ -326,8 +370,8 @@ async fn each_remaining_write_endpoint_marks_exactly_the_rows_it_changed() {
     assert_eq!(
         drain(&mut rx).await,
         vec![
-            json!({"type": "task", "id": t1, "op": "delete"}),
-            json!({"type": "task", "id": t2, "op": "delete"})
+            json!({"type": "task", "id": t1, "op": "deleted"}),
+            json!({"type": "task", "id": t2, "op": "deleted"})
         ]
     );
 }

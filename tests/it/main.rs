@@ -9,6 +9,7 @@ mod concurrency;
 mod cookies;
 mod ctl;
 mod dirty;
+mod feed;
 mod groups;
 mod health;
 mod http;

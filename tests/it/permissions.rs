@@ -870,6 +870,29 @@ async fn matrix(credential: Credential) {
                 Some(json!({"active": true})),
                 200,
             ),
+            // The change feed: anyone signed in reads it, filtered by what
+            // each may see (tests/it/feed.rs holds who sees what); a
+            // WebSocket needs a WebSocket handshake, an event stream never
+            // ends (only its refusals are rows here).
+            (Anonymous, Method::GET, "/changes".into(), None, 401),
+            (Owner, Method::GET, "/changes".into(), None, 200),
+            (Ga, Method::GET, format!("/changes?group={g1}"), None, 200),
+            (U1, Method::GET, "/changes?types=task".into(), None, 200),
+            (U1, Method::GET, "/changes?since=later".into(), None, 422),
+            (Anonymous, Method::GET, "/events".into(), None, 401),
+            (U1, Method::GET, "/events?since=later".into(), None, 422),
+            (Anonymous, Method::GET, "/ws".into(), None, 401),
+            (U1, Method::GET, "/ws".into(), None, 400),
+            (
+                Anonymous,
+                Method::GET,
+                "/ws?ticket=forged".into(),
+                None,
+                401,
+            ),
+            (Anonymous, Method::POST, "/auth/ws-ticket".into(), None, 401),
+            (Owner, Method::POST, "/auth/ws-ticket".into(), None, 200),
+            (U1, Method::POST, "/auth/ws-ticket".into(), None, 200),
             // Last: it ends U3's sessions.
             (U3, Method::POST, "/auth/logout?all=true".into(), None, 204),
         ])

@@ -12,6 +12,7 @@
 //! The binaries must be built first (`cargo build --workspace --bins`; the
 //! README's test command does it).
 
+pub mod feed;
 mod process;
 mod seed;
 pub mod servers;
@@ -375,7 +376,11 @@ impl TestApp {
             .expect("the api answered within 30 s")
             .expect("request sent");
         let (parts, body) = response.into_parts();
-        let body = body.collect().await.expect("body read").to_bytes();
+        let body = tokio::time::timeout(Duration::from_secs(30), body.collect())
+            .await
+            .expect("the answer's body ended within 30 s")
+            .expect("body read")
+            .to_bytes();
         spec::check_answer(&method, path, parts.status.as_u16(), &parts.headers, &body);
         TestResponse {
             status: parts.status,
@@ -448,6 +453,18 @@ impl TestApp {
         ]))
         .expect("store configuration is valid");
         taskmaster_api::store::Store::new(&config.redis).expect("store builds")
+    }
+
+    /// A Redis pool on this app's data as syncd's ACL user, for tests that
+    /// drive syncd's library below its daemon.
+    pub fn syncd_redis_pool(&self) -> taskmaster_shared::redis_pool::RedisPool {
+        let url = self.syncd_redis_url();
+        let config = ApiConfig::from_lookup(lookup_from_pairs(&[
+            ("REDIS_URL", &url),
+            ("REDIS_KEY_PREFIX", self.keys.prefix()),
+        ]))
+        .expect("configuration is valid");
+        taskmaster_shared::redis_pool::build(&config.redis).expect("pool builds")
     }
 
     /// A direct connection to this app's Redis, to inspect keys.

@@ -19,8 +19,10 @@ use taskmaster_shared::domain::WorkTimes;
 use taskmaster_shared::model::{Group, User};
 use utoipa::ToSchema;
 
+mod feed;
 mod tasks;
 
+pub use feed::*;
 pub use tasks::*;
 
 #[derive(Serialize, ToSchema)]

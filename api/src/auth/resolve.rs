@@ -36,7 +36,9 @@ pub async fn authenticate_with<P: Prefetch>(
     prefetch: &P,
 ) -> Result<(Caller, P::Output), ApiError> {
     if let Credentials::Session(token) = credentials {
-        return by_session(state, token, about, prefetch).await;
+        let (caller, data) = by_session(state, token, about, prefetch).await?;
+        crate::acting::record(caller.id);
+        return Ok((caller, data));
     }
     if let Some((id, verified)) = remembered_self(state, credentials, about) {
         let meter = ratelimit::meter(state, Principal::User(id));
@@ -46,6 +48,7 @@ pub async fn authenticate_with<P: Prefetch>(
             .await?;
         ratelimit::admit(metered)?;
         let caller = still_current(state, credentials, id, verified, version).await?;
+        crate::acting::record(caller.id);
         return Ok((caller, data));
     }
     // An email login is counted once its id is found (see `verify_basic`).
@@ -71,6 +74,7 @@ pub async fn authenticate_with<P: Prefetch>(
             verify_basic(state, credentials, record, count).await?.0
         }
     };
+    crate::acting::record(caller.id);
     Ok((caller, data))
 }
 
@@ -288,6 +292,15 @@ async fn count_attempt(state: &AppState, counter: Counter) -> Result<Option<Dura
 /// principal. The owner header reads nothing else first, so its count is
 /// a round trip of its own; the others ride in the authentication's read.
 pub async fn resolve(state: &AppState, credentials: &Credentials) -> Result<Caller, ApiError> {
+    let caller = resolve_unrecorded(state, credentials).await?;
+    crate::acting::record(caller.id);
+    Ok(caller)
+}
+
+async fn resolve_unrecorded(
+    state: &AppState,
+    credentials: &Credentials,
+) -> Result<Caller, ApiError> {
     match credentials {
         Credentials::Owner => {
             if let Some(meter) = ratelimit::meter(state, Principal::Owner) {

@@ -109,6 +109,20 @@ fn is_random_text(text: &str, bytes: usize) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// A new single-use secret (a WebSocket ticket): its text, and the hex
+/// digest it is stored by.
+pub fn new_secret() -> (String, String) {
+    let text = random(SECRET_BYTES);
+    let digest = hex(&digest_of(&text));
+    (text, digest)
+}
+
+/// The digest a presented secret of [`new_secret`]'s shape is stored by;
+/// `None` for any other text.
+pub fn secret_digest(text: &str) -> Option<String> {
+    is_random_text(text, SECRET_BYTES).then(|| hex(&digest_of(text)))
+}
+
 /// A new session id.
 pub fn new_id() -> String {
     random(ID_BYTES)

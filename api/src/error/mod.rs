@@ -37,6 +37,9 @@ pub enum ApiError {
     /// 409: a uniqueness rule or the current state forbids the change.
     #[error("{0}")]
     Conflict(String),
+    /// 410: a position the change log no longer holds.
+    #[error("{0}")]
+    Gone(String),
     /// 413.
     #[error("Request body too large (the limit is 1 MiB)")]
     PayloadTooLarge,
@@ -46,6 +49,9 @@ pub enum ApiError {
     /// 429: over the rate limit; retry after the given time.
     #[error("Rate limit exceeded; retry later")]
     RateLimited(std::time::Duration),
+    /// 429: too many live feed connections for one principal.
+    #[error("{0}")]
+    TooManyConnections(String),
     /// 422: well-formed but invalid.
     #[error("{0}")]
     Unprocessable(String),
@@ -85,11 +91,12 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooManyRequests(_) | ApiError::RateLimited(_) => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            ApiError::TooManyRequests(_)
+            | ApiError::RateLimited(_)
+            | ApiError::TooManyConnections(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) | ApiError::Maintenance => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Batch { status, .. } => *status,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,

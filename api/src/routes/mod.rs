@@ -10,6 +10,7 @@
 
 mod admin;
 mod auth;
+mod feed;
 mod groups;
 mod health;
 mod labels;
@@ -84,6 +85,7 @@ pub fn api(state: AppState) -> Api {
     .route("/auth/refresh", post(auth::refresh))
     .route("/auth/logout", post(auth::logout))
     .route("/auth/me", get(auth::me))
+    .route("/auth/ws-ticket", post(feed::ticket))
     .route("/auth/tokens", get(tokens::list).post(tokens::create))
     .route("/auth/tokens/{id}", delete(tokens::revoke))
     .route("/users", get(users::list).post(users::create))
@@ -130,7 +132,10 @@ pub fn api(state: AppState) -> Api {
     .route("/tasks/filter", get(tasks::filter))
     .route("/admin/status", get(admin::status))
     .route("/admin/stats", get(admin::stats))
-    .route("/admin/sync", post(admin::sync));
+    .route("/admin/sync", post(admin::sync))
+    .route("/changes", get(feed::changes))
+    .route("/events", get(feed::events))
+    .route("/ws", get(feed::socket));
     let router = router
         .merge(spec::docs_page())
         .fallback(not_found)
@@ -159,8 +164,11 @@ mod tests {
     #[tokio::test]
     async fn the_span_table_names_the_pattern_the_router_matches() {
         let config = ApiConfig::from_lookup(lookup_from_pairs(&[])).expect("defaults are valid");
-        let Api { routes, .. } =
-            api(AppState::new(config, Default::default()).expect("state builds"));
+        let Api { routes, .. } = api(AppState::new(
+            config.clone(),
+            crate::Services::new(config.feed),
+        )
+        .expect("state builds"));
         let route = |path: &str| routes.at(path).ok().map(|m| *m.value);
         assert_eq!(route("/users/5/tasks/7"), Some("/users/{id}/tasks/{tid}"));
         assert_eq!(
@@ -184,8 +192,11 @@ mod tests {
     #[tokio::test]
     async fn the_spec_has_exactly_the_routers_paths() {
         let config = ApiConfig::from_lookup(lookup_from_pairs(&[])).expect("defaults are valid");
-        let Api { paths, .. } =
-            api(AppState::new(config, Default::default()).expect("state builds"));
+        let Api { paths, .. } = api(AppState::new(
+            config.clone(),
+            crate::Services::new(config.feed),
+        )
+        .expect("state builds"));
         let mut routed: Vec<&str> = paths;
         let mut specified: Vec<&str> = spec::OPERATIONS.iter().map(|o| o.path).collect();
         routed.sort_unstable();

@@ -18,6 +18,7 @@
 //! names from the prefix).
 
 mod auth;
+mod changes;
 mod labels;
 mod limits;
 mod meter;
@@ -41,6 +42,7 @@ use taskmaster_shared::keys::Keys;
 use taskmaster_shared::redis_pool::{self, RedisPool, RunError};
 
 pub use auth::{AuthRecord, ListHead, Nothing, Prefetch, TaskRow};
+pub use changes::{ChangesPage, ChangesReader, RawEntry, Standing};
 pub use limits::Counter;
 pub use meter::{Meter, Metered, Principal};
 pub use ops::{BootstrapOutcome, BootstrapState, SyncCounts};

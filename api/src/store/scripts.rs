@@ -25,6 +25,7 @@ macro_rules! script {
 
 pub(super) struct Scripts {
     pub rows: Script,
+    pub changes_page: Script,
     pub group_detail: Script,
     pub create_user: Script,
     pub update_user: Script,
@@ -47,6 +48,7 @@ pub(super) struct Scripts {
 
 pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     rows: script!("rows"),
+    changes_page: script!("changes_page"),
     group_detail: script!("group_detail"),
     create_user: script!("create_user"),
     update_user: script!("update_user"),
@@ -82,10 +84,11 @@ impl Store {
     }
 
     /// A write script's invocation: the prefix, then the time the write
-    /// stamps on what it changes.
+    /// stamps on what it changes with the request's actor (see
+    /// `lua/common.lua`).
     pub(super) fn write_call<'s>(&self, script: &'s Script, now: &str) -> ScriptInvocation<'s> {
         let mut inv = self.read_call(script);
-        inv.arg(now);
+        inv.arg(format!("{now} {}", crate::acting::actor().text()));
         inv
     }
 }

@@ -133,8 +133,12 @@ impl Store {
     pub async fn end_sessions(&self, user: UserId, id: Option<&str>) -> Result<u64, StoreError> {
         let mut inv = CLOSE.prepare_invoke();
         inv.key(self.keys.user_sessions(user.get()))
+            .key(self.keys.changes())
             .arg(self.keys.session_prefix())
-            .arg(id.unwrap_or(""));
+            .arg(id.unwrap_or(""))
+            .arg(user.get())
+            .arg(crate::acting::actor().text())
+            .arg(crate::clock::now());
         u64_of(&self.eval(&inv).await?).ok_or(StoreError::Malformed("session close"))
     }
 

@@ -181,6 +181,8 @@ pub struct NewCreate {
     /// The rate limit this create counts against, when no earlier step
     /// of its request counted it.
     pub meter: Option<Meter>,
+    /// Who creates it, for the change log.
+    pub actor: crate::acting::Acting,
 }
 
 impl Store {
@@ -221,7 +223,7 @@ impl Store {
                     .arg(m.want),
                 None => inv.arg("").arg(0).arg(0).arg(0),
             };
-            inv.arg(&c.labels);
+            inv.arg(&c.labels).arg(c.actor.text());
         }
         // MAINTENANCE is an error of its own; nothing else refuses a batch
         // as a whole.

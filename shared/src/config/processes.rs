@@ -63,6 +63,26 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// Login sessions and self-registration (see [`super::accounts`]).
     pub accounts: AccountsConfig,
+    /// The live change feed (`GET /ws`, `GET /events`).
+    pub feed: FeedConfig,
+}
+
+/// Bounds of the live change feed.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedConfig {
+    /// Messages a connection may have waiting (`FEED_BUFFER`); a client
+    /// that falls further behind is closed and told to resume.
+    pub buffer: usize,
+    /// Live connections one principal may hold (`FEED_MAX_PER_PRINCIPAL`).
+    pub max_per_principal: usize,
+    /// Live connections of the whole process (`FEED_MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// How often a WebSocket is pinged and an SSE stream gets a comment
+    /// (`FEED_PING_INTERVAL`).
+    pub ping_interval: Duration,
+    /// A WebSocket that sends nothing, not even a pong, for this long is
+    /// closed (`FEED_IDLE_TIMEOUT`).
+    pub idle_timeout: Duration,
 }
 
 /// `CORS_ORIGINS`: comma-separated origins, each `http(s)://host[:port]`
@@ -141,6 +161,13 @@ impl ApiConfig {
             worker_threads: env.parse_in("API_WORKER_THREADS", 0usize, 0..=1024),
             list_cache_bytes: env.parse_in("LIST_CACHE_MB", 64usize, 0..=65_536) << 20,
             max_connections: env.parse_in("MAX_CONNECTIONS", 10_000usize, 1..=1_000_000),
+            feed: FeedConfig {
+                buffer: env.parse_in("FEED_BUFFER", 1_024usize, 16..=1_000_000),
+                max_per_principal: env.parse_in("FEED_MAX_PER_PRINCIPAL", 32usize, 1..=100_000),
+                max_connections: env.parse_in("FEED_MAX_CONNECTIONS", 10_000usize, 1..=1_000_000),
+                ping_interval: env.duration("FEED_PING_INTERVAL", Duration::from_secs(25)),
+                idle_timeout: env.duration("FEED_IDLE_TIMEOUT", Duration::from_secs(60)),
+            },
             cors_origins: Vec::new(),
             accounts: AccountsConfig::from_env(&mut env, app_env == AppEnv::Production),
         };
@@ -181,6 +208,12 @@ pub struct SyncdConfig {
     pub backup_dir: std::path::PathBuf,
     /// Plain backups kept; older ones are removed (`BACKUP_KEEP`).
     pub backup_keep: usize,
+    /// How long the change log keeps an entry (`CHANGES_RETAIN`, default
+    /// 24h): a client may resume from any position this recent.
+    pub changes_retain: Duration,
+    /// The most entries the change log keeps (`CHANGES_RETAIN_ENTRIES`,
+    /// default 1,000,000): bounds its memory under a burst of writes.
+    pub changes_retain_entries: u64,
 }
 
 impl SyncdConfig {
@@ -206,6 +239,12 @@ impl SyncdConfig {
             shutdown_grace: env.duration("SHUTDOWN_GRACE", Duration::from_secs(30)),
             backup_dir: env.string("BACKUP_DIR", "backups").into(),
             backup_keep: env.parse_in("BACKUP_KEEP", 14usize, 1..=100_000),
+            changes_retain: env.duration("CHANGES_RETAIN", Duration::from_secs(24 * 3600)),
+            changes_retain_entries: env.parse_in(
+                "CHANGES_RETAIN_ENTRIES",
+                1_000_000u64,
+                1..=u64::MAX,
+            ),
         };
         if config.app_env == AppEnv::Production {
             refuse_placeholders(&mut env, &config.redis.secrets());

@@ -151,6 +151,7 @@ async fn main() {
                             tail,
                             labels: String::new(),
                             meter: None,
+                            actor: taskmaster_api::acting::Acting::System,
                         });
                     }
                     last_task = store

@@ -110,6 +110,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
     components = with::<ApiTokenList>(components);
     components = with::<ApiTokenCreated>(components);
     components = with::<CreateToken>(components);
+    components = with::<FeedMessage>(components);
+    components = with::<ChangesPage<'static>>(components);
+    components = with::<WsTicket>(components);
     let components = components
         .schema(
             "OpenApiDocument",

@@ -122,6 +122,15 @@ fn query_parameter(p: &Param) -> utoipa::openapi::path::Parameter {
         Kind::Label => ObjectBuilder::new()
             .schema_type(Type::String)
             .max_length(Some(taskmaster_shared::domain::LABEL_MAX)),
+        Kind::Position => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^[0-9]{1,20}(-[0-9]{1,20})?$")),
+        Kind::ListOf(words) => {
+            let word = words.join("|");
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(format!("^({word})(,({word}))*$")))
+        }
     };
     ParameterBuilder::new()
         .name(p.name)
@@ -172,13 +181,16 @@ pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::
     let mut responses = ResponsesBuilder::new();
     let json = "application/json";
     let success = match (o.ok.1, o.raw) {
+        (Some(item), _) if o.stream.is_some() => {
+            ContentBuilder::new().schema(Some(schema_ref(item))).build()
+        }
         (Some(data), _) => ContentBuilder::new().schema(Some(envelope(data))).build(),
         (None, Some(raw)) => ContentBuilder::new().schema(Some(schema_ref(raw))).build(),
         (None, None) => ContentBuilder::new().build(),
     };
     let mut answer = ResponseBuilder::new().description(describe(o.ok.0));
-    if o.ok.0 != 204 {
-        answer = answer.content(json, success);
+    if o.ok.0 != 204 && o.ok.0 != 101 {
+        answer = answer.content(o.stream.unwrap_or(json), success);
     }
     for (name, link) in links(o, every) {
         answer = answer.link(name, link);

@@ -23,6 +23,14 @@ const LABEL_FILTER: Param = param(
 );
 const TASK_FILTERS: [Param; 2] = [STATE_FILTER, LABEL_FILTER];
 
+/// The feed's filters.
+const FEED_TYPES: Param = param(
+    "types",
+    Kind::ListOf(&["task", "user", "group"]),
+    "Only entries about these types (comma-separated)",
+);
+const FEED_GROUP: Param = param("group", Kind::Id, "Only entries about this group");
+
 use HttpMethod::{Delete, Get, Post, Put};
 
 /// Every operation, in the router's order (see [`super::api`]).
@@ -94,6 +102,13 @@ pub const OPERATIONS: &[Operation] = &[
         "Who the caller is: its account, role, groups administered, and how it authenticated",
     )
     .answers(200, "Me"),
+    op(
+        Post,
+        "/auth/ws-ticket",
+        "feed",
+        "A single-use ticket for GET /ws, valid 30 s: browsers cannot set headers on a WebSocket, and long-lived tokens never go in URLs",
+    )
+    .answers(200, "WsTicket"),
     op(
         Get,
         "/auth/tokens",
@@ -404,4 +419,45 @@ pub const OPERATIONS: &[Operation] = &[
     ])
     .raw("SyncDone")
     .errors(&[400, 403, 409, 504]),
+    op(
+        Get,
+        "/changes",
+        "feed",
+        "The change log after a position, as the caller may see it, oldest first (without `since`: no entries and the current position)",
+    )
+    .query(&[
+        param("since", Kind::Position, "Go on after this position (a `next` or an entry's `id`)"),
+        param("limit", Kind::Range(1, 1000), "Entries at most (default 100)"),
+        FEED_TYPES,
+        FEED_GROUP,
+    ])
+    .answers(200, "ChangesPage")
+    .errors(&[400, 410, 422]),
+    op(
+        Get,
+        "/events",
+        "feed",
+        "The live feed as Server-Sent Events (`id` is the position; resumes after `Last-Event-ID`)",
+    )
+    .query(&[
+        param("since", Kind::Position, "Go on after this position (`Last-Event-ID` wins)"),
+        FEED_TYPES,
+        FEED_GROUP,
+    ])
+    .streams("text/event-stream", "FeedMessage")
+    .errors(&[400, 410, 422, 429]),
+    op(
+        Get,
+        "/ws",
+        "feed",
+        "The live feed as a WebSocket (with the request's credentials or `?ticket=`); send {\"resume_from\":…} or {\"types\":…,\"group\":…} any time",
+    )
+    .query(&[
+        param("ticket", Kind::Text, "A ticket from POST /auth/ws-ticket"),
+        param("resume_from", Kind::Position, "Go on after this position"),
+        FEED_TYPES,
+        FEED_GROUP,
+    ])
+    .answers_nothing(101)
+    .errors(&[400, 410, 422, 429]),
 ];

@@ -19,6 +19,10 @@ pub(super) enum Kind {
     Flag,
     /// A label, or empty (not given).
     Label,
+    /// A change log position (`{ms}-{seq}`).
+    Position,
+    /// A comma-separated list of these words.
+    ListOf(&'static [&'static str]),
 }
 
 /// One query parameter.
@@ -73,6 +77,9 @@ pub struct Operation {
     /// What its success answer leads to (OpenAPI links, which stateful
     /// clients and fuzzers follow).
     pub(super) leads_to: Option<Leads>,
+    /// Its success answer is a stream of this media type, each item of
+    /// schema `ok.1` (Server-Sent Events).
+    pub(super) stream: Option<&'static str>,
 }
 
 /// A success answer that names a row: every operation under `under` whose
@@ -103,6 +110,7 @@ pub(super) const fn op(
         errors: &[],
         refusal: None,
         leads_to: None,
+        stream: None,
     }
 }
 
@@ -152,6 +160,12 @@ impl Operation {
         params: &'static [(&'static str, &'static str)],
     ) -> Self {
         self.leads_to = Some(Leads { under, params });
+        self
+    }
+    /// Succeeds with a stream of `media`, each item a `schema`.
+    pub(super) const fn streams(mut self, media: &'static str, schema: &'static str) -> Self {
+        self.stream = Some(media);
+        self.ok = (200, Some(schema));
         self
     }
     /// Its 403 and 404 answer `schema` (a refused batch lists every reason).

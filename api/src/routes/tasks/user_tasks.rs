@@ -247,6 +247,12 @@ async fn insert_task(
             tail: tail.clone(),
             labels: new.labels.joined(),
             meter,
+            // A guarded create is the user's own, before anything
+            // recorded its caller.
+            actor: match guard {
+                Some(_) => crate::acting::Acting::User(id.get()),
+                None => crate::acting::actor(),
+            },
         })
         .await?;
     crate::ratelimit::admit(metered)?;

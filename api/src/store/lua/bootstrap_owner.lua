@@ -23,5 +23,5 @@ redis.call('SET', k('user', id, 'cv'), 1)
 redis.call('HSET', P .. 'idx:email', ARGV[3], id)
 redis.call('SADD', P .. 'users', id)
 redis.call('HSET', meta, 'id', id, 'pw', ARGV[5])
-dirty('user', id, 'upsert')
+dirty_user(id, 'created')
 return {'OK', 'CREATED', id, ARGV[5], ARGV[5]}

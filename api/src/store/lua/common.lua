@@ -1,12 +1,14 @@
 -- Prepended to every script (see api/src/store/mod.rs). ARGV[1] is the key
--- prefix; for writes ARGV[2] is the current time (RFC 3339). The key layout
--- is documented in shared/src/keys.rs.
+-- prefix; for writes ARGV[2] is the current time (RFC 3339), a space and
+-- the actor the change log records ('owner', a user id or 'system'). The
+-- key layout and the change log's entries are documented in
+-- shared/src/keys.rs.
 --
 -- Scripts build key names from the prefix instead of declaring KEYS: the
 -- api targets a single Redis server (not Cluster), and a script's keys
 -- depend on what it reads (a user's groups, a group's tasks).
 local P = ARGV[1]
-local NOW = ARGV[2]
+local NOW, ACTOR = string.match(ARGV[2] or '', '^(%S*) ?(.*)$')
 
 local function k(...)
   return P .. table.concat({...}, ':')
@@ -14,15 +16,81 @@ end
 
 local PLURAL = {user = 'users', group = 'groups', task = 'tasks'}
 
--- Marks a row dirty for syncd and announces it. Every write calls this for
--- every row it changes, deletes included.
-local function announce(t, id, op)
-  redis.call('PUBLISH', P .. 'events', '{"type":"' .. t .. '","id":' .. id .. ',"op":"' .. op .. '"}')
+-- The change log (`P changes`, a stream): one entry per changed row, in
+-- the step that changes it, so that the log holds a write exactly when it
+-- happened, in commit order. `fields` are the entry's own after the common
+-- ones: type, op (created|updated|deleted), id, actor, at.
+local function log(t, id, op, fields)
+  redis.call('XADD', P .. 'changes', '*', 'type', t, 'op', op, 'id', id, 'actor', ACTOR, 'at', NOW,
+    unpack(fields))
 end
 
-local function dirty(t, id, op)
+-- Marks a row dirty for syncd, without an entry in the change log (a
+-- token's last use, which changes nothing a client reads).
+local function mark(t, id)
   redis.call('SADD', P .. 'dirty:' .. PLURAL[t], id)
-  announce(t, id, op)
+end
+
+-- A hash row as the change log carries it: its fields as a JSON object of
+-- strings, without the ones that are nobody's to read (password hash,
+-- normalised keys, versions).
+local HIDDEN = {pw = true, email_key = true, name_key = true, tv = true}
+local function hash_row(key)
+  local h = redis.call('HGETALL', key)
+  local parts = {}
+  for i = 1, #h, 2 do
+    if not HIDDEN[h[i]] then parts[#parts + 1] = cjson.encode(h[i]) .. ':' .. cjson.encode(h[i + 1]) end
+  end
+  return parts
+end
+
+local function ids_text(list)
+  return table.concat(list, ',')
+end
+
+-- Marks user uid dirty and logs it with its row (its groups included).
+-- `former` lists groups it was in before this step and is no longer: the
+-- entry's `groups` names them too, so that their admins see it leave.
+local function dirty_user(uid, op, former)
+  mark('user', uid)
+  local groups = redis.call('SMEMBERS', k('user', uid, 'groups'))
+  local route = {}
+  for _, g in ipairs(groups) do route[#route + 1] = g end
+  for _, g in ipairs(former or {}) do route[#route + 1] = g end
+  if op == 'deleted' then
+    log('user', uid, op, {'groups', ids_text(route)})
+    return
+  end
+  local parts = hash_row(k('user', uid))
+  parts[#parts + 1] = '"groups":' .. cjson.encode(ids_text(groups))
+  log('user', uid, op, {'groups', ids_text(route), 'row', '{' .. table.concat(parts, ',') .. '}'})
+end
+
+-- Marks group gid dirty and logs it with its row (nothing for a delete:
+-- its id says which).
+local function dirty_group(gid, op)
+  mark('group', gid)
+  if op == 'deleted' then
+    log('group', gid, op, {})
+  else
+    log('group', gid, op, {'row', '{' .. table.concat(hash_row(k('group', gid)), ',') .. '}'})
+  end
+end
+
+-- Marks task tid dirty and logs it: its user and group, the group it left
+-- when it moved, and its row's JSON (none for a delete).
+local function dirty_task(tid, op, user, group, row, old_group)
+  mark('task', tid)
+  local fields = {'user', user, 'group', group}
+  if old_group and old_group ~= group then
+    fields[#fields + 1] = 'old_group'
+    fields[#fields + 1] = old_group
+  end
+  if row then
+    fields[#fields + 1] = 'row'
+    fields[#fields + 1] = row
+  end
+  log('task', tid, op, fields)
 end
 
 local function err(code, detail)
@@ -163,9 +231,12 @@ local function delete_task(tid)
     redis.call('SREM', k('group', gid, 'tasks'), tid)
     index_labels(tid, gid, t.labels, false)
     tasks_changed(string.format('%d', t.user_id))
+    redis.call('DEL', k('task', tid))
+    dirty_task(tid, 'deleted', string.format('%d', t.user_id), gid)
+  else
+    -- Not in Redis: PostgreSQL may still hold it.
+    mark('task', tid)
   end
-  redis.call('DEL', k('task', tid))
-  dirty('task', tid, 'delete')
 end
 
 local function min_member(setkey)
@@ -191,9 +262,9 @@ local function leave_group(uid, gid)
       local t = task_get(tid)
       t.group_id = target
       t.updated_at = NOW
-      task_put(t, gid, t.labels)
+      local row = task_put(t, gid, t.labels)
       redis.call('SADD', k('group', target, 'tasks'), tid)
-      dirty('task', tid, 'upsert')
+      dirty_task(tid, 'updated', uid, string.format('%d', target), row, gid)
     else
       delete_task(tid)
     end
@@ -208,9 +279,11 @@ local function can_modify(caller, task_user, task_group)
   return redis.call('SISMEMBER', k('user', caller, 'admin_of'), task_group) == 1
 end
 
-local function touch_user(uid)
+-- A change to user uid's memberships: a new `updated_at`, marked dirty
+-- and logged (`former`: see dirty_user).
+local function touch_user(uid, former)
   redis.call('HSET', k('user', uid), 'updated_at', NOW)
-  dirty('user', uid, 'upsert')
+  dirty_user(uid, 'updated', former)
 end
 
 -- Who takes over the groups user `uid` administers when it is deleted or
@@ -225,7 +298,7 @@ local function groups_taker(uid)
 end
 
 -- Makes `owner` the admin (and a member) of `groups`, which `uid`
--- administered; every group changed is marked dirty and announced, and
+-- administered; every group changed is marked dirty and logged, and
 -- so is the owner's row when it joined a group.
 local function hand_groups(uid, owner, groups)
   local joined = false
@@ -237,7 +310,7 @@ local function hand_groups(uid, owner, groups)
       redis.call('SADD', k('user', owner, 'groups'), g)
       joined = true
     end
-    dirty('group', g, 'upsert')
+    dirty_group(g, 'updated')
   end
   if joined then touch_user(owner) end
 end

@@ -14,6 +14,6 @@ redis.call('SADD', P .. 'groups', id)
 redis.call('SADD', k('user', admin, 'admin_of'), id)
 redis.call('SADD', k('group', id, 'members'), admin)
 redis.call('SADD', k('user', admin, 'groups'), id)
-dirty('group', id, 'upsert')
+dirty_group(id, 'created')
 touch_user(admin)
 return {'OK', id}

@@ -1,4 +1,4 @@
--- ARGV: P, now, then ten for each task to create: user id, group id, the
+-- ARGV: P, now, then eleven for each task to create: user id, group id, the
 -- caller who must administer the group ('' when not required), the
 -- credential version the user must still have ('' when not required: the
 -- api checked the caller in an earlier step), the row's JSON after its
@@ -7,7 +7,8 @@
 -- counts against ('' when it was counted in an earlier step), with its
 -- interval (ms), burst and how many to take (see gcra.lua), and the
 -- task's labels joined by newlines (the same as in the row; '' for none)
--- for the group's label index.
+-- for the group's label index, and the actor the change log records (the
+-- creates come from several requests: ARGV[2]'s actor is not theirs).
 --
 -- The creates an api shard gathered (see api/src/creates.rs), in one
 -- atomic step. Each is checked and answered on its own: the reply holds,
@@ -17,7 +18,7 @@
 -- share the counter, index and dirty-set calls.
 if maintenance() then return err('MAINTENANCE') end
 if ids_unchecked() then return err('IDS_UNCHECKED') end
-local n = (#ARGV - 2) / 10
+local n = (#ARGV - 2) / 11
 local out = {'OK'}
 -- Nothing a check reads changes within this step, so each distinct check
 -- runs once (a client creating many tasks pays for one).
@@ -43,7 +44,7 @@ end
 local accepted = {}
 local counts = {}
 for i = 0, n - 1 do
-  local b = 3 + i * 10
+  local b = 3 + i * 11
   local refused = nil
   if ARGV[b + 5] ~= '' then
     counts[i] = gcra(ARGV[b + 5], tonumber(ARGV[b + 6]), tonumber(ARGV[b + 7]), tonumber(ARGV[b + 8]))
@@ -78,7 +79,7 @@ local last = redis.call('INCRBY', P .. 'seq:tasks', #accepted)
 local ids, rows = {}, {}
 local of_user, users, of_group, groups = {}, {}, {}, {}
 for j, i in ipairs(accepted) do
-  local b = 3 + i * 10
+  local b = 3 + i * 11
   local uid, gid = ARGV[b], ARGV[b + 1]
   local id = string.format('%d', last - #accepted + j)
   ids[j] = id
@@ -105,10 +106,13 @@ end
 for _, gid in ipairs(groups) do
   redis.call('SADD', P .. 'group:' .. gid .. ':tasks', unpack(of_group[gid]))
 end
--- Marked dirty all at once (what dirty() does for one row), and announced
--- one by one: the channel carries one event per row.
+-- Marked dirty all at once (what dirty_task() does for one row), and
+-- logged one by one: the change log holds one entry per row.
 redis.call('SADD', P .. 'dirty:tasks', unpack(ids))
-for _, id in ipairs(ids) do
-  announce('task', id, 'upsert')
+local changes = P .. 'changes'
+for j, i in ipairs(accepted) do
+  local b = 3 + i * 11
+  redis.call('XADD', changes, '*', 'type', 'task', 'op', 'created', 'id', ids[j], 'actor', ARGV[b + 10],
+    'at', NOW, 'user', ARGV[b], 'group', ARGV[b + 1], 'row', rows[2 * j])
 end
 return with_counts()

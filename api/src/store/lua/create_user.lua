@@ -17,5 +17,5 @@ for i = 10, #ARGV do
   redis.call('SADD', k('user', id, 'groups'), ARGV[i])
   redis.call('SADD', k('group', ARGV[i], 'members'), id)
 end
-dirty('user', id, 'upsert')
+dirty_user(id, 'created')
 return {'OK', id}

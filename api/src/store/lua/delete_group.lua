@@ -5,12 +5,14 @@ local key = k('group', id)
 if redis.call('EXISTS', key) == 0 then return err('NOT_FOUND') end
 local row = redis.call('HGETALL', key)
 local members = redis.call('SMEMBERS', k('group', id, 'members'))
-for _, u in ipairs(members) do
-  redis.call('SREM', k('user', u, 'groups'), id)
-  touch_user(u)
-end
+-- The tasks go first, then the members (each logged as no longer in
+-- the group), then the group: a reader sees the log in that order.
 local tasks = redis.call('SMEMBERS', k('group', id, 'tasks'))
 for _, tid in ipairs(tasks) do delete_task(tid) end
+for _, u in ipairs(members) do
+  redis.call('SREM', k('user', u, 'groups'), id)
+  touch_user(u, {id})
+end
 local f = redis.call('HMGET', key, 'admin_id', 'name_key')
 if f[1] then redis.call('SREM', k('user', f[1], 'admin_of'), id) end
 if f[2] and redis.call('HGET', P .. 'idx:group_name', f[2]) == id then
@@ -18,5 +20,5 @@ if f[2] and redis.call('HGET', P .. 'idx:group_name', f[2]) == id then
 end
 redis.call('DEL', key, k('group', id, 'members'), k('group', id, 'tasks'), k('group', id, 'labels'))
 redis.call('SREM', P .. 'groups', id)
-dirty('group', id, 'delete')
+dirty_group(id, 'deleted')
 return {'OK', row, #members, #tasks}

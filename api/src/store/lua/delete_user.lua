@@ -24,5 +24,5 @@ drop_tokens(id)
 end_sessions(id)
 redis.call('DEL', key, k('user', id, 'cv'), k('user', id, 'groups'), k('user', id, 'tasks'), k('user', id, 'admin_of'))
 redis.call('SREM', P .. 'users', id)
-dirty('user', id, 'delete')
+dirty_user(id, 'deleted', groups)
 return {'OK', row, groups, #tasks}

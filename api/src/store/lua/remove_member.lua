@@ -11,5 +11,5 @@ if not role then return err('USER_NOT_FOUND') end
 if redis.call('SISMEMBER', k('group', gid, 'members'), uid) == 0 then return err('NOT_MEMBER') end
 if caller ~= '' and role ~= 'user' then return err('ROLE_FORBIDDEN_REMOVE', role) end
 local n = leave_group(uid, gid)
-touch_user(uid)
+touch_user(uid, {gid})
 return {'OK', n}

@@ -28,8 +28,7 @@ for _, tid in ipairs(tids) do
     table.sort(renamed, bytes_less)
     t.labels = renamed
     t.updated_at = NOW
-    task_put(t, gid, old)
-    dirty('task', tid, 'upsert')
+    dirty_task(tid, 'updated', string.format('%d', t.user_id), gid, task_put(t, gid, old))
   end
 end
 return {'OK', #tids}

@@ -9,5 +9,5 @@ if redis.call('HGET', key, 'active') ~= '0' then redis.call('INCR', k('user', AR
 drop_tokens(ARGV[3])
 end_sessions(ARGV[3])
 redis.call('HSET', P .. 'meta:owner', 'pw', ARGV[5])
-dirty('user', ARGV[3], 'upsert')
+dirty_user(ARGV[3], 'updated')
 return {'OK'}

@@ -14,5 +14,6 @@ local set = k('user', uid, 'tokens')
 if redis.call('SCARD', set) >= tonumber(ARGV[6]) then return err('TOO_MANY') end
 if not redis.call('SET', k('token', tid), record, 'NX') then return err('CONFLICT') end
 redis.call('SADD', set, tid)
-dirty('user', uid, 'upsert')
+mark('user', uid)
+log('token', tid, 'created', {'user', uid})
 return {'OK'}

@@ -4,5 +4,6 @@ if maintenance() then return err('MAINTENANCE') end
 local uid, tid = ARGV[3], ARGV[4]
 if redis.call('SREM', k('user', uid, 'tokens'), tid) == 0 then return err('NOT_FOUND') end
 redis.call('DEL', k('token', tid))
-dirty('user', uid, 'upsert')
+mark('user', uid)
+log('token', tid, 'deleted', {'user', uid})
 return {'OK'}

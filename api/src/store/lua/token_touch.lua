@@ -12,5 +12,5 @@ if not head or string.match(head, '^%d+') ~= uid then return 0 end
 local now = tonumber(ARGV[5])
 if now - tonumber(last) < tonumber(ARGV[6]) then return 0 end
 redis.call('SET', tkey, head .. ' ' .. ARGV[5] .. ' ' .. name)
-dirty('user', uid, 'upsert')
+mark('user', uid)
 return 1

@@ -29,5 +29,5 @@ if new_admin ~= '' and new_admin ~= cur[2] then
   end
 end
 redis.call('HSET', key, 'updated_at', NOW)
-dirty('group', id, 'upsert')
+dirty_group(id, 'updated')
 return {'OK'}

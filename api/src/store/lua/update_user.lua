@@ -85,7 +85,7 @@ elseif bump then
   end
   end_sessions(id, kept)
 end
-local moved = 0
+local moved, left = 0, {}
 if ARGV[11] == '1' then
   local want = {}
   for i = 13, pairs_from - 1 do
@@ -94,12 +94,15 @@ if ARGV[11] == '1' then
     redis.call('SADD', k('group', ARGV[i], 'members'), id)
   end
   for _, g in ipairs(redis.call('SMEMBERS', k('user', id, 'groups'))) do
-    if not want[g] then moved = moved + leave_group(id, g) end
+    if not want[g] then
+      moved = moved + leave_group(id, g)
+      left[#left + 1] = g
+    end
   end
 end
 for i = pairs_from, #ARGV, 2 do
   redis.call('HSET', key, ARGV[i], ARGV[i + 1])
 end
 redis.call('HSET', key, 'updated_at', NOW)
-dirty('user', id, 'upsert')
+dirty_user(id, 'updated', left)
 return {'OK', moved}

@@ -142,8 +142,9 @@ for _, tid in ipairs(ids) do
     end
     t.state = state
     t.updated_at = NOW
-    out[#out + 1] = task_put(t, old_group, old_labels)
-    dirty('task', tid, 'upsert')
+    local row = task_put(t, old_group, old_labels)
+    out[#out + 1] = row
+    dirty_task(tid, 'updated', string.format('%d', t.user_id), string.format('%d', t.group_id), row, old_group)
   end
 end
 return out
