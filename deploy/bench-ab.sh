@@ -16,12 +16,14 @@
 #
 # Every run GETs one task of a seeded user (100 users x 100 tasks) with
 # Basic auth, or, for a NAME starting with `bearer` (with AB_BEARER=1), with
-# the access token of a session opened on the first api. AB_PERF=NAME
+# the access token of a session opened on the first api. AB_WRITE=create
+# makes every run create tasks (the user's own, Basic auth) instead, and
+# AB_WRITE=update update that task's priority in turn. AB_PERF=NAME
 # records that api's runs with `perf record -g` into /tmp/perf-NAME.data.
 # Prints per round, in the order run (each round starts one process later):
 # req/s (api µs + Redis µs of CPU per request).
 set -euo pipefail
-[ $# -ge 3 ] || { sed -n '2,21p' "$0"; exit 64; }
+[ $# -ge 3 ] || { sed -n '2,23p' "$0"; exit 64; }
 ROUNDS=$1 SECS=$2; shift 2
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$ROOT/target/release
@@ -38,8 +40,33 @@ run_id=$(redis-cli -p "$RP" info server | awk -F: '/^run_id:/ {print $2}' | tr -
 redis-cli -p "$RP" set main:meta:ids_run "$run_id" >/dev/null
 SAMPLE=$("$BIN/bench-seed" "redis://127.0.0.1:$RP" main: 100 100)
 f() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$SAMPLE" "$1"; }
-UID_=$(f user_id) TID=$(f task_id) PW=$(f password)
+UID_=$(f user_id) TID=$(f task_id) PW=$(f password) GID=$(f group_id)
 BASIC=$(printf '%s:%s' "$UID_" "$PW" | base64 -w0)
+TARGET=/users/$UID_/tasks/$TID SCRIPT=()
+case "${AB_WRITE:-}" in
+    "") ;;
+    create)
+        TARGET=/users/$UID_/tasks SCRIPT=(-s "$WORK/write.lua")
+        cat >"$WORK/write.lua" <<EOF
+wrk.method = "POST"
+wrk.body = '{"title":"bench task","group_id":$GID,"priority":2,"deadline":"2026-12-31","information":"load"}'
+wrk.headers["Content-Type"] = "application/json"
+EOF
+        ;;
+    update)
+        SCRIPT=(-s "$WORK/write.lua")
+        cat >"$WORK/write.lua" <<'EOF'
+wrk.method = "PUT"
+wrk.headers["Content-Type"] = "application/json"
+local n = 0
+request = function()
+    n = n + 1
+    return wrk.format(nil, nil, nil, '{"priority":' .. (n % 3 + 1) .. '}')
+end
+EOF
+        ;;
+    *) echo "AB_WRITE must be create or update" >&2; exit 64 ;;
+esac
 declare -A PORT PID
 NAMES=()
 for spec in "$@"; do
@@ -83,7 +110,7 @@ for r in $(seq 1 "$ROUNDS"); do
             perfpid=$!
         fi
         a0=$(cpu "${PID[$n]}") r0=$(cpu "$RPID")
-        out=$(wrk -t2 -c64 -d"${SECS}s" -H "$header" "http://127.0.0.1:${PORT[$n]}/users/$UID_/tasks/$TID")
+        out=$(wrk -t2 -c64 -d"${SECS}s" -H "$header" ${SCRIPT[@]+"${SCRIPT[@]}"} "http://127.0.0.1:${PORT[$n]}$TARGET")
         a1=$(cpu "${PID[$n]}") r1=$(cpu "$RPID")
         if [ -n "$perfpid" ]; then wait "$perfpid"; fi
         rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")

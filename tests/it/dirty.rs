@@ -248,12 +248,32 @@ async fn each_remaining_write_endpoint_marks_exactly_the_rows_it_changed() {
     let t1 = app.seed_task(u.id, g1, "one").await;
     let t2 = app.seed_task(u.id, g2, "two").await;
 
-    async fn after(app: &TestApp) -> [BTreeSet<u64>; 3] {
-        [
+    // The rows marked dirty since the last look; the change log must have
+    // logged exactly those rows meanwhile.
+    let mut log = events(&app).await;
+    async fn after(
+        app: &TestApp,
+        log: &mut tokio::sync::mpsc::UnboundedReceiver<Value>,
+    ) -> [BTreeSet<u64>; 3] {
+        let marked = [
             dirty(app, RowType::User).await,
             dirty(app, RowType::Group).await,
             dirty(app, RowType::Task).await,
-        ]
+        ];
+        let logged = drain(log).await;
+        let of = |t: &str| {
+            logged
+                .iter()
+                .filter(|e| e["type"] == t)
+                .filter_map(|e| e["id"].as_u64())
+                .collect::<BTreeSet<u64>>()
+        };
+        assert_eq!(
+            [of("user"), of("group"), of("task")],
+            marked,
+            "the change log names exactly the rows marked dirty: {logged:?}"
+        );
+        marked
     }
     let none = BTreeSet::new;
     let set = |ids: &[u64]| ids.iter().copied().collect::<BTreeSet<u64>>();
@@ -261,11 +281,14 @@ async fn each_remaining_write_endpoint_marks_exactly_the_rows_it_changed() {
     // POST /users: the new user.
     clear_dirty(&app).await;
     let v = app.seed_user("user", &[]).await;
-    assert_eq!(after(&app).await, [set(&[v.id]), none(), none()]);
+    assert_eq!(after(&app, &mut log).await, [set(&[v.id]), none(), none()]);
     // POST /groups: the group and its admin (who becomes a member).
     clear_dirty(&app).await;
     let g3 = app.seed_group(admin.id).await;
-    assert_eq!(after(&app).await, [set(&[admin.id]), set(&[g3]), none()]);
+    assert_eq!(
+        after(&app, &mut log).await,
+        [set(&[admin.id]), set(&[g3]), none()]
+    );
     // PUT /groups/{id} rename: the group only.
     clear_dirty(&app).await;
     app.call(
@@ -275,7 +298,7 @@ async fn each_remaining_write_endpoint_marks_exactly_the_rows_it_changed() {
         Some(json!({"name": "renamed"})),
     )
     .await;
-    assert_eq!(after(&app).await, [none(), set(&[g3]), none()]);
+    assert_eq!(after(&app, &mut log).await, [none(), set(&[g3]), none()]);
     // PUT /users/{id}/worktimes: the user only.
     clear_dirty(&app).await;
     app.call(
@@ -285,7 +308,7 @@ async fn each_remaining_write_endpoint_marks_exactly_the_rows_it_changed() {
         Some(json!({"work_times": {"Monday": 1}})),
     )
     .await;
-    assert_eq!(after(&app).await, [set(&[u.id]), none(), none()]);
+    assert_eq!(after(&app, &mut log).await, [set(&[u.id]), none(), none()]);
     // PUT task, done, batch: the tasks only.
     clear_dirty(&app).await;
     app.call(
@@ -302,7 +325,10 @@ async fn each_remaining_write_endpoint_marks_exactly_the_rows_it_changed() {
         None,
     )
     .await;
-    assert_eq!(after(&app).await, [none(), none(), set(&[t1, t2])]);
+    assert_eq!(
+        after(&app, &mut log).await,
+        [none(), none(), set(&[t1, t2])]
+    );
     clear_dirty(&app).await;
     app.call(
         Method::POST,
@@ -311,7 +337,10 @@ async fn each_remaining_write_endpoint_marks_exactly_the_rows_it_changed() {
         Some(json!({"task_ids": [t1, t2], "updates": {"priority": 3}})),
     )
     .await;
-    assert_eq!(after(&app).await, [none(), none(), set(&[t1, t2])]);
+    assert_eq!(
+        after(&app, &mut log).await,
+        [none(), none(), set(&[t1, t2])]
+    );
     // DELETE /groups/{g2}/users/{u}: the user, and the task that moved.
     clear_dirty(&app).await;
     let res = app
@@ -323,7 +352,10 @@ async fn each_remaining_write_endpoint_marks_exactly_the_rows_it_changed() {
         )
         .await;
     assert_eq!(res.status, StatusCode::OK);
-    assert_eq!(after(&app).await, [set(&[u.id]), none(), set(&[t2])]);
+    assert_eq!(
+        after(&app, &mut log).await,
+        [set(&[u.id]), none(), set(&[t2])]
+    );
     // PUT /users/{id} with new memberships (owner): the user, moved tasks.
     clear_dirty(&app).await;
     let res = app
@@ -335,7 +367,10 @@ async fn each_remaining_write_endpoint_marks_exactly_the_rows_it_changed() {
         )
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-    assert_eq!(after(&app).await, [set(&[u.id]), none(), set(&[t1, t2])]);
+    assert_eq!(
+        after(&app, &mut log).await,
+        [set(&[u.id]), none(), set(&[t1, t2])]
+    );
     let moved = app
         .call(
             Method::GET,
@@ -366,7 +401,10 @@ async fn each_remaining_write_endpoint_marks_exactly_the_rows_it_changed() {
         None,
     )
     .await;
-    assert_eq!(after(&app).await, [none(), none(), set(&[t1, t2])]);
+    assert_eq!(
+        after(&app, &mut log).await,
+        [none(), none(), set(&[t1, t2])]
+    );
     assert_eq!(
         drain(&mut rx).await,
         vec![

@@ -813,3 +813,26 @@ async fn syncd_trims_the_log_but_never_what_a_consumer_group_has_not_acknowledge
     );
     assert_eq!(len(&mut redis).await, all - 2);
 }
+
+#[tokio::test]
+async fn a_new_client_starts_from_now_after_writes_nobody_followed() {
+    let app = spawn_app().await;
+    let (_, g, u) = app.seed_team().await;
+    // A client comes and goes: the process then follows no one.
+    let first = app.ws("", &Auth::Owner).await;
+    first.close().await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    for i in 0..20 {
+        app.seed_task(u.id, g, &format!("unfollowed {i}")).await;
+    }
+    let mut ws = app.ws("", &Auth::Owner).await;
+    let live = app.seed_task(u.id, g, "followed").await;
+    let got = ws.drain().await;
+    let ids: Vec<Value> = got.iter().map(|m| m["data"]["id"].clone()).collect();
+    assert_eq!(ids, vec![json!(live)], "only what came after it connected");
+    // And a second client joining a followed process changes nothing for it.
+    let mut other = app.ws("", &u.auth()).await;
+    let next = app.seed_task(u.id, g, "both").await;
+    assert_eq!(ws.next().await["data"]["id"], next);
+    assert_eq!(other.next().await["data"]["id"], next);
+}

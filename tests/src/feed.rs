@@ -121,7 +121,9 @@ impl WsClient {
                 .ok()??;
             match message.ok()? {
                 Message::Text(text) => {
-                    return Some(serde_json::from_str(text.as_str()).expect("JSON message"));
+                    return Some(checked(
+                        serde_json::from_str(text.as_str()).expect("JSON message"),
+                    ));
                 }
                 Message::Close(_) => return None,
                 _ => continue,
@@ -161,7 +163,7 @@ impl WsClient {
                 .expect("the connection ended in time");
             match next {
                 Some(Ok(Message::Text(text))) => {
-                    seen.push(serde_json::from_str(text.as_str()).expect("JSON"))
+                    seen.push(checked(serde_json::from_str(text.as_str()).expect("JSON")))
                 }
                 Some(Ok(Message::Close(frame))) => {
                     let ended = frame.map_or(Ended::Dropped, |f| {
@@ -184,6 +186,15 @@ impl WsClient {
     pub fn stall(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
         self.socket
     }
+}
+
+/// `message`, once checked against the spec's `FeedMessage` (an error
+/// answer to a client message has its own shape, `{"type":"error","error"}`).
+fn checked(message: Value) -> Value {
+    if message["type"] != "error" {
+        crate::spec::check_feed_message(&message);
+    }
+    message
 }
 
 /// A close code's number.
@@ -254,6 +265,9 @@ impl SseClient {
                     continue;
                 }
                 let data = serde_json::from_str(&data).unwrap_or(Value::String(data));
+                if event.is_none() {
+                    crate::spec::check_feed_message(&data);
+                }
                 return Some(SseEvent { id, event, data });
             }
             let frame = tokio::time::timeout(wait, self.body.frame())

@@ -114,3 +114,24 @@ pub fn check_answer(method: &Method, path: &str, status: u16, headers: &HeaderMa
         errors.join("\n")
     );
 }
+
+/// Checks one feed message (from `GET /ws` or `GET /events`) against the
+/// spec's `FeedMessage` schema; panics with what is wrong.
+pub fn check_feed_message(message: &Value) {
+    static VALIDATOR: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
+        let spec = &*SPEC;
+        let mut root = json!({"$ref": "#/components/schemas/FeedMessage"});
+        root["components"] = spec.doc["components"].clone();
+        root["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+        jsonschema::validator_for(&root).expect("the spec's schema compiles")
+    });
+    let errors: Vec<String> = VALIDATOR
+        .iter_errors(message)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "a feed message does not match the spec's FeedMessage:\n{}\nmessage: {message}",
+        errors.join("\n")
+    );
+}

@@ -17,8 +17,12 @@
 //! it, and entries it already read are dropped by position. So a client
 //! resuming from any position gets every entry after it exactly once, in
 //! order.
+//!
+//! Without connections the reader does not read: a process nobody follows
+//! pays nothing for the feed. The first connection to join sets the
+//! reader's position to its own (it has read the log up to there itself)
+//! and wakes it.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -27,113 +31,26 @@ use taskmaster_shared::config::FeedConfig;
 use taskmaster_shared::position::Position;
 use tokio::sync::{mpsc, watch};
 
-use super::entry::{Entry, Kind};
+use super::entry::Entry;
 use super::filter::Filter;
+use super::registry::{Conn, Registry};
 use super::rights::Rights;
 use crate::store::{RawEntry, Store};
+
+pub use super::registry::{CloseReason, Item};
 
 /// Entries one read takes at most: half a connection's queue at most, so
 /// that one read's burst never overflows a client that keeps up between
 /// reads.
 const READ_COUNT: usize = 512;
 
-/// Why the hub closed a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum CloseReason {
-    /// Its queue was full: resume from the last position received.
-    Lagged = 1,
-    /// Its credential or its principal is gone.
-    Revoked = 2,
-    /// A restore replaced the data: read everything again.
-    Reset = 3,
-    /// The api is shutting down: resume elsewhere or later.
-    Shutdown = 4,
-    /// The position resumed from is older than the retained log: read
-    /// everything again.
-    Gone = 5,
-}
-
-impl CloseReason {
-    /// Its WebSocket close code (4000-4999 are the application's).
-    pub fn code(self) -> u16 {
-        match self {
-            CloseReason::Shutdown => 1001,
-            CloseReason::Lagged => 4001,
-            CloseReason::Revoked => 4003,
-            CloseReason::Reset => 4009,
-            CloseReason::Gone => 4010,
-        }
-    }
-
-    /// Its name in an SSE `close` event and in logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            CloseReason::Lagged => "lagged",
-            CloseReason::Revoked => "revoked",
-            CloseReason::Reset => "reset",
-            CloseReason::Shutdown => "shutdown",
-            CloseReason::Gone => "gone",
-        }
-    }
-
-    /// What the client should do.
-    pub fn advice(self) -> &'static str {
-        match self {
-            CloseReason::Lagged => "too far behind: reconnect and resume from the last id received",
-            CloseReason::Revoked => "the credential is no longer valid: sign in again",
-            CloseReason::Reset => "the data was restored: read your lists again, then reconnect",
-            CloseReason::Shutdown => {
-                "the server is shutting down: reconnect and resume from the last id received"
-            }
-            CloseReason::Gone => {
-                "that position is no longer retained: read your lists again, then reconnect from now"
-            }
-        }
-    }
-
-    fn from_u8(v: u8) -> CloseReason {
-        match v {
-            2 => CloseReason::Revoked,
-            3 => CloseReason::Reset,
-            4 => CloseReason::Shutdown,
-            5 => CloseReason::Gone,
-            _ => CloseReason::Lagged,
-        }
-    }
-}
-
-/// What a connection's queue carries.
-#[derive(Debug, Clone)]
-pub enum Item {
-    Entry(Arc<Entry>),
-    /// Its credential may have changed: check it before what follows.
-    Recheck,
-}
-
-struct Conn {
-    rights: Rights,
-    filter: Filter,
-    tx: mpsc::Sender<Item>,
-    closed: Arc<AtomicU8>,
-}
-
-struct Registry {
-    /// The last position dispatched; `None` until the reader has found
-    /// where the log ends.
-    last: Option<Position>,
-    conns: HashMap<u64, Conn>,
-    next_id: u64,
-    /// Connections per principal (`None`: the owner header), joined or not.
-    per_principal: HashMap<Option<u64>, usize>,
-    total: usize,
-}
-
 struct Inner {
     registry: Mutex<Registry>,
     config: FeedConfig,
     started: AtomicBool,
     closing: watch::Sender<bool>,
+    /// Wakes the idle reader when a first connection joins.
+    joined: tokio::sync::Notify,
 }
 
 /// The hub. Cheap to clone; one per process (in [`crate::Services`]).
@@ -182,36 +99,29 @@ impl Joined {
     }
 
     pub fn set_filter(&self, filter: Filter) {
-        if let Some(conn) = self.hub.lock().conns.get_mut(&self.id) {
-            conn.filter = filter;
-        }
+        self.hub.lock().set_filter(self.id, filter);
     }
 
     /// Leaves the hub and hands back the rights as the hub kept them.
     pub fn leave(self) -> Option<Rights> {
-        self.hub.lock().conns.remove(&self.id).map(|c| c.rights)
+        self.hub.lock().remove(self.id).map(|c| c.rights)
     }
 }
 
 impl Drop for Joined {
     fn drop(&mut self) {
-        self.hub.lock().conns.remove(&self.id);
+        self.hub.lock().remove(self.id);
     }
 }
 
 impl Hub {
     pub fn new(config: FeedConfig) -> Hub {
         Hub(Arc::new(Inner {
-            registry: Mutex::new(Registry {
-                last: None,
-                conns: HashMap::new(),
-                next_id: 0,
-                per_principal: HashMap::new(),
-                total: 0,
-            }),
+            registry: Mutex::new(Registry::default()),
             config,
             started: AtomicBool::new(false),
             closing: watch::channel(false).0,
+            joined: tokio::sync::Notify::new(),
         }))
     }
 
@@ -241,11 +151,7 @@ impl Hub {
     /// Closes every connection (shutdown): clients resume elsewhere.
     pub fn shut(&self) {
         self.0.closing.send_replace(true);
-        let mut r = self.lock();
-        for (_, conn) in r.conns.drain() {
-            conn.closed
-                .store(CloseReason::Shutdown as u8, Ordering::Release);
-        }
+        self.lock().close_all(CloseReason::Shutdown);
     }
 
     /// Takes a place for a new connection of `principal`.
@@ -283,19 +189,19 @@ impl Hub {
             Some(last) if last <= read_to => {}
             _ => return Err(rights),
         }
+        if r.is_empty() {
+            // The reader was idle: it goes on from here.
+            r.last = Some(read_to);
+            self.0.joined.notify_one();
+        }
         let (tx, rx) = mpsc::channel(self.0.config.buffer);
         let closed = Arc::new(AtomicU8::new(0));
-        let id = r.next_id;
-        r.next_id += 1;
-        r.conns.insert(
-            id,
-            Conn {
-                rights,
-                filter,
-                tx,
-                closed: closed.clone(),
-            },
-        );
+        let id = r.insert(Conn {
+            rights,
+            filter,
+            tx,
+            closed: closed.clone(),
+        });
         Ok(Joined {
             hub: self.clone(),
             id,
@@ -332,7 +238,7 @@ impl Hub {
                         // its clients resume (and learn they must re-read).
                         Some(last) if bounds.max_deleted > last => {
                             r.last = Some(bounds.last);
-                            close_all(&mut r, CloseReason::Lagged);
+                            r.close_all(CloseReason::Lagged);
                         }
                         Some(_) => {}
                     }
@@ -344,10 +250,16 @@ impl Hub {
                 }
             }
             while let Some(last) = self.position() {
+                if self.lock().is_empty() {
+                    tokio::select! {
+                        () = self.0.joined.notified() => continue,
+                        () = crate::server::until_true(&mut closing) => return,
+                    }
+                }
                 let count = READ_COUNT.min(self.0.config.buffer / 2).max(1);
                 let read = tokio::select! {
                     read = reader.next(last, count) => read,
-                    _ = closing.wait_for(|c| *c) => return,
+                    () = crate::server::until_true(&mut closing) => return,
                 };
                 match read {
                     Ok(raw) => self.dispatch(raw),
@@ -374,49 +286,14 @@ impl Hub {
             .collect();
         let mut r = self.lock();
         for (position, entry) in entries {
+            // Read before a first connection set the position past it.
+            if r.last.is_some_and(|last| position <= last) {
+                continue;
+            }
             if let Some(entry) = entry {
-                deliver(&mut r, &entry);
+                r.deliver(&entry);
             }
             r.last = Some(position);
-        }
-    }
-}
-
-fn close_all(r: &mut Registry, reason: CloseReason) {
-    for (_, conn) in r.conns.drain() {
-        conn.closed.store(reason as u8, Ordering::Release);
-    }
-}
-
-/// Hands `entry` to every connection that may see it.
-fn deliver(r: &mut Registry, entry: &Arc<Entry>) {
-    let mut dropped: Vec<(u64, CloseReason)> = Vec::new();
-    for (id, conn) in r.conns.iter_mut() {
-        let verdict = conn.rights.admit(entry);
-        if verdict.recheck && conn.tx.try_send(Item::Recheck).is_err() {
-            dropped.push((*id, CloseReason::Lagged));
-            continue;
-        }
-        if verdict.sees
-            && conn.filter.passes(entry)
-            && conn.tx.try_send(Item::Entry(entry.clone())).is_err()
-        {
-            dropped.push((*id, CloseReason::Lagged));
-            continue;
-        }
-        if verdict.gone {
-            dropped.push((*id, CloseReason::Revoked));
-        }
-    }
-    if entry.kind == Kind::Reset {
-        // Everyone's rights may have changed: they connect again.
-        for (id, _) in r.conns.iter() {
-            dropped.push((*id, CloseReason::Reset));
-        }
-    }
-    for (id, reason) in dropped {
-        if let Some(conn) = r.conns.remove(&id) {
-            conn.closed.store(reason as u8, Ordering::Release);
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod filter;
 pub mod hub;
 pub mod params;
 pub mod pull;
+mod registry;
 pub mod rights;
 pub mod sse;
 pub mod subscription;

@@ -111,7 +111,7 @@ impl Rights {
     }
 
     /// Whether `e` changes these rights.
-    fn touched_by(&self, e: &Entry) -> bool {
+    pub fn touched_by(&self, e: &Entry) -> bool {
         match e.kind {
             Kind::User => self.is(e.id),
             Kind::Group => {

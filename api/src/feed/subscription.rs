@@ -76,10 +76,8 @@ impl Subscription {
                 }
                 from
             }
-            None => match hub.position() {
-                Some(p) => p,
-                None => store.changes_bounds().await?.last,
-            },
+            // The log's end, not the hub's position: an idle hub's is old.
+            None => store.changes_bounds().await?.last,
         };
         Ok(Subscription {
             hub,
@@ -144,6 +142,31 @@ impl Subscription {
                 return Ok(Next::Closed(CloseReason::Revoked));
             }
             self.catch_up().await?;
+        }
+    }
+
+    /// What is ready now, without waiting: more to send with an entry in
+    /// one write.
+    pub fn ready(&mut self) -> Option<Next> {
+        if let Some(next) = self.page.pop_front() {
+            return Some(next);
+        }
+        let joined = self.joined.as_mut()?;
+        loop {
+            return match joined.rx.try_recv() {
+                Ok(Item::Entry(e)) => {
+                    if e.position <= self.read_to {
+                        continue;
+                    }
+                    self.read_to = e.position;
+                    Some(Next::Entry(e))
+                }
+                Ok(Item::Recheck) => Some(Next::Recheck),
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => None,
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                    Some(Next::Closed(joined.reason()))
+                }
+            };
         }
     }
 

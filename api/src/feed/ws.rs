@@ -21,6 +21,7 @@ use taskmaster_shared::config::FeedConfig;
 use taskmaster_shared::position::Position;
 use tokio::sync::watch;
 
+use super::entry::Entry;
 use super::filter::Filter;
 use super::hub::CloseReason;
 use super::subscription::{Next, StartError, Subscription};
@@ -31,6 +32,9 @@ use crate::store::{Standing, Store};
 pub const CHECK_EVERY: Duration = Duration::from_secs(60);
 /// How long one send may wait for a client that does not read.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Entries sent in one write at most: what a client's queue holds when it
+/// is woken goes out together, one system call rather than one each.
+const BATCH: usize = 64;
 /// The largest message a client may send.
 pub const MAX_CLIENT_MESSAGE: usize = 4096;
 
@@ -72,19 +76,25 @@ pub async fn serve(socket: WebSocket, mut s: Session) {
     let mut check = tokio::time::interval(CHECK_EVERY);
     check.reset();
     let mut heard = Instant::now();
+    // Something read while gathering a batch that is not an entry: the
+    // next turn handles it.
+    let mut pending: Option<Next> = None;
     let outcome = loop {
-        let event = tokio::select! {
+        let event = if let Some(next) = pending.take() {
+            Event::Next(Ok(next))
+        } else {
+            tokio::select! {
             next = s.subscription.next() => Event::Next(next),
             message = stream.next() => Event::Heard(message),
             _ = ping.tick() => Event::Ping,
             _ = check.tick() => Event::Check,
             () = crate::server::until_true(&mut s.closing) => Event::Shutdown,
+            }
         };
         let step = match event {
-            Event::Next(Ok(Next::Entry(e))) => match &e.message {
-                Some(m) => send(&mut sink, Message::Text(m.get().into())).await,
-                None => Ok(()),
-            },
+            Event::Next(Ok(Next::Entry(e))) => {
+                send_batch(&mut sink, &e, &mut s.subscription, &mut pending).await
+            }
             Event::Next(Ok(Next::Recheck)) | Event::Check => recheck(&s).await,
             Event::Next(Ok(Next::Closed(reason))) => Err(close(reason)),
             Event::Next(Err(e)) => {
@@ -139,6 +149,49 @@ where
     S: futures_util::Sink<Message> + Unpin,
 {
     match tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(Outcome::Drop),
+    }
+}
+
+/// Sends `first` and whatever entries are ready after it, in one write.
+async fn send_batch<S>(
+    sink: &mut S,
+    first: &Entry,
+    subscription: &mut Subscription,
+    pending: &mut Option<Next>,
+) -> Result<(), Outcome>
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    let batch = async {
+        let mut fed = 0;
+        if let Some(m) = &first.message {
+            sink.feed(Message::Text(m.get().into()))
+                .await
+                .map_err(|_| ())?;
+            fed += 1;
+        }
+        while fed < BATCH {
+            match subscription.ready() {
+                Some(Next::Entry(e)) => {
+                    if let Some(m) = &e.message {
+                        sink.feed(Message::Text(m.get().into()))
+                            .await
+                            .map_err(|_| ())?;
+                        fed += 1;
+                    }
+                }
+                Some(other) => {
+                    *pending = Some(other);
+                    break;
+                }
+                None => break,
+            }
+        }
+        sink.flush().await.map_err(|_| ())
+    };
+    match tokio::time::timeout(SEND_TIMEOUT, batch).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(Outcome::Drop),
     }

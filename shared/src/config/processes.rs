@@ -212,7 +212,8 @@ pub struct SyncdConfig {
     /// 24h): a client may resume from any position this recent.
     pub changes_retain: Duration,
     /// The most entries the change log keeps (`CHANGES_RETAIN_ENTRIES`,
-    /// default 1,000,000): bounds its memory under a burst of writes.
+    /// default 200,000, about 75 MiB of Redis memory): bounds its memory
+    /// under a burst of writes.
     pub changes_retain_entries: u64,
 }
 
@@ -242,7 +243,7 @@ impl SyncdConfig {
             changes_retain: env.duration("CHANGES_RETAIN", Duration::from_secs(24 * 3600)),
             changes_retain_entries: env.parse_in(
                 "CHANGES_RETAIN_ENTRIES",
-                1_000_000u64,
+                200_000u64,
                 1..=u64::MAX,
             ),
         };

@@ -1,6 +1,9 @@
 //! The live feed's load generator (run by `deploy/bench-feed.sh`, never by
-//! the test suite): connects WebSocket clients spread over users, group
-//! admins and the owner, drives task creates, and reports:
+//! the test suite). It seeds, straight into Redis through the api's own
+//! scripts, 10 groups with an admin each and users spread over them; signs
+//! every account in (`POST /auth/login`); connects one WebSocket per
+//! account plus one as the owner (so each create reaches three clients:
+//! its user, its group's admin, the owner); and reports:
 //!
 //! * create throughput without and with the clients (closed loop, rounds
 //!   alternating: without, with, with, without);
@@ -8,16 +11,17 @@
 //!   receipt, p50 and p99, at a steady (open-loop) write rate;
 //! * the api's resident memory per connection.
 //!
-//! Usage: `bench-feed <api base url> <owner password> <api pid> <clients>
-//! <writes per second> <seconds>`. Seeds its own groups and users through
-//! the api. Prints a JSON report on stdout.
+//! Usage: `bench-feed <api base url> <owner password> <api pid> <redis url>
+//! <key prefix> <clients> <writes per second> <seconds>`. Prints a JSON
+//! report on stdout.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHasher, SaltString};
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
@@ -26,21 +30,23 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
+use taskmaster_api::store::{NewUser, Store};
+use taskmaster_shared::config::{RedisConfig, Secret};
+use taskmaster_shared::domain::{Email, Role, UserId, WorkTimes};
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const GROUPS: usize = 10;
-const USERS_PER_GROUP: usize = 10;
 const PASSWORD: &str = "bench-feed-password";
 /// Concurrent writers of the closed-loop throughput runs.
 const WRITERS: usize = 32;
+const THROUGHPUT_SECONDS: u64 = 5;
 
 type Http = Client<HttpConnector, Full<Bytes>>;
 
 struct Api {
     base: String,
-    owner: String,
     http: Http,
 }
 
@@ -48,14 +54,7 @@ struct Api {
 struct Account {
     id: u64,
     group: u64,
-    basic: String,
-}
-
-fn basic(id: u64) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{PASSWORD}"))
-    )
+    bearer: String,
 }
 
 impl Api {
@@ -63,107 +62,165 @@ impl Api {
         &self,
         method: &str,
         path: &str,
-        auth: (&str, &str),
-        body: Value,
-    ) -> (u16, Value) {
-        let request = Request::builder()
+        auth: Option<&str>,
+        body: &Value,
+    ) -> (u16, Bytes) {
+        let mut request = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
-            .header(auth.0, auth.1)
-            .header("content-type", "application/json")
+            .header("content-type", "application/json");
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let request = request
             .body(Full::new(Bytes::from(body.to_string())))
             .expect("request");
         let response = self.http.request(request).await.expect("the api answered");
         let status = response.status().as_u16();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
         (
             status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes(),
         )
-    }
-
-    async fn as_owner(&self, method: &str, path: &str, body: Value) -> Value {
-        let (status, answer) = self
-            .call(method, path, ("x-owner-password", &self.owner), body)
-            .await;
-        assert!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {answer}"
-        );
-        answer
     }
 
     /// Creates a task as its user: its id and when the answer came.
     async fn create(&self, a: &Account) -> Option<(u64, Instant)> {
+        let body = json!({"title": "feed bench", "group_id": a.group, "priority": 2});
         let (status, answer) = self
             .call(
                 "POST",
                 &format!("/users/{}/tasks", a.id),
-                ("authorization", &a.basic),
-                json!({"title": "feed bench", "group_id": a.group, "priority": 2}),
+                Some(&a.bearer),
+                &body,
             )
             .await;
         let at = Instant::now();
-        (status == 201).then(|| (answer["data"]["task"]["id"].as_u64().unwrap_or(0), at))
+        if status != 201 {
+            return None;
+        }
+        let answer: Value = serde_json::from_slice(&answer).ok()?;
+        Some((answer["data"]["task"]["id"].as_u64()?, at))
+    }
+
+    async fn login(&self, id: u64) -> String {
+        let (status, answer) = self
+            .call(
+                "POST",
+                "/auth/login",
+                None,
+                &json!({"login": id, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(
+            status,
+            200,
+            "login {id}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        let answer: Value = serde_json::from_slice(&answer).expect("JSON");
+        format!(
+            "Bearer {}",
+            answer["data"]["access_token"].as_str().expect("a token")
+        )
     }
 }
 
-/// Groups with an admin each, and users in them.
-async fn seed(api: &Api) -> (Vec<Account>, Vec<Account>) {
+fn now() -> String {
+    taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros())
+}
+
+/// Seeds the accounts through the api's scripts; (admins, users) with
+/// their groups, not yet signed in.
+async fn seed(store: &Store, users: usize) -> (Vec<(u64, u64)>, Vec<(u64, u64)>) {
+    let hash = taskmaster_api::auth::argon2()
+        .hash_password(PASSWORD.as_bytes(), &SaltString::generate(&mut OsRng))
+        .expect("hash")
+        .to_string();
     let tag = std::process::id();
+    let create = async |email: String, role: Role, groups: &[u64]| {
+        let email = Email::parse(&email).expect("email");
+        let new = NewUser {
+            email: &email,
+            full_name: "Feed Bench",
+            role,
+            number: "",
+            password_hash: &hash,
+            work_times: &WorkTimes::default(),
+            groups,
+        };
+        store
+            .create_user(&new, &now())
+            .await
+            .expect("redis")
+            .expect("seed refused")
+            .get()
+    };
     let mut admins = Vec::new();
-    let mut users = Vec::new();
     for g in 0..GROUPS {
-        let admin = api
-            .as_owner(
-                "POST",
-                "/users",
-                json!({"full_name": "admin", "email": format!("a{g}-{tag}@bench.io"), "password": PASSWORD, "role": "group_admin"}),
-            )
-            .await["data"]["user"]["id"]
-            .as_u64()
-            .expect("admin id");
-        let group = api
-            .as_owner(
-                "POST",
-                "/groups",
-                json!({"name": format!("feed-{tag}-{g}"), "admin_id": admin}),
-            )
-            .await["data"]["group"]["id"]
-            .as_u64()
-            .expect("group id");
-        admins.push(Account {
-            id: admin,
-            group,
-            basic: basic(admin),
-        });
-        for u in 0..USERS_PER_GROUP {
-            let id = api
-                .as_owner(
-                    "POST",
-                    "/users",
-                    json!({"full_name": "user", "email": format!("u{g}-{u}-{tag}@bench.io"), "password": PASSWORD, "group_ids": [group]}),
-                )
-                .await["data"]["user"]["id"]
-                .as_u64()
-                .expect("user id");
-            users.push(Account {
-                id,
-                group,
-                basic: basic(id),
-            });
-        }
+        let admin = create(
+            format!("feed-admin{g}-{tag}@example.com"),
+            Role::GroupAdmin,
+            &[],
+        )
+        .await;
+        let group = store
+            .create_group(&format!("feed {g} {tag}"), UserId(admin), &now())
+            .await
+            .expect("redis")
+            .expect("seed refused")
+            .get();
+        admins.push((admin, group));
     }
-    (admins, users)
+    let mut out = Vec::new();
+    for u in 0..users {
+        let group = admins[u % GROUPS].1;
+        out.push((
+            create(format!("feed{u}-{tag}@example.com"), Role::User, &[group]).await,
+            group,
+        ));
+    }
+    (admins, out)
+}
+
+/// Signs every account in, a few at a time (each login is one argon2).
+async fn sign_in(api: &Arc<Api>, accounts: &[(u64, u64)]) -> Vec<Account> {
+    let mut out = Vec::new();
+    for chunk in accounts.chunks(8) {
+        let logins = chunk.iter().map(|(id, group)| {
+            let api = api.clone();
+            let (id, group) = (*id, *group);
+            async move {
+                Account {
+                    id,
+                    group,
+                    bearer: api.login(id).await,
+                }
+            }
+        });
+        out.extend(futures_util::future::join_all(logins).await);
+    }
+    out
 }
 
 /// One client's receipts: task id and when it arrived.
 type Receipts = Arc<Mutex<Vec<(u64, Instant)>>>;
+
+/// The id of a `task_created` message, read without parsing the whole
+/// message (the load generator shares the api's cores).
+fn created_id(text: &str) -> Option<u64> {
+    if !text.contains(r#""type":"task_created""#) {
+        return None;
+    }
+    let rest = &text[text.find(r#""data":{"id":"#)? + 13..];
+    rest[..rest.find(|c: char| !c.is_ascii_digit())?]
+        .parse()
+        .ok()
+}
 
 async fn connect(
     base: String,
@@ -184,12 +241,8 @@ async fn connect(
     while !stop.load(Ordering::Relaxed) {
         match tokio::time::timeout(Duration::from_millis(200), socket.next()).await {
             Ok(Some(Ok(Message::Text(text)))) => {
-                let at = Instant::now();
-                if let Ok(m) = serde_json::from_str::<Value>(text.as_str())
-                    && m["type"] == "task_created"
-                    && let Some(id) = m["data"]["id"].as_u64()
-                {
-                    local.push((id, at));
+                if let Some(id) = created_id(text.as_str()) {
+                    local.push((id, Instant::now()));
                 }
             }
             Ok(Some(Ok(_))) | Err(_) => {}
@@ -205,20 +258,57 @@ fn rss_kib(pid: u32) -> u64 {
         .and_then(|s| {
             s.lines()
                 .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(|v| v.parse().unwrap_or(0)))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
 }
 
-/// Creates as fast as `WRITERS` concurrent writers can for `seconds`.
-async fn throughput(api: &Arc<Api>, writers: &[Account], seconds: u64) -> f64 {
+/// CPU time a process has used, in clock ticks (10 ms).
+fn cpu_ticks(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // After the command name, which may hold spaces: state is
+            // field 3, utime and stime are fields 14 and 15.
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
+/// One closed-loop run: creates a second, and the api's and this load
+/// generator's CPU per create (µs).
+#[derive(Clone, Copy)]
+struct Run {
+    rate: f64,
+    api_us: f64,
+    generator_us: f64,
+}
+
+/// Creates as fast as `WRITERS` concurrent writers can.
+async fn throughput(api: &Arc<Api>, writers: &[Account], api_pid: u32) -> Run {
+    let (api0, own0) = (cpu_ticks(&api_pid.to_string()), cpu_ticks("self"));
+    let rate = creates(api, writers).await;
+    let (api1, own1) = (cpu_ticks(&api_pid.to_string()), cpu_ticks("self"));
+    let n = rate * THROUGHPUT_SECONDS as f64;
+    Run {
+        rate,
+        api_us: (api1 - api0) as f64 * 10_000.0 / n,
+        generator_us: (own1 - own0) as f64 * 10_000.0 / n,
+    }
+}
+
+async fn creates(api: &Arc<Api>, writers: &[Account]) -> f64 {
     let done = Arc::new(AtomicU64::new(0));
-    let until = Instant::now() + Duration::from_secs(seconds);
+    let until = Instant::now() + Duration::from_secs(THROUGHPUT_SECONDS);
     let mut tasks = Vec::new();
     for w in 0..WRITERS {
-        let api = api.clone();
-        let a = writers[w % writers.len()].clone();
-        let done = done.clone();
+        let (api, a, done) = (
+            api.clone(),
+            writers[w % writers.len()].clone(),
+            done.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             while Instant::now() < until {
                 if api.create(&a).await.is_some() {
@@ -230,7 +320,7 @@ async fn throughput(api: &Arc<Api>, writers: &[Account], seconds: u64) -> f64 {
     for t in tasks {
         let _ = t.await;
     }
-    done.load(Ordering::Relaxed) as f64 / seconds as f64
+    done.load(Ordering::Relaxed) as f64 / THROUGHPUT_SECONDS as f64
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -244,9 +334,20 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[allow(clippy::print_stdout)] // The report is this tool's output.
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, base, owner, pid, clients, rate, seconds] = args.as_slice() else {
+    let [
+        _,
+        base,
+        owner,
+        pid,
+        redis_url,
+        prefix,
+        clients,
+        rate,
+        seconds,
+    ] = args.as_slice()
+    else {
         eprintln!(
-            "usage: bench-feed <api base url> <owner password> <api pid> <clients> <writes per second> <seconds>"
+            "usage: bench-feed <api base url> <owner password> <api pid> <redis url> <key prefix> <clients> <writes per second> <seconds>"
         );
         std::process::exit(64);
     };
@@ -254,76 +355,75 @@ async fn main() {
     let clients: usize = clients.parse().expect("clients");
     let rate: u64 = rate.parse().expect("rate");
     let seconds: u64 = seconds.parse().expect("seconds");
+    let store = Store::new(&RedisConfig {
+        url: Some(Secret::new(redis_url.clone())),
+        host: String::new(),
+        port: 0,
+        password: Secret::default(),
+        db: 0,
+        key_prefix: prefix.clone(),
+        pool_size: 4,
+        connect_timeout: Duration::from_secs(2),
+        response_timeout: Duration::from_secs(30),
+        pool_timeout: Duration::from_secs(30),
+        control_secret: Secret::default(),
+    })
+    .expect("store");
     let mut http = Client::builder(TokioExecutor::new());
     http.pool_max_idle_per_host(WRITERS * 4);
     let api = Arc::new(Api {
         base: base.clone(),
-        owner: owner.clone(),
         http: http.build(HttpConnector::new()),
     });
-    eprintln!("[bench-feed] seeding {GROUPS} groups of {USERS_PER_GROUP} users");
-    let (admins, users) = seed(&api).await;
-    // Every writer's first request pays argon2 once, outside the runs.
-    for a in users.iter().chain(&admins) {
-        api.create(a).await;
-    }
+    let users = clients.saturating_sub(GROUPS + 1).max(WRITERS);
+    eprintln!("[bench-feed] seeding {GROUPS} groups and {users} users, signing them in");
+    let (admins, users) = seed(&store, users).await;
+    let admins = sign_in(&api, &admins).await;
+    let users = sign_in(&api, &users).await;
 
-    let throughput_seconds = 5;
-    let without_1 = throughput(&api, &users, throughput_seconds).await;
-    eprintln!("[bench-feed] without clients: {without_1:.0} creates/s");
+    let without_1 = throughput(&api, &users, pid).await;
+    eprintln!(
+        "[bench-feed] without clients: {:.0} creates/s",
+        without_1.rate
+    );
     let rss_before = rss_kib(pid);
 
-    // Clients: a tenth as the owner, a tenth as group admins, the rest as
-    // users, spread evenly.
+    // One client per account, and one as the owner.
     let stop = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
-    let mut receipts: Vec<(String, Receipts)> = Vec::new();
-    for c in 0..clients {
-        let (who, auth): (String, (&'static str, String)) = match c % 10 {
-            0 => ("owner".into(), ("x-owner-password", owner.clone())),
-            1 => {
-                let a = &admins[(c / 10) % admins.len()];
-                (
-                    format!("admin {}", a.id),
-                    ("authorization", a.basic.clone()),
-                )
-            }
-            _ => {
-                let u = &users[(c / 10 * 8 + c % 10) % users.len()];
-                (format!("user {}", u.id), ("authorization", u.basic.clone()))
-            }
-        };
+    let mut receipts: Vec<(&'static str, Receipts)> = Vec::new();
+    let mut connect_as = |who: &'static str, auth: (&'static str, String)| {
         let r: Receipts = Arc::default();
         receipts.push((who, r.clone()));
         handles.push(tokio::spawn(connect(base.clone(), auth, r, stop.clone())));
-        if c % 50 == 49 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    };
+    connect_as("owner", ("x-owner-password", owner.clone()));
+    for a in &admins {
+        connect_as("admin", ("authorization", a.bearer.clone()));
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    for u in &users {
+        connect_as("user", ("authorization", u.bearer.clone()));
+    }
+    let connected = handles.len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_with = rss_kib(pid);
-    eprintln!("[bench-feed] {clients} clients connected");
+    eprintln!("[bench-feed] {connected} clients connected");
 
-    let with_1 = throughput(&api, &users, throughput_seconds).await;
-    eprintln!("[bench-feed] with clients: {with_1:.0} creates/s");
+    let with_1 = throughput(&api, &users, pid).await;
+    eprintln!("[bench-feed] with clients: {:.0} creates/s", with_1.rate);
 
     // Steady load: `rate` creates a second, open loop, for `seconds`.
     eprintln!("[bench-feed] {rate} creates/s for {seconds} s");
     let acks: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
-    let start = Instant::now();
-    let total = rate * seconds;
-    let mut sent = Vec::with_capacity(total as usize);
-    let period = Duration::from_secs_f64(1.0 / rate as f64);
-    let steady_from = Instant::now();
-    let mut failed = 0u64;
     let failures = Arc::new(AtomicU64::new(0));
+    let total = rate * seconds;
+    let period = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = Instant::now();
+    let mut sent = Vec::with_capacity(total as usize);
     for n in 0..total {
-        let due = start + period * n as u32;
-        tokio::time::sleep_until(due.into()).await;
-        let api = api.clone();
-        let a = users[n as usize % users.len()].clone();
-        let acks = acks.clone();
-        let failures = failures.clone();
+        tokio::time::sleep_until((start + period.mul_f64(n as f64)).into()).await;
+        let (api, a) = (api.clone(), users[n as usize % users.len()].clone());
+        let (acks, failures) = (acks.clone(), failures.clone());
         sent.push(tokio::spawn(async move {
             match api.create(&a).await {
                 Some((id, at)) => {
@@ -338,48 +438,71 @@ async fn main() {
     for s in sent {
         let _ = s.await;
     }
-    let achieved = total as f64 / steady_from.elapsed().as_secs_f64();
-    failed += failures.load(Ordering::Relaxed);
+    let achieved = total as f64 / start.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    let with_2 = throughput(&api, &users, throughput_seconds).await;
+    let with_2 = throughput(&api, &users, pid).await;
+    eprintln!("[bench-feed] with clients: {:.0} creates/s", with_2.rate);
     stop.store(true, Ordering::Relaxed);
     for h in handles {
         let _ = h.await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let without_2 = throughput(&api, &users, throughput_seconds).await;
+    let without_2 = throughput(&api, &users, pid).await;
+    eprintln!(
+        "[bench-feed] without clients: {:.0} creates/s",
+        without_2.rate
+    );
 
     let acks = acks.lock().await;
     let mut latencies = Vec::new();
     let mut owner_got = 0usize;
     for (who, r) in &receipts {
-        let r = r.lock().await;
-        for (id, at) in r.iter() {
+        for (id, at) in r.lock().await.iter() {
             if let Some(ack) = acks.get(id) {
                 latencies.push(at.saturating_duration_since(*ack).as_secs_f64() * 1000.0);
-                if who == "owner" {
+                if *who == "owner" {
                     owner_got += 1;
                 }
             }
         }
     }
     latencies.sort_by(f64::total_cmp);
-    let owners = receipts.iter().filter(|(w, _)| w == "owner").count();
-    let without = (without_1 + without_2) / 2.0;
-    let with = (with_1 + with_2) / 2.0;
+    let mean = |a: Run, b: Run, f: fn(Run) -> f64| (f(a) + f(b)) / 2.0;
+    let without = mean(without_1, without_2, |r| r.rate);
+    let with = mean(with_1, with_2, |r| r.rate);
     let report = json!({
-        "clients": clients,
-        "steady": {"target_per_s": rate, "achieved_per_s": achieved, "seconds": seconds, "failed": failed},
+        "clients": connected,
+        "steady": {"target_per_s": rate, "achieved_per_s": achieved, "seconds": seconds,
+                   "failed": failures.load(Ordering::Relaxed)},
         "deliveries": latencies.len(),
-        "owner_clients_complete": owner_got == owners * acks.len(),
-        "latency_ms": {"p50": percentile(&latencies, 0.5), "p99": percentile(&latencies, 0.99), "max": latencies.last().copied().unwrap_or(0.0)},
+        "expected_deliveries": acks.len() * 3,
+        "owner_clients_complete": owner_got == acks.len(),
+        "latency_ms": {"p50": percentile(&latencies, 0.5), "p99": percentile(&latencies, 0.99),
+                       "max": latencies.last().copied().unwrap_or(0.0)},
         "throughput": {
-            "without_clients": [without_1, without_2],
-            "with_clients": [with_1, with_2],
+            "without_clients": [without_1.rate, without_2.rate],
+            "with_clients": [with_1.rate, with_2.rate],
             "with_over_without": with / without,
+            "api_cpu_us_per_create": {"without": mean(without_1, without_2, |r| r.api_us),
+                                      "with": mean(with_1, with_2, |r| r.api_us)},
+            "generator_cpu_us_per_create": {"without": mean(without_1, without_2, |r| r.generator_us),
+                                            "with": mean(with_1, with_2, |r| r.generator_us)},
         },
-        "memory": {"rss_before_kib": rss_before, "rss_with_clients_kib": rss_with, "per_connection_kib": (rss_with.saturating_sub(rss_before)) as f64 / clients as f64},
+        "memory": {"rss_before_kib": rss_before, "rss_with_clients_kib": rss_with,
+                   "per_connection_kib": rss_with.saturating_sub(rss_before) as f64 / connected as f64},
     });
     println!("{report}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_of_a_created_task_is_read_from_its_message() {
+        let m = r#"{"id":"1-0","type":"task_created","data":{"id":42,"title":"x"},"actor":"3","at":"t"}"#;
+        assert_eq!(created_id(m), Some(42));
+        assert_eq!(created_id(&m.replace("created", "updated")), None);
+    }
 }
