@@ -4,8 +4,6 @@
 //! trimmed positions answer 410; revoked credentials, slow consumers and
 //! shutdowns close connections with their codes.
 
-use std::collections::BTreeMap;
-
 use futures_util::future::join_all;
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -47,52 +45,54 @@ async fn world(app: &TestApp) -> World {
     }
 }
 
+/// The observers of [`every_write_reaches_exactly_the_observers_who_may_read_it`].
+const OBSERVERS: [&str; 5] = ["owner", "admin of g1", "u1", "u2", "admin of g2"];
+
 #[tokio::test]
 async fn every_write_reaches_exactly_the_observers_who_may_read_it() {
     let app = spawn_app().await;
     let w = world(&app).await;
-    let observers: Vec<(&str, Auth)> = vec![
-        ("owner", Auth::Owner),
-        ("admin of g1", w.a.auth()),
-        ("u1", w.u1.auth()),
-        ("u2", w.u2.auth()),
-        ("admin of g2", w.b.auth()),
+    let auths = [
+        Auth::Owner,
+        w.a.auth(),
+        w.u1.auth(),
+        w.u2.auth(),
+        w.b.auth(),
     ];
     let mut sockets: Vec<WsClient> = Vec::new();
-    for (_, auth) in &observers {
+    for auth in &auths {
         sockets.push(app.ws("", auth).await);
     }
-    let t1 = app.seed_task(w.u1.id, w.g1, "first").await;
-    // (what was done, the type each observer gets, who gets it)
-    type Step<'a> = (&'a str, Option<&'a str>, &'a [&'a str]);
-    let mut log: Vec<Step<'_>> = vec![(
-        "create u1's task in g1",
-        Some("task_created"),
-        &["owner", "admin of g1", "u1"],
-    )];
-    let mut seen: Vec<BTreeMap<String, Vec<String>>> = Vec::new();
-    let observe = async |sockets: &mut Vec<WsClient>| {
-        let got = join_all(sockets.iter_mut().map(|s| s.drain())).await;
-        observers
+    // Each step: what is done, then the messages it produces in log order,
+    // each with the observers who may read it.
+    type Messages = Vec<(&'static str, &'static [&'static str])>;
+    let g1_task: &[&str] = &["owner", "admin of g1", "u1"];
+    let mut steps: Vec<(&str, Messages)> = Vec::new();
+    let mut seen: Vec<Vec<Vec<String>>> = Vec::new();
+    async fn observe(sockets: &mut [WsClient]) -> Vec<Vec<String>> {
+        join_all(sockets.iter_mut().map(|s| s.drain()))
+            .await
             .iter()
-            .zip(got)
-            .map(|((name, _), messages)| ((*name).to_owned(), types(&messages)))
-            .collect::<BTreeMap<_, _>>()
+            .map(|m| types(m))
+            .collect()
+    }
+    let call = async |method: Method, path: String, auth: &Auth, body: Option<Value>| {
+        let res = app.call(method, &path, auth, body).await;
+        assert!(
+            res.status.is_success(),
+            "{path}: {} {}",
+            res.status,
+            res.text()
+        );
     };
+
+    let t1 = app.seed_task(w.u1.id, w.g1, "first").await;
+    steps.push(("create u1's task in g1", vec![("task_created", g1_task)]));
     seen.push(observe(&mut sockets).await);
 
-    app.call(
-        Method::PUT,
-        &format!("/users/{}/tasks/{t1}", w.u1.id),
-        &w.a.auth(),
-        Some(json!({"priority": 1})),
-    )
-    .await;
-    log.push((
-        "g1's admin updates it",
-        Some("task_updated"),
-        &["owner", "admin of g1", "u1"],
-    ));
+    let path = format!("/users/{}/tasks/{t1}", w.u1.id);
+    call(Method::PUT, path, &w.a.auth(), Some(json!({"priority": 1}))).await;
+    steps.push(("g1's admin updates it", vec![("task_updated", g1_task)]));
     seen.push(observe(&mut sockets).await);
 
     let refused = app
@@ -104,68 +104,156 @@ async fn every_write_reaches_exactly_the_observers_who_may_read_it() {
         )
         .await;
     assert!(refused.status.is_client_error(), "{}", refused.status);
-    log.push(("u2 may not change it (refused)", None, &[]));
+    steps.push(("u2 may not change it (refused)", vec![]));
     seen.push(observe(&mut sockets).await);
 
-    app.call(
+    call(
         Method::PUT,
-        &format!("/users/{}", w.u1.id),
-        &Auth::Owner,
-        Some(json!({"full_name": "Renamed"})),
-    )
-    .await;
-    log.push((
-        "the owner renames u1",
-        Some("user_updated"),
-        &["owner", "admin of g1", "u1"],
-    ));
-    seen.push(observe(&mut sockets).await);
-
-    app.call(
-        Method::PUT,
-        &format!("/groups/{}", w.g1),
-        &Auth::Owner,
-        Some(json!({"name": format!("g1-{}", w.g1)})),
-    )
-    .await;
-    log.push((
-        "the owner renames g1",
-        Some("group_updated"),
-        &["owner", "admin of g1", "u1", "u2"],
-    ));
-    seen.push(observe(&mut sockets).await);
-
-    app.seed_task(w.u3.id, w.g2, "elsewhere").await;
-    log.push((
-        "a task in g2",
-        Some("task_created"),
-        &["owner", "admin of g2"],
-    ));
-    seen.push(observe(&mut sockets).await);
-
-    app.call(
-        Method::DELETE,
-        &format!("/users/{}/tasks/{t1}", w.u1.id),
+        format!("/users/{}/tasks/{t1}/done", w.u1.id),
         &w.u1.auth(),
         None,
     )
     .await;
-    log.push((
-        "u1 deletes its task",
-        Some("task_deleted"),
-        &["owner", "admin of g1", "u1"],
+    steps.push(("u1 marks it done", vec![("task_updated", g1_task)]));
+    seen.push(observe(&mut sockets).await);
+
+    let t2 = app.seed_task(w.u2.id, w.g1, "second").await;
+    steps.push((
+        "create u2's task in g1",
+        vec![("task_created", &["owner", "admin of g1", "u2"])],
     ));
     seen.push(observe(&mut sockets).await);
 
-    for ((what, kind, who), got) in log.iter().zip(&seen) {
-        for (name, _) in &observers {
-            let want: Vec<String> = match kind {
-                Some(k) if who.contains(name) => vec![(*k).to_owned()],
-                _ => Vec::new(),
-            };
-            assert_eq!(got[*name], want, "{what}: what {name} received");
+    let batch = json!({"task_ids": [t1, t2], "action": "update", "updates": {"priority": 2}});
+    call(
+        Method::POST,
+        "/tasks/batch".into(),
+        &w.a.auth(),
+        Some(batch),
+    )
+    .await;
+    steps.push((
+        "g1's admin updates both in a batch",
+        vec![
+            ("task_updated", g1_task),
+            ("task_updated", &["owner", "admin of g1", "u2"]),
+        ],
+    ));
+    seen.push(observe(&mut sockets).await);
+
+    call(
+        Method::PUT,
+        format!("/users/{}", w.u1.id),
+        &Auth::Owner,
+        Some(json!({"full_name": "Renamed"})),
+    )
+    .await;
+    steps.push(("the owner renames u1", vec![("user_updated", g1_task)]));
+    seen.push(observe(&mut sockets).await);
+
+    call(
+        Method::PUT,
+        format!("/users/{}/worktimes", w.u2.id),
+        &w.u2.auth(),
+        Some(json!({"work_times": {"Monday": 4}})),
+    )
+    .await;
+    steps.push((
+        "u2 sets its work times",
+        vec![("user_updated", &["owner", "admin of g1", "u2"])],
+    ));
+    seen.push(observe(&mut sockets).await);
+
+    call(
+        Method::PUT,
+        format!("/groups/{}", w.g1),
+        &Auth::Owner,
+        Some(json!({"name": format!("g1-{}", w.g1)})),
+    )
+    .await;
+    steps.push((
+        "the owner renames g1",
+        vec![("group_updated", &["owner", "admin of g1", "u1", "u2"])],
+    ));
+    seen.push(observe(&mut sockets).await);
+
+    app.seed_task(w.u3.id, w.g2, "elsewhere").await;
+    steps.push((
+        "a task in g2",
+        vec![("task_created", &["owner", "admin of g2"])],
+    ));
+    seen.push(observe(&mut sockets).await);
+
+    app.seed_member(w.g1, w.u3.id).await;
+    steps.push((
+        "the owner adds u3 (of g2) to g1",
+        vec![("user_updated", &["owner", "admin of g1", "admin of g2"])],
+    ));
+    seen.push(observe(&mut sockets).await);
+
+    call(
+        Method::DELETE,
+        format!("/groups/{}/users/{}", w.g1, w.u2.id),
+        &Auth::Owner,
+        None,
+    )
+    .await;
+    steps.push((
+        "the owner removes u2 from g1, its only group: its task goes",
+        vec![
+            ("task_deleted", &["owner", "admin of g1", "u2"]),
+            ("user_updated", &["owner", "admin of g1", "u2"]),
+        ],
+    ));
+    seen.push(observe(&mut sockets).await);
+
+    let g3 = app.seed_group(w.b.id).await;
+    steps.push((
+        "the owner makes g3 for g2's admin",
+        vec![
+            ("group_created", &["owner", "admin of g2"]),
+            ("user_updated", &["owner", "admin of g2"]),
+        ],
+    ));
+    seen.push(observe(&mut sockets).await);
+
+    call(Method::DELETE, format!("/groups/{g3}"), &Auth::Owner, None).await;
+    steps.push((
+        "the owner deletes g3",
+        vec![
+            ("user_updated", &["owner", "admin of g2"]),
+            ("group_deleted", &["owner", "admin of g2"]),
+        ],
+    ));
+    seen.push(observe(&mut sockets).await);
+
+    call(
+        Method::DELETE,
+        format!("/users/{}/tasks/{t1}", w.u1.id),
+        &w.u1.auth(),
+        None,
+    )
+    .await;
+    steps.push(("u1 deletes its task", vec![("task_deleted", g1_task)]));
+    seen.push(observe(&mut sockets).await);
+
+    let mut failures = Vec::new();
+    for ((what, messages), got) in steps.iter().zip(&seen) {
+        for (i, name) in OBSERVERS.iter().enumerate() {
+            let want: Vec<String> = messages
+                .iter()
+                .filter(|(_, who)| who.contains(name))
+                .map(|(t, _)| (*t).to_owned())
+                .collect();
+            if got[i] != want {
+                failures.push(format!(
+                    "{what}: {name} received {:?}, not {want:?}",
+                    got[i]
+                ));
+            }
         }
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[tokio::test]
