@@ -53,18 +53,7 @@ wrk.body = '{"title":"bench task","group_id":$GID,"priority":2,"deadline":"2026-
 wrk.headers["Content-Type"] = "application/json"
 EOF
         ;;
-    update)
-        SCRIPT=(-s "$WORK/write.lua")
-        cat >"$WORK/write.lua" <<'EOF'
-wrk.method = "PUT"
-wrk.headers["Content-Type"] = "application/json"
-local n = 0
-request = function()
-    n = n + 1
-    return wrk.format(nil, nil, nil, '{"priority":' .. (n % 3 + 1) .. '}')
-end
-EOF
-        ;;
+    update) SCRIPT=(-s "$ROOT/deploy/lib/wrk-update.lua") ;;
     *) echo "AB_WRITE must be create or update" >&2; exit 64 ;;
 esac
 declare -A PORT PID

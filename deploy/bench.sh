@@ -78,6 +78,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 say "building release binaries"
 cargo build --release --locked -p taskmaster-api -p taskmaster-tests --bin taskmaster-api --bin bench-ceiling --bin bench-seed >&2
 BIN=$ROOT/target/release
+# Updates change the sample task's priority in turn.
+UPDATE=$ROOT/deploy/lib/wrk-update.lua
 BASELINE=${BENCH_BASELINE:-}
 if [ -n "$BASELINE" ]; then
     [ -x "$BASELINE" ] || die "BENCH_BASELINE=$BASELINE is not an executable api binary"
@@ -213,19 +215,6 @@ EOF
     echo "$id"
 }
 
-# Updates change the sample task's priority in turn (each request changes
-# it, so each writes and logs the row).
-cat >"$WORK/put.lua" <<EOF
-wrk.method = "PUT"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Basic $BASIC"
-local n = 0
-request = function()
-    n = n + 1
-    return wrk.format(nil, nil, nil, '{"priority":' .. (n % 3 + 1) .. '}')
-end
-EOF
-
 say "warming up (the first Basic-auth request of each user pays argon2 once)"
 for port in "$API_PORT" "$OFF_PORT" "$NOCACHE_PORT" ${BASE_PORT:+"$BASE_PORT"}; do
     wrk -t"$THREADS" -c"$CONNS" -d2s -H "Authorization: Basic $BASIC" "http://127.0.0.1:$port/users/$UID_/tasks/$TID" >/dev/null
@@ -248,7 +237,7 @@ baseline_runs() { # baseline_runs ROUND: BENCH_BASELINE's GET and create, each b
     ceiling "$1"
     run "base_create_$1" "http://127.0.0.1:$BASE_PORT/users/$WRITER/tasks" -s "$WORK/post.lua"
     ceiling "$1"
-    run "base_update_$1" "http://127.0.0.1:$BASE_PORT/users/$UID_/tasks/$TID" -s "$WORK/put.lua"
+    run "base_update_$1" "http://127.0.0.1:$BASE_PORT/users/$UID_/tasks/$TID" -s "$UPDATE" -H "Authorization: Basic $BASIC"
     ceiling "$1"
 }
 for i in $(seq 1 "$ROUNDS"); do
@@ -267,7 +256,7 @@ for i in $(seq 1 "$ROUNDS"); do
     ceiling "$i"
     run "list_nocache_$i" "http://127.0.0.1:$NOCACHE_PORT/users/$UID_/tasks" -H "Authorization: Basic $BASIC"
     ceiling "$i"
-    run "update_$i" "http://127.0.0.1:$API_PORT/users/$UID_/tasks/$TID" -s "$WORK/put.lua"
+    run "update_$i" "http://127.0.0.1:$API_PORT/users/$UID_/tasks/$TID" -s "$UPDATE" -H "Authorization: Basic $BASIC"
     # With a baseline, its creates and this build's take turns going first
     # (a create run's place in the round moves its ratio by up to 10%).
     if [ -n "$BASELINE" ] && [ $((i % 2)) -eq 0 ]; then

@@ -64,7 +64,9 @@ pub(crate) mod tests {
         Task::from_json(raw.as_bytes()).expect("a task")
     }
 
-    fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    /// A parsed query string of `pairs` (for the unit tests of every
+    /// query parser).
+    pub(crate) fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

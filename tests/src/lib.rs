@@ -12,6 +12,7 @@
 //! The binaries must be built first (`cargo build --workspace --bins`; the
 //! README's test command does it).
 
+pub mod bench;
 pub mod feed;
 mod process;
 mod seed;

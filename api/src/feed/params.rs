@@ -80,13 +80,7 @@ impl FeedParams {
 mod tests {
     use super::*;
     use crate::feed::entry::Kind;
-
-    fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use crate::task_filter::tests::query;
 
     #[test]
     fn feed_parameters_are_parsed_or_refused_naming_the_field() {

@@ -280,6 +280,7 @@ impl Registry {
 mod tests {
     use super::*;
     use crate::feed::entry::tests::fields;
+    use crate::feed::rights::tests::{rights, task_at};
 
     fn conn(rights: Rights) -> (Conn, mpsc::Receiver<Item>) {
         let (tx, rx) = mpsc::channel(16);
@@ -290,15 +291,6 @@ mod tests {
             closed: Arc::default(),
         };
         (conn, rx)
-    }
-
-    fn rights(id: u64, role: Role, groups: &[u64], admin_of: &[u64]) -> Rights {
-        Rights {
-            id: Some(id),
-            role,
-            groups: groups.to_vec(),
-            admin_of: admin_of.to_vec(),
-        }
     }
 
     fn entry(seq: u64, pairs: &[(&str, &str)]) -> Arc<Entry> {
@@ -336,29 +328,8 @@ mod tests {
         let group = r#"{"id":"2","name":"g","admin_id":"2","created_at":"","updated_at":""}"#;
         let user = r#"{"id":"4","full_name":"","email":"","role":"user","number":"","work_times":"{}","active":"1","created_at":"","updated_at":"","groups":"2"}"#;
         let entries = [
-            entry(
-                1,
-                &[
-                    ("type", "task"),
-                    ("op", "created"),
-                    ("id", "9"),
-                    ("user", "3"),
-                    ("group", "1"),
-                    ("row", "{}"),
-                ],
-            ),
-            entry(
-                2,
-                &[
-                    ("type", "task"),
-                    ("op", "updated"),
-                    ("id", "9"),
-                    ("user", "4"),
-                    ("group", "2"),
-                    ("old_group", "1"),
-                    ("row", "{}"),
-                ],
-            ),
+            Arc::new(task_at(1, "3", "1", None)),
+            Arc::new(task_at(2, "4", "2", Some("1"))),
             entry(
                 3,
                 &[
@@ -379,29 +350,9 @@ mod tests {
                     ("row", group),
                 ],
             ),
-            entry(
-                5,
-                &[
-                    ("type", "task"),
-                    ("op", "created"),
-                    ("id", "10"),
-                    ("user", "4"),
-                    ("group", "2"),
-                    ("row", "{}"),
-                ],
-            ),
+            Arc::new(task_at(5, "4", "2", None)),
             entry(6, &[("type", "group"), ("op", "deleted"), ("id", "1")]),
-            entry(
-                7,
-                &[
-                    ("type", "task"),
-                    ("op", "created"),
-                    ("id", "11"),
-                    ("user", "3"),
-                    ("group", "1"),
-                    ("row", "{}"),
-                ],
-            ),
+            Arc::new(task_at(7, "3", "1", None)),
         ];
         let mut brute: Vec<Rights> = people.to_vec();
         let mut want = vec![0usize; people.len()];
@@ -435,19 +386,7 @@ mod tests {
         let (c, _rx2) = conn(rights(3, Role::User, &[1], &[]));
         let closed = c.closed.clone();
         let gone = r.insert(c);
-        let task = |seq| {
-            entry(
-                seq,
-                &[
-                    ("type", "task"),
-                    ("op", "created"),
-                    ("id", "9"),
-                    ("user", "3"),
-                    ("group", "1"),
-                    ("row", "{}"),
-                ],
-            )
-        };
+        let task = |seq| Arc::new(task_at(seq, "3", "1", None));
         r.deliver(&task(1));
         r.deliver(&task(2));
         assert!(!r.conns.contains_key(&full), "the full one was dropped");

@@ -177,7 +177,7 @@ impl Rights {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::feed::entry::tests::fields;
     use taskmaster_shared::position::Position;
@@ -186,10 +186,19 @@ mod tests {
         Entry::parse(Position { ms: 1, seq: 0 }, &fields(pairs)).expect("valid")
     }
 
-    fn task(user: &str, group: &str, old_group: Option<&str>) -> Entry {
+    /// A task entry at position `1-{seq}`: created, or updated when it
+    /// left `old_group`.
+    pub(crate) fn task_at(seq: u64, user: &str, group: &str, old_group: Option<&str>) -> Entry {
         let mut f = vec![
             ("type", "task"),
-            ("op", "updated"),
+            (
+                "op",
+                if old_group.is_some() {
+                    "updated"
+                } else {
+                    "created"
+                },
+            ),
             ("id", "10"),
             ("user", user),
             ("group", group),
@@ -198,7 +207,11 @@ mod tests {
         if let Some(g) = old_group {
             f.push(("old_group", g));
         }
-        entry(&f)
+        Entry::parse(Position { ms: 1, seq }, &fields(&f)).expect("valid")
+    }
+
+    fn task(user: &str, group: &str, old_group: Option<&str>) -> Entry {
+        task_at(0, user, group, old_group)
     }
 
     fn user_row(id: &str, role: &str, groups: &str, active: &str) -> String {
@@ -207,7 +220,7 @@ mod tests {
         )
     }
 
-    fn rights(id: u64, role: Role, groups: &[u64], admin_of: &[u64]) -> Rights {
+    pub(crate) fn rights(id: u64, role: Role, groups: &[u64], admin_of: &[u64]) -> Rights {
         Rights {
             id: Some(id),
             role,

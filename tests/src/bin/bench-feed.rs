@@ -30,9 +30,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
-use taskmaster_api::store::{NewUser, Store};
-use taskmaster_shared::config::{RedisConfig, Secret};
-use taskmaster_shared::domain::{Email, Role, UserId, WorkTimes};
+use taskmaster_api::store::Store;
+use taskmaster_shared::domain::{Role, UserId};
+use taskmaster_tests::bench;
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -130,10 +130,6 @@ impl Api {
     }
 }
 
-fn now() -> String {
-    taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros())
-}
-
 /// Seeds the accounts through the api's scripts; (admins, users) with
 /// their groups, not yet signed in.
 async fn seed(store: &Store, users: usize) -> (Vec<(u64, u64)>, Vec<(u64, u64)>) {
@@ -143,22 +139,7 @@ async fn seed(store: &Store, users: usize) -> (Vec<(u64, u64)>, Vec<(u64, u64)>)
         .to_string();
     let tag = std::process::id();
     let create = async |email: String, role: Role, groups: &[u64]| {
-        let email = Email::parse(&email).expect("email");
-        let new = NewUser {
-            email: &email,
-            full_name: "Feed Bench",
-            role,
-            number: "",
-            password_hash: &hash,
-            work_times: &WorkTimes::default(),
-            groups,
-        };
-        store
-            .create_user(&new, &now())
-            .await
-            .expect("redis")
-            .expect("seed refused")
-            .get()
+        bench::create_user(store, &email, "Feed Bench", role, &hash, groups).await
     };
     let mut admins = Vec::new();
     for g in 0..GROUPS {
@@ -169,7 +150,7 @@ async fn seed(store: &Store, users: usize) -> (Vec<(u64, u64)>, Vec<(u64, u64)>)
         )
         .await;
         let group = store
-            .create_group(&format!("feed {g} {tag}"), UserId(admin), &now())
+            .create_group(&format!("feed {g} {tag}"), UserId(admin), &bench::now())
             .await
             .expect("redis")
             .expect("seed refused")
@@ -355,20 +336,7 @@ async fn main() {
     let clients: usize = clients.parse().expect("clients");
     let rate: u64 = rate.parse().expect("rate");
     let seconds: u64 = seconds.parse().expect("seconds");
-    let store = Store::new(&RedisConfig {
-        url: Some(Secret::new(redis_url.clone())),
-        host: String::new(),
-        port: 0,
-        password: Secret::default(),
-        db: 0,
-        key_prefix: prefix.clone(),
-        pool_size: 4,
-        connect_timeout: Duration::from_secs(2),
-        response_timeout: Duration::from_secs(30),
-        pool_timeout: Duration::from_secs(30),
-        control_secret: Secret::default(),
-    })
-    .expect("store");
+    let store = bench::store(redis_url, prefix, 4);
     let mut http = Client::builder(TokioExecutor::new());
     http.pool_max_idle_per_host(WRITERS * 4);
     let api = Arc::new(Api {

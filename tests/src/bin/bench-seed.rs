@@ -11,44 +11,13 @@ use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHasher, SaltString};
-use taskmaster_api::store::{NewCreate, NewTaskRow, NewUser, Store};
-use taskmaster_shared::config::{RedisConfig, Secret};
-use taskmaster_shared::domain::{Email, GroupId, Labels, Role, TaskState, UserId, WorkTimes};
+use taskmaster_api::store::{NewCreate, NewTaskRow};
+use taskmaster_shared::domain::{GroupId, Labels, Role, TaskState, UserId};
+use taskmaster_tests::bench;
 use tokio::task::JoinSet;
 
 const PASSWORD: &str = "bench-password";
 const GROUPS: u64 = 10;
-
-fn now() -> String {
-    taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros())
-}
-
-/// Creates a user through the api's script (a refused seed is a bug).
-async fn create_user(
-    store: &Store,
-    email: &str,
-    name: &str,
-    role: Role,
-    hash: &str,
-    groups: &[u64],
-) -> u64 {
-    let email = Email::parse(email).expect("a valid email");
-    let new = NewUser {
-        email: &email,
-        full_name: name,
-        role,
-        number: "",
-        password_hash: hash,
-        work_times: &WorkTimes::default(),
-        groups,
-    };
-    store
-        .create_user(&new, &now())
-        .await
-        .expect("redis")
-        .expect("seed refused")
-        .get()
-}
 
 #[tokio::main]
 #[allow(clippy::print_stdout)] // The sample is this tool's output.
@@ -60,27 +29,14 @@ async fn main() {
     };
     let users: u64 = users.parse().expect("users");
     let tasks: u64 = tasks.parse().expect("tasks per user");
-    let config = RedisConfig {
-        url: Some(Secret::new(url.clone())),
-        host: String::new(),
-        port: 0,
-        password: Secret::default(),
-        db: 0,
-        key_prefix: prefix.clone(),
-        pool_size: 64,
-        connect_timeout: std::time::Duration::from_secs(2),
-        response_timeout: std::time::Duration::from_secs(30),
-        pool_timeout: std::time::Duration::from_secs(30),
-        control_secret: Secret::default(),
-    };
-    let store = Store::new(&config).expect("store");
+    let store = bench::store(url, prefix, 64);
     let salt = SaltString::generate(&mut OsRng);
     let hash = taskmaster_api::auth::argon2()
         .hash_password(PASSWORD.as_bytes(), &salt)
         .expect("hash")
         .to_string();
 
-    let admin = create_user(
+    let admin = bench::create_user(
         &store,
         "bench-admin@example.com",
         "Bench Admin",
@@ -93,7 +49,7 @@ async fn main() {
     for g in 0..GROUPS {
         let name = format!("bench group {g} {prefix}");
         let id = store
-            .create_group(&name, UserId(admin), &now())
+            .create_group(&name, UserId(admin), &bench::now())
             .await
             .expect("redis")
             .expect("seed refused");
@@ -111,7 +67,7 @@ async fn main() {
             for i in (w * per_worker)..((w + 1) * per_worker).min(users) {
                 let email = format!("bench{i}@example.com");
                 let group = groups[(i % GROUPS) as usize];
-                let uid = create_user(
+                let uid = bench::create_user(
                     &store,
                     &email,
                     &format!("Bench User {i}"),
@@ -126,7 +82,7 @@ async fn main() {
                 let mut last_task = 0;
                 let mut t = 0;
                 while t < tasks {
-                    let now = now();
+                    let now = bench::now();
                     let mut creates = Vec::new();
                     for t in t..(t + 100).min(tasks) {
                         let title = format!("Task {t} of user {i}");
