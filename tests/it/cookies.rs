@@ -270,3 +270,35 @@ async fn a_cross_site_page_cannot_use_the_cookie_even_with_a_guessed_header() {
         "the edge refuses it by its origin"
     );
 }
+
+#[tokio::test]
+async fn a_browser_signed_in_by_cookie_follows_the_feed_from_its_own_pages_only() {
+    let app = spawn_app().await;
+    let (_, g, user) = app.seed_team().await;
+    let browser = Browser::from(&login(&app, &user, "?cookie=true").await);
+    let cookie = browser.cookie_header();
+    let own = format!("http://{}", app.addr);
+    let mut ws = match app
+        .ws_handshake("", &Auth::None, &[("cookie", &cookie), ("origin", &own)])
+        .await
+    {
+        taskmaster_tests::feed::Handshake::Open(ws) => ws,
+        taskmaster_tests::feed::Handshake::Refused(status, body) => {
+            panic!("the api's own page was refused: {status} {body}")
+        }
+    };
+    app.seed_task(user.id, g, "by cookie").await;
+    assert_eq!(ws.next().await["type"], "task_created");
+    // Another site's page gets nothing, though the browser sends the cookie.
+    match app
+        .ws_handshake(
+            "",
+            &Auth::None,
+            &[("cookie", &cookie), ("origin", "https://evil.example")],
+        )
+        .await
+    {
+        taskmaster_tests::feed::Handshake::Refused(status, _) => assert_eq!(status, 403),
+        taskmaster_tests::feed::Handshake::Open(_) => panic!("a foreign page followed the feed"),
+    }
+}
