@@ -20,13 +20,13 @@ pub enum Acting {
     System,
 }
 
-impl Acting {
-    /// The text the change log records.
-    pub fn text(self) -> String {
+/// The text the change log records.
+impl std::fmt::Display for Acting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Acting::Owner => "owner".to_owned(),
-            Acting::User(id) => id.to_string(),
-            Acting::System => "system".to_owned(),
+            Acting::Owner => f.write_str("owner"),
+            Acting::User(id) => id.fmt(f),
+            Acting::System => f.write_str("system"),
         }
     }
 }
@@ -73,6 +73,6 @@ mod tests {
             .await,
             Acting::Owner
         );
-        assert_eq!(actor().text(), "system");
+        assert_eq!(actor().to_string(), "system");
     }
 }

@@ -124,7 +124,7 @@ pub(crate) async fn watch_changes(
 /// The id of the stream's newest entry (`0-0` when it has none); `None`
 /// when Redis fails.
 async fn newest(conn: &mut redis::aio::MultiplexedConnection, stream: &str) -> Option<String> {
-    let reply: redis::Value = redis::cmd("XREVRANGE")
+    let newest: Vec<(String, redis::Value)> = redis::cmd("XREVRANGE")
         .arg(stream)
         .arg("+")
         .arg("-")
@@ -133,16 +133,12 @@ async fn newest(conn: &mut redis::aio::MultiplexedConnection, stream: &str) -> O
         .query_async(conn)
         .await
         .ok()?;
-    let id = match reply {
-        redis::Value::Array(entries) => match entries.into_iter().next() {
-            Some(redis::Value::Array(mut entry)) if !entry.is_empty() => {
-                redis::from_redis_value::<String>(entry.swap_remove(0)).ok()
-            }
-            _ => None,
-        },
-        _ => None,
-    };
-    Some(id.unwrap_or_else(|| "0-0".to_owned()))
+    Some(
+        newest
+            .into_iter()
+            .next()
+            .map_or_else(|| "0-0".to_owned(), |(id, _)| id),
+    )
 }
 
 /// The request if its signature verifies; otherwise an invalid one, which

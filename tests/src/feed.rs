@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Empty};
 use hyper::Request;
@@ -15,31 +14,15 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::{Auth, OWNER_PASSWORD, TestApp};
+use crate::{Auth, TestApp};
 
 /// How long a test waits for a message it expects.
 pub const WAIT: Duration = Duration::from_secs(10);
 /// How long a test waits to be sure nothing more arrives.
 pub const QUIET: Duration = Duration::from_millis(500);
-
-fn auth_headers(auth: &Auth) -> Vec<(String, String)> {
-    match auth {
-        Auth::None => Vec::new(),
-        Auth::Owner => vec![("x-owner-password".into(), OWNER_PASSWORD.into())],
-        Auth::Basic(login, pw) => vec![(
-            "authorization".into(),
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{login}:{pw}"))
-            ),
-        )],
-        Auth::Bearer(token) => vec![("authorization".into(), format!("Bearer {token}"))],
-    }
-}
 
 /// A WebSocket connection to `GET /ws`.
 pub struct WsClient {
@@ -72,13 +55,9 @@ impl TestApp {
     ) -> Handshake {
         let url = format!("ws://{}/ws{query}", self.addr);
         let mut request = url.into_client_request().expect("a WebSocket request");
-        for (name, value) in auth_headers(auth) {
-            request.headers_mut().insert(
-                hyper::header::HeaderName::from_bytes(name.as_bytes()).expect("name"),
-                value.parse().expect("value"),
-            );
-        }
-        for (name, value) in extra {
+        let credentials = auth.header();
+        let credentials = credentials.as_ref().map(|(n, v)| (*n, v.as_str()));
+        for (name, value) in credentials.iter().chain(extra) {
             request.headers_mut().insert(
                 hyper::header::HeaderName::from_bytes(name.as_bytes()).expect("name"),
                 value.parse().expect("value"),
@@ -197,11 +176,6 @@ fn checked(message: Value) -> Value {
     message
 }
 
-/// A close code's number.
-pub fn code(c: CloseCode) -> u16 {
-    u16::from(c)
-}
-
 /// A Server-Sent Events stream from `GET /events`.
 pub struct SseClient {
     body: hyper::body::Incoming,
@@ -222,7 +196,7 @@ impl TestApp {
     pub async fn sse(&self, query: &str, auth: &Auth, extra: &[(&str, &str)]) -> SseClient {
         let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
         let mut builder = Request::builder().uri(self.url(&format!("/events{query}")));
-        for (name, value) in auth_headers(auth) {
+        if let Some((name, value)) = auth.header() {
             builder = builder.header(name, value);
         }
         for (name, value) in extra {

@@ -316,6 +316,23 @@ pub enum Auth {
     Bearer(String),
 }
 
+impl Auth {
+    /// The header that carries these credentials, if any.
+    pub fn header(&self) -> Option<(&'static str, String)> {
+        match self {
+            Auth::None => None,
+            Auth::Owner => Some(("x-owner-password", OWNER_PASSWORD.to_owned())),
+            Auth::Basic(login, pw) => {
+                use base64::Engine;
+                let pair =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{login}:{pw}"));
+                Some(("authorization", format!("Basic {pair}")))
+            }
+            Auth::Bearer(token) => Some(("authorization", format!("Bearer {token}"))),
+        }
+    }
+}
+
 impl TestApp {
     /// Sends a request with JSON body `body` (if any) as `auth`.
     pub async fn call(
@@ -325,24 +342,11 @@ impl TestApp {
         auth: &Auth,
         body: Option<Value>,
     ) -> TestResponse {
-        let basic;
-        let mut headers: Vec<(&str, &str)> = Vec::new();
-        match auth {
-            Auth::None => {}
-            Auth::Owner => headers.push(("x-owner-password", OWNER_PASSWORD)),
-            Auth::Basic(login, pw) => {
-                use base64::Engine;
-                basic = format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(format!("{login}:{pw}"))
-                );
-                headers.push(("authorization", &basic));
-            }
-            Auth::Bearer(token) => {
-                basic = format!("Bearer {token}");
-                headers.push(("authorization", &basic));
-            }
-        }
+        let credentials = auth.header();
+        let mut headers: Vec<(&str, &str)> = credentials
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
         let bytes = match body {
             Some(v) => {
                 headers.push(("content-type", "application/json"));

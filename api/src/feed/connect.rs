@@ -18,7 +18,7 @@ use super::rights::Rights;
 use crate::auth::{Caller, Method};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::Standing;
+use crate::store::{Nothing, Standing};
 
 /// How long a ticket is good for.
 pub const TICKET_LIFE: Duration = Duration::from_secs(30);
@@ -46,9 +46,9 @@ pub async fn standing_of(state: &AppState, caller: &Caller) -> Result<Standing, 
             let user = user()?;
             let version = state
                 .store
-                .credential_version(user)
+                .version_with(user, &Nothing, None)
                 .await?
-                .filter(|v| *v > 0)
+                .0
                 .ok_or(ApiError::Unauthorized)?;
             Standing::Password { user, version }
         }

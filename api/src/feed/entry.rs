@@ -33,8 +33,6 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const DELIVERED: [Kind; 4] = [Kind::Task, Kind::User, Kind::Group, Kind::Reset];
-
     pub fn parse(s: &str) -> Option<Kind> {
         Some(match s {
             "task" => Kind::Task,

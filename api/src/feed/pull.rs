@@ -7,7 +7,7 @@ use taskmaster_shared::position::Position;
 use super::entry::Entry;
 use super::filter::Filter;
 use super::rights::Rights;
-use super::subscription::{StartError, retained};
+use super::subscription::StartError;
 use crate::store::Store;
 
 /// Entries read from Redis at a time.
@@ -43,15 +43,14 @@ pub async fn pull(
             more: false,
         });
     };
-    if !retained(store, since).await? {
-        return Err(StartError::Gone);
-    }
     let mut read_to = since;
     let mut entries = Vec::new();
     let mut scanned = 0;
     loop {
+        // Each page says whether the log still holds what follows its
+        // start (the first one checks `since` itself).
         let page = store.changes_after(read_to, READ).await?;
-        if page.max_deleted > read_to {
+        if !page.holds_after(read_to) {
             return Err(StartError::Gone);
         }
         let full = page.entries.len() == READ;

@@ -69,8 +69,7 @@ pub fn stream(session: Session) -> Sse<impl Stream<Item = Result<Event, Infallib
 }
 
 async fn revoked(s: &Session) -> Option<(Event, bool)> {
-    match s.store.standing_holds(&s.standing).await {
-        Ok(false) => Some((closing_event(CloseReason::Revoked), true)),
-        _ => None,
-    }
+    s.revoked()
+        .await
+        .then(|| (closing_event(CloseReason::Revoked), true))
 }

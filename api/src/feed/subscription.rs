@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use taskmaster_shared::position::Position;
+use tokio::sync::mpsc::error::TryRecvError;
 
 use super::entry::Entry;
 use super::filter::Filter;
@@ -53,10 +54,22 @@ pub struct Subscription {
     _slot: Slot,
 }
 
+/// What an item of the hub's queue asks for: `None` for an entry at or
+/// before `read_to` (read while catching up); otherwise `read_to` moves on.
+fn from_hub(read_to: &mut Position, item: Item) -> Option<Next> {
+    match item {
+        Item::Entry(e) if e.position <= *read_to => None,
+        Item::Entry(e) => {
+            *read_to = e.position;
+            Some(Next::Entry(e))
+        }
+        Item::Recheck => Some(Next::Recheck),
+    }
+}
+
 /// Whether the log still holds every entry after `from`.
 pub async fn retained(store: &Store, from: Position) -> Result<bool, StoreError> {
-    let bounds = store.changes_bounds().await?;
-    Ok(from >= bounds.max_deleted && from <= bounds.last)
+    Ok(store.changes_bounds().await?.holds_after(from))
 }
 
 impl Subscription {
@@ -126,17 +139,13 @@ impl Subscription {
                 return Ok(next);
             }
             if let Some(joined) = &mut self.joined {
-                return Ok(match joined.rx.recv().await {
-                    Some(Item::Entry(e)) => {
-                        if e.position <= self.read_to {
-                            continue;
-                        }
-                        self.read_to = e.position;
-                        Next::Entry(e)
-                    }
-                    Some(Item::Recheck) => Next::Recheck,
-                    None => Next::Closed(joined.reason()),
-                });
+                match joined.rx.recv().await {
+                    Some(item) => match from_hub(&mut self.read_to, item) {
+                        Some(next) => return Ok(next),
+                        None => continue,
+                    },
+                    None => return Ok(Next::Closed(joined.reason())),
+                }
             }
             if self.ended {
                 return Ok(Next::Closed(CloseReason::Revoked));
@@ -153,20 +162,15 @@ impl Subscription {
         }
         let joined = self.joined.as_mut()?;
         loop {
-            return match joined.rx.try_recv() {
-                Ok(Item::Entry(e)) => {
-                    if e.position <= self.read_to {
-                        continue;
+            match joined.rx.try_recv() {
+                Ok(item) => {
+                    if let Some(next) = from_hub(&mut self.read_to, item) {
+                        return Some(next);
                     }
-                    self.read_to = e.position;
-                    Some(Next::Entry(e))
                 }
-                Ok(Item::Recheck) => Some(Next::Recheck),
-                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => None,
-                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
-                    Some(Next::Closed(joined.reason()))
-                }
-            };
+                Err(TryRecvError::Empty) => return None,
+                Err(TryRecvError::Disconnected) => return Some(Next::Closed(joined.reason())),
+            }
         }
     }
 

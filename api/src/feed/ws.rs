@@ -55,6 +55,14 @@ pub struct Session {
     pub closing: watch::Receiver<bool>,
 }
 
+impl Session {
+    /// Whether the credential the connection stands on is gone. Redis
+    /// unreachable is not: the next check decides.
+    pub async fn revoked(&self) -> bool {
+        matches!(self.store.standing_holds(&self.standing).await, Ok(false))
+    }
+}
+
 enum Event {
     Next(Result<Next, crate::store::StoreError>),
     Heard(Option<Result<Message, axum::Error>>),
@@ -198,12 +206,10 @@ where
 }
 
 async fn recheck(s: &Session) -> Result<(), Outcome> {
-    match s.store.standing_holds(&s.standing).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(close(CloseReason::Revoked)),
-        // Redis unreachable: the next check decides.
-        Err(_) => Ok(()),
+    if s.revoked().await {
+        return Err(close(CloseReason::Revoked));
     }
+    Ok(())
 }
 
 fn error_message(text: &str) -> String {

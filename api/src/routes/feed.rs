@@ -38,21 +38,13 @@ fn start_error(e: StartError) -> ApiError {
     }
 }
 
-fn query_params(
-    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
-) -> Result<HashMap<String, String>, ApiError> {
-    query
-        .map(|Query(q)| q)
-        .map_err(|_| ApiError::BadRequest("Malformed query string".into()))
-}
-
 /// `GET /changes?since=&limit=&types=&group=`.
 pub async fn changes(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let params = FeedParams::from_query(&query_params(query)?, "since")?;
+    let params = FeedParams::from_query(&query, "since")?;
     let principal = connect::of_caller(&state, &caller).await?;
     let pulled = pull(
         &state.store,
@@ -117,9 +109,9 @@ pub async fn events(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let mut params = FeedParams::from_query(&query_params(query)?, "since")?;
+    let mut params = FeedParams::from_query(&query, "since")?;
     if let Some(last) = headers.get("last-event-id") {
         let text = last
             .to_str()
@@ -137,13 +129,12 @@ pub async fn socket(
     State(state): State<AppState>,
     headers: HeaderMap,
     credentials: Result<Credentials, ApiError>,
-    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<HashMap<String, String>>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     if crate::origin::Origins::new(&state.config.cors_origins).refuses_socket(&headers) {
         return Err(ApiError::Forbidden(crate::origin::REFUSED.into()));
     }
-    let query = query_params(query)?;
     let principal = match query.get("ticket") {
         Some(ticket) => connect::of_ticket(&state, ticket).await?,
         None => {

@@ -10,7 +10,7 @@ use taskmaster_shared::position::Position;
 
 use super::scripts::SCRIPTS;
 use super::value::{array, string};
-use super::{Store, StoreError};
+use super::{Nothing, Store, StoreError};
 
 /// One raw entry: its position and fields.
 pub type RawEntry = (Position, Vec<(String, Vec<u8>)>);
@@ -23,6 +23,14 @@ pub struct ChangesPage {
     pub max_deleted: Position,
     /// The newest position ever written.
     pub last: Position,
+}
+
+impl ChangesPage {
+    /// Whether the log still holds every entry after `p`: nothing after it
+    /// was trimmed, and it is a position of this log (not past its end).
+    pub fn holds_after(&self, p: Position) -> bool {
+        p >= self.max_deleted && p <= self.last
+    }
 }
 
 /// The credential a live connection stands on, checked again whenever the
@@ -214,10 +222,7 @@ impl Store {
         match standing {
             Standing::Owner => Ok(true),
             Standing::Password { user, version } => {
-                let cv: Option<u64> = self
-                    .query_one(redis::cmd("GET").arg(k.user_cv(user.get())))
-                    .await?;
-                Ok(cv == Some(*version))
+                Ok(self.version_with(*user, &Nothing, None).await?.0 == Some(*version))
             }
             Standing::Session { id, .. } => {
                 let n: u64 = self
@@ -233,12 +238,6 @@ impl Store {
                 Ok(cv.is_some_and(|v| v > 0) && n == 1)
             }
         }
-    }
-
-    /// User `user`'s credential version (`None`: no such user).
-    pub async fn credential_version(&self, user: UserId) -> Result<Option<u64>, StoreError> {
-        self.query_one(redis::cmd("GET").arg(self.keys.user_cv(user.get())))
-            .await
     }
 
     /// Stores a WebSocket ticket (by its digest) for `life`.

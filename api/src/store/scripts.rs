@@ -88,7 +88,7 @@ impl Store {
     /// `lua/common.lua`).
     pub(super) fn write_call<'s>(&self, script: &'s Script, now: &str) -> ScriptInvocation<'s> {
         let mut inv = self.read_call(script);
-        inv.arg(format!("{now} {}", crate::acting::actor().text()));
+        inv.arg(format!("{now} {}", crate::acting::actor()));
         inv
     }
 }

@@ -223,7 +223,7 @@ impl Store {
                     .arg(m.want),
                 None => inv.arg("").arg(0).arg(0).arg(0),
             };
-            inv.arg(&c.labels).arg(c.actor.text());
+            inv.arg(&c.labels).arg(c.actor.to_string());
         }
         // MAINTENANCE is an error of its own; nothing else refuses a batch
         // as a whole.

@@ -19,10 +19,11 @@ local PLURAL = {user = 'users', group = 'groups', task = 'tasks'}
 -- The change log (`P changes`, a stream): one entry per changed row, in
 -- the step that changes it, so that the log holds a write exactly when it
 -- happened, in commit order. `fields` are the entry's own after the common
--- ones: type, op (created|updated|deleted), id, actor, at.
-local function log(t, id, op, fields)
-  redis.call('XADD', P .. 'changes', '*', 'type', t, 'op', op, 'id', id, 'actor', ACTOR, 'at', NOW,
-    unpack(fields))
+-- ones: type, op (created|updated|deleted), id, actor, at. `actor` is the
+-- script's (ARGV[2]) unless given (a create batch names one per create).
+local function log(t, id, op, fields, actor)
+  redis.call('XADD', P .. 'changes', '*', 'type', t, 'op', op, 'id', id, 'actor', actor or ACTOR,
+    'at', NOW, unpack(fields))
 end
 
 -- Marks a row dirty for syncd, without an entry in the change log (a

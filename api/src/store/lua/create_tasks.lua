@@ -109,10 +109,8 @@ end
 -- Marked dirty all at once (what dirty_task() does for one row), and
 -- logged one by one: the change log holds one entry per row.
 redis.call('SADD', P .. 'dirty:tasks', unpack(ids))
-local changes = P .. 'changes'
 for j, i in ipairs(accepted) do
   local b = 3 + i * 11
-  redis.call('XADD', changes, '*', 'type', 'task', 'op', 'created', 'id', ids[j], 'actor', ARGV[b + 10],
-    'at', NOW, 'user', ARGV[b], 'group', ARGV[b + 1], 'row', rows[2 * j])
+  log('task', ids[j], 'created', {'user', ARGV[b], 'group', ARGV[b + 1], 'row', rows[2 * j]}, ARGV[b + 10])
 end
 return with_counts()
