@@ -2,7 +2,9 @@
 # The write-behind benchmark: one syncd flush of 100,000 changed tasks (and
 # their 1,000 users and 10 groups) from a private Redis into a private
 # PostgreSQL, against the ceiling of COPYing the same rows through psql in
-# the same run. Not a test: run it by hand.
+# the same run; then the audit log's appending of the 100,000-odd change
+# log entries the seeding wrote, against COPYing the same audit rows. Not a
+# test: run it by hand.
 #
 #   ./deploy/bench-flush.sh              # 1,000 users x 100 tasks
 #   BENCH_USERS=1000 BENCH_TASKS=1000 ./deploy/bench-flush.sh   # 1,000,000
@@ -58,7 +60,14 @@ START=$(date +%s.%N)
     -c "COMMIT"
 END=$(date +%s.%N)
 
-python3 - "$FLUSH" "$START" "$END" "$MAXRSS" <<'PY'
+say "ceiling: COPY of the same audit rows through psql"
+COLS_audit="stream_ms, stream_seq, at, actor, auth, token_id, request_id, action, entity, entity_id, changes"
+"${PSQL[@]}" -d flush -c "\\copy (SELECT $COLS_audit FROM audit_log) TO '$WORK/audit.csv' WITH (FORMAT csv)"
+AUDIT_START=$(date +%s.%N)
+"${PSQL[@]}" -d copy -c "\\copy audit_log ($COLS_audit) FROM '$WORK/audit.csv' WITH (FORMAT csv)"
+AUDIT_END=$(date +%s.%N)
+
+python3 - "$FLUSH" "$START" "$END" "$MAXRSS" "$AUDIT_START" "$AUDIT_END" <<'PY'
 import json, sys
 flush = json.loads(sys.argv[1])
 copy = float(sys.argv[3]) - float(sys.argv[2])
@@ -69,4 +78,11 @@ print(f"flush: {flush['seconds']:.2f} s, {flush['rows'] / flush['seconds']:,.0f}
 print(f"COPY through psql (ceiling): {copy:.2f} s")
 ratio = flush['seconds'] / copy
 print(f"{'PASS' if ratio <= 2 else 'MISS'}  flush time <= 2x COPY: {ratio:.2f}x")
+audit_copy = float(sys.argv[6]) - float(sys.argv[5])
+print(f"\naudit log: {flush['audit_rows']:,} change log entries appended in {flush['audit_seconds']:.2f} s, "
+      f"{flush['audit_rows'] / flush['audit_seconds']:,.0f} rows/s")
+print(f"COPY of the same audit rows through psql (ceiling): {audit_copy:.2f} s, "
+      f"{flush['audit_rows'] / audit_copy:,.0f} rows/s")
+ratio = flush['audit_seconds'] / audit_copy
+print(f"{'PASS' if ratio <= 2 else 'MISS'}  audit time <= 2x COPY: {ratio:.2f}x")
 PY

@@ -22,6 +22,7 @@
 pub mod access;
 pub mod acting;
 pub mod answers;
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod bootstrap;
@@ -36,11 +37,13 @@ pub mod middleware;
 pub mod origin;
 pub mod ratelimit;
 pub mod report;
+pub mod request_id;
 pub mod routes;
 pub mod server;
 pub mod services;
 pub mod state;
 pub mod store;
+pub mod syncd;
 pub mod task_filter;
 
 use std::future::Future;

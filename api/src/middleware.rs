@@ -12,6 +12,8 @@
 //!   `Retry-After` (`POST /admin/sync` waits for syncd for up to
 //!   `SYNC_REQUEST_TIMEOUT`, and so gets that long, and a little more,
 //!   before it is cut off);
+//! * a request id (see [`crate::request_id`]) in the span, the change log
+//!   and the answer's `X-Request-Id`;
 //! * a span per request with method, matched route, status and duration;
 //! * every error answer carries the JSON envelope, even those produced
 //!   outside handlers (axum's 405 and its extractors' rejections);
@@ -131,8 +133,10 @@ impl Edge {
             }
         }
         let start = Instant::now();
+        let request_id = crate::request_id::of(request.headers());
         let span = tracing::info_span!(
             "request",
+            request_id = &*request_id,
             http.method = %request.method(),
             http.route = routes.at(request.uri().path()).map_or("(unmatched)", |m| *m.value),
             http.status_code = Empty,
@@ -148,7 +152,7 @@ impl Edge {
                     .instrument(span.clone());
                 let (outcome, counted) = crate::ratelimit::scope(
                     start,
-                    crate::acting::scope(tokio::time::timeout(limit, routed)),
+                    crate::acting::scope(request_id.clone(), tokio::time::timeout(limit, routed)),
                 )
                 .await;
                 metered = counted;
@@ -175,6 +179,11 @@ impl Edge {
             }
         };
         let mut response = json_errors(response);
+        if let Ok(value) = header::HeaderValue::from_str(&request_id) {
+            response
+                .headers_mut()
+                .insert(crate::request_id::HEADER.clone(), value);
+        }
         if let Some(m) = &metered {
             crate::ratelimit::headers(m, response.headers_mut());
         }

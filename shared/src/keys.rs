@@ -58,6 +58,9 @@
 //! | `op` | `created`, `updated`, `deleted` (`reset`: `restored`) |
 //! | `id` | the row's id (a token's id; a session entry's user id) |
 //! | `actor` | who wrote: a user id, `owner` (the owner header), `system` (the api outside a request, syncd) |
+//! | `auth` | how the actor authenticated: `session`, `cookie`, `token`, `basic`, `owner_header`, `system` |
+//! | `token` | the login session's id or the personal token's, `-` for none (never a secret) |
+//! | `request` | the request id (`X-Request-Id`), `-` outside a request |
 //! | `at` | the write's time (RFC 3339) |
 //!
 //! and, by type, what a reader needs to decide who may see it without a
@@ -65,10 +68,23 @@
 //!
 //! | type | fields |
 //! |---|---|
-//! | `task` | `user`, `group` (after the write; a delete's before it), `old_group` when the task moved, `row` (its JSON as `P task:{id}`; absent for a delete) |
-//! | `user` | `groups`: comma-separated ids of the groups it is in, and of those it left in this write; `row` (absent for a delete): its hash fields as a JSON object of strings without `pw`, `email_key` and `tv`, and `groups` its groups after the write, comma-separated |
-//! | `group` | `row` (absent for a delete): its hash fields as a JSON object of strings without `name_key` |
+//! | `task` | `user`, `group` (after the write; a delete's before it), `old_group` when the task moved, `row` (its JSON as `P task:{id}`, after the write; a delete's before it) |
+//! | `user` | `groups`: comma-separated ids of the groups it is in, and of those it left in this write; `row` (a delete's as it was): its hash fields as a JSON object of strings without `pw`, `email_key` and `tv`, and `groups` its groups after the write, comma-separated |
+//! | `group` | `row` (a delete's as it was): its hash fields as a JSON object of strings without `name_key` |
 //! | `token`, `session` | `user`: whose credential changed (never delivered to clients: the api closes the live feeds that stood on it) |
+//!
+//! and an update (of a task, user or group) has `changes`, for the audit
+//! log: a JSON object `{"field": [old, new]}` of the fields that changed
+//! (`updated_at` and the bookkeeping fields left out). A task's are typed
+//! as in its row; a user's or group's are the hash's strings (`groups` as
+//! above), but a changed password hash, which is only
+//! `"password": "changed"`.
+//!
+//! syncd reads the stream as the consumer group `audit` (consumer
+//! `syncd`), appends each entry to PostgreSQL's `audit_log` and
+//! acknowledges it only after that commit; the api serves the entries not
+//! yet acknowledged from the stream and asks syncd for the rest (see
+//! `shared/src/audit.rs`).
 //!
 //! The api reads the stream once per process and fans it out to its
 //! WebSocket and SSE clients, filtered by what each may read; `GET
@@ -269,6 +285,12 @@ impl Keys {
     pub fn changes(&self) -> String {
         self.k(format_args!("changes"))
     }
+
+    /// The consumer group syncd's audit log reads the change log as.
+    pub const AUDIT_GROUP: &'static str = "audit";
+    /// The group's one consumer name (every syncd instance reads as it:
+    /// appending is idempotent, so sharing its pending entries is safe).
+    pub const AUDIT_CONSUMER: &'static str = "syncd";
 
     /// A WebSocket ticket, by the BLAKE2b hash of its text.
     pub fn ws_ticket(&self, digest: &str) -> String {

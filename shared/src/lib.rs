@@ -5,6 +5,7 @@
 //!   their validation, parsed once at the edge.
 //! * [`model`]: the user, group and task rows.
 //! * [`api_token`]: the stored record of a personal API token.
+//! * [`audit`]: audit records, made from change log entries, and queries.
 //! * [`control`]: control requests, replies and syncd's status record.
 //! * [`config`]: typed configuration loaded from the environment, validated
 //!   as a whole so that every bad variable is reported at once.
@@ -19,6 +20,7 @@
 //! * [`shutdown`]: SIGTERM and SIGINT as one future.
 
 pub mod api_token;
+pub mod audit;
 pub mod config;
 pub mod control;
 pub mod domain;

@@ -43,6 +43,20 @@ impl fmt::Display for Position {
     }
 }
 
+/// As its text (`{ms}-{seq}`), in control messages.
+impl serde::Serialize for Position {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Position {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        Position::parse(&text).ok_or_else(|| serde::de::Error::custom("not a stream position"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,11 @@
-//! Control requests: force, status, backup, restore. Each is answered
+//! Control requests: force, status, backup, restore, audit. Each is answered
 //! exactly once, by the active daemon; a refusal (nothing changed) and a
 //! failure are told apart by type ([`ActionError`]).
 
 use std::time::Duration;
 
 use taskmaster_shared::control::{
-    Action, ActionError, ControlReply, Incoming, MAINTENANCE_SETTLE_MS, RestoreArgs,
+    Action, ActionError, ControlReply, ControlRequest, Incoming, MAINTENANCE_SETTLE_MS, RestoreArgs,
 };
 
 use crate::daemon::Daemon;
@@ -178,6 +178,26 @@ impl Daemon {
             return;
         }
         let (id, reply_to, outcome) = match incoming {
+            Incoming::Request(ControlRequest {
+                id,
+                action: Action::Audit(query),
+                reply_to,
+                ..
+            }) => {
+                // Read-only and answered off the loop: a query never waits
+                // for a flush, nor holds one up.
+                let pg = self.syncd.query_pg.clone();
+                let store = self.syncd.store.clone();
+                tokio::spawn(async move {
+                    let outcome = pg
+                        .run(move |client| Ok(crate::audit::query::page(client, &query)?))
+                        .await
+                        .map(|page| serde_json::to_value(page).unwrap_or_default())
+                        .map_err(|e| ActionError::Failed(format!("audit query failed: {e}")));
+                    publish(&store, &reply_to, ControlReply::new(id, outcome)).await;
+                });
+                return;
+            }
             Incoming::Request(request) => {
                 let outcome = self.apply(request.action).await;
                 (request.id, request.reply_to, outcome)
@@ -189,12 +209,7 @@ impl Daemon {
             } => (id, reply_to, Err(ActionError::Failed(error))),
         };
         self.heartbeat().await;
-        let Ok(json) = serde_json::to_string(&ControlReply::new(id, outcome)) else {
-            return;
-        };
-        if let Err(e) = self.syncd.store.publish_reply(&reply_to, &json).await {
-            tracing::warn!(error = %e, "cannot publish a control answer");
-        }
+        publish(&self.syncd.store, &reply_to, ControlReply::new(id, outcome)).await;
     }
 
     async fn apply(&mut self, action: Action) -> Result<serde_json::Value, ActionError> {
@@ -213,7 +228,8 @@ impl Daemon {
             }
             Action::Status => {
                 let pending = self.pending().await.unwrap_or_default();
-                Ok(serde_json::to_value(self.status(pending, true)).unwrap_or_default())
+                let audit = self.syncd.store.audit_backlog().await.ok();
+                Ok(serde_json::to_value(self.status(pending, true, audit)).unwrap_or_default())
             }
             Action::Backup => {
                 let _keepalive = self.keepalive();
@@ -224,6 +240,16 @@ impl Daemon {
                 let _keepalive = self.keepalive();
                 self.restore(args).await
             }
+            Action::Audit(_) => Err(ActionError::Failed("answered off the loop".into())),
         }
+    }
+}
+
+async fn publish(store: &crate::store::Store, reply_to: &str, reply: ControlReply) {
+    let Ok(json) = serde_json::to_string(&reply) else {
+        return;
+    };
+    if let Err(e) = store.publish_reply(reply_to, &json).await {
+        tracing::warn!(error = %e, "cannot publish a control answer");
     }
 }

@@ -91,6 +91,9 @@ pub async fn reset(redis: &RedisPool, keys: &Keys) -> Result<(), ChangesError> {
             ("op", "restored"),
             ("id", "0"),
             ("actor", "system"),
+            ("auth", "system"),
+            ("token", "-"),
+            ("request", "-"),
         ])
         .arg("at")
         .arg(now)

@@ -125,6 +125,13 @@ impl Daemon {
                 self.syncd.keys.clone(),
                 self.control.clone(),
             ));
+            tokio::spawn(crate::audit::consume(
+                client.clone(),
+                self.syncd.keys.clone(),
+                self.syncd.audit_pg.clone(),
+                self.syncd.config.fault,
+                self.control.clone(),
+            ));
             tokio::spawn(listen(
                 client,
                 self.syncd.keys.clone(),

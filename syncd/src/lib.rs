@@ -17,11 +17,13 @@
 //! Modules, one job each: [`daemon`] (the active daemon's state and its
 //! flushes), `lease` (who is active, fenced), `status` (the heartbeat's
 //! record), `actions` (control requests: force, status, backup, restore),
-//! `listen` (the Redis subscriptions), [`flush`], [`reconcile`] (Redis
+//! `listen` (the Redis subscriptions), [`audit`] (the audit log, a
+//! consumer of the change log), [`flush`], [`reconcile`] (Redis
 //! checked against PostgreSQL after it restarted), [`backup`], [`restore`],
 //! [`pg`] (the PostgreSQL thread) and [`ctl`] (the operator's CLI).
 
 mod actions;
+pub mod audit;
 pub mod backup;
 pub mod changes;
 pub mod ctl;
@@ -73,7 +75,7 @@ pub enum Control {
     /// Time to refresh the status record.
     Heartbeat,
     /// A request from the control channel; answered exactly once.
-    Request(Incoming),
+    Request(Box<Incoming>),
     /// SIGTERM or SIGINT: finish, flush once more, exit.
     Shutdown,
 }
@@ -86,6 +88,11 @@ pub struct Syncd {
     /// The lease, status, maintenance and control commands.
     pub store: store::Store,
     pub pg: PgWorker,
+    /// The audit log's own PostgreSQL threads (see [`audit`]): one
+    /// appends, one answers queries, so neither waits for a flush or for
+    /// the other.
+    pub audit_pg: PgWorker,
+    pub query_pg: PgWorker,
 }
 
 impl Syncd {
@@ -94,6 +101,8 @@ impl Syncd {
         let redis = redis_pool::build(&config.redis)?;
         let keys = Keys::new(config.redis.key_prefix.clone());
         let pg = PgWorker::start(&config.postgres)?;
+        let audit_pg = PgWorker::start(&config.postgres)?;
+        let query_pg = PgWorker::start(&config.postgres)?;
         let store = store::Store {
             redis: redis.clone(),
             keys: keys.clone(),
@@ -104,6 +113,8 @@ impl Syncd {
             keys,
             store,
             pg,
+            audit_pg,
+            query_pg,
         })
     }
 
@@ -206,7 +217,7 @@ pub async fn run(
                 taskmaster_shared::systemd::watchdog();
                 daemon.heartbeat().await;
             }
-            Control::Request(request) => daemon.answer(request).await,
+            Control::Request(request) => daemon.answer(*request).await,
             Control::Shutdown => break,
         }
     }

@@ -35,7 +35,9 @@ pub(crate) async fn listen(
                     while let Some(message) = messages.next().await {
                         let payload: String = message.get_payload().unwrap_or_default();
                         let event = match ControlRequest::parse(&payload) {
-                            Ok(incoming) => Control::Request(authenticated(incoming, &secret)),
+                            Ok(incoming) => {
+                                Control::Request(Box::new(authenticated(incoming, &secret)))
+                            }
                             Err(e) => {
                                 tracing::warn!(error = %e, "malformed control request ignored");
                                 continue;

@@ -2,7 +2,7 @@
 //! (JSON with a TTL, so a missing key means no syncd runs), refreshed by
 //! the heartbeat, and what `/admin/status` and `taskmaster-ctl status` show.
 
-use taskmaster_shared::control::{Counts, SyncdStatus};
+use taskmaster_shared::control::{AuditBacklog, Counts, SyncdStatus};
 
 use crate::daemon::Daemon;
 
@@ -11,7 +11,12 @@ impl Daemon {
         self.syncd.store.pending().await
     }
 
-    pub(crate) fn status(&self, pending: Counts, redis_ok: bool) -> SyncdStatus {
+    pub(crate) fn status(
+        &self,
+        pending: Counts,
+        redis_ok: bool,
+        audit: Option<AuditBacklog>,
+    ) -> SyncdStatus {
         let interval = self.syncd.config.sync_interval;
         SyncdStatus {
             instance: self.instance.clone(),
@@ -36,6 +41,7 @@ impl Daemon {
             heartbeat_at: taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros()),
             last_backup: self.last_backup.clone(),
             postgres_target: self.postgres_target.clone(),
+            audit,
         }
     }
 
@@ -77,7 +83,8 @@ impl Daemon {
             Ok(p) => (p, true),
             Err(_) => (Counts::default(), false),
         };
-        let status = self.status(pending, redis_ok);
+        let audit = self.syncd.store.audit_backlog().await.ok();
+        let status = self.status(pending, redis_ok, audit);
         let Ok(json) = serde_json::to_string(&status) else {
             return;
         };

@@ -5,7 +5,7 @@
 
 use std::sync::LazyLock;
 
-use taskmaster_shared::control::{Counts, LEASE_TTL_MS, STATUS_TTL_SECS};
+use taskmaster_shared::control::{AuditBacklog, Counts, LEASE_TTL_MS, STATUS_TTL_SECS};
 use taskmaster_shared::keys::{Keys, RowType};
 use taskmaster_shared::redis_pool::{self, RedisPool};
 
@@ -54,6 +54,38 @@ impl Store {
             .invoke_async(&mut self.conn().await?)
             .await?;
         Ok(())
+    }
+
+    /// The audit log's backlog (see [`crate::audit`]): zero before its
+    /// consumer group exists.
+    pub async fn audit_backlog(&self) -> Result<AuditBacklog, redis::RedisError> {
+        type Info = std::collections::HashMap<String, redis::Value>;
+        let groups: Vec<Info> = match redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(self.keys.changes())
+            .query_async(&mut self.conn().await?)
+            .await
+        {
+            Ok(g) => g,
+            // No stream yet: nothing was ever written.
+            Err(e) if matches!(e.kind(), redis::ErrorKind::Server(_)) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let number = |g: &Info, f: &str| match g.get(f) {
+            Some(redis::Value::Int(n)) => (*n).max(0) as u64,
+            _ => 0,
+        };
+        let group = groups.iter().find(|g| {
+            matches!(g.get("name"), Some(redis::Value::BulkString(n)) if n == Keys::AUDIT_GROUP.as_bytes())
+        });
+        Ok(group.map_or_else(AuditBacklog::default, |g| {
+            let (lag, pending) = (number(g, "lag"), number(g, "pending"));
+            AuditBacklog {
+                lag,
+                pending,
+                backlog: lag + pending,
+            }
+        }))
     }
 
     /// Rows waiting for a flush (dirty plus in flight), per type.

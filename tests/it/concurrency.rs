@@ -246,7 +246,7 @@ async fn creates_sent_together_are_each_checked_and_answered_on_their_own() {
                 tail,
                 labels: String::new(),
                 meter: None,
-                actor: taskmaster_api::acting::Acting::System,
+                context: taskmaster_api::acting::context().to_string(),
             })
         });
     let results: Vec<Result<u64, Refusal>> = join_all(creates)

@@ -4,6 +4,7 @@
 mod admin;
 mod answers;
 mod api_tokens;
+mod audit;
 mod binaries;
 mod concurrency;
 mod cookies;

@@ -501,44 +501,48 @@ async fn a_task_list_read_before_a_restore_is_never_answered_after_it() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Writes `text` (a backup in the current format, format 3) as a backup of
-/// an older `version` into `dir`, as that version wrote them: version 2 had
-/// no task states, creators, labels or completion times (the last four
-/// task columns); version 1 also had no `users.active` (the last users
-/// column) and no `api_tokens` table. Returns the file's name.
+/// Writes `text` (a backup in the current format, format 4) as a backup of
+/// an older `version` into `dir`, as that version wrote them: version 3 had
+/// no audit log; version 2 also had no task states, creators, labels or
+/// completion times (the last four task columns); version 1 also had no
+/// `users.active` (the last users column) and no `api_tokens` table.
+/// Returns the file's name.
 pub(crate) fn write_older_backup(dir: &Path, text: &str, version: u8) -> String {
     let mut old = String::new();
     let mut table = "";
     for line in text.lines() {
-        if line == "taskmaster-backup 3" {
+        if line == "taskmaster-backup 4" {
             old.push_str(&format!("taskmaster-backup {version}\n"));
         } else if let Some(rest) = line.strip_prefix("table ") {
             table = rest.split(' ').next().expect("a table name");
             let line = match table {
-                "tasks" => line.replace(",state,created_by,labels,completed_at", ""),
+                "tasks" if version <= 2 => {
+                    line.replace(",state,created_by,labels,completed_at", "")
+                }
                 "users" if version == 1 => line.replace(",active", ""),
                 _ => line.to_owned(),
             };
-            if !(table == "api_tokens" && version == 1) {
+            if !(table == "api_tokens" && version == 1) && table != "audit_log" {
                 old.push_str(&format!("{line}\n"));
             }
         } else if let Some(json) = line.strip_prefix("end ") {
             let mut counts: Value = serde_json::from_str(json).expect("end line");
+            counts.as_object_mut().expect("counts").remove("audit_log");
             if version == 1 {
                 counts.as_object_mut().expect("counts").remove("api_tokens");
             }
             old.push_str(&format!("end {counts}\n"));
         } else if line == "\\." {
-            if !(table == "api_tokens" && version == 1) {
+            if !(table == "api_tokens" && version == 1) && table != "audit_log" {
                 old.push_str("\\.\n");
             }
             table = "";
-        } else if table == "api_tokens" && version == 1 {
+        } else if (table == "api_tokens" && version == 1) || table == "audit_log" {
         } else if table == "users" && version == 1 {
             let (row, active) = line.rsplit_once('\t').expect("a users row");
             assert_eq!(active, "t");
             old.push_str(&format!("{row}\n"));
-        } else if table == "tasks" {
+        } else if table == "tasks" && version <= 2 {
             let fields: Vec<&str> = line.split('\t').collect();
             assert_eq!(fields.len(), 14, "a tasks row: {line}");
             old.push_str(&format!("{}\n", fields[..10].join("\t")));

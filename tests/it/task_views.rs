@@ -198,7 +198,7 @@ async fn the_owners_views_count_every_users_tasks_once_small_sets_and_large() {
                 tail,
                 labels: String::new(),
                 meter: None,
-                actor: taskmaster_api::acting::Acting::System,
+                context: taskmaster_api::acting::context().to_string(),
             });
         }
         let written = store.create_tasks(&creates, now).await.expect("created");

@@ -14,14 +14,16 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use taskmaster_shared::control::Counts;
+use taskmaster_shared::control::{AuditBacklog, Counts};
 use taskmaster_shared::domain::WorkTimes;
 use taskmaster_shared::model::{Group, User};
 use utoipa::ToSchema;
 
+mod audit;
 mod feed;
 mod tasks;
 
+pub use audit::*;
 pub use feed::*;
 pub use tasks::*;
 
@@ -360,6 +362,9 @@ pub struct SyncdView {
     pub last_rows: u64,
     pub last_rows_per_sec: f64,
     pub pid: u32,
+    /// Change log entries the audit log has not appended to PostgreSQL
+    /// yet (it grows while PostgreSQL is down).
+    pub audit: Option<AuditBacklog>,
 }
 
 /// `GET /admin/stats`.

@@ -37,7 +37,7 @@ pub async fn authenticate_with<P: Prefetch>(
 ) -> Result<(Caller, P::Output), ApiError> {
     if let Credentials::Session(token) = credentials {
         let (caller, data) = by_session(state, token, about, prefetch).await?;
-        crate::acting::record(caller.id);
+        crate::acting::record(&caller);
         return Ok((caller, data));
     }
     if let Some((id, verified)) = remembered_self(state, credentials, about) {
@@ -48,7 +48,7 @@ pub async fn authenticate_with<P: Prefetch>(
             .await?;
         ratelimit::admit(metered)?;
         let caller = still_current(state, credentials, id, verified, version).await?;
-        crate::acting::record(caller.id);
+        crate::acting::record(&caller);
         return Ok((caller, data));
     }
     // An email login is counted once its id is found (see `verify_basic`).
@@ -74,7 +74,7 @@ pub async fn authenticate_with<P: Prefetch>(
             verify_basic(state, credentials, record, count).await?.0
         }
     };
-    crate::acting::record(caller.id);
+    crate::acting::record(&caller);
     Ok((caller, data))
 }
 
@@ -293,7 +293,7 @@ async fn count_attempt(state: &AppState, counter: Counter) -> Result<Option<Dura
 /// a round trip of its own; the others ride in the authentication's read.
 pub async fn resolve(state: &AppState, credentials: &Credentials) -> Result<Caller, ApiError> {
     let caller = resolve_unrecorded(state, credentials).await?;
-    crate::acting::record(caller.id);
+    crate::acting::record(&caller);
     Ok(caller)
 }
 

@@ -1,5 +1,6 @@
 //! `/admin/status`, `/admin/stats`, `/admin/sync`: the owner's view of the
-//! write-behind, and the way to ask syncd for work.
+//! write-behind, and the way to ask syncd for work; `/admin/audit`: the
+//! audit log (see [`crate::audit`]).
 //!
 //! syncd's heartbeat keeps a status record in Redis (with a TTL); when it
 //! is missing or stale, no syncd runs. Requests go over the control channel
@@ -8,14 +9,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use argon2::password_hash::rand_core::{OsRng, RngCore};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use taskmaster_shared::control::{
-    Action, ActionError, CallError, ControlReply, Counts, HEARTBEAT_SECS, RestoreArgs, SyncdStatus,
+    Action, ActionError, Counts, HEARTBEAT_SECS, RestoreArgs, SyncdStatus,
 };
 
 use crate::answers::{
@@ -167,9 +167,21 @@ pub async fn status(State(state): State<AppState>, caller: Caller) -> Result<Res
             last_rows: s.last_rows,
             last_rows_per_sec: s.last_rows_per_sec,
             pid: s.pid,
+            audit: s.audit,
         }),
         time_since_last_sync: summary.time_since_last_sync,
     }))
+}
+
+/// `GET /admin/audit?actor=&entity=&id=&since=&until=&cursor=&limit=`.
+pub async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    owner_only(&caller)?;
+    let query = crate::audit::query_from(&params)?;
+    Ok(ok(crate::audit::page(&state, query).await?))
 }
 
 pub async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
@@ -210,7 +222,7 @@ pub async fn sync(
         return Err(ApiError::Unavailable("No sync daemon is running".into()));
     }
     let name = action.name();
-    let reply = request(&state, action).await?;
+    let reply = crate::syncd::request(&state, action, state.config.sync_request_timeout).await?;
     if reply.unsupported {
         return Err(ApiError::NotImplemented(
             reply
@@ -251,29 +263,4 @@ pub async fn sync(
         }),
     )
         .into_response())
-}
-
-/// Publishes one control request and waits for its single answer.
-async fn request(state: &AppState, action: Action) -> Result<ControlReply, ApiError> {
-    let id = format!("{:016x}{:016x}", OsRng.next_u64(), OsRng.next_u64());
-    let wait = state.config.sync_request_timeout;
-    match state.store.control_call((id, action), wait).await {
-        Ok(reply) => Ok(reply),
-        Err(CallError::Redis(e)) => {
-            tracing::warn!(error = %e, "control channel unavailable");
-            Err(ApiError::Unavailable(
-                "Storage temporarily unavailable; retry shortly".into(),
-            ))
-        }
-        Err(CallError::NoDaemon) => {
-            Err(ApiError::Unavailable("No sync daemon is listening".into()))
-        }
-        Err(CallError::Closed) => Err(ApiError::Unavailable(
-            "Lost the connection to Redis while waiting for the sync daemon".into(),
-        )),
-        Err(CallError::TimedOut) => Err(ApiError::GatewayTimeout(format!(
-            "The sync daemon did not answer within {}s",
-            wait.as_secs()
-        ))),
-    }
 }

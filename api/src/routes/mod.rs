@@ -107,6 +107,7 @@ pub fn api(state: AppState) -> Api {
         get(tasks::get_one).put(tasks::update).delete(tasks::delete),
     )
     .route("/users/{id}/tasks/{tid}/done", put(tasks::mark_done))
+    .route("/users/{id}/tasks/{tid}/history", get(tasks::history))
     .route("/groups", get(groups::list).post(groups::create))
     .route(
         "/groups/{id}",
@@ -133,6 +134,7 @@ pub fn api(state: AppState) -> Api {
     .route("/admin/status", get(admin::status))
     .route("/admin/stats", get(admin::stats))
     .route("/admin/sync", post(admin::sync))
+    .route("/admin/audit", get(admin::audit))
     .route("/changes", get(feed::changes))
     .route("/events", get(feed::events))
     .route("/ws", get(feed::socket));

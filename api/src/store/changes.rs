@@ -96,12 +96,12 @@ impl Standing {
     }
 }
 
-fn position(v: &Value) -> Option<Position> {
+pub(super) fn position(v: &Value) -> Option<Position> {
     Position::parse(&string(v)?)
 }
 
 /// Entries of an `XRANGE` reply (or of one stream of an `XREAD`).
-fn entries(v: Value) -> Result<Vec<RawEntry>, StoreError> {
+pub(super) fn entries(v: Value) -> Result<Vec<RawEntry>, StoreError> {
     let bad = || StoreError::Malformed("change log entry");
     let mut out = Vec::new();
     for item in array(v).ok_or_else(bad)? {

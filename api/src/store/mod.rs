@@ -11,12 +11,13 @@
 //!   indexes, the dirty set and the notification change in one atomic
 //!   step, and the checks a write depends on are made in that same step.
 //! * [`refusal`]: a script's `{'ERR', code, detail}` decoded once.
-//! * [`reads`], [`writes`], [`task_writes`], [`labels`], [`user_writes`], [`auth`], [`sessions`], [`tokens`], [`limits`], [`ops`]:
+//! * [`reads`], [`writes`], [`task_writes`], [`labels`], [`user_writes`], [`auth`], [`sessions`], [`tokens`], [`limits`], [`ops`], [`audit`]:
 //!   the methods, by purpose.
 //!
 //! Key names come from `taskmaster_shared::keys` (the scripts build the same
 //! names from the prefix).
 
+mod audit;
 mod auth;
 mod changes;
 mod labels;
@@ -41,6 +42,7 @@ use taskmaster_shared::domain::{GroupId, UserId};
 use taskmaster_shared::keys::Keys;
 use taskmaster_shared::redis_pool::{self, RedisPool, RunError};
 
+pub use audit::AuditTail;
 pub use auth::{AuthRecord, ListHead, Nothing, Prefetch, TaskRow};
 pub use changes::{ChangesPage, ChangesReader, RawEntry, Standing};
 pub use limits::Counter;

@@ -26,6 +26,7 @@ macro_rules! script {
 pub(super) struct Scripts {
     pub rows: Script,
     pub changes_page: Script,
+    pub audit_tail: Script,
     pub group_detail: Script,
     pub create_user: Script,
     pub update_user: Script,
@@ -49,6 +50,7 @@ pub(super) struct Scripts {
 pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     rows: script!("rows"),
     changes_page: script!("changes_page"),
+    audit_tail: script!("audit_tail"),
     group_detail: script!("group_detail"),
     create_user: script!("create_user"),
     update_user: script!("update_user"),
@@ -84,11 +86,11 @@ impl Store {
     }
 
     /// A write script's invocation: the prefix, then the time the write
-    /// stamps on what it changes with the request's actor (see
+    /// stamps on what it changes with the request's context (see
     /// `lua/common.lua`).
     pub(super) fn write_call<'s>(&self, script: &'s Script, now: &str) -> ScriptInvocation<'s> {
         let mut inv = self.read_call(script);
-        inv.arg(format!("{now} {}", crate::acting::actor()));
+        inv.arg(crate::acting::stamp(now));
         inv
     }
 }

@@ -137,7 +137,7 @@ impl Store {
             .arg(self.keys.session_prefix())
             .arg(id.unwrap_or(""))
             .arg(user.get())
-            .arg(crate::acting::actor().to_string())
+            .arg(crate::acting::context().to_string())
             .arg(crate::clock::now());
         u64_of(&self.eval(&inv).await?).ok_or(StoreError::Malformed("session close"))
     }

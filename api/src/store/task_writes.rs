@@ -181,8 +181,9 @@ pub struct NewCreate {
     /// The rate limit this create counts against, when no earlier step
     /// of its request counted it.
     pub meter: Option<Meter>,
-    /// Who creates it, for the change log.
-    pub actor: crate::acting::Acting,
+    /// Who creates it and how it authenticated, for the change log
+    /// ([`crate::acting::Context`]'s text).
+    pub context: String,
 }
 
 impl Store {
@@ -223,7 +224,7 @@ impl Store {
                     .arg(m.want),
                 None => inv.arg("").arg(0).arg(0).arg(0),
             };
-            inv.arg(&c.labels).arg(c.actor.to_string());
+            inv.arg(&c.labels).arg(&c.context);
         }
         // MAINTENANCE is an error of its own; nothing else refuses a batch
         // as a whole.

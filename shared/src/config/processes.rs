@@ -215,6 +215,29 @@ pub struct SyncdConfig {
     /// default 200,000, about 75 MiB of Redis memory): bounds its memory
     /// under a burst of writes.
     pub changes_retain_entries: u64,
+    /// A fault to inject (`SYNCD_FAULT`), for the fault tests only: see
+    /// [`SyncdFault`]. Unset in any real deployment.
+    pub fault: Option<SyncdFault>,
+}
+
+/// Faults syncd injects on request, so that tests can kill it at a
+/// precise point instead of hoping a `kill -9` lands there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncdFault {
+    /// `audit_after_commit`: abort (as `kill -9` would end it) right after
+    /// the audit log's PostgreSQL commit, before the entries are
+    /// acknowledged.
+    AuditAfterCommit,
+}
+
+impl std::str::FromStr for SyncdFault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "audit_after_commit" => Ok(SyncdFault::AuditAfterCommit),
+            _ => Err("must be `audit_after_commit`".into()),
+        }
+    }
 }
 
 impl SyncdConfig {
@@ -246,8 +269,19 @@ impl SyncdConfig {
                 200_000u64,
                 1..=u64::MAX,
             ),
+            fault: None,
         };
+        let fault = env
+            .opt("SYNCD_FAULT")
+            .map(|_| env.parse("SYNCD_FAULT", SyncdFault::AuditAfterCommit));
+        let config = SyncdConfig { fault, ..config };
         if config.app_env == AppEnv::Production {
+            if config.fault.is_some() {
+                env.problem(
+                    "SYNCD_FAULT",
+                    "is for fault tests and refused in production",
+                );
+            }
             refuse_placeholders(&mut env, &config.redis.secrets());
             refuse_placeholders(&mut env, &config.postgres.secrets());
         }

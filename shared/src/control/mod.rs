@@ -6,7 +6,8 @@
 //!   (`P control:reply:{id}`); [`call`] does both sides' waiting. Actions: `force` (flush now), `status`,
 //!   `backup` (flush, then write a backup file), `restore` (args
 //!   `discard_pending`, `from`: rebuild Redis from PostgreSQL, or from a
-//!   backup file first); anything else is an error.
+//!   backup file first), `audit` (args a [`crate::audit::Query`]: a page of
+//!   the audit log PostgreSQL holds); anything else is an error.
 //! * Every request is signed: `sig` is an HMAC-SHA256, under the shared
 //!   `CONTROL_SECRET`, of its id, reply channel, `issued_at` (Unix seconds)
 //!   and action. syncd refuses a request whose signature does not verify
@@ -25,7 +26,7 @@ use crate::hex::hex;
 
 mod status;
 
-pub use status::{Counts, PostgresTarget, SyncdStatus};
+pub use status::{AuditBacklog, Counts, PostgresTarget, SyncdStatus};
 
 /// How often syncd refreshes its status.
 pub const HEARTBEAT_SECS: u64 = 2;
@@ -61,6 +62,8 @@ pub enum Action {
     Backup,
     /// Rebuild Redis from PostgreSQL (from a backup file first, if named).
     Restore(RestoreArgs),
+    /// A page of audit records from PostgreSQL (`crate::audit::Page`).
+    Audit(crate::audit::Query),
 }
 
 /// The arguments of [`Action::Restore`].
@@ -83,6 +86,7 @@ impl Action {
             Action::Status => "status",
             Action::Backup => "backup",
             Action::Restore(_) => "restore",
+            Action::Audit(_) => "audit",
         }
     }
 }

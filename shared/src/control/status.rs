@@ -51,6 +51,22 @@ pub struct SyncdStatus {
     /// absent from records written before it was added.
     #[serde(default)]
     pub postgres_target: Option<PostgresTarget>,
+    /// The audit log's backlog: change log entries not yet appended to
+    /// PostgreSQL (it grows while PostgreSQL is down); absent when Redis
+    /// could not say.
+    #[serde(default)]
+    pub audit: Option<AuditBacklog>,
+}
+
+/// Change log entries the audit log has not appended yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditBacklog {
+    /// Entries not yet read by the audit consumer.
+    pub lag: u64,
+    /// Entries read and not yet acknowledged (appended, or being).
+    pub pending: u64,
+    /// The two together.
+    pub backlog: u64,
 }
 
 /// Where syncd's PostgreSQL is, as `/admin/status` shows it.

@@ -10,6 +10,7 @@ use postgres::Client;
 
 use super::{BackupError, MAGIC, TABLES, TableCounts, io_at};
 
+const MAGIC_V3: &str = "taskmaster-backup 3";
 const MAGIC_V2: &str = "taskmaster-backup 2";
 const MAGIC_V1: &str = "taskmaster-backup 1";
 
@@ -18,6 +19,9 @@ const TASKS_V2: (&str, &str) = (
     "tasks",
     "id,title,status,priority,deadline,information,user_id,group_id,created_at,updated_at",
 );
+
+/// The tables of a version 3 backup (before the audit log).
+const TABLES_V3: [(&str, &str); 5] = [TABLES[0], TABLES[1], TABLES[2], TABLES[3], TABLES[4]];
 
 /// The tables of a version 2 backup.
 const TABLES_V2: [(&str, &str); 5] = [TABLES[0], TABLES[1], TABLES[2], TASKS_V2, TABLES[4]];
@@ -33,8 +37,9 @@ const TABLES_V1: [(&str, &str); 4] = [
     TASKS_V2,
 ];
 
-/// Replaces every row in PostgreSQL with the backup's, in one transaction.
-/// The checksum must have been verified first.
+/// Replaces every row in PostgreSQL with the backup's, in one transaction,
+/// but the audit log's, which it adds to (see the parent module). The
+/// checksum must have been verified first.
 pub fn load(client: &mut Client, path: &Path) -> Result<TableCounts, BackupError> {
     let invalid = |what: &str| BackupError::Invalid(format!("{}: {what}", path.display()));
     let file = File::open(path).map_err(io_at(path))?;
@@ -47,6 +52,7 @@ pub fn load(client: &mut Client, path: &Path) -> Result<TableCounts, BackupError
     next_line(&mut input, &mut line)?;
     let tables: &[(&str, &str)] = match line.trim_end() {
         MAGIC => &TABLES,
+        MAGIC_V3 => &TABLES_V3,
         MAGIC_V2 => &TABLES_V2,
         MAGIC_V1 => &TABLES_V1,
         _ => return Err(invalid("not a taskmaster backup")),
@@ -78,11 +84,17 @@ pub fn load(client: &mut Client, path: &Path) -> Result<TableCounts, BackupError
         // their state from their status before they meet the CHECK that
         // holds the two together.
         let staged = (table, columns) == TASKS_V2;
+        let audit = table == "audit_log";
         let target = if staged {
             tx.batch_execute(
                 "CREATE TEMP TABLE staged_tasks (LIKE tasks INCLUDING DEFAULTS) ON COMMIT DROP",
             )?;
             "staged_tasks"
+        } else if audit {
+            tx.batch_execute(
+                "CREATE TEMP TABLE staged_audit (LIKE audit_log INCLUDING DEFAULTS) ON COMMIT DROP",
+            )?;
+            "staged_audit"
         } else {
             table
         };
@@ -106,6 +118,11 @@ pub fn load(client: &mut Client, path: &Path) -> Result<TableCounts, BackupError
             tx.batch_execute(
                 "UPDATE staged_tasks SET state = 'done' WHERE status;
                  INSERT INTO tasks SELECT * FROM staged_tasks;",
+            )?;
+        }
+        if audit {
+            tx.batch_execute(
+                "INSERT INTO audit_log SELECT * FROM staged_audit ON CONFLICT DO NOTHING",
             )?;
         }
         loaded.set(table, rows);

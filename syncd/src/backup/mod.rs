@@ -5,16 +5,22 @@
 //! `sha256sum -c` checks it too). Inside, in this order:
 //!
 //! ```text
-//! taskmaster-backup 3
+//! taskmaster-backup 4
 //! {"created_at":"…","kind":"snapshot","last_ids":[u,g,t]}
 //! table users id,full_name,…
 //! <rows in PostgreSQL's COPY text format>
 //! \.
-//! table groups …            (then user_groups, tasks, api_tokens)
-//! end {"users":N,"groups":N,"user_groups":N,"tasks":N,"api_tokens":N}
+//! table groups …            (then user_groups, tasks, api_tokens, audit_log)
+//! end {"users":N,"groups":N,"user_groups":N,"tasks":N,"api_tokens":N,"audit_log":N}
 //! ```
 //!
-//! Older versions still load: version 2 (before task states and labels:
+//! The audit log is history, not state: a restore adds the backup's
+//! records to those PostgreSQL holds (ON CONFLICT DO NOTHING on the stream
+//! id) and never removes one, so restoring an older backup keeps the
+//! record of everything since, and restoring into an empty database brings
+//! the history back.
+//!
+//! Older versions still load: version 3 (before the audit log), version 2 (before task states and labels:
 //! its tasks get `done` or `todo` from their status, no creator, no
 //! labels) and version 1 (also before deactivation and personal tokens: no
 //! `users.active` column, no `api_tokens` table; its users come back
@@ -43,13 +49,13 @@ mod load;
 
 pub use load::load;
 
-const MAGIC: &str = "taskmaster-backup 3";
+const MAGIC: &str = "taskmaster-backup 4";
 const PREFIX: &str = "taskmaster-";
 const SUFFIX: &str = ".backup.gz";
 
 /// The tables a backup holds, in foreign-key order, with their columns
 /// (generated columns are left out: PostgreSQL computes them again).
-pub const TABLES: [(&str, &str); 5] = [
+pub const TABLES: [(&str, &str); 6] = [
     (
         "users",
         "id,full_name,email,role,number,password_hash,work_times,created_at,updated_at,active",
@@ -64,6 +70,7 @@ pub const TABLES: [(&str, &str); 5] = [
         "api_tokens",
         "id,user_id,name,secret_hash,read_only,created_at,expires_at,last_used_at",
     ),
+    ("audit_log", crate::audit::write::COLUMNS),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +99,8 @@ pub struct TableCounts {
     pub tasks: u64,
     #[serde(default)]
     pub api_tokens: u64,
+    #[serde(default)]
+    pub audit_log: u64,
 }
 
 impl TableCounts {
@@ -101,6 +110,7 @@ impl TableCounts {
             "groups" => self.groups = n,
             "user_groups" => self.user_groups = n,
             "api_tokens" => self.api_tokens = n,
+            "audit_log" => self.audit_log = n,
             _ => self.tasks = n,
         }
     }

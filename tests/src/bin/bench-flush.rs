@@ -1,6 +1,8 @@
 //! Times one syncd flush of everything dirty in a prefix (seeded by
-//! `bench-seed`) into a PostgreSQL database, and prints the rows and the
-//! seconds as JSON. `deploy/bench-flush.sh` compares it with `COPY`.
+//! `bench-seed`) into a PostgreSQL database, then the audit log's catching
+//! up with every change log entry the seeding wrote, and prints the rows
+//! and the seconds of each as JSON. `deploy/bench-flush.sh` compares both
+//! with `COPY`.
 //!
 //! Usage: `bench-flush <redis url> <key prefix> <database url>`.
 
@@ -28,8 +30,17 @@ async fn main() {
     let started = Instant::now();
     let report = syncd.flush_once().await.expect("flush");
     let secs = started.elapsed().as_secs_f64();
+    let client = redis::Client::open(redis.as_str()).expect("redis url");
+    let started = Instant::now();
+    let audited = taskmaster_syncd::audit::catch_up(&client, &syncd.keys, syncd.audit_pg.clone())
+        .await
+        .expect("audit");
+    let audit_secs = started.elapsed().as_secs_f64();
     println!(
         "{}",
-        serde_json::json!({"rows": report.rows(), "tasks": report.upserted[2], "seconds": secs})
+        serde_json::json!({
+            "rows": report.rows(), "tasks": report.upserted[2], "seconds": secs,
+            "audit_rows": audited, "audit_seconds": audit_secs,
+        })
     );
 }

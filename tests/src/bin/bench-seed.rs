@@ -107,7 +107,7 @@ async fn main() {
                             tail,
                             labels: String::new(),
                             meter: None,
-                            actor: taskmaster_api::acting::Acting::System,
+                            context: taskmaster_api::acting::context().to_string(),
                         });
                     }
                     last_task = store

@@ -19,7 +19,8 @@ use std::sync::LazyLock;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use taskmaster_shared::control::Counts;
+use taskmaster_shared::audit::Record;
+use taskmaster_shared::control::{AuditBacklog, Counts};
 use taskmaster_shared::domain::{Label, Role, TaskState, WorkTimes};
 use taskmaster_shared::model::{Group, Task, User};
 use utoipa::openapi::schema::{ComponentsBuilder, ObjectBuilder, Type};
@@ -113,6 +114,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
     components = with::<FeedMessage>(components);
     components = with::<ChangesPage<'static>>(components);
     components = with::<WsTicket>(components);
+    components = with::<AuditPage>(components);
+    components = with::<Record>(components);
+    components = with::<AuditBacklog>(components);
     let components = components
         .schema(
             "OpenApiDocument",

@@ -31,6 +31,25 @@ const FEED_TYPES: Param = param(
 );
 const FEED_GROUP: Param = param("group", Kind::Id, "Only entries about this group");
 
+/// The audit log's paging and time bounds.
+const AUDIT_SINCE: Param = param(
+    "since",
+    Kind::Text,
+    "Only records at or after this time (RFC 3339)",
+);
+const AUDIT_UNTIL: Param = param(
+    "until",
+    Kind::Text,
+    "Only records at or before this time (RFC 3339)",
+);
+const AUDIT_CURSOR: Param = param(
+    "cursor",
+    Kind::Position,
+    "The `next_cursor` of the previous page",
+);
+const AUDIT_LIMIT: Param = param("limit", Kind::Range(1, 200), "Records at most (default 50)");
+const AUDIT_PAGING: [Param; 4] = [AUDIT_SINCE, AUDIT_UNTIL, AUDIT_CURSOR, AUDIT_LIMIT];
+
 use HttpMethod::{Delete, Get, Post, Put};
 
 /// Every operation, in the router's order (see [`super::api`]).
@@ -241,6 +260,15 @@ pub const OPERATIONS: &[Operation] = &[
     .errors(&[400, 403, 404]),
     op(
         Get,
+        "/users/{id}/tasks/{tid}/history",
+        "tasks",
+        "The task's audit records, newest first (whoever may read the task)",
+    )
+    .query(&AUDIT_PAGING)
+    .answers(200, "AuditPage")
+    .errors(&[400, 403, 404, 422, 503]),
+    op(
+        Get,
         "/groups",
         "groups",
         "The groups the caller belongs to or administers (owner: all)",
@@ -419,6 +447,23 @@ pub const OPERATIONS: &[Operation] = &[
     ])
     .raw("SyncDone")
     .errors(&[400, 403, 409, 504]),
+    op(
+        Get,
+        "/admin/audit",
+        "operations",
+        "The audit log, newest first: one record per change (owner)",
+    )
+    .query(&[
+        param("actor", Kind::Text, "Only changes by this actor: a user id, `owner` or `system`"),
+        param("entity", Kind::OneOf(&crate::audit::ENTITIES), "Only changes to this type"),
+        param("id", Kind::Text, "Only changes to the row with this id"),
+        AUDIT_SINCE,
+        AUDIT_UNTIL,
+        AUDIT_CURSOR,
+        AUDIT_LIMIT,
+    ])
+    .answers(200, "AuditPage")
+    .errors(&[403, 422, 503]),
     op(
         Get,
         "/changes",

@@ -1,11 +1,14 @@
-//! Tasks: one user's tasks (`/users/{id}/tasks…`, [`user_tasks`]) and the
-//! views and batch changes across users (`/tasks/…`, [`reports`]), with
-//! their request bodies ([`body`]).
+//! Tasks: one user's tasks (`/users/{id}/tasks…`, [`user_tasks`]), a
+//! task's audit history ([`history`]) and the views and batch changes
+//! across users (`/tasks/…`, [`reports`]), with their request bodies
+//! ([`body`]).
 
 mod body;
+mod history;
 mod reports;
 mod user_tasks;
 
 pub use body::{Batch, CreateTask, TaskChanges};
+pub use history::history;
 pub use reports::{STATUS_FILTERS, batch, filter, search, stats};
 pub use user_tasks::{create, delete, get_one, list_for_user, mark_done, update};

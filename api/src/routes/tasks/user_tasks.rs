@@ -13,7 +13,9 @@ use taskmaster_shared::domain::UserId;
 use taskmaster_shared::model::{Task, is_current_task_row};
 
 use super::body::{CreateTask, NewTask, TaskChanges};
-use crate::access::{forbidden, user_not_found, visible_user};
+use crate::access::{
+    forbidden, may_access_user, not_found_for, readable_task, task_not_found, user_not_found,
+};
 use crate::answers::{TaskMessage, UserTasks, ok};
 use crate::auth::{Caller, Credentials, authenticate_with, remembered, resolve};
 use crate::authz;
@@ -23,7 +25,7 @@ use crate::extract::{JsonBody, parse_json, task_id, user_id};
 use crate::state::AppState;
 use crate::store::{
     ListHead, NewCreate, NewTaskRow, Principal, Refusal, TaskAction, TaskChangeSet, TaskRefusal,
-    TaskRow, sorted_tasks,
+    sorted_tasks,
 };
 use crate::task_filter::TaskFilter;
 
@@ -81,30 +83,6 @@ fn rows_by_id(rows: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
         .collect();
     rows.sort_unstable_by_key(|(id, _)| *id);
     rows.into_iter().map(|(_, raw)| raw).collect()
-}
-
-fn task_not_found() -> ApiError {
-    ApiError::NotFound("Task not found".into())
-}
-
-/// Checks that the caller may act on the tasks of user `id`. The owner and
-/// the user itself need no lookup (it would cost a Redis round trip on the
-/// hottest paths); a missing user then shows up as a missing task, and
-/// [`not_found_for`] names it.
-async fn may_access_user(state: &AppState, caller: &Caller, id: UserId) -> Result<(), ApiError> {
-    if caller.is_owner() || caller.is(id.get()) {
-        return Ok(());
-    }
-    visible_user(state, caller, id).await.map(|_| ())
-}
-
-/// The 404 for a task that could not be found under user `id`: "User not
-/// found" when the owner named a user that does not exist.
-async fn not_found_for(state: &AppState, caller: &Caller, id: UserId) -> ApiError {
-    if caller.is_owner() && matches!(state.store.user(id).await, Ok(None)) {
-        return user_not_found();
-    }
-    task_not_found()
 }
 
 pub async fn list_for_user(
@@ -218,6 +196,11 @@ async fn insert_task(
     creator: impl Into<Option<UserId>>,
     new: NewTask,
 ) -> Result<Option<Response>, ApiError> {
+    if guard.is_some() {
+        // A guarded create is the user's own Basic request, before
+        // anything recorded its caller.
+        crate::acting::record_basic(id.get());
+    }
     let now = now();
     let deadline = new.deadline.as_wire();
     let tail = NewTaskRow {
@@ -247,12 +230,7 @@ async fn insert_task(
             tail: tail.clone(),
             labels: new.labels.joined(),
             meter,
-            // A guarded create is the user's own, before anything
-            // recorded its caller.
-            actor: match guard {
-                Some(_) => crate::acting::Acting::User(id.get()),
-                None => crate::acting::actor(),
-            },
+            context: crate::acting::context().to_string(),
         })
         .await?;
     crate::ratelimit::admit(metered)?;
@@ -279,39 +257,10 @@ pub async fn get_one(
     credentials: Credentials,
     Path((id, tid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let (id, tid) = match (user_id(&id), task_id(&tid)) {
-        (Ok(id), Ok(tid)) => (id, tid),
-        (Err(e), _) | (_, Err(e)) => {
-            resolve(&state, &credentials).await?;
-            return Err(e);
-        }
-    };
-    // The caller and the task in one round trip.
-    let (caller, row) = authenticate_with(&state, &credentials, Some(id), &TaskRow(tid)).await?;
-    may_access_user(&state, &caller, id).await?;
-    // The stored JSON goes out as it is; only the two ids that decide
-    // visibility are read from it.
-    let row = row.and_then(|raw| Some((TaskOwnership::of(&raw)?, current_row(raw)?)));
-    match row {
-        Some((o, raw))
-            if o.user_id == id.get() && authz::can_see(&caller, o.user_id, o.group_id) =>
-        {
-            Ok(raw_ok(&raw))
-        }
-        _ => Err(not_found_for(&state, &caller, id).await),
-    }
-}
-
-/// Who a stored task belongs to, read without copying its text fields.
-#[derive(serde::Deserialize)]
-struct TaskOwnership {
-    user_id: u64,
-    group_id: u64,
-}
-
-impl TaskOwnership {
-    fn of(raw: &[u8]) -> Option<Self> {
-        serde_json::from_slice(raw).ok()
+    let (_, raw) = readable_task(&state, &credentials, &id, &tid).await?;
+    match current_row(raw) {
+        Some(raw) => Ok(raw_ok(&raw)),
+        None => Err(task_not_found()),
     }
 }
 

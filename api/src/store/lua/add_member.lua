@@ -19,5 +19,5 @@ if ARGV[5] == '1' and role ~= 'user' then return err('ROLE_FORBIDDEN', role) end
 if redis.call('SISMEMBER', k('group', gid, 'members'), uid) == 1 then return err('ALREADY_MEMBER') end
 redis.call('SADD', k('group', gid, 'members'), uid)
 redis.call('SADD', k('user', uid, 'groups'), gid)
-touch_user(uid)
+touch_user(uid, nil, {gid})
 return {'OK'}

@@ -1,14 +1,24 @@
 -- Prepended to every script (see api/src/store/mod.rs). ARGV[1] is the key
--- prefix; for writes ARGV[2] is the current time (RFC 3339), a space and
--- the actor the change log records ('owner', a user id or 'system'). The
--- key layout and the change log's entries are documented in
+-- prefix; for writes ARGV[2] is the current time (RFC 3339), then the
+-- request's context the change log records, separated by spaces: the actor
+-- ('owner', a user id or 'system'), how it authenticated, the session or
+-- token id ('-' for none) and the request id ('-' for none). The key
+-- layout and the change log's entries are documented in
 -- shared/src/keys.rs.
 --
 -- Scripts build key names from the prefix instead of declaring KEYS: the
 -- api targets a single Redis server (not Cluster), and a script's keys
 -- depend on what it reads (a user's groups, a group's tasks).
 local P = ARGV[1]
-local NOW, ACTOR = string.match(ARGV[2] or '', '^(%S*) ?(.*)$')
+local NOW, CONTEXT_TEXT = string.match(ARGV[2] or '', '^(%S*) ?(.*)$')
+
+-- A context text ("actor auth token request") as the four values an entry
+-- records.
+local function context(text)
+  local actor, auth, token, request = string.match(text, '^(%S*) ?(%S*) ?(%S*) ?(%S*)')
+  return {actor, auth ~= '' and auth or 'system', token ~= '' and token or '-', request ~= '' and request or '-'}
+end
+local CONTEXT = context(CONTEXT_TEXT)
 
 local function k(...)
   return P .. table.concat({...}, ':')
@@ -19,11 +29,13 @@ local PLURAL = {user = 'users', group = 'groups', task = 'tasks'}
 -- The change log (`P changes`, a stream): one entry per changed row, in
 -- the step that changes it, so that the log holds a write exactly when it
 -- happened, in commit order. `fields` are the entry's own after the common
--- ones: type, op (created|updated|deleted), id, actor, at. `actor` is the
--- script's (ARGV[2]) unless given (a create batch names one per create).
-local function log(t, id, op, fields, actor)
-  redis.call('XADD', P .. 'changes', '*', 'type', t, 'op', op, 'id', id, 'actor', actor or ACTOR,
-    'at', NOW, unpack(fields))
+-- ones: type, op (created|updated|deleted), id, actor, auth, token,
+-- request, at. The context is the script's (ARGV[2]) unless given (a
+-- create batch names one per create, see `context`).
+local function log(t, id, op, fields, ctx)
+  ctx = ctx or CONTEXT
+  redis.call('XADD', P .. 'changes', '*', 'type', t, 'op', op, 'id', id, 'actor', ctx[1],
+    'auth', ctx[2], 'token', ctx[3], 'request', ctx[4], 'at', NOW, unpack(fields))
 end
 
 -- Marks a row dirty for syncd, without an entry in the change log (a
@@ -49,38 +61,107 @@ local function ids_text(list)
   return table.concat(list, ',')
 end
 
+local function json_or_null(v, number)
+  if v == nil or v == cjson.null then return 'null' end
+  if number then return string.format('%d', v) end
+  return cjson.encode(v)
+end
+
+-- Ids sorted as numbers, joined: one text per set, whatever order Redis
+-- gave.
+local function sorted_ids(list)
+  local copy = {}
+  for i, v in ipairs(list) do copy[i] = v end
+  table.sort(copy, function(a, b) return tonumber(a) < tonumber(b) end)
+  return ids_text(copy)
+end
+
+-- An update's `changes` (the audit log's): `{"field":[old,new],...}` of
+-- the fields that differ, in a fixed order. A hash row's are compared as
+-- stored (strings; the readers type them, see shared/src/audit.rs), but
+-- for the password hash, recorded only as `"password":"changed"`, and
+-- the bookkeeping fields, left out.
+local UNDIFFED = {id = true, email_key = true, name_key = true, tv = true, created_at = true, updated_at = true}
+local function hash_state(key)
+  local h = redis.call('HGETALL', key)
+  local s = {}
+  for i = 1, #h, 2 do s[h[i]] = h[i + 1] end
+  return s
+end
+local function hash_changes(before, after)
+  local parts, seen = {}, {}
+  local function field(f)
+    if seen[f] or UNDIFFED[f] then return end
+    seen[f] = true
+    if before[f] == after[f] then return end
+    if f == 'pw' then
+      parts[#parts + 1] = '"password":"changed"'
+    else
+      parts[#parts + 1] = cjson.encode(f) .. ':[' .. json_or_null(before[f]) .. ',' .. json_or_null(after[f]) .. ']'
+    end
+  end
+  for f in pairs(before) do field(f) end
+  for f in pairs(after) do field(f) end
+  table.sort(parts)
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+
+-- A user as `hash_changes` compares it: its hash and its groups.
+local function user_state(uid)
+  local s = hash_state(k('user', uid))
+  s.groups = sorted_ids(redis.call('SMEMBERS', k('user', uid, 'groups')))
+  return s
+end
+
+-- A user row as the change log carries it (see hash_row), groups included.
+local function user_row(uid)
+  local groups = redis.call('SMEMBERS', k('user', uid, 'groups'))
+  local parts = hash_row(k('user', uid))
+  parts[#parts + 1] = '"groups":' .. cjson.encode(sorted_ids(groups))
+  return '{' .. table.concat(parts, ',') .. '}', groups
+end
+
 -- Marks user uid dirty and logs it with its row (its groups included).
 -- `former` lists groups it was in before this step and is no longer: the
 -- entry's `groups` names them too, so that their admins see it leave.
-local function dirty_user(uid, op, former)
+-- `detail` is an update's `changes`, or a delete's row (read before it
+-- went).
+local function dirty_user(uid, op, former, detail)
   mark('user', uid)
-  local groups = redis.call('SMEMBERS', k('user', uid, 'groups'))
+  if op == 'deleted' then
+    log('user', uid, op, {'groups', ids_text(former or {}), 'row', detail})
+    return
+  end
+  local row, groups = user_row(uid)
   local route = {}
   for _, g in ipairs(groups) do route[#route + 1] = g end
   for _, g in ipairs(former or {}) do route[#route + 1] = g end
-  if op == 'deleted' then
-    log('user', uid, op, {'groups', ids_text(route)})
-    return
+  local fields = {'groups', ids_text(route), 'row', row}
+  if op == 'updated' then
+    fields[#fields + 1] = 'changes'
+    fields[#fields + 1] = detail or '{}'
   end
-  local parts = hash_row(k('user', uid))
-  parts[#parts + 1] = '"groups":' .. cjson.encode(ids_text(groups))
-  log('user', uid, op, {'groups', ids_text(route), 'row', '{' .. table.concat(parts, ',') .. '}'})
+  log('user', uid, op, fields)
 end
 
--- Marks group gid dirty and logs it with its row (nothing for a delete:
--- its id says which).
-local function dirty_group(gid, op)
+-- Marks group gid dirty and logs it with its row; `detail` as for
+-- dirty_user.
+local function dirty_group(gid, op, detail)
   mark('group', gid)
   if op == 'deleted' then
-    log('group', gid, op, {})
+    log('group', gid, op, {'row', detail})
+  elseif op == 'updated' then
+    log('group', gid, op, {'row', '{' .. table.concat(hash_row(k('group', gid)), ',') .. '}',
+      'changes', detail or '{}'})
   else
     log('group', gid, op, {'row', '{' .. table.concat(hash_row(k('group', gid)), ',') .. '}'})
   end
 end
 
 -- Marks task tid dirty and logs it: its user and group, the group it left
--- when it moved, and its row's JSON (none for a delete).
-local function dirty_task(tid, op, user, group, row, old_group)
+-- when it moved, and its row's JSON (after the write; before a delete);
+-- an update's `changes` (see task_changes).
+local function dirty_task(tid, op, user, group, row, old_group, changes)
   mark('task', tid)
   local fields = {'user', user, 'group', group}
   if old_group and old_group ~= group then
@@ -90,6 +171,10 @@ local function dirty_task(tid, op, user, group, row, old_group)
   if row then
     fields[#fields + 1] = 'row'
     fields[#fields + 1] = row
+  end
+  if changes then
+    fields[#fields + 1] = 'changes'
+    fields[#fields + 1] = changes
   end
   log('task', tid, op, fields)
 end
@@ -142,13 +227,7 @@ local function task_get(tid)
   local t = cjson.decode(raw)
   if t.state == nil then t.state = t.status and 'done' or 'todo' end
   if type(t.labels) ~= 'table' then t.labels = {} end
-  return t
-end
-
-local function json_or_null(v, number)
-  if v == nil or v == cjson.null then return 'null' end
-  if number then return string.format('%d', v) end
-  return cjson.encode(v)
+  return t, raw
 end
 
 -- Byte order, as Rust sorts strings (Lua's `<` follows the server's
@@ -175,6 +254,48 @@ local function same_labels(a, b)
     if a[i] ~= b[i] then return false end
   end
   return true
+end
+
+-- A task update's `changes` (see hash_changes): the fields compared, in
+-- the row's order (`updated_at` left out), typed as in the row. Take a
+-- snapshot before changing a task, and compare it with the task after.
+local TASK_DIFFED = {'title', 'status', 'priority', 'deadline', 'information', 'user_id', 'group_id', 'state',
+  'labels', 'completed_at'}
+local TASK_NUMBERS = {priority = true, user_id = true, group_id = true}
+local function task_snapshot(t)
+  local s = {}
+  for _, f in ipairs(TASK_DIFFED) do s[f] = t[f] end
+  s.status = t.state == 'done'
+  return s
+end
+local function task_value(f, v)
+  if f == 'labels' then
+    local out = {}
+    for i, l in ipairs(v) do out[i] = cjson.encode(l) end
+    return '[' .. table.concat(out, ',') .. ']'
+  end
+  if f == 'status' then return v and 'true' or 'false' end
+  return json_or_null(v, TASK_NUMBERS[f])
+end
+local function absent(v)
+  return v == nil or v == cjson.null
+end
+local function task_changes(before, t)
+  local after = task_snapshot(t)
+  local parts = {}
+  for _, f in ipairs(TASK_DIFFED) do
+    local a, b = before[f], after[f]
+    local same
+    if f == 'labels' then
+      same = same_labels(a, b)
+    else
+      same = a == b or (absent(a) and absent(b))
+    end
+    if not same then
+      parts[#parts + 1] = '"' .. f .. '":[' .. task_value(f, a) .. ',' .. task_value(f, b) .. ']'
+    end
+  end
+  return '{' .. table.concat(parts, ',') .. '}'
 end
 
 -- Adds task tid to (or removes it from) the label index of group gid:
@@ -225,7 +346,7 @@ end
 
 -- Deletes a task row and its index entries.
 local function delete_task(tid)
-  local t = task_get(tid)
+  local t, raw = task_get(tid)
   if t then
     local gid = string.format('%d', t.group_id)
     redis.call('SREM', k('user', string.format('%d', t.user_id), 'tasks'), tid)
@@ -233,7 +354,7 @@ local function delete_task(tid)
     index_labels(tid, gid, t.labels, false)
     tasks_changed(string.format('%d', t.user_id))
     redis.call('DEL', k('task', tid))
-    dirty_task(tid, 'deleted', string.format('%d', t.user_id), gid)
+    dirty_task(tid, 'deleted', string.format('%d', t.user_id), gid, raw)
   else
     -- Not in Redis: PostgreSQL may still hold it.
     mark('task', tid)
@@ -261,11 +382,12 @@ local function leave_group(uid, gid)
     if target then
       redis.call('SREM', k('group', gid, 'tasks'), tid)
       local t = task_get(tid)
+      local before = task_snapshot(t)
       t.group_id = target
       t.updated_at = NOW
       local row = task_put(t, gid, t.labels)
       redis.call('SADD', k('group', target, 'tasks'), tid)
-      dirty_task(tid, 'updated', uid, string.format('%d', target), row, gid)
+      dirty_task(tid, 'updated', uid, string.format('%d', target), row, gid, task_changes(before, t))
     else
       delete_task(tid)
     end
@@ -280,11 +402,25 @@ local function can_modify(caller, task_user, task_group)
   return redis.call('SISMEMBER', k('user', caller, 'admin_of'), task_group) == 1
 end
 
--- A change to user uid's memberships: a new `updated_at`, marked dirty
--- and logged (`former`: see dirty_user).
-local function touch_user(uid, former)
+-- A change to user uid's memberships, made just before: a new
+-- `updated_at`, marked dirty and logged. `former` lists the groups it
+-- left (see dirty_user), `joined` those it joined.
+local function touch_user(uid, former, joined)
+  local now_in = redis.call('SMEMBERS', k('user', uid, 'groups'))
+  local new = {}
+  for _, g in ipairs(joined or {}) do new[g] = true end
+  local was = {}
+  for _, g in ipairs(now_in) do
+    if not new[g] then was[#was + 1] = g end
+  end
+  for _, g in ipairs(former or {}) do was[#was + 1] = g end
+  local before, after = sorted_ids(was), sorted_ids(now_in)
+  local changes = '{}'
+  if before ~= after then
+    changes = '{"groups":[' .. cjson.encode(before) .. ',' .. cjson.encode(after) .. ']}'
+  end
   redis.call('HSET', k('user', uid), 'updated_at', NOW)
-  dirty_user(uid, 'updated', former)
+  dirty_user(uid, 'updated', former, changes)
 end
 
 -- Who takes over the groups user `uid` administers when it is deleted or
@@ -302,18 +438,19 @@ end
 -- administered; every group changed is marked dirty and logged, and
 -- so is the owner's row when it joined a group.
 local function hand_groups(uid, owner, groups)
-  local joined = false
+  local joined = {}
   for _, g in ipairs(groups) do
+    local before = hash_state(k('group', g))
     redis.call('HSET', k('group', g), 'admin_id', owner, 'updated_at', NOW)
     redis.call('SREM', k('user', uid, 'admin_of'), g)
     redis.call('SADD', k('user', owner, 'admin_of'), g)
     if redis.call('SADD', k('group', g, 'members'), owner) == 1 then
       redis.call('SADD', k('user', owner, 'groups'), g)
-      joined = true
+      joined[#joined + 1] = g
     end
-    dirty_group(g, 'updated')
+    dirty_group(g, 'updated', hash_changes(before, hash_state(k('group', g))))
   end
-  if joined then touch_user(owner) end
+  if #joined > 0 then touch_user(owner, nil, joined) end
 end
 
 -- The refusal when a user's groups have nobody to go to.

@@ -15,5 +15,5 @@ redis.call('SADD', k('user', admin, 'admin_of'), id)
 redis.call('SADD', k('group', id, 'members'), admin)
 redis.call('SADD', k('user', admin, 'groups'), id)
 dirty_group(id, 'created')
-touch_user(admin)
+touch_user(admin, nil, {tostring(id)})
 return {'OK', id}

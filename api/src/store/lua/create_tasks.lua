@@ -7,8 +7,9 @@
 -- counts against ('' when it was counted in an earlier step), with its
 -- interval (ms), burst and how many to take (see gcra.lua), and the
 -- task's labels joined by newlines (the same as in the row; '' for none)
--- for the group's label index, and the actor the change log records (the
--- creates come from several requests: ARGV[2]'s actor is not theirs).
+-- for the group's label index, and the context the change log records
+-- ("actor auth token request", see common.lua: the creates come from
+-- several requests, ARGV[2]'s context is not theirs).
 --
 -- The creates an api shard gathered (see api/src/creates.rs), in one
 -- atomic step. Each is checked and answered on its own: the reply holds,
@@ -109,8 +110,11 @@ end
 -- Marked dirty all at once (what dirty_task() does for one row), and
 -- logged one by one: the change log holds one entry per row.
 redis.call('SADD', P .. 'dirty:tasks', unpack(ids))
+local contexts = {}
 for j, i in ipairs(accepted) do
   local b = 3 + i * 11
-  log('task', ids[j], 'created', {'user', ARGV[b], 'group', ARGV[b + 1], 'row', rows[2 * j]}, ARGV[b + 10])
+  local text = ARGV[b + 10]
+  if not contexts[text] then contexts[text] = context(text) end
+  log('task', ids[j], 'created', {'user', ARGV[b], 'group', ARGV[b + 1], 'row', rows[2 * j]}, contexts[text])
 end
 return with_counts()

@@ -4,6 +4,7 @@ local id = ARGV[3]
 local key = k('group', id)
 if redis.call('EXISTS', key) == 0 then return err('NOT_FOUND') end
 local row = redis.call('HGETALL', key)
+local logged_row = '{' .. table.concat(hash_row(key), ',') .. '}'
 local members = redis.call('SMEMBERS', k('group', id, 'members'))
 -- The tasks go first, then the members (each logged as no longer in
 -- the group), then the group: a reader sees the log in that order.
@@ -20,5 +21,5 @@ if f[2] and redis.call('HGET', P .. 'idx:group_name', f[2]) == id then
 end
 redis.call('DEL', key, k('group', id, 'members'), k('group', id, 'tasks'), k('group', id, 'labels'))
 redis.call('SREM', P .. 'groups', id)
-dirty_group(id, 'deleted')
+dirty_group(id, 'deleted', logged_row)
 return {'OK', row, #members, #tasks}

@@ -14,6 +14,7 @@ if #admin_of > 0 then
 end
 if taker then hand_groups(id, taker, admin_of) end
 local row = redis.call('HGETALL', key)
+local logged_row = user_row(id)
 local groups = redis.call('SMEMBERS', k('user', id, 'groups'))
 local tasks = redis.call('SMEMBERS', k('user', id, 'tasks'))
 for _, tid in ipairs(tasks) do delete_task(tid) end
@@ -24,5 +25,5 @@ drop_tokens(id)
 end_sessions(id)
 redis.call('DEL', key, k('user', id, 'cv'), k('user', id, 'groups'), k('user', id, 'tasks'), k('user', id, 'admin_of'))
 redis.call('SREM', P .. 'users', id)
-dirty_user(id, 'deleted', groups)
+dirty_user(id, 'deleted', groups, logged_row)
 return {'OK', row, groups, #tasks}

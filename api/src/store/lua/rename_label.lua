@@ -16,6 +16,7 @@ for _, tid in ipairs(tids) do
   local t = task_get(tid)
   if t then
     local old = t.labels
+    local before = task_snapshot(t)
     local renamed, seen = {}, {}
     for _, l in ipairs(old) do
       if l == from then l = to end
@@ -28,7 +29,8 @@ for _, tid in ipairs(tids) do
     table.sort(renamed, bytes_less)
     t.labels = renamed
     t.updated_at = NOW
-    dirty_task(tid, 'updated', string.format('%d', t.user_id), gid, task_put(t, gid, old))
+    dirty_task(tid, 'updated', string.format('%d', t.user_id), gid, task_put(t, gid, old), nil,
+      task_changes(before, t))
   end
 end
 return {'OK', #tids}

@@ -2,7 +2,8 @@
 -- KEYS[1] the user's session set, KEYS[2] the change log.
 -- ARGV[1] the session key prefix (`P session:`), ARGV[2] a session id, or
 -- '' for every session of the user, ARGV[3] the user's id, ARGV[4] the
--- actor, ARGV[5] the time.
+-- request's context ("actor auth token request", see common.lua),
+-- ARGV[5] the time.
 -- Returns how many sessions were ended. An end is logged (type `session`,
 -- no session id: readers only need to know the user's credentials
 -- changed, and close the live feeds that stood on them).
@@ -17,7 +18,8 @@ else
   redis.call('DEL', KEYS[1])
 end
 if ended > 0 then
-  redis.call('XADD', KEYS[2], '*', 'type', 'session', 'op', 'deleted', 'id', ARGV[3], 'actor', ARGV[4],
-    'at', ARGV[5], 'user', ARGV[3])
+  local actor, auth, token, request = string.match(ARGV[4], '^(%S*) (%S*) (%S*) (%S*)$')
+  redis.call('XADD', KEYS[2], '*', 'type', 'session', 'op', 'deleted', 'id', ARGV[3], 'actor', actor,
+    'auth', auth, 'token', token, 'request', request, 'at', ARGV[5], 'user', ARGV[3])
 end
 return ended

@@ -14,6 +14,7 @@ if new_admin ~= '' and new_admin ~= cur[2] then
   if not role then return err('ADMIN_NOT_FOUND') end
   if role ~= 'group_admin' and role ~= 'owner' then return err('ADMIN_ROLE') end
 end
+local before = hash_state(key)
 if ARGV[4] ~= '' then
   if cur[1] ~= ARGV[5] then redis.call('HDEL', P .. 'idx:group_name', cur[1]) end
   redis.call('HSET', P .. 'idx:group_name', ARGV[5], id)
@@ -25,9 +26,9 @@ if new_admin ~= '' and new_admin ~= cur[2] then
   redis.call('HSET', key, 'admin_id', new_admin)
   if redis.call('SADD', k('group', id, 'members'), new_admin) == 1 then
     redis.call('SADD', k('user', new_admin, 'groups'), id)
-    touch_user(new_admin)
+    touch_user(new_admin, nil, {id})
   end
 end
 redis.call('HSET', key, 'updated_at', NOW)
-dirty_group(id, 'updated')
+dirty_group(id, 'updated', hash_changes(before, hash_state(key)))
 return {'OK'}

@@ -30,6 +30,7 @@ if ARGV[7] == 'user' and cur[1] ~= 'user' then
   end
 end
 -- Every check passed: apply.
+local before = user_state(id)
 if taker then hand_groups(id, taker, admin_of) end
 if ARGV[5] ~= '' then
   if cur[2] and cur[2] ~= ARGV[6] then redis.call('HDEL', P .. 'idx:email', cur[2]) end
@@ -104,5 +105,5 @@ for i = pairs_from, #ARGV, 2 do
   redis.call('HSET', key, ARGV[i], ARGV[i + 1])
 end
 redis.call('HSET', key, 'updated_at', NOW)
-dirty_user(id, 'updated', left)
+dirty_user(id, 'updated', left, hash_changes(before, user_state(id)))
 return {'OK', moved}

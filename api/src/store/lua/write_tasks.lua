@@ -121,6 +121,7 @@ for _, tid in ipairs(ids) do
     out[#out + 1] = redis.call('GET', k('task', tid))
     delete_task(tid)
   else
+    local before = task_snapshot(t)
     local old_group = string.format('%d', t.group_id)
     if new_group ~= '' and new_group ~= old_group then
       redis.call('SREM', k('group', old_group, 'tasks'), tid)
@@ -144,7 +145,8 @@ for _, tid in ipairs(ids) do
     t.updated_at = NOW
     local row = task_put(t, old_group, old_labels)
     out[#out + 1] = row
-    dirty_task(tid, 'updated', string.format('%d', t.user_id), string.format('%d', t.group_id), row, old_group)
+    dirty_task(tid, 'updated', string.format('%d', t.user_id), string.format('%d', t.group_id), row, old_group,
+      task_changes(before, t))
   end
 end
 return out

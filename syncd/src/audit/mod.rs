@@ -1,0 +1,258 @@
+//! The audit log: syncd reads the change log (`P changes`) as the consumer
+//! group `audit`, appends one row per entry to PostgreSQL's `audit_log`
+//! ([`write`]) and acknowledges the entries only after that transaction
+//! commits; it answers the api's queries for the records PostgreSQL holds
+//! ([`query`]).
+//!
+//! Exactly once, from at-least-once reading: a crash between the commit
+//! and the acknowledgement leaves the entries pending; they are read again
+//! (pending entries first, at every start) and inserted with ON CONFLICT
+//! DO NOTHING on the stream id, so nothing is written twice. While
+//! PostgreSQL is down the batch is retried with capped backoff and nothing
+//! is acknowledged: the stream keeps every entry (its trim never passes
+//! the group, see `lua/trim_changes.lua`), and `/admin/status` shows the
+//! backlog.
+//!
+//! The consumer runs on its own task with its own PostgreSQL thread
+//! ([`crate::pg::PgWorker`]), so neither a flush nor a slow query holds it
+//! up, and it holds up neither. Every syncd instance runs it, the standby
+//! too, under the one consumer name: appending is idempotent, so sharing
+//! the pending entries is safe, and a standby keeps the log going while
+//! the active daemon is gone.
+
+pub mod query;
+pub mod write;
+
+use std::time::Duration;
+
+use taskmaster_shared::audit::Record;
+use taskmaster_shared::config::SyncdFault;
+use taskmaster_shared::keys::Keys;
+use taskmaster_shared::position::Position;
+use tokio::sync::mpsc;
+
+use crate::Control;
+use crate::pg::PgWorker;
+
+/// Entries read (and written in one transaction) at most.
+const BATCH: usize = 1_000;
+/// How long one read blocks waiting for new entries.
+const BLOCK_MS: u64 = 1_000;
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Reads the change log into the audit log until `control` closes (the
+/// daemon stopped).
+pub async fn consume(
+    client: redis::Client,
+    keys: Keys,
+    pg: PgWorker,
+    fault: Option<SyncdFault>,
+    control: mpsc::Sender<Control>,
+) {
+    let stopped = || control.is_closed();
+    while !stopped() {
+        let mut consumer = match Consumer::connect(&client, &keys, pg.clone(), fault).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "audit: cannot reach Redis or make the group");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        // What this consumer was given and never acknowledged comes first.
+        let mut pending = true;
+        while !stopped() {
+            match consumer.batch(pending, &stopped).await {
+                Ok(0) => pending = false,
+                Ok(_) => {}
+                Err(e) => {
+                    // Whatever was read and not acknowledged is read again
+                    // as pending, and appended again: nothing twice.
+                    tracing::warn!(error = %e, "audit: lost the change log's read; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Appends everything the group has not acknowledged, then returns how
+/// many entries it appended (for the benchmark, `bench-flush`).
+pub async fn catch_up(
+    client: &redis::Client,
+    keys: &Keys,
+    pg: PgWorker,
+) -> redis::RedisResult<u64> {
+    let mut consumer = Consumer::connect(client, keys, pg, None).await?;
+    let mut total = 0;
+    for pending in [true, false] {
+        loop {
+            let n = consumer.batch(pending, &|| false).await?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+        }
+    }
+    Ok(total)
+}
+
+/// The group's reader on one connection.
+struct Consumer {
+    conn: redis::aio::MultiplexedConnection,
+    stream: String,
+    pg: PgWorker,
+    fault: Option<SyncdFault>,
+}
+
+impl Consumer {
+    async fn connect(
+        client: &redis::Client,
+        keys: &Keys,
+        pg: PgWorker,
+        fault: Option<SyncdFault>,
+    ) -> redis::RedisResult<Consumer> {
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let stream = keys.changes();
+        ensure_group(&mut conn, &stream).await?;
+        Ok(Consumer {
+            conn,
+            stream,
+            pg,
+            fault,
+        })
+    }
+
+    /// Reads one batch (this consumer's pending entries, or new ones after
+    /// waiting up to [`BLOCK_MS`]), appends it and acknowledges it; how
+    /// many entries it held.
+    async fn batch(
+        &mut self,
+        pending: bool,
+        stopped: &(dyn Fn() -> bool + Sync),
+    ) -> redis::RedisResult<usize> {
+        let entries = read(
+            &mut self.conn,
+            &self.stream,
+            if pending { "0" } else { ">" },
+        )
+        .await?;
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<String> = entries.iter().map(|(p, _)| p.to_string()).collect();
+        let records: Vec<Record> = entries
+            .iter()
+            .map(|(p, fields)| Record::from_entry(*p, fields))
+            .collect();
+        append(&self.pg, records, stopped).await;
+        if self.fault == Some(SyncdFault::AuditAfterCommit) {
+            tracing::error!("SYNCD_FAULT=audit_after_commit: aborting before the acknowledgement");
+            std::process::abort();
+        }
+        ack(&mut self.conn, &self.stream, &ids).await?;
+        Ok(ids.len())
+    }
+}
+
+/// Appends `records`, retrying until PostgreSQL takes them or `stopped`.
+async fn append(pg: &PgWorker, records: Vec<Record>, stopped: &(dyn Fn() -> bool + Sync)) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let batch = records.clone();
+        match pg
+            .run(move |client| Ok(write::append(client, &batch)?))
+            .await
+        {
+            Ok(written) => {
+                tracing::debug!(
+                    audit.read = records.len(),
+                    audit.written = written,
+                    "audit log appended"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "audit: cannot append; the entries stay pending");
+            }
+        }
+        if stopped() {
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(RETRY_MAX);
+    }
+}
+
+/// Creates the group at the stream's start (so an upgrade audits the
+/// history the stream still holds); an existing group is left as it is.
+async fn ensure_group(
+    conn: &mut redis::aio::MultiplexedConnection,
+    stream: &str,
+) -> redis::RedisResult<()> {
+    let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(stream)
+        .arg(Keys::AUDIT_GROUP)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(conn)
+        .await;
+    match created {
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+        other => other,
+    }
+}
+
+type Entry = (Position, Vec<(String, Vec<u8>)>);
+/// An entry as `XREADGROUP` answers it: a pending entry trimmed since has
+/// no fields.
+type Delivered = (String, Option<Vec<(String, Vec<u8>)>>);
+
+/// One read as the group: `from` is `0` (this consumer's pending entries)
+/// or `>` (new ones, blocking a while).
+async fn read(
+    conn: &mut redis::aio::MultiplexedConnection,
+    stream: &str,
+    from: &str,
+) -> redis::RedisResult<Vec<Entry>> {
+    let mut cmd = redis::cmd("XREADGROUP");
+    cmd.arg("GROUP")
+        .arg(Keys::AUDIT_GROUP)
+        .arg(Keys::AUDIT_CONSUMER)
+        .arg("COUNT")
+        .arg(BATCH);
+    if from == ">" {
+        cmd.arg("BLOCK").arg(BLOCK_MS);
+    }
+    let reply: Option<Vec<(String, Vec<Delivered>)>> = cmd
+        .arg("STREAMS")
+        .arg(stream)
+        .arg(from)
+        .query_async(conn)
+        .await?;
+    let mut out = Vec::new();
+    for (_, entries) in reply.unwrap_or_default() {
+        for (id, fields) in entries {
+            // A pending entry removed from the stream has no fields: it can
+            // only have been acknowledged elsewhere meanwhile.
+            if let (Some(position), Some(fields)) = (Position::parse(&id), fields) {
+                out.push((position, fields));
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn ack(
+    conn: &mut redis::aio::MultiplexedConnection,
+    stream: &str,
+    ids: &[String],
+) -> redis::RedisResult<()> {
+    redis::cmd("XACK")
+        .arg(stream)
+        .arg(Keys::AUDIT_GROUP)
+        .arg(ids)
+        .query_async(conn)
+        .await
+}
