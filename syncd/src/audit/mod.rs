@@ -35,7 +35,7 @@ use crate::Control;
 use crate::pg::PgWorker;
 
 /// Entries read (and written in one transaction) at most.
-const BATCH: usize = 1_000;
+const BATCH: usize = 5_000;
 /// How long one read blocks waiting for new entries.
 const BLOCK_MS: u64 = 1_000;
 const RETRY_MAX: Duration = Duration::from_secs(30);
@@ -62,7 +62,7 @@ pub async fn consume(
         // What this consumer was given and never acknowledged comes first.
         let mut pending = true;
         while !stopped() {
-            match consumer.batch(pending, &stopped).await {
+            match consumer.batch(pending, !pending, &stopped).await {
                 Ok(0) => pending = false,
                 Ok(_) => {}
                 Err(e) => {
@@ -87,7 +87,7 @@ pub async fn catch_up(
     let mut total = 0;
     for pending in [true, false] {
         loop {
-            let n = consumer.batch(pending, &|| false).await?;
+            let n = consumer.batch(pending, false, &|| false).await?;
             if n == 0 {
                 break;
             }
@@ -103,6 +103,12 @@ struct Consumer {
     stream: String,
     pg: PgWorker,
     fault: Option<SyncdFault>,
+    /// The next batch, read while the previous one was being appended.
+    ahead: Option<Vec<Entry>>,
+    /// Where the next read of pending entries starts (after the last one
+    /// read): pending entries stay pending until acknowledged, so reading
+    /// from `0` again would return the batch being appended.
+    pending_from: String,
 }
 
 impl Consumer {
@@ -112,7 +118,13 @@ impl Consumer {
         pg: PgWorker,
         fault: Option<SyncdFault>,
     ) -> redis::RedisResult<Consumer> {
-        let mut conn = client.get_multiplexed_async_connection().await?;
+        // A blocking read must not be cut off as a slow answer.
+        let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(
+            Duration::from_millis(BLOCK_MS) + Duration::from_secs(5),
+        ));
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
         let stream = keys.changes();
         ensure_group(&mut conn, &stream).await?;
         Ok(Consumer {
@@ -120,43 +132,71 @@ impl Consumer {
             stream,
             pg,
             fault,
+            ahead: None,
+            pending_from: "0".to_owned(),
         })
     }
 
-    /// Reads one batch (this consumer's pending entries, or new ones after
-    /// waiting up to [`BLOCK_MS`]), appends it and acknowledges it; how
-    /// many entries it held.
+    /// Appends one batch (this consumer's pending entries, or new ones,
+    /// waiting up to [`BLOCK_MS`] for them when `block`) and acknowledges
+    /// it; how many entries it held (0 also when `stopped` while the batch
+    /// could not be appended: then nothing is acknowledged). The next
+    /// batch is read while PostgreSQL appends this one.
     async fn batch(
         &mut self,
         pending: bool,
+        block: bool,
         stopped: &(dyn Fn() -> bool + Sync),
     ) -> redis::RedisResult<usize> {
-        let entries = read(
-            &mut self.conn,
-            &self.stream,
-            if pending { "0" } else { ">" },
-        )
-        .await?;
-        if entries.is_empty() {
+        let from = |c: &Consumer| {
+            if pending {
+                c.pending_from.clone()
+            } else {
+                ">".to_owned()
+            }
+        };
+        let entries = match self.ahead.take() {
+            Some(entries) => entries,
+            None => {
+                let start = from(self);
+                read(&mut self.conn, &self.stream, &start, block).await?
+            }
+        };
+        let Some((last, _)) = entries.last() else {
             return Ok(0);
+        };
+        if pending {
+            self.pending_from = last.to_string();
         }
         let ids: Vec<String> = entries.iter().map(|(p, _)| p.to_string()).collect();
         let records: Vec<Record> = entries
             .iter()
             .map(|(p, fields)| Record::from_entry(*p, fields))
             .collect();
-        append(&self.pg, records, stopped).await;
+        let mut conn = self.conn.clone();
+        let next_from = from(self);
+        let (appended, next) = tokio::join!(
+            append(&self.pg, records, stopped),
+            read(&mut conn, &self.stream, &next_from, false)
+        );
+        if !appended {
+            return Ok(0);
+        }
         if self.fault == Some(SyncdFault::AuditAfterCommit) {
             tracing::error!("SYNCD_FAULT=audit_after_commit: aborting before the acknowledgement");
             std::process::abort();
         }
         ack(&mut self.conn, &self.stream, &ids).await?;
+        // A failed read ahead is simply read again.
+        self.ahead = next.ok().filter(|n| !n.is_empty());
         Ok(ids.len())
     }
 }
 
-/// Appends `records`, retrying until PostgreSQL takes them or `stopped`.
-async fn append(pg: &PgWorker, records: Vec<Record>, stopped: &(dyn Fn() -> bool + Sync)) {
+/// Appends `records`, retrying until PostgreSQL takes them (`true`) or
+/// `stopped` (`false`).
+async fn append(pg: &PgWorker, records: Vec<Record>, stopped: &(dyn Fn() -> bool + Sync)) -> bool {
+    let records = std::sync::Arc::new(records);
     let mut backoff = Duration::from_millis(250);
     loop {
         let batch = records.clone();
@@ -170,14 +210,14 @@ async fn append(pg: &PgWorker, records: Vec<Record>, stopped: &(dyn Fn() -> bool
                     audit.written = written,
                     "audit log appended"
                 );
-                return;
+                return true;
             }
             Err(e) => {
                 tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "audit: cannot append; the entries stay pending");
             }
         }
         if stopped() {
-            return;
+            return false;
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(RETRY_MAX);
@@ -210,11 +250,12 @@ type Entry = (Position, Vec<(String, Vec<u8>)>);
 type Delivered = (String, Option<Vec<(String, Vec<u8>)>>);
 
 /// One read as the group: `from` is `0` (this consumer's pending entries)
-/// or `>` (new ones, blocking a while).
+/// or `>` (new ones; `block`: waiting a while for them).
 async fn read(
     conn: &mut redis::aio::MultiplexedConnection,
     stream: &str,
     from: &str,
+    block: bool,
 ) -> redis::RedisResult<Vec<Entry>> {
     let mut cmd = redis::cmd("XREADGROUP");
     cmd.arg("GROUP")
@@ -222,7 +263,7 @@ async fn read(
         .arg(Keys::AUDIT_CONSUMER)
         .arg("COUNT")
         .arg(BATCH);
-    if from == ">" {
+    if block {
         cmd.arg("BLOCK").arg(BLOCK_MS);
     }
     let reply: Option<Vec<(String, Vec<Delivered>)>> = cmd
