@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
-use taskmaster_tests::{Auth, ChildProcess, TestApp, connect_pg, eventually, shared, spawn_app};
+use taskmaster_tests::{Auth, ChildProcess, TestApp, eventually, shared, spawn_app};
 
 /// A `taskmaster-syncd` process on the app's data and a new database, with
 /// `extra` variables; returns once its schema is in place.
@@ -31,22 +31,7 @@ async fn syncd_on(
 ) -> (ChildProcess, tokio_postgres::Client) {
     let mut vars = vec![("SYNC_INTERVAL", "1h")];
     vars.extend_from_slice(extra);
-    let env = app.syncd_env(url, &vars);
-    let syncd = ChildProcess::spawn("taskmaster-syncd", &env).expect("syncd starts");
-    let pg = connect_pg(url).await.expect("pg");
-    let ready = eventually(Duration::from_secs(20), || async {
-        pg.query_one("SELECT count(*) FROM audit_log", &[])
-            .await
-            .ok()
-            .map(|_| ())
-    })
-    .await;
-    assert!(
-        ready.is_some(),
-        "schema never appeared:\n{}",
-        syncd.output()
-    );
-    (syncd, pg)
+    app.syncd_process(url, &vars).await
 }
 
 /// Entries in the change log.

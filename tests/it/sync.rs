@@ -38,22 +38,8 @@ async fn syncd_process(app: &TestApp, interval: &str) -> (ChildProcess, tokio_po
     let shared = shared().await;
     let db = shared.empty_database().await.expect("database");
     let url = shared.postgres.url(&db);
-    let env = app.syncd_env(&url, &[("SYNC_INTERVAL", interval)]);
-    let syncd = ChildProcess::spawn("taskmaster-syncd", &env).expect("syncd starts");
-    let pg = connect_pg(&url).await.expect("pg");
-    let ready = eventually(Duration::from_secs(20), || async {
-        pg.query_one("SELECT count(*) FROM sync_fence", &[])
-            .await
-            .ok()
-            .map(|_| ())
-    })
-    .await;
-    assert!(
-        ready.is_some(),
-        "schema never appeared:\n{}",
-        syncd.output()
-    );
-    (syncd, pg)
+    app.syncd_process(&url, &[("SYNC_INTERVAL", interval)])
+        .await
 }
 
 /// Every row of the api (as the owner sees it) must equal PostgreSQL's.

@@ -448,6 +448,33 @@ impl TestApp {
         .collect()
     }
 
+    /// A `taskmaster-syncd` process on this app's data and the database at
+    /// `database_url`, with `extra` variables; returns once it has applied
+    /// every migration (the last one's table answers), with a client of
+    /// that database.
+    pub async fn syncd_process(
+        &self,
+        database_url: &str,
+        extra: &[(&str, &str)],
+    ) -> (ChildProcess, tokio_postgres::Client) {
+        let env = self.syncd_env(database_url, extra);
+        let syncd = ChildProcess::spawn("taskmaster-syncd", &env).expect("syncd starts");
+        let pg = connect_pg(database_url).await.expect("pg");
+        let ready = eventually(Duration::from_secs(20), || async {
+            pg.query_one("SELECT count(*) FROM audit_log", &[])
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await;
+        assert!(
+            ready.is_some(),
+            "schema never appeared:\n{}",
+            syncd.output()
+        );
+        (syncd, pg)
+    }
+
     /// The api's own store layer on this app's Redis and prefix, for
     /// tests that drive it below HTTP.
     pub fn store(&self) -> taskmaster_api::store::Store {
