@@ -23,6 +23,8 @@ pub enum Acting {
     /// The owner header, which has no account.
     Owner,
     User(u64),
+    /// A request that has not authenticated (a registration).
+    Anonymous,
     /// The api itself, outside any request.
     System,
 }
@@ -33,6 +35,7 @@ impl fmt::Display for Acting {
         match self {
             Acting::Owner => f.write_str("owner"),
             Acting::User(id) => id.fmt(f),
+            Acting::Anonymous => f.write_str("anonymous"),
             Acting::System => f.write_str("system"),
         }
     }
@@ -43,7 +46,8 @@ impl fmt::Display for Acting {
 pub struct Context {
     pub actor: Acting,
     /// How the caller authenticated ([`Method::name`]), `system` outside
-    /// a request, `none` before authentication.
+    /// a request, `none` before authentication (then the actor is
+    /// [`Acting::Anonymous`]).
     pub auth: &'static str,
     /// The login session's id or the personal token's (never a secret).
     pub credential: Option<Arc<str>>,
@@ -82,7 +86,7 @@ tokio::task_local! {
 /// Runs a request's future with a slot for its context.
 pub async fn scope<F: Future>(request: Arc<str>, future: F) -> F::Output {
     let context = Context {
-        actor: Acting::System,
+        actor: Acting::Anonymous,
         auth: "none",
         credential: None,
         request: Some(request),
@@ -157,7 +161,7 @@ mod tests {
         assert_eq!(actor(), Acting::System);
         assert_eq!(stamp("T"), "T system system - -");
         let inside = scope(Arc::from("r1"), async {
-            assert_eq!(stamp("T"), "T system none - r1");
+            assert_eq!(stamp("T"), "T anonymous none - r1");
             record(&caller(
                 Some(7),
                 Method::Token {

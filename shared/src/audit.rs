@@ -36,10 +36,11 @@ pub struct Record {
     pub id: String,
     /// When the change was made (RFC 3339).
     pub at: String,
-    /// A user id, `owner` (the owner header) or `system`.
+    /// A user id, `owner` (the owner header), `anonymous` (a registration)
+    /// or `system`.
     pub actor: String,
     /// How the actor authenticated: `session`, `cookie`, `token`,
-    /// `basic`, `owner_header`, or `system`.
+    /// `basic`, `owner_header`; `none` (anonymous) or `system`.
     pub auth: String,
     /// The login session's id or the personal token's (never a secret).
     pub token_id: Option<String>,

@@ -57,8 +57,8 @@
 //! | `type` | `task`, `user`, `group`; `token` (a personal API token made or revoked), `session` (login sessions ended); `reset` (a restore replaced the data) |
 //! | `op` | `created`, `updated`, `deleted` (`reset`: `restored`) |
 //! | `id` | the row's id (a token's id; a session entry's user id) |
-//! | `actor` | who wrote: a user id, `owner` (the owner header), `system` (the api outside a request, syncd) |
-//! | `auth` | how the actor authenticated: `session`, `cookie`, `token`, `basic`, `owner_header`, `system` |
+//! | `actor` | who wrote: a user id, `owner` (the owner header), `anonymous` (a request that did not authenticate: a registration), `system` (the api outside a request, syncd) |
+//! | `auth` | how the actor authenticated: `session`, `cookie`, `token`, `basic`, `owner_header`; `none` (anonymous), `system` |
 //! | `token` | the login session's id or the personal token's, `-` for none (never a secret) |
 //! | `request` | the request id (`X-Request-Id`), `-` outside a request |
 //! | `at` | the write's time (RFC 3339) |

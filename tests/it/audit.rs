@@ -34,14 +34,19 @@ async fn syncd_on(
     app.syncd_process(url, &vars).await
 }
 
-/// Entries in the change log.
+/// Entries ever appended to the change log (trimmed ones included).
 async fn logged(app: &TestApp) -> i64 {
     let mut redis = app.redis().await;
-    redis::cmd("XLEN")
+    let info: HashMap<String, redis::Value> = redis::cmd("XINFO")
+        .arg("STREAM")
         .arg(app.keys.changes())
         .query_async(&mut redis)
         .await
-        .expect("xlen")
+        .expect("xinfo");
+    match info.get("entries-added") {
+        Some(redis::Value::Int(n)) => *n,
+        other => panic!("entries-added: {other:?}"),
+    }
 }
 
 /// Entries the audit consumer group has not acknowledged (read straight
@@ -624,6 +629,62 @@ async fn every_write_produces_exactly_one_record_per_change_that_reads_the_same_
         expected: vec![expect("session", "deleted", other.id, json!({}))],
     });
 
+    // Deactivation, then a demotion that hands the groups the admin
+    // administered to the owner account.
+    let (rid, _) = send(
+        &app,
+        Method::PUT,
+        &format!("/users/{u}"),
+        &Auth::Owner,
+        Some(json!({"active": false})),
+    )
+    .await;
+    steps.push(owner(
+        "deactivate a user",
+        rid,
+        vec![expect(
+            "user",
+            "updated",
+            u,
+            json!({"active": [true, false]}),
+        )],
+    ));
+    let admin2 = app.seed_user("group_admin", &[]).await;
+    let g2 = app.seed_group(admin2.id).await;
+    let (rid, _) = send(
+        &app,
+        Method::PUT,
+        &format!("/users/{}", admin2.id),
+        &Auth::Owner,
+        Some(json!({"role": "user"})),
+    )
+    .await;
+    let taker = app
+        .call(Method::GET, &format!("/groups/{g2}"), &Auth::Owner, None)
+        .await
+        .json()["data"]["admin_id"]
+        .as_u64()
+        .expect("the group's new admin");
+    steps.push(owner(
+        "demote a group admin",
+        rid,
+        vec![
+            expect(
+                "group",
+                "updated",
+                g2,
+                json!({"admin_id": [admin2.id, taker]}),
+            ),
+            expect("user", "updated", taker, json!({"group_ids": [[], [g2]]})),
+            expect(
+                "user",
+                "updated",
+                admin2.id,
+                json!({"role": ["group_admin", "user"]}),
+            ),
+        ],
+    ));
+
     let (rid, _) = send(
         &app,
         Method::DELETE,
@@ -693,6 +754,31 @@ async fn every_write_produces_exactly_one_record_per_change_that_reads_the_same_
     );
     syncd.signal(libc::SIGTERM);
     assert_eq!(syncd.wait_for_exit(Duration::from_secs(15)).await, Some(0));
+}
+
+#[tokio::test]
+async fn a_registration_is_recorded_as_made_by_nobody_signed_in() {
+    let app =
+        taskmaster_tests::spawn_app_with(shared().await.redis.port, &[("REGISTRATION", "open")])
+            .await;
+    let res = app
+        .call(Method::POST, "/auth/register", &Auth::None, Some(json!({
+            "full_name": "New Comer", "email": "new.comer@example.com", "password": "a-long-secret-1"
+        })))
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    let id = res.json()["data"]["user"]["id"].as_u64().expect("id");
+    let records = all_records(&app, &format!("entity=user&id={id}")).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(
+        (records[0]["actor"].as_str(), records[0]["auth"].as_str()),
+        (Some("anonymous"), Some("none"))
+    );
+    assert_eq!(
+        records[0]["request_id"].as_str(),
+        res.header("x-request-id")
+    );
+    assert_eq!(records[0]["changes"]["email"], "new.comer@example.com");
 }
 
 #[tokio::test]
@@ -948,7 +1034,9 @@ async fn kill_9_at_random_moments_under_writes_loses_and_doubles_nothing() {
 async fn while_postgres_refuses_the_backlog_grows_is_shown_and_then_drains_exactly_once() {
     let app = spawn_app().await;
     let (_admin, g, user) = app.seed_team().await;
-    let (mut syncd, pg, _) = syncd(&app, &[]).await;
+    // A log that keeps 3 entries: its trim must still keep every entry the
+    // audit log has not taken.
+    let (mut syncd, pg, _) = syncd(&app, &[("CHANGES_RETAIN_ENTRIES", "3")]).await;
     caught_up(&app, &syncd).await;
     pg.batch_execute("ALTER TABLE audit_log RENAME TO audit_log_away")
         .await
@@ -994,6 +1082,29 @@ async fn while_postgres_refuses_the_backlog_grows_is_shown_and_then_drains_exact
     caught_up(&app, &syncd).await;
     let entries = logged(&app).await;
     assert_eq!(audit_rows(&pg).await, (entries, entries));
+    for t in &titles {
+        let n: i64 = pg
+            .query_one(
+                "SELECT count(*) FROM audit_log WHERE entity = 'task' AND entity_id = $1",
+                &[&t.to_string()],
+            )
+            .await
+            .expect("count")
+            .get(0);
+        assert_eq!(n, 1, "task {t}");
+    }
+    // Now that the audit log has them, the trim takes the log down.
+    let trimmed = eventually(Duration::from_secs(10), || async {
+        let mut redis = app.redis().await;
+        let len: i64 = redis::cmd("XLEN")
+            .arg(app.keys.changes())
+            .query_async(&mut redis)
+            .await
+            .ok()?;
+        (len <= 3).then_some(())
+    })
+    .await;
+    assert!(trimmed.is_some(), "never trimmed:\n{}", syncd.output());
     syncd.signal(libc::SIGTERM);
     assert_eq!(syncd.wait_for_exit(Duration::from_secs(15)).await, Some(0));
 }

@@ -26,7 +26,8 @@ pub struct FeedMessage {
     /// The row as the REST answers show it; a delete's bare id; `null` for
     /// a reset.
     pub data: serde_json::Value,
-    /// Who wrote: a user id, `owner` (the owner header) or `system`.
+    /// Who wrote: a user id, `owner` (the owner header), `anonymous` (a
+    /// registration) or `system`.
     pub actor: String,
     /// When (RFC 3339).
     pub at: String,
