@@ -18,31 +18,33 @@
 //! | `P user:{id}:cv` | string | the user's credential version: 1 at creation, bumped on every password or role change, set to the epoch by a restore, deleted with the user; `0` while the user is deactivated (no credential of it passes), Redis's clock in µs when it is reactivated (larger than any version it had, so no earlier session or remembered password is current again). A string of its own so that a request of a remembered credential reads it together with the row it is about in one `MGET` |
 //! | `P group:{id}` | hash | `id name admin_id created_at updated_at` |
 //! | `P token:{id}` | string | a personal API token (`{id}`: 22 base64url characters): `{uid} {role} {read_only} {expires ms} {digest} {created ms} {last used ms} {name}` (see `crate::api_token`). Durable: written behind with its user (dirty as `user` `{uid}`), so a flush rewrites a user's tokens with its row |
+//! | `P webhook:{id}` | hash | `id group url events secret active created_by created_at updated_at`: a registered webhook (`group` empty for the owner's global hooks; `events` comma-separated, sorted; `secret` the HMAC key its deliveries are signed with, never answered; `active` `1` or `0`; `created_by` empty for the owner header). Durable: written behind as its own row type |
 //! | `P task:{id}` | string | the task's JSON, exactly as answered: `{"id","title","status","priority","deadline","information","user_id","group_id","created_at","updated_at","state","created_by","labels","completed_at"}` in that order, `completed_at` last (reads pass it through; scripts decode and re-encode it atomically). Rows written before `state` existed end at `updated_at`: they are read as `state` `done` or `todo` by their `status`, no creator, no labels, and answered in the current shape (see `docs/design.md`, "Upgrading task rows") |
 //!
 //! ## Indexes (maintained in the same atomic step as the row)
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `P users` / `P groups` | set | ids of all rows of that type (there is no set of all tasks: the owner's views read every user's task set, and each create is spared one insert into the largest set there would be) |
+//! | `P users` / `P groups` / `P webhooks` | set | ids of all rows of that type (there is no set of all tasks: the owner's views read every user's task set, and each create is spared one insert into the largest set there would be) |
 //! | `P user:{id}:groups` | set | ids of the groups the user is a member of |
 //! | `P user:{id}:tasks` | set | ids of the user's tasks |
 //! | `P user:{id}:admin_of` | set | ids of the groups whose `admin_id` is the user |
 //! | `P user:{id}:tokens` | set | ids of the user's personal API tokens (at most 50) |
 //! | `P group:{id}:members` | set | ids of the group's members |
 //! | `P group:{id}:tasks` | set | ids of the tasks in the group |
+//! | `P group:{id}:webhooks` | set | ids of the group's webhooks (they go with the group) |
 //! | `P group:{id}:labels` | hash | label → how many of the group's tasks carry it (a label leaves with its last task) |
 //! | `P group:{id}:label:{label}` | set | ids of the group's tasks that carry the label (`{label}` as stored: 1 to 50 characters, no control characters); a group-wide rename reads it |
 //! | `P idx:email` | hash | lower-cased email → user id |
 //! | `P idx:group_name` | hash | lower-cased group name → group id |
-//! | `P seq:{users,groups,tasks}` | string | last id handed out (INCR; never decreases) |
+//! | `P seq:{users,groups,tasks,webhooks}` | string | last id handed out (INCR; never decreases) |
 //!
 //! ## Write-behind (api → syncd)
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `P dirty:{users,groups,tasks}` | set | ids changed since the last flush, deletes included; a user row includes its memberships and its personal API tokens |
-//! | `P inflight:{users,groups,tasks}` | set | ids taken by the flush in progress (renamed from `dirty:*`; merged back after a crash); taken and cleared only by the lease holder, checked in the same script |
+//! | `P dirty:{users,groups,tasks,webhooks}` | set | ids changed since the last flush, deletes included; a user row includes its memberships and its personal API tokens |
+//! | `P inflight:{users,groups,tasks,webhooks}` | set | ids taken by the flush in progress (renamed from `dirty:*`; merged back after a crash); taken and cleared only by the lease holder, checked in the same script |
 
 //! ## The change log
 //!
@@ -123,33 +125,42 @@
 
 use std::fmt;
 
-/// The three row types. Their plural name is used in keys and in the
-/// `/admin` answers.
+/// The row types written behind. Their plural name is used in keys and in
+/// the `/admin` answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RowType {
     User,
     Group,
     Task,
+    /// A registered webhook (see `P webhook:{id}`).
+    Webhook,
 }
 
 impl RowType {
-    pub const ALL: [RowType; 3] = [RowType::User, RowType::Group, RowType::Task];
+    pub const ALL: [RowType; 4] = [
+        RowType::User,
+        RowType::Group,
+        RowType::Task,
+        RowType::Webhook,
+    ];
 
-    /// `users`, `groups`, `tasks`.
+    /// `users`, `groups`, `tasks`, `webhooks`.
     pub fn plural(self) -> &'static str {
         match self {
             RowType::User => "users",
             RowType::Group => "groups",
             RowType::Task => "tasks",
+            RowType::Webhook => "webhooks",
         }
     }
 
-    /// `user`, `group`, `task`.
+    /// `user`, `group`, `task`, `webhook`.
     pub fn singular(self) -> &'static str {
         match self {
             RowType::User => "user",
             RowType::Group => "group",
             RowType::Task => "task",
+            RowType::Webhook => "webhook",
         }
     }
 
@@ -158,6 +169,7 @@ impl RowType {
             "user" | "users" => Some(RowType::User),
             "group" | "groups" => Some(RowType::Group),
             "task" | "tasks" => Some(RowType::Task),
+            "webhook" | "webhooks" => Some(RowType::Webhook),
             _ => None,
         }
     }
@@ -246,6 +258,11 @@ impl Keys {
 
     pub fn group_tasks(&self, group: u64) -> String {
         self.k(format_args!("group:{group}:tasks"))
+    }
+
+    /// `P group:{id}:webhooks`: the group's webhooks.
+    pub fn group_webhooks(&self, group: u64) -> String {
+        self.k(format_args!("group:{group}:webhooks"))
     }
 
     /// `P group:{id}:labels`: label → how many of the group's tasks carry

@@ -18,6 +18,7 @@
 //! * [`duration`]: parsing of human durations such as `15m` or `1h30m`.
 //! * [`hex`]: digests as lower-case hex text.
 //! * [`shutdown`]: SIGTERM and SIGINT as one future.
+//! * [`webhook`]: registered webhooks and their events.
 
 pub mod api_token;
 pub mod audit;
@@ -34,3 +35,4 @@ pub mod shutdown;
 pub mod systemd;
 pub mod telemetry;
 pub mod time;
+pub mod webhook;

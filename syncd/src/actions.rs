@@ -220,8 +220,10 @@ impl Daemon {
                     .await
                     .map_err(|e| ActionError::Failed(format!("flush failed: {e}")))?;
                 Ok(serde_json::json!({
-                    "upserted": {"users": report.upserted[0], "groups": report.upserted[1], "tasks": report.upserted[2]},
-                    "deleted": {"users": report.deleted[0], "groups": report.deleted[1], "tasks": report.deleted[2]},
+                    "upserted": {"users": report.upserted[0], "groups": report.upserted[1], "tasks": report.upserted[2],
+                                 "webhooks": report.upserted[3]},
+                    "deleted": {"users": report.deleted[0], "groups": report.deleted[1], "tasks": report.deleted[2],
+                                "webhooks": report.deleted[3]},
                     "rows": report.rows(),
                     "duration_ms": report.duration.as_millis() as u64,
                 }))

@@ -285,10 +285,12 @@ impl Daemon {
             .pg
             .run(|client| {
                 let row = client.query_one(
-                    "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM groups), (SELECT count(*) FROM tasks)",
+                    "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM groups), (SELECT count(*) FROM tasks),
+                            (SELECT count(*) FROM webhooks)",
                     &[],
                 )?;
-                Ok(Counts { users: row.get::<_, i64>(0) as u64, groups: row.get::<_, i64>(1) as u64, tasks: row.get::<_, i64>(2) as u64 })
+                let n = |i: usize| row.get::<_, i64>(i).max(0) as u64;
+                Ok(Counts { users: n(0), groups: n(1), tasks: n(2), webhooks: n(3) })
             })
             .await;
         match counted {

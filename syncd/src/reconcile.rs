@@ -62,15 +62,15 @@ pub enum Reconciled {
     /// This Redis server was checked before.
     Known,
     /// A new server, in step with PostgreSQL: counters raised.
-    Checked { raised_to: [u64; 3] },
+    Checked { raised_to: [u64; 4] },
     /// A new server that lost the effects of a flush: rebuilt.
-    Rebuilt { raised_to: [u64; 3], loaded: Loaded },
+    Rebuilt { raised_to: [u64; 4], loaded: Loaded },
 }
 
 /// What PostgreSQL knows: the highest ids ever handed out (per type) and
 /// the committed flushes.
 struct Durable {
-    last_ids: [u64; 3],
+    last_ids: [u64; 4],
     flushes: u64,
 }
 
@@ -165,21 +165,22 @@ async fn durable(syncd: &Syncd) -> Result<Durable, PgError> {
                 "SELECT GREATEST(s.last_user_id, (SELECT coalesce(max(id), 0) FROM users)),
                         GREATEST(s.last_group_id, (SELECT coalesce(max(id), 0) FROM groups)),
                         GREATEST(s.last_task_id, (SELECT coalesce(max(id), 0) FROM tasks)),
+                        GREATEST(s.last_webhook_id, (SELECT coalesce(max(id), 0) FROM webhooks)),
                         s.flushes
                  FROM sync_state s WHERE s.id = 1",
                 &[],
             )?;
             let n = |i: usize| row.get::<_, i64>(i).max(0) as u64;
             Ok(Durable {
-                last_ids: [n(0), n(1), n(2)],
-                flushes: n(3),
+                last_ids: [n(0), n(1), n(2), n(3)],
+                flushes: n(4),
             })
         })
         .await
 }
 
 /// Raises each `seq:*` counter to at least `to` (never lowers one).
-async fn raise_counters(syncd: &Syncd, to: [u64; 3]) -> Result<(), ReconcileError> {
+async fn raise_counters(syncd: &Syncd, to: [u64; 4]) -> Result<(), ReconcileError> {
     let mut conn = redis_conn(syncd).await?;
     let mut inv = restore::RAISE_COUNTER.prepare_invoke();
     for (t, _) in RowType::ALL.into_iter().zip(to) {

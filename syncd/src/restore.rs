@@ -59,6 +59,7 @@ pub struct Loaded {
     pub memberships: u64,
     pub tasks: u64,
     pub tokens: u64,
+    pub webhooks: u64,
     pub removed_keys: u64,
 }
 
@@ -74,6 +75,7 @@ pub fn is_data_key(keys: &Keys, key: &str) -> bool {
         "user:",
         "group:",
         "task:",
+        "webhook:",
         "token:",
         "session:",
         "idx:",
@@ -82,7 +84,10 @@ pub fn is_data_key(keys: &Keys, key: &str) -> bool {
     ]
     .iter()
     .any(|p| rest.starts_with(p))
-        || matches!(rest, "users" | "groups" | "tasks" | "meta:owner")
+        || matches!(
+            rest,
+            "users" | "groups" | "tasks" | "webhooks" | "meta:owner"
+        )
 }
 
 async fn conn(redis: &RedisPool) -> Result<redis_pool::Conn, RestoreError> {
@@ -123,7 +128,7 @@ async fn clear(redis: &RedisPool, keys: &Keys) -> Result<u64, RestoreError> {
 /// What the PostgreSQL side hands the Redis side.
 enum Piece {
     Commands(Pipeline),
-    Done { loaded: Loaded, max_ids: [u64; 3] },
+    Done { loaded: Loaded, max_ids: [u64; 4] },
 }
 
 /// Collects commands and hands them over a pipeline at a time.
@@ -179,7 +184,7 @@ fn produce(
         .read_only(true)
         .start()?;
     let mut loaded = Loaded::default();
-    let mut max_ids = [0u64; 3];
+    let mut max_ids = [0u64; 4];
     let mut b = Batcher {
         pipe: redis::pipe(),
         queued: 0,
@@ -358,6 +363,39 @@ fn produce(
             max_ids[2] = max_ids[2].max(task.id);
             b.added(4 + 2 * task.labels.len(), false)
         },
+    )? && each_row(
+        &mut tx,
+        "SELECT id, group_id, url, array_to_string(events, ','), secret, active, created_by,
+                created_at, updated_at
+         FROM webhooks ORDER BY id",
+        |r| {
+            let id = r.get::<_, i64>(0) as u64;
+            let group = r.get::<_, Option<i64>>(1).map(|g| g as u64);
+            let created_by = r.get::<_, Option<i64>>(6).map(|u| u.to_string());
+            let at = |i: usize| rfc3339(r.get::<_, chrono::DateTime<chrono::Utc>>(i));
+            b.pipe
+                .cmd("HSET")
+                .arg(keys.row(RowType::Webhook, id))
+                .arg(&[
+                    ("id", id.to_string()),
+                    ("group", group.map(|g| g.to_string()).unwrap_or_default()),
+                    ("url", r.get(2)),
+                    ("events", r.get(3)),
+                    ("secret", r.get(4)),
+                    ("active", if r.get(5) { "1" } else { "0" }.to_owned()),
+                    ("created_by", created_by.unwrap_or_default()),
+                    ("created_at", at(7)),
+                    ("updated_at", at(8)),
+                ])
+                .ignore();
+            b.pipe.cmd("SADD").arg(keys.all(RowType::Webhook)).arg(id).ignore();
+            if let Some(g) = group {
+                b.pipe.cmd("SADD").arg(keys.group_webhooks(g)).arg(id).ignore();
+            }
+            loaded.webhooks += 1;
+            max_ids[3] = max_ids[3].max(id);
+            b.added(3, false)
+        },
     )? && b.added(0, true);
     if !going {
         return Ok(false);
@@ -365,7 +403,7 @@ fn produce(
     // Ids handed out and deleted above the highest row count too, so that
     // no id is handed out twice (sync_state: see the V3 migration).
     if let Some(recorded) = tx.query_opt(
-        "SELECT last_user_id, last_group_id, last_task_id FROM sync_state WHERE id = 1",
+        "SELECT last_user_id, last_group_id, last_task_id, last_webhook_id FROM sync_state WHERE id = 1",
         &[],
     )? {
         for (i, max) in max_ids.iter_mut().enumerate() {

@@ -100,6 +100,7 @@ impl Store {
             users: at(0) + at(1),
             groups: at(2) + at(3),
             tasks: at(4) + at(5),
+            webhooks: at(6) + at(7),
         })
     }
 

@@ -128,7 +128,7 @@ async fn force_flushes_through_the_control_channel_and_the_admin_views_report_it
         .json();
     assert_eq!(
         stats["data"]["redis"],
-        serde_json::json!({"users": 2, "groups": 1, "tasks": 2})
+        serde_json::json!({"users": 2, "groups": 1, "tasks": 2, "webhooks": 0})
     );
     assert_eq!(
         stats["data"]["postgresql"], stats["data"]["redis"],

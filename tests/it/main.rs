@@ -37,3 +37,4 @@ mod task_views;
 mod tasks;
 mod users;
 mod validation;
+mod webhook_rows;

@@ -501,17 +501,23 @@ async fn a_task_list_read_before_a_restore_is_never_answered_after_it() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Writes `text` (a backup in the current format, format 4) as a backup of
-/// an older `version` into `dir`, as that version wrote them: version 3 had
-/// no audit log; version 2 also had no task states, creators, labels or
+/// Writes `text` (a backup in the current format, format 5) as a backup of
+/// an older `version` into `dir`, as that version wrote them: version 4 had
+/// no webhooks; version 3 also had no audit log; version 2 also had no task states, creators, labels or
 /// completion times (the last four task columns); version 1 also had no
 /// `users.active` (the last users column) and no `api_tokens` table.
 /// Returns the file's name.
 pub(crate) fn write_older_backup(dir: &Path, text: &str, version: u8) -> String {
+    // The tables a version did not have yet.
+    let dropped = |table: &str| {
+        table == "webhooks"
+            || (table == "audit_log" && version <= 3)
+            || (table == "api_tokens" && version == 1)
+    };
     let mut old = String::new();
     let mut table = "";
     for line in text.lines() {
-        if line == "taskmaster-backup 4" {
+        if line == "taskmaster-backup 5" {
             old.push_str(&format!("taskmaster-backup {version}\n"));
         } else if let Some(rest) = line.strip_prefix("table ") {
             table = rest.split(' ').next().expect("a table name");
@@ -522,22 +528,25 @@ pub(crate) fn write_older_backup(dir: &Path, text: &str, version: u8) -> String 
                 "users" if version == 1 => line.replace(",active", ""),
                 _ => line.to_owned(),
             };
-            if !(table == "api_tokens" && version == 1) && table != "audit_log" {
+            if !dropped(table) {
                 old.push_str(&format!("{line}\n"));
             }
         } else if let Some(json) = line.strip_prefix("end ") {
             let mut counts: Value = serde_json::from_str(json).expect("end line");
-            counts.as_object_mut().expect("counts").remove("audit_log");
+            counts.as_object_mut().expect("counts").remove("webhooks");
+            if version <= 3 {
+                counts.as_object_mut().expect("counts").remove("audit_log");
+            }
             if version == 1 {
                 counts.as_object_mut().expect("counts").remove("api_tokens");
             }
             old.push_str(&format!("end {counts}\n"));
         } else if line == "\\." {
-            if !(table == "api_tokens" && version == 1) && table != "audit_log" {
+            if !dropped(table) {
                 old.push_str("\\.\n");
             }
             table = "";
-        } else if (table == "api_tokens" && version == 1) || table == "audit_log" {
+        } else if dropped(table) {
         } else if table == "users" && version == 1 {
             let (row, active) = line.rsplit_once('\t').expect("a users row");
             assert_eq!(active, "t");

@@ -230,7 +230,7 @@ async fn a_flush_makes_postgres_equal_redis_deletes_included() {
     .await;
 
     let report = syncd.flush_once().await.expect("flush");
-    assert_eq!(report.upserted, [4, 2, 3], "{report:?}");
+    assert_eq!(report.upserted, [4, 2, 3, 0], "{report:?}");
     assert_same(&app, &pg).await;
 
     // Personal tokens are written behind with their user: made, revoked,
@@ -239,7 +239,7 @@ async fn a_flush_makes_postgres_equal_redis_deletes_included() {
     let (_, revoked) = app.api_token(&v, false).await;
     app.api_token(&admin, false).await;
     let report = syncd.flush_once().await.expect("flush");
-    assert_eq!(report.upserted, [3, 0, 0], "{report:?}");
+    assert_eq!(report.upserted, [3, 0, 0, 0], "{report:?}");
     assert_same(&app, &pg).await;
     let res = app
         .call(
@@ -260,7 +260,7 @@ async fn a_flush_makes_postgres_equal_redis_deletes_included() {
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     let report = syncd.flush_once().await.expect("flush");
-    assert_eq!(report.upserted, [2, 0, 0], "{report:?}");
+    assert_eq!(report.upserted, [2, 0, 0, 0], "{report:?}");
     assert_same(&app, &pg).await;
     let left: Vec<String> = pg
         .query("SELECT id FROM api_tokens", &[])
@@ -357,7 +357,7 @@ async fn a_flush_in_many_chunks_is_still_one_transaction() {
         .expect("rename back");
 
     let report = syncd.flush_once().await.expect("flush");
-    assert_eq!(report.upserted, [7, 3, 10], "{report:?}");
+    assert_eq!(report.upserted, [7, 3, 10, 0], "{report:?}");
     assert_same(&app, &pg).await;
 
     // Deletes and cascades across chunks.

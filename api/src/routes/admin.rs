@@ -57,6 +57,7 @@ async fn view(state: &AppState) -> Result<SyncView, ApiError> {
             groups: counts.groups,
             // Tasks have no set of all ids: counted from every user's task set.
             tasks: state.store.task_count().await?,
+            webhooks: counts.webhooks,
         },
     })
 }

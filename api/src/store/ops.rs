@@ -20,6 +20,7 @@ pub struct SyncCounts {
     pub pending: Counts,
     pub users: u64,
     pub groups: u64,
+    pub webhooks: u64,
 }
 
 /// What bootstrap found of the owner account.
@@ -81,7 +82,8 @@ impl Store {
             pipe.scard(keys.dirty(t)).scard(keys.inflight(t));
         }
         pipe.scard(keys.all(RowType::User))
-            .scard(keys.all(RowType::Group));
+            .scard(keys.all(RowType::Group))
+            .scard(keys.all(RowType::Webhook));
         let replies: Vec<Value> = self.query(&pipe).await?;
         let status = match replies.first() {
             Some(Value::BulkString(raw)) => serde_json::from_slice::<SyncdStatus>(raw).ok(),
@@ -99,9 +101,11 @@ impl Store {
                 users: at(0) + at(1),
                 groups: at(2) + at(3),
                 tasks: at(4) + at(5),
+                webhooks: at(6) + at(7),
             },
-            users: at(6),
-            groups: at(7),
+            users: at(8),
+            groups: at(9),
+            webhooks: at(10),
         })
     }
 

@@ -10,11 +10,14 @@ pub struct Counts {
     pub users: u64,
     pub groups: u64,
     pub tasks: u64,
+    /// Absent from records written before webhooks existed.
+    #[serde(default)]
+    pub webhooks: u64,
 }
 
 impl Counts {
     pub fn total(&self) -> u64 {
-        self.users + self.groups + self.tasks
+        self.users + self.groups + self.tasks + self.webhooks
     }
 }
 

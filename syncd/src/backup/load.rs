@@ -10,6 +10,7 @@ use postgres::Client;
 
 use super::{BackupError, MAGIC, TABLES, TableCounts, io_at};
 
+const MAGIC_V4: &str = "taskmaster-backup 4";
 const MAGIC_V3: &str = "taskmaster-backup 3";
 const MAGIC_V2: &str = "taskmaster-backup 2";
 const MAGIC_V1: &str = "taskmaster-backup 1";
@@ -19,6 +20,11 @@ const TASKS_V2: (&str, &str) = (
     "tasks",
     "id,title,status,priority,deadline,information,user_id,group_id,created_at,updated_at",
 );
+
+/// The tables of a version 4 backup (before webhooks).
+const TABLES_V4: [(&str, &str); 6] = [
+    TABLES[0], TABLES[1], TABLES[2], TABLES[3], TABLES[4], TABLES[6],
+];
 
 /// The tables of a version 3 backup (before the audit log).
 const TABLES_V3: [(&str, &str); 5] = [TABLES[0], TABLES[1], TABLES[2], TABLES[3], TABLES[4]];
@@ -52,6 +58,7 @@ pub fn load(client: &mut Client, path: &Path) -> Result<TableCounts, BackupError
     next_line(&mut input, &mut line)?;
     let tables: &[(&str, &str)] = match line.trim_end() {
         MAGIC => &TABLES,
+        MAGIC_V4 => &TABLES_V4,
         MAGIC_V3 => &TABLES_V3,
         MAGIC_V2 => &TABLES_V2,
         MAGIC_V1 => &TABLES_V1,
@@ -63,15 +70,18 @@ pub fn load(client: &mut Client, path: &Path) -> Result<TableCounts, BackupError
     // with GREATEST, so a restore never hands out an id handed out before.
     let last_ids = serde_json::from_str::<serde_json::Value>(&line)
         .ok()
-        .and_then(|h| serde_json::from_value::<[i64; 3]>(h["last_ids"].clone()).ok());
+        .and_then(|h| serde_json::from_value::<Vec<i64>>(h["last_ids"].clone()).ok())
+        .filter(|ids| ids.len() >= 3);
     let mut tx = client.transaction()?;
-    tx.batch_execute("TRUNCATE users, groups, user_groups, tasks, api_tokens")?;
-    if let Some([u, g, t]) = last_ids {
+    tx.batch_execute("TRUNCATE users, groups, user_groups, tasks, api_tokens, webhooks")?;
+    if let Some(ids) = last_ids {
+        let at = |i: usize| ids.get(i).copied().unwrap_or(0);
         tx.execute(
             "UPDATE sync_state SET last_user_id = GREATEST(last_user_id, $1),
                  last_group_id = GREATEST(last_group_id, $2),
-                 last_task_id = GREATEST(last_task_id, $3) WHERE id = 1",
-            &[&u, &g, &t],
+                 last_task_id = GREATEST(last_task_id, $3),
+                 last_webhook_id = GREATEST(last_webhook_id, $4) WHERE id = 1",
+            &[&at(0), &at(1), &at(2), &at(3)],
         )?;
     }
     let mut loaded = TableCounts::default();

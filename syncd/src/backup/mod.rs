@@ -5,13 +5,13 @@
 //! `sha256sum -c` checks it too). Inside, in this order:
 //!
 //! ```text
-//! taskmaster-backup 4
-//! {"created_at":"…","kind":"snapshot","last_ids":[u,g,t]}
+//! taskmaster-backup 5
+//! {"created_at":"…","kind":"snapshot","last_ids":[u,g,t,w]}
 //! table users id,full_name,…
 //! <rows in PostgreSQL's COPY text format>
 //! \.
-//! table groups …            (then user_groups, tasks, api_tokens, audit_log)
-//! end {"users":N,"groups":N,"user_groups":N,"tasks":N,"api_tokens":N,"audit_log":N}
+//! table groups …            (then user_groups, tasks, api_tokens, webhooks, audit_log)
+//! end {"users":N,"groups":N,"user_groups":N,"tasks":N,"api_tokens":N,"webhooks":N,"audit_log":N}
 //! ```
 //!
 //! The audit log is history, not state: a restore adds the backup's
@@ -20,7 +20,8 @@
 //! record of everything since, and restoring into an empty database brings
 //! the history back.
 //!
-//! Older versions still load: version 3 (before the audit log), version 2 (before task states and labels:
+//! Older versions still load: version 4 (before webhooks), version 3
+//! (also before the audit log), version 2 (before task states and labels:
 //! its tasks get `done` or `todo` from their status, no creator, no
 //! labels) and version 1 (also before deactivation and personal tokens: no
 //! `users.active` column, no `api_tokens` table; its users come back
@@ -49,13 +50,13 @@ mod load;
 
 pub use load::load;
 
-const MAGIC: &str = "taskmaster-backup 4";
+const MAGIC: &str = "taskmaster-backup 5";
 const PREFIX: &str = "taskmaster-";
 const SUFFIX: &str = ".backup.gz";
 
 /// The tables a backup holds, in foreign-key order, with their columns
 /// (generated columns are left out: PostgreSQL computes them again).
-pub const TABLES: [(&str, &str); 6] = [
+pub const TABLES: [(&str, &str); 7] = [
     (
         "users",
         "id,full_name,email,role,number,password_hash,work_times,created_at,updated_at,active",
@@ -69,6 +70,10 @@ pub const TABLES: [(&str, &str); 6] = [
     (
         "api_tokens",
         "id,user_id,name,secret_hash,read_only,created_at,expires_at,last_used_at",
+    ),
+    (
+        "webhooks",
+        "id,group_id,url,events,secret,active,created_by,created_at,updated_at",
     ),
     ("audit_log", crate::audit::write::COLUMNS),
 ];
@@ -100,6 +105,8 @@ pub struct TableCounts {
     #[serde(default)]
     pub api_tokens: u64,
     #[serde(default)]
+    pub webhooks: u64,
+    #[serde(default)]
     pub audit_log: u64,
 }
 
@@ -111,6 +118,7 @@ impl TableCounts {
             "user_groups" => self.user_groups = n,
             "api_tokens" => self.api_tokens = n,
             "audit_log" => self.audit_log = n,
+            "webhooks" => self.webhooks = n,
             _ => self.tasks = n,
         }
     }
@@ -201,12 +209,12 @@ pub fn write_backup(
             .isolation_level(IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
-        let last_ids: Option<[i64; 3]> = tx
+        let last_ids: Option<[i64; 4]> = tx
             .query_opt(
-                "SELECT last_user_id, last_group_id, last_task_id FROM sync_state WHERE id = 1",
+                "SELECT last_user_id, last_group_id, last_task_id, last_webhook_id FROM sync_state WHERE id = 1",
                 &[],
             )?
-            .map(|r| [r.get(0), r.get(1), r.get(2)]);
+            .map(|r| [r.get(0), r.get(1), r.get(2), r.get(3)]);
         let header = serde_json::json!({
             "created_at": taskmaster_shared::time::rfc3339(now),
             "kind": kind,

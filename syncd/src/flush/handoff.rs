@@ -46,8 +46,8 @@ pub async fn take(
         .await?;
     let count = |i: usize| counts.get(i).copied().unwrap_or(0);
     Ok(Taken {
-        pending: [count(0), count(1), count(2)],
-        last_ids: [count(3), count(4), count(5)],
+        pending: [count(0), count(1), count(2), count(3)],
+        last_ids: [count(4), count(5), count(6), count(7)],
     })
 }
 

@@ -40,6 +40,7 @@ use taskmaster_shared::api_token::TokenRecord;
 use taskmaster_shared::keys::{Keys, RowType};
 use taskmaster_shared::model::{Fields, Group, Task, User};
 use taskmaster_shared::redis_pool::{self, RedisPool};
+use taskmaster_shared::webhook::Webhook;
 
 use crate::pg::{PgError, PgWorker};
 
@@ -88,8 +89,9 @@ impl FlushError {
 /// What one flush wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FlushReport {
-    pub upserted: [usize; 3],
-    pub deleted: [usize; 3],
+    /// Per [`RowType::ALL`]: users, groups, tasks, webhooks.
+    pub upserted: [usize; 4],
+    pub deleted: [usize; 4],
     pub duration: Duration,
     /// Committed flushes so far (`sync_state.flushes`), this one included.
     pub number: u64,
@@ -98,10 +100,10 @@ pub struct FlushReport {
 /// What a hand-off took.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Taken {
-    /// Ids in flight per type (users, groups, tasks).
-    pub pending: [u64; 3],
+    /// Ids in flight per type (users, groups, tasks, webhooks).
+    pub pending: [u64; 4],
     /// The id counters (`seq:*`) at the hand-off.
-    pub last_ids: [u64; 3],
+    pub last_ids: [u64; 4],
 }
 
 impl FlushReport {
@@ -153,9 +155,9 @@ async fn conn(redis: &RedisPool) -> Result<redis_pool::Conn, FlushError> {
 async fn read_chunk(
     redis: &RedisPool,
     keys: &Keys,
-    taken: &[Vec<u64>; 3],
+    taken: &[Vec<u64>; 4],
 ) -> Result<Batch, FlushError> {
-    let [user_ids, group_ids, task_ids] = taken;
+    let [user_ids, group_ids, task_ids, webhook_ids] = taken;
     let mut pipe = redis::pipe();
     pipe.atomic();
     for id in user_ids {
@@ -178,8 +180,11 @@ async fn read_chunk(
     for id in task_ids {
         pipe.cmd("GET").arg(keys.row(RowType::Task, *id));
     }
+    for id in webhook_ids {
+        pipe.cmd("HGETALL").arg(keys.row(RowType::Webhook, *id));
+    }
     let mut batch = Batch::default();
-    if user_ids.is_empty() && group_ids.is_empty() && task_ids.is_empty() {
+    if taken.iter().all(Vec::is_empty) {
         return Ok(batch);
     }
     let mut conn = conn(redis).await?;
@@ -216,6 +221,12 @@ async fn read_chunk(
             None => batch.deleted_tasks.push(*id as i64),
         }
     }
+    for id in webhook_ids {
+        match Webhook::from_fields(&fields(it.next().unwrap_or(Value::Nil))) {
+            Some(hook) => batch.webhooks.push(hook),
+            None => batch.deleted_webhooks.push(*id as i64),
+        }
+    }
     Ok(batch)
 }
 
@@ -229,7 +240,7 @@ async fn read_chunk(
 pub async fn mark_all_dirty(redis: &RedisPool, keys: &Keys) -> Result<u64, FlushError> {
     let mut conn = conn(redis).await?;
     let mut pipe = redis::pipe();
-    for t in [RowType::User, RowType::Group] {
+    for t in [RowType::User, RowType::Group, RowType::Webhook] {
         pipe.cmd("SUNIONSTORE")
             .arg(keys.dirty(t))
             .arg(keys.dirty(t))
@@ -283,10 +294,10 @@ async fn read_all(
             ids.sort_unstable();
             ids.dedup();
             if !ids.is_empty() {
-                let mut taken: [Vec<u64>; 3] = Default::default();
+                let mut taken: [Vec<u64>; 4] = Default::default();
                 taken[i] = ids;
                 let batch = read_chunk(redis, keys, &taken).await?;
-                if chunks.send(Chunk::Rows(batch)).await.is_err() {
+                if chunks.send(Chunk::Rows(Box::new(batch))).await.is_err() {
                     // The writer stopped (its error is reported instead).
                     return Ok(());
                 }

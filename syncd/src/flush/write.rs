@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use postgres::Client;
 use taskmaster_shared::api_token::TokenRecord;
 use taskmaster_shared::model::{Group, Task, User};
+use taskmaster_shared::webhook::Webhook;
 
 use super::FlushReport;
 
@@ -14,9 +15,11 @@ pub(super) struct Batch {
     pub(super) users: Vec<User>,
     pub(super) groups: Vec<Group>,
     pub(super) tasks: Vec<Task>,
+    pub(super) webhooks: Vec<Webhook>,
     pub(super) deleted_users: Vec<i64>,
     pub(super) deleted_groups: Vec<i64>,
     pub(super) deleted_tasks: Vec<i64>,
+    pub(super) deleted_webhooks: Vec<i64>,
     /// Every flushed user id: their memberships and tokens are rewritten.
     pub(super) member_users: Vec<i64>,
     /// The personal API tokens of the flushed users that still exist.
@@ -39,7 +42,7 @@ fn i64s(v: impl IntoIterator<Item = u64>) -> Vec<i64> {
 
 /// What the reader sends the writer.
 pub(super) enum Chunk {
-    Rows(Batch),
+    Rows(Box<Batch>),
     /// Every chunk was sent: delete, commit.
     End,
 }
@@ -60,7 +63,7 @@ pub(super) fn write_stream(
     client: &mut Client,
     mut chunks: tokio::sync::mpsc::Receiver<Chunk>,
     token: Option<u64>,
-    last_ids: [u64; 3],
+    last_ids: [u64; 4],
 ) -> Result<Written, postgres::Error> {
     let mut tx = client.transaction()?;
     if let Some(token) = token {
@@ -75,7 +78,7 @@ pub(super) fn write_stream(
         }
     }
     let mut report = FlushReport::default();
-    let mut deleted: [Vec<i64>; 3] = Default::default();
+    let mut deleted: [Vec<i64>; 4] = Default::default();
     loop {
         match chunks.blocking_recv() {
             Some(Chunk::Rows(batch)) => {
@@ -83,16 +86,21 @@ pub(super) fn write_stream(
                 report.upserted[0] += batch.users.len();
                 report.upserted[1] += batch.groups.len();
                 report.upserted[2] += batch.tasks.len();
+                report.upserted[3] += batch.webhooks.len();
                 deleted[0].extend(batch.deleted_users);
                 deleted[1].extend(batch.deleted_groups);
                 deleted[2].extend(batch.deleted_tasks);
+                deleted[3].extend(batch.deleted_webhooks);
             }
             Some(Chunk::End) => break,
             None => return Ok(Written::Abandoned),
         }
     }
     // Dependants first; cascades take what still points at a deleted row.
-    let [users, groups, tasks] = &deleted;
+    let [users, groups, tasks, webhooks] = &deleted;
+    if !webhooks.is_empty() {
+        tx.execute("DELETE FROM webhooks WHERE id = ANY($1)", &[webhooks])?;
+    }
     if !tasks.is_empty() {
         tx.execute("DELETE FROM tasks WHERE id = ANY($1)", &[tasks])?;
     }
@@ -102,20 +110,21 @@ pub(super) fn write_stream(
     if !users.is_empty() {
         tx.execute("DELETE FROM users WHERE id = ANY($1)", &[users])?;
     }
-    let [u, g, t] = last_ids.map(|n| n as i64);
+    let [u, g, t, w] = last_ids.map(|n| n as i64);
     let number: i64 = tx
         .query_one(
             "UPDATE sync_state SET flushes = flushes + 1,
                  last_user_id = GREATEST(last_user_id, $1),
                  last_group_id = GREATEST(last_group_id, $2),
-                 last_task_id = GREATEST(last_task_id, $3)
+                 last_task_id = GREATEST(last_task_id, $3),
+                 last_webhook_id = GREATEST(last_webhook_id, $4)
              WHERE id = 1 RETURNING flushes",
-            &[&u, &g, &t],
+            &[&u, &g, &t, &w],
         )?
         .get(0);
     report.number = number as u64;
     tx.commit()?;
-    report.deleted = [users.len(), groups.len(), tasks.len()];
+    report.deleted = [users.len(), groups.len(), tasks.len(), webhooks.len()];
     Ok(Written::Committed(report))
 }
 
@@ -199,6 +208,33 @@ fn upsert(tx: &mut postgres::Transaction<'_>, b: &Batch) -> Result<(), postgres:
                 ],
             )?;
         }
+    }
+    if !b.webhooks.is_empty() {
+        let w = &b.webhooks;
+        tx.execute(
+            "INSERT INTO webhooks (id, group_id, url, events, secret, active, created_by, created_at, updated_at)
+             SELECT id, group_id, url, ARRAY(SELECT jsonb_array_elements_text(events)), secret, active,
+                    created_by, created_at, updated_at
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::jsonb[], $5::text[], $6::bool[],
+                         $7::bigint[], $8::timestamptz[], $9::timestamptz[])
+                  AS w(id, group_id, url, events, secret, active, created_by, created_at, updated_at)
+             ON CONFLICT (id) DO UPDATE SET group_id = EXCLUDED.group_id, url = EXCLUDED.url,
+                 events = EXCLUDED.events, secret = EXCLUDED.secret, active = EXCLUDED.active,
+                 created_by = EXCLUDED.created_by, created_at = EXCLUDED.created_at,
+                 updated_at = EXCLUDED.updated_at",
+            &[
+                &i64s(w.iter().map(|r| r.id)),
+                &w.iter().map(|r| r.group_id.map(|g| g as i64)).collect::<Vec<_>>(),
+                &w.iter().map(|r| r.url.as_str()).collect::<Vec<_>>(),
+                // As the labels: one JSON array per row (see below).
+                &w.iter().map(|r| postgres::types::Json(&r.events)).collect::<Vec<_>>(),
+                &w.iter().map(|r| r.secret.as_str()).collect::<Vec<_>>(),
+                &w.iter().map(|r| r.active).collect::<Vec<_>>(),
+                &w.iter().map(|r| r.created_by.map(|id| id as i64)).collect::<Vec<_>>(),
+                &w.iter().map(|r| ts(&r.created_at)).collect::<Vec<_>>(),
+                &w.iter().map(|r| ts(&r.updated_at)).collect::<Vec<_>>(),
+            ],
+        )?;
     }
     if !b.tasks.is_empty() {
         let t = &b.tasks;

@@ -12,4 +12,5 @@ if holder ~= '' and redis.call('GET', P .. 'syncd:lease') ~= holder then
   return redis.error_reply('LEASE_LOST the lease is no longer this syncd\'s')
 end
 redis.call('SET', P .. 'meta:flushes', ARGV[3])
-return redis.call('DEL', P .. 'inflight:users', P .. 'inflight:groups', P .. 'inflight:tasks')
+return redis.call('DEL', P .. 'inflight:users', P .. 'inflight:groups', P .. 'inflight:tasks',
+  P .. 'inflight:webhooks')

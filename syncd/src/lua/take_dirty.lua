@@ -4,15 +4,16 @@
 -- type; writes that land from now on start a fresh dirty set. Refused
 -- (LEASE_LOST) unless the caller holds the lease, so a daemon that was
 -- paused past its lease never takes ids. Returns how many ids each type
--- has in flight, then the id counters: {users, groups, tasks, seq:users,
--- seq:groups, seq:tasks} (syncd scans the ids in chunks, and records the
--- counters in PostgreSQL with the flush).
+-- has in flight, then the id counters: {users, groups, tasks, webhooks,
+-- seq:users, seq:groups, seq:tasks, seq:webhooks} (syncd scans the ids in
+-- chunks, and records the counters in PostgreSQL with the flush).
 local P, holder = ARGV[1], ARGV[2]
 if holder ~= '' and redis.call('GET', P .. 'syncd:lease') ~= holder then
   return redis.error_reply('LEASE_LOST the lease is no longer this syncd\'s')
 end
 local out = {}
-for _, t in ipairs({'users', 'groups', 'tasks'}) do
+local TYPES = {'users', 'groups', 'tasks', 'webhooks'}
+for _, t in ipairs(TYPES) do
   local dirty, inflight = P .. 'dirty:' .. t, P .. 'inflight:' .. t
   if redis.call('EXISTS', dirty) == 1 then
     if redis.call('EXISTS', inflight) == 1 then
@@ -24,7 +25,7 @@ for _, t in ipairs({'users', 'groups', 'tasks'}) do
   end
   out[#out + 1] = redis.call('SCARD', inflight)
 end
-for _, t in ipairs({'users', 'groups', 'tasks'}) do
+for _, t in ipairs(TYPES) do
   out[#out + 1] = tonumber(redis.call('GET', P .. 'seq:' .. t) or '0')
 end
 return out
