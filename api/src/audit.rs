@@ -33,7 +33,9 @@ use crate::state::AppState;
 const SYNCD_WAIT: Duration = Duration::from_secs(10);
 
 /// The entity types a record names.
-pub const ENTITIES: [&str; 6] = ["task", "user", "group", "token", "session", "reset"];
+pub const ENTITIES: [&str; 7] = [
+    "task", "user", "group", "token", "session", "webhook", "reset",
+];
 
 fn given<'q>(query: &'q HashMap<String, String>, name: &str) -> Option<&'q str> {
     query

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::model::{Fields, Group, User};
 use crate::position::Position;
+use crate::webhook::Webhook;
 
 /// Records one page holds at most.
 pub const MAX_LIMIT: u32 = 200;
@@ -49,7 +50,8 @@ pub struct Record {
     /// `created`, `updated`, `deleted` (`restored` for a restore).
     pub action: String,
     /// `task`, `user`, `group`, `token` (a personal API token),
-    /// `session` (login sessions ended) or `reset` (a restore).
+    /// `session` (login sessions ended), `webhook` or `reset` (a
+    /// restore).
     pub entity: String,
     pub entity_id: String,
     /// See the module's documentation; `null` when there is nothing more
@@ -81,7 +83,9 @@ impl Record {
             ("task", _) => get("row")
                 .and_then(|r| serde_json::from_str(r).ok())
                 .unwrap_or(Value::Null),
-            ("user" | "group", _) => get("row").map_or(Value::Null, |r| typed_row(&entity, r)),
+            ("user" | "group" | "webhook", _) => {
+                get("row").map_or(Value::Null, |r| typed_row(&entity, r))
+            }
             ("token", _) => get("user")
                 .and_then(|u| u.parse::<u64>().ok())
                 .map_or(Value::Null, |u| serde_json::json!({ "user_id": u })),
@@ -114,11 +118,18 @@ fn typed_row(entity: &str, row: &str) -> Value {
     let Ok(fields) = serde_json::from_str::<Fields>(row) else {
         return Value::Null;
     };
-    let value = if entity == "user" {
-        let groups = fields.get("groups").map(|g| ids(g)).unwrap_or_default();
-        User::from_fields(&fields, groups).and_then(|u| serde_json::to_value(u).ok())
-    } else {
-        Group::from_fields(&fields).and_then(|g| serde_json::to_value(g).ok())
+    let value = match entity {
+        "user" => {
+            let groups = fields.get("groups").map(|g| ids(g)).unwrap_or_default();
+            User::from_fields(&fields, groups).and_then(|u| serde_json::to_value(u).ok())
+        }
+        "webhook" => {
+            // The log never carries the secret; the row is read without it.
+            let mut fields = fields;
+            fields.insert("secret".into(), String::new());
+            Webhook::from_fields(&fields).and_then(|w| serde_json::to_value(w).ok())
+        }
+        _ => Group::from_fields(&fields).and_then(|g| serde_json::to_value(g).ok()),
     };
     value.unwrap_or(Value::Null)
 }
@@ -163,6 +174,12 @@ fn typed_value(field: &str, value: Value) -> Value {
         "active" => Value::Bool(s != "0"),
         "admin_id" => s.parse::<u64>().map_or(Value::String(s), Value::from),
         "groups" => Value::from(ids(&s)),
+        "events" => Value::from(
+            s.split(',')
+                .filter(|e| !e.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>(),
+        ),
         "work_times" => serde_json::from_str(&s).unwrap_or(Value::String(s)),
         _ => Value::String(s),
     }

@@ -38,3 +38,4 @@ mod tasks;
 mod users;
 mod validation;
 mod webhook_rows;
+mod webhooks;

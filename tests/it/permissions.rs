@@ -962,6 +962,49 @@ async fn matrix(credential: Credential) {
                 None,
                 401,
             ),
+            // Webhooks: the owner's everywhere, a group admin's for its
+            // groups (tests/it/webhooks.rs holds the rest).
+            (Anonymous, Method::GET, "/webhooks".into(), None, 401),
+            (Owner, Method::GET, "/webhooks".into(), None, 200),
+            (Ga, Method::GET, "/webhooks".into(), None, 200),
+            (U1, Method::GET, "/webhooks".into(), None, 403),
+            (
+                U1,
+                Method::POST,
+                "/webhooks".into(),
+                Some(
+                    json!({"url": "https://93.184.216.34/h", "events": ["task.*"], "group_id": g1}),
+                ),
+                403,
+            ),
+            (
+                Ga,
+                Method::POST,
+                "/webhooks".into(),
+                Some(
+                    json!({"url": "https://93.184.216.34/h", "events": ["task.*"], "group_id": g2}),
+                ),
+                403,
+            ),
+            (
+                Ga,
+                Method::POST,
+                "/webhooks".into(),
+                Some(
+                    json!({"url": "https://93.184.216.34/h", "events": ["task.*"], "group_id": g1}),
+                ),
+                201,
+            ),
+            (
+                Owner,
+                Method::POST,
+                "/webhooks".into(),
+                Some(json!({"url": "https://93.184.216.34/h", "events": ["user.*"]})),
+                201,
+            ),
+            (Owner, Method::GET, "/webhooks/999999".into(), None, 404),
+            (Ga, Method::GET, "/webhooks/abc".into(), None, 400),
+            (U1, Method::DELETE, "/webhooks/1".into(), None, 403),
             // The audit log: the owner's alone.
             (Anonymous, Method::GET, "/admin/audit".into(), None, 401),
             (Owner, Method::GET, "/admin/audit".into(), None, 200),

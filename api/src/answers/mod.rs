@@ -22,10 +22,12 @@ use utoipa::ToSchema;
 mod audit;
 mod feed;
 mod tasks;
+mod webhooks;
 
 pub use audit::*;
 pub use feed::*;
 pub use tasks::*;
+pub use webhooks::*;
 
 #[derive(Serialize, ToSchema)]
 struct Envelope<T> {

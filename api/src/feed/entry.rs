@@ -28,6 +28,9 @@ pub enum Kind {
     Token,
     /// Login sessions ended: internal.
     Session,
+    /// A webhook made, changed or deleted: internal (it names where
+    /// deliveries go; the audit log records it).
+    Webhook,
     /// A restore replaced the data.
     Reset,
 }
@@ -40,6 +43,7 @@ impl Kind {
             "group" => Kind::Group,
             "token" => Kind::Token,
             "session" => Kind::Session,
+            "webhook" => Kind::Webhook,
             "reset" => Kind::Reset,
             _ => return None,
         })
@@ -52,6 +56,7 @@ impl Kind {
             Kind::Group => "group",
             Kind::Token => "token",
             Kind::Session => "session",
+            Kind::Webhook => "webhook",
             Kind::Reset => "reset",
         }
     }
@@ -176,7 +181,7 @@ impl Entry {
         };
         let row = get("row");
         let data: Box<RawValue> = match (kind, op, row) {
-            (Kind::Token | Kind::Session, _, _) => return Ok(entry),
+            (Kind::Token | Kind::Session | Kind::Webhook, _, _) => return Ok(entry),
             (Kind::Reset, _, _) => {
                 RawValue::from_string("null".to_owned()).map_err(|_| bad("reset"))?
             }

@@ -195,8 +195,11 @@ impl Registry {
     /// Every connection `e` may concern: it may see it, or it changes its
     /// rights or credentials (a superset; [`Rights::admit`] decides).
     fn candidates(&self, e: &Entry) -> Vec<u64> {
-        if e.kind == Kind::Reset {
-            return self.conns.keys().copied().collect();
+        match e.kind {
+            Kind::Reset => return self.conns.keys().copied().collect(),
+            // Nobody's rights or credentials, nothing delivered.
+            Kind::Webhook => return Vec::new(),
+            _ => {}
         }
         let mut out: HashSet<u64> = self.owners.clone();
         let mut add = |set: Option<&HashSet<u64>>| {
@@ -222,7 +225,7 @@ impl Registry {
                 add(e.admin.and_then(|a| self.by_user.get(&a)));
             }
             Kind::Token | Kind::Session => add(e.user.and_then(|u| self.by_user.get(&u))),
-            Kind::Reset => {}
+            Kind::Reset | Kind::Webhook => {}
         }
         let mut ids: Vec<u64> = out.into_iter().collect();
         // Connection order, so that delivery order does not depend on hashing.

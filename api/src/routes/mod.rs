@@ -18,6 +18,7 @@ pub mod spec;
 mod tasks;
 mod tokens;
 mod users;
+mod webhooks;
 
 use axum::Router;
 use axum::routing::{MethodRouter, delete, get, post, put};
@@ -135,6 +136,13 @@ pub fn api(state: AppState) -> Api {
     .route("/admin/stats", get(admin::stats))
     .route("/admin/sync", post(admin::sync))
     .route("/admin/audit", get(admin::audit))
+    .route("/webhooks", get(webhooks::list).post(webhooks::create))
+    .route(
+        "/webhooks/{id}",
+        get(webhooks::get_one)
+            .put(webhooks::update)
+            .delete(webhooks::delete),
+    )
     .route("/changes", get(feed::changes))
     .route("/events", get(feed::events))
     .route("/ws", get(feed::socket));

@@ -11,7 +11,7 @@
 //!   indexes, the dirty set and the notification change in one atomic
 //!   step, and the checks a write depends on are made in that same step.
 //! * [`refusal`]: a script's `{'ERR', code, detail}` decoded once.
-//! * [`reads`], [`writes`], [`task_writes`], [`labels`], [`user_writes`], [`auth`], [`sessions`], [`tokens`], [`limits`], [`ops`], [`audit`]:
+//! * [`reads`], [`writes`], [`task_writes`], [`labels`], [`user_writes`], [`auth`], [`sessions`], [`tokens`], [`limits`], [`ops`], [`audit`], [`webhooks`]:
 //!   the methods, by purpose.
 //!
 //! Key names come from `taskmaster_shared::keys` (the scripts build the same
@@ -32,6 +32,7 @@ mod task_writes;
 mod tokens;
 mod user_writes;
 mod value;
+mod webhooks;
 mod writes;
 
 use std::sync::Arc;
@@ -56,6 +57,7 @@ pub use sessions::{
 pub use task_writes::{NewCreate, NewTaskRow, TaskAction, TaskChangeSet};
 pub use tokens::MAX_TOKENS_PER_USER;
 pub use user_writes::{NewUser, UserChanges};
+pub use webhooks::{HookScope, MAX_WEBHOOKS, MAX_WEBHOOKS_PER_GROUP, WebhookFields};
 pub use writes::{Actor, DeletedGroup};
 
 /// What can go wrong talking to Redis.

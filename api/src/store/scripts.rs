@@ -45,6 +45,7 @@ pub(super) struct Scripts {
     pub token_create: Script,
     pub token_delete: Script,
     pub token_touch: Script,
+    pub webhook_write: Script,
 }
 
 pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -75,6 +76,7 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     token_create: script!("token_create"),
     token_delete: script!("token_delete"),
     token_touch: script!("token_touch"),
+    webhook_write: script!("webhook_write"),
 });
 
 impl Store {

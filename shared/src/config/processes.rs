@@ -65,6 +65,10 @@ pub struct ApiConfig {
     pub accounts: AccountsConfig,
     /// The live change feed (`GET /ws`, `GET /events`).
     pub feed: FeedConfig,
+    /// Hosts a webhook may be delivered to although they resolve to a
+    /// loopback or private address (`WEBHOOK_ALLOW_HOSTS`, comma-separated
+    /// names or addresses): a receiver on the same machine or network.
+    pub webhook_allow_hosts: crate::webhook::AllowedHosts,
 }
 
 /// Bounds of the live change feed.
@@ -170,6 +174,9 @@ impl ApiConfig {
             },
             cors_origins: Vec::new(),
             accounts: AccountsConfig::from_env(&mut env, app_env == AppEnv::Production),
+            webhook_allow_hosts: crate::webhook::AllowedHosts::parse(
+                &env.string("WEBHOOK_ALLOW_HOSTS", ""),
+            ),
         };
         match parse_origins(&env.string("CORS_ORIGINS", "")) {
             Ok(origins) => config.cors_origins = origins,

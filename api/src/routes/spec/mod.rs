@@ -33,8 +33,10 @@ use super::labels::RenameLabel;
 use super::tasks::{Batch, CreateTask, TaskChanges};
 use super::tokens::CreateToken;
 use super::users::{CreateUser, PutWorkTimes, UpdateUser};
+use super::webhooks::{CreateWebhook, UpdateWebhook};
 use crate::answers::*;
 use crate::error::{BatchErrorBody, ErrorBody};
+use taskmaster_shared::webhook::Webhook;
 
 mod operation;
 mod operations;
@@ -117,6 +119,12 @@ pub fn document() -> utoipa::openapi::OpenApi {
     components = with::<AuditPage>(components);
     components = with::<Record>(components);
     components = with::<AuditBacklog>(components);
+    components = with::<Webhook>(components);
+    components = with::<WebhookCreated>(components);
+    components = with::<WebhookList>(components);
+    components = with::<WebhookMessage>(components);
+    components = with::<CreateWebhook>(components);
+    components = with::<UpdateWebhook>(components);
     let components = components
         .schema(
             "OpenApiDocument",

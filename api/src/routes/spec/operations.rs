@@ -466,6 +466,39 @@ pub const OPERATIONS: &[Operation] = &[
     .errors(&[403, 422, 503]),
     op(
         Get,
+        "/webhooks",
+        "webhooks",
+        "The webhooks the caller manages (owner: all; group admin: its groups'), never their secrets",
+    )
+    .answers(200, "WebhookList")
+    .errors(&[403]),
+    op(
+        Post,
+        "/webhooks",
+        "webhooks",
+        "Register a webhook: the owner's for every event, or a group admin's for a group it administers (the secret is shown once)",
+    )
+    .takes("CreateWebhook")
+    .answers(201, "WebhookCreated")
+    .leads_to("/webhooks/{id}", &[("id", "$response.body#/data/webhook/id")])
+    .errors(&[400, 403, 404, 409, 413, 422]),
+    op(Get, "/webhooks/{id}", "webhooks", "One webhook the caller manages")
+        .answers(200, "Webhook")
+        .errors(&[400, 403, 404]),
+    op(
+        Put,
+        "/webhooks/{id}",
+        "webhooks",
+        "Change a webhook's URL, events, secret (rotation) or active flag",
+    )
+    .takes("UpdateWebhook")
+    .answers(200, "WebhookMessage")
+    .errors(&[400, 403, 404, 413, 422]),
+    op(Delete, "/webhooks/{id}", "webhooks", "Delete a webhook")
+        .answers(200, "WebhookMessage")
+        .errors(&[400, 403, 404]),
+    op(
+        Get,
         "/changes",
         "feed",
         "The change log after a position, as the caller may see it, oldest first (without `since`: no entries and the current position)",

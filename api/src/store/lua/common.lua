@@ -24,7 +24,7 @@ local function k(...)
   return P .. table.concat({...}, ':')
 end
 
-local PLURAL = {user = 'users', group = 'groups', task = 'tasks'}
+local PLURAL = {user = 'users', group = 'groups', task = 'tasks', webhook = 'webhooks'}
 
 -- The change log (`P changes`, a stream): one entry per changed row, in
 -- the step that changes it, so that the log holds a write exactly when it
@@ -47,7 +47,7 @@ end
 -- A hash row as the change log carries it: its fields as a JSON object of
 -- strings, without the ones that are nobody's to read (password hash,
 -- normalised keys, versions).
-local HIDDEN = {pw = true, email_key = true, name_key = true, tv = true}
+local HIDDEN = {pw = true, email_key = true, name_key = true, tv = true, secret = true}
 local function hash_row(key)
   local h = redis.call('HGETALL', key)
   local parts = {}
@@ -79,8 +79,9 @@ end
 -- An update's `changes` (the audit log's): `{"field":[old,new],...}` of
 -- the fields that differ, in a fixed order. A hash row's are compared as
 -- stored (strings; the readers type them, see shared/src/audit.rs), but
--- for the password hash, recorded only as `"password":"changed"`, and
--- the bookkeeping fields, left out.
+-- for the password hash and a webhook's secret, recorded only as
+-- `"password":"changed"` and `"secret":"changed"`, and the bookkeeping
+-- fields, left out.
 local UNDIFFED = {id = true, email_key = true, name_key = true, tv = true, created_at = true, updated_at = true}
 local function hash_state(key)
   local h = redis.call('HGETALL', key)
@@ -96,6 +97,8 @@ local function hash_changes(before, after)
     if before[f] == after[f] then return end
     if f == 'pw' then
       parts[#parts + 1] = '"password":"changed"'
+    elseif f == 'secret' then
+      parts[#parts + 1] = '"secret":"changed"'
     else
       parts[#parts + 1] = cjson.encode(f) .. ':[' .. json_or_null(before[f]) .. ',' .. json_or_null(after[f]) .. ']'
     end
@@ -480,4 +483,19 @@ local function end_sessions(id, keep)
       redis.call('ZREM', set, sid)
     end
   end
+end
+
+-- Deletes webhook `id` (its row and indexes), marked dirty and logged with
+-- the row as it was (never its secret).
+local function delete_webhook(id)
+  local key = k('webhook', id)
+  local group = redis.call('HGET', key, 'group')
+  if not group then return false end
+  local row = '{' .. table.concat(hash_row(key), ',') .. '}'
+  redis.call('DEL', key)
+  redis.call('SREM', P .. 'webhooks', id)
+  if group ~= '' then redis.call('SREM', k('group', group, 'webhooks'), id) end
+  mark('webhook', id)
+  log('webhook', id, 'deleted', {'group', group, 'row', row})
+  return true
 end

@@ -10,6 +10,8 @@ local members = redis.call('SMEMBERS', k('group', id, 'members'))
 -- the group), then the group: a reader sees the log in that order.
 local tasks = redis.call('SMEMBERS', k('group', id, 'tasks'))
 for _, tid in ipairs(tasks) do delete_task(tid) end
+-- Its webhooks go with it.
+for _, hook in ipairs(redis.call('SMEMBERS', k('group', id, 'webhooks'))) do delete_webhook(hook) end
 for _, u in ipairs(members) do
   redis.call('SREM', k('user', u, 'groups'), id)
   touch_user(u, {id})
@@ -19,7 +21,8 @@ if f[1] then redis.call('SREM', k('user', f[1], 'admin_of'), id) end
 if f[2] and redis.call('HGET', P .. 'idx:group_name', f[2]) == id then
   redis.call('HDEL', P .. 'idx:group_name', f[2])
 end
-redis.call('DEL', key, k('group', id, 'members'), k('group', id, 'tasks'), k('group', id, 'labels'))
+redis.call('DEL', key, k('group', id, 'members'), k('group', id, 'tasks'), k('group', id, 'labels'),
+  k('group', id, 'webhooks'))
 redis.call('SREM', P .. 'groups', id)
 dirty_group(id, 'deleted', logged_row)
 return {'OK', row, #members, #tasks}
