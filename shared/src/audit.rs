@@ -80,12 +80,7 @@ impl Record {
         let action = text("op");
         let changes = match (entity.as_str(), action.as_str()) {
             (_, "updated") => get("changes").map_or(Value::Null, |c| typed_changes(&entity, c)),
-            ("task", _) => get("row")
-                .and_then(|r| serde_json::from_str(r).ok())
-                .unwrap_or(Value::Null),
-            ("user" | "group" | "webhook", _) => {
-                get("row").map_or(Value::Null, |r| typed_row(&entity, r))
-            }
+            ("task" | "user" | "group" | "webhook", _) => entry_row(fields),
             ("token", _) => get("user")
                 .and_then(|u| u.parse::<u64>().ok())
                 .map_or(Value::Null, |u| serde_json::json!({ "user_id": u })),
@@ -109,6 +104,22 @@ impl Record {
     /// log).
     pub fn position(&self) -> Option<Position> {
         Position::parse(&self.id)
+    }
+}
+
+/// The row a change log entry carries (after the write; a delete's as it
+/// was) as the REST answers show it; `null` when it has none.
+pub fn entry_row(fields: &[(String, Vec<u8>)]) -> Value {
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(f, _)| f == name)
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    };
+    match (get("type"), get("row")) {
+        (Some("task"), Some(row)) => serde_json::from_str(row).unwrap_or(Value::Null),
+        (Some(entity @ ("user" | "group" | "webhook")), Some(row)) => typed_row(entity, row),
+        _ => Value::Null,
     }
 }
 

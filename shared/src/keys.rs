@@ -82,6 +82,9 @@
 //! above), but a changed password hash, which is only
 //! `"password": "changed"`.
 //!
+//! syncd reads the stream as the consumer group `webhooks` too, and turns
+//! each task, user or group entry into one delivery per hook that wants it
+//! (created and acknowledged in one script: `P webhook_delivery:*` below).
 //! syncd reads the stream as the consumer group `audit` (consumer
 //! `syncd`), appends each entry to PostgreSQL's `audit_log` and
 //! acknowledges it only after that commit; the api serves the entries not
@@ -101,6 +104,9 @@
 //! |---|---|---|
 //! | `P changes` | stream | the change log (above) |
 //! | `P changes:trimmed` | string | the id of the newest entry syncd trimmed from the log (`XTRIM` leaves the stream's `max-deleted-entry-id` alone); kept by a restore |
+//! | `P webhook_delivery:{delivery id}` | hash | one webhook delivery (id `{entry position}.{hook id}`: one per event per hook): `hook event payload status attempts created_ms next_ms last_code last_ms last_error last_at`; `status` is `pending`, `delivered`, `dead` (given up after `WEBHOOK_RETRY_WINDOW`) or `cancelled` (the hook was deleted or deactivated); expires 7 days after it ends. Not durable: a delivery queue, like the log it comes from |
+//! | `P webhook:{id}:deliveries` | list | the hook's newest delivery ids, first first (at most 100) |
+//! | `P webhooks:due` | sorted set | delivery id → when it is due (ms), or, while a worker sends it, when its claim lapses (a crashed worker's delivery is sent again) |
 //! | `P ws_ticket:{hash}` | string (TTL 30 s) | a single-use WebSocket ticket (`POST /auth/ws-ticket`), by the BLAKE2b-256 hex of its text: the credential it stands for (see `api/src/feed/ticket.rs`) |
 //!
 //! ## Operations
@@ -305,6 +311,23 @@ impl Keys {
 
     /// The consumer group syncd's audit log reads the change log as.
     pub const AUDIT_GROUP: &'static str = "audit";
+    /// The consumer group syncd's webhook deliveries read it as.
+    pub const WEBHOOK_GROUP: &'static str = "webhooks";
+
+    /// `P webhook_delivery:{id}`.
+    pub fn webhook_delivery(&self, id: &str) -> String {
+        self.k(format_args!("webhook_delivery:{id}"))
+    }
+
+    /// `P webhook:{id}:deliveries`: the hook's newest deliveries.
+    pub fn webhook_deliveries(&self, hook: u64) -> String {
+        self.k(format_args!("webhook:{hook}:deliveries"))
+    }
+
+    /// `P webhooks:due`: deliveries by the time they are due.
+    pub fn webhooks_due(&self) -> String {
+        self.k(format_args!("webhooks:due"))
+    }
     /// The group's one consumer name (every syncd instance reads as it:
     /// appending is idempotent, so sharing its pending entries is safe).
     pub const AUDIT_CONSUMER: &'static str = "syncd";

@@ -179,13 +179,17 @@ impl AllowedHosts {
 
     /// Whether the host of `url` is allowed whatever it resolves to.
     pub fn allows(&self, url: &url::Url) -> bool {
-        let host = match url.host() {
-            Some(url::Host::Domain(d)) => d.to_ascii_lowercase(),
-            Some(url::Host::Ipv4(ip)) => ip.to_string(),
-            Some(url::Host::Ipv6(ip)) => ip.to_string(),
-            None => return false,
-        };
-        self.0.contains(&host)
+        match url.host() {
+            Some(url::Host::Domain(d)) => self.allows_host(d),
+            Some(url::Host::Ipv4(ip)) => self.allows_host(&ip.to_string()),
+            Some(url::Host::Ipv6(ip)) => self.allows_host(&ip.to_string()),
+            None => false,
+        }
+    }
+
+    /// Whether host name (or address) `host` is allowed.
+    pub fn allows_host(&self, host: &str) -> bool {
+        self.0.contains(&host.to_ascii_lowercase())
     }
 }
 

@@ -132,6 +132,12 @@ impl Daemon {
                 self.syncd.config.fault,
                 self.control.clone(),
             ));
+            crate::webhooks::spawn(
+                client.clone(),
+                self.syncd.keys.clone(),
+                self.syncd.config.webhooks.clone(),
+                self.control.clone(),
+            );
             tokio::spawn(listen(
                 client,
                 self.syncd.keys.clone(),

@@ -18,7 +18,7 @@
 //! flushes), `lease` (who is active, fenced), `status` (the heartbeat's
 //! record), `actions` (control requests: force, status, backup, restore),
 //! `listen` (the Redis subscriptions), [`audit`] (the audit log, a
-//! consumer of the change log), [`flush`], [`reconcile`] (Redis
+//! consumer of the change log), [`webhooks`] (deliveries, another), [`flush`], [`reconcile`] (Redis
 //! checked against PostgreSQL after it restarted), [`backup`], [`restore`],
 //! [`pg`] (the PostgreSQL thread) and [`ctl`] (the operator's CLI).
 
@@ -38,6 +38,7 @@ pub mod reconcile;
 pub mod restore;
 mod status;
 pub mod store;
+pub mod webhooks;
 
 use std::future::Future;
 use std::time::Duration;

@@ -37,5 +37,6 @@ mod task_views;
 mod tasks;
 mod users;
 mod validation;
+mod webhook_delivery;
 mod webhook_rows;
 mod webhooks;

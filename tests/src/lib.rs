@@ -15,6 +15,7 @@
 pub mod bench;
 pub mod feed;
 mod process;
+pub mod receiver;
 mod seed;
 pub mod servers;
 pub mod spec;

@@ -45,6 +45,18 @@ pub fn ok<T: Serialize>(data: T) -> Response {
 }
 
 /// 201 `{"success": true, "data": …}`.
+/// 202 with the envelope: taken, done later.
+pub fn accepted<T: Serialize>(data: T) -> Response {
+    (
+        StatusCode::ACCEPTED,
+        Json(Envelope {
+            success: true,
+            data,
+        }),
+    )
+        .into_response()
+}
+
 pub fn created<T: Serialize>(data: T) -> Response {
     (
         StatusCode::CREATED,

@@ -143,6 +143,11 @@ pub fn api(state: AppState) -> Api {
             .put(webhooks::update)
             .delete(webhooks::delete),
     )
+    .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+    .route(
+        "/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+        post(webhooks::redeliver),
+    )
     .route("/changes", get(feed::changes))
     .route("/events", get(feed::events))
     .route("/ws", get(feed::socket));

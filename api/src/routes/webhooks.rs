@@ -22,12 +22,16 @@ use axum::response::Response;
 use base64::Engine;
 use serde::Deserialize;
 use taskmaster_shared::domain::{FieldError, Role, UserId};
+use taskmaster_shared::position::Position;
 use taskmaster_shared::webhook::{self, EVENTS, Webhook};
 use utoipa::ToSchema;
 
-use crate::answers::{WebhookCreated, WebhookList, WebhookMessage, created, ok};
+use crate::answers::{
+    Redelivery, WebhookCreated, WebhookDeliveries, WebhookDelivery, WebhookList, WebhookMessage,
+    accepted, created, ok,
+};
 use crate::auth::Caller;
-use crate::clock::now;
+use crate::clock::{now, now_ms};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::state::AppState;
@@ -293,6 +297,81 @@ pub async fn delete(
     Ok(ok(WebhookMessage {
         message: "Webhook deleted",
         webhook,
+    }))
+}
+
+/// A delivery's stored fields as answered.
+fn delivery(f: &taskmaster_shared::model::Fields) -> WebhookDelivery {
+    let text = |name: &str| f.get(name).filter(|v| !v.is_empty()).cloned();
+    let number = |name: &str| text(name).and_then(|v| v.parse::<i64>().ok());
+    let at = |name: &str| {
+        number(name)
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map(taskmaster_shared::time::rfc3339)
+    };
+    let pending = text("status").as_deref() == Some("pending");
+    WebhookDelivery {
+        id: text("id").unwrap_or_default(),
+        event: text("event").unwrap_or_default(),
+        status: text("status").unwrap_or_default(),
+        attempts: number("attempts").unwrap_or(0).max(0) as u32,
+        created_at: at("created_ms").unwrap_or_default(),
+        next_attempt_at: if pending { at("next_ms") } else { None },
+        last_attempt_at: at("last_at"),
+        last_response_code: number("last_code").and_then(|c| u16::try_from(c).ok()),
+        last_duration_ms: number("last_ms").and_then(|m| u64::try_from(m).ok()),
+        last_error: text("last_error"),
+        payload: text("payload")
+            .and_then(|p| serde_json::from_str(&p).ok())
+            .unwrap_or(serde_json::Value::Null),
+    }
+}
+
+pub async fn deliveries(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = hook_id(&id)?;
+    managed(&state, &caller, id).await?;
+    let deliveries: Vec<WebhookDelivery> = state
+        .store
+        .webhook_deliveries(id)
+        .await?
+        .iter()
+        .map(delivery)
+        .collect();
+    Ok(ok(WebhookDeliveries {
+        count: deliveries.len(),
+        deliveries,
+    }))
+}
+
+pub async fn redeliver(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, delivery_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = hook_id(&id)?;
+    let who = manager(&caller)?;
+    let gone = || ApiError::NotFound("Delivery not found".into());
+    // Only ids that could exist reach Redis: `{ms}-{seq}.{hook}`.
+    let plausible = delivery_id.len() <= 64
+        && delivery_id
+            .split_once('.')
+            .is_some_and(|(p, h)| Position::parse(p).is_some() && h == id.to_string());
+    if !plausible {
+        managed(&state, &caller, id).await?;
+        return Err(gone());
+    }
+    state
+        .store
+        .redeliver(who, id, &delivery_id, now_ms())
+        .await?
+        .map_err(|_| gone())?;
+    Ok(accepted(Redelivery {
+        message: "Delivery queued again",
+        delivery_id,
     }))
 }
 

@@ -46,6 +46,7 @@ pub(super) struct Scripts {
     pub token_delete: Script,
     pub token_touch: Script,
     pub webhook_write: Script,
+    pub webhook_redeliver: Script,
 }
 
 pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -77,6 +78,7 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     token_delete: script!("token_delete"),
     token_touch: script!("token_touch"),
     webhook_write: script!("webhook_write"),
+    webhook_redeliver: Script::new(include_str!("lua/webhook_redeliver.lua")),
 });
 
 impl Store {

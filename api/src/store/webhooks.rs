@@ -5,6 +5,7 @@
 use redis::Value;
 use taskmaster_shared::domain::UserId;
 use taskmaster_shared::keys::RowType;
+use taskmaster_shared::model::Fields;
 use taskmaster_shared::webhook::Webhook;
 
 use super::scripts::SCRIPTS;
@@ -165,6 +166,56 @@ impl Store {
     /// Hook `id`, if it exists.
     pub async fn webhook(&self, id: u64) -> Result<Option<Webhook>, StoreError> {
         Ok(self.webhooks_by_id(&[id]).await?.pop())
+    }
+
+    /// Hook `hook`'s newest deliveries (at most 100), newest first.
+    pub async fn webhook_deliveries(&self, hook: u64) -> Result<Vec<Fields>, StoreError> {
+        let ids: Vec<String> = self
+            .query_one(
+                redis::cmd("LRANGE")
+                    .arg(self.keys.webhook_deliveries(hook))
+                    .arg(0)
+                    .arg(99),
+            )
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("HGETALL").arg(self.keys.webhook_delivery(id));
+        }
+        let replies: Vec<Value> = self.query(&pipe).await?;
+        Ok(ids
+            .into_iter()
+            .zip(replies)
+            .filter_map(|(id, v)| {
+                let mut f = fields(v);
+                // Expired since it was listed: gone.
+                (!f.is_empty()).then(|| {
+                    f.insert("id".into(), id);
+                    f
+                })
+            })
+            .collect())
+    }
+
+    /// Sends delivery `id` of hook `hook` again (refused `NotFound` as
+    /// [`Store::update_webhook`], or when the delivery is not the hook's).
+    pub async fn redeliver(
+        &self,
+        caller: Option<UserId>,
+        hook: u64,
+        id: &str,
+        now_ms: u64,
+    ) -> Result<Written<()>, StoreError> {
+        let mut inv = SCRIPTS.webhook_redeliver.prepare_invoke();
+        inv.arg(self.keys.prefix())
+            .arg(now_ms)
+            .arg(caller.map(|c| c.get().to_string()).unwrap_or_default())
+            .arg(hook)
+            .arg(id);
+        Ok(self.write(&inv).await?.map(|_| ()))
     }
 
     async fn webhooks_by_id(&self, ids: &[u64]) -> Result<Vec<Webhook>, StoreError> {

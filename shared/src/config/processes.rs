@@ -225,6 +225,31 @@ pub struct SyncdConfig {
     /// A fault to inject (`SYNCD_FAULT`), for the fault tests only: see
     /// [`SyncdFault`]. Unset in any real deployment.
     pub fault: Option<SyncdFault>,
+    /// Webhook deliveries.
+    pub webhooks: WebhookConfig,
+}
+
+/// How syncd delivers webhooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// Hosts that may resolve to internal addresses (`WEBHOOK_ALLOW_HOSTS`,
+    /// as the api's).
+    pub allow_hosts: crate::webhook::AllowedHosts,
+    /// The first retry's wait (`WEBHOOK_RETRY_BASE`, default 10s); each
+    /// next doubles, up to an hour, with up to a fifth of jitter.
+    pub retry_base: Duration,
+    /// How long a delivery is retried before it is given up, a dead
+    /// letter (`WEBHOOK_RETRY_WINDOW`, default 24h).
+    pub retry_window: Duration,
+    /// Deliveries in flight to one hook at most (`WEBHOOK_PER_HOOK`,
+    /// default 4): a slow receiver holds up only its own hook.
+    pub per_hook: usize,
+    /// Deliveries in flight in all (`WEBHOOK_IN_FLIGHT`, default 64).
+    pub in_flight: usize,
+    /// A whole attempt's limit (`WEBHOOK_TIMEOUT`, default 10s), and its
+    /// connection's (`WEBHOOK_CONNECT_TIMEOUT`, default 5s).
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
 }
 
 /// Faults syncd injects on request, so that tests can kill it at a
@@ -277,6 +302,17 @@ impl SyncdConfig {
                 1..=u64::MAX,
             ),
             fault: None,
+            webhooks: WebhookConfig {
+                allow_hosts: crate::webhook::AllowedHosts::parse(
+                    &env.string("WEBHOOK_ALLOW_HOSTS", ""),
+                ),
+                retry_base: env.duration("WEBHOOK_RETRY_BASE", Duration::from_secs(10)),
+                retry_window: env.duration("WEBHOOK_RETRY_WINDOW", Duration::from_secs(24 * 3600)),
+                per_hook: env.parse_in("WEBHOOK_PER_HOOK", 4usize, 1..=64),
+                in_flight: env.parse_in("WEBHOOK_IN_FLIGHT", 64usize, 1..=10_000),
+                timeout: env.duration("WEBHOOK_TIMEOUT", Duration::from_secs(10)),
+                connect_timeout: env.duration("WEBHOOK_CONNECT_TIMEOUT", Duration::from_secs(5)),
+            },
         };
         let fault = env
             .opt("SYNCD_FAULT")

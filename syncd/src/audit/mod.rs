@@ -126,7 +126,7 @@ impl Consumer {
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
         let stream = keys.changes();
-        ensure_group(&mut conn, &stream).await?;
+        ensure_group(&mut conn, &stream, Keys::AUDIT_GROUP).await?;
         Ok(Consumer {
             conn,
             stream,
@@ -159,7 +159,14 @@ impl Consumer {
             Some(entries) => entries,
             None => {
                 let start = from(self);
-                read(&mut self.conn, &self.stream, &start, block).await?
+                read(
+                    &mut self.conn,
+                    &self.stream,
+                    Keys::AUDIT_GROUP,
+                    &start,
+                    block,
+                )
+                .await?
             }
         };
         let Some((last, _)) = entries.last() else {
@@ -177,7 +184,13 @@ impl Consumer {
         let next_from = from(self);
         let (appended, next) = tokio::join!(
             append(&self.pg, records, stopped),
-            read(&mut conn, &self.stream, &next_from, false)
+            read(
+                &mut conn,
+                &self.stream,
+                Keys::AUDIT_GROUP,
+                &next_from,
+                false
+            )
         );
         if !appended {
             return Ok(0);
@@ -186,7 +199,7 @@ impl Consumer {
             tracing::error!("SYNCD_FAULT=audit_after_commit: aborting before the acknowledgement");
             std::process::abort();
         }
-        ack(&mut self.conn, &self.stream, &ids).await?;
+        ack(&mut self.conn, &self.stream, Keys::AUDIT_GROUP, &ids).await?;
         // A failed read ahead is simply read again.
         self.ahead = next.ok().filter(|n| !n.is_empty());
         Ok(ids.len())
@@ -224,16 +237,18 @@ async fn append(pg: &PgWorker, records: Vec<Record>, stopped: &(dyn Fn() -> bool
     }
 }
 
-/// Creates the group at the stream's start (so an upgrade audits the
-/// history the stream still holds); an existing group is left as it is.
-async fn ensure_group(
+/// Creates consumer group `group` at the stream's start (so an upgrade
+/// audits the history the stream still holds); an existing group is left
+/// as it is.
+pub(crate) async fn ensure_group(
     conn: &mut redis::aio::MultiplexedConnection,
     stream: &str,
+    group: &str,
 ) -> redis::RedisResult<()> {
     let created: redis::RedisResult<()> = redis::cmd("XGROUP")
         .arg("CREATE")
         .arg(stream)
-        .arg(Keys::AUDIT_GROUP)
+        .arg(group)
         .arg("0")
         .arg("MKSTREAM")
         .query_async(conn)
@@ -244,22 +259,23 @@ async fn ensure_group(
     }
 }
 
-type Entry = (Position, Vec<(String, Vec<u8>)>);
+pub(crate) type Entry = (Position, Vec<(String, Vec<u8>)>);
 /// An entry as `XREADGROUP` answers it: a pending entry trimmed since has
 /// no fields.
 type Delivered = (String, Option<Vec<(String, Vec<u8>)>>);
 
 /// One read as the group: `from` is `0` (this consumer's pending entries)
 /// or `>` (new ones; `block`: waiting a while for them).
-async fn read(
+pub(crate) async fn read(
     conn: &mut redis::aio::MultiplexedConnection,
     stream: &str,
+    group: &str,
     from: &str,
     block: bool,
 ) -> redis::RedisResult<Vec<Entry>> {
     let mut cmd = redis::cmd("XREADGROUP");
     cmd.arg("GROUP")
-        .arg(Keys::AUDIT_GROUP)
+        .arg(group)
         .arg(Keys::AUDIT_CONSUMER)
         .arg("COUNT")
         .arg(BATCH);
@@ -285,14 +301,15 @@ async fn read(
     Ok(out)
 }
 
-async fn ack(
+pub(crate) async fn ack(
     conn: &mut redis::aio::MultiplexedConnection,
     stream: &str,
+    group: &str,
     ids: &[String],
 ) -> redis::RedisResult<()> {
     redis::cmd("XACK")
         .arg(stream)
-        .arg(Keys::AUDIT_GROUP)
+        .arg(group)
         .arg(ids)
         .query_async(conn)
         .await

@@ -123,6 +123,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
     components = with::<WebhookCreated>(components);
     components = with::<WebhookList>(components);
     components = with::<WebhookMessage>(components);
+    components = with::<WebhookDelivery>(components);
+    components = with::<WebhookDeliveries>(components);
+    components = with::<Redelivery>(components);
     components = with::<CreateWebhook>(components);
     components = with::<UpdateWebhook>(components);
     let components = components

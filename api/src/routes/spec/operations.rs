@@ -499,6 +499,22 @@ pub const OPERATIONS: &[Operation] = &[
         .errors(&[400, 403, 404]),
     op(
         Get,
+        "/webhooks/{id}/deliveries",
+        "webhooks",
+        "The hook's newest 100 deliveries: status, attempts, last response code, duration and error, next attempt",
+    )
+    .answers(200, "WebhookDeliveries")
+    .errors(&[400, 403, 404]),
+    op(
+        Post,
+        "/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+        "webhooks",
+        "Send a delivery again, now (a dead letter too), with a new retry window",
+    )
+    .answers(202, "Redelivery")
+    .errors(&[400, 403, 404]),
+    op(
+        Get,
         "/changes",
         "feed",
         "The change log after a position, as the caller may see it, oldest first (without `since`: no entries and the current position)",
