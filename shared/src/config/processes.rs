@@ -250,6 +250,10 @@ pub struct WebhookConfig {
     /// connection's (`WEBHOOK_CONNECT_TIMEOUT`, default 5s).
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    /// `WEBHOOK_DELIVERY=off` queues deliveries without sending any (the
+    /// fuzzing run, which registers hooks with any URL, never reaches
+    /// beyond the machine); default `on`.
+    pub deliver: bool,
 }
 
 /// Faults syncd injects on request, so that tests can kill it at a
@@ -312,12 +316,18 @@ impl SyncdConfig {
                 in_flight: env.parse_in("WEBHOOK_IN_FLIGHT", 64usize, 1..=10_000),
                 timeout: env.duration("WEBHOOK_TIMEOUT", Duration::from_secs(10)),
                 connect_timeout: env.duration("WEBHOOK_CONNECT_TIMEOUT", Duration::from_secs(5)),
+                deliver: true,
             },
         };
         let fault = env
             .opt("SYNCD_FAULT")
             .map(|_| env.parse("SYNCD_FAULT", SyncdFault::AuditAfterCommit));
-        let config = SyncdConfig { fault, ..config };
+        let mut config = SyncdConfig { fault, ..config };
+        match env.string("WEBHOOK_DELIVERY", "on").as_str() {
+            "on" => {}
+            "off" => config.webhooks.deliver = false,
+            _ => env.problem("WEBHOOK_DELIVERY", "must be `on` or `off`"),
+        }
         if config.app_env == AppEnv::Production {
             if config.fault.is_some() {
                 env.problem(

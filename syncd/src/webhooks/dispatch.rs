@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use taskmaster_shared::config::WebhookConfig;
 use taskmaster_shared::keys::Keys;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 
 use super::send::{Attempt, Sender};
 use crate::Control;
@@ -42,6 +42,7 @@ pub async fn run(
     keys: Keys,
     config: WebhookConfig,
     control: mpsc::Sender<Control>,
+    wake: Arc<Notify>,
 ) {
     let sender = match Sender::new(&config) {
         Ok(s) => s,
@@ -54,10 +55,21 @@ pub async fn run(
     let mut per_hook: HashMap<u64, Arc<Semaphore>> = HashMap::new();
     let lease = config.timeout + config.connect_timeout + Duration::from_secs(30);
     let jitter = RandomState::new();
+    let mut connection = None;
     while !control.is_closed() {
-        tokio::time::sleep(TICK).await;
-        let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-            continue;
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(TICK) => {}
+        }
+        let mut conn = match &connection {
+            Some(c) => Clone::clone(c),
+            None => match client.get_multiplexed_async_connection().await {
+                Ok(c) => {
+                    connection = Some(c.clone());
+                    c
+                }
+                Err(_) => continue,
+            },
         };
         let now = chrono::Utc::now().timestamp_millis();
         let due: Vec<String> = match redis::cmd("ZRANGEBYSCORE")
@@ -73,6 +85,7 @@ pub async fn run(
             Ok(d) => d,
             Err(e) => {
                 tracing::debug!(error = %e, "webhooks: cannot read the queue");
+                connection = None;
                 continue;
             }
         };
@@ -108,11 +121,16 @@ pub async fn run(
             let Some((url, secret, event, payload, attempts, created_ms)) = claimed else {
                 continue;
             };
-            let (sender, keys, mut conn, config) =
-                (sender.clone(), keys.clone(), conn.clone(), config.clone());
+            let (sender, keys, mut conn, config, wake) = (
+                sender.clone(),
+                keys.clone(),
+                conn.clone(),
+                config.clone(),
+                wake.clone(),
+            );
             let seed = jitter.hash_one(&id);
             tokio::spawn(async move {
-                let _permits = (permit, hook_permit);
+                let permits = (permit, hook_permit);
                 let (attempt, took) = sender.send(&url, &secret, &id, &event, payload).await;
                 let done = chrono::Utc::now().timestamp_millis();
                 let (outcome, next, code, error) = match attempt {
@@ -147,6 +165,9 @@ pub async fn run(
                     // The claim lapses and the delivery is sent again.
                     tracing::warn!(error = %e, webhook.delivery = %id, "webhooks: cannot record an attempt");
                 }
+                // The hook's slot is free: what waited for it may go.
+                drop(permits);
+                wake.notify_one();
             });
         }
     }

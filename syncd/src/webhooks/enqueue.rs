@@ -27,7 +27,12 @@ pub struct Delivery {
 }
 
 /// Reads the change log as the group `webhooks` until `control` closes.
-pub async fn run(client: redis::Client, keys: Keys, control: mpsc::Sender<Control>) {
+pub async fn run(
+    client: redis::Client,
+    keys: Keys,
+    control: mpsc::Sender<Control>,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+) {
     let stream = keys.changes();
     let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(
         Duration::from_millis(BLOCK_MS) + Duration::from_secs(5),
@@ -71,6 +76,7 @@ pub async fn run(client: redis::Client, keys: Keys, control: mpsc::Sender<Contro
                 let made: u64 = inv.invoke_async(&mut conn).await?;
                 if made > 0 {
                     tracing::debug!(webhooks.made = made, "webhook deliveries queued");
+                    wake.notify_one();
                 }
                 Ok::<_, redis::RedisError>(entries.len())
             };

@@ -46,6 +46,19 @@ pub fn spawn(
     #[allow(deprecated)]
     let provider = rustls::crypto::ring::default_provider();
     let _ = provider.install_default();
-    tokio::spawn(enqueue::run(client.clone(), keys.clone(), control.clone()));
-    tokio::spawn(dispatch::run(client, keys, config, control));
+    // New deliveries, and finished ones (a hook's slot is free), wake the
+    // dispatcher at once; it also looks every 100 ms (other instances'
+    // deliveries, retries falling due).
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    tokio::spawn(enqueue::run(
+        client.clone(),
+        keys.clone(),
+        control.clone(),
+        wake.clone(),
+    ));
+    if config.deliver {
+        tokio::spawn(dispatch::run(client, keys, config, control, wake));
+    } else {
+        tracing::warn!("WEBHOOK_DELIVERY=off: webhook deliveries are queued, never sent");
+    }
 }
