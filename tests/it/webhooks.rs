@@ -311,3 +311,60 @@ async fn a_hook_url_inside_the_network_is_refused_unless_its_host_is_allowed() {
         .await;
     res.assert_invalid("url");
 }
+
+#[tokio::test]
+async fn a_flood_of_hooks_stops_at_the_bound_and_hostile_urls_are_stored_harmless() {
+    let app = spawn_app().await;
+    let (admin, g, _user) = app.seed_team().await;
+    let auth = admin.auth();
+    let burst = futures_util::future::join_all((0..25).map(|i| {
+        app.call(
+            Method::POST,
+            "/webhooks",
+            &auth,
+            Some(json!({"url": format!("{PUBLIC}/{i}"), "events": ["task.*"], "group_id": g})),
+        )
+    }))
+    .await;
+    let made = burst
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    let refused = burst
+        .iter()
+        .filter(|r| r.status == StatusCode::CONFLICT)
+        .count();
+    assert_eq!(
+        (made, refused),
+        (20, 5),
+        "at most 20 per group, all or nothing per request"
+    );
+    // A URL cannot smuggle a header or a second request: the parser drops
+    // tabs and newlines and the stored URL is the parsed one.
+    let (status, answer) = create(
+        &app,
+        &Auth::Owner,
+        json!({"url": "https://93.184.216.34/a\r\nX-Injected: 1\t", "events": ["task.*"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let url = answer["data"]["webhook"]["url"].as_str().expect("url");
+    assert!(
+        !url.contains('\n') && !url.contains('\r') && !url.contains(' '),
+        "{url}"
+    );
+    let (status, answer) = create(
+        &app,
+        &Auth::Owner,
+        json!({"url": "https://ex\u{0430}mple.com/h", "events": ["task.*"]}),
+    )
+    .await;
+    // An internationalised name is stored as its ASCII (punycode) form.
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert!(
+        answer["data"]["webhook"]["url"]
+            .as_str()
+            .is_some_and(|u| u.contains("xn--")),
+        "{answer}"
+    );
+}
