@@ -60,3 +60,11 @@ pub async fn create_user(
         .expect("seed refused")
         .get()
 }
+
+/// The `p` quantile (0 to 1) of `sorted`, ascending; 0 when empty.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}

@@ -304,13 +304,6 @@ async fn creates(api: &Arc<Api>, writers: &[Account]) -> f64 {
     done.load(Ordering::Relaxed) as f64 / THROUGHPUT_SECONDS as f64
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 #[tokio::main]
 #[allow(clippy::print_stdout)] // The report is this tool's output.
 async fn main() {
@@ -446,7 +439,7 @@ async fn main() {
         "deliveries": latencies.len(),
         "expected_deliveries": acks.len() * 3,
         "owner_clients_complete": owner_got == acks.len(),
-        "latency_ms": {"p50": percentile(&latencies, 0.5), "p99": percentile(&latencies, 0.99),
+        "latency_ms": {"p50": bench::percentile(&latencies, 0.5), "p99": bench::percentile(&latencies, 0.99),
                        "max": latencies.last().copied().unwrap_or(0.0)},
         "throughput": {
             "without_clients": [without_1.rate, without_2.rate],

@@ -24,6 +24,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
+use taskmaster_tests::bench;
 use taskmaster_tests::receiver::{Behaviour, Receiver};
 
 type Http = Client<HttpConnector, Full<Bytes>>;
@@ -59,13 +60,6 @@ impl Api {
             .await;
         answer["data"]["task"]["id"].as_u64().expect("a task id")
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 #[tokio::main]
@@ -186,7 +180,7 @@ async fn main() {
             "steady": {
                 "rate": rate, "seconds": seconds, "creates": total,
                 "expected": expected, "delivered": steady_delivered,
-                "p50_ms": percentile(&latencies, 0.5), "p99_ms": percentile(&latencies, 0.99),
+                "p50_ms": bench::percentile(&latencies, 0.5), "p99_ms": bench::percentile(&latencies, 0.99),
                 "max_ms": latencies.last().copied().unwrap_or(0.0),
             },
             "flood": {
