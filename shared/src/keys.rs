@@ -106,7 +106,8 @@
 //! | `P changes:trimmed` | string | the id of the newest entry syncd trimmed from the log (`XTRIM` leaves the stream's `max-deleted-entry-id` alone); kept by a restore |
 //! | `P webhook_delivery:{delivery id}` | hash | one webhook delivery (id `{entry position}.{hook id}`: one per event per hook): `hook event payload status attempts created_ms next_ms last_code last_ms last_error last_at`; `status` is `pending`, `delivered`, `dead` (given up after `WEBHOOK_RETRY_WINDOW`) or `cancelled` (the hook was deleted or deactivated); expires 7 days after it ends. Not durable: a delivery queue, like the log it comes from |
 //! | `P webhook:{id}:deliveries` | list | the hook's newest delivery ids, first first (at most 100) |
-//! | `P webhooks:due` | sorted set | delivery id → when it is due (ms), or, while a worker sends it, when its claim lapses (a crashed worker's delivery is sent again) |
+//! | `P webhooks:due:{hook id}` | sorted set | the hook's deliveries not yet done: delivery id → when it is due (ms), or, while a worker sends it, when its claim lapses (a crashed worker's delivery is sent again). One per hook, so that a hook with a long queue never hides another's due deliveries |
+//! | `P webhooks:due_hooks` | set | ids of the hooks whose queue is not empty |
 //! | `P ws_ticket:{hash}` | string (TTL 30 s) | a single-use WebSocket ticket (`POST /auth/ws-ticket`), by the BLAKE2b-256 hex of its text: the credential it stands for (see `api/src/feed/ticket.rs`) |
 //!
 //! ## Operations
@@ -324,9 +325,15 @@ impl Keys {
         self.k(format_args!("webhook:{hook}:deliveries"))
     }
 
-    /// `P webhooks:due`: deliveries by the time they are due.
-    pub fn webhooks_due(&self) -> String {
-        self.k(format_args!("webhooks:due"))
+    /// `P webhooks:due:{hook}`: the hook's deliveries by the time they
+    /// are due.
+    pub fn webhooks_due(&self, hook: u64) -> String {
+        self.k(format_args!("webhooks:due:{hook}"))
+    }
+
+    /// `P webhooks:due_hooks`: the hooks with deliveries not yet done.
+    pub fn webhooks_due_hooks(&self) -> String {
+        self.k(format_args!("webhooks:due_hooks"))
     }
     /// The group's one consumer name (every syncd instance reads as it:
     /// appending is idempotent, so sharing its pending entries is safe).

@@ -387,3 +387,60 @@ async fn a_slow_receiver_does_not_delay_another_hooks_deliveries() {
     );
     assert!(slow_answered <= 2, "{slow_answered}");
 }
+
+#[tokio::test]
+async fn a_hook_with_a_long_queue_never_hides_another_hooks_due_delivery() {
+    let app = app().await;
+    let slow = Receiver::start(Behaviour {
+        delay: Duration::from_secs(5),
+        ..Behaviour::default()
+    })
+    .await;
+    let mut fast = Receiver::start(Behaviour::default()).await;
+    let _syncd = syncd(
+        &app,
+        &[("WEBHOOK_PER_HOOK", "2"), ("WEBHOOK_TIMEOUT", "30s")],
+    )
+    .await;
+    let (_admin, g, user) = app.seed_team().await;
+    hook(
+        &app,
+        &Auth::Owner,
+        json!({"url": slow.url("/slow"), "events": ["task.created"]}),
+    )
+    .await;
+    hook(
+        &app,
+        &Auth::Owner,
+        json!({"url": fast.url("/fast"), "events": ["task.updated"]}),
+    )
+    .await;
+    // 300 deliveries due for the slow hook, queued first.
+    let titles: Vec<String> = (0..300).map(|i| format!("q{i}")).collect();
+    let tasks =
+        futures_util::future::join_all(titles.iter().map(|t| app.seed_task(user.id, g, t))).await;
+    let res = app
+        .call(
+            Method::PUT,
+            &format!("/users/{}/tasks/{}", user.id, tasks[0]),
+            &Auth::Owner,
+            Some(json!({"priority": 3})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let asked = Instant::now();
+    let got = fast
+        .next(Duration::from_secs(4))
+        .await
+        .expect("the other hook's delivery, long before the queue drains");
+    assert_eq!(got.json()["event"], "task.updated");
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(
+        slow.log().len() <= 2,
+        "the slow hook is still at its first answers"
+    );
+}

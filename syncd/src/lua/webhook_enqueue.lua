@@ -12,7 +12,8 @@ for i = 4 + n, #ARGV, 4 do
   if redis.call('EXISTS', key) == 0 then
     redis.call('HSET', key, 'hook', hook, 'event', ARGV[i + 2], 'payload', ARGV[i + 3],
       'status', 'pending', 'attempts', 0, 'created_ms', now, 'next_ms', now)
-    redis.call('ZADD', P .. 'webhooks:due', now, id)
+    redis.call('ZADD', P .. 'webhooks:due:' .. hook, now, id)
+    redis.call('SADD', P .. 'webhooks:due_hooks', hook)
     local list = P .. 'webhook:' .. hook .. ':deliveries'
     redis.call('LPUSH', list, id)
     redis.call('LTRIM', list, 0, 99)

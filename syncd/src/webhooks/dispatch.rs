@@ -20,7 +20,7 @@ static RESULT: LazyLock<redis::Script> =
 
 /// How often the queue is looked at.
 const TICK: Duration = Duration::from_millis(100);
-/// Due deliveries read per look.
+/// Due deliveries of one hook read per look, at most.
 const BATCH: usize = 256;
 /// The longest wait between two attempts.
 const RETRY_MAX: Duration = Duration::from_secs(3600);
@@ -72,40 +72,54 @@ pub async fn run(
             },
         };
         let now = chrono::Utc::now().timestamp_millis();
-        let due: Vec<String> = match redis::cmd("ZRANGEBYSCORE")
-            .arg(keys.webhooks_due())
-            .arg("-inf")
-            .arg(now)
-            .arg("LIMIT")
-            .arg(0)
-            .arg(BATCH)
+        let hooks: Vec<u64> = match redis::cmd("SMEMBERS")
+            .arg(keys.webhooks_due_hooks())
             .query_async(&mut conn)
             .await
         {
-            Ok(d) => d,
+            Ok(h) => h,
             Err(e) => {
                 tracing::debug!(error = %e, "webhooks: cannot read the queue");
                 connection = None;
                 continue;
             }
         };
-        for id in due {
-            let Some(hook) = id.rsplit('.').next().and_then(|h| h.parse::<u64>().ok()) else {
-                continue;
-            };
-            // A hook at its bound waits; the others go on.
-            let hook_slots = per_hook
+        // Each hook's own queue, up to its free slots: a hook with a long
+        // queue (a receiver that is down, or slow) never hides another's.
+        let mut due: Vec<(u64, String, tokio::sync::OwnedSemaphorePermit)> = Vec::new();
+        for hook in hooks {
+            let slots = per_hook
                 .entry(hook)
                 .or_insert_with(|| Arc::new(Semaphore::new(config.per_hook)))
                 .clone();
-            let Ok(hook_permit) = hook_slots.try_acquire_owned() else {
+            let free = slots.available_permits().min(BATCH);
+            if free == 0 {
                 continue;
-            };
+            }
+            let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+                .arg(keys.webhooks_due(hook))
+                .arg("-inf")
+                .arg(now)
+                .arg("LIMIT")
+                .arg(0)
+                .arg(free)
+                .query_async(&mut conn)
+                .await
+                .unwrap_or_default();
+            for id in ids {
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    break;
+                };
+                due.push((hook, id, permit));
+            }
+        }
+        for (hook, id, hook_permit) in due {
             let Ok(permit) = all.clone().try_acquire_owned() else {
                 break;
             };
             let claimed: Option<(String, String, String, String, u32, i64)> = match CLAIM
                 .arg(keys.prefix())
+                .arg(hook)
                 .arg(&id)
                 .arg(now)
                 .arg(lease.as_millis() as u64)

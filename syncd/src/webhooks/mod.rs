@@ -6,7 +6,7 @@
 //!   group), with the id `{entry position}.{hook id}`: one per event per
 //!   hook, so receivers can de-duplicate. The deliveries of a batch are
 //!   made and its entries acknowledged in one script.
-//! * [`dispatch`]: sends what is due (`P webhooks:due`), at most
+//! * [`dispatch`]: sends what is due (each hook's `P webhooks:due:{id}`), at most
 //!   `WEBHOOK_PER_HOOK` at a time to one hook and `WEBHOOK_IN_FLIGHT` in
 //!   all, so a slow receiver holds up only its own hook; a failed attempt
 //!   is retried with exponential backoff and jitter until

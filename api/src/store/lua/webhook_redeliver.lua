@@ -14,5 +14,6 @@ local key = P .. 'webhook_delivery:' .. id
 if redis.call('HGET', key, 'hook') ~= hook then return {'ERR', 'NOT_FOUND', ''} end
 redis.call('PERSIST', key)
 redis.call('HSET', key, 'status', 'pending', 'created_ms', now, 'next_ms', now)
-redis.call('ZADD', P .. 'webhooks:due', now, id)
+redis.call('ZADD', P .. 'webhooks:due:' .. hook, now, id)
+redis.call('SADD', P .. 'webhooks:due_hooks', hook)
 return {'OK'}
