@@ -344,33 +344,52 @@ async fn an_address_inside_the_network_is_refused_at_delivery_time_too() {
     );
 }
 
-#[tokio::test]
-async fn a_slow_receiver_does_not_delay_another_hooks_deliveries() {
-    let app = app().await;
+/// A slow receiver (answering after `delay`, 2 at a time) hooked to
+/// `task.created`, a fast one hooked to `fast_events`, and a team to write
+/// as: the slow and fast receivers, the team's group and user.
+async fn slow_and_fast(
+    app: &TestApp,
+    delay: Duration,
+    fast_events: &str,
+) -> (
+    Receiver,
+    Receiver,
+    ChildProcess,
+    u64,
+    taskmaster_tests::Seeded,
+) {
     let slow = Receiver::start(Behaviour {
-        delay: Duration::from_secs(2),
+        delay,
         ..Behaviour::default()
     })
     .await;
-    let mut fast = Receiver::start(Behaviour::default()).await;
-    let _syncd = syncd(
-        &app,
+    let fast = Receiver::start(Behaviour::default()).await;
+    let syncd = syncd(
+        app,
         &[("WEBHOOK_PER_HOOK", "2"), ("WEBHOOK_TIMEOUT", "30s")],
     )
     .await;
     let (_admin, g, user) = app.seed_team().await;
     hook(
-        &app,
+        app,
         &Auth::Owner,
         json!({"url": slow.url("/slow"), "events": ["task.created"]}),
     )
     .await;
     hook(
-        &app,
+        app,
         &Auth::Owner,
-        json!({"url": fast.url("/fast"), "events": ["task.created"]}),
+        json!({"url": fast.url("/fast"), "events": [fast_events]}),
     )
     .await;
+    (slow, fast, syncd, g, user)
+}
+
+#[tokio::test]
+async fn a_slow_receiver_does_not_delay_another_hooks_deliveries() {
+    let app = app().await;
+    let (slow, mut fast, _syncd, g, user) =
+        slow_and_fast(&app, Duration::from_secs(2), "task.created").await;
     let started = Instant::now();
     for i in 0..10 {
         app.seed_task(user.id, g, &format!("t{i}")).await;
@@ -391,30 +410,8 @@ async fn a_slow_receiver_does_not_delay_another_hooks_deliveries() {
 #[tokio::test]
 async fn a_hook_with_a_long_queue_never_hides_another_hooks_due_delivery() {
     let app = app().await;
-    let slow = Receiver::start(Behaviour {
-        delay: Duration::from_secs(5),
-        ..Behaviour::default()
-    })
-    .await;
-    let mut fast = Receiver::start(Behaviour::default()).await;
-    let _syncd = syncd(
-        &app,
-        &[("WEBHOOK_PER_HOOK", "2"), ("WEBHOOK_TIMEOUT", "30s")],
-    )
-    .await;
-    let (_admin, g, user) = app.seed_team().await;
-    hook(
-        &app,
-        &Auth::Owner,
-        json!({"url": slow.url("/slow"), "events": ["task.created"]}),
-    )
-    .await;
-    hook(
-        &app,
-        &Auth::Owner,
-        json!({"url": fast.url("/fast"), "events": ["task.updated"]}),
-    )
-    .await;
+    let (slow, mut fast, _syncd, g, user) =
+        slow_and_fast(&app, Duration::from_secs(5), "task.updated").await;
     // 300 deliveries due for the slow hook, queued first.
     let titles: Vec<String> = (0..300).map(|i| format!("q{i}")).collect();
     let tasks =
