@@ -108,6 +108,7 @@
 //! | `P webhook:{id}:deliveries` | list | the hook's newest delivery ids, first first (at most 100) |
 //! | `P webhooks:due:{hook id}` | sorted set | the hook's deliveries not yet done: delivery id → when it is due (ms), or, while a worker sends it, when its claim lapses (a crashed worker's delivery is sent again). One per hook, so that a hook with a long queue never hides another's due deliveries |
 //! | `P webhooks:due_hooks` | set | ids of the hooks whose queue is not empty |
+//! | `P webhooks:dropped:{hook id}` | string | deliveries not made because the hook's queue was full (`WEBHOOK_QUEUE_MAX`), so that a receiver down for long cannot fill Redis |
 //! | `P ws_ticket:{hash}` | string (TTL 30 s) | a single-use WebSocket ticket (`POST /auth/ws-ticket`), by the BLAKE2b-256 hex of its text: the credential it stands for (see `api/src/feed/ticket.rs`) |
 //!
 //! ## Operations

@@ -441,3 +441,44 @@ async fn a_hook_with_a_long_queue_never_hides_another_hooks_due_delivery() {
         "the slow hook is still at its first answers"
     );
 }
+
+#[tokio::test]
+async fn a_receiver_down_for_long_gets_a_bounded_queue_and_the_rest_is_counted() {
+    let app = app().await;
+    let _syncd = syncd(&app, &[("WEBHOOK_QUEUE_MAX", "5")]).await;
+    let (_admin, g, user) = app.seed_team().await;
+    // Nothing listens there: every attempt fails, every delivery waits.
+    let closed = taskmaster_tests::free_port();
+    let (id, _) = hook(
+        &app,
+        &Auth::Owner,
+        json!({"url": format!("http://127.0.0.1:{closed}/h"), "events": ["task.created"]}),
+    )
+    .await;
+    for i in 0..8 {
+        app.seed_task(user.id, g, &format!("t{i}")).await;
+    }
+    let dropped = eventually(WAIT, || async {
+        let mut redis = app.redis().await;
+        let n: Option<u64> = redis::cmd("GET")
+            .arg(format!("{}webhooks:dropped:{id}", app.keys.prefix()))
+            .query_async(&mut redis)
+            .await
+            .ok()?;
+        (n == Some(3)).then_some(())
+    })
+    .await;
+    assert!(dropped.is_some(), "3 over the bound are counted");
+    let tried = eventually(WAIT, || async {
+        let queued = deliveries(&app, &Auth::Owner, id).await;
+        let waiting = queued.iter().all(|d| {
+            d["status"] == "pending"
+                && d["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("connect"))
+        });
+        (queued.len() == 5 && waiting).then_some(())
+    })
+    .await;
+    assert!(tried.is_some(), "5 deliveries wait, each tried and failed");
+}

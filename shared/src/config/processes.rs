@@ -250,6 +250,10 @@ pub struct WebhookConfig {
     /// connection's (`WEBHOOK_CONNECT_TIMEOUT`, default 5s).
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    /// Deliveries one hook may have waiting (`WEBHOOK_QUEUE_MAX`, default
+    /// 10,000): a receiver down for long gets no more (they are counted
+    /// as dropped), so that Redis memory stays bounded.
+    pub queue_max: usize,
     /// `WEBHOOK_DELIVERY=off` queues deliveries without sending any (the
     /// fuzzing run, which registers hooks with any URL, never reaches
     /// beyond the machine); default `on`.
@@ -317,6 +321,7 @@ impl SyncdConfig {
                 timeout: env.duration("WEBHOOK_TIMEOUT", Duration::from_secs(10)),
                 connect_timeout: env.duration("WEBHOOK_CONNECT_TIMEOUT", Duration::from_secs(5)),
                 deliver: true,
+                queue_max: env.parse_in("WEBHOOK_QUEUE_MAX", 10_000usize, 1..=10_000_000),
             },
         };
         let fault = env

@@ -30,6 +30,7 @@ pub struct Delivery {
 pub async fn run(
     client: redis::Client,
     keys: Keys,
+    queue_max: usize,
     control: mpsc::Sender<Control>,
     wake: std::sync::Arc<tokio::sync::Notify>,
 ) {
@@ -68,6 +69,7 @@ pub async fn run(
                 let mut inv = ENQUEUE.prepare_invoke();
                 inv.arg(keys.prefix())
                     .arg(chrono::Utc::now().timestamp_millis())
+                    .arg(queue_max)
                     .arg(ids.len())
                     .arg(&ids);
                 for d in &deliveries {

@@ -53,6 +53,7 @@ pub fn spawn(
     tokio::spawn(enqueue::run(
         client.clone(),
         keys.clone(),
+        config.queue_max,
         control.clone(),
         wake.clone(),
     ));
