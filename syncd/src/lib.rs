@@ -18,7 +18,8 @@
 //! flushes), `lease` (who is active, fenced), `status` (the heartbeat's
 //! record), `actions` (control requests: force, status, backup, restore),
 //! `listen` (the Redis subscriptions), [`audit`] (the audit log, a
-//! consumer of the change log), [`webhooks`] (deliveries, another), [`flush`], [`reconcile`] (Redis
+//! consumer of the change log), [`webhooks`] (deliveries, another; both
+//! read it through `groups`), [`flush`], [`reconcile`] (Redis
 //! checked against PostgreSQL after it restarted), [`backup`], [`restore`],
 //! [`pg`] (the PostgreSQL thread) and [`ctl`] (the operator's CLI).
 
@@ -30,6 +31,7 @@ pub mod ctl;
 mod daemon;
 pub mod discarded;
 pub mod flush;
+mod groups;
 mod lease;
 mod listen;
 pub mod migrations;

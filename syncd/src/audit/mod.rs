@@ -28,16 +28,12 @@ use std::time::Duration;
 use taskmaster_shared::audit::Record;
 use taskmaster_shared::config::SyncdFault;
 use taskmaster_shared::keys::Keys;
-use taskmaster_shared::position::Position;
 use tokio::sync::mpsc;
 
 use crate::Control;
+use crate::groups::{Entry, ack, group_connection, read};
 use crate::pg::PgWorker;
 
-/// Entries read (and written in one transaction) at most.
-const BATCH: usize = 5_000;
-/// How long one read blocks waiting for new entries.
-const BLOCK_MS: u64 = 1_000;
 const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Reads the change log into the audit log until `control` closes (the
@@ -118,15 +114,8 @@ impl Consumer {
         pg: PgWorker,
         fault: Option<SyncdFault>,
     ) -> redis::RedisResult<Consumer> {
-        // A blocking read must not be cut off as a slow answer.
-        let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(
-            Duration::from_millis(BLOCK_MS) + Duration::from_secs(5),
-        ));
-        let mut conn = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
         let stream = keys.changes();
-        ensure_group(&mut conn, &stream, Keys::AUDIT_GROUP).await?;
+        let conn = group_connection(client, &stream, Keys::AUDIT_GROUP).await?;
         Ok(Consumer {
             conn,
             stream,
@@ -138,7 +127,7 @@ impl Consumer {
     }
 
     /// Appends one batch (this consumer's pending entries, or new ones,
-    /// waiting up to [`BLOCK_MS`] for them when `block`) and acknowledges
+    /// waiting up to [`crate::groups::BLOCK_MS`] for them when `block`) and acknowledges
     /// it; how many entries it held (0 also when `stopped` while the batch
     /// could not be appended: then nothing is acknowledged). The next
     /// batch is read while PostgreSQL appends this one.
@@ -235,82 +224,4 @@ async fn append(pg: &PgWorker, records: Vec<Record>, stopped: &(dyn Fn() -> bool
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(RETRY_MAX);
     }
-}
-
-/// Creates consumer group `group` at the stream's start (so an upgrade
-/// audits the history the stream still holds); an existing group is left
-/// as it is.
-pub(crate) async fn ensure_group(
-    conn: &mut redis::aio::MultiplexedConnection,
-    stream: &str,
-    group: &str,
-) -> redis::RedisResult<()> {
-    let created: redis::RedisResult<()> = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(stream)
-        .arg(group)
-        .arg("0")
-        .arg("MKSTREAM")
-        .query_async(conn)
-        .await;
-    match created {
-        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-        other => other,
-    }
-}
-
-pub(crate) type Entry = (Position, Vec<(String, Vec<u8>)>);
-/// An entry as `XREADGROUP` answers it: a pending entry trimmed since has
-/// no fields.
-type Delivered = (String, Option<Vec<(String, Vec<u8>)>>);
-
-/// One read as the group: `from` is `0` (this consumer's pending entries)
-/// or `>` (new ones; `block`: waiting a while for them).
-pub(crate) async fn read(
-    conn: &mut redis::aio::MultiplexedConnection,
-    stream: &str,
-    group: &str,
-    from: &str,
-    block: bool,
-) -> redis::RedisResult<Vec<Entry>> {
-    let mut cmd = redis::cmd("XREADGROUP");
-    cmd.arg("GROUP")
-        .arg(group)
-        .arg(Keys::AUDIT_CONSUMER)
-        .arg("COUNT")
-        .arg(BATCH);
-    if block {
-        cmd.arg("BLOCK").arg(BLOCK_MS);
-    }
-    let reply: Option<Vec<(String, Vec<Delivered>)>> = cmd
-        .arg("STREAMS")
-        .arg(stream)
-        .arg(from)
-        .query_async(conn)
-        .await?;
-    let mut out = Vec::new();
-    for (_, entries) in reply.unwrap_or_default() {
-        for (id, fields) in entries {
-            // A pending entry removed from the stream has no fields: it can
-            // only have been acknowledged elsewhere meanwhile.
-            if let (Some(position), Some(fields)) = (Position::parse(&id), fields) {
-                out.push((position, fields));
-            }
-        }
-    }
-    Ok(out)
-}
-
-pub(crate) async fn ack(
-    conn: &mut redis::aio::MultiplexedConnection,
-    stream: &str,
-    group: &str,
-    ids: &[String],
-) -> redis::RedisResult<()> {
-    redis::cmd("XACK")
-        .arg(stream)
-        .arg(group)
-        .arg(ids)
-        .query_async(conn)
-        .await
 }

@@ -9,13 +9,10 @@ use taskmaster_shared::webhook::Webhook;
 use tokio::sync::mpsc;
 
 use crate::Control;
-use crate::audit::{Entry, ensure_group, read};
+use crate::groups::{Entry, group_connection, read};
 
 static ENQUEUE: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("../lua/webhook_enqueue.lua")));
-
-/// How long one read blocks waiting for new entries.
-const BLOCK_MS: u64 = 1_000;
 
 /// One delivery to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,26 +32,15 @@ pub async fn run(
     wake: std::sync::Arc<tokio::sync::Notify>,
 ) {
     let stream = keys.changes();
-    let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(
-        Duration::from_millis(BLOCK_MS) + Duration::from_secs(5),
-    ));
     while !control.is_closed() {
-        let mut conn = match client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-        {
+        let mut conn = match group_connection(&client, &stream, Keys::WEBHOOK_GROUP).await {
             Ok(c) => c,
             Err(e) => {
-                tracing::debug!(error = %e, "webhooks: cannot reach Redis");
+                tracing::debug!(error = %e, "webhooks: cannot reach Redis or make the group");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };
-        if let Err(e) = ensure_group(&mut conn, &stream, Keys::WEBHOOK_GROUP).await {
-            tracing::warn!(error = %e, "webhooks: cannot create the consumer group");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
-        }
         let mut pending = true;
         while !control.is_closed() {
             let from = if pending { "0" } else { ">" };
