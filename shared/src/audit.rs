@@ -64,12 +64,7 @@ impl Record {
     /// The record of one change log entry, from its stream fields. Lenient:
     /// an entry from before a field existed gives what it has.
     pub fn from_entry(position: Position, fields: &[(String, Vec<u8>)]) -> Record {
-        let get = |name: &str| {
-            fields
-                .iter()
-                .find(|(f, _)| f == name)
-                .and_then(|(_, v)| std::str::from_utf8(v).ok())
-        };
+        let get = |name: &str| field(fields, name);
         let text = |name: &str| get(name).unwrap_or_default().to_owned();
         let given = |name: &str| {
             get(name)
@@ -107,15 +102,18 @@ impl Record {
     }
 }
 
+/// Field `name` of a change log entry, when it is there and is text.
+pub fn field<'a>(fields: &'a [(String, Vec<u8>)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(f, _)| f == name)
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
+}
+
 /// The row a change log entry carries (after the write; a delete's as it
 /// was) as the REST answers show it; `null` when it has none.
 pub fn entry_row(fields: &[(String, Vec<u8>)]) -> Value {
-    let get = |name: &str| {
-        fields
-            .iter()
-            .find(|(f, _)| f == name)
-            .and_then(|(_, v)| std::str::from_utf8(v).ok())
-    };
+    let get = |name: &str| field(fields, name);
     match (get("type"), get("row")) {
         (Some("task"), Some(row)) => serde_json::from_str(row).unwrap_or(Value::Null),
         (Some(entity @ ("user" | "group" | "webhook")), Some(row)) => typed_row(entity, row),

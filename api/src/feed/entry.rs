@@ -153,12 +153,7 @@ impl Entry {
     /// Reads an entry from its stream fields.
     pub fn parse(position: Position, fields: &[(String, Vec<u8>)]) -> Result<Entry, Malformed> {
         let bad = |why| Malformed { position, why };
-        let get = |name: &str| {
-            fields
-                .iter()
-                .find(|(f, _)| f == name)
-                .and_then(|(_, v)| std::str::from_utf8(v).ok())
-        };
+        let get = |name: &str| taskmaster_shared::audit::field(fields, name);
         let number = |name: &str| get(name).and_then(|v| v.parse::<u64>().ok());
         let kind = get("type").and_then(Kind::parse).ok_or(bad("type"))?;
         let op = get("op").and_then(Op::parse).ok_or(bad("op"))?;

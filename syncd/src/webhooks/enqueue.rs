@@ -108,12 +108,7 @@ async fn active_hooks(
 pub fn deliveries(entries: &[Entry], hooks: &[Webhook]) -> Vec<Delivery> {
     let mut out = Vec::new();
     for (position, fields) in entries {
-        let get = |name: &str| {
-            fields
-                .iter()
-                .find(|(f, _)| f == name)
-                .and_then(|(_, v)| std::str::from_utf8(v).ok())
-        };
+        let get = |name: &str| taskmaster_shared::audit::field(fields, name);
         let (
             Some(kind @ ("task" | "user" | "group")),
             Some(op @ ("created" | "updated" | "deleted")),
