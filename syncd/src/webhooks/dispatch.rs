@@ -86,7 +86,9 @@ pub async fn run(
         };
         // Each hook's own queue, up to its free slots: a hook with a long
         // queue (a receiver that is down, or slow) never hides another's.
-        let mut due: Vec<(u64, String, tokio::sync::OwnedSemaphorePermit)> = Vec::new();
+        // One pipeline reads every hook's due deliveries.
+        let mut asked: Vec<(u64, Arc<Semaphore>)> = Vec::new();
+        let mut pipe = redis::pipe();
         for hook in hooks {
             let slots = per_hook
                 .entry(hook)
@@ -96,16 +98,22 @@ pub async fn run(
             if free == 0 {
                 continue;
             }
-            let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            pipe.cmd("ZRANGEBYSCORE")
                 .arg(keys.webhooks_due(hook))
                 .arg("-inf")
                 .arg(now)
                 .arg("LIMIT")
                 .arg(0)
-                .arg(free)
-                .query_async(&mut conn)
-                .await
-                .unwrap_or_default();
+                .arg(free);
+            asked.push((hook, slots));
+        }
+        let found: Vec<Vec<String>> = if asked.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query_async(&mut conn).await.unwrap_or_default()
+        };
+        let mut due: Vec<(u64, String, tokio::sync::OwnedSemaphorePermit)> = Vec::new();
+        for ((hook, slots), ids) in asked.into_iter().zip(found) {
             for id in ids {
                 let Ok(permit) = slots.clone().try_acquire_owned() else {
                     break;
