@@ -1,4 +1,7 @@
-//! The owner account, created at first start.
+//! What the api makes sure of at its first start: the owner account, and
+//! the order indexes of the task lists.
+//!
+//! The owner account is created at first start.
 //!
 //! Created once, ever (`P meta:owner` remembers it), with the reference
 //! system's fields: full name "System Owner", role `owner`, `OWNER_EMAIL`,
@@ -34,6 +37,39 @@ pub async fn ensure_owner(state: &AppState) {
             }
         });
     }
+}
+
+/// Makes sure every task is in the order indexes (data written before
+/// they existed: see `Store::build_order_index`) before the api serves:
+/// a one-time wait of about a second per 100,000 tasks at the first start
+/// after the upgrade, none later. While Redis is unreachable it goes on in
+/// the background, and pages of task lists answer 503 until it is done.
+pub async fn ensure_order_index(state: &AppState) {
+    match state.store.build_order_index().await {
+        Ok(0) => return,
+        Ok(n) => {
+            tracing::info!(tasks = n, "task lists' order indexes built");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot build the order indexes yet; retrying in the background")
+        }
+    }
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        let mut wait = Duration::from_millis(500);
+        loop {
+            tokio::time::sleep(wait).await;
+            match store.build_order_index().await {
+                Ok(n) => {
+                    tracing::info!(tasks = n, "task lists' order indexes built");
+                    break;
+                }
+                Err(e) => tracing::warn!(error = %e, "order indexes still pending"),
+            }
+            wait = (wait * 2).min(Duration::from_secs(30));
+        }
+    });
 }
 
 async fn try_ensure_owner(state: &AppState) -> Result<(), ApiError> {

@@ -9,3 +9,15 @@ pub fn now() -> String {
 pub fn now_ms() -> u64 {
     u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0)
 }
+
+/// Today's date in the server's time zone: `TZ` when it is set (a zone
+/// name from the system's zone database, as every Unix program reads it),
+/// UTC otherwise, whatever `/etc/localtime` says. Overdue tasks and the
+/// `due=` filters are judged on it.
+pub fn today() -> chrono::NaiveDate {
+    if std::env::var_os("TZ").is_some_and(|tz| !tz.is_empty()) {
+        chrono::Local::now().date_naive()
+    } else {
+        chrono::Utc::now().date_naive()
+    }
+}

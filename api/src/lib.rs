@@ -35,6 +35,7 @@ pub mod fold;
 pub mod lists;
 pub mod middleware;
 pub mod origin;
+pub mod paging;
 pub mod ratelimit;
 pub mod report;
 pub mod request_id;
@@ -224,6 +225,7 @@ impl Application {
         state.watch_maintenance();
         if first {
             bootstrap::ensure_owner(&state).await;
+            bootstrap::ensure_order_index(&state).await;
             // The feed's reader runs on the first shard's runtime.
             state.services.feed.start(state.store.clone());
         }

@@ -39,16 +39,16 @@ impl StateCounts {
     }
 }
 
-/// Whether a task is overdue on `today` (UTC): it has a deadline before
+/// Whether a task is overdue on `today` (see [`crate::clock::today`]): it has a deadline before
 /// that day and is not done. A task due today is not overdue yet.
 pub fn is_overdue(t: &Task, today: NaiveDate) -> bool {
     !t.state.is_done()
         && NaiveDate::parse_from_str(&t.deadline, "%Y-%m-%d").is_ok_and(|d| d < today)
 }
 
-/// How many of `tasks` are overdue today (UTC).
+/// How many of `tasks` are overdue today (the server's `TZ`, UTC unset).
 pub fn overdue<'a>(tasks: impl IntoIterator<Item = &'a Task>) -> u64 {
-    let today = chrono::Utc::now().date_naive();
+    let today = crate::clock::today();
     tasks.into_iter().filter(|t| is_overdue(t, today)).count() as u64
 }
 
@@ -74,6 +74,55 @@ impl Totals {
             completion_rate: completion_rate(states.done, total),
             states,
             overdue: overdue(tasks),
+        }
+    }
+}
+
+/// The statistics of a list read in chunks, gathered task by task, so
+/// that no list is ever held whole: the [`Totals`] and the counts per
+/// group, user and priority.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub total: u64,
+    pub states: StateCounts,
+    pub overdue: u64,
+    pub by_group: BTreeMap<u64, u64>,
+    pub by_user: BTreeMap<u64, u64>,
+    pub by_priority: BTreeMap<u8, u64>,
+    today: Option<NaiveDate>,
+}
+
+impl Tally {
+    pub fn new() -> Tally {
+        Tally {
+            today: Some(crate::clock::today()),
+            ..Tally::default()
+        }
+    }
+
+    pub fn add(&mut self, t: &Task) {
+        self.total += 1;
+        match t.state {
+            TaskState::Todo => self.states.todo += 1,
+            TaskState::InProgress => self.states.in_progress += 1,
+            TaskState::Done => self.states.done += 1,
+        }
+        if self.today.is_some_and(|today| is_overdue(t, today)) {
+            self.overdue += 1;
+        }
+        *self.by_group.entry(t.group_id).or_default() += 1;
+        *self.by_user.entry(t.user_id).or_default() += 1;
+        *self.by_priority.entry(t.priority).or_default() += 1;
+    }
+
+    pub fn totals(&self) -> Totals {
+        Totals {
+            total: self.total,
+            completed: self.states.done,
+            pending: self.total - self.states.done,
+            completion_rate: completion_rate(self.states.done, self.total),
+            states: self.states,
+            overdue: self.overdue,
         }
     }
 }

@@ -29,6 +29,7 @@ pub mod duration;
 pub mod hex;
 pub mod keys;
 pub mod model;
+pub mod order;
 pub mod position;
 pub mod redis_pool;
 pub mod shutdown;

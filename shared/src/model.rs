@@ -213,6 +213,16 @@ pub fn is_current_task_row(raw: &[u8]) -> bool {
     tail.windows(KEY.len()).any(|w| w == KEY)
 }
 
+/// A stored row in the current shape: as it is, or (a row written before
+/// the task's later fields existed) parsed and written out again. `None`
+/// for a damaged row.
+pub fn current_task_row(raw: Vec<u8>) -> Option<Vec<u8>> {
+    if is_current_task_row(&raw) {
+        return Some(raw);
+    }
+    serde_json::to_vec(&Task::from_json(&raw)?).ok()
+}
+
 impl Task {
     /// Parses a stored task row (its JSON text), of either shape.
     pub fn from_json(raw: &[u8]) -> Option<Task> {

@@ -20,6 +20,7 @@ use taskmaster_shared::api_token::TokenRecord;
 use taskmaster_shared::domain::{Email, Role, TaskState};
 use taskmaster_shared::keys::{Keys, RowType};
 use taskmaster_shared::model::Task;
+use taskmaster_shared::order;
 use taskmaster_shared::redis_pool::{self, RedisPool};
 use taskmaster_shared::time::rfc3339;
 
@@ -86,7 +87,7 @@ pub fn is_data_key(keys: &Keys, key: &str) -> bool {
     .any(|p| rest.starts_with(p))
         || matches!(
             rest,
-            "users" | "groups" | "tasks" | "webhooks" | "meta:owner"
+            "users" | "groups" | "tasks" | "webhooks" | "meta:owner" | "tasks:order"
         )
 }
 
@@ -345,6 +346,17 @@ fn produce(
             b.pipe.cmd("SET").arg(keys.row(RowType::Task, task.id)).arg(json).ignore();
             b.pipe.cmd("SADD").arg(keys.user_tasks(task.user_id)).arg(task.id).ignore();
             b.pipe.cmd("SADD").arg(keys.group_tasks(task.group_id)).arg(task.id).ignore();
+            // Its places in the order indexes, as the write scripts keep them.
+            let order = order::members(&task);
+            for key in [keys.user_order(task.user_id), keys.group_order(task.group_id)] {
+                let cmd = b.pipe.cmd("ZADD").arg(key);
+                for m in &order {
+                    cmd.arg(0).arg(m);
+                }
+                cmd.ignore();
+            }
+            // The whole index orders by id only.
+            b.pipe.cmd("ZADD").arg(keys.all_order()).arg(0).arg(&order[0]).ignore();
             // The group's label index, as the write scripts keep it.
             for label in &task.labels {
                 b.pipe
@@ -361,7 +373,7 @@ fn produce(
             }
             loaded.tasks += 1;
             max_ids[2] = max_ids[2].max(task.id);
-            b.added(4 + 2 * task.labels.len(), false)
+            b.added(7 + 2 * task.labels.len(), false)
         },
     )? && each_row(
         &mut tx,
@@ -468,6 +480,12 @@ pub async fn rebuild(
         raise.key(keys.sequence(t)).arg(max);
     }
     raise.invoke_async::<i64>(&mut conn).await?;
+    // Every task went into the order indexes with its row.
+    redis::cmd("SET")
+        .arg(keys.order_built())
+        .arg(1)
+        .query_async::<()>(&mut conn)
+        .await?;
     // Which account bootstrap made, and the password it gave it, stay
     // known when the restored account is that very one with that very
     // password (a hash's salt makes equal text the same credential): a

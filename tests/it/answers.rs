@@ -11,7 +11,7 @@ use hyper::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::json;
-use taskmaster_api::answers::{TaskMessage, UserTasks};
+use taskmaster_api::answers::{PageFields, TaskMessage, UserTasks};
 use taskmaster_shared::model::Task;
 use taskmaster_tests::{Auth, spawn_app};
 
@@ -217,6 +217,28 @@ async fn task_rows_written_by_lua_and_by_rust_agree_with_the_task_type_field_by_
                 user_id: user.id,
                 tasks: &tasks,
                 count: tasks.len(),
+                page: PageFields::default(),
+            })
+        );
+        // A page is spliced too: the same fields, then its own.
+        let res = app
+            .call(
+                Method::GET,
+                &format!("/users/{}/tasks?limit=100", user.id),
+                &auth,
+                None,
+            )
+            .await;
+        assert_eq!(
+            ordered(&res.body),
+            enveloped(UserTasks {
+                user_id: user.id,
+                tasks: &tasks,
+                count: tasks.len(),
+                page: PageFields {
+                    next_cursor: Some(None),
+                    total: Some(tasks.len() as u64),
+                },
             })
         );
     }

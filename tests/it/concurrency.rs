@@ -193,9 +193,9 @@ async fn ids_are_never_reused_after_deletes_or_restarts() {
 
 #[tokio::test]
 async fn creates_sent_together_are_each_checked_and_answered_on_their_own() {
-    use taskmaster_api::creates::{CreateBatcher, NewCreate};
+    use taskmaster_api::creates::CreateBatcher;
     use taskmaster_api::store::{NewTaskRow, Refusal};
-    use taskmaster_shared::domain::{GroupId, UserId};
+    use taskmaster_shared::domain::UserId;
     use taskmaster_shared::keys::RowType;
 
     let app = spawn_app().await;
@@ -225,7 +225,7 @@ async fn creates_sent_together_are_each_checked_and_answered_on_their_own() {
         .enumerate()
         .map(|(i, (user, group, admin, guard, _))| {
             let title = format!("batched {i}");
-            let tail = NewTaskRow {
+            let row = NewTaskRow {
                 title: &title,
                 priority: 2,
                 deadline: "",
@@ -236,18 +236,11 @@ async fn creates_sent_together_are_each_checked_and_answered_on_their_own() {
                 state: taskmaster_shared::domain::TaskState::Todo,
                 created_by: None,
                 labels: &taskmaster_shared::domain::Labels::default(),
-            }
-            .tail();
-            batcher.create(NewCreate {
-                user: UserId(*user),
-                group: GroupId(*group),
-                admin_check: admin.parse().ok().map(UserId),
-                guard: guard.parse().ok(),
-                tail,
-                labels: String::new(),
-                meter: None,
-                context: taskmaster_api::acting::context().to_string(),
-            })
+            };
+            let mut create = row.to_create();
+            create.admin_check = admin.parse().ok().map(UserId);
+            create.guard = guard.parse().ok();
+            batcher.create(create)
         });
     let results: Vec<Result<u64, Refusal>> = join_all(creates)
         .await

@@ -21,6 +21,7 @@ mod limits;
 mod openapi;
 mod origins;
 mod own_tasks;
+mod pages;
 mod permissions;
 mod rate_limits;
 mod redis_access;

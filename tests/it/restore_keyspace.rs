@@ -101,6 +101,16 @@ async fn dump(app: &TestApp) -> BTreeMap<String, Dumped> {
                 members.sort();
                 Dumped::Set(members)
             }
+            // An order index: its members (all of score 0) in order.
+            "zset" => Dumped::Set(
+                redis::cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(&mut redis)
+                    .await
+                    .expect("zrange"),
+            ),
             other => panic!("{key} has an unexpected type {other}"),
         };
         out.insert(rest, value);

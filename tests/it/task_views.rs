@@ -164,8 +164,7 @@ async fn a_group_admin_sees_only_the_tasks_of_groups_it_administers() {
 /// 2,000 tasks) in pages. Every task must be counted once, whoever owns it.
 #[tokio::test]
 async fn the_owners_views_count_every_users_tasks_once_small_sets_and_large() {
-    use taskmaster_api::store::{NewCreate, NewTaskRow};
-    use taskmaster_shared::domain::{GroupId, UserId};
+    use taskmaster_api::store::NewTaskRow;
     let app = spawn_app().await;
     let (_, group, big) = app.seed_team().await;
     let small = app.seed_user("user", &[group]).await;
@@ -177,29 +176,21 @@ async fn the_owners_views_count_every_users_tasks_once_small_sets_and_large() {
         let mut creates = Vec::new();
         for i in made..(made + 205) {
             let title = format!("bulk {i}");
-            let tail = NewTaskRow {
-                title: &title,
-                priority: 1,
-                deadline: "",
-                information: "",
-                user_id: big.id,
-                group_id: group,
-                now,
-                state: taskmaster_shared::domain::TaskState::Todo,
-                created_by: None,
-                labels: &taskmaster_shared::domain::Labels::default(),
-            }
-            .tail();
-            creates.push(NewCreate {
-                user: UserId(big.id),
-                group: GroupId(group),
-                admin_check: None,
-                guard: None,
-                tail,
-                labels: String::new(),
-                meter: None,
-                context: taskmaster_api::acting::context().to_string(),
-            });
+            creates.push(
+                NewTaskRow {
+                    title: &title,
+                    priority: 1,
+                    deadline: "",
+                    information: "",
+                    user_id: big.id,
+                    group_id: group,
+                    now,
+                    state: taskmaster_shared::domain::TaskState::Todo,
+                    created_by: None,
+                    labels: &taskmaster_shared::domain::Labels::default(),
+                }
+                .to_create(),
+            );
         }
         let written = store.create_tasks(&creates, now).await.expect("created");
         assert!(written.iter().all(Result::is_ok));

@@ -15,6 +15,25 @@ pub struct GroupTasks {
     pub count: usize,
     pub group_id: u64,
     pub tasks: Vec<Task>,
+    #[serde(flatten)]
+    pub page: PageFields,
+}
+
+/// What a paged list answers beyond the reference's fields (absent
+/// without paging; the paged answers are written in `crate::paging`,
+/// which `tests/it/pages.rs` holds to this shape).
+#[derive(Serialize, ToSchema, Default)]
+pub struct PageFields {
+    /// The `cursor` of the next page; null on the last page. Present on
+    /// paged answers only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, required = false, pattern = "^[A-Za-z0-9_-]+$")]
+    pub next_cursor: Option<Option<String>>,
+    /// How many tasks the whole list holds, when it was cheap to know
+    /// (also `X-Total-Count`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, minimum = 0)]
+    pub total: Option<u64>,
 }
 
 /// `GET /groups/{id}/stats`.
@@ -49,6 +68,8 @@ pub struct UserTasks<'a> {
     pub user_id: u64,
     pub tasks: &'a [Task],
     pub count: usize,
+    #[serde(flatten)]
+    pub page: PageFields,
 }
 
 /// A task written: `POST`, `PUT`, `DELETE /users/{id}/tasks/{tid}` and
@@ -65,6 +86,8 @@ pub struct TaskSearch {
     pub count: usize,
     pub query: String,
     pub results: Vec<TaskHit>,
+    #[serde(flatten)]
+    pub page: PageFields,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -119,6 +142,8 @@ pub struct FilterResult {
     pub count: usize,
     pub filters: Filters,
     pub tasks: Vec<Task>,
+    #[serde(flatten)]
+    pub page: PageFields,
 }
 
 /// The filters as sent (`""` when absent).

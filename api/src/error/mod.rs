@@ -152,6 +152,12 @@ impl From<StoreError> for ApiError {
             StoreError::PoolTimeout => true,
             StoreError::Malformed(_) => false,
             StoreError::Maintenance => return ApiError::Maintenance,
+            StoreError::OrderBuilding => {
+                return ApiError::Unavailable(
+                    "The task lists' order indexes are being built after an upgrade; retry shortly"
+                        .into(),
+                );
+            }
             StoreError::IdsUnchecked => {
                 tracing::warn!(error = %e, "create refused");
                 return ApiError::Unavailable(

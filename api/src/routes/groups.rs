@@ -4,26 +4,28 @@
 use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::{Path, Query, State};
+use axum::http::Uri;
 use axum::response::Response;
 use serde::Deserialize;
 use taskmaster_shared::domain::{self, GroupId, UserId};
-use taskmaster_shared::model::{Group, User};
+use taskmaster_shared::model::{Group, Task, User};
 use utoipa::ToSchema;
 
 use crate::access::{group_not_found, visible_group_tasks};
 use crate::answers::{
     AdminSummary, GroupDeleted, GroupDetail, GroupList, GroupMessage, GroupName, GroupStats,
-    GroupTasks, Member, MemberAdded, MemberList, MemberName, MemberRemoved, MemberSummary, created,
-    ok,
+    GroupTasks, Member, MemberAdded, MemberList, MemberName, MemberRemoved, MemberSummary,
+    PageFields, created, ok,
 };
 use crate::auth::Caller;
 use crate::authz;
 use crate::clock::now;
 use crate::error::{ApiError, Write, refused};
 use crate::extract::{JsonBody, body_id, group_id, user_id};
+use crate::paging::{self, ListParams};
 use crate::report::{Totals, by_id, counts_by_name};
 use crate::state::AppState;
-use crate::store::{self, DeletedGroup, Source};
+use crate::store::{self, DeletedGroup, OrderScope, Source};
 use crate::task_filter::TaskFilter;
 
 /// `POST /groups`.
@@ -303,17 +305,47 @@ pub async fn tasks(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    uri: Uri,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let filter = TaskFilter::from_query(&query);
+    let params = ListParams::from_query(&query, &state.config.lists);
     let d = visible_group(&state, &caller, &id).await?;
-    let filter = filter?;
+    let (filter, params) = (filter?, params?);
+    let group = d.group.id;
+    let manages = authz::can_manage_group(&caller, group);
+    // A plain member sees its own tasks in the group: read from its own
+    // list, the group's kept.
+    let (scope, size) = match (manages, caller.id) {
+        (false, Some(me)) => (
+            OrderScope::User(UserId(me)),
+            state.store.task_count_of(UserId(me)).await?,
+        ),
+        _ => (OrderScope::Group(GroupId(group)), d.tasks_count),
+    };
+    let unpaged = params.paging.is_none() && !params.sorted;
+    if unpaged && size > state.config.lists.max_unpaged as u64 {
+        return Err(paging::too_large(state.config.lists.max_unpaged));
+    }
+    if !unpaged {
+        let in_group = move |t: &Task| t.group_id == group;
+        let visible: paging::Visible<'_> = if manages { None } else { Some(&in_group) };
+        let fields = |count: usize| {
+            (
+                format!(r#""count":{count},"group_id":{group}"#),
+                String::new(),
+            )
+        };
+        let shape = paging::Shape::tasks(&fields);
+        return paging::respond(&state, &uri, &params, &filter, visible, scope, &shape).await;
+    }
     let mut tasks = visible_group_tasks(&state, &caller, d.group.id).await?;
     tasks.retain(|t| filter.matches(t));
     Ok(ok(GroupTasks {
         count: tasks.len(),
         group_id: d.group.id,
         tasks,
+        page: PageFields::default(),
     }))
 }
 

@@ -84,18 +84,28 @@ impl Prefetch for TaskRow {
     }
 }
 
-/// Whether a user exists, and the version of its task list
-/// (`P user:{id}` field `tv`): `None` when the user does not exist;
-/// `Some(None)` when its version cannot be read (nothing may be cached).
+/// Whether a user exists, the version of its task list (`P user:{id}`
+/// field `tv`) and how many tasks it has: `None` when the user does not
+/// exist.
 pub struct ListHead(pub UserId);
 
+/// What [`ListHead`] reads of an existing user.
+#[derive(Debug, Clone, Copy)]
+pub struct ListHeadInfo {
+    /// `None` when it cannot be read (nothing may be cached).
+    pub version: Option<u64>,
+    /// The size of its task set.
+    pub tasks: u64,
+}
+
 impl Prefetch for ListHead {
-    type Output = Option<Option<u64>>;
+    type Output = Option<ListHeadInfo>;
 
     fn commands(&self, keys: &Keys, pipe: &mut redis::Pipeline) {
         pipe.cmd("HMGET")
             .arg(keys.row(RowType::User, self.0.get()))
             .arg(&["id", "tv"]);
+        pipe.cmd("SCARD").arg(keys.user_tasks(self.0.get()));
     }
 
     fn single_key(&self, _: &Keys) -> Option<String> {
@@ -103,20 +113,22 @@ impl Prefetch for ListHead {
     }
 
     fn parse(replies: Vec<Value>) -> Result<Self::Output, StoreError> {
+        let mut replies = replies.into_iter();
         let head = replies
-            .into_iter()
             .next()
             .and_then(array)
             .ok_or(StoreError::Malformed("list head"))?;
+        let tasks = replies.next().as_ref().and_then(u64_of).unwrap_or(0);
         let mut head = head.into_iter();
         if matches!(head.next(), None | Some(Value::Nil)) {
             return Ok(None);
         }
         // No `tv` yet: no write has touched the user's tasks since it was made.
-        Ok(Some(match head.next() {
+        let version = match head.next() {
             None | Some(Value::Nil) => Some(0),
             Some(v) => u64_of(&v),
-        }))
+        };
+        Ok(Some(ListHeadInfo { version, tasks }))
     }
 }
 

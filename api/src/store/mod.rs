@@ -11,7 +11,7 @@
 //!   indexes, the dirty set and the notification change in one atomic
 //!   step, and the checks a write depends on are made in that same step.
 //! * [`refusal`]: a script's `{'ERR', code, detail}` decoded once.
-//! * [`reads`], [`writes`], [`task_writes`], [`labels`], [`user_writes`], [`auth`], [`sessions`], [`tokens`], [`limits`], [`ops`], [`audit`], [`webhooks`]:
+//! * [`reads`], [`pages`], [`writes`], [`task_writes`], [`labels`], [`user_writes`], [`auth`], [`sessions`], [`tokens`], [`limits`], [`ops`], [`audit`], [`webhooks`]:
 //!   the methods, by purpose.
 //!
 //! Key names come from `taskmaster_shared::keys` (the scripts build the same
@@ -24,6 +24,7 @@ mod labels;
 mod limits;
 mod meter;
 mod ops;
+mod pages;
 mod reads;
 pub mod refusal;
 mod scripts;
@@ -44,11 +45,12 @@ use taskmaster_shared::keys::Keys;
 use taskmaster_shared::redis_pool::{self, RedisPool, RunError};
 
 pub use audit::AuditTail;
-pub use auth::{AuthRecord, ListHead, Nothing, Prefetch, TaskRow};
+pub use auth::{AuthRecord, ListHead, ListHeadInfo, Nothing, Prefetch, TaskRow};
 pub use changes::{ChangesPage, ChangesReader, RawEntry, Standing};
 pub use limits::Counter;
 pub use meter::{Meter, Metered, Principal};
 pub use ops::{BootstrapOutcome, BootstrapState, SyncCounts};
+pub use pages::{OrderScope, PageChunk, PageRead, ReadMode};
 pub use reads::{GroupDetail, sorted_tasks};
 pub use refusal::{Refusal, TaskRefusal};
 pub use sessions::{
@@ -76,6 +78,10 @@ pub enum StoreError {
     /// id counters to PostgreSQL's (see `lua/common.lua`).
     #[error("the id counters wait for syncd's check after a Redis restart")]
     IdsUnchecked,
+    /// A page of a task list refused: the order indexes are still being
+    /// built (data from before they existed; see `pages`).
+    #[error("the order indexes are being built")]
+    OrderBuilding,
 }
 
 impl From<RunError<redis::RedisError>> for StoreError {

@@ -220,6 +220,12 @@ impl Store {
         Ok(out)
     }
 
+    /// How many tasks user `id` has.
+    pub async fn task_count_of(&self, id: UserId) -> Result<u64, StoreError> {
+        self.query_one(redis::cmd("SCARD").arg(self.keys.user_tasks(id.get())))
+            .await
+    }
+
     /// How many users there are.
     pub async fn user_count(&self) -> Result<u64, StoreError> {
         self.query_one(redis::cmd("SCARD").arg(self.keys.all(RowType::User)))

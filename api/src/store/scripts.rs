@@ -25,6 +25,8 @@ macro_rules! script {
 
 pub(super) struct Scripts {
     pub rows: Script,
+    pub task_page: Script,
+    pub order_backfill: Script,
     pub changes_page: Script,
     pub audit_tail: Script,
     pub group_detail: Script,
@@ -51,6 +53,8 @@ pub(super) struct Scripts {
 
 pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     rows: script!("rows"),
+    task_page: script!("task_page"),
+    order_backfill: script!("order_backfill"),
     changes_page: script!("changes_page"),
     audit_tail: script!("audit_tail"),
     group_detail: script!("group_detail"),

@@ -101,6 +101,38 @@ pub struct NewTaskRow<'a> {
 }
 
 impl NewTaskRow<'_> {
+    /// The create of this row, unguarded and uncounted, in the current
+    /// request's context (the fields that say otherwise can be set after).
+    pub fn to_create(&self) -> NewCreate {
+        NewCreate {
+            user: UserId(self.user_id),
+            group: GroupId(self.group_id),
+            admin_check: None,
+            guard: None,
+            tail: self.tail(),
+            labels: self.labels.joined(),
+            order: self.order_heads(),
+            meter: None,
+            context: crate::acting::context().to_string(),
+        }
+    }
+
+    /// The heads of the new task's members in the order indexes but the
+    /// id's, joined by newlines: the script appends the id it hands out
+    /// (see `taskmaster_shared::order`).
+    pub fn order_heads(&self) -> String {
+        use taskmaster_shared::order::{SortKey, deadline_text, time_text};
+        format!(
+            "{}{}\n{}{}\n{}{}",
+            char::from(SortKey::Priority.tag()),
+            self.priority,
+            char::from(SortKey::Deadline.tag()),
+            deadline_text(self.deadline),
+            char::from(SortKey::UpdatedAt.tag()),
+            time_text(self.now),
+        )
+    }
+
     /// The row's JSON after its id, `,"title":…,"completed_at":…}`, in
     /// the field order of [`Task`]; the script prepends `{"id":N`.
     pub fn tail(&self) -> String {
@@ -178,6 +210,9 @@ pub struct NewCreate {
     pub tail: String,
     /// The row's labels as [`Labels::joined`], for the group's label index.
     pub labels: String,
+    /// The heads of its members in the order indexes (see
+    /// [`NewTaskRow::order_heads`]).
+    pub order: String,
     /// The rate limit this create counts against, when no earlier step
     /// of its request counted it.
     pub meter: Option<Meter>,
@@ -224,7 +259,7 @@ impl Store {
                     .arg(m.want),
                 None => inv.arg("").arg(0).arg(0).arg(0),
             };
-            inv.arg(&c.labels).arg(&c.context);
+            inv.arg(&c.labels).arg(&c.context).arg(&c.order);
         }
         // MAINTENANCE is an error of its own; nothing else refuses a batch
         // as a whole.

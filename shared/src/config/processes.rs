@@ -69,6 +69,21 @@ pub struct ApiConfig {
     /// loopback or private address (`WEBHOOK_ALLOW_HOSTS`, comma-separated
     /// names or addresses): a receiver on the same machine or network.
     pub webhook_allow_hosts: crate::webhook::AllowedHosts,
+    /// Bounds of list answers.
+    pub lists: ListLimits,
+}
+
+/// Bounds of list answers (see `api/src/paging`).
+#[derive(Debug, Clone, Copy)]
+pub struct ListLimits {
+    /// The largest page a client may ask for (`MAX_PAGE_SIZE`): `limit`
+    /// or `per_page` beyond it is 422, never a silent cap.
+    pub max_page_size: usize,
+    /// The most rows a list read without paging may answer or read
+    /// (`MAX_UNPAGED`); beyond it the answer is 422 asking for paging.
+    /// Also bounds what a sort on several keys or a deep page of a
+    /// filtered list reads.
+    pub max_unpaged: usize,
 }
 
 /// Bounds of the live change feed.
@@ -177,6 +192,10 @@ impl ApiConfig {
             webhook_allow_hosts: crate::webhook::AllowedHosts::parse(
                 &env.string("WEBHOOK_ALLOW_HOSTS", ""),
             ),
+            lists: ListLimits {
+                max_page_size: env.parse_in("MAX_PAGE_SIZE", 500usize, 1..=10_000),
+                max_unpaged: env.parse_in("MAX_UNPAGED", 50_000usize, 1..=10_000_000),
+            },
         };
         match parse_origins(&env.string("CORS_ORIGINS", "")) {
             Ok(origins) => config.cors_origins = origins,

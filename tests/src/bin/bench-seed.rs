@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHasher, SaltString};
-use taskmaster_api::store::{NewCreate, NewTaskRow};
-use taskmaster_shared::domain::{GroupId, Labels, Role, TaskState, UserId};
+use taskmaster_api::store::NewTaskRow;
+use taskmaster_shared::domain::{Labels, Role, TaskState, UserId};
 use taskmaster_tests::bench;
 use tokio::task::JoinSet;
 
@@ -86,29 +86,21 @@ async fn main() {
                     let mut creates = Vec::new();
                     for t in t..(t + 100).min(tasks) {
                         let title = format!("Task {t} of user {i}");
-                        let tail = NewTaskRow {
-                            title: &title,
-                            priority: (t % 3 + 1) as u8,
-                            deadline: "2026-12-31",
-                            information: "Seeded for the benchmark",
-                            user_id: uid,
-                            group_id: group,
-                            now: &now,
-                            state: TaskState::Todo,
-                            created_by: Some(uid),
-                            labels: &no_labels,
-                        }
-                        .tail();
-                        creates.push(NewCreate {
-                            user: UserId(uid),
-                            group: GroupId(group),
-                            admin_check: None,
-                            guard: None,
-                            tail,
-                            labels: String::new(),
-                            meter: None,
-                            context: taskmaster_api::acting::context().to_string(),
-                        });
+                        creates.push(
+                            NewTaskRow {
+                                title: &title,
+                                priority: (t % 3 + 1) as u8,
+                                deadline: "2026-12-31",
+                                information: "Seeded for the benchmark",
+                                user_id: uid,
+                                group_id: group,
+                                now: &now,
+                                state: TaskState::Todo,
+                                created_by: Some(uid),
+                                labels: &no_labels,
+                            }
+                            .to_create(),
+                        );
                     }
                     last_task = store
                         .create_tasks(&creates, &now)

@@ -234,7 +234,7 @@ pub async fn openapi_json() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routes::tasks::STATUS_FILTERS;
+    use crate::task_filter::STATUS_FILTERS;
 
     #[test]
     fn the_document_has_every_operation_once_with_a_unique_id() {

@@ -131,6 +131,24 @@ fn query_parameter(p: &Param) -> utoipa::openapi::path::Parameter {
                 .schema_type(Type::String)
                 .pattern(Some(format!("^({word})(,({word}))*$")))
         }
+        Kind::AtLeast(low) => ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(low)),
+        Kind::Date => ObjectBuilder::new().schema_type(Type::String).format(Some(
+            utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Date),
+        )),
+        Kind::Time => ObjectBuilder::new().schema_type(Type::String).format(Some(
+            utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::DateTime),
+        )),
+        Kind::Cursor => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^[A-Za-z0-9_-]{1,512}$")),
+        Kind::Sort(keys) => {
+            let key = keys.join("|");
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(format!("^-?({key})(,-?({key}))*$")))
+        }
     };
     ParameterBuilder::new()
         .name(p.name)
@@ -194,6 +212,30 @@ pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::
     }
     for (name, link) in links(o, every) {
         answer = answer.link(name, link);
+    }
+    if o.paged {
+        let header = |description: &str, kind: Type| {
+            utoipa::openapi::header::HeaderBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(kind)))
+                .description(Some(description))
+                .build()
+        };
+        answer = answer
+            .header(
+                "Link",
+                header(
+                    "`<…>; rel=\"next\"`: the next page, asked for in the same style; absent on the last page and without paging",
+                    Type::String,
+                ),
+            )
+            .header(
+                "X-Total-Count",
+                header(
+                    "How many tasks the whole list holds, when that is cheap to know: without a filter \
+                     beyond the sorted key's bounds, or for an order of several keys (also `total`)",
+                    Type::Integer,
+                ),
+            );
     }
     responses = responses.response(o.ok.0.to_string(), answer);
     let common: &[u16] = if o.auth { &COMMON_ERRORS } else { &[] };

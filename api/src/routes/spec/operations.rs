@@ -8,7 +8,7 @@ use utoipa::openapi::path::HttpMethod;
 
 use super::row::{Kind, Operation, Param, op, param, search};
 use crate::routes::admin::ACTIONS;
-use crate::routes::tasks::STATUS_FILTERS;
+use crate::task_filter::STATUS_FILTERS;
 
 /// The filters every task list takes.
 const STATE_FILTER: Param = param(
@@ -21,7 +21,151 @@ const LABEL_FILTER: Param = param(
     Kind::Label,
     "Only tasks carrying this label (exactly as stored)",
 );
-const TASK_FILTERS: [Param; 2] = [STATE_FILTER, LABEL_FILTER];
+// The filters, order and paging of the task lists (see
+// `crate::task_filter` and `crate::paging`).
+const P_STATUS: Param = param(
+    "status",
+    Kind::OneOf(&STATUS_FILTERS),
+    "`completed`, `pending`, or `all` (the same as leaving it out)",
+);
+const P_PRIORITY: Param = param(
+    "priority",
+    Kind::Range(Priority::HIGHEST, Priority::LOWEST),
+    "Only tasks of this priority: 1 (high), 2 or 3 (low)",
+);
+const P_GROUP: Param = param("group_id", Kind::Id, "Only this group's tasks");
+const P_DEADLINE_BEFORE: Param = param(
+    "deadline_before",
+    Kind::Date,
+    "Only tasks with a deadline before this day",
+);
+const P_DEADLINE_AFTER: Param = param(
+    "deadline_after",
+    Kind::Date,
+    "Only tasks with a deadline after this day",
+);
+const P_DATE: Param = param("date", Kind::Date, "Only tasks due on this day");
+const P_OVERDUE: Param = param(
+    "overdue",
+    Kind::Flag,
+    "`true`: only tasks with a deadline before today (the server's `TZ`) and not done; `false`: the others",
+);
+const P_DUE: Param = param(
+    "due",
+    Kind::OneOf(&["today", "week"]),
+    "Only tasks due today, or today and the six days after (the server's `TZ`)",
+);
+const P_UPDATED_SINCE: Param = param(
+    "updated_since",
+    Kind::Time,
+    "Only tasks changed at or after this time",
+);
+const P_Q: Param = param(
+    "q",
+    Kind::Text,
+    "Only tasks whose title or information contains this text, ignoring case (at most 200 characters)",
+);
+const P_SORT: Param = param(
+    "sort",
+    Kind::Sort(&["id", "deadline", "priority", "updated_at"]),
+    "The order: keys comma-separated, `-` before one for descending; ties go by id in the last \
+         key's direction. One key (with or without the id) is read from an index at any size; several \
+         keys are sorted for lists of up to `MAX_UNPAGED` tasks. Without it: by id",
+);
+const P_LIMIT: Param = param(
+    "limit",
+    Kind::Range(1, 500),
+    "Rows per page, 1 to `MAX_PAGE_SIZE` (default 500; beyond it is 422). With `cursor`, or \
+         alone for the first page; with `skip`",
+);
+const P_CURSOR: Param = param(
+    "cursor",
+    Kind::Cursor,
+    "Where the page starts: the `next_cursor` of the page before (the same `sort` and filters)",
+);
+const P_PAGE: Param = param(
+    "page",
+    Kind::AtLeast(1),
+    "The page, from 1 (with `per_page`)",
+);
+const P_PER_PAGE: Param = param(
+    "per_page",
+    Kind::Range(1, 500),
+    "Rows per page with `page`, 1 to `MAX_PAGE_SIZE` (default 50)",
+);
+const P_SKIP: Param = param(
+    "skip",
+    Kind::AtLeast(0),
+    "Rows skipped (with `limit`, default 50)",
+);
+/// A task list's filters, order and paging.
+const TASK_LIST: [Param; 18] = [
+    STATE_FILTER,
+    LABEL_FILTER,
+    P_STATUS,
+    P_PRIORITY,
+    P_GROUP,
+    P_DEADLINE_BEFORE,
+    P_DEADLINE_AFTER,
+    P_DATE,
+    P_OVERDUE,
+    P_DUE,
+    P_UPDATED_SINCE,
+    P_Q,
+    P_SORT,
+    P_LIMIT,
+    P_CURSOR,
+    P_PAGE,
+    P_PER_PAGE,
+    P_SKIP,
+];
+/// The search's: its required `q`, then the rest of the list's.
+const TASK_SEARCH: [Param; 18] = [
+    search("Text to find in titles and notes (case-insensitive; blank is 400)"),
+    STATE_FILTER,
+    LABEL_FILTER,
+    P_STATUS,
+    P_PRIORITY,
+    P_GROUP,
+    P_DEADLINE_BEFORE,
+    P_DEADLINE_AFTER,
+    P_DATE,
+    P_OVERDUE,
+    P_DUE,
+    P_UPDATED_SINCE,
+    P_SORT,
+    P_LIMIT,
+    P_CURSOR,
+    P_PAGE,
+    P_PER_PAGE,
+    P_SKIP,
+];
+/// The filter's: the list's, and `user_id`.
+const TASK_FILTER: [Param; 19] = [
+    P_STATUS,
+    P_PRIORITY,
+    P_GROUP,
+    param(
+        "user_id",
+        Kind::Id,
+        "Only this user's tasks (none unless the caller may see them)",
+    ),
+    STATE_FILTER,
+    LABEL_FILTER,
+    P_DEADLINE_BEFORE,
+    P_DEADLINE_AFTER,
+    P_DATE,
+    P_OVERDUE,
+    P_DUE,
+    P_UPDATED_SINCE,
+    P_Q,
+    P_SORT,
+    P_LIMIT,
+    P_CURSOR,
+    P_PAGE,
+    P_PER_PAGE,
+    P_SKIP,
+];
 
 /// The feed's filters.
 const FEED_TYPES: Param = param(
@@ -219,10 +363,11 @@ pub const OPERATIONS: &[Operation] = &[
         Get,
         "/users/{id}/tasks",
         "tasks",
-        "A user's tasks, ascending by id",
+        "A user's tasks: all, by id, or a page in the order asked for",
     )
-    .query(&TASK_FILTERS)
+    .query(&TASK_LIST)
     .answers(200, "UserTasks")
+    .paged()
     .errors(&[400, 403, 404, 422]),
     op(
         Post,
@@ -326,9 +471,15 @@ pub const OPERATIONS: &[Operation] = &[
     )
     .answers(200, "MemberRemoved")
     .errors(&[400, 403, 404, 409]),
-    op(Get, "/groups/{id}/tasks", "groups", "A group's tasks")
-        .query(&TASK_FILTERS)
+    op(
+        Get,
+        "/groups/{id}/tasks",
+        "groups",
+        "A group's tasks the caller may see: all, by id, or a page in the order asked for",
+    )
+        .query(&TASK_LIST)
         .answers(200, "GroupTasks")
+        .paged()
         .errors(&[400, 403, 404, 422]),
     op(Get, "/groups/{id}/stats", "groups", "A group's task counts")
         .answers(200, "GroupStats")
@@ -356,11 +507,10 @@ pub const OPERATIONS: &[Operation] = &[
         "tasks",
         "Search the tasks the caller may see",
     )
-    .query(&[search(
-        "Text to find in titles and notes (case-insensitive; blank is 400)",
-    )])
+    .query(&TASK_SEARCH)
     .answers(200, "TaskSearch")
-    .errors(&[400, 403]),
+    .paged()
+    .errors(&[400, 403, 422]),
     op(
         Get,
         "/tasks/stats",
@@ -384,27 +534,9 @@ pub const OPERATIONS: &[Operation] = &[
         "tasks",
         "Filter the tasks the caller may see",
     )
-    .query(&[
-        param(
-            "status",
-            Kind::OneOf(&STATUS_FILTERS),
-            "`completed`, `pending`, or `all` (the same as leaving it out)",
-        ),
-        param(
-            "priority",
-            Kind::Range(Priority::HIGHEST, Priority::LOWEST),
-            "1 (high), 2 or 3 (low)",
-        ),
-        param("group_id", Kind::Id, "Only this group's tasks"),
-        param(
-            "user_id",
-            Kind::Id,
-            "Only this user's tasks (none unless the caller may see them)",
-        ),
-        STATE_FILTER,
-        LABEL_FILTER,
-    ])
+    .query(&TASK_FILTER)
     .answers(200, "FilterResult")
+    .paged()
     .errors(&[403, 422]),
     op(
         Get,

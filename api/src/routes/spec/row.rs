@@ -23,6 +23,16 @@ pub(super) enum Kind {
     Position,
     /// A comma-separated list of these words.
     ListOf(&'static [&'static str]),
+    /// A whole number from this minimum on.
+    AtLeast(i64),
+    /// A calendar date `YYYY-MM-DD`.
+    Date,
+    /// An RFC 3339 time.
+    Time,
+    /// A list's opaque cursor (base64url).
+    Cursor,
+    /// `sort=`: sort keys, comma-separated, each optionally after `-`.
+    Sort(&'static [&'static str]),
 }
 
 /// One query parameter.
@@ -80,6 +90,8 @@ pub struct Operation {
     /// Its success answer is a stream of this media type, each item of
     /// schema `ok.1` (Server-Sent Events).
     pub(super) stream: Option<&'static str>,
+    /// Its success answer is a page: `Link` and `X-Total-Count` headers.
+    pub(super) paged: bool,
 }
 
 /// A success answer that names a row: every operation under `under` whose
@@ -111,6 +123,7 @@ pub(super) const fn op(
         refusal: None,
         leads_to: None,
         stream: None,
+        paged: false,
     }
 }
 
@@ -166,6 +179,12 @@ impl Operation {
     pub(super) const fn streams(mut self, media: &'static str, schema: &'static str) -> Self {
         self.stream = Some(media);
         self.ok = (200, Some(schema));
+        self
+    }
+    /// Pages its answer (see `crate::paging`): its success answer may
+    /// carry `Link` and `X-Total-Count`.
+    pub(super) const fn paged(mut self) -> Self {
+        self.paged = true;
         self
     }
     /// Its 403 and 404 answer `schema` (a refused batch lists every reason).

@@ -10,5 +10,5 @@ mod user_tasks;
 
 pub use body::{Batch, CreateTask, TaskChanges};
 pub use history::history;
-pub use reports::{STATUS_FILTERS, batch, filter, search, stats};
+pub use reports::{batch, filter, search, stats};
 pub use user_tasks::{create, delete, get_one, list_for_user, mark_done, update};

@@ -2,88 +2,217 @@
 //! views and changes across users, each limited to what the caller may
 //! see.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::{Query, State};
+use axum::http::Uri;
 use axum::response::Response;
-use taskmaster_shared::domain::{self, FieldError, GroupId, Priority, UserId};
+use taskmaster_shared::domain::{self, FieldError, GroupId, UserId};
 use taskmaster_shared::model::Task;
 
 use super::body::{Batch, ValidBatch};
 use crate::access::forbidden;
-use crate::answers::{BatchResult, FilterResult, Filters, TaskHit, TaskSearch, TaskStats, ok};
+use crate::answers::{
+    BatchResult, FilterResult, Filters, PageFields, TaskHit, TaskSearch, TaskStats, ok,
+};
 use crate::auth::Caller;
 use crate::authz;
 use crate::clock::now;
 use crate::error::{ApiError, Write, refused};
 use crate::extract::{JsonBody, search_query};
-use crate::report::{Totals, by_id, counts_by_name};
+use crate::paging::{self, ListParams, Shape};
+use crate::report::{Tally, by_id, counts_by_name};
 use crate::state::AppState;
-use crate::store::{Source, TaskAction};
+use crate::store::{OrderScope, Source, TaskAction};
 use crate::task_filter::TaskFilter;
 
-/// Every task the caller may see: all for the owner; its own plus those of
-/// the groups it administers for a group admin; its own for a user.
-async fn visible_tasks(state: &AppState, caller: &Caller) -> Result<Vec<Task>, ApiError> {
+/// Calls `each` with every task the caller may see, read in chunks (see
+/// [`paging::scan`]): all for the owner; its own plus those of the groups
+/// it administers for a group admin; its own for a user.
+async fn each_visible(
+    state: &AppState,
+    caller: &Caller,
+    mut each: impl FnMut(Task),
+) -> Result<(), ApiError> {
     if caller.is_owner() {
-        let ids = state.store.all_task_ids().await?;
-        return Ok(state.store.tasks_chunked(&ids).await?);
+        return paging::scan(&state.store, OrderScope::All, each).await;
     }
     let Some(me) = caller.id else {
-        return Ok(Vec::new());
+        return Ok(());
     };
-    let mut ids: BTreeSet<u64> = state
-        .store
-        .ids_of(Source::UserTasks(UserId(me)))
-        .await?
-        .into_iter()
-        .collect();
+    paging::scan(&state.store, OrderScope::User(UserId(me)), &mut each).await?;
     for g in &caller.admin_of {
-        ids.extend(state.store.ids_of(Source::GroupTasks(GroupId(*g))).await?);
+        // Its own tasks there were seen above.
+        paging::scan(&state.store, OrderScope::Group(GroupId(*g)), |t| {
+            if t.user_id != me {
+                each(t);
+            }
+        })
+        .await?;
     }
-    let ids: Vec<u64> = ids.into_iter().collect();
-    Ok(state.store.tasks_chunked(&ids).await?)
+    Ok(())
+}
+
+/// The tasks of `scope` that `keep` keeps, by id, at most `MAX_UNPAGED`.
+async fn bounded(
+    state: &AppState,
+    scope: OrderScope,
+    keep: impl Fn(&Task) -> bool,
+) -> Result<Vec<Task>, ApiError> {
+    let max = state.config.lists.max_unpaged;
+    let mut found = Vec::new();
+    let mut over = false;
+    paging::scan(&state.store, scope, |t| {
+        if !over && keep(&t) {
+            over = found.len() == max;
+            if !over {
+                found.push(t);
+            }
+        }
+    })
+    .await?;
+    if over {
+        return Err(FieldError::new(
+            "limit",
+            format!(
+                "matches more than {max} tasks: ask for them in pages (`limit` and `cursor`), \
+                 or narrow the filters"
+            ),
+        )
+        .into());
+    }
+    Ok(found)
+}
+
+/// The tasks the caller may see that `keep` keeps, by id: at most
+/// `MAX_UNPAGED` of them (422 naming `field` beyond: the answer would be
+/// too large to build), however many are read to find them.
+async fn matching(
+    state: &AppState,
+    caller: &Caller,
+    field: &'static str,
+    keep: impl Fn(&Task) -> bool,
+) -> Result<Vec<Task>, ApiError> {
+    let max = state.config.lists.max_unpaged;
+    let mut found = Vec::new();
+    let mut over = false;
+    each_visible(state, caller, |t| {
+        if !over && keep(&t) {
+            if found.len() == max {
+                over = true;
+            } else {
+                found.push(t);
+            }
+        }
+    })
+    .await?;
+    if over {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "matches more than {max} tasks: ask for them in pages (`limit` and `cursor`), \
+                 or narrow it"
+            ),
+        )
+        .into());
+    }
+    found.sort_unstable_by_key(|t| t.id);
+    Ok(found)
 }
 
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
+    uri: Uri,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     if !authz::can_list_users(&caller) {
         return Err(forbidden());
     }
-    let (q, needle) = search_query(&query)?;
-    let results: Vec<TaskHit> = visible_tasks(&state, &caller)
-        .await?
-        .into_iter()
-        .filter(|t| {
-            t.title.to_lowercase().contains(&needle)
-                || t.information.to_lowercase().contains(&needle)
-        })
-        .map(|t| TaskHit {
-            user_id: t.user_id,
-            task: t,
-        })
-        .collect();
-    Ok(ok(TaskSearch {
-        count: results.len(),
-        query: q,
-        results,
-    }))
+    let (q, _) = search_query(&query)?;
+    // `q` and any other filter of the task lists.
+    let filter = TaskFilter::from_query(&query)?;
+    let params = ListParams::from_query(&query, &state.config.lists)?;
+    let quoted = serde_json::to_string(&q).unwrap_or_default();
+    let fields = |count: usize| {
+        (
+            format!(r#""count":{count},"query":{quoted}"#),
+            String::new(),
+        )
+    };
+    let shape = Shape {
+        key: "results",
+        fields: &fields,
+        wrap: Some(hit),
+    };
+    if params.paging.is_none() && !params.sorted {
+        let results: Vec<TaskHit> = matching(&state, &caller, "q", |t| filter.matches(t))
+            .await?
+            .into_iter()
+            .map(|t| TaskHit {
+                user_id: t.user_id,
+                task: t,
+            })
+            .collect();
+        return Ok(ok(TaskSearch {
+            count: results.len(),
+            query: q,
+            results,
+            page: PageFields::default(),
+        }));
+    }
+    listed(&state, &caller, &uri, &params, &filter, None, &shape).await
+}
+
+/// A search hit of a stored task row: `{"task":<row>,"user_id":N}`.
+fn hit(row: Vec<u8>) -> Option<Vec<u8>> {
+    let user = Task::from_json(&row)?.user_id;
+    let mut out = Vec::with_capacity(row.len() + 40);
+    out.extend_from_slice(br#"{"task":"#);
+    out.extend_from_slice(&row);
+    out.extend_from_slice(format!(r#","user_id":{user}}}"#).as_bytes());
+    Some(out)
+}
+
+/// A page (or, with `sort` alone, all) of the tasks the caller may see
+/// that `filter` keeps, of user `user` when given. The owner's is read
+/// from the narrowest order index there is; anyone else's from what it
+/// may see, gathered first (at most `MAX_UNPAGED` tasks).
+async fn listed(
+    state: &AppState,
+    caller: &Caller,
+    uri: &Uri,
+    params: &ListParams,
+    filter: &TaskFilter,
+    user: Option<u64>,
+    shape: &Shape<'_>,
+) -> Result<Response, ApiError> {
+    let of_user = move |t: &Task| user.is_none_or(|u| t.user_id == u);
+    if caller.is_owner() {
+        let (scope, visible): (OrderScope, paging::Visible<'_>) = match (filter.group_id, user) {
+            (Some(g), None) => (OrderScope::Group(GroupId(g)), None),
+            (Some(g), Some(_)) => (OrderScope::Group(GroupId(g)), Some(&of_user)),
+            (None, Some(u)) => (OrderScope::User(UserId(u)), None),
+            (None, None) => (OrderScope::All, None),
+        };
+        return paging::respond(state, uri, params, filter, visible, scope, shape).await;
+    }
+    let max = state.config.lists.max_unpaged;
+    let tasks = matching(state, caller, "limit", |t| of_user(t) && filter.matches(t)).await?;
+    paging::finish(uri, params, max, paging::page_of(tasks, params, max), shape)
 }
 
 pub async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    let tasks = visible_tasks(&state, &caller).await?;
-    let totals = Totals::of(&tasks);
-    let mut by_group: BTreeMap<String, u64> = BTreeMap::new();
-    let mut by_user: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut by_priority: BTreeMap<String, u64> = BTreeMap::new();
-    for t in &tasks {
-        *by_group.entry(t.group_id.to_string()).or_default() += 1;
-        *by_user.entry(t.user_id).or_default() += 1;
-        *by_priority.entry(t.priority.to_string()).or_default() += 1;
-    }
+    let mut tally = Tally::new();
+    each_visible(&state, &caller, |t| tally.add(&t)).await?;
+    let totals = tally.totals();
+    let by_group: BTreeMap<String, u64> = by_id(&tally.by_group);
+    let by_user = tally.by_user;
+    let by_priority: BTreeMap<String, u64> = tally
+        .by_priority
+        .iter()
+        .map(|(p, n)| (p.to_string(), *n))
+        .collect();
     let mut stats = TaskStats {
         completed_tasks: totals.completed,
         completion_rate: totals.completion_rate,
@@ -95,13 +224,11 @@ pub async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Resp
     };
     if caller.is_owner() || caller.is_group_admin() {
         let ids: Vec<u64> = by_user.keys().copied().collect();
-        let names: HashMap<u64, String> = state
-            .store
-            .users(Source::Ids(&ids))
-            .await?
-            .into_iter()
-            .map(|u| (u.id, u.full_name))
-            .collect();
+        let mut names: HashMap<u64, String> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(1000) {
+            let users = state.store.users(Source::Ids(chunk)).await?;
+            names.extend(users.into_iter().map(|u| (u.id, u.full_name)));
+        }
         stats.user_task_counts = Some(counts_by_name(&by_user, &names));
         stats.user_task_counts_by_id = Some(by_id(&by_user));
     }
@@ -170,102 +297,56 @@ pub async fn batch(
     }))
 }
 
-/// The values `status=` takes on `/tasks/filter` (absent or empty: no
-/// filter, as `all`). The spec states them from here.
-pub const STATUS_FILTERS: [&str; 3] = ["completed", "pending", "all"];
-
-/// `completed` → done tasks, `pending` → open ones, `all` or `""` → both.
-/// Unlike the reference, which ignored an unknown value, 422 names it:
-/// a typo must not silently answer every task.
-fn status_filter(raw: &str) -> Result<Option<bool>, FieldError> {
-    match raw {
-        "" | "all" => Ok(None),
-        "completed" => Ok(Some(true)),
-        "pending" => Ok(Some(false)),
-        other => Err(FieldError::new(
-            "status",
-            format!("`{other}` is not completed, pending or all"),
-        )),
-    }
-}
-
 pub async fn filter(
     State(state): State<AppState>,
     caller: Caller,
+    uri: Uri,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let raw = |k: &str| query.get(k).cloned().unwrap_or_default();
-    let (status_raw, priority_raw, group_raw, user_raw) = (
-        raw("status"),
-        raw("priority"),
-        raw("group_id"),
-        raw("user_id"),
-    );
-    let status = status_filter(&status_raw)?;
-    let also = TaskFilter::from_query(&query)?;
-    let priority = match priority_raw.as_str() {
-        "" => None,
-        p => Some(
-            p.parse::<i64>()
-                .map_err(|_| FieldError::new("priority", "must be 1, 2 or 3"))
-                .and_then(Priority::parse)?
-                .get(),
-        ),
-    };
-    let id_param = |name: &'static str, v: &str| -> Result<Option<u64>, FieldError> {
-        if v.is_empty() {
-            return Ok(None);
-        }
-        domain::parse_id(v)
-            .map(Some)
-            .ok_or_else(|| FieldError::new(name, "must be a positive integer"))
-    };
-    let group_id = id_param("group_id", &group_raw)?;
-    let user_id = id_param("user_id", &user_raw)?;
-
-    // Start from the narrowest index the caller may use.
-    let mut tasks = if caller.is_owner() {
-        match (group_id, user_id) {
-            (Some(g), _) => state.store.tasks(Source::GroupTasks(GroupId(g))).await?,
-            (None, Some(u)) => state.store.tasks(Source::UserTasks(UserId(u))).await?,
-            (None, None) => visible_tasks(&state, &caller).await?,
-        }
+    let filter = TaskFilter::from_query(&query)?;
+    let user_raw = raw("user_id");
+    let user_id = if user_raw.is_empty() {
+        None
     } else {
-        visible_tasks(&state, &caller).await?
+        Some(
+            domain::parse_id(&user_raw)
+                .ok_or_else(|| FieldError::new("user_id", "must be a positive integer"))?,
+        )
     };
-    tasks.retain(|t| {
-        status.is_none_or(|s| t.status == s)
-            && priority.is_none_or(|p| t.priority == p)
-            && group_id.is_none_or(|g| t.group_id == g)
-            && user_id.is_none_or(|u| t.user_id == u)
-            && also.matches(t)
-    });
+    let group_id = filter.group_id;
+
+    let params = ListParams::from_query(&query, &state.config.lists)?;
+    let filters = Filters {
+        group_id: raw("group_id"),
+        label: raw("label"),
+        priority: raw("priority"),
+        state: raw("state"),
+        status: raw("status"),
+        user_id: user_raw,
+    };
+    if params.paging.is_some() || params.sorted {
+        let quoted = serde_json::to_string(&filters).unwrap_or_default();
+        let fields = |count: usize| {
+            (
+                format!(r#""count":{count},"filters":{quoted}"#),
+                String::new(),
+            )
+        };
+        let shape = Shape::tasks(&fields);
+        return listed(&state, &caller, &uri, &params, &filter, user_id, &shape).await;
+    }
+    let keep = |t: &Task| user_id.is_none_or(|u| t.user_id == u) && filter.matches(t);
+    // The owner starts from the narrowest index there is.
+    let tasks = match (caller.is_owner(), group_id, user_id) {
+        (true, Some(g), _) => bounded(&state, OrderScope::Group(GroupId(g)), keep).await?,
+        (true, None, Some(u)) => bounded(&state, OrderScope::User(UserId(u)), keep).await?,
+        _ => matching(&state, &caller, "limit", keep).await?,
+    };
     Ok(ok(FilterResult {
         count: tasks.len(),
-        filters: Filters {
-            group_id: group_raw,
-            label: raw("label"),
-            priority: priority_raw,
-            state: raw("state"),
-            status: status_raw,
-            user_id: user_raw,
-        },
+        filters,
         tasks,
+        page: PageFields::default(),
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_status_filter_the_spec_offers_is_accepted_and_nothing_else() {
-        for value in STATUS_FILTERS {
-            assert!(status_filter(value).is_ok(), "{value}");
-        }
-        assert_eq!(status_filter("").ok(), Some(None));
-        for value in ["true", "done", "Completed", " all"] {
-            assert!(status_filter(value).is_err(), "{value}");
-        }
-    }
 }

@@ -8,24 +8,26 @@ use axum::body::Bytes;
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use taskmaster_shared::domain::UserId;
-use taskmaster_shared::model::{Task, is_current_task_row};
+use taskmaster_shared::model::{Task, current_task_row};
 
 use super::body::{CreateTask, NewTask, TaskChanges};
 use crate::access::{
     forbidden, may_access_user, not_found_for, readable_task, task_not_found, user_not_found,
 };
-use crate::answers::{TaskMessage, UserTasks, ok};
+use crate::answers::{PageFields, TaskMessage, UserTasks, ok};
 use crate::auth::{Caller, Credentials, authenticate_with, remembered, resolve};
 use crate::authz;
 use crate::clock::now;
 use crate::error::{ApiError, Write, refused};
 use crate::extract::{JsonBody, parse_json, task_id, user_id};
+use crate::paging::{self, ListParams};
 use crate::state::AppState;
 use crate::store::{
-    ListHead, NewCreate, NewTaskRow, Principal, Refusal, TaskAction, TaskChangeSet, TaskRefusal,
-    sorted_tasks,
+    ListHead, NewCreate, NewTaskRow, OrderScope, Principal, Refusal, TaskAction, TaskChangeSet,
+    TaskRefusal, sorted_tasks,
 };
 use crate::task_filter::TaskFilter;
 
@@ -63,23 +65,13 @@ fn row_id(raw: &[u8]) -> Option<u64> {
     std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
 }
 
-/// A stored row in the current shape: as it is, or (a row written before
-/// the task's later fields existed) parsed and written out again. `None`
-/// for a damaged row.
-fn current_row(raw: Vec<u8>) -> Option<Vec<u8>> {
-    if is_current_task_row(&raw) {
-        return Some(raw);
-    }
-    serde_json::to_vec(&Task::from_json(&raw)?).ok()
-}
-
 /// Stored task rows in the current shape, sorted by id (damaged ones
 /// skipped), from the set order [`crate::store::Store::user_task_rows`]
 /// reads them in.
 fn rows_by_id(rows: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     let mut rows: Vec<(u64, Vec<u8>)> = rows
         .into_iter()
-        .filter_map(|raw| Some((row_id(&raw)?, current_row(raw)?)))
+        .filter_map(|raw| Some((row_id(&raw)?, current_task_row(raw)?)))
         .collect();
     rows.sort_unstable_by_key(|(id, _)| *id);
     rows.into_iter().map(|(_, raw)| raw).collect()
@@ -89,10 +81,12 @@ pub async fn list_for_user(
     State(state): State<AppState>,
     credentials: Credentials,
     Path(id): Path<String>,
+    uri: Uri,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     // Judged after the caller is known: a stranger learns nothing.
     let filter = TaskFilter::from_query(&query);
+    let params = ListParams::from_query(&query, &state.config.lists);
     let id = match user_id(&id) {
         Ok(id) => id,
         Err(e) => {
@@ -101,21 +95,43 @@ pub async fn list_for_user(
         }
     };
     // The caller, and whether the user exists with which task-list version
-    // (see crate::lists), in one round trip.
+    // (see crate::lists) and how many tasks, in one round trip.
     let (caller, head) = authenticate_with(&state, &credentials, Some(id), &ListHead(id)).await?;
-    let Some(version) = head else {
+    let Some(head) = head else {
         return Err(user_not_found());
     };
     let raw = id.get();
-    if (caller.is_owner() || caller.is(raw)) && filter.as_ref().is_ok_and(TaskFilter::is_empty) {
+    let sees_all = caller.is_owner() || caller.is(raw);
+    let unpaged = params
+        .as_ref()
+        .is_ok_and(|p| p.paging.is_none() && !p.sorted);
+    if unpaged && head.tasks > state.config.lists.max_unpaged as u64 {
+        if !sees_all {
+            check_viewer(&state, &caller, id).await?;
+        }
+        return Err(paging::too_large(state.config.lists.max_unpaged));
+    }
+    if !unpaged {
+        if !sees_all {
+            check_viewer(&state, &caller, id).await?;
+        }
+        let (filter, params) = (filter?, params?);
+        let visible = |t: &Task| authz::can_see_task(&caller, t);
+        let visible: paging::Visible<'_> = if sees_all { None } else { Some(&visible) };
+        let fields = |count: usize| (format!(r#""user_id":{raw}"#), format!(r#""count":{count}"#));
+        let shape = paging::Shape::tasks(&fields);
+        let scope = OrderScope::User(id);
+        return paging::respond(&state, &uri, &params, &filter, visible, scope, &shape).await;
+    }
+    if sees_all && filter.as_ref().is_ok_and(TaskFilter::is_empty) {
         // Everything is visible: the stored JSON goes out as it is.
-        if let Some(body) = version.and_then(|v| state.lists.get(raw, v)) {
+        if let Some(body) = head.version.and_then(|v| state.lists.get(raw, v)) {
             return Ok(json_response(body));
         }
         // Read after the version: the answer is at least that new.
         let rows = state.store.user_task_rows(id).await?;
         let body = raw_task_list(raw, &rows_by_id(rows));
-        if let Some(v) = version {
+        if let Some(v) = head.version {
             state.lists.put(raw, v, body.clone());
         }
         return Ok(json_response(body));
@@ -132,7 +148,18 @@ pub async fn list_for_user(
         user_id: raw,
         count: tasks.len(),
         tasks: &tasks,
+        page: PageFields::default(),
     }))
+}
+
+/// 403 unless the caller may view user `id` (404 when it is gone).
+async fn check_viewer(state: &AppState, caller: &Caller, id: UserId) -> Result<(), ApiError> {
+    let user = state.store.user(id).await?.ok_or_else(user_not_found)?;
+    if authz::can_view_user(caller, &user) {
+        Ok(())
+    } else {
+        Err(forbidden())
+    }
 }
 
 /// `POST /users/{id}/tasks`.
@@ -203,7 +230,7 @@ async fn insert_task(
     }
     let now = now();
     let deadline = new.deadline.as_wire();
-    let tail = NewTaskRow {
+    let row = NewTaskRow {
         title: &new.title,
         priority: new.priority.get(),
         deadline: &deadline,
@@ -214,8 +241,8 @@ async fn insert_task(
         state: new.state,
         created_by: creator.into().map(UserId::get),
         labels: &new.labels,
-    }
-    .tail();
+    };
+    let tail = row.tail();
     // A guarded create is the request's first round trip: it counts the
     // request in its script. An unguarded one was counted when its caller
     // was resolved.
@@ -229,6 +256,7 @@ async fn insert_task(
             guard,
             tail: tail.clone(),
             labels: new.labels.joined(),
+            order: row.order_heads(),
             meter,
             context: crate::acting::context().to_string(),
         })
@@ -258,7 +286,7 @@ pub async fn get_one(
     Path((id, tid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (_, raw) = readable_task(&state, &credentials, &id, &tid).await?;
-    match current_row(raw) {
+    match current_task_row(raw) {
         Some(raw) => Ok(raw_ok(&raw)),
         None => Err(task_not_found()),
     }
@@ -370,6 +398,7 @@ pub async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use taskmaster_shared::model::is_current_task_row;
 
     /// A stored row of the shape before states (id, status).
     fn old_row(id: u64, done: bool) -> Vec<u8> {
@@ -405,6 +434,6 @@ mod tests {
         assert_eq!(sorted[0].state, taskmaster_shared::domain::TaskState::Done);
         assert_eq!(sorted[1].state, taskmaster_shared::domain::TaskState::Todo);
         // A row of the current shape goes out byte for byte.
-        assert_eq!(current_row(now_100.clone()), Some(now_100));
+        assert_eq!(current_task_row(now_100.clone()), Some(now_100));
     }
 }

@@ -224,12 +224,74 @@ end
 -- A row written before states existed has none of the last four: it is
 -- read as its status says (done or todo), with no creator, no labels and
 -- no completion time, and written in the current shape when it changes.
+-- A stored time in the order index: the date and time, then exactly six
+-- fraction digits, so that byte order is time order (shared/src/order.rs,
+-- time_text; a text of another shape is kept as it is).
+local function order_time(s)
+  if type(s) ~= 'string' then return '' end
+  if string.sub(s, -1) ~= 'Z' then return s end
+  local base, frac = string.sub(s, 1, -2), ''
+  local dot = string.find(base, '.', 1, true)
+  if dot then
+    frac = string.sub(base, dot + 1)
+    base = string.sub(base, 1, dot - 1)
+  end
+  if #base ~= 19 or #frac > 6 or string.find(frac, '%D') then return s end
+  return base .. frac .. string.rep('0', 6 - #frac)
+end
+
+-- The heads of a task's members in the order index but the first (which
+-- is the id's alone): priority, deadline (`~` for none), update time.
+-- The id (16 digits) follows each (see shared/src/order.rs).
+local function order_heads(priority, deadline, updated_at)
+  if type(deadline) ~= 'string' or deadline == '' then deadline = '~' end
+  return {'p' .. string.format('%d', priority), 'd' .. deadline, 'u' .. order_time(updated_at)}
+end
+
+-- Task t's four members in `P user:{id}:order` and `P group:{id}:order`
+-- (`P tasks:order` holds the first, the id's, which never changes).
+local function order_members(t)
+  local id = string.format('%016d', t.id)
+  local h = order_heads(t.priority, t.deadline, t.updated_at)
+  return {'i' .. id, h[1] .. id, h[2] .. id, h[3] .. id}
+end
+
+-- Moves a task's entries in the order indexes from `old` (its members
+-- before the write, in group `old_gid`) to `new` (in group `gid`), of
+-- user uid: only the members that changed move.
+local function order_move(uid, old_gid, gid, old, new)
+  local gone, added = {}, {}
+  for i = 1, 4 do
+    if old[i] ~= new[i] then
+      gone[#gone + 1] = old[i]
+      added[#added + 1] = 0
+      added[#added + 1] = new[i]
+    end
+  end
+  local keys = {k('user', uid, 'order')}
+  if old_gid == gid then
+    keys[2] = k('group', gid, 'order')
+  else
+    redis.call('ZREM', k('group', old_gid, 'order'), unpack(old))
+    redis.call('ZADD', k('group', gid, 'order'), 0, new[1], 0, new[2], 0, new[3], 0, new[4])
+  end
+  if #gone == 0 then return end
+  for _, key in ipairs(keys) do
+    redis.call('ZREM', key, unpack(gone))
+    redis.call('ZADD', key, unpack(added))
+  end
+end
+
+-- A task as stored, decoded, or nil; with `_order`, its members in the
+-- order indexes as it is (task_put moves them when the row changes).
 local function task_get(tid)
   local raw = redis.call('GET', k('task', tid))
   if not raw then return nil end
   local t = cjson.decode(raw)
   if t.state == nil then t.state = t.status and 'done' or 'todo' end
   if type(t.labels) ~= 'table' then t.labels = {} end
+  t._order = order_members(t)
+  t._group = string.format('%d', t.group_id)
   return t, raw
 end
 
@@ -343,7 +405,9 @@ local function task_put(t, old_group, old_labels)
     index_labels(tid, old_group, old_labels, false)
     index_labels(tid, gid, t.labels, true)
   end
-  tasks_changed(string.format('%d', t.user_id))
+  local uid = string.format('%d', t.user_id)
+  order_move(uid, t._group, gid, t._order, order_members(t))
+  tasks_changed(uid)
   return raw
 end
 
@@ -355,6 +419,9 @@ local function delete_task(tid)
     redis.call('SREM', k('user', string.format('%d', t.user_id), 'tasks'), tid)
     redis.call('SREM', k('group', gid, 'tasks'), tid)
     index_labels(tid, gid, t.labels, false)
+    redis.call('ZREM', k('user', string.format('%d', t.user_id), 'order'), unpack(t._order))
+    redis.call('ZREM', k('group', gid, 'order'), unpack(t._order))
+    redis.call('ZREM', P .. 'tasks:order', t._order[1])
     tasks_changed(string.format('%d', t.user_id))
     redis.call('DEL', k('task', tid))
     dirty_task(tid, 'deleted', string.format('%d', t.user_id), gid, raw)

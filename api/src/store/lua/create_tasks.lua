@@ -1,4 +1,4 @@
--- ARGV: P, now, then eleven for each task to create: user id, group id, the
+-- ARGV: P, now, then twelve for each task to create: user id, group id, the
 -- caller who must administer the group ('' when not required), the
 -- credential version the user must still have ('' when not required: the
 -- api checked the caller in an earlier step), the row's JSON after its
@@ -9,7 +9,10 @@
 -- task's labels joined by newlines (the same as in the row; '' for none)
 -- for the group's label index, and the context the change log records
 -- ("actor auth token request", see common.lua: the creates come from
--- several requests, ARGV[2]'s context is not theirs).
+-- several requests, ARGV[2]'s context is not theirs), and the heads of
+-- its members in the order indexes but the id's (`p…`, `d…`, `u…`,
+-- joined by newlines: see order_heads in common.lua; the api builds them
+-- from the values it put in the row).
 --
 -- The creates an api shard gathered (see api/src/creates.rs), in one
 -- atomic step. Each is checked and answered on its own: the reply holds,
@@ -19,7 +22,7 @@
 -- share the counter, index and dirty-set calls.
 if maintenance() then return err('MAINTENANCE') end
 if ids_unchecked() then return err('IDS_UNCHECKED') end
-local n = (#ARGV - 2) / 11
+local n = (#ARGV - 2) / 12
 local out = {'OK'}
 -- Nothing a check reads changes within this step, so each distinct check
 -- runs once (a client creating many tasks pays for one).
@@ -45,7 +48,7 @@ end
 local accepted = {}
 local counts = {}
 for i = 0, n - 1 do
-  local b = 3 + i * 11
+  local b = 3 + i * 12
   local refused = nil
   if ARGV[b + 5] ~= '' then
     counts[i] = gcra(ARGV[b + 5], tonumber(ARGV[b + 6]), tonumber(ARGV[b + 7]), tonumber(ARGV[b + 8]))
@@ -79,8 +82,9 @@ local last = redis.call('INCRBY', P .. 'seq:tasks', #accepted)
 -- work it does on one row.
 local ids, rows = {}, {}
 local of_user, users, of_group, groups = {}, {}, {}, {}
+local order_of_user, order_of_group, all_order = {}, {}, {}
 for j, i in ipairs(accepted) do
-  local b = 3 + i * 11
+  local b = 3 + i * 12
   local uid, gid = ARGV[b], ARGV[b + 1]
   local id = string.format('%d', last - #accepted + j)
   ids[j] = id
@@ -89,30 +93,49 @@ for j, i in ipairs(accepted) do
   rows[2 * j] = '{"id":' .. id .. ARGV[b + 4]
   if not of_user[uid] then
     of_user[uid] = {}
+    order_of_user[uid] = {}
     users[#users + 1] = uid
   end
   table.insert(of_user[uid], id)
   if not of_group[gid] then
     of_group[gid] = {}
+    order_of_group[gid] = {}
     groups[#groups + 1] = gid
   end
   table.insert(of_group[gid], id)
+  local id16 = string.format('%016d', last - #accepted + j)
+  local uo, go = order_of_user[uid], order_of_group[gid]
+  uo[#uo + 1] = 0
+  uo[#uo + 1] = 'i' .. id16
+  go[#go + 1] = 0
+  go[#go + 1] = 'i' .. id16
+  all_order[#all_order + 1] = 0
+  all_order[#all_order + 1] = 'i' .. id16
+  for head in string.gmatch(ARGV[b + 11], '[^\n]+') do
+    uo[#uo + 1] = 0
+    uo[#uo + 1] = head .. id16
+    go[#go + 1] = 0
+    go[#go + 1] = head .. id16
+  end
   if ARGV[b + 9] ~= '' then index_labels(id, gid, split_labels(ARGV[b + 9]), true) end
 end
 redis.call('MSET', unpack(rows))
+redis.call('ZADD', P .. 'tasks:order', unpack(all_order))
 for _, uid in ipairs(users) do
   redis.call('SADD', P .. 'user:' .. uid .. ':tasks', unpack(of_user[uid]))
+  redis.call('ZADD', P .. 'user:' .. uid .. ':order', unpack(order_of_user[uid]))
   tasks_changed(uid)
 end
 for _, gid in ipairs(groups) do
   redis.call('SADD', P .. 'group:' .. gid .. ':tasks', unpack(of_group[gid]))
+  redis.call('ZADD', P .. 'group:' .. gid .. ':order', unpack(order_of_group[gid]))
 end
 -- Marked dirty all at once (what dirty_task() does for one row), and
 -- logged one by one: the change log holds one entry per row.
 redis.call('SADD', P .. 'dirty:tasks', unpack(ids))
 local contexts = {}
 for j, i in ipairs(accepted) do
-  local b = 3 + i * 11
+  local b = 3 + i * 12
   local text = ARGV[b + 10]
   if not contexts[text] then contexts[text] = context(text) end
   log('task', ids[j], 'created', {'user', ARGV[b], 'group', ARGV[b + 1], 'row', rows[2 * j]}, contexts[text])
