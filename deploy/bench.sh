@@ -11,6 +11,12 @@
 # Basic-auth GET: target >= 1.0) and the GET and create of a twin api with
 # rate limiting off (on / off: target >= 0.95).
 #
+# Lists at scale: one user with 1,000,000 tasks (BENCH_LIST_TASKS;
+# BENCH_QUICK: 100,000): the first page of 50 of its list as a ratio to a
+# GET of one task (target >= 0.5), and that GET's p99 while the owner's
+# statistics over every task run in a loop, against its p99 idle (target
+# <= 2x).
+#
 # The main runs go in rounds (BENCH_ROUNDS, default 5) of every api run,
 # each between two runs of the ceiling (C A C B C ... per round), so that the
 # machine's mood of the moment weighs on the ceiling and the api alike: each
@@ -72,6 +78,7 @@ need() {
 need wrk wrk
 need redis-server redis-server
 need redis-cli redis-tools
+need curl curl
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -109,7 +116,7 @@ for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && brea
 mark_checked() {
     local run_id prefix
     run_id=$(redis-cli -p "$REDIS_PORT" info server | awk -F: '/^run_id:/ {print $2}' | tr -d '\r')
-    for prefix in main: small: big:; do
+    for prefix in main: small: big: list:; do
         redis-cli -p "$REDIS_PORT" set "${prefix}meta:ids_run" "$run_id" >/dev/null
     done
 }
@@ -307,10 +314,48 @@ for i in $(seq 1 "$SIZE_RUNS"); do
 done
 for p in "$SMALL_PID" "$BIG_PID"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 
+# ---- lists at scale ----------------------------------------------------------
+# One user with LIST_TASKS tasks (1,000,000; BENCH_QUICK: 100,000): the first
+# page of 50 of its list against a GET of one task on the same api, and that
+# GET's latency while the owner's statistics over every task run in a loop.
+redis-cli -p "$REDIS_PORT" flushall >/dev/null
+mark_checked
+LIST_TASKS=${BENCH_LIST_TASKS:-1000000}
+[ -n "${BENCH_QUICK:-}" ] && LIST_TASKS=${BENCH_LIST_TASKS:-100000}
+say "lists at scale: seeding one user with $LIST_TASKS tasks"
+SAMPLE=$(BENCH_SEED_BULK=$LIST_TASKS seed list: 1 1)
+L_UID=$(field "$SAMPLE" user_id); L_TID=$(field "$SAMPLE" task_id)
+start_api list: "$API_PORT" "${LIMITS_ON[@]}"
+LIST_PID=$API_PID
+OWNER_H="X-Owner-Password: $OWNER"
+stats_loop() {
+    while :; do
+        curl -s -o /dev/null -H "$OWNER_H" "http://127.0.0.1:$API_PORT/tasks/stats" || sleep 0.1
+    done
+}
+for i in $(seq 1 "$ROUNDS"); do
+    say "lists at scale, round $i of $ROUNDS: first page of 50, GET of one task, that GET while the owner's statistics run"
+    ceiling "$i"
+    run "page_list_$i" "http://127.0.0.1:$API_PORT/users/$L_UID/tasks?limit=50" -H "$OWNER_H"
+    ceiling "$i"
+    run "get_list_$i" "http://127.0.0.1:$API_PORT/users/$L_UID/tasks/$L_TID" -H "$OWNER_H"
+    ceiling "$i"
+    stats_loop &
+    STATS_PID=$!
+    sleep 1
+    run "get_stats_$i" "http://127.0.0.1:$API_PORT/users/$L_UID/tasks/$L_TID" -H "$OWNER_H"
+    kill "$STATS_PID" 2>/dev/null || true
+    wait "$STATS_PID" 2>/dev/null || true
+    ceiling "$i"
+done
+STATS_TIME=$( { TIMEFORMAT=%R; time curl -s -o /dev/null -H "$OWNER_H" "http://127.0.0.1:$API_PORT/tasks/stats"; } 2>&1 )
+echo "stats_seconds $STATS_TIME" >"$WORK/stats_time"
+kill "$LIST_PID" 2>/dev/null || true; wait "$LIST_PID" 2>/dev/null || true
+
 # ---- report -----------------------------------------------------------------
-python3 - "$WORK/results" "$USERS" "$TASKS_PER_USER" "$BIG_USERS" "$BIG_TASKS_PER_USER" "$CONNS" "$DURATION" "$API_THREADS" "$REDIS_POOL" "$REDIS_VIA" <<'PY'
+python3 - "$WORK/results" "$USERS" "$TASKS_PER_USER" "$BIG_USERS" "$BIG_TASKS_PER_USER" "$CONNS" "$DURATION" "$API_THREADS" "$REDIS_POOL" "$REDIS_VIA" "$LIST_TASKS" "$(cat "$WORK/stats_time")" <<'PY'
 import sys
-path, users, per, bu, bp, conns, dur, api_threads, pool, via = sys.argv[1:]
+path, users, per, bu, bp, conns, dur, api_threads, pool, via, list_tasks, stats_time = sys.argv[1:]
 api_threads = int(api_threads)
 # The results in the order they ran: a ceiling run before and after each
 # api run of the rounds; the size runs come last, with no ceiling.
@@ -400,6 +445,22 @@ for k, label in [("get_basic", "GET task, Basic auth"), ("create", "POST task (B
     on_over_off = median(per_round)
     print(f"{'PASS' if on_over_off >= 0.95 else 'MISS'}  {label:<38} on {ratio[k]:.2f}, off {median(off[r][0] for r in rounds):.2f}, "
           f"on/off {on_over_off:.3f} (target >= 0.95)   " + " ".join(f"{v:.2f}" for v in per_round))
+print(f"\nlists at scale: one user with {int(list_tasks):,} tasks (page / GET per round; GET p99 during the owner's statistics / idle):")
+page = by_kind["page_list"]
+get = by_kind["get_list"]
+during = by_kind["get_stats"]
+rounds = sorted(page)
+page_over_get = median([page[r][0] / get[r][0] for r in rounds])
+p99_idle = median([get[r][3] for r in rounds])
+p99_stats = median([during[r][3] for r in rounds])
+print(f"{'PASS' if page_over_get >= 0.5 else 'MISS'}  first page of 50 / GET of one task: {page_over_get:.2f} (target >= 0.5; "
+      f"page {median([page[r][1] for r in rounds]):.0f} req/s p99 {max(page[r][3] for r in rounds):.2f} ms, "
+      f"GET {median([get[r][1] for r in rounds]):.0f} req/s)   " + " ".join(f"{page[r][0] / get[r][0]:.2f}" for r in rounds))
+ratio_p99 = p99_stats / p99_idle if p99_idle else 0
+print(f"{'PASS' if ratio_p99 <= 2 else 'MISS'}  GET p99 while the owner's statistics run in a loop / idle: {ratio_p99:.2f} "
+      f"(target <= 2; medians {p99_stats:.2f} / {p99_idle:.2f} ms)   "
+      + " ".join(f"{during[r][3]:.2f}/{get[r][3]:.2f}" for r in rounds))
+print(f"NOTE  one /tasks/stats over every task took {stats_time.split()[-1]} s")
 if "base_create" in by_kind:
     print("\nagainst BENCH_BASELINE, measured in the same rounds (this build's ratio over the baseline's, per round):")
     for k, label in [("get_basic", "GET task, Basic auth"), ("create", "POST task (Basic auth)"),

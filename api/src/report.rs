@@ -25,31 +25,11 @@ pub struct StateCounts {
     pub done: u64,
 }
 
-impl StateCounts {
-    pub fn of<'a>(tasks: impl IntoIterator<Item = &'a Task>) -> StateCounts {
-        let mut c = StateCounts::default();
-        for t in tasks {
-            match t.state {
-                TaskState::Todo => c.todo += 1,
-                TaskState::InProgress => c.in_progress += 1,
-                TaskState::Done => c.done += 1,
-            }
-        }
-        c
-    }
-}
-
 /// Whether a task is overdue on `today` (see [`crate::clock::today`]): it has a deadline before
 /// that day and is not done. A task due today is not overdue yet.
 pub fn is_overdue(t: &Task, today: NaiveDate) -> bool {
     !t.state.is_done()
         && NaiveDate::parse_from_str(&t.deadline, "%Y-%m-%d").is_ok_and(|d| d < today)
-}
-
-/// How many of `tasks` are overdue today (the server's `TZ`, UTC unset).
-pub fn overdue<'a>(tasks: impl IntoIterator<Item = &'a Task>) -> u64 {
-    let today = crate::clock::today();
-    tasks.into_iter().filter(|t| is_overdue(t, today)).count() as u64
 }
 
 /// The counts every statistics answer carries, over one set of tasks.
@@ -61,21 +41,6 @@ pub struct Totals {
     pub completion_rate: f64,
     pub states: StateCounts,
     pub overdue: u64,
-}
-
-impl Totals {
-    pub fn of(tasks: &[Task]) -> Totals {
-        let states = StateCounts::of(tasks);
-        let total = tasks.len() as u64;
-        Totals {
-            total,
-            completed: states.done,
-            pending: total - states.done,
-            completion_rate: completion_rate(states.done, total),
-            states,
-            overdue: overdue(tasks),
-        }
-    }
 }
 
 /// The statistics of a list read in chunks, gathered task by task, so
@@ -210,13 +175,18 @@ mod tests {
             crate::task_filter::tests::task(TaskState::Done, "", &[]),
             crate::task_filter::tests::task(TaskState::Done, "", &[]),
         ];
+        let mut tally = Tally::new();
+        all.iter().for_each(|t| tally.add(t));
         assert_eq!(
-            StateCounts::of(&all),
+            tally.states,
             StateCounts {
                 todo: 1,
                 in_progress: 0,
                 done: 2
             }
         );
+        let totals = tally.totals();
+        assert_eq!((totals.total, totals.completed, totals.pending), (3, 2, 1));
+        assert_eq!(tally.by_priority.get(&2), Some(&3));
     }
 }

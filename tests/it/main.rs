@@ -29,6 +29,7 @@ mod redis_loss;
 mod registration;
 mod restore;
 mod restore_keyspace;
+mod scale;
 mod secrets;
 mod sessions;
 mod sync;

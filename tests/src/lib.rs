@@ -13,6 +13,7 @@
 //! README's test command does it).
 
 pub mod bench;
+pub mod bulk;
 pub mod feed;
 mod process;
 pub mod receiver;

@@ -28,8 +28,10 @@ use crate::task_filter::TaskFilter;
 /// Whether the caller may see a task (`None`: every task of the list).
 pub type Visible<'a> = Option<&'a (dyn Fn(&Task) -> bool + Send + Sync)>;
 
-/// Rows read per step when rows are checked against filters.
-const CHUNK: usize = 1000;
+/// Rows read per step when rows are checked against filters or scanned:
+/// one step (a `ZRANGE` and an `MGET` in a script) holds Redis for about
+/// a millisecond.
+const CHUNK: usize = 500;
 
 /// One page.
 #[derive(Debug, Default)]
@@ -324,7 +326,7 @@ pub fn in_memory(mut all: Vec<(Position, Vec<u8>)>, sort: &Sort, paging: &Paging
 }
 
 /// Calls `each` with every task of `scope`, by id, read in chunks of
-/// 1,000: no step holds Redis for more than about a millisecond, and the
+/// 500: no step holds Redis for more than about a millisecond, and the
 /// api holds one chunk at a time (the owner's statistics over every task).
 pub async fn scan(
     store: &Store,

@@ -1,7 +1,7 @@
 //! `/groups`, `/groups/{id}`, its members, tasks and stats (its labels
 //! are in `labels.rs`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::http::Uri;
@@ -23,7 +23,7 @@ use crate::clock::now;
 use crate::error::{ApiError, Write, refused};
 use crate::extract::{JsonBody, body_id, group_id, user_id};
 use crate::paging::{self, ListParams};
-use crate::report::{Totals, by_id, counts_by_name};
+use crate::report::{Tally, by_id, counts_by_name};
 use crate::state::AppState;
 use crate::store::{self, DeletedGroup, OrderScope, Source};
 use crate::task_filter::TaskFilter;
@@ -355,20 +355,20 @@ pub async fn stats(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let d = visible_group(&state, &caller, &id).await?;
-    let tasks = state
-        .store
-        .tasks(Source::GroupTasks(GroupId(d.group.id)))
-        .await?;
+    // Read in chunks, counted as they come: never held whole.
+    let mut tally = Tally::new();
+    paging::scan(&state.store, OrderScope::Group(GroupId(d.group.id)), |t| {
+        tally.add(&t)
+    })
+    .await?;
     let members = member_users(&state, d.group.id).await?;
-    let totals = Totals::of(&tasks);
+    let totals = tally.totals();
     let names: HashMap<u64, String> = members
         .iter()
         .map(|u| (u.id, u.full_name.clone()))
         .collect();
-    let mut by_user: BTreeMap<u64, u64> = BTreeMap::new();
-    for t in tasks.iter().filter(|t| names.contains_key(&t.user_id)) {
-        *by_user.entry(t.user_id).or_default() += 1;
-    }
+    let mut by_user = tally.by_user;
+    by_user.retain(|user, _| names.contains_key(user));
     // A plain member sees the group's totals, and its own count only.
     if !authz::can_manage_group(&caller, d.group.id) {
         by_user.retain(|user, _| caller.is(*user));

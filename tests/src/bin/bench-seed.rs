@@ -2,7 +2,9 @@
 //! scripts (the same atomic steps the endpoints run, minus HTTP and argon2):
 //! `groups` groups, `users` users spread over them, `tasks` tasks per user.
 //!
-//! Usage: `bench-seed <redis url> <key prefix> <users> <tasks per user>`.
+//! Usage: `bench-seed <redis url> <key prefix> <users> <tasks per user>`;
+//! with `BENCH_SEED_BULK=n`, the first user gets n more tasks, written
+//! straight into Redis (a list at scale).
 //! Prints one JSON line for the load generator: a user id, its password,
 //! one of its task ids and its group id, and other users ("writers", up to
 //! 63, each with its group) for creates.
@@ -122,6 +124,26 @@ async fn main() {
         samples.extend(r.expect("worker"));
     }
     let (uid, tid, gid) = *samples.first().expect("at least one user");
+    // BENCH_SEED_BULK=n: n more tasks of that user, written straight into
+    // Redis (see taskmaster_tests::bulk): a list at scale.
+    let bulk: u64 = std::env::var("BENCH_SEED_BULK")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    if bulk > 0 {
+        let started = std::time::Instant::now();
+        let client = redis::Client::open(url.as_str()).expect("redis url");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis");
+        let keys = taskmaster_shared::keys::Keys::new(prefix.clone());
+        taskmaster_tests::bulk::seed_tasks(&mut conn, &keys, uid, gid, bulk).await;
+        eprintln!(
+            "wrote {bulk} more tasks of user {uid} in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+    }
     // Users for the benchmark's creates, one per round: not the user whose
     // list it reads (that list keeps its size), and not one user growing
     // by hundreds of thousands of tasks over the rounds.
