@@ -45,7 +45,10 @@ impl Deref for AppState {
 impl AppState {
     /// One shard's state; `services` are the process's.
     pub fn new(config: ApiConfig, services: Services) -> Result<Self, redis::RedisError> {
-        let store = Store::new(&config.redis)?;
+        let store = Store::new(&config.redis)?.with_quotas(crate::store::Quotas {
+            per_user: config.lists.max_tasks_per_user,
+            per_group: config.lists.max_tasks_per_group,
+        });
         let lists = ListCache::new(config.list_cache_bytes);
         let creates = CreateBatcher::start(store.clone());
         Ok(AppState(Arc::new(Shared {

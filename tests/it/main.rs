@@ -23,6 +23,7 @@ mod origins;
 mod own_tasks;
 mod pages;
 mod permissions;
+mod quotas;
 mod rate_limits;
 mod redis_access;
 mod redis_loss;

@@ -83,6 +83,12 @@ pub fn refused(write: Write, refusal: Refusal) -> ApiError {
         (W::CreateTask | W::WriteTask | W::Batch { .. }, R::GroupNotFound(_)) => {
             invalid("Group not found")
         }
+        (W::CreateTask, R::UserQuota) => conflict(
+            "The user holds the most tasks allowed (MAX_TASKS_PER_USER); delete some first",
+        ),
+        (W::CreateTask | W::WriteTask | W::Batch { .. }, R::GroupQuota(_)) => conflict(
+            "The group holds the most tasks allowed (MAX_TASKS_PER_GROUP); delete some first",
+        ),
         (W::CreateTask, R::UserNotFound) => not_found("User not found"),
         (W::CreateTask, R::NotMember) => not_a_member(),
         (W::CreateTask, R::ForbiddenGroup) => forbidden_group(),

@@ -328,6 +328,8 @@ mod tests {
     const LIMITS: ListLimits = ListLimits {
         max_page_size: 500,
         max_unpaged: 1000,
+        max_tasks_per_user: 0,
+        max_tasks_per_group: 0,
     };
 
     fn params(pairs: &[(&str, &str)]) -> Result<ListParams, FieldError> {

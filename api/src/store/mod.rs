@@ -120,6 +120,16 @@ pub struct Store {
     client: redis::Client,
     /// Signs control requests (`CONTROL_SECRET`).
     control_secret: Secret,
+    /// The task quotas the write scripts hold to.
+    quotas: Quotas,
+}
+
+/// The most tasks a user and a group may hold (0: no limit), checked in
+/// the scripts that add tasks to either.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quotas {
+    pub per_user: u64,
+    pub per_group: u64,
 }
 
 impl Store {
@@ -131,7 +141,14 @@ impl Store {
             keys: Arc::new(Keys::new(config.key_prefix.clone())),
             client: redis_pool::client(config)?,
             control_secret: config.control_secret.clone(),
+            quotas: Quotas::default(),
         })
+    }
+
+    /// This store, holding writes to `quotas`.
+    pub fn with_quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = quotas;
+        self
     }
 
     /// Runs a script and returns its raw reply.

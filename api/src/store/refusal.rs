@@ -54,6 +54,11 @@ pub enum Refusal {
     Changed,
     /// The user holds the most personal tokens it may.
     TooMany,
+    /// The user holds the most tasks `MAX_TASKS_PER_USER` allows.
+    UserQuota,
+    /// The group holds the most tasks `MAX_TASKS_PER_GROUP` allows (its
+    /// id, when the script says).
+    GroupQuota(String),
     /// Tasks of a `write_tasks` call, each with why (all or nothing).
     Tasks(Vec<(TaskRefusal, u64)>),
 }
@@ -95,6 +100,8 @@ impl Refusal {
             "RATE_LIMITED" => Refusal::RateLimited,
             "CHANGED" => Refusal::Changed,
             "TOO_MANY" => Refusal::TooMany,
+            "USER_QUOTA" => Refusal::UserQuota,
+            "GROUP_QUOTA" => Refusal::GroupQuota(detail.to_owned()),
             _ => return None,
         })
     }

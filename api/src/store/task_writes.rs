@@ -245,6 +245,7 @@ impl Store {
         now: &str,
     ) -> Result<Vec<(Written<u64>, Option<Metered>)>, StoreError> {
         let mut inv = self.write_call(&SCRIPTS.create_tasks, now);
+        inv.arg(self.quotas.per_user).arg(self.quotas.per_group);
         for c in creates {
             inv.arg(c.user.get())
                 .arg(c.group.get())
@@ -301,6 +302,7 @@ impl Store {
             .arg(by.arg())
             .arg(opt(path_user))
             .arg(opt(changes.group))
+            .arg(self.quotas.per_group)
             .arg(ids.len())
             .arg(ids);
         if action == TaskAction::Update {

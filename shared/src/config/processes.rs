@@ -84,6 +84,12 @@ pub struct ListLimits {
     /// Also bounds what a sort on several keys or a deep page of a
     /// filtered list reads.
     pub max_unpaged: usize,
+    /// The most tasks one user may hold (`MAX_TASKS_PER_USER`; 0: no
+    /// limit): one user can never fill Redis for everyone.
+    pub max_tasks_per_user: u64,
+    /// The most tasks one group may hold (`MAX_TASKS_PER_GROUP`; 0: no
+    /// limit).
+    pub max_tasks_per_group: u64,
 }
 
 /// Bounds of the live change feed.
@@ -195,6 +201,8 @@ impl ApiConfig {
             lists: ListLimits {
                 max_page_size: env.parse_in("MAX_PAGE_SIZE", 500usize, 1..=10_000),
                 max_unpaged: env.parse_in("MAX_UNPAGED", 50_000usize, 1..=10_000_000),
+                max_tasks_per_user: env.parse("MAX_TASKS_PER_USER", 100_000u64),
+                max_tasks_per_group: env.parse("MAX_TASKS_PER_GROUP", 1_000_000u64),
             },
         };
         match parse_origins(&env.string("CORS_ORIGINS", "")) {

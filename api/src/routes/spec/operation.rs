@@ -31,7 +31,10 @@ fn describe(status: u16) -> &'static str {
         405 => {
             "The path, its parameters as sent, names a route without this method (`Allow` lists those it has)"
         }
-        409 => "A uniqueness rule or the current state forbids it (the error says which)",
+        409 => {
+            "A uniqueness rule, a task quota (`MAX_TASKS_PER_USER`, `MAX_TASKS_PER_GROUP`) or the \
+             current state forbids it (the error says which)"
+        }
         413 => "Body over 1 MiB",
         422 => "Well-formed but invalid: the error names the field",
         429 => {

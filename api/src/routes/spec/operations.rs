@@ -384,14 +384,14 @@ pub const OPERATIONS: &[Operation] = &[
             ("tid", "$response.body#/data/task/id"),
         ],
     )
-    .errors(&[400, 403, 404, 413, 422]),
+    .errors(&[400, 403, 404, 409, 413, 422]),
     op(Get, "/users/{id}/tasks/{tid}", "tasks", "One task")
         .answers(200, "Task")
         .errors(&[400, 403, 404]),
     op(Put, "/users/{id}/tasks/{tid}", "tasks", "Change a task")
         .takes("TaskChanges")
         .answers(200, "TaskMessage")
-        .errors(&[400, 403, 404, 413, 422]),
+        .errors(&[400, 403, 404, 409, 413, 422]),
     op(Delete, "/users/{id}/tasks/{tid}", "tasks", "Delete a task")
         .answers(200, "TaskMessage")
         .errors(&[400, 403, 404]),
@@ -527,7 +527,7 @@ pub const OPERATIONS: &[Operation] = &[
     .takes("Batch")
     .answers(200, "BatchResult")
     .refused_with("BatchErrorBody")
-    .errors(&[400, 403, 404, 413, 422]),
+    .errors(&[400, 403, 404, 409, 413, 422]),
     op(
         Get,
         "/tasks/filter",

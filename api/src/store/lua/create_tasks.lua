@@ -1,4 +1,5 @@
--- ARGV: P, now, then twelve for each task to create: user id, group id, the
+-- ARGV: P, now, the most tasks a user and a group may hold ('0': no
+-- limit), then twelve for each task to create: user id, group id, the
 -- caller who must administer the group ('' when not required), the
 -- credential version the user must still have ('' when not required: the
 -- api checked the caller in an earlier step), the row's JSON after its
@@ -22,7 +23,8 @@
 -- share the counter, index and dirty-set calls.
 if maintenance() then return err('MAINTENANCE') end
 if ids_unchecked() then return err('IDS_UNCHECKED') end
-local n = (#ARGV - 2) / 12
+local n = (#ARGV - 4) / 12
+local user_quota, group_quota = tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {'OK'}
 -- Nothing a check reads changes within this step, so each distinct check
 -- runs once (a client creating many tasks pays for one).
@@ -45,10 +47,27 @@ local function check(uid, gid, caller, guard)
   end
   return false
 end
+-- How many tasks each user and group of the batch holds, with the
+-- batch's accepted creates counted in as they are accepted.
+local held = {}
+local function holding(key)
+  if held[key] == nil then held[key] = redis.call('SCARD', key) end
+  return held[key]
+end
+-- Room for one more task of user uid in group gid under the quotas, taken;
+-- or the quota that is full.
+local function take_room(uid, gid)
+  local ukey, gkey = P .. 'user:' .. uid .. ':tasks', P .. 'group:' .. gid .. ':tasks'
+  if user_quota > 0 and holding(ukey) >= user_quota then return 'USER_QUOTA' end
+  if group_quota > 0 and holding(gkey) >= group_quota then return 'GROUP_QUOTA' end
+  if user_quota > 0 then held[ukey] = held[ukey] + 1 end
+  if group_quota > 0 then held[gkey] = held[gkey] + 1 end
+  return false
+end
 local accepted = {}
 local counts = {}
 for i = 0, n - 1 do
-  local b = 3 + i * 12
+  local b = 5 + i * 12
   local refused = nil
   if ARGV[b + 5] ~= '' then
     counts[i] = gcra(ARGV[b + 5], tonumber(ARGV[b + 6]), tonumber(ARGV[b + 7]), tonumber(ARGV[b + 8]))
@@ -62,6 +81,7 @@ for i = 0, n - 1 do
       verdicts[key] = refused
     end
   end
+  if not refused then refused = take_room(ARGV[b], ARGV[b + 1]) end
   if refused then
     out[i + 2] = refused
   else
@@ -84,7 +104,7 @@ local ids, rows = {}, {}
 local of_user, users, of_group, groups = {}, {}, {}, {}
 local order_of_user, order_of_group, all_order = {}, {}, {}
 for j, i in ipairs(accepted) do
-  local b = 3 + i * 12
+  local b = 5 + i * 12
   local uid, gid = ARGV[b], ARGV[b + 1]
   local id = string.format('%d', last - #accepted + j)
   ids[j] = id
@@ -135,7 +155,7 @@ end
 redis.call('SADD', P .. 'dirty:tasks', unpack(ids))
 local contexts = {}
 for j, i in ipairs(accepted) do
-  local b = 3 + i * 12
+  local b = 5 + i * 12
   local text = ARGV[b + 10]
   if not contexts[text] then contexts[text] = context(text) end
   log('task', ids[j], 'created', {'user', ARGV[b], 'group', ARGV[b + 1], 'row', rows[2 * j]}, contexts[text])

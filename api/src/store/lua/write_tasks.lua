@@ -4,7 +4,8 @@
 -- any is changed.
 --
 -- ARGV: P, now, action (update|mark_done|delete), caller ('owner' or a user
---   id), path user id ('' for a batch), new group id ('' = keep), n ids,
+--   id), path user id ('' for a batch), new group id ('' = keep), the most
+--   tasks a group may hold ('0': no limit), n ids,
 --   ids..., then field/value pairs to set (update only): title, priority,
 --   deadline, information as stored; state (todo|in_progress|done);
 --   status ('1' or '0'); labels (the new set), add_labels, remove_labels
@@ -20,10 +21,11 @@
 -- means that change; if both would change it, `state` wins.
 if maintenance() then return err('MAINTENANCE') end
 local action, caller, path_user, new_group = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local n = tonumber(ARGV[7])
+local group_quota = tonumber(ARGV[7])
+local n = tonumber(ARGV[8])
 local ids = {}
-for i = 8, 7 + n do ids[#ids + 1] = ARGV[i] end
-local pairs_from = 8 + n
+for i = 9, 8 + n do ids[#ids + 1] = ARGV[i] end
+local pairs_from = 9 + n
 
 if new_group ~= '' and redis.call('EXISTS', k('group', new_group)) == 0 then
   return err('GROUP_NOT_FOUND', new_group)
@@ -104,6 +106,16 @@ for _, tid in ipairs(ids) do
   current[tid] = t
 end
 if #refused > 2 then return refused end
+-- The tasks moving into the new group must fit its quota.
+if new_group ~= '' and group_quota > 0 and action ~= 'delete' then
+  local moving = 0
+  for _, tid in ipairs(ids) do
+    if current[tid]._group ~= new_group then moving = moving + 1 end
+  end
+  if moving > 0 and redis.call('SCARD', k('group', new_group, 'tasks')) + moving > group_quota then
+    return err('GROUP_QUOTA', new_group)
+  end
+end
 
 local out = {'OK'}
 -- An update that changes nothing (no field, no group) writes nothing: the
