@@ -29,6 +29,7 @@ pub mod bootstrap;
 pub mod clock;
 pub mod creates;
 pub mod error;
+pub mod etag;
 pub mod extract;
 pub mod feed;
 pub mod fold;

@@ -22,7 +22,9 @@
 //! * CORS headers on every answer: the reference's `*`, or the listed
 //!   `CORS_ORIGINS` (see [`crate::origin`]);
 //! * the rate limit's headers, from the request's count (see
-//!   [`crate::ratelimit`]).
+//!   [`crate::ratelimit`]);
+//! * `ETag` on every `200` JSON answer to a `GET`, and `304` for a
+//!   matching `If-None-Match` (see [`crate::etag`]).
 //!
 //! Why not axum middleware and tower-http layers: `Router::layer` wraps
 //! every route in each layer, so each one cost a boxed, cloned service
@@ -143,6 +145,7 @@ impl Edge {
             duration_ms = Empty,
         );
         let limit = time_limit(state, request.method(), unversioned(request.uri().path()));
+        let if_none_match = crate::etag::condition(request.method(), request.headers());
         let mut metered = None;
         let response = match limit_body(request) {
             None => ApiError::PayloadTooLarge.into_response(),
@@ -179,6 +182,9 @@ impl Edge {
             }
         };
         let mut response = json_errors(response);
+        if let Some(condition) = if_none_match {
+            response = crate::etag::apply(condition, response).await;
+        }
         if let Ok(value) = header::HeaderValue::from_str(&request_id) {
             response
                 .headers_mut()

@@ -7,6 +7,7 @@ mod api_tokens;
 mod audit;
 mod binaries;
 mod concurrency;
+mod conditional;
 mod cookies;
 mod ctl;
 mod dirty;

@@ -40,6 +40,9 @@ pub enum ApiError {
     /// 410: a position the change log no longer holds.
     #[error("{0}")]
     Gone(String),
+    /// 412: `If-Match` names a tag the row no longer has.
+    #[error("{0}")]
+    PreconditionFailed(String),
     /// 413.
     #[error("Request body too large (the limit is 1 MiB)")]
     PayloadTooLarge,
@@ -92,6 +95,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests(_)

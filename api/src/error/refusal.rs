@@ -89,6 +89,9 @@ pub fn refused(write: Write, refusal: Refusal) -> ApiError {
         (W::CreateTask | W::WriteTask | W::Batch { .. }, R::GroupQuota(_)) => conflict(
             "The group holds the most tasks allowed (MAX_TASKS_PER_GROUP); delete some first",
         ),
+        (W::WriteTask, R::Precondition) => ApiError::PreconditionFailed(
+            "The task changed since the tag `If-Match` names: read it again".into(),
+        ),
         (W::CreateTask, R::UserNotFound) => not_found("User not found"),
         (W::CreateTask, R::NotMember) => not_a_member(),
         (W::CreateTask, R::ForbiddenGroup) => forbidden_group(),

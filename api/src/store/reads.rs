@@ -6,7 +6,7 @@
 //! reads the set and its rows in one step.
 
 use redis::Value;
-use taskmaster_shared::domain::{GroupId, UserId};
+use taskmaster_shared::domain::{GroupId, TaskId, UserId};
 use taskmaster_shared::keys::RowType;
 use taskmaster_shared::model::{Group, Task, User};
 
@@ -218,6 +218,12 @@ impl Store {
             out.extend(chunk.iter().copied().zip(sizes));
         }
         Ok(out)
+    }
+
+    /// Task `id`'s row as stored, if it exists.
+    pub async fn task_row(&self, id: TaskId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.query_one(redis::cmd("GET").arg(self.keys.row(RowType::Task, id.get())))
+            .await
     }
 
     /// How many tasks user `id` has.

@@ -54,6 +54,8 @@ pub enum Refusal {
     Changed,
     /// The user holds the most personal tokens it may.
     TooMany,
+    /// The row is no longer the one `If-Match` named.
+    Precondition,
     /// The user holds the most tasks `MAX_TASKS_PER_USER` allows.
     UserQuota,
     /// The group holds the most tasks `MAX_TASKS_PER_GROUP` allows (its
@@ -101,6 +103,7 @@ impl Refusal {
             "CHANGED" => Refusal::Changed,
             "TOO_MANY" => Refusal::TooMany,
             "USER_QUOTA" => Refusal::UserQuota,
+            "PRECONDITION" => Refusal::Precondition,
             "GROUP_QUOTA" => Refusal::GroupQuota(detail.to_owned()),
             _ => return None,
         })

@@ -47,6 +47,9 @@ pub struct TaskChangeSet {
     pub remove_labels: Labels,
     /// Move the tasks to this group (their users must be members).
     pub group: Option<GroupId>,
+    /// A conditional write of one task (`If-Match`): its row as stored
+    /// must still be this, checked in the write's own step.
+    pub unchanged_from: Option<Vec<u8>>,
 }
 
 impl TaskChangeSet {
@@ -303,6 +306,7 @@ impl Store {
             .arg(opt(path_user))
             .arg(opt(changes.group))
             .arg(self.quotas.per_group)
+            .arg(changes.unchanged_from.as_deref().unwrap_or_default())
             .arg(ids.len())
             .arg(ids);
         if action == TaskAction::Update {
@@ -389,6 +393,7 @@ mod tests {
             add_labels: labels(&["c"]),
             remove_labels: labels(&[]),
             group: Some(GroupId(4)),
+            unchanged_from: None,
         };
         let pairs = changes.pairs();
         let names: Vec<&str> = pairs.iter().map(|(k, _)| *k).collect();

@@ -4,7 +4,7 @@
 
 use utoipa::ToSchema;
 use utoipa::openapi::link::{Link, LinkBuilder};
-use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{AnyOfBuilder, ComponentsBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::SecurityRequirement;
@@ -35,6 +35,7 @@ fn describe(status: u16) -> &'static str {
             "A uniqueness rule, a task quota (`MAX_TASKS_PER_USER`, `MAX_TASKS_PER_GROUP`) or the \
              current state forbids it (the error says which)"
         }
+        412 => "`If-Match` names a tag the row's answer no longer has: read it again",
         413 => "Body over 1 MiB",
         422 => "Well-formed but invalid: the error names the field",
         429 => {
@@ -240,9 +241,32 @@ pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::
                 ),
             );
     }
+    let tagged = o.method == HttpMethod::Get && o.stream.is_none() && o.ok.0 == 200;
+    if tagged {
+        answer = answer.header(
+            "ETag",
+            utoipa::openapi::header::HeaderBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .description(Some(
+                    "The answer's tag (a hash of its body): send it as `If-None-Match` to be \
+                     answered 304 while it holds",
+                ))
+                .build(),
+        );
+    }
     responses = responses.response(o.ok.0.to_string(), answer);
+    if tagged {
+        responses = responses.response(
+            "304",
+            ResponseBuilder::new()
+                .description("Not modified: `If-None-Match` named the answer's `ETag`; no body"),
+        );
+    }
     let common: &[u16] = if o.auth { &COMMON_ERRORS } else { &[] };
     let mut errors: Vec<u16> = o.errors.iter().chain(common).copied().collect();
+    if o.conditional {
+        errors.push(412);
+    }
     // A path parameter sent empty or holding a slash can make the path
     // another route's, one without this method.
     if o.path.contains('{') {
@@ -272,6 +296,20 @@ pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::
     }
     let mut parameters = path_parameters(o.path);
     parameters.extend(o.query.iter().map(query_parameter));
+    if o.conditional {
+        parameters.push(
+            ParameterBuilder::new()
+                .name("If-Match")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(
+                    "The `ETag` of the task's answer as last read: the change is made only while \
+                     the task is still that, checked in the write's own step (412 otherwise)",
+                ))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .build(),
+        );
+    }
     let mut builder = OperationBuilder::new()
         .tag(o.tag)
         .summary(Some(o.summary))

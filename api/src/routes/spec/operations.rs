@@ -391,9 +391,11 @@ pub const OPERATIONS: &[Operation] = &[
     op(Put, "/users/{id}/tasks/{tid}", "tasks", "Change a task")
         .takes("TaskChanges")
         .answers(200, "TaskMessage")
+        .conditional()
         .errors(&[400, 403, 404, 409, 413, 422]),
     op(Delete, "/users/{id}/tasks/{tid}", "tasks", "Delete a task")
         .answers(200, "TaskMessage")
+        .conditional()
         .errors(&[400, 403, 404]),
     op(
         Put,
@@ -402,6 +404,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Mark a task done",
     )
     .answers(200, "TaskMessage")
+    .conditional()
     .errors(&[400, 403, 404]),
     op(
         Get,

@@ -92,6 +92,8 @@ pub struct Operation {
     pub(super) stream: Option<&'static str>,
     /// Its success answer is a page: `Link` and `X-Total-Count` headers.
     pub(super) paged: bool,
+    /// Takes `If-Match` (412 when the row changed since).
+    pub(super) conditional: bool,
 }
 
 /// A success answer that names a row: every operation under `under` whose
@@ -124,6 +126,7 @@ pub(super) const fn op(
         leads_to: None,
         stream: None,
         paged: false,
+        conditional: false,
     }
 }
 
@@ -185,6 +188,12 @@ impl Operation {
     /// carry `Link` and `X-Total-Count`.
     pub(super) const fn paged(mut self) -> Self {
         self.paged = true;
+        self
+    }
+    /// Takes `If-Match`: done only while the row's answer still has that
+    /// `ETag`, else 412.
+    pub(super) const fn conditional(mut self) -> Self {
+        self.conditional = true;
         self
     }
     /// Its 403 and 404 answer `schema` (a refused batch lists every reason).

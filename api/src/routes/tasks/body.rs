@@ -167,6 +167,7 @@ impl TaskChanges {
                 None | Some(0) => None,
                 Some(g) => Some(group(g)?),
             },
+            unchanged_from: None,
         })
     }
 }

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::Uri;
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use taskmaster_shared::domain::UserId;
 use taskmaster_shared::model::{Task, current_task_row};
@@ -294,25 +294,53 @@ pub async fn get_one(
 
 /// 200 `{"success":true,"data":<raw>}` for a JSON value already encoded.
 fn raw_ok(raw: &[u8]) -> Response {
+    json_response(task_answer(raw).into())
+}
+
+/// `{"success":true,"data":<raw>}`: the answer to `GET` of a task whose
+/// row is `raw` (its `ETag` is this body's).
+fn task_answer(raw: &[u8]) -> Vec<u8> {
     const HEAD: &[u8] = br#"{"success":true,"data":"#;
     let mut body = Vec::with_capacity(HEAD.len() + raw.len() + 1);
     body.extend_from_slice(HEAD);
     body.extend_from_slice(raw);
     body.push(b'}');
-    json_response(body.into())
+    body
 }
 
-/// One task through its user's path: update, mark_done or delete.
+/// One task through its user's path: update, mark_done or delete. With
+/// `If-Match`, only while the task is still the one whose answer had that
+/// tag: compared here, then held in the write's own step (412 otherwise).
 async fn write_one(
     state: &AppState,
     caller: &Caller,
     action: TaskAction,
     (id, tid): (String, String),
-    changes: TaskChangeSet,
+    mut changes: TaskChangeSet,
+    if_match: Option<&HeaderValue>,
 ) -> Result<Task, ApiError> {
     let id = user_id(&id)?;
     let tid = task_id(&tid)?;
     may_access_user(state, caller, id).await?;
+    if let Some(wanted) = if_match {
+        // A task the caller may not see is left to the write, which
+        // answers it as not found.
+        let stored = state.store.task_row(tid).await?.filter(|raw| {
+            Task::from_json(raw).is_some_and(|t| {
+                t.user_id == id.get() && authz::can_see(caller, t.user_id, t.group_id)
+            })
+        });
+        let Some(stored) = stored else {
+            return Err(not_found_for(state, caller, id).await);
+        };
+        let answer = current_task_row(stored.clone()).map(|row| task_answer(&row));
+        if !answer.is_some_and(|body| crate::etag::listed(wanted, &crate::etag::of(&body))) {
+            return Err(ApiError::PreconditionFailed(
+                "The task changed since the tag `If-Match` names: read it again".into(),
+            ));
+        }
+        changes.unchanged_from = Some(stored);
+    }
     let written = state
         .store
         .write_tasks(
@@ -341,12 +369,13 @@ async fn write_one(
 async fn answer_one(
     state: &AppState,
     caller: &Caller,
-    action: TaskAction,
+    (action, message): (TaskAction, &'static str),
     ids: (String, String),
     changes: TaskChangeSet,
-    message: &'static str,
+    headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let task = write_one(state, caller, action, ids, changes).await?;
+    let if_match = headers.get(header::IF_MATCH);
+    let task = write_one(state, caller, action, ids, changes, if_match).await?;
     Ok(ok(TaskMessage { message, task }))
 }
 
@@ -354,26 +383,28 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(ids): Path<(String, String)>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<TaskChanges>,
 ) -> Result<Response, ApiError> {
     let changes = body.validate()?;
-    let message = "Task updated successfully";
-    answer_one(&state, &caller, TaskAction::Update, ids, changes, message).await
+    let what = (TaskAction::Update, "Task updated successfully");
+    answer_one(&state, &caller, what, ids, changes, &headers).await
 }
 
 pub async fn mark_done(
     State(state): State<AppState>,
     caller: Caller,
     Path(ids): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (action, message) = (TaskAction::MarkDone, "Task marked as done");
+    let what = (TaskAction::MarkDone, "Task marked as done");
     answer_one(
         &state,
         &caller,
-        action,
+        what,
         ids,
         TaskChangeSet::default(),
-        message,
+        &headers,
     )
     .await
 }
@@ -382,15 +413,16 @@ pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     Path(ids): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (action, message) = (TaskAction::Delete, "Task deleted successfully");
+    let what = (TaskAction::Delete, "Task deleted successfully");
     answer_one(
         &state,
         &caller,
-        action,
+        what,
         ids,
         TaskChangeSet::default(),
-        message,
+        &headers,
     )
     .await
 }

@@ -5,7 +5,8 @@
 --
 -- ARGV: P, now, action (update|mark_done|delete), caller ('owner' or a user
 --   id), path user id ('' for a batch), new group id ('' = keep), the most
---   tasks a group may hold ('0': no limit), n ids,
+--   tasks a group may hold ('0': no limit), the row the one task must
+--   still be (its JSON as stored, from `If-Match`; '' for none), n ids,
 --   ids..., then field/value pairs to set (update only): title, priority,
 --   deadline, information as stored; state (todo|in_progress|done);
 --   status ('1' or '0'); labels (the new set), add_labels, remove_labels
@@ -22,10 +23,11 @@
 if maintenance() then return err('MAINTENANCE') end
 local action, caller, path_user, new_group = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local group_quota = tonumber(ARGV[7])
-local n = tonumber(ARGV[8])
+local guard = ARGV[8]
+local n = tonumber(ARGV[9])
 local ids = {}
-for i = 9, 8 + n do ids[#ids + 1] = ARGV[i] end
-local pairs_from = 9 + n
+for i = 10, 9 + n do ids[#ids + 1] = ARGV[i] end
+local pairs_from = 10 + n
 
 if new_group ~= '' and redis.call('EXISTS', k('group', new_group)) == 0 then
   return err('GROUP_NOT_FOUND', new_group)
@@ -79,7 +81,9 @@ local refused = {'ERR', 'REFUSED'}
 local labels_after = {}
 local current = {}
 for _, tid in ipairs(ids) do
-  local t = task_get(tid)
+  local t, raw = task_get(tid)
+  -- A conditional write (`If-Match`): the row must be as the caller saw it.
+  if guard ~= '' and raw ~= guard then return err('PRECONDITION', tid) end
   local cur = {}
   if t then cur = {string.format('%d', t.user_id), string.format('%d', t.group_id)} end
   if not t or (path_user ~= '' and cur[1] ~= path_user) or not can_modify(caller, cur[1], cur[2]) then
