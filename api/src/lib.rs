@@ -33,6 +33,7 @@ pub mod etag;
 pub mod extract;
 pub mod feed;
 pub mod fold;
+pub mod idempotency;
 pub mod lists;
 pub mod middleware;
 pub mod origin;

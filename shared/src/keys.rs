@@ -111,6 +111,7 @@
 //! | `P webhooks:due:{hook id}` | sorted set | the hook's deliveries not yet done: delivery id → when it is due (ms), or, while a worker sends it, when its claim lapses (a crashed worker's delivery is sent again). One per hook, so that a hook with a long queue never hides another's due deliveries |
 //! | `P webhooks:due_hooks` | set | ids of the hooks whose queue is not empty |
 //! | `P webhooks:dropped:{hook id}` | string | deliveries not made because the hook's queue was full (`WEBHOOK_QUEUE_MAX`), so that a receiver down for long cannot fill Redis |
+//! | `P idem:{principal}:{key digest}` | hash (TTL 24 h) | a create made under an `Idempotency-Key` by one principal (`owner`, a user id): `digest` of the request (BLAKE2b-256 hex of its method, path and body), `id` of the row it made (both set by the create script, in the step that makes the row, so that a retry never creates twice), `body` the answer it got (set just after; a retry replays it, or the row's answer when it is missing). `{key digest}`: BLAKE2b-256 hex of the key. Not durable: like the sessions, a Redis loss forgets them |
 //! | `P ws_ticket:{hash}` | string (TTL 30 s) | a single-use WebSocket ticket (`POST /auth/ws-ticket`), by the BLAKE2b-256 hex of its text: the credential it stands for (see `api/src/feed/ticket.rs`) |
 //!
 //! ## Operations
@@ -399,6 +400,12 @@ impl Keys {
     /// [`crate::order`]): the owner's views page through it.
     pub fn all_order(&self) -> String {
         self.k(format_args!("tasks:order"))
+    }
+
+    /// `P idem:{principal}:{digest}`: a create made under an
+    /// `Idempotency-Key` (see the layout above).
+    pub fn idempotency(&self, principal: &str, key_digest: &str) -> String {
+        self.k(format_args!("idem:{principal}:{key_digest}"))
     }
 
     /// `P meta:order`: present once every task is in the order indexes.

@@ -15,6 +15,7 @@ mod feed;
 mod groups;
 mod health;
 mod http;
+mod idempotency;
 mod label_index;
 mod labels;
 mod lease;

@@ -226,6 +226,24 @@ impl Store {
             .await
     }
 
+    /// The record of an `Idempotency-Key` of `principal`, by the key's
+    /// digest (see `crate::idempotency`).
+    pub fn idempotency_record(&self, principal: &str, key_digest: &str) -> String {
+        self.keys.idempotency(principal, key_digest)
+    }
+
+    /// Keeps the first answer of an idempotent create in its record.
+    pub async fn remember_answer(&self, record: &str, body: &[u8]) -> Result<(), StoreError> {
+        self.query_one(redis::cmd("HSET").arg(record).arg("body").arg(body))
+            .await
+    }
+
+    /// The first answer kept in an idempotent create's record.
+    pub async fn kept_answer(&self, record: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.query_one(redis::cmd("HGET").arg(record).arg("body"))
+            .await
+    }
+
     /// How many tasks user `id` has.
     pub async fn task_count_of(&self, id: UserId) -> Result<u64, StoreError> {
         self.query_one(redis::cmd("SCARD").arg(self.keys.user_tasks(id.get())))

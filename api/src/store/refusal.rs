@@ -56,6 +56,10 @@ pub enum Refusal {
     TooMany,
     /// The row is no longer the one `If-Match` named.
     Precondition,
+    /// A retry: the create's `Idempotency-Key` made this row already.
+    AlreadyCreated(u64),
+    /// The create's `Idempotency-Key` was used with another request.
+    IdempotencyMismatch,
     /// The user holds the most tasks `MAX_TASKS_PER_USER` allows.
     UserQuota,
     /// The group holds the most tasks `MAX_TASKS_PER_GROUP` allows (its
@@ -104,6 +108,7 @@ impl Refusal {
             "TOO_MANY" => Refusal::TooMany,
             "USER_QUOTA" => Refusal::UserQuota,
             "PRECONDITION" => Refusal::Precondition,
+            "IDEM_MISMATCH" => Refusal::IdempotencyMismatch,
             "GROUP_QUOTA" => Refusal::GroupQuota(detail.to_owned()),
             _ => return None,
         })
@@ -165,6 +170,9 @@ pub(super) fn create_entry(item: &Value) -> Result<Result<u64, Refusal>, StoreEr
     let text = string(item).ok_or(StoreError::Malformed("create_tasks entry"))?;
     if let Ok(id) = text.parse::<u64>() {
         return Ok(Ok(id));
+    }
+    if let Some(id) = text.strip_prefix("IDEM ").and_then(|id| id.parse().ok()) {
+        return Ok(Err(Refusal::AlreadyCreated(id)));
     }
     Refusal::decode(&text, "")
         .map(Err)
@@ -245,6 +253,10 @@ mod tests {
         assert_eq!(
             create_entry(&bulk("NOT_MEMBER")).expect("refusal"),
             Err(Refusal::NotMember)
+        );
+        assert_eq!(
+            create_entry(&bulk("IDEM 9")).expect("a retry"),
+            Err(Refusal::AlreadyCreated(9))
         );
         assert!(create_entry(&bulk("WHAT")).is_err());
         assert!(create_entry(&Value::Nil).is_err());

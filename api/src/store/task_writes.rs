@@ -115,6 +115,7 @@ impl NewTaskRow<'_> {
             tail: self.tail(),
             labels: self.labels.joined(),
             order: self.order_heads(),
+            idempotency: None,
             meter: None,
             context: crate::acting::context().to_string(),
         }
@@ -216,6 +217,9 @@ pub struct NewCreate {
     /// The heads of its members in the order indexes (see
     /// [`NewTaskRow::order_heads`]).
     pub order: String,
+    /// Its `Idempotency-Key` record and the request's digest (see
+    /// [`crate::idempotency`]).
+    pub idempotency: Option<(String, String)>,
     /// The rate limit this create counts against, when no earlier step
     /// of its request counted it.
     pub meter: Option<Meter>,
@@ -264,6 +268,10 @@ impl Store {
                 None => inv.arg("").arg(0).arg(0).arg(0),
             };
             inv.arg(&c.labels).arg(&c.context).arg(&c.order);
+            match &c.idempotency {
+                Some((key, digest)) => inv.arg(key).arg(digest),
+                None => inv.arg("").arg(""),
+            };
         }
         // MAINTENANCE is an error of its own; nothing else refuses a batch
         // as a whole.

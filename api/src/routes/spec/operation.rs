@@ -242,6 +242,17 @@ pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::
             );
     }
     let tagged = o.method == HttpMethod::Get && o.stream.is_none() && o.ok.0 == 200;
+    if o.idempotent {
+        answer = answer.header(
+            "Idempotent-Replayed",
+            utoipa::openapi::header::HeaderBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .description(Some(
+                    "`true` on the answer to a retry of an `Idempotency-Key`",
+                ))
+                .build(),
+        );
+    }
     if tagged {
         answer = answer.header(
             "ETag",
@@ -296,6 +307,26 @@ pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::
     }
     let mut parameters = path_parameters(o.path);
     parameters.extend(o.query.iter().map(query_parameter));
+    if o.idempotent {
+        parameters.push(
+            ParameterBuilder::new()
+                .name("Idempotency-Key")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(
+                    "1 to 255 visible ASCII characters of the client's choosing: a retry with the \
+                     same key and the same request within 24 hours is answered as the first was \
+                     (`Idempotent-Replayed: true`) and creates nothing; the same key with another \
+                     request is 422",
+                ))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some("^[!-~]{1,255}$")),
+                ))
+                .build(),
+        );
+    }
     if o.conditional {
         parameters.push(
             ParameterBuilder::new()

@@ -377,6 +377,7 @@ pub const OPERATIONS: &[Operation] = &[
     )
     .takes("CreateTask")
     .answers(201, "TaskMessage")
+    .idempotent()
     .leads_to(
         "/users/{id}/tasks/{tid}",
         &[

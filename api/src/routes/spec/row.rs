@@ -94,6 +94,8 @@ pub struct Operation {
     pub(super) paged: bool,
     /// Takes `If-Match` (412 when the row changed since).
     pub(super) conditional: bool,
+    /// Takes `Idempotency-Key` (a create a retry never makes twice).
+    pub(super) idempotent: bool,
 }
 
 /// A success answer that names a row: every operation under `under` whose
@@ -127,6 +129,7 @@ pub(super) const fn op(
         stream: None,
         paged: false,
         conditional: false,
+        idempotent: false,
     }
 }
 
@@ -188,6 +191,11 @@ impl Operation {
     /// carry `Link` and `X-Total-Count`.
     pub(super) const fn paged(mut self) -> Self {
         self.paged = true;
+        self
+    }
+    /// Takes `Idempotency-Key` (see `crate::idempotency`).
+    pub(super) const fn idempotent(mut self) -> Self {
+        self.idempotent = true;
         self
     }
     /// Takes `If-Match`: done only while the row's answer still has that

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
-use taskmaster_shared::domain::UserId;
+use taskmaster_shared::domain::{TaskId, UserId};
 use taskmaster_shared::model::{Task, current_task_row};
 
 use super::body::{CreateTask, NewTask, TaskChanges};
@@ -23,6 +23,7 @@ use crate::authz;
 use crate::clock::now;
 use crate::error::{ApiError, Write, refused};
 use crate::extract::{JsonBody, parse_json, task_id, user_id};
+use crate::idempotency::Idempotent;
 use crate::paging::{self, ListParams};
 use crate::state::AppState;
 use crate::store::{
@@ -173,8 +174,14 @@ pub async fn create(
     State(state): State<AppState>,
     credentials: Credentials,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    // The digest of a retry's request (see crate::idempotency).
+    let keyed = |principal: &str, id: UserId| {
+        let path = format!("/users/{}/tasks", id.get());
+        Idempotent::of_request(&state, &headers, principal, "POST", &path, &body)
+    };
     if let Credentials::Basic {
         id: Some(login),
         password,
@@ -184,13 +191,20 @@ pub async fn create(
         && *login == id
         && let Some((version, _)) = remembered(&state, id, password)
         && let Ok(new) = parse_json::<CreateTask>(&body).and_then(CreateTask::validate)
-        && let Some(response) = insert_task(&state, id, None, Some(version), id, new).await?
+        && let Ok(idem) = keyed(&id.get().to_string(), id)
+        && let Some(response) =
+            insert_task(&state, id, None, Some(version), id, new, idem.as_ref()).await?
     {
         return Ok(response);
     }
     let caller = resolve(&state, &credentials).await?;
-    let body = parse_json::<CreateTask>(&body)?;
+    let parsed = parse_json::<CreateTask>(&body)?;
     let id = user_id(&id)?;
+    let principal = caller
+        .id
+        .map_or_else(|| "owner".to_owned(), |u| u.to_string());
+    let idem = keyed(&principal, id)?;
+    let body = parsed;
     may_access_user(&state, &caller, id).await?;
     let new = body.validate()?;
     // Creating for someone else as a group admin: only in groups it administers.
@@ -205,7 +219,7 @@ pub async fn create(
         Some(me) => Some(UserId(me)),
         None => state.store.owner_account().await?,
     };
-    insert_task(&state, id, admin_check, None, creator, new)
+    insert_task(&state, id, admin_check, None, creator, new, idem.as_ref())
         .await?
         .ok_or_else(|| ApiError::Internal("unguarded create was stale".into()))
 }
@@ -222,6 +236,7 @@ async fn insert_task(
     guard: Option<u64>,
     creator: impl Into<Option<UserId>>,
     new: NewTask,
+    idem: Option<&Idempotent>,
 ) -> Result<Option<Response>, ApiError> {
     if guard.is_some() {
         // A guarded create is the user's own Basic request, before
@@ -257,6 +272,7 @@ async fn insert_task(
             tail: tail.clone(),
             labels: new.labels.joined(),
             order: row.order_heads(),
+            idempotency: idem.map(|i| (i.record.clone(), i.digest.clone())),
             meter,
             context: crate::acting::context().to_string(),
         })
@@ -271,10 +287,27 @@ async fn insert_task(
             body.push_str(itoa::Buffer::new().format(task_id));
             body.push_str(&tail);
             body.push_str("}}");
+            if let Some(idem) = idem {
+                idem.remember(state, body.as_bytes()).await;
+            }
             Ok(Some(
                 (axum::http::StatusCode::CREATED, json_response(body.into())).into_response(),
             ))
         }
+        Err(Refusal::AlreadyCreated(tid)) => {
+            let idem = idem.ok_or_else(|| ApiError::Internal("a replay without a key".into()))?;
+            let row = state.store.task_row(TaskId(tid)).await?;
+            let rebuilt = row.and_then(current_task_row).map(|row| {
+                let mut body =
+                    br#"{"success":true,"data":{"message":"Task created successfully","task":"#
+                        .to_vec();
+                body.extend_from_slice(&row);
+                body.extend_from_slice(b"}}");
+                body
+            });
+            idem.replay(state, rebuilt).await.map(Some)
+        }
+        Err(Refusal::IdempotencyMismatch) => Err(crate::idempotency::mismatch()),
         Err(Refusal::StaleCredentials) => Ok(None),
         Err(refusal) => Err(refused(Write::CreateTask, refusal)),
     }

@@ -1,5 +1,5 @@
 -- ARGV: P, now, the most tasks a user and a group may hold ('0': no
--- limit), then twelve for each task to create: user id, group id, the
+-- limit), then fourteen for each task to create: user id, group id, the
 -- caller who must administer the group ('' when not required), the
 -- credential version the user must still have ('' when not required: the
 -- api checked the caller in an earlier step), the row's JSON after its
@@ -13,7 +13,12 @@
 -- several requests, ARGV[2]'s context is not theirs), and the heads of
 -- its members in the order indexes but the id's (`p…`, `d…`, `u…`,
 -- joined by newlines: see order_heads in common.lua; the api builds them
--- from the values it put in the row).
+-- from the values it put in the row), and its `Idempotency-Key` record
+-- (`P idem:…`, '' for none) with the request's digest.
+--
+-- A create whose key is recorded already is not made again: with the same
+-- digest it answers 'IDEM {id}' (the row the first one made; a retry), with
+-- another 'IDEM_MISMATCH'. A made create records its key in this step.
 --
 -- The creates an api shard gathered (see api/src/creates.rs), in one
 -- atomic step. Each is checked and answered on its own: the reply holds,
@@ -23,7 +28,7 @@
 -- share the counter, index and dirty-set calls.
 if maintenance() then return err('MAINTENANCE') end
 if ids_unchecked() then return err('IDS_UNCHECKED') end
-local n = (#ARGV - 4) / 12
+local n = (#ARGV - 4) / 14
 local user_quota, group_quota = tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {'OK'}
 -- Nothing a check reads changes within this step, so each distinct check
@@ -66,8 +71,15 @@ local function take_room(uid, gid)
 end
 local accepted = {}
 local counts = {}
+-- Idempotency keys made in this batch, and the creates that are retries.
+local keyed, replays = {}, {}
+local function answer_replays()
+  for i, again in pairs(replays) do
+    out[i + 2] = 'IDEM ' .. (again.id or out[again.index + 2])
+  end
+end
 for i = 0, n - 1 do
-  local b = 5 + i * 12
+  local b = 5 + i * 14
   local refused = nil
   if ARGV[b + 5] ~= '' then
     counts[i] = gcra(ARGV[b + 5], tonumber(ARGV[b + 6]), tonumber(ARGV[b + 7]), tonumber(ARGV[b + 8]))
@@ -81,11 +93,28 @@ for i = 0, n - 1 do
       verdicts[key] = refused
     end
   end
-  if not refused then refused = take_room(ARGV[b], ARGV[b + 1]) end
+  local ikey, idigest = ARGV[b + 12], ARGV[b + 13]
+  local again = false
+  if not refused and ikey ~= '' then
+    local first = keyed[ikey]
+    if first then
+      -- A retry in the same batch as its first try.
+      if first.digest ~= idigest then refused = 'IDEM_MISMATCH' else again = first end
+    else
+      local held = redis.call('HMGET', ikey, 'digest', 'id')
+      if held[1] then
+        if held[1] ~= idigest then refused = 'IDEM_MISMATCH' else again = {id = held[2]} end
+      end
+    end
+  end
+  if not refused and not again then refused = take_room(ARGV[b], ARGV[b + 1]) end
   if refused then
     out[i + 2] = refused
+  elseif again then
+    replays[i] = again
   else
     accepted[#accepted + 1] = i
+    if ikey ~= '' then keyed[ikey] = {digest = idigest, index = i} end
   end
 end
 -- The counted creates answer their count beside their result.
@@ -95,7 +124,10 @@ local function with_counts()
   end
   return out
 end
-if #accepted == 0 then return with_counts() end
+if #accepted == 0 then
+  answer_replays()
+  return with_counts()
+end
 local last = redis.call('INCRBY', P .. 'seq:tasks', #accepted)
 -- Every call below covers the whole batch, or all of one user's or one
 -- group's new tasks in it: a call from Lua costs about as much as the
@@ -104,7 +136,7 @@ local ids, rows = {}, {}
 local of_user, users, of_group, groups = {}, {}, {}, {}
 local order_of_user, order_of_group, all_order = {}, {}, {}
 for j, i in ipairs(accepted) do
-  local b = 5 + i * 12
+  local b = 5 + i * 14
   local uid, gid = ARGV[b], ARGV[b + 1]
   local id = string.format('%d', last - #accepted + j)
   ids[j] = id
@@ -153,9 +185,18 @@ end
 -- Marked dirty all at once (what dirty_task() does for one row), and
 -- logged one by one: the change log holds one entry per row.
 redis.call('SADD', P .. 'dirty:tasks', unpack(ids))
+-- Each made create's key, with the row it made, for its retries.
+for j, i in ipairs(accepted) do
+  local ikey = ARGV[5 + i * 14 + 12]
+  if ikey ~= '' then
+    redis.call('HSET', ikey, 'digest', ARGV[5 + i * 14 + 13], 'id', ids[j])
+    redis.call('EXPIRE', ikey, 86400)
+  end
+end
+answer_replays()
 local contexts = {}
 for j, i in ipairs(accepted) do
-  local b = 5 + i * 12
+  local b = 5 + i * 14
   local text = ARGV[b + 10]
   if not contexts[text] then contexts[text] = context(text) end
   log('task', ids[j], 'created', {'user', ARGV[b], 'group', ARGV[b + 1], 'row', rows[2 * j]}, contexts[text])
