@@ -117,7 +117,20 @@ impl Origins {
         );
         h.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("Content-Type, Authorization, X-Owner-Password"),
+            HeaderValue::from_static(
+                "Content-Type, Authorization, X-Owner-Password, X-CSRF-Token, X-Request-Id, \
+                 If-Match, If-None-Match, Idempotency-Key",
+            ),
+        );
+        // What a page's script may read of an answer beyond the safelisted
+        // headers: the paging links and totals, tags, request ids, replays
+        // and the rate limit.
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(
+                "Link, X-Total-Count, ETag, X-Request-Id, Idempotent-Replayed, Retry-After, \
+                 RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset",
+            ),
         );
         h.insert(
             header::ACCESS_CONTROL_MAX_AGE,
