@@ -190,18 +190,40 @@ async fn until_closed(stream: &mut TcpStream) -> Option<String> {
         .map(|_| String::from_utf8_lossy(&buf).into_owned())
 }
 
-/// One keep-alive request on `stream`; the first bytes of its answer.
+/// One keep-alive request on `stream`; its whole answer (headers, then
+/// as many body bytes as `Content-Length` says), so that the next request
+/// on the stream reads its own.
 async fn ask_health(stream: &mut TcpStream) -> String {
     stream
         .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .expect("write");
-    let mut buf = vec![0u8; 512];
-    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
-        .await
-        .expect("an answer in time")
-        .expect("read");
-    String::from_utf8_lossy(&buf[..n]).into_owned()
+    let mut answer: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .expect("read");
+        answer.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if body.len() >= length {
+                return text;
+            }
+        }
+        if n == 0 {
+            return text;
+        }
+    }
 }
 
 #[tokio::test]

@@ -168,12 +168,29 @@ async fn listed_origins_may_call_with_credentials_and_others_get_no_cors_grant()
     );
     // A page may send the conditional and idempotent headers, and read
     // the paging, tag and replay headers of the answers.
-    let allowed = res.header("access-control-allow-headers").unwrap_or("").to_ascii_lowercase();
-    for name in ["if-match", "if-none-match", "idempotency-key", "x-csrf-token"] {
+    let allowed = res
+        .header("access-control-allow-headers")
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    for name in [
+        "if-match",
+        "if-none-match",
+        "idempotency-key",
+        "x-csrf-token",
+    ] {
         assert!(allowed.contains(name), "{name} not in {allowed}");
     }
-    let exposed = res.header("access-control-expose-headers").unwrap_or("").to_ascii_lowercase();
-    for name in ["link", "x-total-count", "etag", "x-request-id", "idempotent-replayed"] {
+    let exposed = res
+        .header("access-control-expose-headers")
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    for name in [
+        "link",
+        "x-total-count",
+        "etag",
+        "x-request-id",
+        "idempotent-replayed",
+    ] {
         assert!(exposed.contains(name), "{name} not in {exposed}");
     }
     // An origin not listed: refused for writes, no grant on reads.

@@ -833,3 +833,89 @@ async fn searches_and_filters_page_through_what_the_caller_may_see() {
         .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
 }
+
+/// Every `key` item's id of a list walked by cursor from `path`.
+async fn walk_items(app: &TestApp, path: &str, auth: &Auth, key: &str) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut next = path.to_owned();
+    loop {
+        let res = app.call(Method::GET, &next, auth, None).await;
+        assert_eq!(res.status, StatusCode::OK, "{next}: {}", res.text());
+        let body = res.json();
+        let items = body["data"][key].as_array().expect("items");
+        assert_eq!(body["data"]["count"].as_u64(), Some(items.len() as u64));
+        out.extend(items.iter().map(|u| u["id"].as_u64().expect("id")));
+        match body["data"]["next_cursor"].as_str() {
+            Some(c) => next = format!("{path}&cursor={c}"),
+            None => return out,
+        }
+    }
+}
+
+#[tokio::test]
+async fn users_groups_and_members_page_by_id_for_what_the_caller_may_list() {
+    let app = spawn_app().await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let group = app.seed_group(admin.id).await;
+    let mut members = Vec::new();
+    for _ in 0..7 {
+        members.push(app.seed_user("user", &[group]).await.id);
+    }
+    app.seed_group(admin.id).await;
+    for (path, key, auth) in [
+        ("/users", "users", Auth::Owner),
+        ("/users", "users", admin.auth()),
+        ("/groups", "groups", Auth::Owner),
+        (&*format!("/groups/{group}/users"), "users", Auth::Owner),
+        (&*format!("/groups/{group}/users"), "users", admin.auth()),
+        ("/users/search?q=USER", "results", Auth::Owner),
+        ("/users/search?q=example.com", "results", admin.auth()),
+    ] {
+        let unpaged = app.call(Method::GET, path, &auth, None).await;
+        assert_eq!(unpaged.status, StatusCode::OK, "{path}: {}", unpaged.text());
+        let want: Vec<u64> = unpaged.json()["data"][key]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|u| u["id"].as_u64().expect("id"))
+            .collect();
+        assert!(want.len() >= 2, "{path}");
+        assert!(want.windows(2).all(|w| w[0] < w[1]), "{path}: by id");
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let paged = walk_items(&app, &format!("{path}{sep}limit=2"), &auth, key).await;
+        assert_eq!(paged, want, "{path} by pages of 2");
+        let mut newest = want.clone();
+        newest.reverse();
+        let back = walk_items(&app, &format!("{path}{sep}limit=3&sort=-id"), &auth, key).await;
+        assert_eq!(back, newest, "{path} newest first");
+        let second = app
+            .call(
+                Method::GET,
+                &format!("{path}{sep}page=2&per_page=2"),
+                &auth,
+                None,
+            )
+            .await;
+        let ids: Vec<u64> = second.json()["data"][key]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|u| u["id"].as_u64().expect("id"))
+            .collect();
+        assert_eq!(ids, want[2..4.min(want.len())], "{path} page 2");
+        app.call(
+            Method::GET,
+            &format!("{path}{sep}sort=deadline"),
+            &auth,
+            None,
+        )
+        .await
+        .assert_invalid("sort");
+    }
+    // An admin's list holds itself and its members only.
+    let listed = walk_items(&app, "/users?limit=4", &admin.auth(), "users").await;
+    let mut expected = members.clone();
+    expected.push(admin.id);
+    expected.sort_unstable();
+    assert_eq!(listed, expected);
+}

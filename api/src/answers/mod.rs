@@ -75,6 +75,8 @@ pub fn created<T: Serialize>(data: T) -> Response {
 pub struct UserList {
     pub count: usize,
     pub users: Vec<User>,
+    #[serde(flatten)]
+    pub page: PageFields,
 }
 
 /// `GET /users/search`.
@@ -83,6 +85,8 @@ pub struct UserSearch {
     pub count: usize,
     pub query: String,
     pub results: Vec<User>,
+    #[serde(flatten)]
+    pub page: PageFields,
 }
 
 /// A user written: `POST`, `PUT` and `DELETE /users/{id}`.
@@ -211,6 +215,8 @@ pub struct WorkTimesUpdated {
 pub struct GroupList {
     pub count: usize,
     pub groups: Vec<Group>,
+    #[serde(flatten)]
+    pub page: PageFields,
 }
 
 /// A group written: `POST` and `PUT /groups/{id}`.
@@ -258,6 +264,8 @@ pub struct MemberList {
     pub count: usize,
     pub group_id: u64,
     pub users: Vec<Member>,
+    #[serde(flatten)]
+    pub page: PageFields,
 }
 
 /// A member as `/groups/{id}/users` lists it: in full to the owner and the

@@ -14,6 +14,7 @@
 //! paging.
 
 pub mod engine;
+pub mod ids;
 pub mod params;
 
 use axum::http::{HeaderValue, StatusCode, Uri, header};

@@ -64,9 +64,15 @@ async fn visible_group(
     crate::access::visible_group(state, caller, group_id(id)?).await
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    let groups = if caller.is_owner() {
-        state.store.groups(Source::AllGroups).await?
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let params = ListParams::from_query(&query, &state.config.lists)?;
+    let ids = if caller.is_owner() {
+        state.store.ids_of(Source::AllGroups).await?
     } else {
         // The groups one belongs to or administers (the reference refused
         // regular users although its README promised this list).
@@ -78,12 +84,21 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Respo
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        state.store.groups(Source::Ids(&ids)).await?
+        ids
     };
-    Ok(ok(GroupList {
-        count: groups.len(),
-        groups,
-    }))
+    let page = paging::ids::page(ids, &params, state.config.lists.max_unpaged)?;
+    let groups = paging::ids::groups(&state, &page.ids).await?;
+    Ok(paging::ids::answer(
+        &uri,
+        &params,
+        page.next,
+        Some(page.total),
+        |page| GroupList {
+            count: groups.len(),
+            groups,
+            page,
+        },
+    ))
 }
 
 pub async fn create(
@@ -212,10 +227,19 @@ pub async fn members(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    uri: Uri,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    let params = ListParams::from_query(&query, &state.config.lists);
     let d = visible_group(&state, &caller, &id).await?;
+    let params = params?;
     let in_full = authz::can_manage_group(&caller, d.group.id);
-    let users: Vec<Member> = member_users(&state, d.group.id)
+    let ids = state
+        .store
+        .ids_of(Source::GroupMembers(GroupId(d.group.id)))
+        .await?;
+    let page = paging::ids::page(ids, &params, state.config.lists.max_unpaged)?;
+    let users: Vec<Member> = paging::ids::users(&state, &page.ids)
         .await?
         .into_iter()
         .map(|u| {
@@ -236,11 +260,18 @@ pub async fn members(
             }
         })
         .collect();
-    Ok(ok(MemberList {
-        count: users.len(),
-        group_id: d.group.id,
-        users,
-    }))
+    Ok(paging::ids::answer(
+        &uri,
+        &params,
+        page.next,
+        Some(page.total),
+        |page| MemberList {
+            count: users.len(),
+            group_id: d.group.id,
+            users,
+            page,
+        },
+    ))
 }
 
 pub async fn add_member(

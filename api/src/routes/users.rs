@@ -3,9 +3,10 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
+use axum::http::Uri;
 use axum::response::Response;
 use serde::Deserialize;
-use taskmaster_shared::domain::{self, Email, FieldError, Role, UserId, WorkTimes};
+use taskmaster_shared::domain::{self, Email, FieldError, GroupId, Role, UserId, WorkTimes};
 use taskmaster_shared::model::User;
 use utoipa::ToSchema;
 
@@ -18,6 +19,7 @@ use crate::authz;
 use crate::clock::now;
 use crate::error::{ApiError, Write, refused};
 use crate::extract::{JsonBody, search_query, user_id};
+use crate::paging::{self, ListParams};
 use crate::state::AppState;
 use crate::store::{NewUser, Source, UserChanges};
 
@@ -111,44 +113,126 @@ async fn editable_user(state: &AppState, caller: &Caller, id: &str) -> Result<Us
 
 /// The users the caller may list: all for the owner; a group admin itself
 /// and the members of the groups it administers.
-async fn listable_users(state: &AppState, caller: &Caller) -> Result<Vec<User>, ApiError> {
+/// The ids of the users the caller may list, ascending: every user for
+/// the owner (read in chunks); itself and the members of the groups it
+/// administers for a group admin; 403 for anyone else.
+async fn listable_ids(state: &AppState, caller: &Caller) -> Result<Vec<u64>, ApiError> {
     if caller.is_owner() {
-        Ok(state.store.users(Source::AllUsers).await?)
-    } else if let (true, Some(id)) = (caller.is_group_admin(), caller.id) {
-        Ok(state.store.users(Source::VisibleUsers(UserId(id))).await?)
-    } else {
-        Err(forbidden())
+        return Ok(state.store.ids_of(Source::AllUsers).await?);
     }
+    let (true, Some(me)) = (caller.is_group_admin(), caller.id) else {
+        return Err(forbidden());
+    };
+    let mut ids = vec![me];
+    for g in &caller.admin_of {
+        ids.extend(
+            state
+                .store
+                .ids_of(Source::GroupMembers(GroupId(*g)))
+                .await?,
+        );
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    let users = listable_users(&state, &caller).await?;
-    Ok(ok(UserList {
-        count: users.len(),
-        users,
-    }))
+/// `GET /users`: every user the caller may list, by id; or a page of them.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let params = ListParams::from_query(&query, &state.config.lists)?;
+    let ids = listable_ids(&state, &caller).await?;
+    let page = paging::ids::page(ids, &params, state.config.lists.max_unpaged)?;
+    let users = paging::ids::users(&state, &page.ids).await?;
+    Ok(paging::ids::answer(
+        &uri,
+        &params,
+        page.next,
+        Some(page.total),
+        |page| UserList {
+            count: users.len(),
+            users,
+            page,
+        },
+    ))
 }
 
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
+    uri: Uri,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     if !authz::can_list_users(&caller) {
         return Err(forbidden());
     }
     let (q, needle) = search_query(&query)?;
-    let results: Vec<User> = listable_users(&state, &caller)
-        .await?
-        .into_iter()
-        .filter(|u| {
-            u.full_name.to_lowercase().contains(&needle) || u.email.to_lowercase().contains(&needle)
+    let params = ListParams::from_query(&query, &state.config.lists)?;
+    let desc = paging::ids::descending(&params)?;
+    let mut ids = listable_ids(&state, &caller).await?;
+    if desc {
+        ids.reverse();
+    }
+    let matches = |u: &User| {
+        u.full_name.to_lowercase().contains(&needle) || u.email.to_lowercase().contains(&needle)
+    };
+    let limits = &state.config.lists;
+    // The rows are read in chunks from the cursor on, until the page is
+    // full or the list ends; unpaged, every match (up to MAX_UNPAGED).
+    let (limit, mut skip, after) = match &params.paging {
+        None => (limits.max_unpaged, 0, None),
+        Some(p) => match &p.start {
+            paging::Start::After(at) => (
+                p.limit,
+                0,
+                at.as_ref()
+                    .and_then(|a| a.values.last()?.parse::<u64>().ok()),
+            ),
+            paging::Start::Skip(n) => (p.limit, *n, None),
+        },
+    };
+    let from = after.map_or(0, |a| {
+        ids.partition_point(|id| if desc { *id >= a } else { *id <= a })
+    });
+    let mut results: Vec<User> = Vec::new();
+    let mut more = false;
+    'chunks: for chunk in ids[from..].chunks(500) {
+        for user in paging::ids::users(&state, chunk).await? {
+            if !matches(&user) {
+                continue;
+            }
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            if results.len() == limit {
+                more = true;
+                break 'chunks;
+            }
+            results.push(user);
+        }
+    }
+    if more && params.paging.is_none() {
+        return Err(paging::too_large(limits.max_unpaged));
+    }
+    let next = more
+        .then(|| {
+            results
+                .last()
+                .map(|u| paging::params::Position::of_id(u.id))
         })
-        .collect();
-    Ok(ok(UserSearch {
-        count: results.len(),
-        query: q,
-        results,
+        .flatten();
+    Ok(paging::ids::answer(&uri, &params, next, None, |page| {
+        UserSearch {
+            count: results.len(),
+            query: q,
+            results,
+            page,
+        }
     }))
 }
 

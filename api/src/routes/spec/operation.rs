@@ -235,7 +235,7 @@ pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::
             .header(
                 "X-Total-Count",
                 header(
-                    "How many tasks the whole list holds, when that is cheap to know: without a filter \
+                    "How many rows the whole list holds, when that is cheap to know: without a filter \
                      beyond the sorted key's bounds, or for an order of several keys (also `total`)",
                     Type::Integer,
                 ),

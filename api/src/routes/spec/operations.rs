@@ -98,6 +98,29 @@ const P_SKIP: Param = param(
     Kind::AtLeast(0),
     "Rows skipped (with `limit`, default 50)",
 );
+/// The paging of a list ordered by id alone.
+const ID_LIST: [Param; 6] = [
+    param(
+        "sort",
+        Kind::Sort(&["id"]),
+        "`id` (the default) or `-id`: these lists are ordered by id alone",
+    ),
+    P_LIMIT,
+    P_CURSOR,
+    P_PAGE,
+    P_PER_PAGE,
+    P_SKIP,
+];
+/// The user search's `q` and paging.
+const USER_SEARCH: [Param; 7] = [
+    search("Text to find in full names and emails (case-insensitive; blank is 400)"),
+    param("sort", Kind::Sort(&["id"]), "`id` (the default) or `-id`"),
+    P_LIMIT,
+    P_CURSOR,
+    P_PAGE,
+    P_PER_PAGE,
+    P_SKIP,
+];
 /// A task list's filters, order and paging.
 const TASK_LIST: [Param; 18] = [
     STATE_FILTER,
@@ -304,8 +327,10 @@ pub const OPERATIONS: &[Operation] = &[
         "users",
         "The users the caller may list (owner: all; group admin: itself and its groups' members)",
     )
+    .query(&ID_LIST)
     .answers(200, "UserList")
-    .errors(&[403]),
+    .paged()
+    .errors(&[403, 422]),
     op(
         Post,
         "/users",
@@ -322,11 +347,10 @@ pub const OPERATIONS: &[Operation] = &[
         "users",
         "Search users by name or email",
     )
-    .query(&[search(
-        "Text to find in full names and emails (case-insensitive; blank is 400)",
-    )])
+    .query(&USER_SEARCH)
     .answers(200, "UserSearch")
-    .errors(&[400, 403]),
+    .paged()
+    .errors(&[400, 403, 422]),
     op(Get, "/users/{id}", "users", "One user")
         .answers(200, "User")
         .errors(&[400, 403, 404]),
@@ -422,7 +446,10 @@ pub const OPERATIONS: &[Operation] = &[
         "groups",
         "The groups the caller belongs to or administers (owner: all)",
     )
-    .answers(200, "GroupList"),
+    .query(&ID_LIST)
+    .answers(200, "GroupList")
+    .paged()
+    .errors(&[422]),
     op(Post, "/groups", "groups", "Create a group (owner)")
         .takes("CreateGroup")
         .answers(201, "GroupMessage")
@@ -454,8 +481,10 @@ pub const OPERATIONS: &[Operation] = &[
         "groups",
         "A group's members (plain members see ids and names)",
     )
+    .query(&ID_LIST)
     .answers(200, "MemberList")
-    .errors(&[400, 403, 404]),
+    .paged()
+    .errors(&[400, 403, 404, 422]),
     op(Post, "/groups/{id}/users", "groups", "Add a member")
         .takes("AddMember")
         .answers(200, "MemberAdded")
