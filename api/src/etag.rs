@@ -6,7 +6,8 @@
 //! The tag is the xxh3-64 hash of the body's bytes, so it changes exactly
 //! when the answer does, whatever changed it, and every api instance gives
 //! the same tag for the same answer. `If-Match` on writes compares the same
-//! tag (see [`crate::access`]'s conditional writes).
+//! tag ([`check_if_match`]), and the write script then holds the row to
+//! what was read.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -27,6 +28,23 @@ pub fn listed(value: &HeaderValue, tag: &str) -> bool {
     text.split(',')
         .map(str::trim)
         .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == tag)
+}
+
+/// A conditional write's check before its script: `Ok(false)` without
+/// `If-Match`; `Ok(true)` when it names the tag of `answer` (the row's
+/// answer to a GET, as read now), and the write then holds the row to
+/// what was read; 412 otherwise.
+pub fn check_if_match(headers: &HeaderMap, answer: &[u8]) -> Result<bool, crate::error::ApiError> {
+    let Some(wanted) = headers.get(header::IF_MATCH) else {
+        return Ok(false);
+    };
+    if listed(wanted, &of(answer)) {
+        Ok(true)
+    } else {
+        Err(crate::error::ApiError::PreconditionFailed(
+            "The row changed since the tag `If-Match` names: read it again".into(),
+        ))
+    }
 }
 
 /// The request's `If-None-Match`, when its answer may carry a tag.

@@ -182,3 +182,85 @@ async fn if_match_writes_only_the_task_that_was_read_and_one_racer_wins() {
     let missing = write(&app, Method::DELETE, &path, &tag, None).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn if_match_holds_users_and_groups_to_what_was_read() {
+    let app = spawn_app().await;
+    let (_, group, user) = app.seed_team().await;
+    // Racers on one tag of a user: one wins (the script holds the row).
+    let path = format!("/users/{}", user.id);
+    let tag = get(&app, &path, &[])
+        .await
+        .header("etag")
+        .expect("tag")
+        .to_owned();
+    let racers = (0..8).map(|i| {
+        let (app, path, tag) = (&app, path.clone(), tag.clone());
+        async move {
+            write(
+                app,
+                Method::PUT,
+                &path,
+                &tag,
+                Some(json!({"number": format!("N-{i}")})),
+            )
+            .await
+            .status
+        }
+    });
+    let statuses = join_all(racers).await;
+    let won = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(won, 1, "{statuses:?}");
+    for path in [format!("/users/{}", user.id), format!("/groups/{group}")] {
+        let tag = get(&app, &path, &[])
+            .await
+            .header("etag")
+            .expect("tag")
+            .to_owned();
+        let body = if path.starts_with("/users") {
+            json!({"full_name": "Renamed Person"})
+        } else {
+            json!({"name": format!("Renamed {group}")})
+        };
+        let stale = write(
+            &app,
+            Method::PUT,
+            &path,
+            "\"0000000000000000\"",
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(
+            stale.status,
+            StatusCode::PRECONDITION_FAILED,
+            "{path}: {}",
+            stale.text()
+        );
+        let done = write(&app, Method::PUT, &path, &tag, Some(body.clone())).await;
+        assert_eq!(done.status, StatusCode::OK, "{path}: {}", done.text());
+        // The tag it was done under is stale now: a delete under it is refused.
+        let late = write(&app, Method::DELETE, &path, &tag, None).await;
+        assert_eq!(late.status, StatusCode::PRECONDITION_FAILED, "{path}");
+    }
+    // Under the current tags, both go.
+    let path = format!("/users/{}", user.id);
+    let tag = get(&app, &path, &[])
+        .await
+        .header("etag")
+        .expect("tag")
+        .to_owned();
+    assert_eq!(
+        write(&app, Method::DELETE, &path, &tag, None).await.status,
+        StatusCode::OK
+    );
+    let path = format!("/groups/{group}");
+    let tag = get(&app, &path, &[])
+        .await
+        .header("etag")
+        .expect("tag")
+        .to_owned();
+    assert_eq!(
+        write(&app, Method::DELETE, &path, &tag, None).await.status,
+        StatusCode::OK
+    );
+}

@@ -35,6 +35,15 @@ struct Envelope<T> {
     data: T,
 }
 
+/// The bytes of [`ok`]'s body for `data` (what its `ETag` is the hash of).
+pub fn ok_body<T: Serialize>(data: &T) -> Vec<u8> {
+    serde_json::to_vec(&Envelope {
+        success: true,
+        data,
+    })
+    .unwrap_or_default()
+}
+
 /// 200 `{"success": true, "data": …}`.
 pub fn ok<T: Serialize>(data: T) -> Response {
     Json(Envelope {

@@ -47,6 +47,9 @@ pub fn refused(write: Write, refusal: Refusal) -> ApiError {
             R::GroupNotFound(g) => ApiError::Unprocessable(format!("Group {g} not found")),
             R::NotFound => not_found("User not found"),
             R::Conflict => conflict("The user was changed by another request; retry"),
+            R::Precondition => ApiError::PreconditionFailed(
+                "The user changed since the tag `If-Match` names: read it again".into(),
+            ),
             R::Administers(groups) => ApiError::Conflict(format!(
                 "The user administers groups {groups}; give those groups another admin first"
             )),
@@ -78,6 +81,9 @@ pub fn refused(write: Write, refusal: Refusal) -> ApiError {
             R::AlreadyMember => conflict("User is already a member of this group"),
             R::NotMember => not_found("User is not a member of this group"),
             R::Forbidden => forbidden("Insufficient permissions for this group"),
+            R::Precondition => ApiError::PreconditionFailed(
+                "The group changed since the tag `If-Match` names: read it again".into(),
+            ),
             other => unexpected(write, other),
         },
         (W::CreateTask | W::WriteTask | W::Batch { .. }, R::GroupNotFound(_)) => {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::Uri;
+use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 use taskmaster_shared::domain::{self, GroupId, UserId};
@@ -15,7 +15,7 @@ use crate::access::{group_not_found, visible_group_tasks};
 use crate::answers::{
     AdminSummary, GroupDeleted, GroupDetail, GroupList, GroupMessage, GroupName, GroupStats,
     GroupTasks, Member, MemberAdded, MemberList, MemberName, MemberRemoved, MemberSummary,
-    PageFields, created, ok,
+    PageFields, created, ok, ok_body,
 };
 use crate::auth::Caller;
 use crate::authz;
@@ -142,7 +142,13 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let d = visible_group(&state, &caller, &id).await?;
-    Ok(ok(GroupDetail {
+    Ok(ok(detail(d)))
+}
+
+/// The answer to `GET /groups/{id}` (its `ETag` is what `If-Match` on the
+/// group's writes compares).
+fn detail(d: store::GroupDetail) -> GroupDetail {
+    GroupDetail {
         admin: d.admin.map(|(id, full_name, email)| AdminSummary {
             email,
             full_name,
@@ -155,19 +161,34 @@ pub async fn get_one(
         tasks_count: d.tasks_count,
         updated_at: d.group.updated_at,
         users_count: d.users_count,
-    }))
+    }
+}
+
+/// A conditional write's guard: the group's `updated_at` when `If-Match`
+/// names the tag of its answer now (412 when it does not).
+fn if_match(headers: &HeaderMap, d: &store::GroupDetail) -> Result<Option<String>, ApiError> {
+    let updated_at = d.group.updated_at.clone();
+    let answer = ok_body(&detail(store::GroupDetail {
+        group: d.group.clone(),
+        users_count: d.users_count,
+        tasks_count: d.tasks_count,
+        admin: d.admin.clone(),
+    }));
+    Ok(crate::etag::check_if_match(headers, &answer)?.then_some(updated_at))
 }
 
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<UpdateGroup>,
 ) -> Result<Response, ApiError> {
     let d = visible_group(&state, &caller, &id).await?;
     if !caller.is_owner() {
         return Err(ApiError::Forbidden("Only owner can update groups".into()));
     }
+    let guard = if_match(&headers, &d)?;
     let name = body
         .name
         .filter(|n| !n.is_empty())
@@ -180,7 +201,7 @@ pub async fn update(
     let id = GroupId(d.group.id);
     state
         .store
-        .update_group(id, name.as_deref(), admin, &now())
+        .update_group(id, name.as_deref(), admin, guard.as_deref(), &now())
         .await?
         .map_err(|r| refused(Write::UpdateGroup, r))?;
     let group = state.store.group(id).await?.ok_or_else(group_not_found)?;
@@ -194,18 +215,20 @@ pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let d = visible_group(&state, &caller, &id).await?;
     if !caller.is_owner() {
         return Err(ApiError::Forbidden("Only owner can delete groups".into()));
     }
+    let guard = if_match(&headers, &d)?;
     let DeletedGroup {
         group,
         affected_users,
         deleted_tasks,
     } = state
         .store
-        .delete_group(GroupId(d.group.id), &now())
+        .delete_group(GroupId(d.group.id), guard.as_deref(), &now())
         .await?
         .map_err(|r| refused(Write::DeleteGroup, r))?;
     Ok(ok(GroupDeleted {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::Uri;
+use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 use taskmaster_shared::domain::{self, Email, FieldError, GroupId, Role, UserId, WorkTimes};
@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::access::{forbidden, user_not_found, visible_user};
 use crate::answers::{
-    UserList, UserMessage, UserSearch, UserWorkTimes, WorkTimesUpdated, created, ok,
+    UserList, UserMessage, UserSearch, UserWorkTimes, WorkTimesUpdated, created, ok, ok_body,
 };
 use crate::auth::{Caller, Method, hash_password};
 use crate::authz;
@@ -111,8 +111,6 @@ async fn editable_user(state: &AppState, caller: &Caller, id: &str) -> Result<Us
     Ok(target)
 }
 
-/// The users the caller may list: all for the owner; a group admin itself
-/// and the members of the groups it administers.
 /// The ids of the users the caller may list, ascending: every user for
 /// the owner (read in chunks); itself and the members of the groups it
 /// administers for a group admin; 403 for anyone else.
@@ -325,9 +323,11 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<UpdateUser>,
 ) -> Result<Response, ApiError> {
     let target = editable_user(&state, &caller, &id).await?;
+    let conditional = crate::etag::check_if_match(&headers, &ok_body(&target))?;
     let id = UserId(target.id);
     // Empty strings leave name, email, password and role unchanged (as in
     // the reference system, whose clients send them); `number` and
@@ -410,6 +410,7 @@ pub async fn update(
         full_name: full_name.as_deref(),
         number: number.as_deref(),
         work_times: work_times.as_ref(),
+        unchanged_since: conditional.then_some(target.updated_at.as_str()),
     };
     write_user(&state, id, &changes).await?;
     let user = state.store.user(id).await?.ok_or_else(user_not_found)?;
@@ -435,15 +436,21 @@ pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = user_id(&id)?;
-    visible_user(&state, &caller, id).await?;
+    let target = visible_user(&state, &caller, id).await?;
     if !caller.is_owner() {
         return Err(ApiError::Forbidden("Only owner can delete users".into()));
     }
+    let conditional = crate::etag::check_if_match(&headers, &ok_body(&target))?;
     let user = state
         .store
-        .delete_user(id, &now())
+        .delete_user(
+            id,
+            conditional.then_some(target.updated_at.as_str()),
+            &now(),
+        )
         .await?
         .map_err(|r| refused(Write::DeleteUser, r))?;
     Ok(ok(UserMessage {

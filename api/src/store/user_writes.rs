@@ -6,6 +6,7 @@ use taskmaster_shared::model::User;
 
 use super::reads::user_from;
 use super::scripts::SCRIPTS;
+use super::writes::guarded;
 use super::writes::new_id;
 use super::{Store, StoreError, Written};
 
@@ -58,6 +59,9 @@ pub struct UserChanges<'a> {
     pub full_name: Option<&'a str>,
     pub number: Option<&'a str>,
     pub work_times: Option<&'a WorkTimes>,
+    /// A conditional write (`If-Match`): the user's `updated_at` must
+    /// still be this.
+    pub unchanged_since: Option<&'a str>,
 }
 
 impl Store {
@@ -89,7 +93,7 @@ impl Store {
     ) -> Result<Written<()>, StoreError> {
         let c = changes;
         let mut inv = self.write_call(&SCRIPTS.update_user, now);
-        inv.arg(id.get())
+        inv.arg(guarded(id.get(), c.unchanged_since))
             .arg(c.expect_role.map(Role::as_str).unwrap_or(""))
             .arg(c.email.map(|e| e.value.as_str()).unwrap_or(""))
             .arg(c.email.map(|e| e.key.as_str()).unwrap_or(""))
@@ -118,9 +122,16 @@ impl Store {
 
     /// Deletes a user with its tasks and memberships; answers the user as
     /// it was.
-    pub async fn delete_user(&self, id: UserId, now: &str) -> Result<Written<User>, StoreError> {
+    /// `unchanged_since`: for a conditional delete, the `updated_at` the
+    /// user must still have.
+    pub async fn delete_user(
+        &self,
+        id: UserId,
+        unchanged_since: Option<&str>,
+        now: &str,
+    ) -> Result<Written<User>, StoreError> {
         let mut inv = self.write_call(&SCRIPTS.delete_user, now);
-        inv.arg(id.get());
+        inv.arg(guarded(id.get(), unchanged_since));
         Ok(match self.write(&inv).await? {
             Ok(items) => {
                 let mut it = items.into_iter();

@@ -66,15 +66,18 @@ impl Store {
         })
     }
 
+    /// `unchanged_since`: for a conditional write, the `updated_at` the
+    /// group must still have.
     pub async fn update_group(
         &self,
         id: GroupId,
         name: Option<&str>,
         admin: Option<UserId>,
+        unchanged_since: Option<&str>,
         now: &str,
     ) -> Result<Written<()>, StoreError> {
         let mut inv = self.write_call(&SCRIPTS.update_group, now);
-        inv.arg(id.get())
+        inv.arg(guarded(id.get(), unchanged_since))
             .arg(name.unwrap_or(""))
             .arg(name.map(Email::key_of).unwrap_or_default())
             .arg(opt(admin));
@@ -85,10 +88,11 @@ impl Store {
     pub async fn delete_group(
         &self,
         id: GroupId,
+        unchanged_since: Option<&str>,
         now: &str,
     ) -> Result<Written<DeletedGroup>, StoreError> {
         let mut inv = self.write_call(&SCRIPTS.delete_group, now);
-        inv.arg(id.get());
+        inv.arg(guarded(id.get(), unchanged_since));
         Ok(match self.write(&inv).await? {
             Ok(items) => {
                 let mut it = items.into_iter();
@@ -139,5 +143,16 @@ impl Store {
             .write(&inv)
             .await?
             .map(|items| items.first().and_then(u64_of).unwrap_or(0)))
+    }
+}
+
+/// A row's id as a write script takes it, with the `updated_at` a
+/// conditional write saw (see `id_and_guard` in `lua/common.lua`).
+pub(super) fn guarded(id: u64, unchanged_since: Option<&str>) -> String {
+    match unchanged_since {
+        // A stored time holds no space; one that did could not match.
+        Some(at) if !at.is_empty() && !at.contains(char::is_whitespace) => format!("{id} {at}"),
+        Some(_) => format!("{id} -"),
+        None => id.to_string(),
     }
 }

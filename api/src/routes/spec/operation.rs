@@ -334,8 +334,8 @@ pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::
                 .parameter_in(ParameterIn::Header)
                 .required(Required::False)
                 .description(Some(
-                    "The `ETag` of the task's answer as last read: the change is made only while \
-                     the task is still that, checked in the write's own step (412 otherwise)",
+                    "The `ETag` of the row's answer to a GET as last read: the change is made only \
+                     while the row is still that, held in the write's own step (412 otherwise)",
                 ))
                 .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
                 .build(),

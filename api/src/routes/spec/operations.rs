@@ -357,6 +357,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(Put, "/users/{id}", "users", "Change a user")
         .takes("UpdateUser")
         .answers(200, "UserMessage")
+        .conditional()
         .errors(&[400, 403, 404, 409, 413, 422]),
     op(
         Delete,
@@ -365,6 +366,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Delete a user and its tasks",
     )
     .answers(200, "UserMessage")
+    .conditional()
     .errors(&[400, 403, 404, 409]),
     op(
         Get,
@@ -466,6 +468,7 @@ pub const OPERATIONS: &[Operation] = &[
     )
     .takes("UpdateGroup")
     .answers(200, "GroupMessage")
+    .conditional()
     .errors(&[400, 403, 404, 409, 413, 422]),
     op(
         Delete,
@@ -474,6 +477,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Delete a group and its tasks (owner)",
     )
     .answers(200, "GroupDeleted")
+    .conditional()
     .errors(&[400, 403, 404]),
     op(
         Get,

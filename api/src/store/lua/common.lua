@@ -186,6 +186,19 @@ local function err(code, detail)
   return {'ERR', code, tostring(detail or '')}
 end
 
+-- A row's id as a script's argument, with its guard: `{id}` or
+-- `{id} {updated_at}`, the `updated_at` a conditional write (`If-Match`)
+-- saw ('' for none).
+local function id_and_guard(arg)
+  local id, guard = string.match(arg, '^(%S+) ?(%S*)$')
+  return id or arg, guard or ''
+end
+
+-- Whether the row at `key` is still the one a conditional write saw.
+local function unchanged(key, guard)
+  return guard == '' or redis.call('HGET', key, 'updated_at') == guard
+end
+
 -- Every write script starts with `if maintenance() then return
 -- err('MAINTENANCE') end`: while syncd restores (P maintenance is set),
 -- nothing else may change the keyspace, whatever an api instance believes.

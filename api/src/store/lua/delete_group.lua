@@ -1,8 +1,10 @@
--- ARGV: P, now, id. Removes the group from its members and deletes its tasks.
+-- ARGV: P, now, id (`{id} {updated_at}` for a conditional write, see
+-- id_and_guard). Removes the group from its members and deletes its tasks.
 if maintenance() then return err('MAINTENANCE') end
-local id = ARGV[3]
+local id, guard = id_and_guard(ARGV[3])
 local key = k('group', id)
 if redis.call('EXISTS', key) == 0 then return err('NOT_FOUND') end
+if not unchanged(key, guard) then return err('PRECONDITION') end
 local row = redis.call('HGETALL', key)
 local logged_row = '{' .. table.concat(hash_row(key), ',') .. '}'
 local members = redis.call('SMEMBERS', k('group', id, 'members'))

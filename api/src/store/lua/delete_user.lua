@@ -1,11 +1,13 @@
--- ARGV: P, now, id. Deletes the user, their tasks, memberships, personal
+-- ARGV: P, now, id (`{id} {updated_at}` for a conditional write, see
+-- id_and_guard). Deletes the user, their tasks, memberships, personal
 -- tokens and sessions. The
 -- groups the user administers go to the owner account (see
 -- groups_taker); refused when there is none to take them.
 if maintenance() then return err('MAINTENANCE') end
-local id = ARGV[3]
+local id, guard = id_and_guard(ARGV[3])
 local key = k('user', id)
 if redis.call('EXISTS', key) == 0 then return err('NOT_FOUND') end
+if not unchanged(key, guard) then return err('PRECONDITION') end
 local admin_of = redis.call('SMEMBERS', k('user', id, 'admin_of'))
 local taker = nil
 if #admin_of > 0 then

@@ -1,8 +1,10 @@
--- ARGV: P, now, id, new name ('' = keep), new name key, new admin id ('' = keep).
+-- ARGV: P, now, id (`{id} {updated_at}` for a conditional write, see
+-- id_and_guard), new name ('' = keep), new name key, new admin id ('' = keep).
 if maintenance() then return err('MAINTENANCE') end
-local id = ARGV[3]
+local id, guard = id_and_guard(ARGV[3])
 local key = k('group', id)
 if redis.call('EXISTS', key) == 0 then return err('NOT_FOUND') end
+if not unchanged(key, guard) then return err('PRECONDITION') end
 local cur = redis.call('HMGET', key, 'name_key', 'admin_id')
 if ARGV[4] ~= '' then
   local holder = redis.call('HGET', P .. 'idx:group_name', ARGV[5])

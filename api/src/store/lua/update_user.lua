@@ -1,12 +1,14 @@
--- ARGV: P, now, id, expected role ('' = any), new email ('' = keep),
+-- ARGV: P, now, id (`{id} {updated_at}` for a conditional write, see
+--   id_and_guard), expected role ('' = any), new email ('' = keep),
 --   new email key, new role ('' = keep), new pw hash ('' = keep),
 --   the session that changes its own user's password and stays ('' = none),
 --   active ('' = keep, '0' deactivate, '1' reactivate),
 --   replace groups ('1' or ''), n groups, group ids..., then field/value pairs.
 if maintenance() then return err('MAINTENANCE') end
-local id = ARGV[3]
+local id, guard = id_and_guard(ARGV[3])
 local key = k('user', id)
 if redis.call('EXISTS', key) == 0 then return err('NOT_FOUND') end
+if not unchanged(key, guard) then return err('PRECONDITION') end
 local cur = redis.call('HMGET', key, 'role', 'email_key', 'active')
 if ARGV[4] ~= '' and cur[1] ~= ARGV[4] then return err('CONFLICT') end
 local ng = tonumber(ARGV[12])
