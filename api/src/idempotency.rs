@@ -115,6 +115,14 @@ impl Idempotent {
     }
 }
 
+/// Whose keys a caller's are: `owner` for the owner header, else the
+/// user's id (a user's keys are the same however it signs in).
+pub fn principal(caller: &crate::auth::Caller) -> String {
+    caller
+        .id
+        .map_or_else(|| "owner".to_owned(), |id| id.to_string())
+}
+
 /// 422 for a key used with another request.
 pub fn mismatch() -> ApiError {
     FieldError::new(

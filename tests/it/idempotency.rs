@@ -124,3 +124,60 @@ async fn retries_racing_with_one_key_make_one_task_and_all_get_its_answer() {
     }
     assert_eq!(count(&app, user.id).await, 3);
 }
+
+#[tokio::test]
+async fn user_and_group_creates_are_idempotent_too() {
+    let app = spawn_app().await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let owner = |key: &str, path: &str, body: &Value| {
+        let headers = [
+            (
+                "x-owner-password",
+                taskmaster_tests::OWNER_PASSWORD.to_owned(),
+            ),
+            ("content-type", "application/json".to_owned()),
+            ("idempotency-key", key.to_owned()),
+        ];
+        let (app, path, body) = (
+            &app,
+            path.to_owned(),
+            serde_json::to_vec(body).expect("json"),
+        );
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.request(Method::POST, &path, &headers, body).await
+        }
+    };
+    let group = json!({"name": "Idempotent group", "admin_id": admin.id});
+    let first = owner("g-1", "/groups", &group).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
+    let again = owner("g-1", "/groups", &group).await;
+    assert_eq!(
+        again.status,
+        StatusCode::CREATED,
+        "a retry, not a name clash: {}",
+        again.text()
+    );
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, first.body);
+    let gid = first.json()["data"]["group"]["id"].as_u64().expect("id");
+    let user = json!({"full_name": "Ida Empotent", "email": "ida@example.com",
+                      "password": "secret-pw-1", "group_ids": [gid]});
+    let first = owner("u-1", "/users", &user).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
+    let racers = join_all((0..6).map(|_| owner("u-1", "/users", &user))).await;
+    for r in &racers {
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        assert_eq!(r.body, first.body);
+    }
+    let other = json!({"full_name": "Someone Else", "email": "else@example.com", "password": "secret-pw-2"});
+    owner("u-1", "/users", &other)
+        .await
+        .assert_invalid("Idempotency-Key");
+    // Without a key, the same user again is the email clash it is.
+    let res = app
+        .call(Method::POST, "/users", &Auth::Owner, Some(user))
+        .await;
+    assert_eq!(res.status, StatusCode::CONFLICT);
+}

@@ -52,6 +52,7 @@ pub async fn create_user(
         password_hash: hash,
         work_times: &WorkTimes::default(),
         groups,
+        idempotency: None,
     };
     store
         .create_user(&new, &now())

@@ -44,6 +44,12 @@ pub fn ok_body<T: Serialize>(data: &T) -> Vec<u8> {
     .unwrap_or_default()
 }
 
+/// The bytes of [`created`]'s body for `data` (an idempotent create keeps
+/// them for its retries).
+pub fn created_body<T: Serialize>(data: &T) -> Vec<u8> {
+    ok_body(data)
+}
+
 /// 200 `{"success": true, "data": …}`.
 pub fn ok<T: Serialize>(data: T) -> Response {
     Json(Envelope {

@@ -125,6 +125,7 @@ pub async fn register(
         password_hash: &hash,
         work_times: &Default::default(),
         groups: &groups,
+        idempotency: None,
     };
     let id = state
         .store

@@ -15,13 +15,14 @@ use crate::access::{group_not_found, visible_group_tasks};
 use crate::answers::{
     AdminSummary, GroupDeleted, GroupDetail, GroupList, GroupMessage, GroupName, GroupStats,
     GroupTasks, Member, MemberAdded, MemberList, MemberName, MemberRemoved, MemberSummary,
-    PageFields, created, ok, ok_body,
+    PageFields, created, created_body, ok, ok_body,
 };
 use crate::auth::Caller;
 use crate::authz;
 use crate::clock::now;
 use crate::error::{ApiError, Write, refused};
-use crate::extract::{JsonBody, body_id, group_id, user_id};
+use crate::extract::{JsonBody, body_id, group_id, parse_json, user_id};
+use crate::idempotency::{Idempotent, principal};
 use crate::paging::{self, ListParams};
 use crate::report::{Tally, by_id, counts_by_name};
 use crate::state::AppState;
@@ -104,11 +105,21 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(body): JsonBody<CreateGroup>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     if !caller.is_owner() {
         return Err(ApiError::Forbidden("Only owner can create groups".into()));
     }
+    let body: CreateGroup = parse_json(&bytes)?;
+    let idem = Idempotent::of_request(
+        &state,
+        &headers,
+        &principal(&caller),
+        "POST",
+        "/groups",
+        &bytes,
+    )?;
     let name = match body.name.as_deref() {
         None | Some("") => return Err(ApiError::Unprocessable("Group name is required".into())),
         Some(n) => domain::group_name(n)?,
@@ -118,11 +129,23 @@ pub async fn create(
         Some(a) => body_id("admin_id", a)?,
     };
     let now = now();
-    let id = state
+    let keyed = idem.as_ref().map(|i| (i.record.clone(), i.digest.clone()));
+    let message = "Group created successfully";
+    let id = match state
         .store
-        .create_group(&name, UserId(admin_id), &now)
+        .create_group_keyed(&name, UserId(admin_id), &now, keyed.as_ref())
         .await?
-        .map_err(|r| refused(Write::CreateGroup, r))?;
+    {
+        Ok(id) => id,
+        Err(store::Refusal::AlreadyCreated(id)) => {
+            let idem = idem.ok_or_else(|| ApiError::Internal("a replay without a key".into()))?;
+            let group = state.store.group(GroupId(id)).await?;
+            let rebuilt = group.map(|group| created_body(&GroupMessage { message, group }));
+            return idem.replay(&state, rebuilt).await;
+        }
+        Err(store::Refusal::IdempotencyMismatch) => return Err(crate::idempotency::mismatch()),
+        Err(r) => return Err(refused(Write::CreateGroup, r)),
+    };
     let group = Group {
         id: id.get(),
         name,
@@ -130,10 +153,11 @@ pub async fn create(
         created_at: now.clone(),
         updated_at: now,
     };
-    Ok(created(GroupMessage {
-        message: "Group created successfully",
-        group,
-    }))
+    let answer = GroupMessage { message, group };
+    if let Some(idem) = &idem {
+        idem.remember(&state, &created_body(&answer)).await;
+    }
+    Ok(created(answer))
 }
 
 pub async fn get_one(

@@ -12,16 +12,18 @@ use utoipa::ToSchema;
 
 use crate::access::{forbidden, user_not_found, visible_user};
 use crate::answers::{
-    UserList, UserMessage, UserSearch, UserWorkTimes, WorkTimesUpdated, created, ok, ok_body,
+    UserList, UserMessage, UserSearch, UserWorkTimes, WorkTimesUpdated, created, created_body, ok,
+    ok_body,
 };
 use crate::auth::{Caller, Method, hash_password};
 use crate::authz;
 use crate::clock::now;
 use crate::error::{ApiError, Write, refused};
-use crate::extract::{JsonBody, search_query, user_id};
+use crate::extract::{JsonBody, parse_json, search_query, user_id};
+use crate::idempotency::{Idempotent, principal};
 use crate::paging::{self, ListParams};
 use crate::state::AppState;
-use crate::store::{NewUser, Source, UserChanges};
+use crate::store::{NewUser, Refusal, Source, UserChanges};
 
 /// `POST /users`. Field names match in any case.
 #[derive(Deserialize, ToSchema)]
@@ -237,11 +239,21 @@ pub async fn search(
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(body): JsonBody<CreateUser>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     if !authz::can_list_users(&caller) {
         return Err(forbidden());
     }
+    let body: CreateUser = parse_json(&bytes)?;
+    let idem = Idempotent::of_request(
+        &state,
+        &headers,
+        &principal(&caller),
+        "POST",
+        "/users",
+        &bytes,
+    )?;
     let (Some(full_name), Some(email), Some(pw)) = (
         body.full_name.filter(|s| !s.is_empty()),
         body.email.filter(|s| !s.is_empty()),
@@ -285,16 +297,28 @@ pub async fn create(
         password_hash: &hash,
         work_times: &work_times,
         groups: &group_ids,
+        idempotency: idem.as_ref().map(|i| (i.record.clone(), i.digest.clone())),
     };
-    let id = state
-        .store
-        .create_user(&new, &now)
-        .await?
-        .map_err(|r| refused(Write::CreateUser, r))?;
-    Ok(created(UserMessage {
-        message: "User created successfully",
+    let message = "User created successfully";
+    let id = match state.store.create_user(&new, &now).await? {
+        Ok(id) => id,
+        Err(Refusal::AlreadyCreated(id)) => {
+            let idem = idem.ok_or_else(|| ApiError::Internal("a replay without a key".into()))?;
+            let user = state.store.user(UserId(id)).await?;
+            let rebuilt = user.map(|user| created_body(&UserMessage { message, user }));
+            return idem.replay(&state, rebuilt).await;
+        }
+        Err(Refusal::IdempotencyMismatch) => return Err(crate::idempotency::mismatch()),
+        Err(r) => return Err(refused(Write::CreateUser, r)),
+    };
+    let answer = UserMessage {
+        message,
         user: new.answered(id, &now),
-    }))
+    };
+    if let Some(idem) = &idem {
+        idem.remember(&state, &created_body(&answer)).await;
+    }
+    Ok(created(answer))
 }
 
 pub async fn get_one(

@@ -109,6 +109,7 @@ impl Refusal {
             "USER_QUOTA" => Refusal::UserQuota,
             "PRECONDITION" => Refusal::Precondition,
             "IDEM_MISMATCH" => Refusal::IdempotencyMismatch,
+            "IDEM" => Refusal::AlreadyCreated(detail.parse().ok()?),
             "GROUP_QUOTA" => Refusal::GroupQuota(detail.to_owned()),
             _ => return None,
         })

@@ -93,6 +93,25 @@ impl Store {
         inv
     }
 
+    /// A create script's invocation under an `Idempotency-Key` (its
+    /// record and the request's digest, see `crate::idempotency`): they
+    /// follow the context (see `idem_replay` in `lua/common.lua`).
+    pub(super) fn create_call<'s>(
+        &self,
+        script: &'s Script,
+        now: &str,
+        idempotency: Option<&(String, String)>,
+    ) -> ScriptInvocation<'s> {
+        let mut inv = self.read_call(script);
+        match idempotency {
+            Some((record, digest)) => {
+                inv.arg(format!("{} {record} {digest}", crate::acting::stamp(now)))
+            }
+            None => inv.arg(crate::acting::stamp(now)),
+        };
+        inv
+    }
+
     /// A write script's invocation: the prefix, then the time the write
     /// stamps on what it changes with the request's context (see
     /// `lua/common.lua`).

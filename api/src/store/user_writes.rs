@@ -19,6 +19,8 @@ pub struct NewUser<'a> {
     pub password_hash: &'a str,
     pub work_times: &'a WorkTimes,
     pub groups: &'a [u64],
+    /// Its `Idempotency-Key` record and the request's digest.
+    pub idempotency: Option<(String, String)>,
 }
 
 impl NewUser<'_> {
@@ -70,7 +72,7 @@ impl Store {
         new: &NewUser<'_>,
         now: &str,
     ) -> Result<Written<UserId>, StoreError> {
-        let mut inv = self.write_call(&SCRIPTS.create_user, now);
+        let mut inv = self.create_call(&SCRIPTS.create_user, now, new.idempotency.as_ref());
         inv.arg(&new.email.key)
             .arg(new.full_name)
             .arg(&new.email.value)

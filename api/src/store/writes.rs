@@ -58,7 +58,19 @@ impl Store {
         admin: UserId,
         now: &str,
     ) -> Result<Written<GroupId>, StoreError> {
-        let mut inv = self.write_call(&SCRIPTS.create_group, now);
+        self.create_group_keyed(name, admin, now, None).await
+    }
+
+    /// [`Store::create_group`] under an `Idempotency-Key` (its record and
+    /// the request's digest).
+    pub async fn create_group_keyed(
+        &self,
+        name: &str,
+        admin: UserId,
+        now: &str,
+        idempotency: Option<&(String, String)>,
+    ) -> Result<Written<GroupId>, StoreError> {
+        let mut inv = self.create_call(&SCRIPTS.create_group, now, idempotency);
         inv.arg(Email::key_of(name)).arg(name).arg(admin.get());
         Ok(match self.write(&inv).await? {
             Ok(items) => Ok(GroupId(new_id(&items, "create_group reply")?)),

@@ -339,6 +339,7 @@ pub const OPERATIONS: &[Operation] = &[
     )
     .takes("CreateUser")
     .answers(201, "UserMessage")
+    .idempotent()
     .leads_to("/users/{id}", &[("id", "$response.body#/data/user/id")])
     .errors(&[400, 403, 409, 413, 422]),
     op(
@@ -455,6 +456,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(Post, "/groups", "groups", "Create a group (owner)")
         .takes("CreateGroup")
         .answers(201, "GroupMessage")
+        .idempotent()
         .leads_to("/groups/{id}", &[("id", "$response.body#/data/group/id")])
         .errors(&[400, 403, 409, 413, 422]),
     op(Get, "/groups/{id}", "groups", "One group with its counts")

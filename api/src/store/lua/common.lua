@@ -186,6 +186,28 @@ local function err(code, detail)
   return {'ERR', code, tostring(detail or '')}
 end
 
+-- An idempotent create (`Idempotency-Key`, see api/src/idempotency.rs):
+-- its record and the request's digest follow the context in ARGV[2].
+local IDEM_KEY, IDEM_DIGEST = string.match(CONTEXT_TEXT or '', '^%S* %S* %S* %S* (%S+) (%S+)$')
+
+-- The answer to a retry, before anything is checked: the first create's
+-- row ('IDEM' with its id) or another request under the key
+-- ('IDEM_MISMATCH'); nil for a create that is new.
+local function idem_replay()
+  if not IDEM_KEY then return nil end
+  local held = redis.call('HMGET', IDEM_KEY, 'digest', 'id')
+  if not held[1] then return nil end
+  if held[1] ~= IDEM_DIGEST then return err('IDEM_MISMATCH') end
+  return err('IDEM', held[2])
+end
+
+-- Records a new create's row under its key, in the create's own step.
+local function idem_record(id)
+  if not IDEM_KEY then return end
+  redis.call('HSET', IDEM_KEY, 'digest', IDEM_DIGEST, 'id', id)
+  redis.call('EXPIRE', IDEM_KEY, 86400)
+end
+
 -- A row's id as a script's argument, with its guard: `{id}` or
 -- `{id} {updated_at}`, the `updated_at` a conditional write (`If-Match`)
 -- saw ('' for none).

@@ -1,6 +1,9 @@
 -- ARGV: P, now, name key, name, admin id. The admin becomes a member.
 if maintenance() then return err('MAINTENANCE') end
 if ids_unchecked() then return err('IDS_UNCHECKED') end
+-- A retry of a create made already (Idempotency-Key): nothing is made.
+local replay = idem_replay()
+if replay then return replay end
 if redis.call('HEXISTS', P .. 'idx:group_name', ARGV[3]) == 1 then return err('NAME_TAKEN') end
 local admin = ARGV[5]
 local role = redis.call('HGET', k('user', admin), 'role')
@@ -16,4 +19,5 @@ redis.call('SADD', k('group', id, 'members'), admin)
 redis.call('SADD', k('user', admin, 'groups'), id)
 dirty_group(id, 'created')
 touch_user(admin, nil, {tostring(id)})
+idem_record(id)
 return {'OK', id}

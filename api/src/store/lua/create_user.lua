@@ -1,6 +1,9 @@
 -- ARGV: P, now, email key, full_name, email, role, number, pw, work_times, group ids...
 if maintenance() then return err('MAINTENANCE') end
 if ids_unchecked() then return err('IDS_UNCHECKED') end
+-- A retry of a create made already (Idempotency-Key): nothing is made.
+local replay = idem_replay()
+if replay then return replay end
 local ek = ARGV[3]
 if redis.call('HEXISTS', P .. 'idx:email', ek) == 1 then return err('EMAIL_TAKEN') end
 for i = 10, #ARGV do
@@ -18,4 +21,5 @@ for i = 10, #ARGV do
   redis.call('SADD', k('group', ARGV[i], 'members'), id)
 end
 dirty_user(id, 'created')
+idem_record(id)
 return {'OK', id}
