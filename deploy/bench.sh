@@ -125,6 +125,9 @@ mark_checked
 API_PORT=$(free_port)
 CEIL_PORT=$(free_port)
 OWNER=bench-owner-secret
+# A create run makes up to ~150,000 tasks for one user: the task quotas are
+# checked (their cost is the create's) but set where no run reaches them.
+QUOTA=100000000
 start_api() { # start_api PREFIX [PORT [VAR=VALUE...]]
     local port=${2:-$API_PORT}
     local extra=("${@:3}")
@@ -132,7 +135,8 @@ start_api() { # start_api PREFIX [PORT [VAR=VALUE...]]
     [ "$REDIS_VIA" = unix ] && url=unix://$WORK/redis.sock
     SERVER_HOST=127.0.0.1 SERVER_PORT=$port REDIS_URL=$url \
         REDIS_KEY_PREFIX=$1 OWNER_PASSWORD=$OWNER RUST_LOG=warn API_WORKER_THREADS=$API_THREADS \
-        REDIS_POOL_SIZE=$REDIS_POOL env ${extra[@]+"${extra[@]}"} \
+        REDIS_POOL_SIZE=$REDIS_POOL MAX_TASKS_PER_USER=$QUOTA MAX_TASKS_PER_GROUP=$QUOTA \
+        env ${extra[@]+"${extra[@]}"} \
         "${API_BINARY:-$BIN/taskmaster-api}" 2>>"$WORK/api.log" &
     API_PID=$!
     PIDS+=("$API_PID")
