@@ -40,9 +40,10 @@ pub async fn ensure_owner(state: &AppState) {
 }
 
 /// Makes sure every task is in the order indexes (data written before
-/// they existed: see `Store::build_order_index`) before the api serves:
-/// a one-time wait of about a second per 100,000 tasks at the first start
-/// after the upgrade, none later. While Redis is unreachable it goes on in
+/// they existed: see `Store::build_order_index`): about 2 s per 100,000
+/// tasks at the first start after the upgrade, on the first shard (the
+/// others serve meanwhile, and pages answer 503 until it is done), none
+/// later. While Redis is unreachable it goes on in
 /// the background, and pages of task lists answer 503 until it is done.
 pub async fn ensure_order_index(state: &AppState) {
     match state.store.build_order_index().await {

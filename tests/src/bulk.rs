@@ -74,5 +74,13 @@ pub async fn seed_tasks(
         pipe.query_async::<()>(redis).await.expect("seeded");
         made += batch;
     }
+    // Every task is in the order indexes, as the api's first start would
+    // have made sure (see `P meta:order`).
+    redis::cmd("SET")
+        .arg(keys.order_built())
+        .arg(1)
+        .query_async::<()>(redis)
+        .await
+        .expect("marked");
     first
 }

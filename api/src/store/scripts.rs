@@ -53,7 +53,7 @@ pub(super) struct Scripts {
 
 pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     rows: script!("rows"),
-    task_page: script!("task_page"),
+    task_page: Script::new(include_str!("lua/task_page.lua")),
     order_backfill: script!("order_backfill"),
     changes_page: script!("changes_page"),
     audit_tail: script!("audit_tail"),

@@ -13,7 +13,11 @@
 -- Returns {count (-1 when not asked), member, row, member, row, …}, rows
 -- as stored (false for a member whose row is missing). Refused while the
 -- indexes are still being built (`P meta:order` absent, see keys.rs).
-if redis.call('EXISTS', P .. 'meta:order') == 0 then return err('ORDER_BUILDING') end
+--
+-- A read on the hot path, so it stands alone: without common.lua, whose
+-- definitions every script that includes it runs first.
+local P = ARGV[1]
+if redis.call('EXISTS', P .. 'meta:order') == 0 then return {'ERR', 'ORDER_BUILDING', ''} end
 local key, mode, a, b, rev = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1'
 local offset, count = tonumber(ARGV[7]), tonumber(ARGV[8])
 local total = -1
