@@ -20,6 +20,7 @@ mod label_index;
 mod labels;
 mod lease;
 mod limits;
+mod list_pages;
 mod openapi;
 mod origins;
 mod own_tasks;

@@ -265,42 +265,34 @@ async fn sorted_here(store: &Store, q: &PageQuery<'_>) -> Result<Page, ApiError>
         )
         .into()
     };
-    let (low, high) = ("[i".to_owned(), "(j".to_owned());
-    let mut start = low.clone();
+    // The list's size first: one that is too large is never read.
+    let count = PageRead {
+        mode: ReadMode::Lex,
+        a: "[i".to_owned(),
+        b: "(j".to_owned(),
+        rev: false,
+        skip: 0,
+        count: 0,
+        count_range: Some(("[i".to_owned(), "(j".to_owned())),
+    };
+    let total = store.task_page(q.scope, &count).await?.total;
+    if total.is_some_and(|n| n > q.limits.max_unpaged as u64) {
+        return Err(too_many());
+    }
     let mut all: Vec<(Position, Vec<u8>)> = Vec::new();
+    // Rows added since the count still count against the bound.
     let mut read_rows = 0usize;
-    loop {
-        let read = PageRead {
-            mode: ReadMode::Lex,
-            a: start.clone(),
-            b: high.clone(),
-            rev: false,
-            skip: 0,
-            count: CHUNK as u64,
-            count_range: (start == low).then(|| (low.clone(), high.clone())),
-        };
-        let chunk = store.task_page(q.scope, &read).await?;
-        if chunk.total.is_some_and(|n| n > q.limits.max_unpaged as u64) {
-            return Err(too_many());
+    each_row(store, q.scope, |row| {
+        read_rows += 1;
+        if let Some(raw) = keep(q, true, row)
+            && let Some(t) = Task::from_json(&raw)
+        {
+            all.push((q.sort.position(&t), raw));
         }
-        let ended = chunk.items.len() < CHUNK;
-        let mut last = None;
-        for (member, row) in chunk.items {
-            read_rows += 1;
-            if let Some(raw) = keep(q, true, row)
-                && let Some(t) = Task::from_json(&raw)
-            {
-                all.push((q.sort.position(&t), raw));
-            }
-            last = Some(member);
-        }
-        if read_rows > q.limits.max_unpaged {
-            return Err(too_many());
-        }
-        match last {
-            Some(m) if !ended => start = format!("({}", String::from_utf8_lossy(&m)),
-            _ => break,
-        }
+    })
+    .await?;
+    if read_rows > q.limits.max_unpaged {
+        return Err(too_many());
     }
     Ok(in_memory(all, q.sort, q.paging))
 }
@@ -333,6 +325,21 @@ pub async fn scan(
     scope: OrderScope,
     mut each: impl FnMut(Task),
 ) -> Result<(), ApiError> {
+    each_row(store, scope, |row| {
+        if let Some(t) = row.as_deref().and_then(Task::from_json) {
+            each(t);
+        }
+    })
+    .await
+}
+
+/// Calls `each` with every stored row of `scope` (`None` for a member
+/// whose row is missing), by id, 500 per step.
+async fn each_row(
+    store: &Store,
+    scope: OrderScope,
+    mut each: impl FnMut(Option<Vec<u8>>),
+) -> Result<(), ApiError> {
     let high = "(j".to_owned();
     let mut start = "[i".to_owned();
     loop {
@@ -349,9 +356,7 @@ pub async fn scan(
         let ended = chunk.items.len() < CHUNK;
         let mut last = None;
         for (member, row) in chunk.items {
-            if let Some(t) = row.as_deref().and_then(Task::from_json) {
-                each(t);
-            }
+            each(row);
             last = Some(member);
         }
         match last {

@@ -40,6 +40,7 @@ use taskmaster_shared::webhook::Webhook;
 
 mod operation;
 mod operations;
+mod params;
 mod row;
 
 use operation::{operation, with};
