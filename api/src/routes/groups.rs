@@ -166,24 +166,24 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let d = visible_group(&state, &caller, &id).await?;
-    Ok(ok(detail(d)))
+    Ok(ok(detail(&d)))
 }
 
 /// The answer to `GET /groups/{id}` (its `ETag` is what `If-Match` on the
 /// group's writes compares).
-fn detail(d: store::GroupDetail) -> GroupDetail {
+fn detail(d: &store::GroupDetail) -> GroupDetail {
     GroupDetail {
-        admin: d.admin.map(|(id, full_name, email)| AdminSummary {
+        admin: d.admin.clone().map(|(id, full_name, email)| AdminSummary {
             email,
             full_name,
             id,
         }),
         admin_id: d.group.admin_id,
-        created_at: d.group.created_at,
+        created_at: d.group.created_at.clone(),
         id: d.group.id,
-        name: d.group.name,
+        name: d.group.name.clone(),
         tasks_count: d.tasks_count,
-        updated_at: d.group.updated_at,
+        updated_at: d.group.updated_at.clone(),
         users_count: d.users_count,
     }
 }
@@ -191,14 +191,8 @@ fn detail(d: store::GroupDetail) -> GroupDetail {
 /// A conditional write's guard: the group's `updated_at` when `If-Match`
 /// names the tag of its answer now (412 when it does not).
 fn if_match(headers: &HeaderMap, d: &store::GroupDetail) -> Result<Option<String>, ApiError> {
-    let updated_at = d.group.updated_at.clone();
-    let answer = ok_body(&detail(store::GroupDetail {
-        group: d.group.clone(),
-        users_count: d.users_count,
-        tasks_count: d.tasks_count,
-        admin: d.admin.clone(),
-    }));
-    Ok(crate::etag::check_if_match(headers, &answer)?.then_some(updated_at))
+    let conditional = crate::etag::check_if_match(headers, &ok_body(&detail(d)))?;
+    Ok(conditional.then(|| d.group.updated_at.clone()))
 }
 
 pub async fn update(
