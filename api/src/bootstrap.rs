@@ -39,21 +39,20 @@ pub async fn ensure_owner(state: &AppState) {
     }
 }
 
-/// Makes sure every task is in the order indexes (data written before
-/// they existed: see `Store::build_order_index`): about 2 s per 100,000
-/// tasks at the first start after the upgrade, on the first shard (the
-/// others serve meanwhile, and pages answer 503 until it is done), none
-/// later. While Redis is unreachable it goes on in
-/// the background, and pages of task lists answer 503 until it is done.
+/// Retires the order indexes of earlier layouts, which every write kept
+/// for every user and group (see `Store::build_order_index`), at the first
+/// start after the upgrade, on the first shard; lists are served
+/// meanwhile (a read builds the index it needs). While Redis is
+/// unreachable it goes on in the background.
 pub async fn ensure_order_index(state: &AppState) {
     match state.store.build_order_index().await {
         Ok(0) => return,
         Ok(n) => {
-            tracing::info!(tasks = n, "task lists' order indexes built");
+            tracing::info!(indexes = n, "order indexes of an earlier layout retired");
             return;
         }
         Err(e) => {
-            tracing::warn!(error = %e, "cannot build the order indexes yet; retrying in the background")
+            tracing::warn!(error = %e, "cannot retire the earlier order indexes yet; retrying in the background")
         }
     }
     let store = state.store.clone();
@@ -63,10 +62,10 @@ pub async fn ensure_order_index(state: &AppState) {
             tokio::time::sleep(wait).await;
             match store.build_order_index().await {
                 Ok(n) => {
-                    tracing::info!(tasks = n, "task lists' order indexes built");
+                    tracing::info!(indexes = n, "order indexes of an earlier layout retired");
                     break;
                 }
-                Err(e) => tracing::warn!(error = %e, "order indexes still pending"),
+                Err(e) => tracing::warn!(error = %e, "earlier order indexes still there"),
             }
             wait = (wait * 2).min(Duration::from_secs(30));
         }

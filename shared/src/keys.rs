@@ -25,15 +25,16 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `P users` / `P groups` / `P webhooks` | set | ids of all rows of that type (there is no set of all tasks: `P tasks:order` below orders them all, and the owner's views page through it) |
+//! | `P users` / `P groups` / `P webhooks` | set | ids of all rows of that type (there is no set of all tasks: the owner's views read every task by id from `P seq:tasks`, ids being handed out in order and never reused; see `api/src/store/task_scan.rs`) |
 //! | `P user:{id}:groups` | set | ids of the groups the user is a member of |
 //! | `P user:{id}:tasks` | set | ids of the user's tasks |
 //! | `P user:{id}:admin_of` | set | ids of the groups whose `admin_id` is the user |
 //! | `P user:{id}:tokens` | set | ids of the user's personal API tokens (at most 50) |
 //! | `P group:{id}:members` | set | ids of the group's members |
 //! | `P group:{id}:tasks` | set | ids of the tasks in the group |
-//! | `P tasks:order` | sorted set | every task's `i{id}` member (see below), all of score 0: the owner's views page through every task by id, and read it in chunks |
-//! | `P user:{id}:order` / `P group:{id}:order` | sorted set | the user's / the group's tasks in every order a list is read in: four members per task, all of score 0, `i{id}`, `p{priority}{id}`, `d{deadline or ~}{id}`, `u{updated_at, six fraction digits}{id}` (ids in 16 digits), so that a page in any order is one `ZRANGE … BYLEX` (see `crate::order`) |
+//! | `P user:{id}:order` / `P group:{id}:order` | sorted set | the user's / the group's tasks by id: one `i{id}` member per task (id in 16 digits), score 0, so that a page is one `ZRANGE … BYLEX` (see `crate::order`). Only once its list was read in pages (see `…:sorts`) |
+//! | `P user:{id}:order:{p,d,u}` / `P group:{id}:order:{p,d,u}` | sorted set | the same tasks by priority (`p{priority}{id}`), deadline (`d{deadline or ~}{id}`) or update time (`u{updated_at, six fraction digits}{id}`), score 0. Only once its list was read in that order |
+//! | `P user:{id}:sorts` / `P group:{id}:sorts` | hash | the order indexes the user or group keeps: kind (`i`, `p`, `d`, `u`) → `ready`, or the `SSCAN` cursor of its `…:tasks` set the index's build has reached. A list's first page in an order builds its index (`api/src/store/lua/sort_build.lua`, in steps of ~250 tasks), and every task write keeps the indexes named here from the build's first step on: a write pays for the orders somebody reads and for no other. Derived: neither written behind nor restored (the next read builds again) |
 //! | `P group:{id}:webhooks` | set | ids of the group's webhooks (they go with the group) |
 //! | `P group:{id}:labels` | hash | label → how many of the group's tasks carry it (a label leaves with its last task) |
 //! | `P group:{id}:label:{label}` | set | ids of the group's tasks that carry the label (`{label}` as stored: 1 to 50 characters, no control characters); a group-wide rename reads it |
@@ -125,7 +126,7 @@
 //! | `P syncd:fence` | string | last fencing token handed out (INCR) |
 //! | `P maintenance` | string | present while a restore runs; the api answers 503 |
 //! | `P meta:ids_run` | string | the run id of the Redis server on which syncd last checked the id counters against PostgreSQL; the create scripts refuse while it names another server (Redis restarted and may have lost its last second) |
-//! | `P meta:order` | string | `1` once every task is in the order indexes: set by a restore, or by the api's first start on data from before them, which adds every task's members in chunks first (`api/src/bootstrap.rs`) |
+//! | `P meta:order` | string | the layout of the order indexes, `2` (see `crate::order::LAYOUT`): set by a restore, or by the api's first start after retiring the indexes of earlier layouts, which every write kept for every user and group (`1`: every order in `…:order`; `P tasks:order`), in steps (`api/src/bootstrap.rs`) |
 //! | `P meta:flushes` | string | the number of the last flush whose clear this Redis saw (PostgreSQL's `sync_state.flushes` counts the committed ones); smaller than PostgreSQL's after a restart: Redis lost a flushed state, and syncd reconciles it |
 //! | `P limit:user:{id}` | string (TTL) | login attempts on account `id`: the theoretical arrival time of GCRA, as `rate:*` below (counted before the password is checked; a success gives its attempt back); it expires once the burst is whole |
 //! | `P limit:login:{hash}` | string (TTL) | the same for a login name with no account, keyed by a BLAKE2b hash of the name, so a key's size never depends on what a client sent |
@@ -240,10 +241,21 @@ impl Keys {
         self.k(format_args!("user:{user}:tasks"))
     }
 
-    /// `P user:{id}:order`: the user's tasks in every sort order (see
-    /// [`crate::order`]).
+    /// `P user:{id}:order`: the user's tasks by id (see [`crate::order`]).
     pub fn user_order(&self, user: u64) -> String {
         self.k(format_args!("user:{user}:order"))
+    }
+
+    /// `P user:{id}:order:{tag}`: the user's tasks in the order of the
+    /// sort key tagged `tag` (`p`, `d`, `u`), once it is kept.
+    pub fn user_sort(&self, user: u64, tag: char) -> String {
+        self.k(format_args!("user:{user}:order:{tag}"))
+    }
+
+    /// `P user:{id}:sorts`: the orders the user's index keeps (tag → `ready`
+    /// or the build's scan cursor).
+    pub fn user_sorts(&self, user: u64) -> String {
+        self.k(format_args!("user:{user}:sorts"))
     }
 
     /// `P user:{id}:cv`: the credential version (see the layout above).
@@ -278,10 +290,19 @@ impl Keys {
         self.k(format_args!("group:{group}:tasks"))
     }
 
-    /// `P group:{id}:order`: the group's tasks in every sort order (see
-    /// [`crate::order`]).
+    /// `P group:{id}:order`: the group's tasks by id (see [`crate::order`]).
     pub fn group_order(&self, group: u64) -> String {
         self.k(format_args!("group:{group}:order"))
+    }
+
+    /// `P group:{id}:order:{tag}`: as [`Keys::user_sort`], for a group.
+    pub fn group_sort(&self, group: u64, tag: char) -> String {
+        self.k(format_args!("group:{group}:order:{tag}"))
+    }
+
+    /// `P group:{id}:sorts`: as [`Keys::user_sorts`], for a group.
+    pub fn group_sorts(&self, group: u64) -> String {
+        self.k(format_args!("group:{group}:sorts"))
     }
 
     /// `P group:{id}:webhooks`: the group's webhooks.
@@ -396,19 +417,13 @@ impl Keys {
         self.k(format_args!("meta:ids_run"))
     }
 
-    /// `P tasks:order`: every task by id (its `i` member, see
-    /// [`crate::order`]): the owner's views page through it.
-    pub fn all_order(&self) -> String {
-        self.k(format_args!("tasks:order"))
-    }
-
     /// `P idem:{principal}:{digest}`: a create made under an
     /// `Idempotency-Key` (see the layout above).
     pub fn idempotency(&self, principal: &str, key_digest: &str) -> String {
         self.k(format_args!("idem:{principal}:{key_digest}"))
     }
 
-    /// `P meta:order`: present once every task is in the order indexes.
+    /// `P meta:order`: the layout of the order indexes (see the table).
     pub fn order_built(&self) -> String {
         self.k(format_args!("meta:order"))
     }

@@ -1,29 +1,39 @@
-//! The orders a task list can be read in, and the index that keeps them.
+//! The orders a task list can be read in, and the indexes that keep them.
 //!
-//! Every user and every group has one sorted set, `P user:{id}:order` and
-//! `P group:{id}:order` (see [`crate::keys`]), holding four members per
-//! task, all with score 0 so that Redis orders them by their bytes:
+//! Every user and every group has a sorted set of its tasks by id,
+//! `P user:{id}:order` and `P group:{id}:order` (see [`crate::keys`]), and
+//! may have one for each other order, `…:order:p`, `…:order:d` and
+//! `…:order:u`. Their members, all of score 0 so that Redis orders them by
+//! their bytes:
 //!
-//! | member | order |
-//! |---|---|
-//! | `i{id}` | by id |
-//! | `p{priority}{id}` | by priority, then id |
-//! | `d{deadline}{id}` | by deadline (`YYYY-MM-DD`; `~` for none, after every date), then id |
-//! | `u{updated_at}{id}` | by update time (`YYYY-MM-DDTHH:MM:SS` and six fraction digits), then id |
+//! | member | order | index |
+//! |---|---|---|
+//! | `i{id}` | by id | `…:order` |
+//! | `p{priority}{id}` | by priority, then id | `…:order:p` |
+//! | `d{deadline}{id}` | by deadline (`YYYY-MM-DD`; `~` for none, after every date), then id | `…:order:d` |
+//! | `u{updated_at}{id}` | by update time (`YYYY-MM-DDTHH:MM:SS` and six fraction digits), then id | `…:order:u` |
 //!
 //! with `{id}` written in 16 digits. A page of any of these orders is then
 //! one `ZRANGE … BYLEX` from the last member a client saw: O(log n + page),
 //! and exact however rows come and go around it, because a member names a
 //! position in the order whether or not its row still exists.
 //!
-//! `P tasks:order` holds every task's `i` member alone: the owner's views
-//! page through every task by id (another order over every task is
-//! sorted in the api, up to `MAX_UNPAGED` tasks).
+//! Every task write keeps the id indexes. The other three cost a write
+//! about as much as the rest of it each (a sorted-set insert into a large
+//! set), so a user or a group keeps one only from the first time its list
+//! is read in that order: that read builds it in steps (`sort_build.lua`),
+//! and writes keep it from the build's first step on (the orders kept are
+//! the `…:sorts` hash). A write pays for the orders somebody reads, and
+//! for no other.
 //!
-//! The write scripts keep the set in the step that writes the row
+//! `P tasks:order` holds every task's `i` member: the owner's views page
+//! through every task by id (another order over every task is sorted in
+//! the api, up to `MAX_UNPAGED` tasks).
+//!
+//! The write scripts keep the sets in the step that writes the row
 //! (`api/src/store/lua/common.lua`, `order_members`), and a restore builds
-//! it from the same function here ([`members`]). A unit test below and
-//! `tests/it/restore_keyspace.rs` hold the two to the same bytes.
+//! the id indexes from the same function here ([`member`]). A unit test
+//! below and `tests/it/restore_keyspace.rs` hold the two to the same bytes.
 
 use crate::model::Task;
 
@@ -79,6 +89,11 @@ impl SortKey {
         }
     }
 }
+
+/// The value of `P meta:order` once the id indexes hold every task and
+/// nothing else (`1` was a layout that kept every order of every list in
+/// them; the api's first start takes such data to this one).
+pub const LAYOUT: &str = "2";
 
 /// Digits of an id in the index (ids stay below 10^16).
 pub const ID_DIGITS: usize = 16;

@@ -346,17 +346,8 @@ fn produce(
             b.pipe.cmd("SET").arg(keys.row(RowType::Task, task.id)).arg(json).ignore();
             b.pipe.cmd("SADD").arg(keys.user_tasks(task.user_id)).arg(task.id).ignore();
             b.pipe.cmd("SADD").arg(keys.group_tasks(task.group_id)).arg(task.id).ignore();
-            // Its places in the order indexes, as the write scripts keep them.
-            let order = order::members(&task);
-            for key in [keys.user_order(task.user_id), keys.group_order(task.group_id)] {
-                let cmd = b.pipe.cmd("ZADD").arg(key);
-                for m in &order {
-                    cmd.arg(0).arg(m);
-                }
-                cmd.ignore();
-            }
-            // The whole index orders by id only.
-            b.pipe.cmd("ZADD").arg(keys.all_order()).arg(0).arg(&order[0]).ignore();
+            // No order index: a user's or a group's is built when its list
+            // is first read in that order (see `taskmaster_shared::order`).
             // The group's label index, as the write scripts keep it.
             for label in &task.labels {
                 b.pipe
@@ -480,10 +471,10 @@ pub async fn rebuild(
         raise.key(keys.sequence(t)).arg(max);
     }
     raise.invoke_async::<i64>(&mut conn).await?;
-    // Every task went into the order indexes with its row.
+    // The order indexes are of the current layout (there are none yet).
     redis::cmd("SET")
         .arg(keys.order_built())
-        .arg(1)
+        .arg(order::LAYOUT)
         .query_async::<()>(&mut conn)
         .await?;
     // Which account bootstrap made, and the password it gave it, stay

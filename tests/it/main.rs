@@ -36,6 +36,7 @@ mod restore_keyspace;
 mod scale;
 mod secrets;
 mod sessions;
+mod sort_indexes;
 mod sync;
 mod task_fields;
 mod task_upgrade;

@@ -1,8 +1,8 @@
 //! Pages, orders and filters of the task lists: each paging style with its
 //! headers, every filter and order against an oracle computed here, a
 //! cursor walk while rows come and go, the bounds (`MAX_PAGE_SIZE`,
-//! `MAX_UNPAGED`), what each caller may see, and the order indexes' build
-//! on data from before them. The other lists' pages: `list_pages.rs`.
+//! `MAX_UNPAGED`) and what each caller may see. The order indexes
+//! themselves: `sort_indexes.rs`; the other lists' pages: `list_pages.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -671,78 +671,4 @@ async fn a_group_list_pages_what_each_caller_may_see() {
     )
     .await;
     assert_eq!(tasks.len(), 9);
-}
-
-/// The members of every order index under the app's prefix.
-async fn order_indexes(app: &TestApp) -> BTreeMap<String, Vec<String>> {
-    let mut redis = app.redis().await;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}*:order", app.keys.prefix()))
-        .query_async(&mut redis)
-        .await
-        .expect("keys");
-    let mut out = BTreeMap::new();
-    for key in keys.into_iter().filter(|k| *k != app.keys.order_built()) {
-        let members: Vec<String> = redis::cmd("ZRANGE")
-            .arg(&key)
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut redis)
-            .await
-            .expect("zrange");
-        out.insert(key, members);
-    }
-    out
-}
-
-#[tokio::test]
-async fn data_from_before_the_order_indexes_is_indexed_at_the_next_start() {
-    let app = spawn_app().await;
-    let (user, _, made) = varied(&app, 30).await;
-    let before = order_indexes(&app).await;
-    assert_eq!(
-        before.len(),
-        3,
-        "the user's index, the group's, and the whole"
-    );
-    for (key, members) in &before {
-        let per_task = if key.ends_with("tasks:order") { 1 } else { 4 };
-        assert_eq!(members.len(), per_task * made.len(), "{key}");
-    }
-    // As data written before the indexes: none of them, no marker.
-    let mut redis = app.redis().await;
-    let mut doomed: Vec<String> = before.keys().cloned().collect();
-    doomed.push(app.keys.order_built());
-    redis::cmd("DEL")
-        .arg(&doomed)
-        .query_async::<()>(&mut redis)
-        .await
-        .expect("del");
-    let res = app
-        .call(
-            Method::GET,
-            &format!("/users/{user}/tasks?limit=5"),
-            &Auth::Owner,
-            None,
-        )
-        .await;
-    assert_eq!(
-        res.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "a page waits for the indexes"
-    );
-    // The unpaged list never needed them.
-    assert_eq!(
-        ids(&all_tasks(&app, &format!("/users/{user}/tasks")).await),
-        made
-    );
-    let restarted = app.restart_same_prefix().await;
-    assert_eq!(order_indexes(&restarted).await, before);
-    let (tasks, _) = walk(
-        &restarted,
-        &format!("/users/{user}/tasks?limit=7&sort=updated_at"),
-        &Auth::Owner,
-    )
-    .await;
-    assert_eq!(tasks.len(), made.len());
 }

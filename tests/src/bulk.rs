@@ -6,10 +6,10 @@
 use redis::aio::MultiplexedConnection;
 use taskmaster_shared::keys::{Keys, RowType};
 use taskmaster_shared::model::Task;
-use taskmaster_shared::order;
+use taskmaster_shared::order::{self, SortKey};
 
 /// Writes `n` tasks of `user` in `group` as the write scripts lay them out
-/// (rows, sets, the order indexes from `taskmaster_shared::order`), a
+/// (rows, sets, the id indexes from `taskmaster_shared::order`, kept), a
 /// thousand per pipeline, and returns the first one's id. Deadlines,
 /// priorities and update times vary with the id.
 pub async fn seed_tasks(
@@ -39,8 +39,6 @@ pub async fn seed_tasks(
         user_order.arg(keys.user_order(user));
         let mut group_order = redis::cmd("ZADD");
         group_order.arg(keys.group_order(group));
-        let mut all_order = redis::cmd("ZADD");
-        all_order.arg(keys.all_order());
         for i in 0..batch {
             let id = first + made + i;
             let day = 1 + id % 28;
@@ -50,35 +48,35 @@ pub async fn seed_tasks(
                 id % 1_000_000
             );
             let task = Task::from_json(json.as_bytes()).expect("a task");
-            let members = order::members(&task);
+            let by_id = order::member(SortKey::Id, &task);
             rows.arg(keys.row(RowType::Task, id)).arg(json);
             user_set.arg(id);
             group_set.arg(id);
-            for m in &members {
-                user_order.arg(0).arg(m);
-                group_order.arg(0).arg(m);
-            }
-            all_order.arg(0).arg(&members[0]);
+            user_order.arg(0).arg(&by_id);
+            group_order.arg(0).arg(&by_id);
         }
         let mut pipe = redis::pipe();
-        for cmd in [
-            rows,
-            user_set,
-            group_set,
-            user_order,
-            group_order,
-            all_order,
-        ] {
+        for cmd in [rows, user_set, group_set, user_order, group_order] {
             pipe.add_command(cmd).ignore();
         }
         pipe.query_async::<()>(redis).await.expect("seeded");
         made += batch;
     }
-    // Every task is in the order indexes, as the api's first start would
-    // have made sure (see `P meta:order`).
+    // The user's and the group's lists by id are kept, as if they had
+    // been read once (other orders are built when first read; see
+    // `taskmaster_shared::order`), and the layout is the current one.
+    for sorts in [keys.user_sorts(user), keys.group_sorts(group)] {
+        redis::cmd("HSET")
+            .arg(sorts)
+            .arg("i")
+            .arg("ready")
+            .query_async::<()>(redis)
+            .await
+            .expect("marked");
+    }
     redis::cmd("SET")
         .arg(keys.order_built())
-        .arg(1)
+        .arg(order::LAYOUT)
         .query_async::<()>(redis)
         .await
         .expect("marked");

@@ -156,9 +156,9 @@ impl From<StoreError> for ApiError {
             StoreError::PoolTimeout => true,
             StoreError::Malformed(_) => false,
             StoreError::Maintenance => return ApiError::Maintenance,
-            StoreError::OrderBuilding => {
+            StoreError::OrderBuilding | StoreError::SortBuilding => {
                 return ApiError::Unavailable(
-                    "The task lists' order indexes are being built after an upgrade; retry shortly"
+                    "This list's index in the order asked for is being built; retry in a few seconds"
                         .into(),
                 );
             }

@@ -2,24 +2,27 @@
 //!
 //! An order of one key (ties by id in the same direction) is the index's
 //! own order: a page is one `ZRANGE … BYLEX` from the cursor's member, or,
-//! for `page`/`skip`, one read by position; both O(log n + page). Filters
-//! on the sorted key narrow the range read. Any other filter, and the
-//! caller's visibility, are checked on the rows: the index is then read in
-//! chunks until the page is full, the list ends, or the request has read
-//! its budget of rows (`10 × MAX_PAGE_SIZE`) — the page may then hold
-//! fewer rows than asked while `next_cursor` goes on, so no request holds
-//! Redis or the api for long however selective its filter.
+//! for `page`/`skip`, one read by position; both O(log n + page). The
+//! index of a user's or a group's list in an order is built on the first
+//! read in that order (see `crate::store`'s `pages`). Filters on the
+//! sorted key narrow the range read. Any other filter, and the caller's
+//! visibility, are checked on the rows: the index is then read in chunks
+//! until the page is full, the list ends, or the request has read its
+//! budget of rows (`10 × MAX_PAGE_SIZE`) — the page may then hold fewer
+//! rows than asked while `next_cursor` goes on, so no request holds Redis
+//! or the api for long however selective its filter.
 //!
-//! An order of several keys, or of one key but the id over every task
-//! (`P tasks:order` orders by id alone), is sorted in the api: the list is
-//! read whole (in chunks), up to `MAX_UNPAGED` rows, beyond which it is
-//! 422.
+//! Every task by id needs no index (`every`). An order of several keys,
+//! or of one key but the id over every task, is sorted in the api: the
+//! list is read whole (in chunks), up to `MAX_UNPAGED` rows, beyond which
+//! it is 422.
 
 use taskmaster_shared::config::ListLimits;
 use taskmaster_shared::domain::FieldError;
 use taskmaster_shared::model::{Task, current_task_row};
 use taskmaster_shared::order::SortKey;
 
+use super::every;
 use super::params::{Paging, Position, Sort, Start, Style};
 use crate::error::ApiError;
 use crate::store::{OrderScope, PageRead, ReadMode, Store};
@@ -57,10 +60,11 @@ pub struct PageQuery<'a> {
 /// Reads the page `q` asks for.
 pub async fn read(store: &Store, q: &PageQuery<'_>) -> Result<Page, ApiError> {
     match q.sort.index() {
-        // The whole index orders by id alone.
-        Some((key, _)) if key != SortKey::Id && matches!(q.scope, OrderScope::All) => {
-            sorted_here(store, q).await
+        // No index orders every task: by id, it reads the ids in turn.
+        Some((SortKey::Id, rev)) if matches!(q.scope, OrderScope::All) => {
+            every::by_id(store, q, rev).await
         }
+        Some(_) if matches!(q.scope, OrderScope::All) => sorted_here(store, q).await,
         Some((key, rev)) => from_index(store, q, key, rev).await,
         None => sorted_here(store, q).await,
     }
@@ -68,7 +72,7 @@ pub async fn read(store: &Store, q: &PageQuery<'_>) -> Result<Page, ApiError> {
 
 /// A row that passes the filters and the caller's visibility, in the
 /// current shape.
-fn keep(q: &PageQuery<'_>, checked: bool, row: Option<Vec<u8>>) -> Option<Vec<u8>> {
+pub(super) fn keep(q: &PageQuery<'_>, checked: bool, row: Option<Vec<u8>>) -> Option<Vec<u8>> {
     let raw = current_task_row(row?)?;
     if checked {
         let t = Task::from_json(&raw)?;
@@ -141,6 +145,7 @@ async fn from_index(
     }
     if !checked {
         let read = PageRead {
+            key,
             mode: if skip > 0 {
                 ReadMode::Rank
             } else {
@@ -179,6 +184,7 @@ async fn from_index(
     let mut last: Option<Vec<u8>> = None;
     loop {
         let read = PageRead {
+            key,
             mode: ReadMode::Lex,
             a: start.clone(),
             b: stop.clone(),
@@ -219,19 +225,7 @@ async fn from_index(
         }
         if scanned >= budget {
             if let Style::Page { .. } | Style::Skip { .. } = q.paging.style {
-                let field = if matches!(q.paging.style, Style::Page { .. }) {
-                    "page"
-                } else {
-                    "skip"
-                };
-                return Err(FieldError::new(
-                    field,
-                    format!(
-                        "reaches past the first {} rows of a filtered list: page through it with `cursor`",
-                        q.limits.max_unpaged
-                    ),
-                )
-                .into());
+                return Err(too_deep(q));
             }
             // A short page; the next one goes on from the last row read.
             return Ok(Page {
@@ -244,6 +238,23 @@ async fn from_index(
         start = format!("({}", String::from_utf8_lossy(m));
     }
     Ok(Page::default())
+}
+
+/// A `page` or `skip` beyond the rows a request may walk past.
+pub(super) fn too_deep(q: &PageQuery<'_>) -> ApiError {
+    let field = if matches!(q.paging.style, Style::Page { .. }) {
+        "page"
+    } else {
+        "skip"
+    };
+    FieldError::new(
+        field,
+        format!(
+            "reaches past the first {} rows of a filtered or owner-wide list: page through it with `cursor`",
+            q.limits.max_unpaged
+        ),
+    )
+    .into()
 }
 
 /// The member of the page's last row.
@@ -266,29 +277,22 @@ async fn sorted_here(store: &Store, q: &PageQuery<'_>) -> Result<Page, ApiError>
         .into()
     };
     // The list's size first: one that is too large is never read.
-    let count = PageRead {
-        mode: ReadMode::Lex,
-        a: "[i".to_owned(),
-        b: "(j".to_owned(),
-        rev: false,
-        skip: 0,
-        count: 0,
-        count_range: Some(("[i".to_owned(), "(j".to_owned())),
-    };
-    let total = store.task_page(q.scope, &count).await?.total;
+    let total = store.list_size(q.scope).await?;
     if total.is_some_and(|n| n > q.limits.max_unpaged as u64) {
         return Err(too_many());
     }
     let mut all: Vec<(Position, Vec<u8>)> = Vec::new();
-    // Rows added since the count still count against the bound.
+    // Rows added since the count (or every task, not counted) still count
+    // against the bound: reading stops past it.
     let mut read_rows = 0usize;
-    each_row(store, q.scope, |row| {
+    every::each_row(store, q.scope, |row| {
         read_rows += 1;
         if let Some(raw) = keep(q, true, row)
             && let Some(t) = Task::from_json(&raw)
         {
             all.push((q.sort.position(&t), raw));
         }
+        read_rows <= q.limits.max_unpaged
     })
     .await?;
     if read_rows > q.limits.max_unpaged {
@@ -317,51 +321,19 @@ pub fn in_memory(mut all: Vec<(Position, Vec<u8>)>, sort: &Sort, paging: &Paging
     }
 }
 
-/// Calls `each` with every task of `scope`, by id, read in chunks of
-/// 500: no step holds Redis for more than about a millisecond, and the
-/// api holds one chunk at a time (the owner's statistics over every task).
+/// Calls `each` with every task of `scope`, read in chunks of 500: no
+/// step holds Redis for more than about a millisecond, and the api holds
+/// one chunk at a time (the owner's statistics over every task).
 pub async fn scan(
     store: &Store,
     scope: OrderScope,
     mut each: impl FnMut(Task),
 ) -> Result<(), ApiError> {
-    each_row(store, scope, |row| {
+    every::each_row(store, scope, |row| {
         if let Some(t) = row.as_deref().and_then(Task::from_json) {
             each(t);
         }
+        true
     })
     .await
-}
-
-/// Calls `each` with every stored row of `scope` (`None` for a member
-/// whose row is missing), by id, 500 per step.
-async fn each_row(
-    store: &Store,
-    scope: OrderScope,
-    mut each: impl FnMut(Option<Vec<u8>>),
-) -> Result<(), ApiError> {
-    let high = "(j".to_owned();
-    let mut start = "[i".to_owned();
-    loop {
-        let read = PageRead {
-            mode: ReadMode::Lex,
-            a: start.clone(),
-            b: high.clone(),
-            rev: false,
-            skip: 0,
-            count: CHUNK as u64,
-            count_range: None,
-        };
-        let chunk = store.task_page(scope, &read).await?;
-        let ended = chunk.items.len() < CHUNK;
-        let mut last = None;
-        for (member, row) in chunk.items {
-            each(row);
-            last = Some(member);
-        }
-        match last {
-            Some(m) if !ended => start = format!("({}", String::from_utf8_lossy(&m)),
-            _ => return Ok(()),
-        }
-    }
 }

@@ -14,6 +14,7 @@
 //! paging.
 
 pub mod engine;
+mod every;
 pub mod ids;
 pub mod params;
 

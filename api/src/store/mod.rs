@@ -11,7 +11,7 @@
 //!   indexes, the dirty set and the notification change in one atomic
 //!   step, and the checks a write depends on are made in that same step.
 //! * [`refusal`]: a script's `{'ERR', code, detail}` decoded once.
-//! * [`reads`], [`pages`], [`writes`], [`task_writes`], [`labels`], [`user_writes`], [`auth`], [`sessions`], [`tokens`], [`limits`], [`ops`], [`audit`], [`webhooks`]:
+//! * [`reads`], [`pages`], [`task_scan`], [`writes`], [`task_writes`], [`labels`], [`user_writes`], [`auth`], [`sessions`], [`tokens`], [`limits`], [`ops`], [`audit`], [`webhooks`]:
 //!   the methods, by purpose.
 //!
 //! Key names come from `taskmaster_shared::keys` (the scripts build the same
@@ -29,6 +29,7 @@ mod reads;
 pub mod refusal;
 mod scripts;
 mod sessions;
+mod task_scan;
 mod task_writes;
 mod tokens;
 mod user_writes;
@@ -56,6 +57,7 @@ pub use refusal::{Refusal, TaskRefusal};
 pub use sessions::{
     MAX_SESSIONS_PER_USER, NewSession, Rotated, Rotation, SessionRead, TokenRecordKey,
 };
+pub use task_scan::{SCAN_CHUNK, StoredRow};
 pub use task_writes::{NewCreate, NewTaskRow, TaskAction, TaskChangeSet};
 pub use tokens::MAX_TOKENS_PER_USER;
 pub use user_writes::{NewUser, UserChanges};
@@ -78,10 +80,16 @@ pub enum StoreError {
     /// id counters to PostgreSQL's (see `lua/common.lua`).
     #[error("the id counters wait for syncd's check after a Redis restart")]
     IdsUnchecked,
-    /// A page of a task list refused: the order indexes are still being
-    /// built (data from before they existed; see `pages`).
-    #[error("the order indexes are being built")]
+    /// A page of a task list refused: its index in that order is being
+    /// built in the background (a large list's first read in an order;
+    /// see `pages`).
+    #[error("the order index is being built")]
     OrderBuilding,
+    /// A page of a task list in an order its list was never read in: the
+    /// index of that order is not built yet (`pages` builds it and reads
+    /// again; it never leaves the store).
+    #[error("the sort index is being built")]
+    SortBuilding,
 }
 
 impl From<RunError<redis::RedisError>> for StoreError {
@@ -122,6 +130,9 @@ pub struct Store {
     control_secret: Secret,
     /// The task quotas the write scripts hold to.
     quotas: Quotas,
+    /// The sort indexes this process finishes building in the background
+    /// (see `pages`), so that it builds each once.
+    building: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// The most tasks a user and a group may hold (0: no limit), checked in
@@ -142,6 +153,7 @@ impl Store {
             client: redis_pool::client(config)?,
             control_secret: config.control_secret.clone(),
             quotas: Quotas::default(),
+            building: Arc::default(),
         })
     }
 

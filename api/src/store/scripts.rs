@@ -26,7 +26,8 @@ macro_rules! script {
 pub(super) struct Scripts {
     pub rows: Script,
     pub task_page: Script,
-    pub order_backfill: Script,
+    pub order_retire: Script,
+    pub sort_build: Script,
     pub changes_page: Script,
     pub audit_tail: Script,
     pub group_detail: Script,
@@ -54,7 +55,8 @@ pub(super) struct Scripts {
 pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     rows: script!("rows"),
     task_page: Script::new(include_str!("lua/task_page.lua")),
-    order_backfill: script!("order_backfill"),
+    order_retire: Script::new(include_str!("lua/order_retire.lua")),
+    sort_build: script!("sort_build"),
     changes_page: script!("changes_page"),
     audit_tail: script!("audit_tail"),
     group_detail: script!("group_detail"),

@@ -283,37 +283,68 @@ local function order_heads(priority, deadline, updated_at)
   return {'p' .. string.format('%d', priority), 'd' .. deadline, 'u' .. order_time(updated_at)}
 end
 
--- Task t's four members in `P user:{id}:order` and `P group:{id}:order`
--- (`P tasks:order` holds the first, the id's, which never changes).
+-- Task t's four members in the order indexes (see shared/src/order.rs):
+-- the id's (in `P user:{id}:order` and `P group:{id}:order`), then the
+-- priority's, the deadline's and the update time's (`…:order:{kind}`).
 local function order_members(t)
   local id = string.format('%016d', t.id)
   local h = order_heads(t.priority, t.deadline, t.updated_at)
   return {'i' .. id, h[1] .. id, h[2] .. id, h[3] .. id}
 end
 
+-- The sort orders, by their member's place in order_members. A user or
+-- a group keeps the index of one only from the first read of its list
+-- in that order on (sort_build.lua): the kinds it keeps are the fields of
+-- its `…:sorts` hash, so that a write pays for the orders somebody reads
+-- and for no other.
+local SORT_KINDS = {i = 1, p = 2, d = 3, u = 4}
+
+-- The index of order `kind` of a user or a group (scope: its row key).
+local function sort_key(scope, kind)
+  if kind == 'i' then return scope .. ':order' end
+  return scope .. ':order:' .. kind
+end
+
+-- Adds (or, add false, removes) a task's members in the indexes one user
+-- or group (`scope`: its row key, `P user:{id}` or `P group:{id}`) keeps.
+local function order_put(scope, members, add)
+  for _, kind in ipairs(redis.call('HKEYS', scope .. ':sorts')) do
+    local i = SORT_KINDS[kind]
+    if i then
+      if add then
+        redis.call('ZADD', sort_key(scope, kind), 0, members[i])
+      else
+        redis.call('ZREM', sort_key(scope, kind), members[i])
+      end
+    end
+  end
+end
+
+-- The keys of a user's or a group's order indexes, to go with it.
+local function sort_keys(scope)
+  return scope .. ':sorts', scope .. ':order', scope .. ':order:p', scope .. ':order:d', scope .. ':order:u'
+end
+
 -- Moves a task's entries in the order indexes from `old` (its members
 -- before the write, in group `old_gid`) to `new` (in group `gid`), of
 -- user uid: only the members that changed move.
 local function order_move(uid, old_gid, gid, old, new)
-  local gone, added = {}, {}
-  for i = 1, 4 do
-    if old[i] ~= new[i] then
-      gone[#gone + 1] = old[i]
-      added[#added + 1] = 0
-      added[#added + 1] = new[i]
-    end
-  end
-  local keys = {k('user', uid, 'order')}
+  local scopes = {k('user', uid)}
   if old_gid == gid then
-    keys[2] = k('group', gid, 'order')
+    scopes[2] = k('group', gid)
   else
-    redis.call('ZREM', k('group', old_gid, 'order'), unpack(old))
-    redis.call('ZADD', k('group', gid, 'order'), 0, new[1], 0, new[2], 0, new[3], 0, new[4])
+    order_put(k('group', old_gid), old, false)
+    order_put(k('group', gid), new, true)
   end
-  if #gone == 0 then return end
-  for _, key in ipairs(keys) do
-    redis.call('ZREM', key, unpack(gone))
-    redis.call('ZADD', key, unpack(added))
+  for _, scope in ipairs(scopes) do
+    for _, kind in ipairs(redis.call('HKEYS', scope .. ':sorts')) do
+      local i = SORT_KINDS[kind]
+      if i and old[i] ~= new[i] then
+        local key = sort_key(scope, kind)
+        redis.call('ZREM', key, old[i])
+        redis.call('ZADD', key, 0, new[i])
+      end
+    end
   end
 end
 
@@ -454,9 +485,8 @@ local function delete_task(tid)
     redis.call('SREM', k('user', string.format('%d', t.user_id), 'tasks'), tid)
     redis.call('SREM', k('group', gid, 'tasks'), tid)
     index_labels(tid, gid, t.labels, false)
-    redis.call('ZREM', k('user', string.format('%d', t.user_id), 'order'), unpack(t._order))
-    redis.call('ZREM', k('group', gid, 'order'), unpack(t._order))
-    redis.call('ZREM', P .. 'tasks:order', t._order[1])
+    order_put(k('user', string.format('%d', t.user_id)), t._order, false)
+    order_put(k('group', gid), t._order, false)
     tasks_changed(string.format('%d', t.user_id))
     redis.call('DEL', k('task', tid))
     dirty_task(tid, 'deleted', string.format('%d', t.user_id), gid, raw)

@@ -134,7 +134,7 @@ local last = redis.call('INCRBY', P .. 'seq:tasks', #accepted)
 -- work it does on one row.
 local ids, rows = {}, {}
 local of_user, users, of_group, groups = {}, {}, {}, {}
-local order_of_user, order_of_group, all_order = {}, {}, {}
+local order_of_user, order_of_group = {}, {}
 for j, i in ipairs(accepted) do
   local b = 5 + i * 14
   local uid, gid = ARGV[b], ARGV[b + 1]
@@ -156,31 +156,48 @@ for j, i in ipairs(accepted) do
   end
   table.insert(of_group[gid], id)
   local id16 = string.format('%016d', last - #accepted + j)
-  local uo, go = order_of_user[uid], order_of_group[gid]
-  uo[#uo + 1] = 0
-  uo[#uo + 1] = 'i' .. id16
-  go[#go + 1] = 0
-  go[#go + 1] = 'i' .. id16
-  all_order[#all_order + 1] = 0
-  all_order[#all_order + 1] = 'i' .. id16
-  for head in string.gmatch(ARGV[b + 11], '[^\n]+') do
-    uo[#uo + 1] = 0
-    uo[#uo + 1] = head .. id16
-    go[#go + 1] = 0
-    go[#go + 1] = head .. id16
-  end
+  local entry = {id16, ARGV[b + 11]}
+  table.insert(order_of_user[uid], entry)
+  table.insert(order_of_group[gid], entry)
   if ARGV[b + 9] ~= '' then index_labels(id, gid, split_labels(ARGV[b + 9]), true) end
 end
+-- New tasks' members in the order indexes one user or group keeps
+-- (scope: its row key; entries: {id in 16 digits, member heads} per task;
+-- see order_put in common.lua), one ZADD per index.
+local function add_orders(scope, entries)
+  local kinds = redis.call('HKEYS', scope .. ':sorts')
+  if #kinds == 0 then return end
+  local wanted = {}
+  for _, kind in ipairs(kinds) do
+    if SORT_KINDS[kind] then wanted[kind] = {} end
+  end
+  for _, e in ipairs(entries) do
+    local ids = wanted.i
+    if ids then
+      ids[#ids + 1] = 0
+      ids[#ids + 1] = 'i' .. e[1]
+    end
+    for head in string.gmatch(e[2], '[^\n]+') do
+      local list = wanted[string.sub(head, 1, 1)]
+      if list then
+        list[#list + 1] = 0
+        list[#list + 1] = head .. e[1]
+      end
+    end
+  end
+  for kind, list in pairs(wanted) do
+    if #list > 0 then redis.call('ZADD', sort_key(scope, kind), unpack(list)) end
+  end
+end
 redis.call('MSET', unpack(rows))
-redis.call('ZADD', P .. 'tasks:order', unpack(all_order))
 for _, uid in ipairs(users) do
   redis.call('SADD', P .. 'user:' .. uid .. ':tasks', unpack(of_user[uid]))
-  redis.call('ZADD', P .. 'user:' .. uid .. ':order', unpack(order_of_user[uid]))
+  add_orders(P .. 'user:' .. uid, order_of_user[uid])
   tasks_changed(uid)
 end
 for _, gid in ipairs(groups) do
   redis.call('SADD', P .. 'group:' .. gid .. ':tasks', unpack(of_group[gid]))
-  redis.call('ZADD', P .. 'group:' .. gid .. ':order', unpack(order_of_group[gid]))
+  add_orders(P .. 'group:' .. gid, order_of_group[gid])
 end
 -- Marked dirty all at once (what dirty_task() does for one row), and
 -- logged one by one: the change log holds one entry per row.

@@ -25,6 +25,7 @@ if f[2] and redis.call('HGET', P .. 'idx:group_name', f[2]) == id then
 end
 redis.call('DEL', key, k('group', id, 'members'), k('group', id, 'tasks'), k('group', id, 'labels'),
   k('group', id, 'webhooks'))
+redis.call('UNLINK', sort_keys(key))
 redis.call('SREM', P .. 'groups', id)
 dirty_group(id, 'deleted', logged_row)
 return {'OK', row, #members, #tasks}

@@ -26,6 +26,7 @@ if ek and redis.call('HGET', P .. 'idx:email', ek) == id then redis.call('HDEL',
 drop_tokens(id)
 end_sessions(id)
 redis.call('DEL', key, k('user', id, 'cv'), k('user', id, 'groups'), k('user', id, 'tasks'), k('user', id, 'admin_of'))
+redis.call('UNLINK', sort_keys(key))
 redis.call('SREM', P .. 'users', id)
 dirty_user(id, 'deleted', groups, logged_row)
 return {'OK', row, groups, #tasks}

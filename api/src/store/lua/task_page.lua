@@ -1,7 +1,9 @@
 -- ARGV: P, index key, mode, a, b, rev ('1' or ''), offset, count, then
--- the bounds of the range to count ('' '' to count nothing). One chunk of
--- a task list from an order index (`P user:{id}:order` or
--- `P group:{id}:order`, see shared/src/order.rs):
+-- the bounds of the range to count ('' '' to count nothing), then the
+-- index's sort kind (`i`, `p`, `d` or `u`) and the `…:sorts` hash that
+-- tells whether it is built. One chunk of a task list from an order
+-- index (`P user:{id}:order`, `P group:{id}:order:{kind}`, …, see
+-- shared/src/order.rs):
 --
 -- * mode `lex`: the members between the `ZRANGE … BYLEX` bounds a and b
 --   (a the start: the larger one when rev), `offset` of them skipped;
@@ -11,13 +13,15 @@
 --   skipping members costs as many steps.
 --
 -- Returns {count (-1 when not asked), member, row, member, row, …}, rows
--- as stored (false for a member whose row is missing). Refused while the
--- indexes are still being built (`P meta:order` absent, see keys.rs).
+-- as stored (false for a member whose row is missing). Refused until
+-- sort_build.lua has built the index and marked it ready.
 --
 -- A read on the hot path, so it stands alone: without common.lua, whose
 -- definitions every script that includes it runs first.
 local P = ARGV[1]
-if redis.call('EXISTS', P .. 'meta:order') == 0 then return {'ERR', 'ORDER_BUILDING', ''} end
+if redis.call('HGET', ARGV[12], ARGV[11]) ~= 'ready' then
+  return {'ERR', 'SORT_BUILDING', ''}
+end
 local key, mode, a, b, rev = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1'
 local offset, count = tonumber(ARGV[7]), tonumber(ARGV[8])
 local total = -1
