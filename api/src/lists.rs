@@ -21,6 +21,7 @@
 //! shards; 0 turns it off); when full, arbitrary entries make room.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Mutex;
 
 use axum::body::Bytes;
@@ -28,63 +29,77 @@ use axum::body::Bytes;
 /// Per-entry bookkeeping counted against the budget besides the body.
 const ENTRY_OVERHEAD: usize = 64;
 
-/// The cached answers of one shard.
-pub struct ListCache {
-    budget: usize,
-    inner: Mutex<Inner>,
+/// What an answer kept takes of the budget.
+pub trait Weigh {
+    fn bytes(&self) -> usize;
 }
 
-#[derive(Default)]
-struct Inner {
-    entries: HashMap<u64, (u64, Bytes)>,
+impl Weigh for Bytes {
+    fn bytes(&self) -> usize {
+        self.len()
+    }
+}
+
+/// The cached answers of one shard: by user id (the whole list), or by
+/// user id and request (first pages, see `crate::paging`).
+pub struct ListCache<K = u64, V = Bytes> {
+    budget: usize,
+    inner: Mutex<Inner<K, V>>,
+}
+
+struct Inner<K, V> {
+    entries: HashMap<K, (u64, V)>,
     bytes: usize,
 }
 
-impl ListCache {
+impl<K: Hash + Eq + Clone, V: Weigh + Clone> ListCache<K, V> {
     /// A cache holding at most `budget` bytes (0: keeps nothing).
     pub fn new(budget: usize) -> Self {
         ListCache {
             budget,
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                entries: HashMap::new(),
+                bytes: 0,
+            }),
         }
     }
 
-    /// The answer for `user` at `version`, if it is kept.
-    pub fn get(&self, user: u64, version: u64) -> Option<Bytes> {
+    /// The answer for `key` at `version`, if it is kept.
+    pub fn get(&self, key: &K, version: u64) -> Option<V> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        match inner.entries.get(&user) {
+        match inner.entries.get(key) {
             Some((v, body)) if *v == version => Some(body.clone()),
             _ => None,
         }
     }
 
-    /// Keeps `body` as the answer for `user` at `version`, unless a newer
+    /// Keeps `body` as the answer for `key` at `version`, unless a newer
     /// version is kept already or the body would take more than an eighth
     /// of the budget (one huge list must not evict everybody else's).
-    pub fn put(&self, user: u64, version: u64, body: Bytes) {
-        let size = body.len() + ENTRY_OVERHEAD;
+    pub fn put(&self, key: K, version: u64, body: V) {
+        let size = body.bytes() + ENTRY_OVERHEAD;
         if size > self.budget / 8 {
             return;
         }
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((kept, old)) = inner.entries.get(&user) {
+        if let Some((kept, old)) = inner.entries.get(&key) {
             if *kept > version {
                 return;
             }
-            let freed = old.len() + ENTRY_OVERHEAD;
+            let freed = old.bytes() + ENTRY_OVERHEAD;
             inner.bytes -= freed;
-            inner.entries.remove(&user);
+            inner.entries.remove(&key);
         }
         while inner.bytes + size > self.budget {
-            let Some(victim) = inner.entries.keys().next().copied() else {
+            let Some(victim) = inner.entries.keys().next().cloned() else {
                 break;
             };
             if let Some((_, old)) = inner.entries.remove(&victim) {
-                inner.bytes -= old.len() + ENTRY_OVERHEAD;
+                inner.bytes -= old.bytes() + ENTRY_OVERHEAD;
             }
         }
         inner.bytes += size;
-        inner.entries.insert(user, (version, body));
+        inner.entries.insert(key, (version, body));
     }
 }
 
@@ -98,29 +113,29 @@ mod tests {
 
     #[test]
     fn an_answer_is_found_only_under_its_own_version() {
-        let cache = ListCache::new(1 << 20);
+        let cache: ListCache = ListCache::new(1 << 20);
         cache.put(7, 3, body(10));
-        assert_eq!(cache.get(7, 3).map(|b| b.len()), Some(10));
-        assert!(cache.get(7, 4).is_none());
-        assert!(cache.get(7, 2).is_none());
-        assert!(cache.get(8, 3).is_none());
+        assert_eq!(cache.get(&7, 3).map(|b| b.len()), Some(10));
+        assert!(cache.get(&7, 4).is_none());
+        assert!(cache.get(&7, 2).is_none());
+        assert!(cache.get(&8, 3).is_none());
     }
 
     #[test]
     fn an_older_version_never_replaces_a_newer_one() {
-        let cache = ListCache::new(1 << 20);
+        let cache: ListCache = ListCache::new(1 << 20);
         cache.put(7, 5, body(10));
         cache.put(7, 4, body(20));
-        assert_eq!(cache.get(7, 5).map(|b| b.len()), Some(10));
+        assert_eq!(cache.get(&7, 5).map(|b| b.len()), Some(10));
         cache.put(7, 6, body(30));
-        assert_eq!(cache.get(7, 6).map(|b| b.len()), Some(30));
-        assert!(cache.get(7, 5).is_none());
+        assert_eq!(cache.get(&7, 6).map(|b| b.len()), Some(30));
+        assert!(cache.get(&7, 5).is_none());
     }
 
     #[test]
     fn the_cache_stays_within_its_budget() {
         let budget = 8 * (1000 + ENTRY_OVERHEAD);
-        let cache = ListCache::new(budget);
+        let cache: ListCache = ListCache::new(budget);
         for user in 0..100 {
             cache.put(user, 1, body(1000));
             let inner = cache.inner.lock().expect("not poisoned");
@@ -133,16 +148,16 @@ mod tests {
             assert_eq!(inner.bytes, counted);
         }
         // The newest entry is always kept.
-        assert!(cache.get(99, 1).is_some());
+        assert!(cache.get(&99, 1).is_some());
         // An entry over an eighth of the budget is not kept at all.
         cache.put(500, 1, body(budget / 4));
-        assert!(cache.get(500, 1).is_none());
+        assert!(cache.get(&500, 1).is_none());
     }
 
     #[test]
     fn a_zero_budget_keeps_nothing() {
-        let cache = ListCache::new(0);
+        let cache: ListCache = ListCache::new(0);
         cache.put(1, 1, body(1));
-        assert!(cache.get(1, 1).is_none());
+        assert!(cache.get(&1, 1).is_none());
     }
 }

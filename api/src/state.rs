@@ -30,6 +30,10 @@ pub struct Shared {
     pub creates: CreateBatcher,
     /// Answers to `GET /users/{id}/tasks` by task-list version.
     pub lists: ListCache,
+    /// First pages of a user's task list, by user and request (query and
+    /// today's date, which `due` and `overdue` depend on), by task-list
+    /// version: a quarter of the lists' budget on top of it.
+    pub pages: ListCache<(u64, String), crate::paging::PageAnswer>,
     /// Whether `P maintenance` was set at the last look (see
     /// [`AppState::watch_maintenance`]).
     pub maintenance: AtomicBool,
@@ -50,11 +54,13 @@ impl AppState {
             per_group: config.lists.max_tasks_per_group,
         });
         let lists = ListCache::new(config.list_cache_bytes);
+        let pages = ListCache::new(config.list_cache_bytes / 4);
         let creates = CreateBatcher::start(store.clone());
         Ok(AppState(Arc::new(Shared {
             config,
             store,
             lists,
+            pages,
             creates,
             auth: Authenticator::new(),
             services,

@@ -76,7 +76,7 @@ impl Shape<'_> {
 /// A page of a task list read from `scope`'s order index, or, for an
 /// unpaged request with `sort`, the whole list in that order (up to
 /// `MAX_UNPAGED` tasks).
-pub async fn respond(
+pub async fn respond_answer(
     state: &AppState,
     uri: &Uri,
     params: &ListParams,
@@ -84,7 +84,7 @@ pub async fn respond(
     visible: Visible<'_>,
     scope: OrderScope,
     shape: &Shape<'_>,
-) -> Result<Response, ApiError> {
+) -> Result<PageAnswer, ApiError> {
     let limits = &state.config.lists;
     let whole = whole(limits.max_unpaged);
     let paging = params.paging.as_ref().unwrap_or(&whole);
@@ -100,7 +100,51 @@ pub async fn respond(
         },
     )
     .await?;
-    finish(uri, params, limits.max_unpaged, page, shape)
+    finish_answer(uri, params, limits.max_unpaged, page, shape)
+}
+
+/// A page as it goes out: the body and its paging headers, kept whole by
+/// the first-page cache (`crate::lists`).
+#[derive(Debug, Clone)]
+pub struct PageAnswer {
+    body: axum::body::Bytes,
+    total: Option<u64>,
+    link: Option<HeaderValue>,
+}
+
+impl PageAnswer {
+    pub fn into_response(self) -> Response {
+        let mut response = json(self.body);
+        let headers = response.headers_mut();
+        if let Some(total) = self.total {
+            headers.insert(TOTAL_HEADER, HeaderValue::from(total));
+        }
+        if let Some(link) = self.link {
+            headers.insert(header::LINK, link);
+        }
+        response
+    }
+}
+
+impl crate::lists::Weigh for PageAnswer {
+    fn bytes(&self) -> usize {
+        self.body.len() + self.link.as_ref().map_or(0, HeaderValue::len) + 8
+    }
+}
+
+/// As [`respond_answer`], as a response.
+pub async fn respond(
+    state: &AppState,
+    uri: &Uri,
+    params: &ListParams,
+    filter: &TaskFilter,
+    visible: Visible<'_>,
+    scope: OrderScope,
+    shape: &Shape<'_>,
+) -> Result<Response, ApiError> {
+    respond_answer(state, uri, params, filter, visible, scope, shape)
+        .await
+        .map(PageAnswer::into_response)
 }
 
 /// The paging of an unpaged request: every row, up to `max`.
@@ -135,9 +179,20 @@ pub fn finish(
     uri: &Uri,
     params: &ListParams,
     max_unpaged: usize,
-    mut page: Page,
+    page: Page,
     shape: &Shape<'_>,
 ) -> Result<Response, ApiError> {
+    finish_answer(uri, params, max_unpaged, page, shape).map(PageAnswer::into_response)
+}
+
+/// As [`finish`], before it becomes a response.
+fn finish_answer(
+    uri: &Uri,
+    params: &ListParams,
+    max_unpaged: usize,
+    mut page: Page,
+    shape: &Shape<'_>,
+) -> Result<PageAnswer, ApiError> {
     if let Some(wrap) = shape.wrap {
         page.rows = page.rows.into_iter().filter_map(wrap).collect();
     }
@@ -147,7 +202,11 @@ pub fn finish(
             return Err(too_large(max_unpaged));
         }
         let body = write_body(&head, shape.key, &page.rows, &tail, None);
-        return Ok(json(body));
+        return Ok(PageAnswer {
+            body: body.into(),
+            total: None,
+            link: None,
+        });
     };
     let next_cursor = page.next.as_ref().map(|at| at.cursor(&params.sort));
     let body = write_body(
@@ -157,20 +216,16 @@ pub fn finish(
         &tail,
         Some((next_cursor.as_deref(), page.total)),
     );
-    let mut response = json(body);
-    let headers = response.headers_mut();
-    if let Some(total) = page.total {
-        headers.insert(TOTAL_HEADER, HeaderValue::from(total));
-    }
-    if let Some(cursor) = &next_cursor
-        && let Ok(value) = HeaderValue::from_str(&next_link(uri, paging, cursor))
-    {
-        headers.insert(header::LINK, value);
-    }
-    Ok(response)
+    Ok(PageAnswer {
+        body: body.into(),
+        total: page.total,
+        link: next_cursor
+            .as_deref()
+            .and_then(|cursor| HeaderValue::from_str(&next_link(uri, paging, cursor)).ok()),
+    })
 }
 
-fn json(body: Vec<u8>) -> Response {
+fn json(body: axum::body::Bytes) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],

@@ -6,8 +6,8 @@ use taskmaster_shared::model::User;
 
 use super::reads::user_from;
 use super::scripts::SCRIPTS;
-use super::writes::guarded;
 use super::writes::new_id;
+use super::writes::{DELETE_STEP, guarded, is_more};
 use super::{Store, StoreError, Written};
 
 /// A user to create; its password already hashed.
@@ -123,7 +123,8 @@ impl Store {
     }
 
     /// Deletes a user with its tasks and memberships; answers the user as
-    /// it was.
+    /// it was. A user with more than [`DELETE_STEP`] tasks goes in steps
+    /// of that many (see `lua/delete_user.lua`).
     /// `unchanged_since`: for a conditional delete, the `updated_at` the
     /// user must still have.
     pub async fn delete_user(
@@ -132,9 +133,16 @@ impl Store {
         unchanged_since: Option<&str>,
         now: &str,
     ) -> Result<Written<User>, StoreError> {
-        let mut inv = self.write_call(&SCRIPTS.delete_user, now);
-        inv.arg(guarded(id.get(), unchanged_since));
-        Ok(match self.write(&inv).await? {
+        let mut guard = unchanged_since;
+        let items = loop {
+            let mut inv = self.write_call(&SCRIPTS.delete_user, now);
+            inv.arg(guarded(id.get(), guard)).arg(DELETE_STEP);
+            match self.write(&inv).await? {
+                Ok(items) if is_more(&items) => guard = None,
+                other => break other,
+            }
+        };
+        Ok(match items {
             Ok(items) => {
                 let mut it = items.into_iter();
                 let user = match (it.next(), it.next()) {

@@ -96,16 +96,30 @@ impl Store {
         Ok(self.write(&inv).await?.map(|_| ()))
     }
 
-    /// Deletes a group and its tasks, and removes it from its members.
+    /// Deletes a group and its tasks, and removes it from its members. A
+    /// group with more than [`DELETE_STEP`] tasks goes in steps of that
+    /// many (see `lua/delete_group.lua`): each step is atomic, the whole
+    /// is not, so a delete cut short leaves the group with fewer tasks,
+    /// and sending it again finishes it.
     pub async fn delete_group(
         &self,
         id: GroupId,
         unchanged_since: Option<&str>,
         now: &str,
     ) -> Result<Written<DeletedGroup>, StoreError> {
-        let mut inv = self.write_call(&SCRIPTS.delete_group, now);
-        inv.arg(guarded(id.get(), unchanged_since));
-        Ok(match self.write(&inv).await? {
+        let (mut guard, mut stepped) = (unchanged_since, 0);
+        let items = loop {
+            let mut inv = self.write_call(&SCRIPTS.delete_group, now);
+            inv.arg(guarded(id.get(), guard)).arg(DELETE_STEP);
+            match self.write(&inv).await? {
+                Ok(items) if is_more(&items) => {
+                    guard = None;
+                    stepped += DELETE_STEP;
+                }
+                other => break other,
+            }
+        };
+        Ok(match items {
             Ok(items) => {
                 let mut it = items.into_iter();
                 let group = it
@@ -115,7 +129,7 @@ impl Store {
                 Ok(DeletedGroup {
                     group,
                     affected_users: it.next().as_ref().and_then(u64_of).unwrap_or(0),
-                    deleted_tasks: it.next().as_ref().and_then(u64_of).unwrap_or(0),
+                    deleted_tasks: stepped + it.next().as_ref().and_then(u64_of).unwrap_or(0),
                 })
             }
             Err(refused) => Err(refused),
@@ -156,6 +170,15 @@ impl Store {
             .await?
             .map(|items| items.first().and_then(u64_of).unwrap_or(0)))
     }
+}
+
+/// The most tasks one step of deleting a user or a group deletes: a few
+/// milliseconds of Redis.
+pub(super) const DELETE_STEP: u64 = 200;
+
+/// Whether a stepped delete answered that tasks remain.
+pub(super) fn is_more(items: &[redis::Value]) -> bool {
+    matches!(items.first(), Some(redis::Value::BulkString(b)) if b == b"MORE")
 }
 
 /// A row's id as a write script takes it, with the `updated_at` a

@@ -20,11 +20,11 @@ use crate::access::{
 use crate::answers::{PageFields, TaskMessage, UserTasks, ok};
 use crate::auth::{Caller, Credentials, authenticate_with, remembered, resolve};
 use crate::authz;
-use crate::clock::now;
+use crate::clock::{self, now};
 use crate::error::{ApiError, Write, refused};
 use crate::extract::{JsonBody, parse_json, task_id, user_id};
 use crate::idempotency::Idempotent;
-use crate::paging::{self, ListParams};
+use crate::paging::{self, ListParams, Start};
 use crate::state::AppState;
 use crate::store::{
     ListHead, NewCreate, NewTaskRow, OrderScope, Principal, Refusal, TaskAction, TaskChangeSet,
@@ -122,11 +122,36 @@ pub async fn list_for_user(
         let fields = |count: usize| (format!(r#""user_id":{raw}"#), format!(r#""count":{count}"#));
         let shape = paging::Shape::tasks(&fields);
         let scope = OrderScope::User(id);
-        return paging::respond(&state, &uri, &params, &filter, visible, scope, &shape).await;
+        // A first page everything of which the caller sees is kept under
+        // the task-list version, as the whole list is (crate::lists).
+        let kept = match head.version {
+            Some(v)
+                if sees_all
+                    && params
+                        .paging
+                        .as_ref()
+                        .is_some_and(|p| p.start == Start::After(None)) =>
+            {
+                let query = format!("{}\n{}", uri.query().unwrap_or_default(), clock::today());
+                Some(((raw, query), v))
+            }
+            _ => None,
+        };
+        if let Some((key, v)) = &kept
+            && let Some(answer) = state.pages.get(key, *v)
+        {
+            return Ok(answer.into_response());
+        }
+        let answer =
+            paging::respond_answer(&state, &uri, &params, &filter, visible, scope, &shape).await?;
+        if let Some((key, v)) = kept {
+            state.pages.put(key, v, answer.clone());
+        }
+        return Ok(answer.into_response());
     }
     if sees_all && filter.as_ref().is_ok_and(TaskFilter::is_empty) {
         // Everything is visible: the stored JSON goes out as it is.
-        if let Some(body) = head.version.and_then(|v| state.lists.get(raw, v)) {
+        if let Some(body) = head.version.and_then(|v| state.lists.get(&raw, v)) {
             return Ok(json_response(body));
         }
         // Read after the version: the answer is at least that new.

@@ -1,10 +1,17 @@
 -- ARGV: P, now, id (`{id} {updated_at}` for a conditional write, see
--- id_and_guard). Removes the group from its members and deletes its tasks.
+-- id_and_guard), the most tasks one step deletes ('0': all). Removes the
+-- group from its members and deletes its tasks.
 if maintenance() then return err('MAINTENANCE') end
 local id, guard = id_and_guard(ARGV[3])
 local key = k('group', id)
 if redis.call('EXISTS', key) == 0 then return err('NOT_FOUND') end
 if not unchanged(key, guard) then return err('PRECONDITION') end
+-- A group with many tasks goes in steps, as a user does (delete_user.lua).
+local step = tonumber(ARGV[4]) or 0
+if step > 0 and redis.call('SCARD', k('group', id, 'tasks')) > step then
+  for _, tid in ipairs(redis.call('SRANDMEMBER', k('group', id, 'tasks'), step)) do delete_task(tid) end
+  return {'OK', 'MORE'}
+end
 local row = redis.call('HGETALL', key)
 local logged_row = '{' .. table.concat(hash_row(key), ',') .. '}'
 local members = redis.call('SMEMBERS', k('group', id, 'members'))

@@ -1,5 +1,6 @@
 -- ARGV: P, now, id (`{id} {updated_at}` for a conditional write, see
--- id_and_guard). Deletes the user, their tasks, memberships, personal
+-- id_and_guard), the most tasks one step deletes ('0': all). Deletes the
+-- user, their tasks, memberships, personal
 -- tokens and sessions. The
 -- groups the user administers go to the owner account (see
 -- groups_taker); refused when there is none to take them.
@@ -15,6 +16,16 @@ if #admin_of > 0 then
   if not taker then return administers(admin_of) end
 end
 if taker then hand_groups(id, taker, admin_of) end
+-- A user with many tasks goes in steps, so that no step holds Redis for
+-- long: each deletes `ARGV[4]` of the tasks (as single deletes do) and
+-- answers {'OK', 'MORE'}; the api calls again (without the guard: the
+-- delete was allowed at its first step) until one deletes the rest and
+-- the user.
+local step = tonumber(ARGV[4]) or 0
+if step > 0 and redis.call('SCARD', k('user', id, 'tasks')) > step then
+  for _, tid in ipairs(redis.call('SRANDMEMBER', k('user', id, 'tasks'), step)) do delete_task(tid) end
+  return {'OK', 'MORE'}
+end
 local row = redis.call('HGETALL', key)
 local logged_row = user_row(id)
 local groups = redis.call('SMEMBERS', k('user', id, 'groups'))

@@ -1,0 +1,124 @@
+//! Deleting a user or a group with many tasks goes in steps of a few
+//! hundred tasks (`lua/delete_user.lua`, `lua/delete_group.lua`): every
+//! task goes, each as a single delete would (dirty mark, change log), no
+//! step holds Redis for long, and a stale `If-Match` deletes nothing.
+
+use hyper::{Method, StatusCode};
+use taskmaster_tests::{Auth, TestApp, bulk, spawn_app};
+
+async fn count(app: &TestApp, cmd: &str, key: &str) -> u64 {
+    redis::cmd(cmd)
+        .arg(key)
+        .query_async(&mut app.redis().await)
+        .await
+        .expect("count")
+}
+
+async fn slow_steps(app: &TestApp) -> Vec<redis::Value> {
+    redis::cmd("SLOWLOG")
+        .arg("GET")
+        .arg(100)
+        .query_async(&mut app.redis().await)
+        .await
+        .expect("slowlog")
+}
+
+#[tokio::test]
+async fn a_user_and_a_group_with_many_tasks_are_deleted_in_short_steps() {
+    let app = spawn_app().await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let (g1, g2) = (
+        app.seed_group(admin.id).await,
+        app.seed_group(admin.id).await,
+    );
+    let user = app.seed_user("user", &[g1, g2]).await;
+    let mut redis = app.redis().await;
+    bulk::seed_tasks(&mut redis, &app.keys, user.id, g1, 1_500).await;
+    bulk::seed_tasks(&mut redis, &app.keys, user.id, g2, 700).await;
+    let dirty = format!("{}dirty:tasks", app.keys.prefix());
+    let logged = count(&app, "XLEN", &format!("{}changes", app.keys.prefix())).await;
+
+    // A stale If-Match refuses before any step.
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/groups/{g1}"),
+            &[
+                ("x-owner-password", taskmaster_tests::OWNER_PASSWORD),
+                ("if-match", "\"0000000000000000\""),
+            ],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        res.text()
+    );
+    assert_eq!(count(&app, "SCARD", &app.keys.group_tasks(g1)).await, 1_500);
+
+    // Whatever holds Redis for 10 ms or more is logged from here on.
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("slowlog-log-slower-than")
+        .arg(10_000)
+        .query_async::<()>(&mut redis)
+        .await
+        .expect("config");
+    redis::cmd("SLOWLOG")
+        .arg("RESET")
+        .query_async::<()>(&mut redis)
+        .await
+        .expect("reset");
+
+    let res = app
+        .call(Method::DELETE, &format!("/groups/{g1}"), &Auth::Owner, None)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.json()["data"]["deleted_tasks"], 1_500);
+    assert_eq!(count(&app, "SCARD", &app.keys.group_tasks(g1)).await, 0);
+    assert_eq!(
+        count(&app, "SCARD", &app.keys.user_tasks(user.id)).await,
+        700
+    );
+    assert_eq!(
+        count(&app, "SCARD", &dirty).await,
+        1_500,
+        "each task is dirty"
+    );
+
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("/users/{}", user.id),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(
+        count(&app, "EXISTS", &app.keys.user_tasks(user.id)).await,
+        0
+    );
+    assert_eq!(count(&app, "SCARD", &app.keys.group_tasks(g2)).await, 0);
+    assert_eq!(count(&app, "SCARD", &dirty).await, 2_200);
+    let res = app
+        .call(
+            Method::GET,
+            &format!("/users/{}", user.id),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    // One change log entry per task, then the group's, the member's and
+    // the user's own.
+    let now_logged = count(&app, "XLEN", &format!("{}changes", app.keys.prefix())).await;
+    assert!(
+        now_logged >= logged + 2_200 + 2,
+        "{logged} then {now_logged}"
+    );
+    let slow = slow_steps(&app).await;
+    assert!(slow.is_empty(), "Redis was held 10 ms or more: {slow:?}");
+}
