@@ -62,11 +62,11 @@ pub struct PageChunk {
 /// How many tasks one step of the build indexes.
 const BUILD_CHUNK: usize = 500;
 
-/// How many steps of an order's build (about 100 tasks each) a read runs
+/// How many steps of an order's build (about 50 tasks each) a read runs
 /// itself before it answers that the order is being built and leaves the
 /// rest to a background task: a list of up to ~3,000 tasks is sorted on
 /// its first read in that order, a larger one within seconds of it.
-const INLINE_BUILD_STEPS: usize = 30;
+const INLINE_BUILD_STEPS: usize = 60;
 
 impl OrderScope {
     /// Its index of `key`, and the hash that tells which orders it keeps.
@@ -206,7 +206,7 @@ impl Store {
         tokio::spawn(async move {
             let mut failures = 0;
             loop {
-                match store.build_sort(scope, key, 100).await {
+                match store.build_sort(scope, key, 200).await {
                     Ok(true) => break,
                     Ok(false) => failures = 0,
                     Err(e) => {
