@@ -160,3 +160,88 @@ async fn users_groups_and_members_page_by_id_for_what_the_caller_may_list() {
     expected.sort_unstable();
     assert_eq!(listed, expected);
 }
+
+/// Follows the `Link` of each page of a log from `path`, as the owner;
+/// the pages' bodies.
+async fn follow_links(app: &TestApp, path: &str, key: &str) -> (Vec<Value>, usize) {
+    let mut items = Vec::new();
+    let mut next = Some(path.to_owned());
+    let mut pages = 0;
+    while let Some(path) = next.take() {
+        let page = app.call(Method::GET, &path, &Auth::Owner, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.text());
+        pages += 1;
+        assert!(pages < 100, "the walk ends");
+        let data = page.json()["data"].clone();
+        items.extend(data[key].as_array().expect("items").iter().cloned());
+        match (page.header("link"), data["next_cursor"].as_str()) {
+            (Some(link), Some(cursor)) => {
+                assert!(link.contains(&format!("cursor={cursor}")), "{link}");
+                let target = link
+                    .trim_start_matches('<')
+                    .split('>')
+                    .next()
+                    .expect("a target");
+                next = Some(target.to_owned());
+            }
+            (None, None) => {}
+            other => panic!("a Link exactly when a next_cursor: {other:?}"),
+        }
+    }
+    (items, pages)
+}
+
+#[tokio::test]
+async fn the_change_and_audit_logs_page_by_cursor_with_links_and_refuse_page_numbers() {
+    let app = spawn_app().await;
+    let start = app.call(Method::GET, "/changes", &Auth::Owner, None).await;
+    let since = start.json()["data"]["next"]
+        .as_str()
+        .expect("a position")
+        .to_owned();
+    let admin = app.seed_user("group_admin", &[]).await;
+    let group = app.seed_group(admin.id).await;
+    let user = app.seed_user("user", &[group]).await;
+    let mut made = Vec::new();
+    for i in 0..5 {
+        made.push(app.seed_task(user.id, group, &format!("t{i}")).await);
+    }
+    // The change log, by `cursor` (`since` under the common name).
+    let (changes, pages) = follow_links(
+        &app,
+        &format!("/changes?cursor={since}&limit=2&types=task"),
+        "changes",
+    )
+    .await;
+    let ids: Vec<u64> = changes
+        .iter()
+        .filter_map(|m| m["data"]["id"].as_u64())
+        .collect();
+    assert_eq!(ids, made);
+    assert!(pages >= 3, "{pages} pages of 2");
+    // The audit log, newest first.
+    let (records, pages) = follow_links(&app, "/admin/audit?entity=task&limit=2", "records").await;
+    assert_eq!(records.len(), made.len());
+    assert!(pages >= 3, "{pages} pages of 2");
+
+    for path in [
+        "/changes?page=2".to_owned(),
+        "/changes?skip=10".to_owned(),
+        "/admin/audit?per_page=5".to_owned(),
+        "/admin/audit?page=1".to_owned(),
+    ] {
+        let res = app.call(Method::GET, &path, &Auth::Owner, None).await;
+        let field = path.split(['?', '=']).nth(1).expect("a field");
+        res.assert_invalid(field);
+        assert!(res.text().contains("cursor"), "{}", res.text());
+    }
+    let res = app
+        .call(
+            Method::GET,
+            &format!("/changes?since={since}&cursor={since}"),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    res.assert_invalid("cursor");
+}

@@ -45,6 +45,11 @@ pub struct ChangesPage<'a> {
     /// whether or not the caller could see it.
     #[schema(pattern = "^[0-9]+-[0-9]+$")]
     pub next: String,
+    /// `next` while `more` is true, else `null`: the `cursor=` of the next
+    /// page, as the other lists have it (a poller keeps asking from
+    /// `next`: the log goes on as changes come).
+    #[schema(pattern = "^[0-9]+-[0-9]+$")]
+    pub next_cursor: Option<String>,
 }
 
 /// `POST /auth/ws-ticket`.

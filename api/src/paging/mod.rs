@@ -285,6 +285,47 @@ fn write_body(
 
 /// `<path?query>; rel="next"`: the request's own query with the next
 /// page's position in the request's style.
+/// The `Link` to the next page of a log (the change log, the audit log),
+/// which pages by cursor only: the request's query with `cursor` (and
+/// the parameters in `replaced`) giving way to the next cursor.
+pub fn cursor_link(uri: &Uri, cursor: &str, replaced: &[&str]) -> Option<HeaderValue> {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        if k != "cursor" && !replaced.contains(&k.as_ref()) {
+            query.append_pair(&k, &v);
+        }
+    }
+    query.append_pair("cursor", cursor);
+    HeaderValue::from_str(&format!(
+        r#"<{}?{}>; rel="next""#,
+        uri.path(),
+        query.finish()
+    ))
+    .ok()
+}
+
+/// Refuses the page styles of the seeds on a log (`what`): a log grows at
+/// one end and is trimmed at the other, so a page number or an offset
+/// names no stable place in it, and reaching one would mean walking the
+/// log from its start. Its `cursor` does.
+pub fn refuse_offsets(
+    query: &std::collections::HashMap<String, String>,
+    what: &str,
+) -> Result<(), FieldError> {
+    for field in ["page", "per_page", "skip"] {
+        if query.contains_key(field) {
+            return Err(FieldError::new(
+                field,
+                format!(
+                    "{what} pages by `cursor` and `limit` only: it grows at one end and is trimmed at \
+                     the other, so no page number or offset stays put"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn next_link(uri: &Uri, paging: &Paging, cursor: &str) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {

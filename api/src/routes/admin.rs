@@ -178,11 +178,24 @@ pub async fn status(State(state): State<AppState>, caller: Caller) -> Result<Res
 pub async fn audit(
     State(state): State<AppState>,
     caller: Caller,
+    uri: axum::http::Uri,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     owner_only(&caller)?;
+    crate::paging::refuse_offsets(&params, "The audit log")?;
     let query = crate::audit::query_from(&params)?;
-    Ok(ok(crate::audit::page(&state, query).await?))
+    let page = crate::audit::page(&state, query).await?;
+    let link = page
+        .next_cursor
+        .as_deref()
+        .and_then(|c| crate::paging::cursor_link(&uri, c, &[]));
+    let mut response = ok(page);
+    if let Some(link) = link {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LINK, link);
+    }
+    Ok(response)
 }
 
 pub async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {

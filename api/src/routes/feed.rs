@@ -7,8 +7,9 @@ use std::collections::HashMap;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
+use taskmaster_shared::domain::FieldError;
 
 use crate::answers::{ChangesPage, WsTicket, ok};
 use crate::auth::{Caller, Credentials, resolve};
@@ -20,6 +21,7 @@ use crate::feed::pull::pull;
 use crate::feed::subscription::{StartError, Subscription};
 use crate::feed::ws::{MAX_CLIENT_MESSAGE, Session};
 use crate::feed::{sse, ws};
+use crate::paging;
 use crate::state::AppState;
 
 /// The answer to a position the log no longer holds.
@@ -38,13 +40,24 @@ fn start_error(e: StartError) -> ApiError {
     }
 }
 
-/// `GET /changes?since=&limit=&types=&group=`.
+/// `GET /changes?since=&limit=&types=&group=` (`cursor=` as `since=`).
 pub async fn changes(
     State(state): State<AppState>,
     caller: Caller,
+    uri: Uri,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let params = FeedParams::from_query(&query, "since")?;
+    paging::refuse_offsets(&query, "The change log")?;
+    // `cursor` is `since` under the name every other list uses.
+    let from = if query.contains_key("cursor") {
+        if query.contains_key("since") {
+            return Err(FieldError::new("cursor", "give `since` or `cursor`, not both").into());
+        }
+        "cursor"
+    } else {
+        "since"
+    };
+    let params = FeedParams::from_query(&query, from)?;
     let principal = connect::of_caller(&state, &caller).await?;
     let pulled = pull(
         &state.store,
@@ -60,11 +73,21 @@ pub async fn changes(
         .iter()
         .filter_map(|e| e.message.as_deref())
         .collect();
-    Ok(ok(ChangesPage {
+    let next = pulled.next.to_string();
+    let next_cursor = pulled.more.then(|| next.clone());
+    let link = next_cursor
+        .as_deref()
+        .and_then(|c| paging::cursor_link(&uri, c, &["since"]));
+    let mut response = ok(ChangesPage {
         changes,
         more: pulled.more,
-        next: pulled.next.to_string(),
-    }))
+        next,
+        next_cursor,
+    });
+    if let Some(link) = link {
+        response.headers_mut().insert(header::LINK, link);
+    }
+    Ok(response)
 }
 
 /// A subscription for `principal`, within the connection limits.

@@ -426,6 +426,7 @@ pub const OPERATIONS: &[Operation] = &[
         AUDIT_LIMIT,
     ])
     .answers(200, "AuditPage")
+    .paged()
     .errors(&[403, 422, 503]),
     op(
         Get,
@@ -484,11 +485,13 @@ pub const OPERATIONS: &[Operation] = &[
     )
     .query(&[
         param("since", Kind::Position, "Go on after this position (a `next` or an entry's `id`)"),
+        param("cursor", Kind::Position, "`since` by the name the other lists use (a `next_cursor`); not with `since`"),
         param("limit", Kind::Range(1, 1000), "Entries at most (default 100)"),
         FEED_TYPES,
         FEED_GROUP,
     ])
     .answers(200, "ChangesPage")
+    .paged()
     .errors(&[400, 410, 422]),
     op(
         Get,
