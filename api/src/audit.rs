@@ -134,6 +134,14 @@ pub fn query_from(params: &HashMap<String, String>) -> Result<Query, FieldError>
 
 /// One page of records passing `query`, newest first.
 pub async fn page(state: &AppState, query: Query) -> Result<AuditPage, ApiError> {
+    if query.before == Some(Position::ORIGIN) {
+        // Nothing is older than the log's first position (and Redis
+        // refuses a range ending just before it).
+        return Ok(AuditPage {
+            records: Vec::new(),
+            next_cursor: None,
+        });
+    }
     let limit = query.limit.clamp(1, MAX_LIMIT) as usize;
     let tail = state.store.audit_tail(&query, limit + 1).await?;
     let mut records: Vec<Record> = tail

@@ -1188,3 +1188,32 @@ async fn restores_keep_the_audit_log_and_a_restore_into_an_empty_database_brings
     assert!(audit_rows(&fresh_pg).await.0 >= restored, "nothing removed");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_cursor_at_the_logs_origin_is_an_empty_page_not_an_error() {
+    let app = spawn_app().await;
+    let (_syncd, _pg, _url) = syncd(&app, &[]).await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let group = app.seed_group(admin.id).await;
+    let user = app.seed_user("user", &[group]).await;
+    let t = app.seed_task(user.id, group, "x").await;
+    for (path, auth) in [
+        (
+            format!("/users/{}/tasks/{t}/history?cursor=0&limit=1", user.id),
+            admin.auth(),
+        ),
+        (
+            format!("/users/{}/tasks/{t}/history?cursor=0-0", user.id),
+            user.auth(),
+        ),
+        ("/admin/audit?cursor=0".to_owned(), Auth::Owner),
+    ] {
+        let res = app.call(Method::GET, &path, &auth, None).await;
+        assert_eq!(res.status, StatusCode::OK, "{path}: {}", res.text());
+        assert_eq!(
+            res.json()["data"],
+            json!({"records": [], "next_cursor": null}),
+            "{path}"
+        );
+    }
+}
