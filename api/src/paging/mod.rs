@@ -76,7 +76,7 @@ impl Shape<'_> {
 /// A page of a task list read from `scope`'s order index, or, for an
 /// unpaged request with `sort`, the whole list in that order (up to
 /// `MAX_UNPAGED` tasks).
-pub async fn respond_answer(
+pub async fn respond(
     state: &AppState,
     uri: &Uri,
     params: &ListParams,
@@ -112,8 +112,8 @@ pub struct PageAnswer {
     link: Option<HeaderValue>,
 }
 
-impl PageAnswer {
-    pub fn into_response(self) -> Response {
+impl IntoResponse for PageAnswer {
+    fn into_response(self) -> Response {
         let mut response = json(self.body);
         let headers = response.headers_mut();
         if let Some(total) = self.total {
@@ -130,21 +130,6 @@ impl crate::lists::Weigh for PageAnswer {
     fn bytes(&self) -> usize {
         self.body.len() + self.link.as_ref().map_or(0, HeaderValue::len) + 8
     }
-}
-
-/// As [`respond_answer`], as a response.
-pub async fn respond(
-    state: &AppState,
-    uri: &Uri,
-    params: &ListParams,
-    filter: &TaskFilter,
-    visible: Visible<'_>,
-    scope: OrderScope,
-    shape: &Shape<'_>,
-) -> Result<Response, ApiError> {
-    respond_answer(state, uri, params, filter, visible, scope, shape)
-        .await
-        .map(PageAnswer::into_response)
 }
 
 /// The paging of an unpaged request: every row, up to `max`.
@@ -182,7 +167,7 @@ pub fn finish(
     page: Page,
     shape: &Shape<'_>,
 ) -> Result<Response, ApiError> {
-    finish_answer(uri, params, max_unpaged, page, shape).map(PageAnswer::into_response)
+    finish_answer(uri, params, max_unpaged, page, shape).map(IntoResponse::into_response)
 }
 
 /// As [`finish`], before it becomes a response.

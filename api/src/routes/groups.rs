@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use taskmaster_shared::domain::{self, GroupId, UserId};
 use taskmaster_shared::model::{Group, Task, User};
@@ -409,7 +409,11 @@ pub async fn tasks(
             )
         };
         let shape = paging::Shape::tasks(&fields);
-        return paging::respond(&state, &uri, &params, &filter, visible, scope, &shape).await;
+        return Ok(
+            paging::respond(&state, &uri, &params, &filter, visible, scope, &shape)
+                .await?
+                .into_response(),
+        );
     }
     let mut tasks = visible_group_tasks(&state, &caller, d.group.id).await?;
     tasks.retain(|t| filter.matches(t));

@@ -6,8 +6,8 @@ use taskmaster_shared::model::User;
 
 use super::reads::user_from;
 use super::scripts::SCRIPTS;
+use super::writes::guarded;
 use super::writes::new_id;
-use super::writes::{DELETE_STEP, guarded, is_more};
 use super::{Store, StoreError, Written};
 
 /// A user to create; its password already hashed.
@@ -123,8 +123,8 @@ impl Store {
     }
 
     /// Deletes a user with its tasks and memberships; answers the user as
-    /// it was. A user with more than [`DELETE_STEP`] tasks goes in steps
-    /// of that many (see `lua/delete_user.lua`).
+    /// it was. A user with many tasks goes in steps (see
+    /// `Store::delete_in_steps`).
     /// `unchanged_since`: for a conditional delete, the `updated_at` the
     /// user must still have.
     pub async fn delete_user(
@@ -133,15 +133,9 @@ impl Store {
         unchanged_since: Option<&str>,
         now: &str,
     ) -> Result<Written<User>, StoreError> {
-        let mut guard = unchanged_since;
-        let items = loop {
-            let mut inv = self.write_call(&SCRIPTS.delete_user, now);
-            inv.arg(guarded(id.get(), guard)).arg(DELETE_STEP);
-            match self.write(&inv).await? {
-                Ok(items) if is_more(&items) => guard = None,
-                other => break other,
-            }
-        };
+        let (items, _) = self
+            .delete_in_steps(&SCRIPTS.delete_user, id.get(), unchanged_since, now)
+            .await?;
         Ok(match items {
             Ok(items) => {
                 let mut it = items.into_iter();

@@ -97,8 +97,8 @@ impl Store {
     }
 
     /// Deletes a group and its tasks, and removes it from its members. A
-    /// group with more than [`DELETE_STEP`] tasks goes in steps of that
-    /// many (see `lua/delete_group.lua`): each step is atomic, the whole
+    /// group with more than `DELETE_STEP` tasks goes in steps of that
+    /// many (see `Store::delete_in_steps`): each step is atomic, the whole
     /// is not, so a delete cut short leaves the group with fewer tasks,
     /// and sending it again finishes it.
     pub async fn delete_group(
@@ -107,18 +107,9 @@ impl Store {
         unchanged_since: Option<&str>,
         now: &str,
     ) -> Result<Written<DeletedGroup>, StoreError> {
-        let (mut guard, mut stepped) = (unchanged_since, 0);
-        let items = loop {
-            let mut inv = self.write_call(&SCRIPTS.delete_group, now);
-            inv.arg(guarded(id.get(), guard)).arg(DELETE_STEP);
-            match self.write(&inv).await? {
-                Ok(items) if is_more(&items) => {
-                    guard = None;
-                    stepped += DELETE_STEP;
-                }
-                other => break other,
-            }
-        };
+        let (items, stepped) = self
+            .delete_in_steps(&SCRIPTS.delete_group, id.get(), unchanged_since, now)
+            .await?;
         Ok(match items {
             Ok(items) => {
                 let mut it = items.into_iter();
@@ -174,11 +165,33 @@ impl Store {
 
 /// The most tasks one step of deleting a user or a group deletes: a few
 /// milliseconds of Redis.
-pub(super) const DELETE_STEP: u64 = 200;
+const DELETE_STEP: u64 = 200;
 
-/// Whether a stepped delete answered that tasks remain.
-pub(super) fn is_more(items: &[redis::Value]) -> bool {
-    matches!(items.first(), Some(redis::Value::BulkString(b)) if b == b"MORE")
+impl Store {
+    /// Runs a stepped delete (`lua/delete_user.lua`, `lua/delete_group.lua`)
+    /// until its last step: the guard goes with the first step only (the
+    /// delete was allowed there). Answers the last step's outcome and how
+    /// many tasks the earlier steps deleted.
+    pub(super) async fn delete_in_steps(
+        &self,
+        script: &redis::Script,
+        id: u64,
+        unchanged_since: Option<&str>,
+        now: &str,
+    ) -> Result<(Written<Vec<Value>>, u64), StoreError> {
+        let (mut guard, mut stepped) = (unchanged_since, 0);
+        loop {
+            let mut inv = self.write_call(script, now);
+            inv.arg(guarded(id, guard)).arg(DELETE_STEP);
+            match self.write(&inv).await? {
+                Ok(items) if matches!(items.first(), Some(Value::BulkString(b)) if b == b"MORE") => {
+                    guard = None;
+                    stepped += DELETE_STEP;
+                }
+                last => return Ok((last, stepped)),
+            }
+        }
+    }
 }
 
 /// A row's id as a write script takes it, with the `updated_at` a

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::{Query, State};
 use axum::http::Uri;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use taskmaster_shared::domain::{self, FieldError, GroupId, UserId};
 use taskmaster_shared::model::Task;
 
@@ -195,7 +195,11 @@ async fn listed(
             (None, Some(u)) => (OrderScope::User(UserId(u)), None),
             (None, None) => (OrderScope::All, None),
         };
-        return paging::respond(state, uri, params, filter, visible, scope, shape).await;
+        return Ok(
+            paging::respond(state, uri, params, filter, visible, scope, shape)
+                .await?
+                .into_response(),
+        );
     }
     let max = state.config.lists.max_unpaged;
     let tasks = matching(state, caller, "limit", |t| of_user(t) && filter.matches(t)).await?;

@@ -143,7 +143,7 @@ pub async fn list_for_user(
             return Ok(answer.into_response());
         }
         let answer =
-            paging::respond_answer(&state, &uri, &params, &filter, visible, scope, &shape).await?;
+            paging::respond(&state, &uri, &params, &filter, visible, scope, &shape).await?;
         if let Some((key, v)) = kept {
             state.pages.put(key, v, answer.clone());
         }
