@@ -14,15 +14,6 @@ async fn count(app: &TestApp, cmd: &str, key: &str) -> u64 {
         .expect("count")
 }
 
-async fn slow_steps(app: &TestApp) -> Vec<redis::Value> {
-    redis::cmd("SLOWLOG")
-        .arg("GET")
-        .arg(100)
-        .query_async(&mut app.redis().await)
-        .await
-        .expect("slowlog")
-}
-
 #[tokio::test]
 async fn a_user_and_a_group_with_many_tasks_are_deleted_in_short_steps() {
     let app = spawn_app().await;
@@ -58,19 +49,7 @@ async fn a_user_and_a_group_with_many_tasks_are_deleted_in_short_steps() {
     );
     assert_eq!(count(&app, "SCARD", &app.keys.group_tasks(g1)).await, 1_500);
 
-    // Whatever holds Redis for 10 ms or more is logged from here on.
-    redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("slowlog-log-slower-than")
-        .arg(10_000)
-        .query_async::<()>(&mut redis)
-        .await
-        .expect("config");
-    redis::cmd("SLOWLOG")
-        .arg("RESET")
-        .query_async::<()>(&mut redis)
-        .await
-        .expect("reset");
+    app.watch_slow_log().await;
 
     let res = app
         .call(Method::DELETE, &format!("/groups/{g1}"), &Auth::Owner, None)
@@ -119,6 +98,6 @@ async fn a_user_and_a_group_with_many_tasks_are_deleted_in_short_steps() {
         now_logged >= logged + 2_200 + 2,
         "{logged} then {now_logged}"
     );
-    let slow = slow_steps(&app).await;
+    let slow = app.slow_log().await;
     assert!(slow.is_empty(), "Redis was held 10 ms or more: {slow:?}");
 }

@@ -14,42 +14,6 @@ use taskmaster_tests::{Auth, RedisServer, TestApp, bulk, shared, spawn_app_with}
 /// Tasks seeded for the one big user.
 const TASKS: u64 = 1_000_000;
 
-/// Redis's slow log: the commands (and scripts) over the threshold.
-async fn slow_log(app: &TestApp) -> Vec<(u64, String)> {
-    let mut redis = app.redis().await;
-    let entries: Vec<redis::Value> = redis::cmd("SLOWLOG")
-        .arg("GET")
-        .arg(100)
-        .query_async(&mut redis)
-        .await
-        .expect("slowlog");
-    entries
-        .into_iter()
-        .filter_map(|e| {
-            let redis::Value::Array(fields) = e else {
-                return None;
-            };
-            let micros = match fields.get(2) {
-                Some(redis::Value::Int(n)) => *n as u64,
-                _ => 0,
-            };
-            let command = match fields.get(3) {
-                Some(redis::Value::Array(args)) => args
-                    .iter()
-                    .take(3)
-                    .map(|a| match a {
-                        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-                        other => format!("{other:?}"),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                _ => String::new(),
-            };
-            Some((micros, command))
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_million_tasks_page_at_once_and_the_owners_statistics_never_hold_redis_or_the_lease() {
     let server = tokio::task::spawn_blocking(RedisServer::start)
@@ -97,9 +61,8 @@ async fn a_million_tasks_page_at_once_and_the_owners_statistics_never_hold_redis
     let (mut syncd, _pg) = app
         .syncd_process(&shared.postgres.url(&db), &[("SYNC_INTERVAL", "1h")])
         .await;
-    let mut redis = app.redis().await;
     let lease_key = app.keys.syncd_lease();
-    let lease_conn = redis.clone();
+    let lease_conn = app.redis().await;
     let holder = || {
         let mut redis = lease_conn.clone();
         let key = lease_key.clone();
@@ -180,19 +143,7 @@ async fn a_million_tasks_page_at_once_and_the_owners_statistics_never_hold_redis
             .expect("memory usage");
         eprintln!("{key}: {bytes:?} bytes");
     }
-    // Whatever holds Redis for 10 ms or more is logged from here on.
-    redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("slowlog-log-slower-than")
-        .arg(10_000)
-        .query_async::<()>(&mut redis)
-        .await
-        .expect("config");
-    redis::cmd("SLOWLOG")
-        .arg("RESET")
-        .query_async::<()>(&mut redis)
-        .await
-        .expect("reset");
+    app.watch_slow_log().await;
 
     // The first page, in each order, at once.
     for sort in ["id", "-deadline", "priority", "-updated_at"] {
@@ -261,7 +212,7 @@ async fn a_million_tasks_page_at_once_and_the_owners_statistics_never_hold_redis
         worst < stats_took / 4,
         "a GET waited {worst:?} of {stats_took:?}"
     );
-    let slow = slow_log(&app).await;
+    let slow = app.slow_log().await;
     assert!(slow.is_empty(), "Redis was held 10 ms or more by: {slow:?}");
 
     assert_eq!(

@@ -19,6 +19,7 @@ mod process;
 pub mod receiver;
 mod seed;
 pub mod servers;
+pub mod slow_log;
 pub mod spec;
 
 pub use seed::Seeded;
