@@ -143,7 +143,7 @@ async fn a_million_tasks_page_at_once_and_the_owners_statistics_never_hold_redis
             .expect("memory usage");
         eprintln!("{key}: {bytes:?} bytes");
     }
-    app.watch_slow_log().await;
+    app.watch_slow_log(10).await;
 
     // The first page, in each order, at once.
     for sort in ["id", "-deadline", "priority", "-updated_at"] {

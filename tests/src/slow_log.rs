@@ -4,13 +4,15 @@
 use crate::TestApp;
 
 impl TestApp {
-    /// Logs whatever holds this app's Redis for 10 ms or more, from now on.
-    pub async fn watch_slow_log(&self) {
+    /// Logs whatever holds this app's Redis for `ms` milliseconds or more,
+    /// from now on. Wall time: on a machine the whole suite shares, a short
+    /// step preempted by the OS can reach 10 ms.
+    pub async fn watch_slow_log(&self, ms: u64) {
         let mut redis = self.redis().await;
         redis::cmd("CONFIG")
             .arg("SET")
             .arg("slowlog-log-slower-than")
-            .arg(10_000)
+            .arg(ms * 1000)
             .query_async::<()>(&mut redis)
             .await
             .expect("config");
