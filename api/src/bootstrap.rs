@@ -1,5 +1,6 @@
-//! What the api makes sure of at its first start: the owner account, and
-//! the order indexes of the task lists.
+//! What the api makes sure of at its first start: the owner account, the
+//! order indexes of the task lists, and that leaves of a group another api
+//! left midway are finished.
 //!
 //! The owner account is created at first start.
 //!
@@ -68,6 +69,29 @@ pub async fn ensure_order_index(state: &AppState) {
                 Err(e) => tracing::warn!(error = %e, "earlier order indexes still there"),
             }
             wait = (wait * 2).min(Duration::from_secs(30));
+        }
+    });
+}
+
+/// How often the api looks for leaves of a group to finish, and how long
+/// a leave must have made no step to count as left midway.
+const LEAVES_EVERY: Duration = Duration::from_secs(5);
+const LEAVE_IDLE: Duration = Duration::from_secs(10);
+
+/// Finishes, in the background and for as long as the api runs, the
+/// leaves of a group whose steps stopped (see `Store::resume_leaves`): an
+/// api that stopped midway, or a restore that found tasks outside their
+/// user's groups.
+pub fn finish_leaves(state: &AppState) {
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        let mut timer = tokio::time::interval(LEAVES_EVERY);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            timer.tick().await;
+            if let Err(e) = store.resume_leaves(LEAVE_IDLE).await {
+                tracing::debug!(error = %e, "unfinished leaves not looked at");
+            }
         }
     });
 }

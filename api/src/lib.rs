@@ -228,6 +228,7 @@ impl Application {
         if first {
             bootstrap::ensure_owner(&state).await;
             bootstrap::ensure_order_index(&state).await;
+            bootstrap::finish_leaves(&state);
             // The feed's reader runs on the first shard's runtime.
             state.services.feed.start(state.store.clone());
         }

@@ -125,6 +125,7 @@
 //! | `P syncd:lease` | string (TTL) | `{instance}|{token}` of the active syncd |
 //! | `P syncd:fence` | string | last fencing token handed out (INCR) |
 //! | `P maintenance` | string | present while a restore runs; the api answers 503 |
+//! | `P leaving` | hash | leaves of a group whose tasks are still moving: `{uid}:{gid}` → `{u|g} {cursor} {unix seconds}`, the set whose `SSCAN` finds the user's tasks in the group (the user's `u`, the group's `g`: the smaller), how far it got, and when its last step ran. A member's removal takes the membership at once and moves the tasks in steps of at most 200 (`leave_step` in `api/src/store/lua/common.lua`), so the request that removed it runs the steps and deletes the record at the last; an api resumes a record no step touched for 10 seconds (one stopped midway). Not durable: a restore writes one for each user whose tasks lie in a group it is not in, so the leave finishes after it too |
 //! | `P meta:ids_run` | string | the run id of the Redis server on which syncd last checked the id counters against PostgreSQL; the create scripts refuse while it names another server (Redis restarted and may have lost its last second) |
 //! | `P meta:order` | string | the layout of the order indexes, `2` (see `crate::order::LAYOUT`): set by a restore, or by the api's first start after retiring the indexes of earlier layouts, which every write kept for every user and group (`1`: every order in `…:order`; `P tasks:order`), in steps (`api/src/bootstrap.rs`) |
 //! | `P meta:flushes` | string | the number of the last flush whose clear this Redis saw (PostgreSQL's `sync_state.flushes` counts the committed ones); smaller than PostgreSQL's after a restart: Redis lost a flushed state, and syncd reconciles it |
@@ -406,6 +407,11 @@ impl Keys {
 
     pub fn owner_bootstrap(&self) -> String {
         self.k(format_args!("meta:owner"))
+    }
+
+    /// `P leaving`: leaves of a group whose tasks are still moving.
+    pub fn leaving(&self) -> String {
+        self.k(format_args!("leaving"))
     }
 
     pub fn maintenance(&self) -> String {

@@ -61,6 +61,8 @@ pub struct Loaded {
     pub tasks: u64,
     pub tokens: u64,
     pub webhooks: u64,
+    /// Leaves of a group whose tasks had not all moved (see `P leaving`).
+    pub unfinished_leaves: u64,
     pub removed_keys: u64,
 }
 
@@ -87,7 +89,7 @@ pub fn is_data_key(keys: &Keys, key: &str) -> bool {
     .any(|p| rest.starts_with(p))
         || matches!(
             rest,
-            "users" | "groups" | "tasks" | "webhooks" | "meta:owner" | "tasks:order"
+            "users" | "groups" | "tasks" | "webhooks" | "meta:owner" | "tasks:order" | "leaving"
         )
 }
 
@@ -365,6 +367,26 @@ fn produce(
             loaded.tasks += 1;
             max_ids[2] = max_ids[2].max(task.id);
             b.added(7 + 2 * task.labels.len(), false)
+        },
+    )? && each_row(
+        &mut tx,
+        // A member's removal moves its tasks out of the group in steps
+        // after the membership went (see `P leaving`): a flush between
+        // them leaves tasks outside their user's groups, and the leave is
+        // recorded again, for the api to finish.
+        "SELECT DISTINCT t.user_id, t.group_id FROM tasks t
+         WHERE NOT EXISTS (SELECT 1 FROM user_groups m
+                           WHERE m.user_id = t.user_id AND m.group_id = t.group_id)",
+        |r| {
+            let (user, group) = (r.get::<_, i64>(0), r.get::<_, i64>(1));
+            b.pipe
+                .cmd("HSET")
+                .arg(keys.leaving())
+                .arg(format!("{user}:{group}"))
+                .arg("u 0 0")
+                .ignore();
+            loaded.unfinished_leaves += 1;
+            b.added(1, false)
         },
     )? && each_row(
         &mut tx,

@@ -1,6 +1,6 @@
 //! A group's labels in use (its label index, kept by every write) and
-//! renaming a label across the group in one atomic step, under concurrent
-//! edits too.
+//! renaming a label across the group, each task atomically, under
+//! concurrent edits too (thousands of tasks: `stepped_writes.rs`).
 
 use std::collections::BTreeMap;
 
@@ -145,7 +145,7 @@ async fn a_groups_labels_in_use_follow_every_write_and_show_a_member_only_its_ow
 }
 
 #[tokio::test]
-async fn renaming_a_label_across_a_group_changes_every_task_in_one_step() {
+async fn renaming_a_label_across_a_group_changes_every_task_whole() {
     let app = spawn_app().await;
     let (admin, group, u) = app.seed_team().await;
     let other = app.seed_group(admin.id).await;

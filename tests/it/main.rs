@@ -39,6 +39,7 @@ mod scale;
 mod secrets;
 mod sessions;
 mod sort_indexes;
+mod stepped_writes;
 mod sync;
 mod task_fields;
 mod task_upgrade;

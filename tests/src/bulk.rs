@@ -19,6 +19,20 @@ pub async fn seed_tasks(
     group: u64,
     n: u64,
 ) -> u64 {
+    seed_labelled_tasks(redis, keys, user, group, n, None).await
+}
+
+/// [`seed_tasks`], each task carrying `label` when there is one (in the
+/// group's label index too).
+pub async fn seed_labelled_tasks(
+    redis: &mut MultiplexedConnection,
+    keys: &Keys,
+    user: u64,
+    group: u64,
+    n: u64,
+    label: Option<&str>,
+) -> u64 {
+    let labels = label.map_or_else(|| "[]".to_owned(), |l| serde_json::json!([l]).to_string());
     let first: u64 = redis::cmd("INCRBY")
         .arg(keys.sequence(RowType::Task))
         .arg(n)
@@ -43,7 +57,7 @@ pub async fn seed_tasks(
             let id = first + made + i;
             let day = 1 + id % 28;
             let json = format!(
-                r#"{{"id":{id},"title":"task {id}","status":false,"priority":{},"deadline":"2027-01-{day:02}","information":"seeded","user_id":{user},"group_id":{group},"created_at":"2026-12-05T10:00:00Z","updated_at":"2026-12-05T10:00:00.{:06}Z","state":"todo","created_by":null,"labels":[],"completed_at":null}}"#,
+                r#"{{"id":{id},"title":"task {id}","status":false,"priority":{},"deadline":"2027-01-{day:02}","information":"seeded","user_id":{user},"group_id":{group},"created_at":"2026-12-05T10:00:00Z","updated_at":"2026-12-05T10:00:00.{:06}Z","state":"todo","created_by":null,"labels":{labels},"completed_at":null}}"#,
                 id % 3 + 1,
                 id % 1_000_000
             );
@@ -56,6 +70,17 @@ pub async fn seed_tasks(
             group_order.arg(0).arg(&by_id);
         }
         let mut pipe = redis::pipe();
+        if let Some(label) = label {
+            let mut labelled = redis::cmd("SADD");
+            labelled.arg(keys.group_label(group, label));
+            labelled.arg((first + made..first + made + batch).collect::<Vec<u64>>());
+            pipe.add_command(labelled).ignore();
+            pipe.cmd("HINCRBY")
+                .arg(keys.group_labels(group))
+                .arg(label)
+                .arg(batch)
+                .ignore();
+        }
         for cmd in [rows, user_set, group_set, user_order, group_order] {
             pipe.add_command(cmd).ignore();
         }

@@ -21,6 +21,7 @@ mod audit;
 mod auth;
 mod changes;
 mod labels;
+mod leaving;
 mod limits;
 mod meter;
 mod ops;

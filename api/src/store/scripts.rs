@@ -39,6 +39,7 @@ pub(super) struct Scripts {
     pub delete_group: Script,
     pub add_member: Script,
     pub remove_member: Script,
+    pub leave_step: Script,
     pub create_tasks: Script,
     pub write_tasks: Script,
     pub rename_label: Script,
@@ -68,6 +69,7 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     delete_group: script!("delete_group"),
     add_member: script!("add_member"),
     remove_member: script!("remove_member"),
+    leave_step: script!("leave_step"),
     create_tasks: Script::new(concat!(
         include_str!("lua/common.lua"),
         "\n",

@@ -6,6 +6,7 @@ use taskmaster_shared::model::User;
 
 use super::reads::user_from;
 use super::scripts::SCRIPTS;
+use super::value::u64_of;
 use super::writes::guarded;
 use super::writes::new_id;
 use super::{Store, StoreError, Written};
@@ -119,7 +120,15 @@ impl Store {
         if let Some(w) = c.work_times {
             inv.arg("work_times").arg(w.to_stored());
         }
-        Ok(self.write(&inv).await?.map(|_| ()))
+        let items = match self.write(&inv).await? {
+            Ok(items) => items,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        // The groups it left whose tasks a first step did not all move.
+        for group in items.iter().skip(1).filter_map(u64_of) {
+            self.finish_leave(id.get(), group, now).await?;
+        }
+        Ok(Ok(()))
     }
 
     /// Deletes a user with its tasks and memberships; answers the user as

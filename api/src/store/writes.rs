@@ -146,7 +146,9 @@ impl Store {
     }
 
     /// Removes `user` from `group` (`by` as for [`Store::add_member`]);
-    /// answers how many of the user's tasks moved or went.
+    /// answers how many of the user's tasks moved or went. The membership
+    /// goes at the first step; more than a step's tasks go in the next
+    /// (see `leaving.rs`).
     pub async fn remove_member(
         &self,
         group: GroupId,
@@ -156,10 +158,16 @@ impl Store {
     ) -> Result<Written<u64>, StoreError> {
         let mut inv = self.write_call(&SCRIPTS.remove_member, now);
         inv.arg(group.get()).arg(user.get()).arg(opt(by));
-        Ok(self
-            .write(&inv)
-            .await?
-            .map(|items| items.first().and_then(u64_of).unwrap_or(0)))
+        Ok(match self.write(&inv).await? {
+            Ok(items) => {
+                let first = items.first().and_then(u64_of).unwrap_or(0);
+                if !super::leaving::more(&items) {
+                    return Ok(Ok(first));
+                }
+                Ok(first + self.finish_leave(user.get(), group.get(), now).await?)
+            }
+            Err(refused) => Err(refused),
+        })
     }
 }
 

@@ -327,7 +327,7 @@ pub const OPERATIONS: &[Operation] = &[
         Post,
         "/groups/{id}/labels/rename",
         "groups",
-        "Rename a label on every task of the group, in one step (owner, group admin)",
+        "Rename a label on every task of the group, each task atomically (owner, group admin)",
     )
     .takes("RenameLabel")
     .answers(200, "LabelRenamed")

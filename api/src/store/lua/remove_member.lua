@@ -10,6 +10,8 @@ if not role then return err('USER_NOT_FOUND') end
 -- Membership first: the role of a user outside the group stays unsaid.
 if redis.call('SISMEMBER', k('group', gid, 'members'), uid) == 0 then return err('NOT_MEMBER') end
 if caller ~= '' and role ~= 'user' then return err('ROLE_FORBIDDEN_REMOVE', role) end
-local n = leave_group(uid, gid)
+local n, more = leave_group(uid, gid)
 touch_user(uid, {gid})
+-- More tasks to move: the api runs the leave's next steps (leave_step.lua).
+if more then return {'OK', n, 'MORE'} end
 return {'OK', n}

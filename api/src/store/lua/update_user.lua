@@ -88,7 +88,9 @@ elseif bump then
   end
   end_sessions(id, kept)
 end
-local moved, left = 0, {}
+-- Leaving groups: the first steps share one budget; the groups with tasks
+-- left follow the count in the answer, for the api to step on.
+local moved, left, budget, pending = 0, {}, LEAVE_MOVES, {}
 if ARGV[11] == '1' then
   local want = {}
   for i = 13, pairs_from - 1 do
@@ -98,9 +100,16 @@ if ARGV[11] == '1' then
   end
   for _, g in ipairs(redis.call('SMEMBERS', k('user', id, 'groups'))) do
     if not want[g] then
-      moved = moved + leave_group(id, g)
       left[#left + 1] = g
+      -- Out of every group it leaves first, so that no task moves into
+      -- one of them on its way out.
+      redis.call('SREM', k('user', id, 'groups'), g)
     end
+  end
+  for _, g in ipairs(left) do
+    local n, more = leave_group(id, g, budget)
+    moved, budget = moved + n, budget - n
+    if more then pending[#pending + 1] = g end
   end
 end
 for i = pairs_from, #ARGV, 2 do
@@ -108,4 +117,6 @@ for i = pairs_from, #ARGV, 2 do
 end
 redis.call('HSET', key, 'updated_at', NOW)
 dirty_user(id, 'updated', left, hash_changes(before, user_state(id)))
-return {'OK', moved}
+local out = {'OK', moved}
+for _, g in ipairs(pending) do out[#out + 1] = g end
+return out
