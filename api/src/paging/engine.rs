@@ -321,7 +321,7 @@ pub fn in_memory(mut all: Vec<(Position, Vec<u8>)>, sort: &Sort, paging: &Paging
     }
 }
 
-/// Calls `each` with every task of `scope`, read in chunks of 500: no
+/// Calls `each` with every task of `scope`, read in chunks of `SCAN_CHUNK` (200): no
 /// step holds Redis for more than about a millisecond, and the api holds
 /// one chunk at a time (the owner's statistics over every task).
 pub async fn scan(

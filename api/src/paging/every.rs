@@ -93,7 +93,7 @@ pub(super) async fn by_id(store: &Store, q: &PageQuery<'_>, rev: bool) -> Result
 }
 
 /// Calls `each` with every stored row of `scope` (`None` for an id of a
-/// user's or group's set whose row is missing), 500 per step, until it
+/// user's or group's set whose row is missing), `SCAN_CHUNK` per step, until it
 /// answers false. Every task comes by id; a user's or a group's in the
 /// order of its set, each once.
 pub(super) async fn each_row(
