@@ -1,5 +1,5 @@
 //! `/groups/{id}/labels`: the labels in use in a group, and renaming one
-//! across the group, each task atomically (in steps of 200: `Store::rename_label`).
+//! across the group, each task atomically (in steps of 100: `Store::rename_label`).
 
 use std::collections::BTreeMap;
 

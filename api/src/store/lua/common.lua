@@ -506,8 +506,9 @@ local function min_member(setkey)
 end
 
 -- A leave's tasks go in steps: each moves or deletes at most LEAVE_MOVES
--- of them and looks at most LEAVE_SCANS ids, a few milliseconds of Redis.
-local LEAVE_MOVES, LEAVE_SCANS = 200, 2000
+-- of them (~25 µs each) and looks at most LEAVE_SCANS ids, about 2.5 ms
+-- of Redis.
+local LEAVE_MOVES, LEAVE_SCANS = 100, 1000
 
 -- One step of user uid leaving group gid (see leave_group), moving or
 -- deleting at most `budget` tasks: it goes on through the `SSCAN` its
