@@ -1,6 +1,6 @@
 //! A member's removal (by its group, or by a `PUT` of the user's groups)
 //! and a group-wide label rename that touch thousands of tasks run in
-//! steps of at most 100 tasks (`leave_step` in `lua/common.lua`,
+//! steps of at most 100 tasks (`leave_step` in `lua/leave.lua`,
 //! `lua/rename_label.lua`): every task ends where one step would have put
 //! it, dirty and logged, and no step holds Redis for 30 ms (4,500 tasks in
 //! one step take ~100 ms, measured). A leave that an api left midway, or

@@ -1,5 +1,5 @@
 //! Writes that run in steps after their first: the tasks of a member
-//! leaving a group (`P leaving`, `leave_step` in `lua/common.lua`) and a
+//! leaving a group (`P leaving`, `leave_step` in `lua/leave.lua`) and a
 //! group-wide label rename (`lua/rename_label.lua`).
 //!
 //! Each step is atomic and short (at most 100 tasks, ~2.5 ms of Redis);

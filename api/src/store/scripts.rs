@@ -5,7 +5,8 @@
 //! arguments, key names, the dirty mark and notification, the maintenance
 //! check), so each file holds only its own rules; `create_tasks` also
 //! takes `lua/gcra.lua`, the rate limiter, to count the creates no earlier
-//! step counted.
+//! step counted, and the scripts that take a member out of a group
+//! `lua/leave.lua`, which moves its tasks there in steps.
 
 use std::sync::LazyLock;
 
@@ -17,6 +18,16 @@ macro_rules! script {
     ($name:literal) => {
         Script::new(concat!(
             include_str!("lua/common.lua"),
+            "\n",
+            include_str!(concat!("lua/", $name, ".lua"))
+        ))
+    };
+    // With a part only some scripts share, between the two.
+    ($name:literal, $part:literal) => {
+        Script::new(concat!(
+            include_str!("lua/common.lua"),
+            "\n",
+            include_str!(concat!("lua/", $part, ".lua")),
             "\n",
             include_str!(concat!("lua/", $name, ".lua"))
         ))
@@ -62,14 +73,14 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     audit_tail: script!("audit_tail"),
     group_detail: script!("group_detail"),
     create_user: script!("create_user"),
-    update_user: script!("update_user"),
+    update_user: script!("update_user", "leave"),
     delete_user: script!("delete_user"),
     create_group: script!("create_group"),
     update_group: script!("update_group"),
     delete_group: script!("delete_group"),
     add_member: script!("add_member"),
-    remove_member: script!("remove_member"),
-    leave_step: script!("leave_step"),
+    remove_member: script!("remove_member", "leave"),
+    leave_step: script!("leave_step", "leave"),
     create_tasks: Script::new(concat!(
         include_str!("lua/common.lua"),
         "\n",
