@@ -7,7 +7,8 @@
 use hyper::{Method, StatusCode};
 use taskmaster_tests::{Auth, TestApp, bulk, spawn_app};
 
-async fn count(app: &TestApp, cmd: &str, key: &str) -> u64 {
+/// A Redis count (`SCARD`, `XLEN`, `EXISTS`…) of `key`.
+pub(crate) async fn count(app: &TestApp, cmd: &str, key: &str) -> u64 {
     redis::cmd(cmd)
         .arg(key)
         .query_async(&mut app.redis().await)
@@ -18,12 +19,7 @@ async fn count(app: &TestApp, cmd: &str, key: &str) -> u64 {
 #[tokio::test]
 async fn a_user_and_a_group_with_many_tasks_are_deleted_in_short_steps() {
     let app = spawn_app().await;
-    let admin = app.seed_user("group_admin", &[]).await;
-    let (g1, g2) = (
-        app.seed_group(admin.id).await,
-        app.seed_group(admin.id).await,
-    );
-    let user = app.seed_user("user", &[g1, g2]).await;
+    let (_admin, g1, g2, user) = crate::stepped_writes::two_groups_and_a_member(&app).await;
     let mut redis = app.redis().await;
     bulk::seed_tasks(&mut redis, &app.keys, user.id, g1, 4_500).await;
     bulk::seed_tasks(&mut redis, &app.keys, user.id, g2, 700).await;

@@ -10,16 +10,20 @@ use std::time::Duration;
 
 use hyper::{Method, StatusCode};
 use serde_json::json;
-use taskmaster_tests::{Auth, TestApp, bulk, eventually, spawn_app};
+use taskmaster_tests::{Auth, Seeded, TestApp, bulk, eventually, spawn_app};
 
+use crate::big_deletes::count;
 use crate::restore::{admin_sync, backup_dir, syncd_for};
 
-async fn count(app: &TestApp, cmd: &str, key: &str) -> u64 {
-    redis::cmd(cmd)
-        .arg(key)
-        .query_async(&mut app.redis().await)
-        .await
-        .expect("count")
+/// A group admin, two groups of it, and a plain user in both.
+pub(crate) async fn two_groups_and_a_member(app: &TestApp) -> (Seeded, u64, u64, Seeded) {
+    let admin = app.seed_user("group_admin", &[]).await;
+    let (g1, g2) = (
+        app.seed_group(admin.id).await,
+        app.seed_group(admin.id).await,
+    );
+    let user = app.seed_user("user", &[g1, g2]).await;
+    (admin, g1, g2, user)
 }
 
 /// The group of each of the user's tasks, counted.
@@ -53,12 +57,7 @@ async fn groups_of_tasks(app: &TestApp, user: u64) -> std::collections::BTreeMap
 #[tokio::test]
 async fn removing_a_member_with_thousands_of_tasks_moves_them_in_short_steps() {
     let app = spawn_app().await;
-    let admin = app.seed_user("group_admin", &[]).await;
-    let (g1, g2) = (
-        app.seed_group(admin.id).await,
-        app.seed_group(admin.id).await,
-    );
-    let user = app.seed_user("user", &[g1, g2]).await;
+    let (admin, g1, g2, user) = two_groups_and_a_member(&app).await;
     let mut redis = app.redis().await;
     bulk::seed_tasks(&mut redis, &app.keys, user.id, g1, 4_500).await;
     bulk::seed_tasks(&mut redis, &app.keys, user.id, g2, 10).await;
@@ -192,12 +191,7 @@ async fn renaming_a_label_on_thousands_of_tasks_goes_in_short_steps() {
 #[tokio::test]
 async fn a_leave_an_api_left_midway_is_finished_by_the_api() {
     let app = spawn_app().await;
-    let admin = app.seed_user("group_admin", &[]).await;
-    let (g1, g2) = (
-        app.seed_group(admin.id).await,
-        app.seed_group(admin.id).await,
-    );
-    let user = app.seed_user("user", &[g1, g2]).await;
+    let (_admin, g1, g2, user) = two_groups_and_a_member(&app).await;
     let mut redis = app.redis().await;
     bulk::seed_tasks(&mut redis, &app.keys, user.id, g1, 700).await;
     // What a removal's first step leaves when its api stops: the
@@ -234,12 +228,7 @@ async fn a_restore_finishes_a_leave_that_a_flush_caught_midway() {
     let dir = backup_dir();
     let app = spawn_app().await;
     let (_syncd, pg) = syncd_for(&app, &dir).await;
-    let admin = app.seed_user("group_admin", &[]).await;
-    let (g1, g2) = (
-        app.seed_group(admin.id).await,
-        app.seed_group(admin.id).await,
-    );
-    let user = app.seed_user("user", &[g1, g2]).await;
+    let (_admin, g1, g2, user) = two_groups_and_a_member(&app).await;
     let tasks = [
         app.seed_task(user.id, g1, "a").await,
         app.seed_task(user.id, g1, "b").await,
