@@ -52,6 +52,11 @@ pub fn condition(method: &Method, headers: &HeaderMap) -> Option<Option<HeaderVa
     (method == Method::GET).then(|| headers.get(header::IF_NONE_MATCH).cloned())
 }
 
+/// Marks an answer streamed as it is read (an export): it is never
+/// tagged, since tagging would hold it whole in memory first.
+#[derive(Debug, Clone, Copy)]
+pub struct Streamed;
+
 /// Tags a `200` JSON answer, or answers `304` when the client holds it
 /// already. Other answers pass as they are.
 pub async fn apply(if_none_match: Option<HeaderValue>, response: Response) -> Response {
@@ -59,7 +64,10 @@ pub async fn apply(if_none_match: Option<HeaderValue>, response: Response) -> Re
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if response.status() != StatusCode::OK || !json {
+    if response.status() != StatusCode::OK
+        || !json
+        || response.extensions().get::<Streamed>().is_some()
+    {
         return response;
     }
     let (mut parts, body) = response.into_parts();

@@ -30,6 +30,7 @@ pub mod clock;
 pub mod creates;
 pub mod error;
 pub mod etag;
+pub mod export;
 pub mod extract;
 pub mod feed;
 pub mod fold;

@@ -12,6 +12,7 @@ mod conditional;
 mod cookies;
 mod ctl;
 mod dirty;
+mod exports;
 mod feed;
 mod groups;
 mod health;

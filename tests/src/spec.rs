@@ -74,6 +74,16 @@ pub fn check_answer(method: &Method, path: &str, status: u16, headers: &HeaderMa
         );
         return;
     }
+    // Another media type the spec documents for this answer (an export's
+    // CSV): its schema is text, nothing to check here.
+    let media = headers
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default();
+    if !is_json && media != "application/json" && response["content"].get(media).is_some() {
+        return;
+    }
     let Some(schema) = response["content"]["application/json"]["schema"].as_object() else {
         return;
     };

@@ -72,6 +72,21 @@ pub struct UserTasks<'a> {
     pub page: PageFields,
 }
 
+/// `GET /users/{id}/tasks/export?format=json`: every task the caller may
+/// see, by id (written as it streams, by `crate::export`).
+#[derive(Serialize, ToSchema)]
+pub struct UserTasksExport {
+    pub user_id: u64,
+    pub tasks: Vec<Task>,
+}
+
+/// `GET /groups/{id}/tasks/export?format=json` (as [`UserTasksExport`]).
+#[derive(Serialize, ToSchema)]
+pub struct GroupTasksExport {
+    pub group_id: u64,
+    pub tasks: Vec<Task>,
+}
+
 /// A task written: `POST`, `PUT`, `DELETE /users/{id}/tasks/{tid}` and
 /// `…/done`.
 #[derive(Serialize, ToSchema)]

@@ -10,6 +10,7 @@
 
 mod admin;
 mod auth;
+mod exports;
 mod feed;
 mod groups;
 mod health;
@@ -103,6 +104,7 @@ pub fn api(state: AppState) -> Api {
         "/users/{id}/tasks",
         get(tasks::list_for_user).post(tasks::create),
     )
+    .route("/users/{id}/tasks/export", get(exports::user_tasks))
     .route(
         "/users/{id}/tasks/{tid}",
         get(tasks::get_one).put(tasks::update).delete(tasks::delete),
@@ -125,6 +127,7 @@ pub fn api(state: AppState) -> Api {
         axum::routing::delete(groups::remove_member),
     )
     .route("/groups/{id}/tasks", get(groups::tasks))
+    .route("/groups/{id}/tasks/export", get(exports::group_tasks))
     .route("/groups/{id}/stats", get(groups::stats))
     .route("/groups/{id}/labels", get(labels::list))
     .route("/groups/{id}/labels/rename", post(labels::rename))

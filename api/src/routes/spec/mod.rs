@@ -81,6 +81,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
     components = with::<UserWorkTimes>(components);
     components = with::<WorkTimesUpdated>(components);
     components = with::<UserTasks<'static>>(components);
+    components = with::<UserTasksExport>(components);
+    components = with::<GroupTasksExport>(components);
     components = with::<TaskMessage>(components);
     components = with::<TaskSearch>(components);
     components = with::<TaskStats>(components);

@@ -214,6 +214,12 @@ pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::
     if o.ok.0 != 204 && o.ok.0 != 101 {
         answer = answer.content(o.stream.unwrap_or(json), success);
     }
+    if o.csv {
+        let text = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("RFC 4180 CSV with a header row of the task's fields"));
+        answer = answer.content("text/csv", ContentBuilder::new().schema(Some(text)).build());
+    }
     for (name, link) in links(o, every) {
         answer = answer.link(name, link);
     }
@@ -241,7 +247,7 @@ pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::
                 ),
             );
     }
-    let tagged = o.method == HttpMethod::Get && o.stream.is_none() && o.ok.0 == 200;
+    let tagged = o.method == HttpMethod::Get && o.stream.is_none() && !o.csv && o.ok.0 == 200;
     if o.idempotent {
         answer = answer.header(
             "Idempotent-Replayed",

@@ -189,6 +189,16 @@ pub const OPERATIONS: &[Operation] = &[
     .paged()
     .errors(&[400, 403, 404, 422]),
     op(
+        Get,
+        "/users/{id}/tasks/export",
+        "tasks",
+        "Every task of a user the caller may see, by id, as CSV or JSON, streamed",
+    )
+    .query(&TASK_EXPORT)
+    .answers(200, "UserTasksExport")
+    .csv()
+    .errors(&[400, 403, 404, 422]),
+    op(
         Post,
         "/users/{id}/tasks",
         "tasks",
@@ -312,6 +322,16 @@ pub const OPERATIONS: &[Operation] = &[
         .answers(200, "GroupTasks")
         .paged()
         .errors(&[400, 403, 404, 422]),
+    op(
+        Get,
+        "/groups/{id}/tasks/export",
+        "groups",
+        "Every task of a group the caller may see, by id, as CSV or JSON, streamed",
+    )
+    .query(&TASK_EXPORT)
+    .answers(200, "GroupTasksExport")
+    .csv()
+    .errors(&[400, 403, 404, 422]),
     op(Get, "/groups/{id}/stats", "groups", "A group's task counts")
         .answers(200, "GroupStats")
         .errors(&[400, 403, 404]),

@@ -139,6 +139,26 @@ pub(super) const TASK_LIST: [Param; 18] = [
     P_PER_PAGE,
     P_SKIP,
 ];
+/// An export's format and the list's filters (no paging, no order).
+pub(super) const TASK_EXPORT: [Param; 13] = [
+    param(
+        "format",
+        Kind::OneOf(&["csv", "json"]),
+        "`csv` (the default: RFC 4180, a header row, formula-like cells prefixed with `'`) or `json`",
+    ),
+    STATE_FILTER,
+    LABEL_FILTER,
+    P_STATUS,
+    P_PRIORITY,
+    P_GROUP,
+    P_DEADLINE_BEFORE,
+    P_DEADLINE_AFTER,
+    P_DATE,
+    P_OVERDUE,
+    P_DUE,
+    P_UPDATED_SINCE,
+    P_Q,
+];
 /// The search's: its required `q`, then the rest of the list's.
 pub(super) const TASK_SEARCH: [Param; 18] = [
     search("Text to find in titles and notes (case-insensitive; blank is 400)"),

@@ -96,6 +96,9 @@ pub struct Operation {
     pub(super) conditional: bool,
     /// Takes `Idempotency-Key` (a create a retry never makes twice).
     pub(super) idempotent: bool,
+    /// Its success answer is CSV unless `format=json` asks for the JSON
+    /// of `ok.1`.
+    pub(super) csv: bool,
 }
 
 /// A success answer that names a row: every operation under `under` whose
@@ -130,6 +133,7 @@ pub(super) const fn op(
         paged: false,
         conditional: false,
         idempotent: false,
+        csv: false,
     }
 }
 
@@ -191,6 +195,12 @@ impl Operation {
     /// carry `Link` and `X-Total-Count`.
     pub(super) const fn paged(mut self) -> Self {
         self.paged = true;
+        self
+    }
+    /// Answers CSV by default, the JSON of `ok.1` with `format=json`
+    /// (see `crate::export`).
+    pub(super) const fn csv(mut self) -> Self {
+        self.csv = true;
         self
     }
     /// Takes `Idempotency-Key` (see `crate::idempotency`).
