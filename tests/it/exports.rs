@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 use taskmaster_api::export::COLUMNS;
 use taskmaster_tests::{Auth, Seeded, TestApp, TestResponse, bulk, spawn_app};
 
+use crate::labels::create;
+
 async fn export(app: &TestApp, path: &str, auth: &Auth) -> TestResponse {
     let res = app.call(Method::GET, path, auth, None).await;
     assert_eq!(res.status, StatusCode::OK, "{path}: {}", res.text());
@@ -56,19 +58,6 @@ fn ids(tasks: &[Value]) -> Vec<u64> {
         .iter()
         .map(|t| t["id"].as_u64().expect("id"))
         .collect()
-}
-
-async fn create(app: &TestApp, user: &Seeded, body: Value) -> Value {
-    let res = app
-        .call(
-            Method::POST,
-            &format!("/users/{}/tasks", user.id),
-            &user.auth(),
-            Some(body),
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
-    res.json()["data"]["task"].clone()
 }
 
 #[tokio::test]
