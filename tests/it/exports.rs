@@ -2,14 +2,20 @@
 //! default (RFC 4180, a header row, formula-like cells neutralised with a
 //! leading `'` that one strip undoes) or JSON; every task the caller may
 //! read, by id, streamed a page (500 tasks) at a time; the lists' filters;
-//! paging, `sort` and unknown formats refused.
+//! paging, `sort` and unknown formats refused; a million tasks exported
+//! with the api process's peak memory flat.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 use taskmaster_api::export::COLUMNS;
-use taskmaster_tests::{Auth, Seeded, TestApp, TestResponse, bulk, spawn_app};
+use taskmaster_tests::{
+    Auth, ChildProcess, OWNER_PASSWORD, RedisServer, Seeded, TestApp, TestResponse, bulk,
+    eventually, free_port, shared, spawn_app, unique,
+};
 
 use crate::labels::create;
 
@@ -259,4 +265,68 @@ async fn exports_take_the_lists_filters_and_refuse_paging_sorting_and_unknown_fo
         )
         .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
+}
+
+/// A memory figure of process `pid` (`VmRSS`, `VmHWM`), in kB.
+fn memory_kb(pid: i32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn exporting_a_million_tasks_leaves_the_api_processs_peak_memory_flat() {
+    // The api in a process of its own, so that its memory is its own.
+    let shared = shared().await;
+    let port = free_port();
+    // A prefix the test Redis's api user may touch (as secrets.rs).
+    let prefix = format!("t{}:", unique());
+    let vars: HashMap<String, String> = [
+        ("SERVER_HOST", "127.0.0.1".to_owned()),
+        ("SERVER_PORT", port.to_string()),
+        ("REDIS_URL", RedisServer::api_url(shared.redis.port)),
+        ("REDIS_KEY_PREFIX", prefix.clone()),
+        ("OWNER_PASSWORD", OWNER_PASSWORD.to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let api = ChildProcess::spawn("taskmaster-api", &vars).expect("api starts");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let app = TestApp::at(addr, shared.redis.port, &prefix);
+    eventually(Duration::from_secs(20), || async {
+        tokio::net::TcpStream::connect(addr).await.ok()
+    })
+    .await
+    .unwrap_or_else(|| panic!("the api never listened:\n{}", api.output()));
+    let (_admin, group, user) = app.seed_team().await;
+    let mut redis = app.redis().await;
+    bulk::seed_tasks(&mut redis, &app.keys, user.id, group, 1_000_000).await;
+    let path = format!("/users/{}/tasks/export", user.id);
+    // A first export of the list's first tasks warms the api's buffers.
+    let res = app
+        .call(
+            Method::GET,
+            &format!("{path}?deadline_before=2027-01-02"),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let before = memory_kb(api.pid(), "VmHWM");
+    let res = app.call(Method::GET, &path, &Auth::Owner, None).await;
+    let after = memory_kb(api.pid(), "VmHWM");
+    assert_eq!(res.status, StatusCode::OK);
+    let lines = res.body.iter().filter(|b| **b == b'\n').count();
+    assert_eq!(lines, 1_000_001, "a header and every task");
+    // The CSV is over 100 MB: held whole, it would show many times over.
+    assert!(res.body.len() > 100_000_000, "{} bytes", res.body.len());
+    assert!(
+        after < before + 32 * 1024,
+        "the api's peak memory grew from {before} kB to {after} kB for an export of {} bytes",
+        res.body.len()
+    );
 }
