@@ -9,7 +9,7 @@
 //! tag ([`check_if_match`]), and the write script then holds the row to
 //! what was read.
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 
@@ -52,21 +52,16 @@ pub fn condition(method: &Method, headers: &HeaderMap) -> Option<Option<HeaderVa
     (method == Method::GET).then(|| headers.get(header::IF_NONE_MATCH).cloned())
 }
 
-/// Marks an answer streamed as it is read (an export): it is never
-/// tagged, since tagging would hold it whole in memory first.
-#[derive(Debug, Clone, Copy)]
-pub struct Streamed;
-
 /// Tags a `200` JSON answer, or answers `304` when the client holds it
-/// already. Other answers pass as they are.
+/// already. Other answers pass as they are, and so does one streamed as
+/// it is read (its length unknown: an export), which tagging would hold
+/// whole in memory first.
 pub async fn apply(if_none_match: Option<HeaderValue>, response: Response) -> Response {
     let json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if response.status() != StatusCode::OK
-        || !json
-        || response.extensions().get::<Streamed>().is_some()
+    if response.status() != StatusCode::OK || !json || response.body().size_hint().exact().is_none()
     {
         return response;
     }

@@ -267,7 +267,6 @@ pub async fn respond(export: Export) -> Result<Response, ApiError> {
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
     headers.insert(header::CONTENT_DISPOSITION, disposition);
-    response.extensions_mut().insert(crate::etag::Streamed);
     Ok(response)
 }
 
