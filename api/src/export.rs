@@ -17,8 +17,6 @@
 //! injection (see [`neutralise`]); `labels` is a JSON array, so that any
 //! label survives a round trip.
 
-use std::sync::Arc;
-
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
@@ -30,6 +28,7 @@ use taskmaster_shared::model::Task;
 use crate::error::ApiError;
 use crate::paging::params::Position;
 use crate::paging::{self, Page, PageQuery, Paging, Sort, Start, Style};
+use crate::state::AppState;
 use crate::store::{OrderScope, Store};
 use crate::task_filter::TaskFilter;
 
@@ -79,20 +78,32 @@ pub const REFUSED: [&str; 7] = [
 ];
 
 /// Who may see which of the list's tasks (`None`: all of them).
-pub type Visibility = Option<Arc<dyn Fn(&Task) -> bool + Send + Sync>>;
+pub type Visibility = Option<Box<dyn Fn(&Task) -> bool + Send + Sync>>;
 
-/// One export: the list, its filters, who sees what, and the format.
+/// Whose list is exported: it names the file and the JSON's id field.
+#[derive(Debug, Clone, Copy)]
+pub enum List {
+    User(u64),
+    Group(u64),
+}
+
+impl List {
+    fn kind_and_id(self) -> (&'static str, u64) {
+        match self {
+            List::User(id) => ("user", id),
+            List::Group(id) => ("group", id),
+        }
+    }
+}
+
+/// One export: the list, where its tasks are read, its filters, who sees
+/// what, and the format.
 pub struct Export {
-    pub store: Store,
+    pub list: List,
     pub scope: OrderScope,
     pub filter: TaskFilter,
     pub visible: Visibility,
-    pub limits: ListLimits,
     pub format: Format,
-    /// The file name offered to a browser, without its extension.
-    pub name: String,
-    /// The JSON answer's fields before its tasks (`"user_id":5`).
-    pub json_fields: String,
 }
 
 /// Prefixes `'` to a cell a spreadsheet would run as a formula or treat
@@ -123,7 +134,7 @@ fn csv_record(out: &mut csv::Writer<Vec<u8>>, t: &Task) -> Result<(), csv::Error
         t.updated_at.as_str().into(),
         t.state.as_str().into(),
         created_by.into(),
-        neutralise(&labels).into_owned().into(),
+        neutralise(&labels),
         t.completed_at.as_deref().unwrap_or_default().into(),
     ];
     out.write_record(fields.iter().map(|f| f.as_bytes()))
@@ -170,9 +181,13 @@ fn encode(format: Format, rows: &[Vec<u8>], first: bool) -> Vec<u8> {
 
 /// The walk through the list, one page a step.
 struct Walk {
+    store: Store,
+    limits: ListLimits,
     export: Export,
     sort: Sort,
     next: Option<Position>,
+    /// A row was written (the next JSON row follows a comma).
+    started: bool,
     /// The JSON answer's end is still to be written.
     open: bool,
 }
@@ -186,87 +201,86 @@ impl Walk {
         };
         let e = &self.export;
         paging::read(
-            &e.store,
+            &self.store,
             &PageQuery {
                 scope: e.scope,
                 sort: &self.sort,
                 paging: &paging,
                 filter: &e.filter,
                 visible: e.visible.as_deref(),
-                limits: &e.limits,
+                limits: &self.limits,
             },
         )
         .await
+    }
+
+    /// The page's rows in the export's format, and where the walk goes on.
+    fn write(&mut self, page: Page) -> Vec<u8> {
+        let chunk = encode(self.export.format, &page.rows, !self.started);
+        self.started |= !page.rows.is_empty();
+        self.next = page.next;
+        chunk
+    }
+
+    /// The next chunk of the answer (`None`: it is whole).
+    async fn step(&mut self) -> Option<Result<Bytes, std::io::Error>> {
+        if self.next.is_some() {
+            return Some(match self.page().await {
+                Ok(page) => Ok(Bytes::from(self.write(page))),
+                Err(e) => {
+                    // Logged once here; the client sees a cut download.
+                    tracing::error!(error = %e, "an export stopped midway");
+                    self.next = None;
+                    self.open = false;
+                    Err(std::io::Error::other("export stopped midway"))
+                }
+            });
+        }
+        if std::mem::take(&mut self.open) && self.export.format == Format::Json {
+            return Some(Ok(Bytes::from_static(b"]}}")));
+        }
+        None
     }
 }
 
 /// Answers the export: the first page read now, the rest as the client
 /// takes them.
-pub async fn respond(export: Export) -> Result<Response, ApiError> {
+pub async fn respond(state: &AppState, export: Export) -> Result<Response, ApiError> {
+    let (kind, id) = export.list.kind_and_id();
+    let format = export.format;
     let mut walk = Walk {
+        store: state.store.clone(),
+        limits: state.config.lists,
         export,
         sort: Sort::default(),
         next: None,
+        started: false,
         open: true,
     };
     let first = walk.page().await?;
-    let format = walk.export.format;
     let (media, ext) = match format {
         Format::Csv => ("text/csv; charset=utf-8", "csv"),
         Format::Json => ("application/json", "json"),
     };
-    let disposition = HeaderValue::from_str(&format!(
-        "attachment; filename=\"{}.{ext}\"",
-        walk.export.name
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    let disposition = format!("attachment; filename=\"{kind}-{id}-tasks.{ext}\"");
     let mut head = match format {
         Format::Csv => csv_header(),
-        Format::Json => format!(
-            r#"{{"success":true,"data":{{{},"tasks":["#,
-            walk.export.json_fields
-        )
-        .into_bytes(),
-    };
-    head.extend(encode(format, &first.rows, true));
-    walk.next = first.next;
-    let started = !first.rows.is_empty();
-    let rest = stream::unfold((walk, started), |(mut walk, started)| async move {
-        if walk.next.is_some() {
-            match walk.page().await {
-                Ok(page) => {
-                    let chunk = encode(walk.export.format, &page.rows, !started);
-                    let started = started || !page.rows.is_empty();
-                    walk.next = page.next;
-                    Some((Ok(Bytes::from(chunk)), (walk, started)))
-                }
-                Err(e) => {
-                    // Logged once here; the client sees a cut download.
-                    tracing::error!(error = %e, "an export stopped midway");
-                    walk.next = None;
-                    walk.open = false;
-                    Some((
-                        Err(std::io::Error::other("export stopped midway")),
-                        (walk, started),
-                    ))
-                }
-            }
-        } else if walk.open {
-            walk.open = false;
-            let end: &'static [u8] = match walk.export.format {
-                Format::Json => b"]}}",
-                Format::Csv => b"",
-            };
-            Some((Ok(Bytes::from_static(end)), (walk, started)))
-        } else {
-            None
+        Format::Json => {
+            format!(r#"{{"success":true,"data":{{"{kind}_id":{id},"tasks":["#).into_bytes()
         }
+    };
+    head.extend(walk.write(first));
+    let rest = stream::unfold(walk, |mut walk| async move {
+        let chunk = walk.step().await?;
+        Some((chunk, walk))
     });
     let head = stream::once(async move { Ok::<Bytes, std::io::Error>(Bytes::from(head)) });
     let mut response = Response::new(Body::from_stream(head.chain(rest)));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
-    headers.insert(header::CONTENT_DISPOSITION, disposition);
+    if let Ok(disposition) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, disposition);
+    }
     Ok(response)
 }
 

@@ -6,7 +6,6 @@
 //! group, another member its own there.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -17,7 +16,7 @@ use crate::access::{visible_group, visible_user};
 use crate::auth::Caller;
 use crate::authz;
 use crate::error::ApiError;
-use crate::export::{self, Export, Format, Visibility};
+use crate::export::{self, Export, Format, List, Visibility};
 use crate::extract::{group_id, user_id};
 use crate::state::AppState;
 use crate::store::OrderScope;
@@ -51,19 +50,16 @@ pub async fn user_tasks(
         None
     } else {
         let caller = caller.clone();
-        Some(Arc::new(move |t: &Task| authz::can_see_task(&caller, t)))
+        Some(Box::new(move |t: &Task| authz::can_see_task(&caller, t)))
     };
-    export::respond(Export {
-        store: state.store.clone(),
+    let export = Export {
+        list: List::User(raw),
         scope: OrderScope::User(id),
         filter,
         visible,
-        limits: state.config.lists,
         format,
-        name: format!("user-{raw}-tasks"),
-        json_fields: format!(r#""user_id":{raw}"#),
-    })
-    .await
+    };
+    export::respond(&state, export).await
 }
 
 pub async fn group_tasks(
@@ -81,19 +77,16 @@ pub async fn group_tasks(
         match (authz::can_manage_group(&caller, raw), caller.id) {
             (false, Some(me)) => (
                 OrderScope::User(UserId(me)),
-                Some(Arc::new(move |t: &Task| t.group_id == raw)),
+                Some(Box::new(move |t: &Task| t.group_id == raw)),
             ),
             _ => (OrderScope::Group(group), None),
         };
-    export::respond(Export {
-        store: state.store.clone(),
+    let export = Export {
+        list: List::Group(raw),
         scope,
         filter,
         visible,
-        limits: state.config.lists,
         format,
-        name: format!("group-{raw}-tasks"),
-        json_fields: format!(r#""group_id":{raw}"#),
-    })
-    .await
+    };
+    export::respond(&state, export).await
 }
