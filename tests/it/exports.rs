@@ -315,11 +315,17 @@ async fn exporting_a_million_tasks_leaves_the_api_processs_peak_memory_flat() {
             None,
         )
         .await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(
+        res.status,
+        StatusCode::OK,
+        "{}\napi:\n{}",
+        res.text(),
+        api.output()
+    );
     let before = memory_kb(api.pid(), "VmHWM");
     let res = app.call(Method::GET, &path, &Auth::Owner, None).await;
     let after = memory_kb(api.pid(), "VmHWM");
-    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.status, StatusCode::OK, "api:\n{}", api.output());
     let lines = res.body.iter().filter(|b| **b == b'\n').count();
     assert_eq!(lines, 1_000_001, "a header and every task");
     // The CSV is over 100 MB: held whole, it would show many times over.

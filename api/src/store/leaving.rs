@@ -23,7 +23,8 @@ use super::{Store, StoreError, Written};
 /// costs ~25 µs: 4,500 in one script took 110–120 ms).
 const RENAME_STEP: u64 = 100;
 
-/// True when a write script's answer (after `OK`) says a step is left.
+/// True when a stepped write's answer (after `OK`) ends with `MORE`: a step
+/// is left (the deletes of `writes.rs`, the leaves and renames here).
 pub(super) fn more(items: &[Value]) -> bool {
     matches!(items.last(), Some(Value::BulkString(b)) if b == b"MORE")
 }

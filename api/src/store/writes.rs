@@ -192,7 +192,7 @@ impl Store {
             let mut inv = self.write_call(script, now);
             inv.arg(guarded(id, guard)).arg(DELETE_STEP);
             match self.write(&inv).await? {
-                Ok(items) if matches!(items.first(), Some(Value::BulkString(b)) if b == b"MORE") => {
+                Ok(items) if super::leaving::more(&items) => {
                     guard = None;
                     stepped += DELETE_STEP;
                 }
