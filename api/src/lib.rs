@@ -35,6 +35,7 @@ pub mod extract;
 pub mod feed;
 pub mod fold;
 pub mod idempotency;
+pub mod import;
 pub mod lists;
 pub mod middleware;
 pub mod origin;
@@ -48,6 +49,7 @@ pub mod services;
 pub mod state;
 pub mod store;
 pub mod syncd;
+pub mod task_body;
 pub mod task_filter;
 
 use std::future::Future;
@@ -230,6 +232,7 @@ impl Application {
             bootstrap::ensure_owner(&state).await;
             bootstrap::ensure_order_index(&state).await;
             bootstrap::finish_leaves(&state);
+            import::job::resume_jobs(state.store.clone(), state.services.imports.clone());
             // The feed's reader runs on the first shard's runtime.
             state.services.feed.start(state.store.clone());
         }

@@ -6,8 +6,9 @@
 //!   answered 403 (see [`crate::origin`]);
 //! * during maintenance (a restore), data requests are answered 503 with
 //!   `Retry-After`; `/health` and `/admin/*` still answer;
-//! * bodies over [`BODY_LIMIT`] are refused with 413: at once when
-//!   `Content-Length` says so, otherwise when the body reader crosses it;
+//! * bodies over [`BODY_LIMIT`] (an import's over `IMPORT_MAX_BYTES`)
+//!   are refused with 413: at once when `Content-Length` says so,
+//!   otherwise when the body reader crosses it;
 //! * a request running longer than `REQUEST_TIMEOUT` is answered 503 with
 //!   `Retry-After` (`POST /admin/sync` waits for syncd for up to
 //!   `SYNC_REQUEST_TIMEOUT`, and so gets that long, and a little more,
@@ -147,8 +148,9 @@ impl Edge {
         let limit = time_limit(state, request.method(), unversioned(request.uri().path()));
         let if_none_match = crate::etag::condition(request.method(), request.headers());
         let mut metered = None;
-        let response = match limit_body(request) {
-            None => ApiError::PayloadTooLarge.into_response(),
+        let body_limit = body_limit(state, request.method(), unversioned(request.uri().path()));
+        let response = match limit_body(request, body_limit) {
+            None => ApiError::PayloadTooLarge(body_limit).into_response(),
             Some(request) => {
                 let routed = AssertUnwindSafe(router.clone().call(request))
                     .catch_unwind()
@@ -231,23 +233,37 @@ fn time_limit(state: &AppState, method: &Method, path: &str) -> Duration {
     }
 }
 
-/// The request with its body capped at [`BODY_LIMIT`] (the extractors
-/// answer 413 when the reader crosses it); `None` when the declared length
-/// is already over.
-fn limit_body<B>(request: Request<B>) -> Option<Request<Body>>
+/// The largest body a request may send: [`BODY_LIMIT`], but an import's
+/// file may be `IMPORT_MAX_BYTES`.
+fn body_limit(state: &AppState, method: &Method, path: &str) -> usize {
+    let import = path
+        .strip_prefix("/users/")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(_, rest)| rest == "tasks/import");
+    if method == Method::POST && import {
+        state.config.imports.max_bytes
+    } else {
+        BODY_LIMIT
+    }
+}
+
+/// The request with its body capped at `limit` (the extractors answer
+/// 413 when the reader crosses it); `None` when the declared length is
+/// already over.
+fn limit_body<B>(request: Request<B>, limit: usize) -> Option<Request<Body>>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
     // hyper knows the declared length: it is the body's lower size bound.
-    if request.body().size_hint().lower() > BODY_LIMIT as u64 {
+    if request.body().size_hint().lower() > limit as u64 {
         return None;
     }
     // An empty body cannot cross the limit: spare it the wrapper.
     if request.body().is_end_stream() {
         return Some(request.map(Body::new));
     }
-    Some(request.map(|body| Body::new(Limited::new(body, BODY_LIMIT))))
+    Some(request.map(|body| Body::new(Limited::new(body, limit))))
 }
 
 /// Gives an error answer without a JSON body the JSON envelope, keeping

@@ -5,7 +5,8 @@
 //! hold for the process as a whole lives here, built once and handed to
 //! each shard: the owner-password refusals this process knows of (see
 //! [`crate::auth::limiter`]) and the live change feed's hub (see
-//! [`crate::feed::hub`]: one reader of the log per process). What must hold across api instances,
+//! [`crate::feed::hub`]: one reader of the log per process), and the turns
+//! of its background import jobs. What must hold across api instances,
 //! such as the login attempt counts, lives in Redis instead.
 
 use std::sync::Arc;
@@ -21,6 +22,9 @@ pub struct Services {
     pub owner_guard: Arc<OwnerGuard>,
     /// The live change feed's one reader and fan-out.
     pub feed: Hub,
+    /// Turns of the background import jobs this process runs at once
+    /// (see [`crate::import::job`]).
+    pub imports: Arc<tokio::sync::Semaphore>,
 }
 
 impl Services {
@@ -28,6 +32,9 @@ impl Services {
         Services {
             owner_guard: Arc::default(),
             feed: Hub::new(feed),
+            imports: Arc::new(tokio::sync::Semaphore::new(
+                crate::import::job::JOBS_AT_ONCE,
+            )),
         }
     }
 }

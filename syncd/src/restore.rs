@@ -84,6 +84,8 @@ pub fn is_data_key(keys: &Keys, key: &str) -> bool {
         "idx:",
         "dirty:",
         "inflight:",
+        "job:",
+        "jobs:",
     ]
     .iter()
     .any(|p| rest.starts_with(p))

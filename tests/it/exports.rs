@@ -5,17 +5,12 @@
 //! paging, `sort` and unknown formats refused; a million tasks exported
 //! with the api process's peak memory flat.
 
-use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
-use std::time::Duration;
+use std::collections::BTreeMap;
 
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 use taskmaster_api::export::COLUMNS;
-use taskmaster_tests::{
-    Auth, ChildProcess, OWNER_PASSWORD, RedisServer, Seeded, TestApp, TestResponse, bulk,
-    eventually, free_port, shared, spawn_app, unique,
-};
+use taskmaster_tests::{Auth, Seeded, TestApp, TestResponse, bulk, spawn_app, spawn_child_api};
 
 use crate::labels::create;
 
@@ -280,28 +275,7 @@ fn memory_kb(pid: i32, field: &str) -> u64 {
 #[tokio::test]
 async fn exporting_a_million_tasks_leaves_the_api_processs_peak_memory_flat() {
     // The api in a process of its own, so that its memory is its own.
-    let shared = shared().await;
-    let port = free_port();
-    // A prefix the test Redis's api user may touch (as secrets.rs).
-    let prefix = format!("t{}:", unique());
-    let vars: HashMap<String, String> = [
-        ("SERVER_HOST", "127.0.0.1".to_owned()),
-        ("SERVER_PORT", port.to_string()),
-        ("REDIS_URL", RedisServer::api_url(shared.redis.port)),
-        ("REDIS_KEY_PREFIX", prefix.clone()),
-        ("OWNER_PASSWORD", OWNER_PASSWORD.to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let api = ChildProcess::spawn("taskmaster-api", &vars).expect("api starts");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let app = TestApp::at(addr, shared.redis.port, &prefix);
-    eventually(Duration::from_secs(20), || async {
-        tokio::net::TcpStream::connect(addr).await.ok()
-    })
-    .await
-    .unwrap_or_else(|| panic!("the api never listened:\n{}", api.output()));
+    let (api, app) = spawn_child_api(&[]).await;
     let (_admin, group, user) = app.seed_team().await;
     let mut redis = app.redis().await;
     bulk::seed_tasks(&mut redis, &app.keys, user.id, group, 1_000_000).await;

@@ -92,6 +92,19 @@ async fn matrix(credential: Credential) {
                "password": "secret1", "role": role, "group_ids": groups})
     };
     let (u1p, u3p) = (format!("/users/{}", u1.id), format!("/users/{}", u3.id));
+    let csv_g1 = format!("title,group_id\nimported,{g1}\n");
+    let csv_g2 = format!("title,group_id\nimported,{g2}\n");
+    // A job of u1's (a small import runs as one, and ends before it answers).
+    let res = app
+        .upload(
+            &format!("{u1p}/tasks/import"),
+            &auth(Who::U1),
+            "text/csv",
+            csv_g1.clone(),
+        )
+        .await;
+    assert_eq!(res.status.as_u16(), 201, "{}", res.text());
+    let job = res.json()["data"]["id"].as_u64().expect("a job id");
     use Who::*;
     let rows: Vec<(Who, Method, String, Option<Value>, u16)> = vec![
         (Anonymous, Method::GET, "/users".into(), None, 401),
@@ -362,6 +375,89 @@ async fn matrix(credential: Credential) {
             None,
             404,
         ),
+        // Imports (a CSV body): who may create the user's tasks
+        // (imports.rs covers the rest); jobs: their creator and the owner.
+        (
+            Anonymous,
+            Method::POST,
+            format!("{u1p}/tasks/import"),
+            Some(json!(csv_g1)),
+            401,
+        ),
+        (
+            Owner,
+            Method::POST,
+            format!("{u1p}/tasks/import"),
+            Some(json!(csv_g1)),
+            201,
+        ),
+        (
+            U1,
+            Method::POST,
+            format!("{u1p}/tasks/import"),
+            Some(json!(csv_g1)),
+            201,
+        ),
+        (
+            U1,
+            Method::POST,
+            format!("{u1p}/tasks/import?dry_run=true"),
+            Some(json!(csv_g1)),
+            200,
+        ),
+        (
+            Ga,
+            Method::POST,
+            format!("{u1p}/tasks/import"),
+            Some(json!(csv_g1)),
+            201,
+        ),
+        (
+            Ga,
+            Method::POST,
+            format!("{u1p}/tasks/import"),
+            Some(json!(csv_g2)),
+            422,
+        ),
+        (
+            U2,
+            Method::POST,
+            format!("{u1p}/tasks/import"),
+            Some(json!(csv_g1)),
+            403,
+        ),
+        (
+            Ga2,
+            Method::POST,
+            format!("{u1p}/tasks/import"),
+            Some(json!(csv_g1)),
+            403,
+        ),
+        (
+            GaMember,
+            Method::POST,
+            format!("{u1p}/tasks/import"),
+            Some(json!(csv_g1)),
+            403,
+        ),
+        (
+            Owner,
+            Method::POST,
+            "/users/999999/tasks/import".into(),
+            Some(json!(csv_g1)),
+            404,
+        ),
+        (Anonymous, Method::GET, format!("/jobs/{job}"), None, 401),
+        (U1, Method::GET, format!("/jobs/{job}"), None, 200),
+        (Owner, Method::GET, format!("/jobs/{job}"), None, 200),
+        (U2, Method::GET, format!("/jobs/{job}"), None, 404),
+        (Ga, Method::GET, format!("/jobs/{job}"), None, 404),
+        (Owner, Method::GET, "/jobs/999999".into(), None, 404),
+        (Owner, Method::GET, "/jobs/abc".into(), None, 400),
+        (U2, Method::DELETE, format!("/jobs/{job}"), None, 404),
+        (Ga, Method::DELETE, format!("/jobs/{job}"), None, 404),
+        (U1, Method::DELETE, format!("/jobs/{job}"), None, 409),
+        (Owner, Method::DELETE, format!("/jobs/{job}"), None, 409),
         (
             Owner,
             Method::POST,
@@ -1144,7 +1240,11 @@ async fn matrix(credential: Credential) {
         ])
         .collect();
     for (who, method, path, body, want) in rows {
-        let res = app.call(method.clone(), &path, &auth(who), body).await;
+        // A string body is a CSV file (an import's).
+        let res = match body {
+            Some(Value::String(csv)) => app.upload(&path, &auth(who), "text/csv", csv).await,
+            body => app.call(method.clone(), &path, &auth(who), body).await,
+        };
         if res.status.as_u16() != want {
             failures.push(format!(
                 "{who:?} {method} {path}: want {want}, got {} {}",

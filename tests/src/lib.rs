@@ -252,6 +252,41 @@ pub async fn spawn_app_on(redis_port: u16, prefix: &str, extra: &[(&str, &str)])
     }
 }
 
+/// Starts the api binary in a process of its own (its memory, its
+/// signals, its log are its own) on the shared Redis under a new prefix,
+/// with extra configuration; answers once it listens. Build the binary
+/// first (`cargo build`): the tests run what `target/` holds.
+pub async fn spawn_child_api(extra: &[(&str, &str)]) -> (ChildProcess, TestApp) {
+    let shared = shared().await;
+    let port = free_port();
+    // A prefix the test Redis's api user may touch (`t…:`).
+    let prefix = format!("t{}:", unique());
+    let mut vars: HashMap<String, String> = [
+        ("SERVER_HOST", "127.0.0.1".to_owned()),
+        ("SERVER_PORT", port.to_string()),
+        ("REDIS_URL", RedisServer::api_url(shared.redis.port)),
+        ("REDIS_KEY_PREFIX", prefix.clone()),
+        ("OWNER_PASSWORD", OWNER_PASSWORD.to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    vars.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let api = ChildProcess::spawn("taskmaster-api", &vars).expect("api starts");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let app = TestApp::at(addr, shared.redis.port, &prefix);
+    eventually(Duration::from_secs(20), || async {
+        tokio::net::TcpStream::connect(addr).await.ok()
+    })
+    .await
+    .unwrap_or_else(|| panic!("the api never listened:\n{}", api.output()));
+    (api, app)
+}
+
 impl TestApp {
     /// A client of an api running elsewhere (a child process) at `addr`,
     /// on the data under `prefix` of the Redis at `redis_port`.
@@ -358,6 +393,23 @@ impl TestApp {
             None => Bytes::new(),
         };
         self.request(method, path, &headers, bytes).await
+    }
+
+    /// Sends a file (an import) of `content_type` as `auth`.
+    pub async fn upload(
+        &self,
+        path: &str,
+        auth: &Auth,
+        content_type: &str,
+        body: impl Into<Bytes>,
+    ) -> TestResponse {
+        let credentials = auth.header();
+        let mut headers: Vec<(&str, &str)> = credentials
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        headers.push(("content-type", content_type));
+        self.request(Method::POST, path, &headers, body).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -21,11 +21,13 @@ use utoipa::ToSchema;
 
 mod audit;
 mod feed;
+mod jobs;
 mod tasks;
 mod webhooks;
 
 pub use audit::*;
 pub use feed::*;
+pub use jobs::*;
 pub use tasks::*;
 pub use webhooks::*;
 

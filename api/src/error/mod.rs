@@ -43,9 +43,9 @@ pub enum ApiError {
     /// 412: `If-Match` names a tag the row no longer has.
     #[error("{0}")]
     PreconditionFailed(String),
-    /// 413.
-    #[error("Request body too large (the limit is 1 MiB)")]
-    PayloadTooLarge,
+    /// 413: over the limit of its path, in bytes.
+    #[error("Request body too large (the limit is {})", size_text(*.0))]
+    PayloadTooLarge(usize),
     /// 429: too many failed logins; retry after the given time.
     #[error("Too many failed login attempts; retry later")]
     TooManyRequests(std::time::Duration),
@@ -55,6 +55,9 @@ pub enum ApiError {
     /// 429: too many live feed connections for one principal.
     #[error("{0}")]
     TooManyConnections(String),
+    /// 415: a body of a media type the path does not take.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 422: well-formed but invalid.
     #[error("{0}")]
     Unprocessable(String),
@@ -85,6 +88,15 @@ pub enum ApiError {
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// A size limit as a person reads it: `1 MiB`, or `1536 bytes`.
+fn size_text(bytes: usize) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
@@ -96,8 +108,9 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests(_)
             | ApiError::RateLimited(_)
             | ApiError::TooManyConnections(_) => StatusCode::TOO_MANY_REQUESTS,

@@ -14,6 +14,8 @@ mod exports;
 mod feed;
 mod groups;
 mod health;
+mod imports;
+mod jobs;
 mod labels;
 pub mod spec;
 mod tasks;
@@ -105,6 +107,7 @@ pub fn api(state: AppState) -> Api {
         get(tasks::list_for_user).post(tasks::create),
     )
     .route("/users/{id}/tasks/export", get(exports::user_tasks))
+    .route("/users/{id}/tasks/import", post(imports::import))
     .route(
         "/users/{id}/tasks/{tid}",
         get(tasks::get_one).put(tasks::update).delete(tasks::delete),
@@ -135,6 +138,7 @@ pub fn api(state: AppState) -> Api {
     .route("/tasks/stats", get(tasks::stats))
     .route("/tasks/batch", post(tasks::batch))
     .route("/tasks/filter", get(tasks::filter))
+    .route("/jobs/{id}", get(jobs::get_one).delete(jobs::cancel))
     .route("/admin/status", get(admin::status))
     .route("/admin/stats", get(admin::stats))
     .route("/admin/sync", post(admin::sync))

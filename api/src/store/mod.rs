@@ -11,7 +11,7 @@
 //!   indexes, the dirty set and the notification change in one atomic
 //!   step, and the checks a write depends on are made in that same step.
 //! * [`refusal`]: a script's `{'ERR', code, detail}` decoded once.
-//! * [`reads`], [`pages`], [`task_scan`], [`writes`], [`task_writes`], [`labels`], [`user_writes`], [`auth`], [`sessions`], [`tokens`], [`limits`], [`ops`], [`audit`], [`webhooks`]:
+//! * [`reads`], [`pages`], [`task_scan`], [`writes`], [`task_writes`], [`labels`], [`user_writes`], [`auth`], [`sessions`], [`tokens`], [`limits`], [`ops`], [`audit`], [`webhooks`], [`jobs`]:
 //!   the methods, by purpose.
 //!
 //! Key names come from `taskmaster_shared::keys` (the scripts build the same
@@ -20,6 +20,7 @@
 mod audit;
 mod auth;
 mod changes;
+mod jobs;
 mod labels;
 mod leaving;
 mod limits;
@@ -49,6 +50,7 @@ use taskmaster_shared::redis_pool::{self, RedisPool, RunError};
 pub use audit::AuditTail;
 pub use auth::{AuthRecord, ListHead, ListHeadInfo, Nothing, Prefetch, TaskRow};
 pub use changes::{ChangesPage, ChangesReader, RawEntry, Standing};
+pub use jobs::{JobOp, JobOpen, JobRecord, Opened};
 pub use limits::Counter;
 pub use meter::{Meter, Metered, Principal};
 pub use ops::{BootstrapOutcome, BootstrapState, SyncCounts};

@@ -67,6 +67,14 @@ pub enum Refusal {
     GroupQuota(String),
     /// Tasks of a `write_tasks` call, each with why (all or nothing).
     Tasks(Vec<(TaskRefusal, u64)>),
+    /// The job is gone (it expired, or a restore removed it).
+    JobGone,
+    /// Another api holds the job now (it took it over).
+    JobTaken,
+    /// The job is no longer active: its status.
+    JobEnded(String),
+    /// Another step of the job ran first: the rows it has done.
+    JobMoved(String),
 }
 
 /// Why one task of a `write_tasks` call was refused.
@@ -111,6 +119,10 @@ impl Refusal {
             "IDEM_MISMATCH" => Refusal::IdempotencyMismatch,
             "IDEM" => Refusal::AlreadyCreated(detail.parse().ok()?),
             "GROUP_QUOTA" => Refusal::GroupQuota(detail.to_owned()),
+            "JOB_GONE" => Refusal::JobGone,
+            "JOB_TAKEN" => Refusal::JobTaken,
+            "JOB_ENDED" => Refusal::JobEnded(detail.to_owned()),
+            "JOB_MOVED" => Refusal::JobMoved(detail.to_owned()),
             _ => return None,
         })
     }

@@ -6,7 +6,9 @@
 //! check), so each file holds only its own rules; `create_tasks` also
 //! takes `lua/gcra.lua`, the rate limiter, to count the creates no earlier
 //! step counted, and the scripts that take a member out of a group
-//! `lua/leave.lua`, which moves its tasks there in steps.
+//! `lua/leave.lua`, which moves its tasks there in steps. The create's
+//! checks (`lua/create_check.lua`) serve an import's check too, and the
+//! job scripts share `lua/jobs.lua`.
 
 use std::sync::LazyLock;
 
@@ -52,6 +54,11 @@ pub(super) struct Scripts {
     pub remove_member: Script,
     pub leave_step: Script,
     pub create_tasks: Script,
+    pub import_check: Script,
+    pub import_step: Script,
+    pub job_open: Script,
+    pub job_control: Script,
+    pub job_undo: Script,
     pub write_tasks: Script,
     pub rename_label: Script,
     pub bootstrap_owner: Script,
@@ -86,8 +93,29 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
         "\n",
         include_str!("lua/gcra.lua"),
         "\n",
+        include_str!("lua/create_check.lua"),
+        "\n",
         include_str!("lua/create_tasks.lua")
     )),
+    import_check: script!("import_check", "create_check"),
+    // An import's step makes its creates with create_tasks.lua's very
+    // code, as a function its own script calls.
+    import_step: Script::new(concat!(
+        include_str!("lua/common.lua"),
+        "\n",
+        include_str!("lua/gcra.lua"),
+        "\n",
+        include_str!("lua/create_check.lua"),
+        "\n",
+        include_str!("lua/jobs.lua"),
+        "\nlocal function create_batch()\n",
+        include_str!("lua/create_tasks.lua"),
+        "\nend\n",
+        include_str!("lua/import_step.lua")
+    )),
+    job_open: script!("job_open", "jobs"),
+    job_control: script!("job_control", "jobs"),
+    job_undo: script!("job_undo", "jobs"),
     write_tasks: script!("write_tasks"),
     rename_label: script!("rename_label"),
     bootstrap_owner: script!("bootstrap_owner"),

@@ -2,7 +2,7 @@
 //! gathered, in one step) and `write_tasks` (update, mark done, delete, of
 //! one task or a batch), one typed method each.
 
-use redis::Value;
+use redis::{ScriptInvocation, Value};
 use taskmaster_shared::domain::{Deadline, GroupId, Labels, Priority, TaskState, UserId};
 use taskmaster_shared::model::Task;
 
@@ -252,6 +252,32 @@ impl Store {
         now: &str,
     ) -> Result<Vec<(Written<u64>, Option<Metered>)>, StoreError> {
         let mut inv = self.write_call(&SCRIPTS.create_tasks, now);
+        self.create_args(&mut inv, creates);
+        // MAINTENANCE is an error of its own; nothing else refuses a batch
+        // as a whole.
+        let items = self
+            .write(&inv)
+            .await?
+            .map_err(|_| StoreError::Malformed("create_tasks refused as a whole"))?;
+        if items.len() != creates.len() {
+            return Err(StoreError::Malformed("create_tasks answered a wrong count"));
+        }
+        items
+            .into_iter()
+            .zip(creates)
+            .map(|(item, c)| match (item, &c.meter) {
+                (Value::Array(mut parts), Some(m)) if !parts.is_empty() => {
+                    let result = create_entry(&parts.remove(0))?;
+                    Ok((result, Some(parse_metered(Value::Array(parts), m)?)))
+                }
+                (item, _) => Ok((create_entry(&item)?, None)),
+            })
+            .collect()
+    }
+
+    /// `create_tasks.lua`'s arguments after the time: the quotas, then
+    /// each create's fourteen.
+    pub(super) fn create_args(&self, inv: &mut ScriptInvocation<'_>, creates: &[NewCreate]) {
         inv.arg(self.quotas.per_user).arg(self.quotas.per_group);
         for c in creates {
             inv.arg(c.user.get())
@@ -273,26 +299,6 @@ impl Store {
                 None => inv.arg("").arg(""),
             };
         }
-        // MAINTENANCE is an error of its own; nothing else refuses a batch
-        // as a whole.
-        let items = self
-            .write(&inv)
-            .await?
-            .map_err(|_| StoreError::Malformed("create_tasks refused as a whole"))?;
-        if items.len() != creates.len() {
-            return Err(StoreError::Malformed("create_tasks answered a wrong count"));
-        }
-        items
-            .into_iter()
-            .zip(creates)
-            .map(|(item, c)| match (item, &c.meter) {
-                (Value::Array(mut parts), Some(m)) if !parts.is_empty() => {
-                    let result = create_entry(&parts.remove(0))?;
-                    Ok((result, Some(parse_metered(Value::Array(parts), m)?)))
-                }
-                (item, _) => Ok((create_entry(&item)?, None)),
-            })
-            .collect()
     }
 
     /// Updates, marks done or deletes tasks, all or none: every task is

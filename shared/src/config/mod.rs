@@ -113,7 +113,9 @@ impl FromStr for LogFormat {
 }
 
 pub use accounts::{AccountsConfig, Rate, Registration};
-pub use processes::{ApiConfig, FeedConfig, ListLimits, SyncdConfig, SyncdFault, WebhookConfig};
+pub use processes::{
+    ApiConfig, FeedConfig, ImportLimits, ListLimits, SyncdConfig, SyncdFault, WebhookConfig,
+};
 pub use stores::{DEFAULT_CONTROL_SECRET, PostgresConfig, RedisConfig};
 
 /// Reads variables and collects the problems instead of stopping at the first.

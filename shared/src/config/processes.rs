@@ -71,6 +71,19 @@ pub struct ApiConfig {
     pub webhook_allow_hosts: crate::webhook::AllowedHosts,
     /// Bounds of list answers.
     pub lists: ListLimits,
+    /// Bounds of task imports.
+    pub imports: ImportLimits,
+}
+
+/// Bounds of task imports (`POST /users/{id}/tasks/import`).
+#[derive(Debug, Clone, Copy)]
+pub struct ImportLimits {
+    /// The largest file accepted (`IMPORT_MAX_BYTES`, default 20 MiB);
+    /// larger is 413.
+    pub max_bytes: usize,
+    /// The most rows imported while the request waits (`IMPORT_SYNC_ROWS`,
+    /// default 1,000); more run as a background job (202).
+    pub sync_rows: usize,
 }
 
 /// Bounds of list answers (see `api/src/paging`).
@@ -203,6 +216,10 @@ impl ApiConfig {
                 max_unpaged: env.parse_in("MAX_UNPAGED", 50_000usize, 1..=10_000_000),
                 max_tasks_per_user: env.parse("MAX_TASKS_PER_USER", 100_000u64),
                 max_tasks_per_group: env.parse("MAX_TASKS_PER_GROUP", 1_000_000u64),
+            },
+            imports: ImportLimits {
+                max_bytes: env.parse_in("IMPORT_MAX_BYTES", 20usize << 20, 1_024..=(512 << 20)),
+                sync_rows: env.parse_in("IMPORT_SYNC_ROWS", 1_000usize, 1..=1_000_000),
             },
         };
         match parse_origins(&env.string("CORS_ORIGINS", "")) {

@@ -30,12 +30,12 @@ use utoipa::openapi::{InfoBuilder, OpenApiBuilder, PathItem, PathsBuilder};
 use super::auth::{Login, Refresh, Register};
 use super::groups::{AddMember, CreateGroup, UpdateGroup};
 use super::labels::RenameLabel;
-use super::tasks::{Batch, CreateTask, TaskChanges};
 use super::tokens::CreateToken;
 use super::users::{CreateUser, PutWorkTimes, UpdateUser};
 use super::webhooks::{CreateWebhook, UpdateWebhook};
 use crate::answers::*;
 use crate::error::{BatchErrorBody, ErrorBody};
+use crate::task_body::{Batch, CreateTask, TaskChanges};
 use taskmaster_shared::webhook::Webhook;
 
 mod operation;
@@ -83,6 +83,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
     components = with::<UserTasks<'static>>(components);
     components = with::<UserTasksExport>(components);
     components = with::<GroupTasksExport>(components);
+    components = with::<ImportJob>(components);
+    components = with::<ImportRefused<'static>>(components);
     components = with::<TaskMessage>(components);
     components = with::<TaskSearch>(components);
     components = with::<TaskStats>(components);

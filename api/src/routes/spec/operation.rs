@@ -36,7 +36,9 @@ fn describe(status: u16) -> &'static str {
              current state forbids it (the error says which)"
         }
         412 => "`If-Match` names a tag the row's answer no longer has: read it again",
-        413 => "Body over 1 MiB",
+        202 => "Taken: running as a background job (`Location: /jobs/{id}`)",
+        413 => "Body over 1 MiB (an import's file over `IMPORT_MAX_BYTES`)",
+        415 => "A body of a media type the operation does not take",
         422 => "Well-formed but invalid: the error names the field",
         429 => {
             "Over the rate limit, or too many password checks or wrong owner passwords \
@@ -271,6 +273,26 @@ pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::
                 .build(),
         );
     }
+    if o.upload {
+        for status in [200, 202] {
+            let mut also = ResponseBuilder::new()
+                .description(describe(status))
+                .content(
+                    json,
+                    ContentBuilder::new().schema(o.ok.1.map(envelope)).build(),
+                );
+            if status == 202 {
+                also = also.header(
+                    "Location",
+                    utoipa::openapi::header::HeaderBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                        .description(Some("`/jobs/{id}`: the job, as it stands"))
+                        .build(),
+                );
+            }
+            responses = responses.response(status.to_string(), also);
+        }
+    }
     responses = responses.response(o.ok.0.to_string(), answer);
     if tagged {
         responses = responses.response(
@@ -299,6 +321,12 @@ pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::
             (_, Some(refusal), 403 | 404) => RefOr::T(Schema::AnyOf(
                 AnyOfBuilder::new()
                     .item(schema_ref(refusal))
+                    .item(schema_ref("ErrorBody"))
+                    .build(),
+            )),
+            (_, _, 409 | 422) if o.upload => RefOr::T(Schema::AnyOf(
+                AnyOfBuilder::new()
+                    .item(schema_ref("ImportRefused"))
                     .item(schema_ref("ErrorBody"))
                     .build(),
             )),
@@ -353,6 +381,33 @@ pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::
         .operation_id(Some(operation_id(o)))
         .parameters(Some(parameters))
         .responses(responses.build());
+    if o.upload {
+        let text = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "CSV, UTF-8 (a byte-order mark is allowed), `,` or `;`, with a header row",
+            ));
+        let form = ObjectBuilder::new()
+            .property(
+                "file",
+                ObjectBuilder::new().schema_type(Type::String).format(Some(
+                    utoipa::openapi::SchemaFormat::KnownFormat(
+                        utoipa::openapi::KnownFormat::Binary,
+                    ),
+                )),
+            )
+            .required("file");
+        builder = builder.request_body(Some(
+            RequestBodyBuilder::new()
+                .required(Some(Required::True))
+                .content("text/csv", ContentBuilder::new().schema(Some(text)).build())
+                .content(
+                    "multipart/form-data",
+                    ContentBuilder::new().schema(Some(form)).build(),
+                )
+                .build(),
+        ));
+    }
     if let Some(body) = o.body {
         builder = builder.request_body(Some(
             RequestBodyBuilder::new()

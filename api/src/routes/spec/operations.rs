@@ -200,6 +200,17 @@ pub const OPERATIONS: &[Operation] = &[
     .errors(&[400, 403, 404, 422]),
     op(
         Post,
+        "/users/{id}/tasks/import",
+        "tasks",
+        "Import tasks for a user from a CSV file: checked as creates, all or nothing by default; large files run as a job",
+    )
+    .query(&TASK_IMPORT)
+    .upload()
+    .answers(201, "ImportJob")
+    .idempotent()
+    .errors(&[400, 403, 404, 409, 413, 415, 422]),
+    op(
+        Post,
         "/users/{id}/tasks",
         "tasks",
         "Create a task for a user, in one of its groups",
@@ -389,6 +400,22 @@ pub const OPERATIONS: &[Operation] = &[
     .answers(200, "FilterResult")
     .paged()
     .errors(&[403, 422]),
+    op(
+        Get,
+        "/jobs/{id}",
+        "tasks",
+        "A background job (an import) as it stands: its creator and the owner only",
+    )
+    .answers(200, "ImportJob")
+    .errors(&[400, 404]),
+    op(
+        Delete,
+        "/jobs/{id}",
+        "tasks",
+        "Cancel a job: a partial import keeps what it wrote, an all-or-nothing one undoes it",
+    )
+    .answers(200, "ImportJob")
+    .errors(&[400, 404, 409]),
     op(
         Get,
         "/admin/status",

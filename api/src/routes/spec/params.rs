@@ -139,6 +139,24 @@ pub(super) const TASK_LIST: [Param; 18] = [
     P_PER_PAGE,
     P_SKIP,
 ];
+/// An import's mode and default group.
+pub(super) const TASK_IMPORT: [Param; 3] = [
+    param(
+        "dry_run",
+        Kind::Flag,
+        "`true`: judge every row and answer the report (200); nothing is written",
+    ),
+    param(
+        "partial",
+        Kind::Flag,
+        "`true`: write the good rows and report the bad ones; by default one bad row and nothing is written",
+    ),
+    param(
+        "group_id",
+        Kind::Id,
+        "The group of the rows whose `group_id` cell is empty",
+    ),
+];
 /// An export's format and the list's filters (no paging, no order).
 pub(super) const TASK_EXPORT: [Param; 13] = [
     param(

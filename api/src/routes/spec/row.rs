@@ -99,6 +99,10 @@ pub struct Operation {
     /// Its success answer is CSV unless `format=json` asks for the JSON
     /// of `ok.1`.
     pub(super) csv: bool,
+    /// Takes a CSV file (the body, or a form's `file`) and answers a
+    /// report: 200 (a dry run) and 202 (a job, `Location`) besides `ok`,
+    /// and its 409 and 422 may carry the report (see `crate::import`).
+    pub(super) upload: bool,
 }
 
 /// A success answer that names a row: every operation under `under` whose
@@ -134,6 +138,7 @@ pub(super) const fn op(
         conditional: false,
         idempotent: false,
         csv: false,
+        upload: false,
     }
 }
 
@@ -201,6 +206,12 @@ impl Operation {
     /// (see `crate::export`).
     pub(super) const fn csv(mut self) -> Self {
         self.csv = true;
+        self
+    }
+    /// Takes a CSV file and answers an import's report (see
+    /// [`Operation::upload`]).
+    pub(super) const fn upload(mut self) -> Self {
+        self.upload = true;
         self
     }
     /// Takes `Idempotency-Key` (see `crate::idempotency`).

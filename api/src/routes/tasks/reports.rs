@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use taskmaster_shared::domain::{self, FieldError, GroupId, UserId};
 use taskmaster_shared::model::Task;
 
-use super::body::{Batch, ValidBatch};
 use crate::access::forbidden;
 use crate::answers::{
     BatchResult, FilterResult, Filters, PageFields, TaskHit, TaskSearch, TaskStats, ok,
@@ -24,6 +23,7 @@ use crate::paging::{self, ListParams, Shape};
 use crate::report::{Tally, by_id, counts_by_name};
 use crate::state::AppState;
 use crate::store::{OrderScope, Source, TaskAction};
+use crate::task_body::{Batch, ValidBatch};
 use crate::task_filter::TaskFilter;
 
 /// Calls `each` with every task the caller may see, read in chunks (see

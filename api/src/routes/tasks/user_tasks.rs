@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use taskmaster_shared::domain::{TaskId, UserId};
 use taskmaster_shared::model::{Task, current_task_row};
 
-use super::body::{CreateTask, NewTask, TaskChanges};
 use crate::access::{
     forbidden, may_access_user, not_found_for, readable_task, task_not_found, user_not_found,
 };
@@ -30,6 +29,7 @@ use crate::store::{
     ListHead, NewCreate, NewTaskRow, OrderScope, Principal, Refusal, TaskAction, TaskChangeSet,
     TaskRefusal, sorted_tasks,
 };
+use crate::task_body::{CreateTask, NewTask, TaskChanges};
 use crate::task_filter::TaskFilter;
 
 /// The same answer as [`UserTasks`], spliced from stored task JSON

@@ -34,24 +34,6 @@ local out = {'OK'}
 -- Nothing a check reads changes within this step, so each distinct check
 -- runs once (a client creating many tasks pays for one).
 local verdicts = {}
-local function check(uid, gid, caller, guard)
-  local ukey = P .. 'user:' .. uid
-  if guard ~= '' and redis.call('GET', ukey .. ':cv') ~= guard then
-    return 'STALE_CREDENTIALS'
-  end
-  -- A member of an existing group is an existing user (memberships go
-  -- with the user or the group), so the existence checks only decide
-  -- which refusal to give.
-  if redis.call('SISMEMBER', ukey .. ':groups', gid) == 0 then
-    if redis.call('EXISTS', ukey) == 0 then return 'USER_NOT_FOUND' end
-    if redis.call('EXISTS', P .. 'group:' .. gid) == 0 then return 'GROUP_NOT_FOUND' end
-    return 'NOT_MEMBER'
-  end
-  if caller ~= '' and redis.call('SISMEMBER', P .. 'user:' .. caller .. ':admin_of', gid) == 0 then
-    return 'FORBIDDEN_GROUP'
-  end
-  return false
-end
 -- How many tasks each user and group of the batch holds, with the
 -- batch's accepted creates counted in as they are accepted.
 local held = {}
@@ -89,7 +71,7 @@ for i = 0, n - 1 do
     local key = ARGV[b] .. ' ' .. ARGV[b + 1] .. ' ' .. ARGV[b + 2] .. ' ' .. ARGV[b + 3]
     refused = verdicts[key]
     if refused == nil then
-      refused = check(ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3])
+      refused = create_check(ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3])
       verdicts[key] = refused
     end
   end

@@ -1,5 +1,7 @@
 //! Task request bodies and their validation: parsed as sent, then judged
-//! once into the store's typed values.
+//! once into the store's typed values. An imported row (see
+//! [`crate::import`]) becomes a [`CreateTask`] and is judged by the same
+//! [`CreateTask::validate`] as a sent one.
 
 use serde::Deserialize;
 use taskmaster_shared::domain::{
@@ -22,24 +24,24 @@ pub const BATCH_MAX: usize = 1000;
 }))]
 pub struct CreateTask {
     #[schema(required = true, min_length = 1, max_length = 255)]
-    title: Option<String>,
+    pub(crate) title: Option<String>,
     /// A group the task's user is a member of.
     #[schema(required = true, value_type = Option<u64>, minimum = 1)]
-    group_id: Option<i64>,
+    pub(crate) group_id: Option<i64>,
     /// 1 high, 2 medium (the default; so is 0), 3 low.
     #[schema(value_type = Option<u8>, minimum = 0, maximum = 3)]
-    priority: Option<i64>,
+    pub(crate) priority: Option<i64>,
     /// `YYYY-MM-DD` or `""`.
     #[schema(pattern = "^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
-    deadline: Option<String>,
+    pub(crate) deadline: Option<String>,
     #[schema(max_length = 5000)]
-    information: Option<String>,
+    pub(crate) information: Option<String>,
     /// `todo` (the default), `in_progress` or `done`.
     #[schema(value_type = Option<TaskState>)]
-    state: Option<String>,
+    pub(crate) state: Option<String>,
     /// At most 20 labels of 1 to 50 characters (duplicates merge).
     #[schema(value_type = Option<Vec<Label>>, max_items = 20)]
-    labels: Option<Vec<String>>,
+    pub(crate) labels: Option<Vec<String>>,
 }
 
 /// A validated `POST /users/{id}/tasks` body.
@@ -53,14 +55,50 @@ pub struct NewTask {
     pub labels: Labels,
 }
 
+/// A create refused: the field and why. `bare` errors are answered with
+/// their message alone, as the reference words them ("Title is
+/// required").
+pub struct Refused {
+    pub error: FieldError,
+    pub bare: bool,
+}
+
+impl From<FieldError> for Refused {
+    fn from(error: FieldError) -> Self {
+        Refused { error, bare: false }
+    }
+}
+
+impl From<Refused> for ApiError {
+    fn from(r: Refused) -> Self {
+        if r.bare {
+            ApiError::Unprocessable(r.error.message)
+        } else {
+            r.error.into()
+        }
+    }
+}
+
+fn required(field: &'static str, message: &str) -> Refused {
+    Refused {
+        error: FieldError::new(field, message),
+        bare: true,
+    }
+}
+
 impl CreateTask {
     pub fn validate(self) -> Result<NewTask, ApiError> {
+        Ok(self.judge()?)
+    }
+
+    /// [`CreateTask::validate`] with the field that was refused.
+    pub fn judge(self) -> Result<NewTask, Refused> {
         let title = match self.title.as_deref() {
-            None | Some("") => return Err(ApiError::Unprocessable("Title is required".into())),
+            None | Some("") => return Err(required("title", "Title is required")),
             Some(t) => domain::title(t)?,
         };
         let group_id = match self.group_id {
-            None | Some(0) => return Err(ApiError::Unprocessable("Group ID is required".into())),
+            None | Some(0) => return Err(required("group_id", "Group ID is required")),
             Some(g) => group(g)?,
         };
         Ok(NewTask {

@@ -1,0 +1,734 @@
+//! Task imports (`api/src/import`): a CSV file judged row by row by the
+//! create's own rules; all or nothing by default, `partial=true`,
+//! `dry_run=true`; small files answered at once, larger ones as a job
+//! (`GET`/`DELETE /jobs/{id}`) that survives its api's kill and can be
+//! cancelled; every bad file a clear 4xx; an export re-imported gives the
+//! same tasks.
+
+use std::time::Duration;
+
+use hyper::{Method, StatusCode};
+use serde_json::Value;
+use taskmaster_tests::{
+    Auth, Seeded, TestApp, TestResponse, bulk, eventually, shared, spawn_app, spawn_app_on,
+    spawn_app_with, spawn_child_api,
+};
+
+fn import_path(user: &Seeded, query: &str) -> String {
+    format!("/users/{}/tasks/import{query}", user.id)
+}
+
+async fn import(app: &TestApp, user: &Seeded, auth: &Auth, query: &str, csv: &str) -> TestResponse {
+    app.upload(
+        &import_path(user, query),
+        auth,
+        "text/csv",
+        csv.as_bytes().to_vec(),
+    )
+    .await
+}
+
+/// The user's tasks, by id.
+async fn tasks_of(app: &TestApp, user: &Seeded) -> Vec<Value> {
+    let res = app
+        .call(
+            Method::GET,
+            &format!("/users/{}/tasks", user.id),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    res.json()["data"]["tasks"]
+        .as_array()
+        .expect("tasks")
+        .clone()
+}
+
+/// How many tasks user `id` holds, straight from Redis.
+async fn held(app: &TestApp, id: u64) -> u64 {
+    let mut redis = app.redis().await;
+    redis::cmd("SCARD")
+        .arg(format!("{}user:{id}:tasks", app.keys.prefix()))
+        .query_async(&mut redis)
+        .await
+        .expect("scard")
+}
+
+/// The report's (row, field) pairs.
+fn refused_rows(report: &Value) -> Vec<(Option<u64>, Option<String>)> {
+    report["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| (e["row"].as_u64(), e["field"].as_str().map(str::to_owned)))
+        .collect()
+}
+
+/// Follows job `id` as `auth` until it ended; its last answer.
+async fn ended(app: &TestApp, id: u64, auth: &Auth, limit: Duration) -> Value {
+    eventually(limit, || async {
+        let res = app
+            .call(Method::GET, &format!("/jobs/{id}"), auth, None)
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        let job = res.json()["data"].clone();
+        matches!(
+            job["status"].as_str(),
+            Some("done" | "failed" | "cancelled")
+        )
+        .then_some(job)
+    })
+    .await
+    .unwrap_or_else(|| panic!("job {id} did not end within {limit:?}"))
+}
+
+/// `n` good rows for `group`: title, priority and a deadline.
+fn rows(group: u64, n: usize) -> String {
+    let mut csv = String::from("title,priority,deadline,group_id\n");
+    for i in 0..n {
+        csv.push_str(&format!(
+            "row {i},{},2027-01-{:02},{group}\n",
+            1 + i % 3,
+            1 + i % 28
+        ));
+    }
+    csv
+}
+
+#[tokio::test]
+async fn a_small_import_writes_every_field_the_create_takes_as_creates_do() {
+    let app = spawn_app().await;
+    let (_admin, group, user) = app.seed_team().await;
+    let csv = format!(
+        "\u{feff}Task_Name;Priority;Description;GROUP_ID;status;labels;colour;id\r\n\
+         Ship it;HIGH;\"notes; with a separator\";{group};true;\"[\"\"release\"\",\"\"q4\"\"]\";red;77\r\n\
+         Plan;low;;{group};in_progress;a, b;;\r\n\
+         ;;;;;;;\r\n\
+         Default;;;{group};;;;\r\n"
+    );
+    let res = import(&app, &user, &user.auth(), "", &csv).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    let report = res.json()["data"].clone();
+    assert_eq!(report["status"], "done");
+    assert_eq!(report["mode"], "all_or_nothing");
+    assert_eq!(
+        (report["rows_total"].as_u64(), report["created"].as_u64()),
+        (Some(3), Some(3))
+    );
+    assert_eq!(report["unknown_columns"], serde_json::json!(["colour"]));
+    assert_eq!(report["ignored_columns"], serde_json::json!(["id"]));
+    let tasks = tasks_of(&app, &user).await;
+    let seen: Vec<(&str, u64, &str, &str, Value)> = tasks
+        .iter()
+        .map(|t| {
+            (
+                t["title"].as_str().unwrap_or_default(),
+                t["priority"].as_u64().unwrap_or_default(),
+                t["state"].as_str().unwrap_or_default(),
+                t["information"].as_str().unwrap_or_default(),
+                t["labels"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "Ship it",
+                1,
+                "done",
+                "notes; with a separator",
+                serde_json::json!(["q4", "release"])
+            ),
+            ("Plan", 3, "in_progress", "", serde_json::json!(["a", "b"])),
+            ("Default", 2, "todo", "", serde_json::json!([])),
+        ]
+    );
+    // As creates: created by the caller, marked dirty, one change log entry each.
+    assert!(tasks.iter().all(|t| t["created_by"] == user.id));
+    let mut redis = app.redis().await;
+    let dirty: Vec<u64> = redis::cmd("SMEMBERS")
+        .arg(app.keys.dirty(taskmaster_shared::keys::RowType::Task))
+        .query_async(&mut redis)
+        .await
+        .expect("dirty");
+    let entries: Vec<Value> = app
+        .call(
+            Method::GET,
+            "/changes?since=0-0&limit=1000",
+            &Auth::Owner,
+            None,
+        )
+        .await
+        .json()["data"]["changes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for t in &tasks {
+        let id = t["id"].as_u64().expect("id");
+        assert!(dirty.contains(&id), "task {id} not dirty");
+        assert!(
+            entries
+                .iter()
+                .any(|e| e["type"] == "task_created" && e["data"]["id"] == id),
+            "task {id} not in the change log"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_rows_are_reported_by_row_and_field_in_every_mode() {
+    let app = spawn_app().await;
+    let (_admin, group, user) = app.seed_team().await;
+    let other = app.seed_group(_admin.id).await;
+    let long_cell = "x".repeat(70_000);
+    let csv = format!(
+        "title,priority,deadline,group_id,information\n\
+         good one,1,2027-01-01,{group},\n\
+         ,1,,{group},\n\
+         bad priority,urgent,,{group},\n\
+         bad deadline,2,31/12/2026,{group},\n\
+         not my group,2,,{other},\n\
+         no such group,2,,999999,\n\
+         huge,2,,{group},{long_cell}\n\
+         good two,3,,{group},\n"
+    );
+    let wanted = vec![
+        (Some(3), Some("title".to_owned())),
+        (Some(4), Some("priority".to_owned())),
+        (Some(5), Some("deadline".to_owned())),
+        (Some(6), Some("group_id".to_owned())),
+        (Some(7), Some("group_id".to_owned())),
+        (Some(8), Some("information".to_owned())),
+    ];
+    // A dry run and the default mode report the same rows; neither writes.
+    let res = import(&app, &user, &user.auth(), "?dry_run=true", &csv).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let report = res.json()["data"].clone();
+    assert_eq!(report["status"], "validated");
+    assert_eq!(report["id"], Value::Null);
+    assert_eq!(refused_rows(&report), wanted);
+    assert_eq!(report["errors_total"], 6);
+    let res = import(&app, &user, &user.auth(), "", &csv).await;
+    assert_eq!(
+        res.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        res.text()
+    );
+    let body = res.json();
+    assert_eq!(body["success"], false);
+    assert_eq!(
+        body["error"],
+        "6 of 8 rows are invalid; nothing was imported"
+    );
+    assert_eq!(refused_rows(&body["report"]), wanted);
+    assert_eq!(held(&app, user.id).await, 0);
+    // Partial: the good rows go in, the bad ones are reported (the
+    // membership ones by the create step itself).
+    let res = import(&app, &user, &user.auth(), "?partial=true", &csv).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    let report = res.json()["data"].clone();
+    assert_eq!(
+        (report["created"].as_u64(), report["errors_total"].as_u64()),
+        (Some(2), Some(6))
+    );
+    let mut found = refused_rows(&report);
+    found.sort();
+    assert_eq!(found, wanted);
+    let titles: Vec<String> = tasks_of(&app, &user)
+        .await
+        .iter()
+        .map(|t| t["title"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(titles, ["good one", "good two"]);
+}
+
+#[tokio::test]
+async fn a_report_lists_the_first_hundred_bad_rows_and_counts_them_all() {
+    let app = spawn_app().await;
+    let (_admin, group, user) = app.seed_team().await;
+    let mut csv = rows(group, 10);
+    for i in 0..250 {
+        csv.push_str(&format!("bad {i},9,,{group}\n"));
+    }
+    let res = import(&app, &user, &user.auth(), "?partial=true", &csv).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    let report = res.json()["data"].clone();
+    assert_eq!(report["errors"].as_array().map(Vec::len), Some(100));
+    assert_eq!(report["errors_total"], 250);
+    assert_eq!(report["created"], 10);
+    assert_eq!(report["errors"][0]["row"], 12);
+}
+
+#[tokio::test]
+async fn bad_files_get_a_clear_4xx_and_never_a_500() {
+    let app = spawn_app_with(shared().await.redis.port, &[("IMPORT_MAX_BYTES", "65536")]).await;
+    let (_admin, group, user) = app.seed_team().await;
+    let good = rows(group, 2);
+    let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
+        ("empty", "text/csv", Vec::new(), 422, "The file is empty"),
+        (
+            "header only",
+            "text/csv",
+            b"title,priority\r\n".to_vec(),
+            422,
+            "no rows",
+        ),
+        (
+            "blank rows only",
+            "text/csv",
+            b"title\n\n,\n".to_vec(),
+            422,
+            "no rows",
+        ),
+        (
+            "no header",
+            "text/csv",
+            format!("Buy milk,1,{group}\n").into_bytes(),
+            422,
+            "header",
+        ),
+        (
+            "unbalanced quotes",
+            "text/csv",
+            format!("title,group_id\n\"open,{group}\nnext,{group}\n").into_bytes(),
+            400,
+            "line 2",
+        ),
+        (
+            "binary",
+            "text/csv",
+            vec![0x89, b'P', b'N', b'G', 0, 0, 1, 2],
+            400,
+            "NUL",
+        ),
+        (
+            "invalid UTF-8",
+            "text/csv",
+            b"title,group_id\ncaf\xe9,1\n".to_vec(),
+            400,
+            "UTF-8",
+        ),
+        (
+            "UTF-16",
+            "text/csv",
+            b"\xff\xfet\x00i\x00".to_vec(),
+            400,
+            "UTF-16",
+        ),
+        (
+            "twice a column",
+            "text/csv",
+            b"title,task_name\na,b\n".to_vec(),
+            422,
+            "twice",
+        ),
+        (
+            "JSON",
+            "application/json",
+            b"{\"title\":\"x\"}".to_vec(),
+            415,
+            "text/csv",
+        ),
+        ("no type", "", good.clone().into_bytes(), 415, "text/csv"),
+        (
+            "too large",
+            "text/csv",
+            format!("{good}{}", "x,\n".repeat(30_000)).into_bytes(),
+            413,
+            "65536 bytes",
+        ),
+        (
+            "a form without its file",
+            "multipart/form-data; boundary=XyZ",
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nhi\r\n--XyZ--\r\n"
+                .to_vec(),
+            422,
+            "file",
+        ),
+        (
+            "a broken form",
+            "multipart/form-data; boundary=XyZ",
+            b"--XyZ\r\nnonsense".to_vec(),
+            400,
+            "multipart",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (case, media, body, want, says) in cases {
+        let mut headers = vec![("x-owner-password", taskmaster_tests::OWNER_PASSWORD)];
+        if !media.is_empty() {
+            headers.push(("content-type", media));
+        }
+        let res = app
+            .request(Method::POST, &import_path(&user, ""), &headers, body)
+            .await;
+        let error = res.json()["error"].as_str().unwrap_or_default().to_owned();
+        if res.status.as_u16() != want || !error.contains(says) {
+            failures.push(format!(
+                "{case}: want {want} saying {says:?}, got {} {}",
+                res.status,
+                res.text()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // A form's `file` field is the file (seed 004's upload).
+    let form = format!(
+        "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"t.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\n{good}\r\n--XyZ--\r\n"
+    );
+    let res = app
+        .upload(
+            &import_path(&user, ""),
+            &user.auth(),
+            "multipart/form-data; boundary=XyZ",
+            form,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    assert_eq!(held(&app, user.id).await, 2);
+    // Bad options name their parameter.
+    for query in ["?partial=maybe", "?dry_run=2", "?group_id=abc"] {
+        import(&app, &user, &user.auth(), query, &good)
+            .await
+            .assert_invalid(
+                query
+                    .trim_start_matches('?')
+                    .split('=')
+                    .next()
+                    .unwrap_or_default(),
+            );
+    }
+}
+
+#[tokio::test]
+async fn only_who_may_create_a_users_tasks_may_import_them() {
+    let app = spawn_app().await;
+    let (admin, group, user) = app.seed_team().await;
+    let other_admin = app.seed_user("group_admin", &[]).await;
+    let other_group = app.seed_group(other_admin.id).await;
+    app.seed_member(other_group, user.id).await;
+    let stranger = app.seed_user("user", &[group]).await;
+    let in_group = rows(group, 1);
+    let in_other = rows(other_group, 1);
+    let cases: Vec<(&str, Auth, &str, u16)> = vec![
+        ("the user itself", user.auth(), &in_group, 201),
+        ("the owner", Auth::Owner, &in_other, 201),
+        (
+            "its group's admin, into that group",
+            admin.auth(),
+            &in_group,
+            201,
+        ),
+        (
+            "its group's admin, into another group",
+            admin.auth(),
+            &in_other,
+            422,
+        ),
+        ("another member", stranger.auth(), &in_group, 403),
+        (
+            "an admin of none of its groups",
+            app.seed_user("group_admin", &[]).await.auth(),
+            &in_group,
+            403,
+        ),
+        ("nobody", Auth::None, &in_group, 401),
+    ];
+    for (who, auth, csv, want) in cases {
+        let res = import(&app, &user, &auth, "", csv).await;
+        assert_eq!(res.status.as_u16(), want, "{who}: {}", res.text());
+    }
+    // The refused admin learns which row and why.
+    let res = import(&app, &user, &admin.auth(), "", &in_other).await;
+    assert_eq!(
+        refused_rows(&res.json()["report"]),
+        [(Some(2), Some("group_id".to_owned()))]
+    );
+    assert_eq!(held(&app, user.id).await, 3);
+}
+
+#[tokio::test]
+async fn a_large_import_runs_as_a_job_that_only_its_creator_and_the_owner_see() {
+    let app = spawn_app_with(shared().await.redis.port, &[("IMPORT_SYNC_ROWS", "100")]).await;
+    let (admin, group, user) = app.seed_team().await;
+    let res = import(&app, &user, &admin.auth(), "", &rows(group, 2_000)).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text());
+    let id = res.json()["data"]["id"].as_u64().expect("a job id");
+    assert_eq!(res.header("location"), Some(format!("/jobs/{id}").as_str()));
+    for (who, auth) in [("the user", user.auth()), ("nobody", Auth::None)] {
+        let res = app
+            .call(Method::GET, &format!("/jobs/{id}"), &auth, None)
+            .await;
+        let want = if matches!(auth, Auth::None) { 401 } else { 404 };
+        assert_eq!(res.status.as_u16(), want, "{who}: {}", res.text());
+    }
+    let job = ended(&app, id, &admin.auth(), Duration::from_secs(30)).await;
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(
+        (job["rows_done"].as_u64(), job["created"].as_u64()),
+        (Some(2_000), Some(2_000))
+    );
+    assert!(job["started_at"].is_string() && job["finished_at"].is_string());
+    let seen = app
+        .call(Method::GET, &format!("/jobs/{id}"), &Auth::Owner, None)
+        .await;
+    assert_eq!(seen.json()["data"]["created"], 2_000);
+    assert_eq!(held(&app, user.id).await, 2_000);
+    let res = app
+        .call(Method::DELETE, &format!("/jobs/{id}"), &admin.auth(), None)
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::CONFLICT,
+        "an ended job: {}",
+        res.text()
+    );
+    for path in ["/jobs/999999", "/jobs/abc"] {
+        let res = app.call(Method::GET, path, &Auth::Owner, None).await;
+        assert!(
+            matches!(res.status.as_u16(), 400 | 404),
+            "{path}: {}",
+            res.text()
+        );
+    }
+}
+
+#[tokio::test]
+async fn cancelling_a_job_keeps_a_partial_imports_rows_and_undoes_an_all_or_nothing_ones() {
+    let app = spawn_app_with(shared().await.redis.port, &[("IMPORT_SYNC_ROWS", "10")]).await;
+    let (_admin, group, user) = app.seed_team().await;
+    let csv = rows(group, 40_000);
+    for (query, kept) in [("", false), ("?partial=true", true)] {
+        let before = held(&app, user.id).await;
+        let res = import(&app, &user, &user.auth(), query, &csv).await;
+        assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text());
+        let id = res.json()["data"]["id"].as_u64().expect("a job id");
+        // Once some rows are in.
+        eventually(Duration::from_secs(20), || async {
+            (held(&app, user.id).await > before).then_some(())
+        })
+        .await
+        .expect("the job writes");
+        let res = app
+            .call(Method::DELETE, &format!("/jobs/{id}"), &user.auth(), None)
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        let job = ended(&app, id, &user.auth(), Duration::from_secs(30)).await;
+        assert_eq!(job["status"], "cancelled", "{job}");
+        let created = job["created"].as_u64().expect("created");
+        let now = held(&app, user.id).await;
+        assert_eq!(
+            now - before,
+            created,
+            "{query}: what it says it kept is what is there"
+        );
+        if kept {
+            assert!(created > 0 && created < 40_000, "{job}");
+        } else {
+            assert_eq!(created, 0, "an all-or-nothing import keeps nothing: {job}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_job_whose_api_is_killed_is_taken_over_and_writes_every_row_once() {
+    let (mut child, remote) = spawn_child_api(&[("IMPORT_SYNC_ROWS", "10")]).await;
+    // A second api on the same data, to take the job over.
+    let prefix = remote.keys.prefix().to_owned();
+    let app = spawn_app_on(shared().await.redis.port, &prefix, &[]).await;
+    let (_admin, group, user) = app.seed_team().await;
+    let res = import(&remote, &user, &user.auth(), "", &rows(group, 60_000)).await;
+    assert_eq!(
+        res.status,
+        StatusCode::ACCEPTED,
+        "{}\n{}",
+        res.text(),
+        child.output()
+    );
+    let id = res.json()["data"]["id"].as_u64().expect("a job id");
+    eventually(Duration::from_secs(20), || async {
+        (held(&app, user.id).await > 0).then_some(())
+    })
+    .await
+    .expect("the job writes");
+    child.signal(libc::SIGKILL);
+    child.wait_for_exit(Duration::from_secs(10)).await;
+    let midway = held(&app, user.id).await;
+    assert!(
+        midway < 60_000,
+        "the kill came too late to test anything ({midway} rows)"
+    );
+    let job = ended(&app, id, &user.auth(), Duration::from_secs(60)).await;
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(job["created"], 60_000);
+    assert_eq!(held(&app, user.id).await, 60_000, "every row once");
+    let mut redis = app.redis().await;
+    let claims: u64 = redis::cmd("HGET")
+        .arg(app.keys.job(id))
+        .arg("claims")
+        .query_async(&mut redis)
+        .await
+        .expect("claims");
+    assert_eq!(claims, 1, "taken over once");
+}
+
+#[tokio::test]
+async fn an_import_sent_again_with_its_idempotency_key_writes_once() {
+    let app = spawn_app().await;
+    let (_admin, group, user) = app.seed_team().await;
+    let csv = rows(group, 5);
+    let auth = user.auth().header().expect("credentials");
+    let headers = [
+        (auth.0, auth.1.as_str()),
+        ("content-type", "text/csv"),
+        ("idempotency-key", "import-1"),
+    ];
+    let first = app
+        .request(Method::POST, &import_path(&user, ""), &headers, csv.clone())
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
+    let again = app
+        .request(Method::POST, &import_path(&user, ""), &headers, csv.clone())
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.text());
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.json()["data"]["id"], first.json()["data"]["id"]);
+    assert_eq!(held(&app, user.id).await, 5);
+    let other = app
+        .request(
+            Method::POST,
+            &import_path(&user, ""),
+            &headers,
+            rows(group, 6),
+        )
+        .await;
+    assert_eq!(
+        other.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        other.text()
+    );
+}
+
+#[tokio::test]
+async fn a_hundred_thousand_tasks_exported_and_imported_come_back_the_same() {
+    let app = spawn_app().await;
+    let (_admin, group, from) = app.seed_team().await;
+    let to = app.seed_user("user", &[group]).await;
+    let mut redis = app.redis().await;
+    bulk::seed_labelled_tasks(
+        &mut redis,
+        &app.keys,
+        from.id,
+        group,
+        99_990,
+        Some("=risky"),
+    )
+    .await;
+    // And ten a spreadsheet would run, break or mangle.
+    const STATES: [&str; 3] = ["todo", "in_progress", "done"];
+    for (i, title) in [
+        "=1+1",
+        "+SUM(A1)",
+        "-2",
+        "@x",
+        "\ttab",
+        "'quote",
+        "a,\"b\"\r\nc",
+        "semi;colon",
+        "ünï ✓",
+        " spaced ",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let res = app
+            .call(
+                Method::POST,
+                &format!("/users/{}/tasks", from.id),
+                &Auth::Owner,
+                Some(serde_json::json!({
+                    "title": title, "group_id": group, "information": format!("=cmd|' /C calc'!A{i}"),
+                    "labels": ["a,b", "=x", "q;4"], "priority": 1 + i % 3,
+                    "state": STATES[i % 3], "deadline": "2027-03-04",
+                })),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    }
+    let export = app
+        .call(
+            Method::GET,
+            &format!("/users/{}/tasks/export", from.id),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(export.status, StatusCode::OK);
+    let res = app
+        .upload(
+            &format!("/users/{}/tasks/import", to.id),
+            &Auth::Owner,
+            "text/csv",
+            export.body.clone(),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text());
+    let id = res.json()["data"]["id"].as_u64().expect("a job id");
+    let job = ended(&app, id, &Auth::Owner, Duration::from_secs(120)).await;
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(
+        job["ignored_columns"],
+        serde_json::json!([
+            "id",
+            "user_id",
+            "created_at",
+            "updated_at",
+            "created_by",
+            "completed_at"
+        ])
+    );
+    let fields = |t: &Value| {
+        [
+            "title",
+            "priority",
+            "deadline",
+            "information",
+            "group_id",
+            "state",
+            "status",
+            "labels",
+        ]
+        .map(|f| t[f].clone())
+    };
+    let page = |user: u64| {
+        let app = &app;
+        async move {
+            // A list read by id for the first time builds its index first
+            // (503 with Retry-After meanwhile).
+            eventually(Duration::from_secs(60), || async {
+                let res = app
+                    .call(
+                        Method::GET,
+                        &format!("/users/{user}/tasks/export?format=json"),
+                        &Auth::Owner,
+                        None,
+                    )
+                    .await;
+                res.json()["data"]["tasks"].as_array().cloned()
+            })
+            .await
+            .expect("the export answers")
+        }
+    };
+    let (a, b) = (page(from.id).await, page(to.id).await);
+    assert_eq!(a.len(), 100_000);
+    assert_eq!(b.len(), 100_000);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(fields(x), fields(y), "{x} came back as {y}");
+    }
+}
