@@ -131,7 +131,7 @@
 //! | `P job:{id}:errors` | list | the first 100 rows it reports: `{"row","field","message"}` (found by the api before the job opened) or `{"row","code"}` (refused by a create step) |
 //! | `P job:{id}:made` | list | ids of the rows an all-or-nothing import made so far, undone if it fails or is cancelled; deleted when it ends |
 //! | `P jobs:active` / `P jobs:by:{principal}` | set | ids of the jobs not ended: all of them (what the apis look at for a job to take over) / one principal's (`owner` or a user id: at most 3 each) |
-//! | `P seq:jobs` | string | last job id handed out |
+//! | `P seq:jobs` | string | last job id handed out; kept by a restore, but not durable (after a loss of Redis ids start again: no job outlives a restore, and the `Idempotency-Key` records that name jobs go with the data) |
 //! | `P meta:ids_run` | string | the run id of the Redis server on which syncd last checked the id counters against PostgreSQL; the create scripts refuse while it names another server (Redis restarted and may have lost its last second) |
 //! | `P meta:order` | string | the layout of the order indexes, `2` (see `crate::order::LAYOUT`): set by a restore, or by the api's first start after retiring the indexes of earlier layouts, which every write kept for every user and group (`1`: every order in `…:order`; `P tasks:order`), in steps (`api/src/bootstrap.rs`) |
 //! | `P meta:flushes` | string | the number of the last flush whose clear this Redis saw (PostgreSQL's `sync_state.flushes` counts the committed ones); smaller than PostgreSQL's after a restart: Redis lost a flushed state, and syncd reconciles it |

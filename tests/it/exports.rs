@@ -274,6 +274,7 @@ fn memory_kb(pid: i32, field: &str) -> u64 {
 
 #[tokio::test]
 async fn exporting_a_million_tasks_leaves_the_api_processs_peak_memory_flat() {
+    let _heavy = taskmaster_tests::heavy().await;
     // The api in a process of its own, so that its memory is its own.
     let (api, app) = spawn_child_api(&[]).await;
     let (_admin, group, user) = app.seed_team().await;

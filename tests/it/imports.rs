@@ -499,6 +499,7 @@ async fn a_large_import_runs_as_a_job_that_only_its_creator_and_the_owner_see() 
 
 #[tokio::test]
 async fn cancelling_a_job_keeps_a_partial_imports_rows_and_undoes_an_all_or_nothing_ones() {
+    let _heavy = taskmaster_tests::heavy().await;
     let app = spawn_app_with(shared().await.redis.port, &[("IMPORT_SYNC_ROWS", "10")]).await;
     let (_admin, group, user) = app.seed_team().await;
     let csv = rows(group, 40_000);
@@ -513,12 +514,18 @@ async fn cancelling_a_job_keeps_a_partial_imports_rows_and_undoes_an_all_or_noth
         })
         .await
         .expect("the job writes");
+        app.watch_slow_log(30).await;
         let res = app
             .call(Method::DELETE, &format!("/jobs/{id}"), &user.auth(), None)
             .await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.text());
         let job = ended(&app, id, &user.auth(), Duration::from_secs(30)).await;
         assert_eq!(job["status"], "cancelled", "{job}");
+        let slow = app.own_slow_log(30).await;
+        assert!(
+            slow.is_empty(),
+            "a step of undoing held Redis 30 ms or more: {slow:?}"
+        );
         let created = job["created"].as_u64().expect("created");
         let now = held(&app, user.id).await;
         assert_eq!(
@@ -536,6 +543,7 @@ async fn cancelling_a_job_keeps_a_partial_imports_rows_and_undoes_an_all_or_noth
 
 #[tokio::test]
 async fn a_job_whose_api_is_killed_is_taken_over_and_writes_every_row_once() {
+    let _heavy = taskmaster_tests::heavy().await;
     let (mut child, remote) = spawn_child_api(&[("IMPORT_SYNC_ROWS", "10")]).await;
     // A second api on the same data, to take the job over.
     let prefix = remote.keys.prefix().to_owned();
@@ -616,6 +624,7 @@ async fn an_import_sent_again_with_its_idempotency_key_writes_once() {
 
 #[tokio::test]
 async fn a_hundred_thousand_tasks_exported_and_imported_come_back_the_same() {
+    let _heavy = taskmaster_tests::heavy().await;
     let app = spawn_app().await;
     let (_admin, group, from) = app.seed_team().await;
     let to = app.seed_user("user", &[group]).await;
@@ -669,6 +678,8 @@ async fn a_hundred_thousand_tasks_exported_and_imported_come_back_the_same() {
         )
         .await;
     assert_eq!(export.status, StatusCode::OK);
+    // Each step of the job is short (as the create batches are).
+    app.watch_slow_log(30).await;
     let res = app
         .upload(
             &format!("/users/{}/tasks/import", to.id),
@@ -681,6 +692,8 @@ async fn a_hundred_thousand_tasks_exported_and_imported_come_back_the_same() {
     let id = res.json()["data"]["id"].as_u64().expect("a job id");
     let job = ended(&app, id, &Auth::Owner, Duration::from_secs(120)).await;
     assert_eq!(job["status"], "done", "{job}");
+    let slow = app.own_slow_log(30).await;
+    assert!(slow.is_empty(), "Redis was held 30 ms or more: {slow:?}");
     assert_eq!(
         job["ignored_columns"],
         serde_json::json!([
@@ -731,4 +744,50 @@ async fn a_hundred_thousand_tasks_exported_and_imported_come_back_the_same() {
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(fields(x), fields(y), "{x} came back as {y}");
     }
+}
+
+#[tokio::test]
+async fn a_caller_runs_at_most_three_imports_at_once() {
+    let _heavy = taskmaster_tests::heavy().await;
+    let app = spawn_app_with(shared().await.redis.port, &[("IMPORT_SYNC_ROWS", "10")]).await;
+    let (_admin, group, user) = app.seed_team().await;
+    let csv = rows(group, 20_000);
+    let auth = user.auth();
+    // Sent together: three are taken (two run, one waits queued), the
+    // fourth is refused until one ends.
+    let sent = futures_util::future::join_all(
+        (0..4).map(|_| import(&app, &user, &auth, "?partial=true", &csv)),
+    )
+    .await;
+    let mut statuses: Vec<u16> = sent.iter().map(|r| r.status.as_u16()).collect();
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [202, 202, 202, 429],
+        "{:?}",
+        sent.iter().map(TestResponse::text).collect::<Vec<_>>()
+    );
+    let refused = sent
+        .iter()
+        .find(|r| r.status.as_u16() == 429)
+        .expect("one refused");
+    assert!(
+        refused.json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("At most 3 imports")
+    );
+    for res in sent.iter().filter(|r| r.status.as_u16() == 202) {
+        let id = res.json()["data"]["id"].as_u64().expect("a job id");
+        let job = ended(&app, id, &user.auth(), Duration::from_secs(60)).await;
+        assert_eq!(job["status"], "done", "{job}");
+    }
+    assert_eq!(held(&app, user.id).await, 60_000);
+    let res = import(&app, &user, &user.auth(), "?partial=true", &rows(group, 5)).await;
+    assert_eq!(
+        res.status,
+        StatusCode::CREATED,
+        "once they ended: {}",
+        res.text()
+    );
 }

@@ -16,6 +16,7 @@ const TASKS: u64 = 1_000_000;
 
 #[tokio::test]
 async fn a_million_tasks_page_at_once_and_the_owners_statistics_never_hold_redis_or_the_lease() {
+    let _heavy = taskmaster_tests::heavy().await;
     let server = tokio::task::spawn_blocking(RedisServer::start)
         .await
         .expect("joined")

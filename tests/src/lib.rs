@@ -186,6 +186,15 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// Held by the tests that load the machine hard (a million rows, imports
+/// of tens of thousands) and by those that measure Redis's latency: on
+/// two cores, one of each at a time, so that a latency bound is not
+/// broken by another test's load.
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    HEAVY.lock().await
+}
+
 /// Starts an api on the shared Redis with a key prefix of its own.
 pub async fn spawn_app() -> TestApp {
     let shared = shared().await;

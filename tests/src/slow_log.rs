@@ -24,7 +24,8 @@ impl TestApp {
     }
 
     /// Redis's slow log since [`TestApp::watch_slow_log`]: each entry's
-    /// microseconds and its first three arguments.
+    /// microseconds and its first four arguments (a script's fourth is its
+    /// key prefix).
     pub async fn slow_log(&self) -> Vec<(u64, String)> {
         let mut redis = self.redis().await;
         let entries: Vec<redis::Value> = redis::cmd("SLOWLOG")
@@ -46,7 +47,7 @@ impl TestApp {
                 let command = match fields.get(3) {
                     Some(redis::Value::Array(args)) => args
                         .iter()
-                        .take(3)
+                        .take(4)
                         .map(|a| match a {
                             redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
                             other => format!("{other:?}"),
@@ -57,6 +58,18 @@ impl TestApp {
                 };
                 Some((micros, command))
             })
+            .collect()
+    }
+
+    /// [`TestApp::slow_log`]'s entries of this app's own commands (the
+    /// slow log is the whole server's, and its threshold the last one a
+    /// test set).
+    pub async fn own_slow_log(&self, ms: u64) -> Vec<(u64, String)> {
+        let prefix = self.keys.prefix().to_owned();
+        self.slow_log()
+            .await
+            .into_iter()
+            .filter(|(micros, command)| *micros >= ms * 1000 && command.contains(&prefix))
             .collect()
     }
 }

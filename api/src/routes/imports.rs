@@ -91,6 +91,11 @@ pub async fn import(
                 .job(id)
                 .await?
                 .ok_or_else(|| ApiError::Internal("an opened job is gone".into()))?;
+            // A key's record names a job of the same principal; anything
+            // else is not this request's job.
+            if !report::visible_to(&record, &who.creator, caller.is_owner()) {
+                return Err(idempotency::mismatch());
+            }
             let mut response = answer(&report::answer(&record));
             if again {
                 response.headers_mut().insert(
