@@ -25,6 +25,10 @@ pub struct Services {
     /// Turns of the background import jobs this process runs at once
     /// (see [`crate::import::job`]).
     pub imports: Arc<tokio::sync::Semaphore>,
+    /// Turns of the import requests this process reads and judges at once
+    /// (each holds its file and its rows: a burst of uploads cannot take
+    /// the memory of more than a few).
+    pub uploads: Arc<tokio::sync::Semaphore>,
 }
 
 impl Services {
@@ -35,6 +39,7 @@ impl Services {
             imports: Arc::new(tokio::sync::Semaphore::new(
                 crate::import::job::JOBS_AT_ONCE,
             )),
+            uploads: Arc::new(tokio::sync::Semaphore::new(crate::import::UPLOADS_AT_ONCE)),
         }
     }
 }

@@ -791,3 +791,72 @@ async fn a_caller_runs_at_most_three_imports_at_once() {
         res.text()
     );
 }
+
+#[tokio::test]
+async fn a_burst_of_uploads_is_read_four_at_a_time_and_the_rest_told_to_retry() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app().await;
+    let (_admin, group, user) = app.seed_team().await;
+    let auth = user.auth().header().expect("credentials");
+    // Uploads whose bodies never finish hold the four turns (six, so that
+    // the four are taken whichever of them the server reads first).
+    let mut slow = Vec::new();
+    for _ in 0..6 {
+        let mut conn = tokio::net::TcpStream::connect(app.addr)
+            .await
+            .expect("connect");
+        let head = format!(
+            "POST /users/{}/tasks/import HTTP/1.1\r\nhost: x\r\n{}: {}\r\n\
+             content-type: text/csv\r\ncontent-length: 1000000\r\n\r\ntitle,group_id\n",
+            user.id, auth.0, auth.1
+        );
+        conn.write_all(head.as_bytes()).await.expect("write");
+        slow.push(conn);
+    }
+    // Six race for four turns: once two are refused, four hold theirs.
+    let mut answered = vec![false; slow.len()];
+    for _ in 0..500 {
+        for (conn, done) in slow.iter_mut().zip(answered.iter_mut()) {
+            use tokio::io::AsyncReadExt;
+            let mut buf = [0u8; 64];
+            if !*done
+                && let Ok(Ok(n)) =
+                    tokio::time::timeout(Duration::from_millis(5), conn.read(&mut buf)).await
+            {
+                assert!(
+                    buf[..n].starts_with(b"HTTP/1.1 429"),
+                    "{:?}",
+                    String::from_utf8_lossy(&buf[..n])
+                );
+                *done = true;
+            }
+        }
+        if answered.iter().filter(|d| **d).count() == 2 {
+            break;
+        }
+    }
+    assert_eq!(
+        answered.iter().filter(|d| **d).count(),
+        2,
+        "two of six refused"
+    );
+    let refused = eventually(Duration::from_secs(10), || async {
+        let res = import(&app, &user, &user.auth(), "", &rows(group, 1)).await;
+        (res.status == StatusCode::TOO_MANY_REQUESTS).then_some(res)
+    })
+    .await
+    .expect("a fifth upload is refused while four are read");
+    assert!(refused.text().contains("retry"), "{}", refused.text());
+    assert_eq!(held(&app, user.id).await, 0);
+    // As the slow ones go, turns come back.
+    drop(slow);
+    let res = eventually(Duration::from_secs(10), || async {
+        let res = import(&app, &user, &user.auth(), "", &rows(group, 1)).await;
+        (res.status == StatusCode::CREATED).then_some(res)
+    })
+    .await;
+    assert!(
+        res.is_some(),
+        "an upload is taken again once the others ended"
+    );
+}

@@ -38,6 +38,9 @@ pub use parse::{FileError, Parsed};
 pub const REPORT_MAX: usize = 100;
 /// Most imports one principal may have running at once.
 pub const ACTIVE_PER_PRINCIPAL: usize = 3;
+/// Import requests one api process reads and judges at once; one more is
+/// 429 at once (a file of 20 MiB and its rows are about 100 MB).
+pub const UPLOADS_AT_ONCE: usize = 4;
 
 /// How an import treats a refused row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

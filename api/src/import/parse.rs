@@ -26,6 +26,11 @@ use crate::task_body::{CreateTask, NewTask};
 /// longer cell is a row error, not a field the rules judge.
 pub const MAX_CELL: usize = 64 * 1024;
 
+/// The most data rows a file may hold: twice the default task quota of a
+/// user, and a bound on what a file of tiny rows costs the api's memory
+/// (each row is held judged while its job runs).
+pub const MAX_ROWS: usize = 200_000;
+
 /// A file that cannot be read as a task table.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FileError {
@@ -53,6 +58,9 @@ pub enum FileError {
     /// 422.
     #[error("The file has a header but no rows")]
     NoRows,
+    /// 422.
+    #[error("The file holds more than {MAX_ROWS} rows: split it")]
+    TooManyRows,
 }
 
 impl FileError {
@@ -180,6 +188,9 @@ pub fn parse(file: &[u8], default_group: Option<u64>) -> Result<Parsed, FileErro
         let record = record.map_err(csv_error)?;
         if record.iter().all(|cell| cell.trim().is_empty()) {
             continue;
+        }
+        if rows.len() == MAX_ROWS {
+            return Err(FileError::TooManyRows);
         }
         let number = record.position().map_or(0, csv::Position::line);
         rows.push(Row {
@@ -526,6 +537,21 @@ mod tests {
         for (file, wanted) in cases {
             assert_eq!(parse(file, None).err(), Some(wanted), "{file:?}");
         }
+    }
+
+    #[test]
+    fn a_file_of_more_rows_than_the_limit_is_refused_whole() {
+        let mut file = String::from("title\n");
+        file.push_str(&"a\n".repeat(MAX_ROWS));
+        assert_eq!(
+            parse(file.as_bytes(), None).map(|p| p.rows.len()).ok(),
+            Some(MAX_ROWS)
+        );
+        file.push_str("one more\n");
+        assert_eq!(
+            parse(file.as_bytes(), None).err(),
+            Some(FileError::TooManyRows)
+        );
     }
 
     #[test]

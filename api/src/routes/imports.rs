@@ -47,6 +47,16 @@ pub async fn import(
         return Err(user_not_found());
     }
     let options = Options::from_query(&query)?;
+    let _turn = state
+        .services
+        .uploads
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::TooManyConnections(
+                "Too many imports are being read at once; retry in a few seconds".into(),
+            )
+        })?;
     let file = read_file(&state, &headers, body).await?;
     let principal = idempotency::principal(&caller);
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());

@@ -208,6 +208,7 @@ pub const OPERATIONS: &[Operation] = &[
     .upload()
     .answers(201, "ImportJob")
     .idempotent()
+    .leads_to("/jobs/{id}", &[("id", "$response.body#/data/id")])
     .errors(&[400, 403, 404, 409, 413, 415, 422]),
     op(
         Post,
