@@ -3,8 +3,9 @@
 #   * an import of BENCH_IMPORT_ROWS (100,000) rows, from the upload to its
 #     job's end, in rows/s, against the ceiling: `redis-cli --pipe` loading
 #     the same keys the import wrote (each row, its two set entries, its
-#     dirty mark, its change log entry and its list version), in the same
-#     run (target: the import takes at most twice as long);
+#     dirty mark, its change log entry, its label index entries and its
+#     list version), in the same run (target: the import takes at most
+#     twice as long);
 #   * an export of BENCH_EXPORT_ROWS (1,000,000) tasks as CSV and as JSON,
 #     in rows/s, with the api process's peak memory before and after.
 # Not a test: run it by hand (`./deploy/bench-import.sh`).
@@ -74,10 +75,12 @@ import_once() { # import_once USER_ID -> seconds on stdout
 }
 
 # The ceiling's commands: what the import of user USER wrote, under
-# another prefix (the same keys' shapes, none of them there yet).
+# another prefix (the same keys' shapes, none of them there yet): each
+# row, its user's and group's set entries, its dirty mark, its change log
+# entry, its labels in the group's label index, its user's list version.
 ceiling_commands() { # ceiling_commands USER ROUND
     python3 - "$REDIS_PORT" "$1" "$2" "$WORK/ceiling.resp" <<'PY'
-import socket, sys
+import json, socket, sys
 port, user, rnd, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 s = socket.create_connection(("127.0.0.1", port))
 f = s.makefile("rb")
@@ -109,6 +112,9 @@ with open(out, "wb") as o:
         rows = cmd("MGET", *[b"b:task:" + t for t in chunk])
         for t, row in zip(chunk, rows):
             group = row.split(b'"group_id":')[1].split(b",")[0]
+            for label in json.loads(row)["labels"]:
+                o.write(resp(["SADD", P.encode() + b"group:" + group + b":label:" + label.encode(), t]))
+                o.write(resp(["HINCRBY", P.encode() + b"group:" + group + b":labels", label, 1]))
             o.write(resp(["SET", P.encode() + b"task:" + t, row]))
             o.write(resp(["SADD", f"{P}user:{user}:tasks", t]))
             o.write(resp(["SADD", P.encode() + b"group:" + group + b":tasks", t]))

@@ -5,7 +5,8 @@
 //! Each step makes up to [`STEP_ROWS`] creates with `create_tasks.lua`'s
 //! code and moves the job's cursor in the same atomic step, so a job
 //! taken over goes on from the first row not written, never writing one
-//! twice.
+//! twice. Two steps are in flight at a time, so that Redis never waits
+//! for the api between them.
 //!
 //! * The api that opened a job runs it: in the request for a small file,
 //!   in the background otherwise, at most [`JOBS_AT_ONCE`] per process
@@ -21,17 +22,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
+
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use taskmaster_shared::domain::UserId;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::parse::{self, Parsed};
-use crate::store::{JobOp, JobRecord, NewCreate, NewTaskRow, Refusal, Store};
+use crate::store::{JobOp, JobRecord, NewCreate, NewTaskRow, Refusal, Store, Written};
 use crate::task_body::NewTask;
 
-/// Creates per step: about 3 ms of Redis each (measured with the slow
-/// log, see `docs/performance.md`).
-pub const STEP_ROWS: usize = 200;
+/// Creates per step: the create batcher's largest batch
+/// (`crate::creates::MAX_BATCH`), about 2.5 ms of Redis (see
+/// `docs/performance.md`).
+pub const STEP_ROWS: usize = crate::creates::MAX_BATCH;
 /// Rows deleted per step of undoing.
 pub const UNDO_ROWS: usize = 200;
 /// Background jobs one api process runs at once.
@@ -161,9 +165,10 @@ async fn write(
     let created_by = user_of(record, "created_by");
     let context = field(record, "context");
     let mut done: usize = field(record, "done").parse().unwrap_or(0);
-    while done < rows.rows.len() {
+    // The next step's creates are built while Redis runs this one.
+    let build = |from: usize| {
         let now = crate::clock::now();
-        let (mut creates, mut numbers, mut after) = (Vec::new(), Vec::new(), done);
+        let (mut creates, mut numbers, mut after) = (Vec::new(), Vec::new(), from);
         while after < rows.rows.len() && creates.len() < STEP_ROWS {
             let row = &rows.rows[after];
             if let Ok(task) = &row.task {
@@ -175,22 +180,87 @@ async fn write(
             }
             after += 1;
         }
-        match store
-            .import_step((id, token), (done, after), &numbers, &creates, &now)
-            .await?
-        {
-            Ok(_) => done = after,
-            Err(Refusal::JobMoved(_) | Refusal::JobEnded(_) | Refusal::JobTaken) => return Ok(()),
-            Err(Refusal::JobGone) => return Ok(()),
-            Err(other) => {
-                tracing::error!(job = id, refusal = ?other, "import step refused");
-                return Ok(());
-            }
+        Step {
+            now,
+            creates,
+            numbers,
+            after,
         }
+    };
+    // Two steps are in flight at a time: while Redis runs one, the next
+    // waits on its socket, and the api builds and sends the one after as
+    // soon as an answer comes, so Redis never waits for the api. A step
+    // names the cursor the one before it leaves, so none can run out of
+    // turn: one that reached Redis first is refused (`JobMoved`), and the
+    // job is read again and goes on from its cursor.
+    let mut in_flight = futures_util::stream::FuturesOrdered::new();
+    let mut sent = done;
+    loop {
+        while in_flight.len() < 2 && sent < rows.rows.len() {
+            let step = build(sent);
+            let before = sent;
+            sent = step.after;
+            in_flight.push_back(async move {
+                let written = send(store, (id, token), &step, before).await;
+                (step.after, written)
+            });
+        }
+        let Some((after, written)) = in_flight.next().await else {
+            break;
+        };
+        if !go_on(id, written?) {
+            // What is still in flight is refused too (its cursor is gone).
+            while in_flight.next().await.is_some() {}
+            return Ok(());
+        }
+        done = after;
     }
+    debug_assert_eq!(done, rows.rows.len());
     let now = crate::clock::now();
     let _ = store.job_control(JobOp::Finish, id, token, &now).await?;
     Ok(())
+}
+
+/// Sends `step` of job `id`, from cursor `before`.
+async fn send(
+    store: &Store,
+    (id, token): (u64, &str),
+    step: &Step,
+    before: usize,
+) -> Result<Written<Vec<Written<u64>>>, crate::store::StoreError> {
+    store
+        .import_step(
+            (id, token),
+            (before, step.after),
+            &step.numbers,
+            &step.creates,
+            &step.now,
+        )
+        .await
+}
+
+/// Whether a step's answer lets the job go on; a refusal means it
+/// stopped, moved or is another api's now (the caller reads it again).
+fn go_on(id: u64, written: Written<Vec<Written<u64>>>) -> bool {
+    match written {
+        Ok(_) => true,
+        Err(Refusal::JobMoved(_) | Refusal::JobEnded(_) | Refusal::JobTaken | Refusal::JobGone) => {
+            false
+        }
+        Err(other) => {
+            tracing::error!(job = id, refusal = ?other, "import step refused");
+            false
+        }
+    }
+}
+
+/// One step's creates, their rows' numbers, the time they carry, and the
+/// cursor after them.
+struct Step {
+    now: String,
+    creates: Vec<NewCreate>,
+    numbers: Vec<u64>,
+    after: usize,
 }
 
 /// The create of one imported row, as `POST /users/{id}/tasks` makes it.

@@ -117,6 +117,8 @@ local last = redis.call('INCRBY', P .. 'seq:tasks', #accepted)
 local ids, rows = {}, {}
 local of_user, users, of_group, groups = {}, {}, {}, {}
 local order_of_user, order_of_group = {}, {}
+-- The new tasks of each group and label: `{gid}\n{label}` → {gid, label, ids}.
+local labelled = {}
 for j, i in ipairs(accepted) do
   local b = 5 + i * 14
   local uid, gid = ARGV[b], ARGV[b + 1]
@@ -137,15 +139,32 @@ for j, i in ipairs(accepted) do
     groups[#groups + 1] = gid
   end
   table.insert(of_group[gid], id)
-  local id16 = string.format('%016d', last - #accepted + j)
-  local entry = {id16, ARGV[b + 11]}
-  table.insert(order_of_user[uid], entry)
-  table.insert(order_of_group[gid], entry)
-  if ARGV[b + 9] ~= '' then index_labels(id, gid, split_labels(ARGV[b + 9]), true) end
+  -- Its place in `accepted`: add_orders builds its members only for a
+  -- user or group that keeps an order index.
+  table.insert(order_of_user[uid], j)
+  table.insert(order_of_group[gid], j)
+  if ARGV[b + 9] ~= '' then
+    for _, l in ipairs(split_labels(ARGV[b + 9])) do
+      local key = gid .. '\n' .. l
+      local entry = labelled[key]
+      if not entry then
+        entry = {gid, l, {}}
+        labelled[key] = entry
+      end
+      table.insert(entry[3], id)
+    end
+  end
+end
+-- The label index: one SADD and one HINCRBY per label of a group, not per
+-- task (what index_labels in common.lua does for one task).
+for _, e in pairs(labelled) do
+  local added = redis.call('SADD', k('group', e[1], 'label', e[2]), unpack(e[3]))
+  if added > 0 then redis.call('HINCRBY', k('group', e[1], 'labels'), e[2], added) end
 end
 -- New tasks' members in the order indexes one user or group keeps
--- (scope: its row key; entries: {id in 16 digits, member heads} per task;
--- see order_put in common.lua), one ZADD per index.
+-- (scope: its row key; entries: the tasks' places in `accepted`, whose
+-- member heads are their creates' arguments; see order_put in
+-- common.lua), one ZADD per index.
 local function add_orders(scope, entries)
   local kinds = redis.call('HKEYS', scope .. ':sorts')
   if #kinds == 0 then return end
@@ -153,17 +172,18 @@ local function add_orders(scope, entries)
   for _, kind in ipairs(kinds) do
     if SORT_KINDS[kind] then wanted[kind] = {} end
   end
-  for _, e in ipairs(entries) do
+  for _, j in ipairs(entries) do
+    local id16 = string.format('%016d', last - #accepted + j)
     local ids = wanted.i
     if ids then
       ids[#ids + 1] = 0
-      ids[#ids + 1] = 'i' .. e[1]
+      ids[#ids + 1] = 'i' .. id16
     end
-    for head in string.gmatch(e[2], '[^\n]+') do
+    for head in string.gmatch(ARGV[5 + accepted[j] * 14 + 11], '[^\n]+') do
       local list = wanted[string.sub(head, 1, 1)]
       if list then
         list[#list + 1] = 0
-        list[#list + 1] = head .. e[1]
+        list[#list + 1] = head .. id16
       end
     end
   end
