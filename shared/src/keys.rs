@@ -127,7 +127,7 @@
 //! | `P maintenance` | string | present while a restore runs; the api answers 503 |
 //! | `P leaving` | hash | leaves of a group whose tasks are still moving: `{uid}:{gid}` → `{u|g} {cursor} {unix seconds}`, the set whose `SSCAN` finds the user's tasks in the group (the user's `u`, the group's `g`: the smaller), how far it got, and when its last step ran. A member's removal takes the membership at once and moves the tasks in steps of at most 100 (`leave_step` in `api/src/store/lua/leave.lua`), so the request that removed it runs the steps and deletes the record at the last; an api resumes a record no step touched for 10 seconds (one stopped midway). Not durable: a restore writes one for each user whose tasks lie in a group it is not in, so the leave finishes after it too |
 //! | `P job:{id}` | hash | a background job (`POST /users/{id}/tasks/import` of more than `IMPORT_SYNC_ROWS` rows, and every import while it runs): `id kind status phase mode user creator admin group context rows_total done created failed errors_total unknown_columns ignored_columns token beat claims created_at started_at finished_at reason undo_to`. `status`: `queued`, `running`, `undoing` (an all-or-nothing import deleting what it made), `done`, `failed`, `cancelled`; `done` the rows before the next to write (the cursor); `token` its holder's (the api running it), `beat` that holder's last heartbeat (ms, Redis's clock): an api takes over a job whose beat is 10 s old (`api/src/import/job.rs`). The job's steps (`import_step.lua`: its creates, exactly as `create_tasks.lua` makes them, and its progress, in one step) refuse a token that is not the job's. Expires 7 days after it ends. Not durable: a Redis loss or a restore forgets every job (the rows it wrote are tasks like any other) |
-//! | `P job:{id}:file` | string | the file an active import reads (so that another api can take the job over); deleted when it ends |
+//! | `P job:{id}:file` | string | the file an active import reads (so that another api can take the job over); deleted when it ends. Stored first as `P job:upload:{token}` (TTL 1 h) by a plain `SET`, which Redis takes without copying, and renamed by the script that opens the job |
 //! | `P job:{id}:errors` | list | the first 100 rows it reports: `{"row","field","message"}` (found by the api before the job opened) or `{"row","code"}` (refused by a create step) |
 //! | `P job:{id}:made` | list | ids of the rows an all-or-nothing import made so far, undone if it fails or is cancelled; deleted when it ends |
 //! | `P jobs:active` / `P jobs:by:{principal}` | set | ids of the jobs not ended: all of them (what the apis look at for a job to take over) / one principal's (`owner` or a user id: at most 3 each) |
@@ -423,6 +423,11 @@ impl Keys {
     /// `P job:{id}:file`: the file an import job reads.
     pub fn job_file(&self, id: u64) -> String {
         self.k(format_args!("job:{id}:file"))
+    }
+
+    /// `P job:upload:{token}`: an import's file until its job opens.
+    pub fn job_upload(&self, token: &str) -> String {
+        self.k(format_args!("job:upload:{token}"))
     }
 
     /// `P job:{id}:errors`: the first rows a job reports wrong.

@@ -33,19 +33,8 @@ async fn group_labels(app: &TestApp, group: u64, auth: &Auth) -> BTreeMap<String
 
 /// The group's tasks, as the owner reads them.
 async fn group_tasks(app: &TestApp, group: u64) -> Vec<Value> {
-    let res = app
-        .call(
-            Method::GET,
-            &format!("/groups/{group}/tasks"),
-            &Auth::Owner,
-            None,
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-    res.json()["data"]["tasks"]
-        .as_array()
-        .expect("tasks")
-        .clone()
+    app.owner_list(&format!("/groups/{group}/tasks"), "tasks")
+        .await
 }
 
 /// The labels of the group's tasks counted from the tasks themselves.

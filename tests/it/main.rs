@@ -18,6 +18,7 @@ mod groups;
 mod health;
 mod http;
 mod idempotency;
+mod import_jobs;
 mod imports;
 mod label_index;
 mod labels;

@@ -3,43 +3,21 @@
 //! with every log at `debug`, goes through every account operation, good
 //! and bad, and its whole output is searched.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use hyper::{Method, StatusCode};
 use serde_json::json;
-use taskmaster_tests::{
-    Auth, ChildProcess, OWNER_PASSWORD, RedisServer, TestApp, eventually, free_port, shared, unique,
-};
+use taskmaster_tests::{Auth, OWNER_PASSWORD, spawn_child_api, unique};
 
 #[tokio::test]
 async fn no_password_or_token_reaches_a_log_line_or_a_list() {
-    let shared = shared().await;
-    let port = free_port();
-    let prefix = format!("t{}:", unique());
-    let vars: HashMap<String, String> = [
-        ("SERVER_HOST", "127.0.0.1".to_owned()),
-        ("SERVER_PORT", port.to_string()),
-        ("REDIS_URL", RedisServer::api_url(shared.redis.port)),
-        ("REDIS_KEY_PREFIX", prefix.clone()),
-        ("OWNER_PASSWORD", OWNER_PASSWORD.to_owned()),
-        ("REGISTRATION", "open".to_owned()),
-        ("RUST_LOG", "debug".to_owned()),
-        ("LOG_FORMAT", "json".to_owned()),
-        ("API_WORKER_THREADS", "1".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let mut api = ChildProcess::spawn("taskmaster-api", &vars).expect("api starts");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let app = TestApp::at(addr, shared.redis.port, &prefix);
-    eventually(Duration::from_secs(20), || async {
-        tokio::net::TcpStream::connect(addr).await.ok()
-    })
-    .await
-    .unwrap_or_else(|| panic!("the api never listened:\n{}", api.output()));
+    let (mut api, app) = spawn_child_api(&[
+        ("REGISTRATION", "open"),
+        ("RUST_LOG", "debug"),
+        ("LOG_FORMAT", "json"),
+        ("API_WORKER_THREADS", "1"),
+    ])
+    .await;
 
     let password = format!("Pw-{}-distinctive", unique());
     let wrong = format!("Wrong-{}-distinctive", unique());

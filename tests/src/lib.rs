@@ -389,19 +389,34 @@ impl TestApp {
         auth: &Auth,
         body: Option<Value>,
     ) -> TestResponse {
+        match body {
+            Some(v) => {
+                let bytes = serde_json::to_vec(&v).expect("json");
+                self.send(method, path, auth, Some("application/json"), bytes)
+                    .await
+            }
+            None => self.send(method, path, auth, None, Bytes::new()).await,
+        }
+    }
+
+    /// Sends `body` of `content_type` (if any) as `auth`.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &Auth,
+        content_type: Option<&str>,
+        body: impl Into<Bytes>,
+    ) -> TestResponse {
         let credentials = auth.header();
         let mut headers: Vec<(&str, &str)> = credentials
             .iter()
             .map(|(name, value)| (*name, value.as_str()))
             .collect();
-        let bytes = match body {
-            Some(v) => {
-                headers.push(("content-type", "application/json"));
-                Bytes::from(serde_json::to_vec(&v).expect("json"))
-            }
-            None => Bytes::new(),
-        };
-        self.request(method, path, &headers, bytes).await
+        if let Some(media) = content_type {
+            headers.push(("content-type", media));
+        }
+        self.request(method, path, &headers, body).await
     }
 
     /// Sends a file (an import) of `content_type` as `auth`.
@@ -412,13 +427,18 @@ impl TestApp {
         content_type: &str,
         body: impl Into<Bytes>,
     ) -> TestResponse {
-        let credentials = auth.header();
-        let mut headers: Vec<(&str, &str)> = credentials
-            .iter()
-            .map(|(name, value)| (*name, value.as_str()))
-            .collect();
-        headers.push(("content-type", content_type));
-        self.request(Method::POST, path, &headers, body).await
+        self.send(Method::POST, path, auth, Some(content_type), body)
+            .await
+    }
+
+    /// The array `data.{key}` of `path`'s answer to the owner (200).
+    pub async fn owner_list(&self, path: &str, key: &str) -> Vec<Value> {
+        let res = self.call(Method::GET, path, &Auth::Owner, None).await;
+        assert_eq!(res.status, StatusCode::OK, "{path}: {}", res.text());
+        res.json()["data"][key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path}: no array `{key}`"))
+            .clone()
     }
 
     pub fn url(&self, path: &str) -> String {

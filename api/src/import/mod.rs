@@ -278,6 +278,7 @@ pub async fn prepare(
                 max_active: ACTIVE_PER_PRINCIPAL,
                 idempotency,
                 file: &file,
+                upload: &token,
                 errors: &entries,
                 fields: &fields,
             },

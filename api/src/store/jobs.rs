@@ -20,6 +20,8 @@ pub struct JobOpen<'a> {
     /// Its `Idempotency-Key` record and the request's digest.
     pub idempotency: Option<&'a (String, String)>,
     pub file: &'a [u8],
+    /// A name for the file until the job has an id (the holder's token).
+    pub upload: &'a str,
     /// The report's first entries (JSON), found before the job opened.
     pub errors: &'a [String],
     /// The job's other fields, as `P job:{id}` holds them.
@@ -101,12 +103,24 @@ impl Store {
         job: &JobOpen<'_>,
         now: &str,
     ) -> Result<Written<Opened>, StoreError> {
+        // The file first, by a plain SET (Redis keeps a large argument
+        // without copying it); the script renames it. An hour's expiry
+        // cleans up after an api that stopped in between.
+        let upload = self.keys.job_upload(job.upload);
+        self.query_one::<()>(
+            redis::cmd("SET")
+                .arg(&upload)
+                .arg(job.file)
+                .arg("EX")
+                .arg(3600),
+        )
+        .await?;
         let mut inv = self.write_call(&SCRIPTS.job_open, now);
         match job.idempotency {
             Some((record, digest)) => inv.arg(record).arg(digest),
             None => inv.arg("").arg(""),
         };
-        inv.arg(job.file)
+        inv.arg(&upload)
             .arg(job.creator)
             .arg(job.max_active)
             .arg(job.errors.len());

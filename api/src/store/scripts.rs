@@ -24,13 +24,12 @@ macro_rules! script {
             include_str!(concat!("lua/", $name, ".lua"))
         ))
     };
-    // With a part only some scripts share, between the two.
-    ($name:literal, $part:literal) => {
+    // With parts only some scripts share, between the two.
+    ($name:literal, $($part:literal),+) => {
         Script::new(concat!(
             include_str!("lua/common.lua"),
             "\n",
-            include_str!(concat!("lua/", $part, ".lua")),
-            "\n",
+            $(include_str!(concat!("lua/", $part, ".lua")), "\n",)+
             include_str!(concat!("lua/", $name, ".lua"))
         ))
     };
@@ -88,15 +87,7 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     add_member: script!("add_member"),
     remove_member: script!("remove_member", "leave"),
     leave_step: script!("leave_step", "leave"),
-    create_tasks: Script::new(concat!(
-        include_str!("lua/common.lua"),
-        "\n",
-        include_str!("lua/gcra.lua"),
-        "\n",
-        include_str!("lua/create_check.lua"),
-        "\n",
-        include_str!("lua/create_tasks.lua")
-    )),
+    create_tasks: script!("create_tasks", "gcra", "create_check"),
     import_check: script!("import_check", "create_check"),
     // An import's step makes its creates with create_tasks.lua's very
     // code, as a function its own script calls.

@@ -1,5 +1,7 @@
 -- ARGV: P, now and context, the `Idempotency-Key` record ('' for none)
--- and the request's digest, the file (as text), the creator (`owner` or a
+-- and the request's digest, the key the file was stored under (a plain
+-- SET just before: a script that copied megabytes would hold Redis for
+-- milliseconds), the creator (`owner` or a
 -- user id) and how many active jobs it may have, how many report entries
 -- follow, the entries (JSON), then the job's other hash fields as name,
 -- value pairs.
@@ -9,17 +11,24 @@
 -- same request answers the job it opened ('again'), another one
 -- IDEM_MISMATCH; a creator with as many jobs active as it may have is
 -- refused TOO_MANY. Answers {'OK', id, 'new' | 'again'}.
-if maintenance() then return err('MAINTENANCE') end
+if maintenance() then
+  redis.call('DEL', ARGV[5])
+  return err('MAINTENANCE')
+end
 local ikey, digest = ARGV[3], ARGV[4]
 if ikey ~= '' then
   local held = redis.call('HMGET', ikey, 'digest', 'job')
   if held[1] then
+    redis.call('DEL', ARGV[5])
     if held[1] ~= digest or not held[2] then return err('IDEM_MISMATCH') end
     return {'OK', held[2], 'again'}
   end
 end
 local creator = ARGV[6]
-if redis.call('SCARD', P .. 'jobs:by:' .. creator) >= tonumber(ARGV[7]) then return err('TOO_MANY') end
+if redis.call('SCARD', P .. 'jobs:by:' .. creator) >= tonumber(ARGV[7]) then
+  redis.call('DEL', ARGV[5])
+  return err('TOO_MANY')
+end
 local id = string.format('%d', redis.call('INCR', P .. 'seq:jobs'))
 local key = job_key(id)
 local entries = tonumber(ARGV[8])
@@ -27,7 +36,8 @@ local fields = {}
 for i = 9 + entries, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', key, 'id', id, 'kind', 'import', 'status', 'queued', 'phase', 'queued',
   'created_at', NOW, 'creator', creator, 'done', 0, 'created', 0, 'beat', now_ms(), unpack(fields))
-redis.call('SET', job_key(id, 'file'), ARGV[5])
+redis.call('RENAME', ARGV[5], job_key(id, 'file'))
+redis.call('PERSIST', job_key(id, 'file'))
 if entries > 0 then redis.call('RPUSH', job_key(id, 'errors'), unpack(ARGV, 9, 8 + entries)) end
 redis.call('SADD', P .. 'jobs:active', id)
 redis.call('SADD', P .. 'jobs:by:' .. creator, id)
