@@ -22,9 +22,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
-
 use argon2::password_hash::rand_core::{OsRng, RngCore};
+use futures_util::StreamExt;
 use taskmaster_shared::domain::UserId;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -164,7 +163,6 @@ async fn write(
     let admin = user_of(record, "admin");
     let created_by = user_of(record, "created_by");
     let context = field(record, "context");
-    let mut done: usize = field(record, "done").parse().unwrap_or(0);
     // The next step's creates are built while Redis runs this one.
     let build = |from: usize| {
         let now = crate::clock::now();
@@ -172,10 +170,10 @@ async fn write(
         while after < rows.rows.len() && creates.len() < STEP_ROWS {
             let row = &rows.rows[after];
             if let Ok(task) = &row.task {
-                let mut create = create_of(task, user, created_by, &now);
-                create.admin_check = admin;
-                context.clone_into(&mut create.context);
-                creates.push(create);
+                creates.push(NewCreate {
+                    admin_check: admin,
+                    ..create_of(task, (user, created_by), context, &now)
+                });
                 numbers.push(row.number);
             }
             after += 1;
@@ -194,18 +192,16 @@ async fn write(
     // turn: one that reached Redis first is refused (`JobMoved`), and the
     // job is read again and goes on from its cursor.
     let mut in_flight = futures_util::stream::FuturesOrdered::new();
-    let mut sent = done;
+    // The cursor after the last step sent.
+    let mut sent: usize = field(record, "done").parse().unwrap_or(0);
     loop {
         while in_flight.len() < 2 && sent < rows.rows.len() {
             let step = build(sent);
             let before = sent;
             sent = step.after;
-            in_flight.push_back(async move {
-                let written = send(store, (id, token), &step, before).await;
-                (step.after, written)
-            });
+            in_flight.push_back(async move { send(store, (id, token), &step, before).await });
         }
-        let Some((after, written)) = in_flight.next().await else {
+        let Some(written) = in_flight.next().await else {
             break;
         };
         if !go_on(id, written?) {
@@ -213,9 +209,7 @@ async fn write(
             while in_flight.next().await.is_some() {}
             return Ok(());
         }
-        done = after;
     }
-    debug_assert_eq!(done, rows.rows.len());
     let now = crate::clock::now();
     let _ = store.job_control(JobOp::Finish, id, token, &now).await?;
     Ok(())
@@ -263,8 +257,14 @@ struct Step {
     after: usize,
 }
 
-/// The create of one imported row, as `POST /users/{id}/tasks` makes it.
-fn create_of(task: &NewTask, user: UserId, created_by: Option<UserId>, now: &str) -> NewCreate {
+/// The create of one imported row, as `POST /users/{id}/tasks` makes it,
+/// for `user` by `created_by`, in the job's change log `context`.
+fn create_of(
+    task: &NewTask,
+    (user, created_by): (UserId, Option<UserId>),
+    context: &str,
+    now: &str,
+) -> NewCreate {
     let deadline = task.deadline.as_wire();
     NewTaskRow {
         title: &task.title,
@@ -278,7 +278,7 @@ fn create_of(task: &NewTask, user: UserId, created_by: Option<UserId>, now: &str
         created_by: created_by.map(UserId::get),
         labels: &task.labels,
     }
-    .to_create()
+    .create_in(context.to_owned())
 }
 
 /// A job's file from Redis, read again as its request read it; `None`

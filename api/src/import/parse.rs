@@ -153,11 +153,12 @@ pub fn parse(file: &[u8], default_group: Option<u64>) -> Result<Parsed, FileErro
     if text.trim().is_empty() {
         return Err(FileError::Empty);
     }
-    if let Some(line) = unclosed_quote(text) {
+    let separator = separator(text);
+    if let Some(line) = unclosed_quote(text, separator) {
         return Err(FileError::Unbalanced(line));
     }
     let mut reader = csv::ReaderBuilder::new()
-        .delimiter(separator(text))
+        .delimiter(separator)
         .has_headers(false)
         .flexible(true)
         .from_reader(text.as_bytes());
@@ -406,11 +407,11 @@ fn separator(text: &str) -> u8 {
     if semicolons > commas { b';' } else { b',' }
 }
 
-/// The line a quoted cell that never closes opens on. A quote opens a
+/// The line a quoted cell that never closes opens on (cells separated by
+/// `separator`). A quote opens a
 /// quoted cell only at a cell's start (elsewhere it is a character of
 /// the cell, as the CSV reader takes it); `""` inside is a quote.
-fn unclosed_quote(text: &str) -> Option<u64> {
-    let separator = separator(text);
+fn unclosed_quote(text: &str, separator: u8) -> Option<u64> {
     let bytes = text.as_bytes();
     let (mut line, mut opened, mut quoted, mut at_start) = (1u64, 0u64, false, true);
     let mut i = 0;
@@ -556,9 +557,9 @@ mod tests {
 
     #[test]
     fn quotes_inside_a_cell_and_escaped_quotes_are_not_unbalanced() {
-        assert_eq!(unclosed_quote("title\n5\" screen,1\n"), None);
-        assert_eq!(unclosed_quote("title\n\"say \"\"hi\"\"\",1\n"), None);
-        assert_eq!(unclosed_quote("a;\"b\nc\";d\n"), None);
+        assert_eq!(unclosed_quote("title\n5\" screen,1\n", b','), None);
+        assert_eq!(unclosed_quote("title\n\"say \"\"hi\"\"\",1\n", b','), None);
+        assert_eq!(unclosed_quote("a;\"b\nc\";d\n", b';'), None);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use taskmaster_shared::domain::{FieldError, UserId};
 
-use crate::access::{may_access_user, user_not_found};
+use crate::access::visible_user;
 use crate::answers::{ImportJob, ImportRefused, accepted, created, ok};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -40,12 +40,9 @@ pub async fn import(
     body: Body,
 ) -> Result<Response, ApiError> {
     let id = user_id(&id)?;
-    may_access_user(&state, &caller, id).await?;
-    // The owner passes the check above for any id: a user that does not
-    // exist is 404, not a file of rows each refused.
-    if state.store.user(id).await?.is_none() {
-        return Err(user_not_found());
-    }
+    // Read for every caller, the owner too: a user that does not exist is
+    // 404, not a file of rows each refused.
+    visible_user(&state, &caller, id).await?;
     let options = Options::from_query(&query)?;
     let _turn = state
         .services

@@ -107,6 +107,12 @@ impl NewTaskRow<'_> {
     /// The create of this row, unguarded and uncounted, in the current
     /// request's context (the fields that say otherwise can be set after).
     pub fn to_create(&self) -> NewCreate {
+        self.create_in(crate::acting::context().to_string())
+    }
+
+    /// [`NewTaskRow::to_create`] in the change log context `context` (an
+    /// import job's, which outlives its request).
+    pub fn create_in(&self, context: String) -> NewCreate {
         NewCreate {
             user: UserId(self.user_id),
             group: GroupId(self.group_id),
@@ -117,7 +123,7 @@ impl NewTaskRow<'_> {
             order: self.order_heads(),
             idempotency: None,
             meter: None,
-            context: crate::acting::context().to_string(),
+            context,
         }
     }
 
