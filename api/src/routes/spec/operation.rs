@@ -340,7 +340,7 @@ pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::
         );
     }
     let mut parameters = path_parameters(o.path);
-    parameters.extend(o.query.iter().map(query_parameter));
+    parameters.extend(o.query.iter().copied().flatten().map(query_parameter));
     if o.idempotent {
         parameters.push(
             ParameterBuilder::new()

@@ -42,11 +42,11 @@ pub const OPERATIONS: &[Operation] = &[
         "Open a session: an access token and a refresh token",
     )
     .public()
-    .query(&[param(
+    .query(&[&[param(
         "cookie",
         Kind::Flag,
         "`true`: the session goes into HTTP-only cookies (the answer holds the CSRF token instead of the tokens); the default is SESSION_COOKIES",
-    )])
+    )]])
     .takes("Login")
     .answers(200, "SessionAnswer")
     .errors(&[400, 401, 403, 413, 422, 429, 500, 503]),
@@ -66,11 +66,11 @@ pub const OPERATIONS: &[Operation] = &[
         "accounts",
         "End this session, or every session of the caller",
     )
-    .query(&[param(
+    .query(&[&[param(
         "all",
         Kind::Flag,
         "`true` ends every session of the caller, however this request authenticated",
-    )])
+    )]])
     .answers_nothing(204)
     .errors(&[400]),
     op(
@@ -119,7 +119,7 @@ pub const OPERATIONS: &[Operation] = &[
         "users",
         "The users the caller may list (owner: all; group admin: itself and its groups' members)",
     )
-    .query(&ID_LIST)
+    .query(ID_LIST)
     .answers(200, "UserList")
     .paged()
     .errors(&[403, 422]),
@@ -140,7 +140,7 @@ pub const OPERATIONS: &[Operation] = &[
         "users",
         "Search users by name or email",
     )
-    .query(&USER_SEARCH)
+    .query(USER_SEARCH)
     .answers(200, "UserSearch")
     .paged()
     .errors(&[400, 403, 422]),
@@ -184,7 +184,7 @@ pub const OPERATIONS: &[Operation] = &[
         "tasks",
         "A user's tasks: all, by id, or a page in the order asked for",
     )
-    .query(&TASK_LIST)
+    .query(TASK_LIST)
     .answers(200, "UserTasks")
     .paged()
     .errors(&[400, 403, 404, 422]),
@@ -194,7 +194,7 @@ pub const OPERATIONS: &[Operation] = &[
         "tasks",
         "Every task of a user the caller may see, by id, as CSV or JSON, streamed",
     )
-    .query(&TASK_EXPORT)
+    .query(TASK_EXPORT)
     .answers(200, "UserTasksExport")
     .csv()
     .errors(&[400, 403, 404, 422]),
@@ -204,7 +204,7 @@ pub const OPERATIONS: &[Operation] = &[
         "tasks",
         "Import tasks for a user from a CSV file: checked as creates, all or nothing by default; large files run as a job",
     )
-    .query(&TASK_IMPORT)
+    .query(TASK_IMPORT)
     .upload()
     .answers(201, "ImportJob")
     .idempotent()
@@ -254,7 +254,7 @@ pub const OPERATIONS: &[Operation] = &[
         "tasks",
         "The task's audit records, newest first (whoever may read the task)",
     )
-    .query(&AUDIT_PAGING)
+    .query(AUDIT_PAGING)
     .answers(200, "AuditPage")
     .errors(&[400, 403, 404, 422, 503]),
     op(
@@ -263,7 +263,7 @@ pub const OPERATIONS: &[Operation] = &[
         "groups",
         "The groups the caller belongs to or administers (owner: all)",
     )
-    .query(&ID_LIST)
+    .query(ID_LIST)
     .answers(200, "GroupList")
     .paged()
     .errors(&[422]),
@@ -301,7 +301,7 @@ pub const OPERATIONS: &[Operation] = &[
         "groups",
         "A group's members (plain members see ids and names)",
     )
-    .query(&ID_LIST)
+    .query(ID_LIST)
     .answers(200, "MemberList")
     .paged()
     .errors(&[400, 403, 404, 422]),
@@ -330,7 +330,7 @@ pub const OPERATIONS: &[Operation] = &[
         "groups",
         "A group's tasks the caller may see: all, by id, or a page in the order asked for",
     )
-        .query(&TASK_LIST)
+        .query(TASK_LIST)
         .answers(200, "GroupTasks")
         .paged()
         .errors(&[400, 403, 404, 422]),
@@ -340,7 +340,7 @@ pub const OPERATIONS: &[Operation] = &[
         "groups",
         "Every task of a group the caller may see, by id, as CSV or JSON, streamed",
     )
-    .query(&TASK_EXPORT)
+    .query(TASK_EXPORT)
     .answers(200, "GroupTasksExport")
     .csv()
     .errors(&[400, 403, 404, 422]),
@@ -370,7 +370,7 @@ pub const OPERATIONS: &[Operation] = &[
         "tasks",
         "Search the tasks the caller may see",
     )
-    .query(&TASK_SEARCH)
+    .query(TASK_SEARCH)
     .answers(200, "TaskSearch")
     .paged()
     .errors(&[400, 403, 422]),
@@ -397,7 +397,7 @@ pub const OPERATIONS: &[Operation] = &[
         "tasks",
         "Filter the tasks the caller may see",
     )
-    .query(&TASK_FILTER)
+    .query(TASK_FILTER)
     .answers(200, "FilterResult")
     .paged()
     .errors(&[403, 422]),
@@ -439,7 +439,7 @@ pub const OPERATIONS: &[Operation] = &[
         "operations",
         "Ask syncd to flush, report, back up or restore (owner)",
     )
-    .query(&[
+    .query(&[&[
         param(
             "action",
             Kind::OneOf(&ACTIONS),
@@ -455,7 +455,7 @@ pub const OPERATIONS: &[Operation] = &[
             Kind::Flag,
             "restore: `true` drops pending changes PostgreSQL refuses (saved to a file first)",
         ),
-    ])
+    ]])
     .raw("SyncDone")
     .errors(&[400, 403, 409, 504]),
     op(
@@ -464,7 +464,7 @@ pub const OPERATIONS: &[Operation] = &[
         "operations",
         "The audit log, newest first: one record per change (owner)",
     )
-    .query(&[
+    .query(&[&[
         param("actor", Kind::Text, "Only changes by this actor: a user id, `owner` or `system`"),
         param("entity", Kind::OneOf(&crate::audit::ENTITIES), "Only changes to this type"),
         param("id", Kind::Text, "Only changes to the row with this id"),
@@ -472,7 +472,7 @@ pub const OPERATIONS: &[Operation] = &[
         AUDIT_UNTIL,
         AUDIT_CURSOR,
         AUDIT_LIMIT,
-    ])
+    ]])
     .answers(200, "AuditPage")
     .paged()
     .errors(&[403, 422, 503]),
@@ -531,13 +531,13 @@ pub const OPERATIONS: &[Operation] = &[
         "feed",
         "The change log after a position, as the caller may see it, oldest first (without `since`: no entries and the current position)",
     )
-    .query(&[
+    .query(&[&[
         param("since", Kind::Position, "Go on after this position (a `next` or an entry's `id`)"),
         param("cursor", Kind::Position, "`since` by the name the other lists use (a `next_cursor`); not with `since`"),
         param("limit", Kind::Range(1, 1000), "Entries at most (default 100)"),
         FEED_TYPES,
         FEED_GROUP,
-    ])
+    ]])
     .answers(200, "ChangesPage")
     .paged()
     .errors(&[400, 410, 422]),
@@ -547,11 +547,11 @@ pub const OPERATIONS: &[Operation] = &[
         "feed",
         "The live feed as Server-Sent Events (`id` is the position; resumes after `Last-Event-ID`)",
     )
-    .query(&[
+    .query(&[&[
         param("since", Kind::Position, "Go on after this position (`Last-Event-ID` wins)"),
         FEED_TYPES,
         FEED_GROUP,
-    ])
+    ]])
     .streams("text/event-stream", "FeedMessage")
     .errors(&[400, 410, 422, 429]),
     op(
@@ -560,12 +560,12 @@ pub const OPERATIONS: &[Operation] = &[
         "feed",
         "The live feed as a WebSocket (with the request's credentials or `?ticket=`); send {\"resume_from\":…} or {\"types\":…,\"group\":…} any time",
     )
-    .query(&[
+    .query(&[&[
         param("ticket", Kind::Text, "A ticket from POST /auth/ws-ticket"),
         param("resume_from", Kind::Position, "Go on after this position"),
         FEED_TYPES,
         FEED_GROUP,
-    ])
+    ]])
     .answers_nothing(101)
     .errors(&[400, 410, 422, 429]),
 ];

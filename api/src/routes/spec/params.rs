@@ -95,31 +95,10 @@ pub(super) const P_SKIP: Param = param(
     Kind::AtLeast(0),
     "Rows skipped (with `limit`, default 50)",
 );
-/// The paging of a list ordered by id alone.
-pub(super) const ID_LIST: [Param; 6] = [
-    param(
-        "sort",
-        Kind::Sort(&["id"]),
-        "`id` (the default) or `-id`: these lists are ordered by id alone",
-    ),
-    P_LIMIT,
-    P_CURSOR,
-    P_PAGE,
-    P_PER_PAGE,
-    P_SKIP,
-];
-/// The user search's `q` and paging.
-pub(super) const USER_SEARCH: [Param; 7] = [
-    search("Text to find in full names and emails (case-insensitive; blank is 400)"),
-    param("sort", Kind::Sort(&["id"]), "`id` (the default) or `-id`"),
-    P_LIMIT,
-    P_CURSOR,
-    P_PAGE,
-    P_PER_PAGE,
-    P_SKIP,
-];
-/// A task list's filters, order and paging.
-pub(super) const TASK_LIST: [Param; 18] = [
+/// A list's paging, after its order.
+const PAGING: [Param; 5] = [P_LIMIT, P_CURSOR, P_PAGE, P_PER_PAGE, P_SKIP];
+/// The task filters every task list, search and export takes.
+const TASK_FILTERS: [Param; 11] = [
     STATE_FILTER,
     LABEL_FILTER,
     P_STATUS,
@@ -131,16 +110,28 @@ pub(super) const TASK_LIST: [Param; 18] = [
     P_OVERDUE,
     P_DUE,
     P_UPDATED_SINCE,
-    P_Q,
-    P_SORT,
-    P_LIMIT,
-    P_CURSOR,
-    P_PAGE,
-    P_PER_PAGE,
-    P_SKIP,
 ];
+/// The paging of a list ordered by id alone.
+pub(super) const ID_LIST: &[&[Param]] = &[
+    &[param(
+        "sort",
+        Kind::Sort(&["id"]),
+        "`id` (the default) or `-id`: these lists are ordered by id alone",
+    )],
+    &PAGING,
+];
+/// The user search's `q` and paging.
+pub(super) const USER_SEARCH: &[&[Param]] = &[
+    &[
+        search("Text to find in full names and emails (case-insensitive; blank is 400)"),
+        param("sort", Kind::Sort(&["id"]), "`id` (the default) or `-id`"),
+    ],
+    &PAGING,
+];
+/// A task list's filters, order and paging.
+pub(super) const TASK_LIST: &[&[Param]] = &[&TASK_FILTERS, &[P_Q, P_SORT], &PAGING];
 /// An import's mode and default group.
-pub(super) const TASK_IMPORT: [Param; 3] = [
+pub(super) const TASK_IMPORT: &[&[Param]] = &[&[
     param(
         "dry_run",
         Kind::Flag,
@@ -156,73 +147,36 @@ pub(super) const TASK_IMPORT: [Param; 3] = [
         Kind::Id,
         "The group of the rows whose `group_id` cell is empty",
     ),
-];
+]];
 /// An export's format and the list's filters (no paging, no order).
-pub(super) const TASK_EXPORT: [Param; 13] = [
-    param(
+pub(super) const TASK_EXPORT: &[&[Param]] = &[
+    &[param(
         "format",
         Kind::OneOf(&["csv", "json"]),
         "`csv` (the default: RFC 4180, a header row, formula-like cells prefixed with `'`) or `json`",
-    ),
-    STATE_FILTER,
-    LABEL_FILTER,
-    P_STATUS,
-    P_PRIORITY,
-    P_GROUP,
-    P_DEADLINE_BEFORE,
-    P_DEADLINE_AFTER,
-    P_DATE,
-    P_OVERDUE,
-    P_DUE,
-    P_UPDATED_SINCE,
-    P_Q,
+    )],
+    &TASK_FILTERS,
+    &[P_Q],
 ];
 /// The search's: its required `q`, then the rest of the list's.
-pub(super) const TASK_SEARCH: [Param; 18] = [
-    search("Text to find in titles and notes (case-insensitive; blank is 400)"),
-    STATE_FILTER,
-    LABEL_FILTER,
-    P_STATUS,
-    P_PRIORITY,
-    P_GROUP,
-    P_DEADLINE_BEFORE,
-    P_DEADLINE_AFTER,
-    P_DATE,
-    P_OVERDUE,
-    P_DUE,
-    P_UPDATED_SINCE,
-    P_SORT,
-    P_LIMIT,
-    P_CURSOR,
-    P_PAGE,
-    P_PER_PAGE,
-    P_SKIP,
+pub(super) const TASK_SEARCH: &[&[Param]] = &[
+    &[search(
+        "Text to find in titles and notes (case-insensitive; blank is 400)",
+    )],
+    &TASK_FILTERS,
+    &[P_SORT],
+    &PAGING,
 ];
-/// The filter's: the list's, and `user_id`.
-pub(super) const TASK_FILTER: [Param; 19] = [
-    P_STATUS,
-    P_PRIORITY,
-    P_GROUP,
-    param(
+/// The filter's: `user_id`, and the list's.
+pub(super) const TASK_FILTER: &[&[Param]] = &[
+    &[param(
         "user_id",
         Kind::Id,
         "Only this user's tasks (none unless the caller may see them)",
-    ),
-    STATE_FILTER,
-    LABEL_FILTER,
-    P_DEADLINE_BEFORE,
-    P_DEADLINE_AFTER,
-    P_DATE,
-    P_OVERDUE,
-    P_DUE,
-    P_UPDATED_SINCE,
-    P_Q,
-    P_SORT,
-    P_LIMIT,
-    P_CURSOR,
-    P_PAGE,
-    P_PER_PAGE,
-    P_SKIP,
+    )],
+    &TASK_FILTERS,
+    &[P_Q, P_SORT],
+    &PAGING,
 ];
 
 /// The feed's filters.
@@ -251,4 +205,5 @@ pub(super) const AUDIT_CURSOR: Param = param(
 );
 pub(super) const AUDIT_LIMIT: Param =
     param("limit", Kind::Range(1, 200), "Records at most (default 50)");
-pub(super) const AUDIT_PAGING: [Param; 4] = [AUDIT_SINCE, AUDIT_UNTIL, AUDIT_CURSOR, AUDIT_LIMIT];
+pub(super) const AUDIT_PAGING: &[&[Param]] =
+    &[&[AUDIT_SINCE, AUDIT_UNTIL, AUDIT_CURSOR, AUDIT_LIMIT]];

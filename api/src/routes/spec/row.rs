@@ -68,8 +68,9 @@ pub struct Operation {
     pub(super) summary: &'static str,
     /// Needs credentials (every operation but the public ones).
     pub(super) auth: bool,
-    /// Its query parameters.
-    pub(super) query: &'static [Param],
+    /// Its query parameters, in groups (several operations share a group:
+    /// the task filters, the paging).
+    pub(super) query: &'static [&'static [Param]],
     /// The request body's schema.
     pub(super) body: Option<&'static str>,
     /// The body may be left out.
@@ -162,7 +163,7 @@ impl Operation {
         self.body_optional = true;
         self
     }
-    pub(super) const fn query(mut self, query: &'static [Param]) -> Self {
+    pub(super) const fn query(mut self, query: &'static [&'static [Param]]) -> Self {
         self.query = query;
         self
     }
