@@ -52,9 +52,10 @@ pub enum ApiError {
     /// 429: over the rate limit; retry after the given time.
     #[error("Rate limit exceeded; retry later")]
     RateLimited(std::time::Duration),
-    /// 429: too many live feed connections for one principal.
+    /// 429: the caller holds as many of something as it may at once (live
+    /// feed connections, running imports, uploads being read).
     #[error("{0}")]
-    TooManyConnections(String),
+    TooMany(String),
     /// 415: a body of a media type the path does not take.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -111,9 +112,9 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::TooManyRequests(_)
-            | ApiError::RateLimited(_)
-            | ApiError::TooManyConnections(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests(_) | ApiError::RateLimited(_) | ApiError::TooMany(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(_) | ApiError::Maintenance => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Batch { status, .. } => *status,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,

@@ -290,7 +290,7 @@ pub async fn prepare(
         Ok(Opened::Again(id)) => (id, true),
         Err(Refusal::IdempotencyMismatch) => return Err(crate::idempotency::mismatch()),
         Err(Refusal::TooMany) => {
-            return Err(ApiError::TooManyConnections(format!(
+            return Err(ApiError::TooMany(format!(
                 "At most {ACTIVE_PER_PRINCIPAL} imports may run at once for one caller; wait for one to end"
             )));
         }

@@ -98,7 +98,7 @@ async fn subscribe(
 ) -> Result<Subscription, ApiError> {
     let hub = state.services.feed.clone();
     let slot = hub.admit(principal.key()).map_err(|refused| match refused {
-        Refused::PerPrincipal => ApiError::TooManyConnections(format!(
+        Refused::PerPrincipal => ApiError::TooMany(format!(
             "Too many live feed connections for this account (FEED_MAX_PER_PRINCIPAL is {}); close one first",
             hub.config().max_per_principal
         )),

@@ -50,7 +50,7 @@ pub async fn import(
         .clone()
         .try_acquire_owned()
         .map_err(|_| {
-            ApiError::TooManyConnections(
+            ApiError::TooMany(
                 "Too many imports are being read at once; retry in a few seconds".into(),
             )
         })?;
