@@ -8,8 +8,9 @@
 #
 # The api runs with rate limiting on (as by default; with a limit no run
 # reaches), and each round also measures a bearer-token GET (against the
-# Basic-auth GET: target >= 1.0) and the GET and create of a twin api with
-# rate limiting off (on / off: target >= 0.95).
+# Basic-auth GET: target >= 1.0), the GET and create of a twin api with
+# rate limiting off (on / off: target >= 0.95), and those of a twin with
+# metrics off (METRICS=off; on / off: target >= 0.97).
 #
 # Lists at scale: one user with 1,000,000 tasks (BENCH_LIST_TASKS;
 # BENCH_QUICK: 100,000): the first page of 50 of its list as a ratio to a
@@ -185,7 +186,7 @@ PW=$(field "$SAMPLE" password)
 BASIC=$(printf '%s:%s' "$UID_" "$PW" | base64 -w0)
 # writer N: "id group_id" of the user that creates as writer N: round
 # ((N-1) % ROUNDS) + 1 of the build (N-1) / ROUNDS (this one, the baseline,
-# the twin without rate limiting). The builds of a round write as users of
+# the twin without rate limiting, the twin without metrics). The builds of a round write as users of
 # one group, a group of its own: each create run's group then holds the
 # same tasks but for the runs of that round, which take turns going first.
 # (Writers picked without regard to their group let one build write into a
@@ -211,6 +212,10 @@ MAIN_PID=$API_PID
 OFF_PORT=$(free_port)
 start_api main: "$OFF_PORT" RATE_LIMIT_PER_MINUTE=0
 OFF_PID=$API_PID
+# And a twin with metrics off (METRICS=off): what they cost.
+MOFF_PORT=$(free_port)
+start_api main: "$MOFF_PORT" METRICS=off "${LIMITS_ON[@]}"
+MOFF_PID=$API_PID
 # The same data behind a second api without the task-list cache: what a
 # list costs on its first read after a change.
 NOCACHE_PORT=$(free_port)
@@ -245,7 +250,7 @@ EOF
 }
 
 say "warming up (the first Basic-auth request of each user pays argon2 once)"
-for port in "$API_PORT" "$OFF_PORT" "$NOCACHE_PORT" ${BASE_PORT:+"$BASE_PORT"}; do
+for port in "$API_PORT" "$OFF_PORT" "$MOFF_PORT" "$NOCACHE_PORT" ${BASE_PORT:+"$BASE_PORT"}; do
     wrk -t"$THREADS" -c"$CONNS" -d2s -H "Authorization: Basic $BASIC" "http://127.0.0.1:$port/users/$UID_/tasks/$TID" >/dev/null
 done
 # A login session of the sample user: its access token reads the same task.
@@ -270,12 +275,17 @@ baseline_runs() { # baseline_runs ROUND: BENCH_BASELINE's GET and create, each b
     ceiling "$1"
 }
 for i in $(seq 1 "$ROUNDS"); do
-    say "round $i of $ROUNDS: GET (Basic, owner, bearer), list (kept, not kept), POST, GET and POST without rate limiting, each between ceiling runs"
+    say "round $i of $ROUNDS: GET (Basic, owner, bearer), list (kept, not kept), POST, GET and POST without rate limiting and without metrics, each between ceiling runs"
     ceiling "$i"
     # With rate limiting on and off, side by side, taking turns going first.
     on_get() { run "get_basic_$i" "http://127.0.0.1:$API_PORT/users/$UID_/tasks/$TID" -H "Authorization: Basic $BASIC"; }
     off_get() { run "off_get_basic_$i" "http://127.0.0.1:$OFF_PORT/users/$UID_/tasks/$TID" -H "Authorization: Basic $BASIC"; }
-    if [ $((i % 2)) -eq 1 ]; then on_get; ceiling "$i"; off_get; else off_get; ceiling "$i"; on_get; fi
+    moff_get() { run "moff_get_basic_$i" "http://127.0.0.1:$MOFF_PORT/users/$UID_/tasks/$TID" -H "Authorization: Basic $BASIC"; }
+    case $((i % 3)) in
+        1) on_get; ceiling "$i"; off_get; ceiling "$i"; moff_get ;;
+        2) off_get; ceiling "$i"; moff_get; ceiling "$i"; on_get ;;
+        0) moff_get; ceiling "$i"; on_get; ceiling "$i"; off_get ;;
+    esac
     ceiling "$i"
     run "get_owner_$i" "http://127.0.0.1:$API_PORT/users/$UID_/tasks/$TID" -H "X-Owner-Password: $OWNER"
     ceiling "$i"
@@ -304,12 +314,22 @@ for i in $(seq 1 "$ROUNDS"); do
         run "off_create_$i" "http://127.0.0.1:$OFF_PORT/users/$WRITER/tasks" -s "$WORK/post.lua"
         ceiling "$i"
     }
-    if [ $((i % 2)) -eq 1 ]; then on_create; off_create; else off_create; on_create; fi
+    moff_create() {
+        WRITER=$(post_script "$((i + 3 * ROUNDS))" "$MOFF_PORT")
+        ceiling "$i"
+        run "moff_create_$i" "http://127.0.0.1:$MOFF_PORT/users/$WRITER/tasks" -s "$WORK/post.lua"
+        ceiling "$i"
+    }
+    case $((i % 3)) in
+        1) on_create; off_create; moff_create ;;
+        2) off_create; moff_create; on_create ;;
+        0) moff_create; on_create; off_create ;;
+    esac
     if [ -n "$BASELINE" ] && [ $((i % 2)) -eq 1 ]; then
         baseline_runs "$i"
     fi
 done
-for p in "$MAIN_PID" "$OFF_PID" "$NOCACHE_PID" $BASE_PID; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+for p in "$MAIN_PID" "$OFF_PID" "$MOFF_PID" "$NOCACHE_PID" $BASE_PID; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 
 # ---- latency versus dataset size --------------------------------------------
 # Both datasets live side by side, each served by its own api, and the runs
@@ -467,6 +487,14 @@ for k, label in [("get_basic", "GET task, Basic auth"), ("create", "POST task (B
     on_over_off = median(per_round)
     print(f"{'PASS' if on_over_off >= 0.95 else 'MISS'}  {label:<38} on {ratio[k]:.2f}, off {median(off[r][0] for r in rounds):.2f}, "
           f"on/off {on_over_off:.3f} (target >= 0.95)   " + " ".join(f"{v:.2f}" for v in per_round))
+print("\nmetrics on (as by default) against off (METRICS=off), in the same rounds (on / off, per round):")
+for k, label in [("get_basic", "GET task, Basic auth"), ("create", "POST task (Basic auth)")]:
+    off = by_kind["moff_" + k]
+    rounds = sorted(off)
+    per_round = [by_kind[k][rnd][0] / off[rnd][0] for rnd in rounds]
+    on_over_off = median(per_round)
+    print(f"{'PASS' if on_over_off >= 0.97 else 'MISS'}  {label:<38} on {ratio[k]:.2f}, off {median(off[r][0] for r in rounds):.2f}, "
+          f"on/off {on_over_off:.3f} (target >= 0.97)   " + " ".join(f"{v:.2f}" for v in per_round))
 print(f"\nlists at scale: one user with {int(list_tasks):,} tasks (page / GET per round; GET p99 during the owner's statistics / idle):")
 page = by_kind["page_list"]
 get = by_kind["get_list"]

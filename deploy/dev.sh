@@ -56,6 +56,8 @@ ensure_packages() {
     find_redis >/dev/null || missing+=(redis-server)
     find_pg_bin >/dev/null || missing+=(postgresql)
     command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+    # The tests read JSON log lines with jq, as a log collector would.
+    command -v jq >/dev/null 2>&1 || missing+=(jq)
     [ ${#missing[@]} -eq 0 ] && return 0
     if ! is_root; then
         die "missing: ${missing[*]}. Install them with:

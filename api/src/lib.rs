@@ -37,6 +37,7 @@ pub mod fold;
 pub mod idempotency;
 pub mod import;
 pub mod lists;
+pub mod metrics;
 pub mod middleware;
 pub mod origin;
 pub mod paging;
@@ -47,6 +48,7 @@ pub mod routes;
 pub mod server;
 pub mod services;
 pub mod state;
+pub mod status;
 pub mod store;
 pub mod syncd;
 pub mod task_body;
@@ -135,7 +137,7 @@ pub async fn serve_sharded(
     // shard.
     config.list_cache_bytes /= listeners.len().max(1);
     config.max_connections = (config.max_connections / listeners.len().max(1)).max(1);
-    let services = Services::new(config.feed);
+    let services = Services::new(&config);
     if let Some(addr) = listeners.first().and_then(|l| l.local_addr().ok()) {
         tracing::info!(%addr, shards = listeners.len(), "taskmaster-api listening");
     }
@@ -206,7 +208,7 @@ pub struct Application {
 impl Application {
     /// Builds the state (the Redis pool dials lazily, so Redis may be down).
     pub async fn build(config: ApiConfig) -> Result<Self, StartError> {
-        let services = Services::new(config.feed);
+        let services = Services::new(&config);
         let mut app = Self::build_shard(config, services, true).await?;
         app.announce = true;
         Ok(app)
@@ -233,6 +235,7 @@ impl Application {
             bootstrap::ensure_order_index(&state).await;
             bootstrap::finish_leaves(&state);
             import::job::resume_jobs(state.store.clone(), state.services.imports.clone());
+            state.services.metrics.registry.spawn_upkeep();
             // The feed's reader runs on the first shard's runtime.
             state.services.feed.start(state.store.clone());
         }

@@ -45,6 +45,7 @@ impl Weigh for Bytes {
 pub struct ListCache<K = u64, V = Bytes> {
     budget: usize,
     inner: Mutex<Inner<K, V>>,
+    lookups: crate::metrics::HitMiss,
 }
 
 struct Inner<K, V> {
@@ -61,16 +62,23 @@ impl<K: Hash + Eq + Clone, V: Weigh + Clone> ListCache<K, V> {
                 entries: HashMap::new(),
                 bytes: 0,
             }),
+            lookups: crate::metrics::HitMiss::default(),
         }
+    }
+
+    /// This cache, counting its hits and misses in `lookups`.
+    pub fn counted(mut self, lookups: crate::metrics::HitMiss) -> Self {
+        self.lookups = lookups;
+        self
     }
 
     /// The answer for `key` at `version`, if it is kept.
     pub fn get(&self, key: &K, version: u64) -> Option<V> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        match inner.entries.get(key) {
+        self.lookups.count(match inner.entries.get(key) {
             Some((v, body)) if *v == version => Some(body.clone()),
             _ => None,
-        }
+        })
     }
 
     /// Keeps `body` as the answer for `key` at `version`, unless a newer

@@ -94,8 +94,38 @@ impl Edge {
         }))
     }
 
+    /// The process's metrics (the accept loop counts connections).
+    pub fn metrics(&self) -> &crate::metrics::ApiMetrics {
+        &self.0.state.services.metrics
+    }
+
     /// Answers one request. Never fails: every failure is an answer.
+    /// Counted in the request metrics (see [`crate::metrics`]) whatever
+    /// the answer, by the route's pattern.
     pub async fn handle<B>(self, request: Request<B>) -> Result<Response, Infallible>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        let start = Instant::now();
+        let route = self
+            .0
+            .routes
+            .at(request.uri().path())
+            .map_or(crate::metrics::UNMATCHED, |m| *m.value);
+        let method = request.method().clone();
+        let metrics = &self.0.state.services.metrics;
+        metrics.in_flight.increment(1.0);
+        // Given back however the request ends (a client that hangs up
+        // drops this future).
+        let _in_flight = scopeguard(|| metrics.in_flight.decrement(1.0));
+        let response = self.answer(request, route, start).await;
+        let status = response.status().as_u16();
+        (self.0.state.routes).record(metrics, route, &method, status, start.elapsed());
+        Ok(response)
+    }
+
+    async fn answer<B>(&self, request: Request<B>, route: &'static str, start: Instant) -> Response
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
@@ -103,7 +133,7 @@ impl Edge {
         let Inner {
             state,
             router,
-            routes,
+            routes: _,
             origins,
         } = &*self.0;
         // Kept only when the answer depends on it (origins are listed).
@@ -115,12 +145,12 @@ impl Edge {
         if request.method() == Method::OPTIONS {
             let mut response = Response::new(Body::empty());
             origins.cors_headers(origin, &mut response);
-            return Ok(response);
+            return response;
         }
         if let Some(refusal) = origins.refusal(request.method(), request.headers()) {
             let mut response = ApiError::Forbidden(refusal.to_owned()).into_response();
             origins.cors_headers(origin, &mut response);
-            return Ok(response);
+            return response;
         }
         if state.in_maintenance() {
             let path = unversioned(request.uri().path());
@@ -132,16 +162,19 @@ impl Edge {
             {
                 let mut response = ApiError::Maintenance.into_response();
                 origins.cors_headers(origin, &mut response);
-                return Ok(response);
+                return response;
             }
         }
-        let start = Instant::now();
-        let request_id = crate::request_id::of(request.headers());
+        let trusted = request
+            .extensions()
+            .get::<crate::server::ClientAddr>()
+            .is_some_and(|peer| state.config.trusted_proxies.contains(&peer.0));
+        let request_id = crate::request_id::of(request.headers(), trusted);
         let span = tracing::info_span!(
             "request",
             request_id = &*request_id,
             http.method = %request.method(),
-            http.route = routes.at(request.uri().path()).map_or("(unmatched)", |m| *m.value),
+            http.route = route,
             http.status_code = Empty,
             duration_ms = Empty,
         );
@@ -201,8 +234,21 @@ impl Edge {
             span.record("duration_ms", start.elapsed().as_secs_f64() * 1_000.0);
             span.in_scope(|| tracing::debug!("request completed"));
         }
-        Ok(response)
+        response
     }
+}
+
+/// Runs `f` when dropped.
+fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
 }
 
 /// What a panic said, when it said it with a string.
@@ -305,7 +351,7 @@ mod tests {
     async fn a_handler_that_panics_is_answered_500_with_the_envelope() {
         let config = ApiConfig::from_lookup(lookup_from_pairs(&[])).expect("defaults are valid");
         let state =
-            AppState::new(config.clone(), crate::Services::new(config.feed)).expect("state builds");
+            AppState::new(config.clone(), crate::Services::new(&config)).expect("state builds");
         let mut routes = matchit::Router::new();
         routes.insert("/boom", "/boom").expect("route");
         let router = Router::new().route(

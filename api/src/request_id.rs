@@ -2,9 +2,13 @@
 //! `X-Request-Id` header and in the change log (so the audit log ties every
 //! change to the request that made it).
 //!
-//! A client's (or proxy's) own `X-Request-Id` is kept when it is 1 to 64
-//! characters of `A-Z a-z 0-9 . _ : -`, so that a request can be followed
-//! from nginx to the audit log; anything else is replaced. Ours are this
+//! A trusted proxy's own `X-Request-Id` (one connecting from an address of
+//! `TRUSTED_PROXIES`: by default loopback, where nginx on the same machine
+//! connects from) is kept when it is 1 to 64 characters of
+//! `A-Z a-z 0-9 . _ : -`, so that a request can be followed from nginx to
+//! the audit log; anything else, and any other caller's, is replaced (a
+//! client must not be able to pass its requests off as another's in the
+//! logs and the audit log). Ours are this
 //! process's random 32-bit prefix and a counter, in hex: unique across
 //! instances and restarts without a random draw per request.
 
@@ -27,9 +31,11 @@ fn acceptable(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
-/// The request's id: the one it brought when acceptable, else a new one.
-pub fn of(headers: &HeaderMap) -> Arc<str> {
-    if let Some(given) = headers.get(&HEADER).and_then(|v| v.to_str().ok())
+/// The request's id: the one it brought when acceptable and `trusted`
+/// (it came from a trusted proxy), else a new one.
+pub fn of(headers: &HeaderMap, trusted: bool) -> Arc<str> {
+    if trusted
+        && let Some(given) = headers.get(&HEADER).and_then(|v| v.to_str().ok())
         && acceptable(given)
     {
         return Arc::from(given);
@@ -58,9 +64,10 @@ mod tests {
             if let Ok(v) = given.parse() {
                 h.insert(&HEADER, v);
             }
-            assert_eq!(&*of(&h) == given, kept, "{given:?}");
+            assert_eq!(&*of(&h, true) == given, kept, "{given:?}");
+            assert_ne!(&*of(&h, false), given, "{given:?} from an untrusted peer");
         }
-        let (a, b) = (of(&HeaderMap::new()), of(&HeaderMap::new()));
+        let (a, b) = (of(&HeaderMap::new(), true), of(&HeaderMap::new(), true));
         assert_ne!(a, b);
         assert!(acceptable(&a), "{a}");
     }

@@ -84,6 +84,7 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
     let mut last_refusal_logged: Option<tokio::time::Instant> = None;
 
+    let connections = edge.metrics().connections.clone();
     let (stop, stopping) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
@@ -124,6 +125,8 @@ pub async fn serve(
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
         let mut stopping = stopping.clone();
+        let connections = connections.clone();
+        connections.increment(1.0);
         tokio::spawn(async move {
             let mut connection = std::pin::pin!(connection);
             let ended = tokio::select! {
@@ -137,6 +140,7 @@ pub async fn serve(
             if let Err(e) = ended {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            connections.decrement(1.0);
             drop(slot);
         });
     }

@@ -11,10 +11,12 @@
 
 use std::sync::Arc;
 
-use taskmaster_shared::config::FeedConfig;
+use taskmaster_shared::config::ApiConfig;
+use taskmaster_shared::metrics::Registry;
 
 use crate::auth::limiter::OwnerGuard;
 use crate::feed::Hub;
+use crate::metrics::ApiMetrics;
 
 /// Process-wide services. Cheap to clone.
 #[derive(Clone)]
@@ -29,17 +31,21 @@ pub struct Services {
     /// (each holds its file and its rows: a burst of uploads cannot take
     /// the memory of more than a few).
     pub uploads: Arc<tokio::sync::Semaphore>,
+    /// The process's metrics.
+    pub metrics: Arc<ApiMetrics>,
 }
 
 impl Services {
-    pub fn new(feed: FeedConfig) -> Services {
+    pub fn new(config: &ApiConfig) -> Services {
+        let metrics = Arc::new(ApiMetrics::new(Registry::from_config(&config.metrics)));
         Services {
             owner_guard: Arc::default(),
-            feed: Hub::new(feed),
+            feed: Hub::new(config.feed, metrics.feed.clone()),
             imports: Arc::new(tokio::sync::Semaphore::new(
                 crate::import::job::JOBS_AT_ONCE,
             )),
             uploads: Arc::new(tokio::sync::Semaphore::new(crate::import::UPLOADS_AT_ONCE)),
+            metrics,
         }
     }
 }

@@ -4,8 +4,9 @@
 # with the debug build the test suite made (TASKMASTER_PROFILE overrides),
 # and stops it and removes its data on exit.
 #
-#   start_system            # sets BASE (http://127.0.0.1:PORT), LOG, OWNER
-#                           # and REDIS_PORT (its Redis, default user open)
+#   start_system            # sets BASE (http://127.0.0.1:PORT), LOG, OWNER,
+#                           # REDIS_PORT (its Redis, default user open) and
+#                           # SYNCD_METRICS (syncd's metrics, host:port)
 #
 # The caller sets ROOT (the checkout) and a say() function.
 
@@ -27,11 +28,13 @@ OWNER=${OWNER_PASSWORD:-system-check-owner-secret}
 start_system() {
     local server_port redis_port db_port
     server_port=$(free_port) redis_port=$(free_port) db_port=$(free_port)
+    SYNCD_METRICS=127.0.0.1:$(free_port)
     REDIS_PORT=$redis_port
     SYSTEM_DATA=$(mktemp -d /tmp/taskmaster-system-XXXXXX)
     chmod 755 "$SYSTEM_DATA"
     LOG="$SYSTEM_DATA/dev.log"
     SERVER_PORT=$server_port REDIS_PORT=$redis_port DB_PORT=$db_port TASKMASTER_DATA=$SYSTEM_DATA \
+        SYNCD_METRICS_ADDR=$SYNCD_METRICS \
         OWNER_PASSWORD="$OWNER" \
         TASKMASTER_PROFILE=${TASKMASTER_PROFILE:-debug} "$ROOT/deploy/dev.sh" up >"$LOG" 2>&1 &
     SYSTEM_PID=$!

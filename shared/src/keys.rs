@@ -48,6 +48,8 @@
 //! |---|---|---|
 //! | `P dirty:{users,groups,tasks,webhooks}` | set | ids changed since the last flush, deletes included; a user row includes its memberships and its personal API tokens |
 //! | `P inflight:{users,groups,tasks,webhooks}` | set | ids taken by the flush in progress (renamed from `dirty:*`; merged back after a crash); taken and cleared only by the lease holder, checked in the same script |
+//! | `P dirty:since` | string | RFC 3339 time of the oldest change in `dirty:*` (`SET NX` by every dirty mark, in the write's own step) |
+//! | `P inflight:since` | string | the same for `inflight:*`: moved from `dirty:since` by the hand-off, deleted with the in-flight sets. The write-behind lag is now minus the older of the two |
 
 //! ## The change log
 //!
@@ -347,6 +349,16 @@ impl Keys {
 
     pub fn inflight(&self, t: RowType) -> String {
         self.k(format_args!("inflight:{}", t.plural()))
+    }
+
+    /// When the oldest change in the dirty sets was made.
+    pub fn dirty_since(&self) -> String {
+        self.k(format_args!("dirty:since"))
+    }
+
+    /// When the oldest change in the in-flight sets was made.
+    pub fn inflight_since(&self) -> String {
+        self.k(format_args!("inflight:since"))
     }
 
     /// The change log: a stream with one entry per changed row (see the

@@ -12,6 +12,8 @@
 //! * [`telemetry`]: `tracing` setup (`RUST_LOG`, `LOG_FORMAT=json`).
 //! * [`keys`]: the one place that names Redis keys and channels. The api
 //!   writes them, syncd reads them, operators inspect them.
+//! * [`metrics`]: the Prometheus registry of a process, and who may
+//!   scrape it.
 //! * [`position`]: positions in the change log (Redis stream ids).
 //! * [`redis_pool`]: the bb8 pool both processes use to talk to Redis.
 //! * [`time`]: timestamp formatting used on the wire.
@@ -28,6 +30,7 @@ pub mod domain;
 pub mod duration;
 pub mod hex;
 pub mod keys;
+pub mod metrics;
 pub mod model;
 pub mod order;
 pub mod position;

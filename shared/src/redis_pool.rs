@@ -39,6 +39,8 @@ pub type PooledRedis<'a> = bb8::PooledConnection<'a, Manager>;
 pub struct Manager {
     client: Client,
     config: AsyncConnectionConfig,
+    /// Where each round trip's time goes (`taskmaster_redis_duration_seconds`).
+    latency: metrics::Histogram,
 }
 
 impl Manager {
@@ -47,7 +49,11 @@ impl Manager {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(cfg.connect_timeout))
             .set_response_timeout(Some(cfg.response_timeout));
-        Ok(Manager { client, config })
+        Ok(Manager {
+            client,
+            config,
+            latency: metrics::Histogram::noop(),
+        })
     }
 
     pub fn client(&self) -> &Client {
@@ -79,6 +85,7 @@ pub fn client(cfg: &RedisConfig) -> Result<Client, RedisError> {
 pub struct Conn {
     inner: MultiplexedConnection,
     broken: Arc<AtomicBool>,
+    latency: metrics::Histogram,
 }
 
 impl Conn {
@@ -103,7 +110,9 @@ pub async fn shared(pool: &RedisPool) -> Result<Conn, RunError<RedisError>> {
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
+            let start = std::time::Instant::now();
             let result = self.inner.req_packed_command(cmd).await;
+            self.latency.record(start.elapsed().as_secs_f64());
             self.note(&result);
             result
         })
@@ -116,7 +125,9 @@ impl ConnectionLike for Conn {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
+            let start = std::time::Instant::now();
             let result = self.inner.req_packed_commands(cmd, offset, count).await;
+            self.latency.record(start.elapsed().as_secs_f64());
             self.note(&result);
             result
         })
@@ -139,6 +150,7 @@ impl bb8::ManageConnection for Manager {
         Ok(Conn {
             inner,
             broken: Arc::new(AtomicBool::new(false)),
+            latency: self.latency.clone(),
         })
     }
 
@@ -154,7 +166,20 @@ impl bb8::ManageConnection for Manager {
 /// Builds the pool without dialing: processes start even while Redis is
 /// down and report it through `/health` (api) or their status (syncd).
 pub fn build(cfg: &RedisConfig) -> Result<RedisPool, RedisError> {
-    let manager = Manager::new(cfg)?;
+    build_measured(cfg, metrics::Histogram::noop())
+}
+
+/// [`build`], with every round trip's time (a command, a pipeline or a
+/// script, as the caller waits for it: queueing on the shared socket
+/// included) recorded in `latency`.
+pub fn build_measured(
+    cfg: &RedisConfig,
+    latency: metrics::Histogram,
+) -> Result<RedisPool, RedisError> {
+    let manager = Manager {
+        latency,
+        ..Manager::new(cfg)?
+    };
     Ok(bb8::Pool::builder()
         .max_size(cfg.pool_size)
         .min_idle(None)

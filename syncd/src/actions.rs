@@ -9,6 +9,7 @@ use taskmaster_shared::control::{
 };
 
 use crate::daemon::Daemon;
+use crate::metrics::Operation;
 use crate::{backup, restore};
 
 impl Daemon {
@@ -230,17 +231,26 @@ impl Daemon {
             }
             Action::Status => {
                 let pending = self.pending().await.unwrap_or_default();
-                let audit = self.syncd.store.audit_backlog().await.ok();
+                let audit = self.syncd.store.change_log().await.ok().map(|l| l.audit);
                 Ok(serde_json::to_value(self.status(pending, true, audit)).unwrap_or_default())
             }
             Action::Backup => {
                 let _keepalive = self.keepalive();
-                let info = self.backup().await?;
-                Ok(serde_json::to_value(info).unwrap_or_default())
+                let started = std::time::Instant::now();
+                let info = self.backup().await;
+                (self.syncd.metrics).operation(Operation::Backup, started.elapsed(), info.is_ok());
+                Ok(serde_json::to_value(info?).unwrap_or_default())
             }
             Action::Restore(args) => {
                 let _keepalive = self.keepalive();
-                self.restore(args).await
+                let started = std::time::Instant::now();
+                let restored = self.restore(args).await;
+                (self.syncd.metrics).operation(
+                    Operation::Restore,
+                    started.elapsed(),
+                    restored.is_ok(),
+                );
+                restored
             }
             Action::Audit(_) => Err(ActionError::Failed("answered off the loop".into())),
         }

@@ -7,9 +7,12 @@ use taskmaster_shared::config::SyncdConfig;
 use taskmaster_shared::control::{Counts, HEARTBEAT_SECS, PostgresTarget};
 use taskmaster_shared::redis_pool;
 use tokio::sync::mpsc;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use crate::flush::{self, FlushError, FlushReport};
 use crate::listen::{listen, watch_changes};
+use crate::metrics::FailReason;
 use crate::{Control, RETRY_FIRST, RETRY_MAX, Syncd, full_resync};
 
 /// The host, port and database syncd connects to, read the way the client
@@ -59,6 +62,9 @@ pub(crate) struct Daemon {
     pub(crate) flush_due: bool,
     /// Where PostgreSQL is, for the status (read once from the config).
     pub(crate) postgres_target: Option<PostgresTarget>,
+    /// This process's flush attempts so far: the `flush.id` of the
+    /// flush's log lines.
+    pub(crate) flush_seq: u64,
 }
 
 impl Daemon {
@@ -89,6 +95,7 @@ impl Daemon {
             token: None,
             flush_due: false,
             postgres_target,
+            flush_seq: 0,
         }
     }
 
@@ -149,7 +156,16 @@ impl Daemon {
 
     /// Flushes and records the outcome; returns the report or the error.
     /// Only the lease holder flushes.
+    /// Each attempt runs in a `flush` span: its log lines carry `flush.id`
+    /// (this process's attempt count) and, once committed, `flush.number`
+    /// (PostgreSQL's count of committed flushes).
     pub(crate) async fn flush(&mut self) -> Result<FlushReport, String> {
+        self.flush_seq += 1;
+        let span = tracing::info_span!("flush", flush.id = self.flush_seq, flush.number = Empty);
+        self.flush_attempt(&span).instrument(span.clone()).await
+    }
+
+    async fn flush_attempt(&mut self, span: &tracing::Span) -> Result<FlushReport, String> {
         let Some(token) = self.token else {
             return Err("standing by: another syncd is active".to_owned());
         };
@@ -163,6 +179,7 @@ impl Daemon {
         if let Err(e) = self.check_redis_server(&holder).await {
             self.last_result = Some("error");
             self.last_error = Some(e.clone());
+            self.syncd.metrics.flush_failed(FailReason::Check);
             return Err(e);
         }
         match flush::flush_once(
@@ -181,14 +198,20 @@ impl Daemon {
                 self.last_result = Some("ok");
                 self.last_error = None;
                 self.postgres_ok = true;
+                self.syncd.metrics.flushed(&report);
+                span.record("flush.number", report.number);
                 if report.rows() > 0 {
                     let secs = report.duration.as_secs_f64().max(1e-6);
                     self.last_rows = report.rows() as u64;
                     self.last_rows_per_sec = report.rows() as f64 / secs;
+                    let n = |i: usize| report.upserted[i] + report.deleted[i];
                     tracing::info!(
-                        sync.upserted = ?report.upserted,
-                        sync.deleted = ?report.deleted,
-                        sync.duration_ms = report.duration.as_millis() as u64,
+                        flush.users = n(0),
+                        flush.groups = n(1),
+                        flush.tasks = n(2),
+                        flush.webhooks = n(3),
+                        flush.deleted = report.deleted.iter().sum::<usize>(),
+                        flush.duration_ms = report.duration.as_millis() as u64,
                         "flushed"
                     );
                     self.refresh_postgres_rows().await;
@@ -196,11 +219,16 @@ impl Daemon {
                 Ok(report)
             }
             Err(e @ (FlushError::Fenced | FlushError::LeaseLost)) => {
+                self.syncd.metrics.flush_failed(FailReason::Lease);
                 tracing::warn!(error = %e, "this syncd stands by");
                 self.token = None;
                 Err(e.to_string())
             }
             Err(e) => {
+                self.syncd.metrics.flush_failed(match e {
+                    FlushError::Postgres(_) => FailReason::Postgres,
+                    _ => FailReason::Redis,
+                });
                 tracing::warn!(error = %e, "flush failed; the rows stay pending");
                 if e.is_missing_schema() {
                     match self.syncd.migrate().await {

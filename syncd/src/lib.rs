@@ -21,6 +21,7 @@
 //! consumer of the change log), [`webhooks`] (deliveries, another; both
 //! read it through `groups`), [`flush`], [`reconcile`] (Redis
 //! checked against PostgreSQL after it restarted), [`backup`], [`restore`],
+//! [`metrics`] (Prometheus, on `SYNCD_METRICS_ADDR`),
 //! [`pg`] (the PostgreSQL thread) and [`ctl`] (the operator's CLI).
 
 mod actions;
@@ -34,6 +35,7 @@ pub mod flush;
 mod groups;
 mod lease;
 mod listen;
+pub mod metrics;
 pub mod migrations;
 pub mod pg;
 pub mod reconcile;
@@ -96,12 +98,17 @@ pub struct Syncd {
     /// the other.
     pub audit_pg: PgWorker,
     pub query_pg: PgWorker,
+    /// The process's metrics (see [`metrics`]).
+    pub metrics: std::sync::Arc<metrics::SyncdMetrics>,
 }
 
 impl Syncd {
     /// Prepares the connections; nothing is dialed yet.
     pub fn new(config: SyncdConfig) -> Result<Self, SyncdError> {
-        let redis = redis_pool::build(&config.redis)?;
+        let metrics = std::sync::Arc::new(metrics::SyncdMetrics::new(
+            taskmaster_shared::metrics::Registry::from_config(&config.metrics),
+        ));
+        let redis = redis_pool::build_measured(&config.redis, metrics.redis.clone())?;
         let keys = Keys::new(config.redis.key_prefix.clone());
         let pg = PgWorker::start(&config.postgres)?;
         let audit_pg = PgWorker::start(&config.postgres)?;
@@ -118,6 +125,7 @@ impl Syncd {
             pg,
             audit_pg,
             query_pg,
+            metrics,
         })
     }
 
@@ -170,6 +178,14 @@ pub async fn run(
         "taskmaster-syncd starting"
     );
     let syncd = Syncd::new(config)?;
+    syncd.metrics.registry.spawn_upkeep();
+    if let Some(addr) = syncd.config.metrics_addr {
+        tokio::spawn(metrics::serve(
+            addr,
+            syncd.metrics.clone(),
+            syncd.config.metrics.clone(),
+        ));
+    }
     // Only a log line: never hold up start (or a shutdown) for it.
     tokio::spawn(check_redis(syncd.store.clone()));
 

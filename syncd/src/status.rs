@@ -2,7 +2,7 @@
 //! (JSON with a TTL, so a missing key means no syncd runs), refreshed by
 //! the heartbeat, and what `/admin/status` and `taskmaster-ctl status` show.
 
-use taskmaster_shared::control::{AuditBacklog, Counts, SyncdStatus};
+use taskmaster_shared::control::{AuditBacklog, Counts, SyncdStatus, write_behind_lag};
 
 use crate::daemon::Daemon;
 
@@ -42,6 +42,10 @@ impl Daemon {
             last_backup: self.last_backup.clone(),
             postgres_target: self.postgres_target.clone(),
             audit,
+            backups: crate::backup::recent(
+                &self.syncd.config.backup_dir,
+                taskmaster_shared::control::RECENT_BACKUPS,
+            ),
         }
     }
 
@@ -83,7 +87,9 @@ impl Daemon {
             Ok(p) => (p, true),
             Err(_) => (Counts::default(), false),
         };
-        let audit = self.syncd.store.audit_backlog().await.ok();
+        let log = self.syncd.store.change_log().await.ok();
+        let audit = log.map(|l| l.audit);
+        self.record_metrics(&pending, log).await;
         let status = self.status(pending, redis_ok, audit);
         let Ok(json) = serde_json::to_string(&status) else {
             return;
@@ -91,6 +97,22 @@ impl Daemon {
         if let Err(e) = self.syncd.store.write_status(&json).await {
             tracing::debug!(error = %e, "cannot write the status record");
         }
+    }
+
+    /// The backlog, the lag, the lease and the change log, as the
+    /// heartbeat just read them, into the metrics.
+    async fn record_metrics(&self, pending: &Counts, log: Option<crate::store::ChangeLogState>) {
+        let metrics = &self.syncd.metrics;
+        metrics.lease(self.token);
+        if let Ok((dirty, inflight)) = self.syncd.store.unflushed_since().await {
+            let lag = write_behind_lag(dirty.as_deref(), inflight.as_deref(), chrono::Utc::now());
+            metrics.backlog(pending, lag);
+        }
+        metrics.change_log(
+            log.map(|l| l.entries),
+            log.map(|l| l.audit.backlog),
+            log.map(|l| l.webhooks.backlog),
+        );
     }
 
     pub(crate) async fn clear_status(&self) {

@@ -21,6 +21,14 @@ pub struct Store {
     pub keys: Keys,
 }
 
+/// The change log as the heartbeat reads it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChangeLogState {
+    pub entries: u64,
+    pub audit: AuditBacklog,
+    pub webhooks: AuditBacklog,
+}
+
 impl Store {
     async fn conn(&self) -> Result<redis_pool::Conn, redis::RedisError> {
         redis_pool::shared(&self.redis).await.map_err(|_| {
@@ -56,14 +64,21 @@ impl Store {
         Ok(())
     }
 
-    /// The audit log's backlog (see [`crate::audit`]): zero before its
-    /// consumer group exists.
-    pub async fn audit_backlog(&self) -> Result<AuditBacklog, redis::RedisError> {
+    /// The change log's length and what its two consumers (the audit log
+    /// and webhook deliveries, see [`crate::audit`] and
+    /// [`crate::webhooks`]) have not finished: zero before their consumer
+    /// groups exist.
+    pub async fn change_log(&self) -> Result<ChangeLogState, redis::RedisError> {
         type Info = std::collections::HashMap<String, redis::Value>;
+        let mut conn = self.conn().await?;
+        let entries: u64 = redis::cmd("XLEN")
+            .arg(self.keys.changes())
+            .query_async(&mut conn)
+            .await?;
         let groups: Vec<Info> = match redis::cmd("XINFO")
             .arg("GROUPS")
             .arg(self.keys.changes())
-            .query_async(&mut self.conn().await?)
+            .query_async(&mut conn)
             .await
         {
             Ok(g) => g,
@@ -75,17 +90,36 @@ impl Store {
             Some(redis::Value::Int(n)) => (*n).max(0) as u64,
             _ => 0,
         };
-        let group = groups.iter().find(|g| {
-            matches!(g.get("name"), Some(redis::Value::BulkString(n)) if n == Keys::AUDIT_GROUP.as_bytes())
-        });
-        Ok(group.map_or_else(AuditBacklog::default, |g| {
-            let (lag, pending) = (number(g, "lag"), number(g, "pending"));
-            AuditBacklog {
-                lag,
-                pending,
-                backlog: lag + pending,
-            }
-        }))
+        let backlog = |name: &str| {
+            let group = groups.iter().find(|g| {
+                matches!(g.get("name"), Some(redis::Value::BulkString(n)) if n == name.as_bytes())
+            });
+            group.map_or_else(AuditBacklog::default, |g| {
+                let (lag, pending) = (number(g, "lag"), number(g, "pending"));
+                AuditBacklog {
+                    lag,
+                    pending,
+                    backlog: lag + pending,
+                }
+            })
+        };
+        Ok(ChangeLogState {
+            entries,
+            audit: backlog(Keys::AUDIT_GROUP),
+            webhooks: backlog(Keys::WEBHOOK_GROUP),
+        })
+    }
+
+    /// When the oldest change not yet in PostgreSQL was made: `P
+    /// dirty:since` and `P inflight:since`.
+    pub async fn unflushed_since(
+        &self,
+    ) -> Result<(Option<String>, Option<String>), redis::RedisError> {
+        redis::pipe()
+            .get(self.keys.dirty_since())
+            .get(self.keys.inflight_since())
+            .query_async(&mut self.conn().await?)
+            .await
     }
 
     /// Rows waiting for a flush (dirty plus in flight), per type.

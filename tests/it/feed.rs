@@ -665,6 +665,11 @@ async fn a_slow_consumer_is_dropped_while_a_fast_one_keeps_receiving() {
         }
     };
     assert_eq!(ended, Some(4001));
+    // Counted as a dropped slow consumer (the fast one closed normally
+    // when its reader stopped), and neither is open any more.
+    let metrics = app.scrape().await;
+    assert_eq!(metrics.value("taskmaster_feed_dropped_total", &[]), 1.0);
+    assert_eq!(metrics.value("taskmaster_feed_connections", &[]), 0.0);
 }
 
 #[tokio::test]

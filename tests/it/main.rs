@@ -25,6 +25,8 @@ mod labels;
 mod lease;
 mod limits;
 mod list_pages;
+mod metrics;
+mod observability;
 mod openapi;
 mod origins;
 mod own_tasks;

@@ -15,6 +15,7 @@
 pub mod bench;
 pub mod bulk;
 pub mod feed;
+pub mod metrics;
 mod process;
 pub mod receiver;
 mod seed;
@@ -478,6 +479,14 @@ impl TestApp {
         }
     }
 
+    /// `GET /metrics`, parsed by a real Prometheus parser (see
+    /// [`metrics`]); panics unless it answers 200.
+    pub async fn scrape(&self) -> metrics::Metrics {
+        let (status, body) = metrics::fetch(self.addr, &[]).await;
+        assert_eq!(status, 200, "{body}");
+        metrics::Metrics::parse(&body)
+    }
+
     pub async fn get(&self, path: &str) -> TestResponse {
         self.request(Method::GET, path, &[], Bytes::new()).await
     }
@@ -525,6 +534,9 @@ impl TestApp {
             ("REDIS_KEY_PREFIX", self.keys.prefix()),
             ("DATABASE_URL", database_url),
             ("BACKUP_DIR", backups.as_str()),
+            // Many syncds run at once: none listens for metrics unless a
+            // test gives it an address.
+            ("SYNCD_METRICS_ADDR", "off"),
         ]
         .iter()
         .chain(extra)

@@ -22,12 +22,14 @@ use utoipa::ToSchema;
 mod audit;
 mod feed;
 mod jobs;
+mod status;
 mod tasks;
 mod webhooks;
 
 pub use audit::*;
 pub use feed::*;
 pub use jobs::*;
+pub use status::*;
 pub use tasks::*;
 pub use webhooks::*;
 

@@ -63,6 +63,7 @@ pub struct Authenticator {
     /// have version v" into its script and skip reading the user.
     versions: Mutex<HashMap<[u8; 32], Remembered>>,
     inflight: Mutex<HashMap<[u8; 32], watch::Receiver<Option<Checked>>>>,
+    lookups: crate::metrics::HitMiss,
 }
 
 type Blake2b256 = blake2::Blake2b<blake2::digest::consts::U32>;
@@ -97,7 +98,14 @@ impl Authenticator {
             keyed: Blake2b256::new_with_prefix(key),
             versions: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
+            lookups: crate::metrics::HitMiss::default(),
         }
+    }
+
+    /// This cache, counting its hits and misses in `lookups`.
+    pub fn counted(mut self, lookups: crate::metrics::HitMiss) -> Self {
+        self.lookups = lookups;
+        self
     }
 
     /// A BLAKE2b MAC under this process's random key.
@@ -131,7 +139,8 @@ impl Authenticator {
     /// again in the background (true once per verification, from
     /// [`REFRESH_AFTER`] on).
     pub(super) fn verified(&self, id: u64, password: &str) -> Option<Verified> {
-        self.verified_at(id, password, Instant::now())
+        self.lookups
+            .count(self.verified_at(id, password, Instant::now()))
     }
 
     pub(super) fn verified_at(&self, id: u64, password: &str, now: Instant) -> Option<Verified> {

@@ -340,7 +340,22 @@ enum Count {
     Fixed(Meter),
 }
 
+/// [`check_password`], with a refusal counted in
+/// `taskmaster_login_failures_total`.
 async fn verify_basic(
+    state: &AppState,
+    credentials: &Credentials,
+    prefetched: Option<Option<AuthRecord>>,
+    count: Count,
+) -> Result<(Caller, u64), ApiError> {
+    let checked = check_password(state, credentials, prefetched, count).await;
+    if matches!(checked, Err(ApiError::Unauthorized)) {
+        state.services.metrics.login_failures.increment(1);
+    }
+    checked
+}
+
+async fn check_password(
     state: &AppState,
     credentials: &Credentials,
     prefetched: Option<Option<AuthRecord>>,

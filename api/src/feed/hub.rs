@@ -75,6 +75,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut r = self.hub.lock();
         r.total = r.total.saturating_sub(1);
+        r.meters.connections.set(r.total as f64);
         if let Some(n) = r.per_principal.get_mut(&self.principal) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -115,9 +116,9 @@ impl Drop for Joined {
 }
 
 impl Hub {
-    pub fn new(config: FeedConfig) -> Hub {
+    pub fn new(config: FeedConfig, meters: crate::metrics::FeedMeters) -> Hub {
         Hub(Arc::new(Inner {
-            registry: Mutex::new(Registry::default()),
+            registry: Mutex::new(Registry::metered(meters)),
             config,
             started: AtomicBool::new(false),
             closing: watch::channel(false).0,
@@ -169,6 +170,7 @@ impl Hub {
         }
         *n += 1;
         r.total += 1;
+        r.meters.connections.set(r.total as f64);
         Ok(Slot {
             hub: self.clone(),
             principal,

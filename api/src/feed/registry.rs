@@ -114,6 +114,8 @@ pub(super) struct Registry {
     pub(super) total: usize,
     /// Connections whose principal is an owner.
     owners: HashSet<u64>,
+    /// The feed's metrics: `total` and the slow consumers dropped.
+    pub(super) meters: crate::metrics::FeedMeters,
     /// By the principal's user id.
     by_user: HashMap<u64, HashSet<u64>>,
     /// By a group the principal administers.
@@ -134,6 +136,14 @@ fn index_in(map: &mut HashMap<u64, HashSet<u64>>, key: u64, id: u64, add: bool) 
 }
 
 impl Registry {
+    /// An empty registry that reports to `meters`.
+    pub(super) fn metered(meters: crate::metrics::FeedMeters) -> Self {
+        Registry {
+            meters,
+            ..Registry::default()
+        }
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.conns.is_empty()
     }
@@ -169,6 +179,9 @@ impl Registry {
 
     fn close(&mut self, id: u64, reason: CloseReason) {
         if let Some(conn) = self.remove(id) {
+            if reason == CloseReason::Lagged {
+                self.meters.dropped.increment(1);
+            }
             conn.closed.store(reason as u8, Ordering::Release);
         }
     }

@@ -7,30 +7,24 @@
 //! and wait for syncd's single answer (`SYNC_REQUEST_TIMEOUT`, then 504).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
-use taskmaster_shared::control::{
-    Action, ActionError, Counts, HEARTBEAT_SECS, RestoreArgs, SyncdStatus,
-};
+use taskmaster_shared::control::{Action, ActionError, RestoreArgs};
 
 use crate::answers::{
-    AdminStats, AdminStatus, Configuration, PostgresView, RedisView, SyncDone, SyncSummary,
-    SyncdView, ok,
+    AdminStats, AdminStatus, Configuration, PostgresView, RedisView, SyncDone, SyncdView, ok,
 };
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::flag;
 use crate::state::AppState;
+use crate::syncd::SyncView;
 
 /// What `POST /admin/sync?action=` takes; the spec states them from here.
 pub const ACTIONS: [&str; 4] = ["force", "status", "backup", "restore"];
-
-const NEVER: &str = "0001-01-01T00:00:00Z";
 
 fn owner_only(caller: &Caller) -> Result<(), ApiError> {
     if caller.is_owner() {
@@ -40,86 +34,9 @@ fn owner_only(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
-/// What Redis says about the write-behind right now.
-struct SyncView {
-    status: Option<SyncdStatus>,
-    pending: Counts,
-    rows: Counts,
-}
-
-async fn view(state: &AppState) -> Result<SyncView, ApiError> {
-    let counts = state.store.sync_counts().await?;
-    Ok(SyncView {
-        status: counts.status,
-        pending: counts.pending,
-        rows: Counts {
-            users: counts.users,
-            groups: counts.groups,
-            // Tasks have no set of all ids: counted from every user's task set.
-            tasks: state.store.task_count().await?,
-            webhooks: counts.webhooks,
-        },
-    })
-}
-
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
-impl SyncView {
-    /// A syncd whose heartbeat is recent.
-    fn running(&self) -> bool {
-        self.status
-            .as_ref()
-            .and_then(|s| parse_time(&s.heartbeat_at))
-            .is_some_and(|at| (Utc::now() - at).num_seconds() < 3 * HEARTBEAT_SECS as i64 + 1)
-    }
-
-    /// The reference's seven sync keys. Healthy means: running, the last
-    /// flush did not fail, and nothing has waited longer than two intervals
-    /// (an idle system is healthy, unlike in the reference).
-    fn summary(&self) -> SyncSummary {
-        let running = self.running();
-        let status = self.status.as_ref();
-        let last_sync = status.and_then(|s| s.last_sync.clone());
-        let since = last_sync
-            .as_deref()
-            .and_then(parse_time)
-            .map(|t| (Utc::now() - t).to_std().unwrap_or_default());
-        let interval = status.map(|s| Duration::from_secs(s.interval_secs));
-        let dirty_types: Vec<&str> = [
-            ("users", self.pending.users),
-            ("groups", self.pending.groups),
-            ("tasks", self.pending.tasks),
-        ]
-        .into_iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(t, _)| t)
-        .collect();
-        let fresh = match (since, interval) {
-            (Some(since), Some(interval)) => since <= interval * 2,
-            _ => false,
-        };
-        let healthy = running
-            && status.and_then(|s| s.last_result.as_deref()) != Some("error")
-            && (self.pending.total() == 0 || fresh);
-        SyncSummary {
-            dirty_types,
-            healthy,
-            interval: status.map(|s| s.interval.clone()),
-            last_sync: last_sync.unwrap_or_else(|| NEVER.to_owned()),
-            pending_changes: self.pending.total() > 0,
-            running,
-            time_since_last_sync: since.map(taskmaster_shared::duration::format_go),
-        }
-    }
-}
-
 pub async fn status(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     owner_only(&caller)?;
-    let v = view(&state).await?;
+    let v = SyncView::read(&state).await?;
     let summary = v.summary();
     let status = v.status.as_ref();
     // Reading the view just now went through Redis: it is connected.
@@ -200,10 +117,10 @@ pub async fn audit(
 
 pub async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     owner_only(&caller)?;
-    let v = view(&state).await?;
+    let v = SyncView::read(&state).await?;
     Ok(ok(AdminStats {
         postgresql: v.status.as_ref().and_then(|s| s.postgres_rows),
-        redis: v.rows,
+        redis: v.rows(&state).await?,
         sync: v.summary(),
     }))
 }
@@ -232,7 +149,7 @@ pub async fn sync(
         }),
         _ => Action::Force,
     };
-    if !view(&state).await?.running() {
+    if !SyncView::read(&state).await?.running() {
         return Err(ApiError::Unavailable("No sync daemon is running".into()));
     }
     let name = action.name();

@@ -17,6 +17,7 @@ mod health;
 mod imports;
 mod jobs;
 mod labels;
+mod observe;
 pub mod spec;
 mod tasks;
 mod tokens;
@@ -157,7 +158,10 @@ pub fn api(state: AppState) -> Api {
     )
     .route("/changes", get(feed::changes))
     .route("/events", get(feed::events))
-    .route("/ws", get(feed::socket));
+    .route("/ws", get(feed::socket))
+    .route("/metrics", get(observe::metrics))
+    .route("/status", get(observe::page))
+    .route("/status/data", get(observe::data));
     let router = router
         .merge(spec::docs_page())
         .fallback(not_found)
@@ -186,11 +190,9 @@ mod tests {
     #[tokio::test]
     async fn the_span_table_names_the_pattern_the_router_matches() {
         let config = ApiConfig::from_lookup(lookup_from_pairs(&[])).expect("defaults are valid");
-        let Api { routes, .. } = api(AppState::new(
-            config.clone(),
-            crate::Services::new(config.feed),
-        )
-        .expect("state builds"));
+        let Api { routes, .. } = api(
+            AppState::new(config.clone(), crate::Services::new(&config)).expect("state builds")
+        );
         let route = |path: &str| routes.at(path).ok().map(|m| *m.value);
         assert_eq!(route("/users/5/tasks/7"), Some("/users/{id}/tasks/{tid}"));
         assert_eq!(
@@ -214,11 +216,9 @@ mod tests {
     #[tokio::test]
     async fn the_spec_has_exactly_the_routers_paths() {
         let config = ApiConfig::from_lookup(lookup_from_pairs(&[])).expect("defaults are valid");
-        let Api { paths, .. } = api(AppState::new(
-            config.clone(),
-            crate::Services::new(config.feed),
-        )
-        .expect("state builds"));
+        let Api { paths, .. } = api(
+            AppState::new(config.clone(), crate::Services::new(&config)).expect("state builds")
+        );
         let mut routed: Vec<&str> = paths;
         let mut specified: Vec<&str> = spec::OPERATIONS.iter().map(|o| o.path).collect();
         routed.sort_unstable();

@@ -150,8 +150,16 @@ impl Store {
     /// The store of `config`: a pool (which dials lazily, so Redis may be
     /// down) and the key layout of its prefix.
     pub fn new(config: &RedisConfig) -> Result<Self, redis::RedisError> {
+        Self::measured(config, metrics::Histogram::noop())
+    }
+
+    /// [`Store::new`], recording every Redis round trip's time in `latency`.
+    pub fn measured(
+        config: &RedisConfig,
+        latency: metrics::Histogram,
+    ) -> Result<Self, redis::RedisError> {
         Ok(Store {
-            pool: redis_pool::build(config)?,
+            pool: redis_pool::build_measured(config, latency)?,
             keys: Arc::new(Keys::new(config.key_prefix.clone())),
             client: redis_pool::client(config)?,
             control_secret: config.control_secret.clone(),

@@ -21,6 +21,12 @@ pub struct SyncCounts {
     pub users: u64,
     pub groups: u64,
     pub webhooks: u64,
+    /// `P dirty:since` and `P inflight:since`: when the oldest waiting
+    /// change was made (see `write_behind_lag`).
+    pub dirty_since: Option<String>,
+    pub inflight_since: Option<String>,
+    /// The lease's holder and fencing token (`{instance}|{token}`).
+    pub lease: Option<String>,
 }
 
 /// What bootstrap found of the owner account.
@@ -83,8 +89,18 @@ impl Store {
         }
         pipe.scard(keys.all(RowType::User))
             .scard(keys.all(RowType::Group))
-            .scard(keys.all(RowType::Webhook));
-        let replies: Vec<Value> = self.query(&pipe).await?;
+            .scard(keys.all(RowType::Webhook))
+            .get(keys.dirty_since())
+            .get(keys.inflight_since())
+            .get(keys.syncd_lease());
+        let mut replies: Vec<Value> = self.query(&pipe).await?;
+        let text = |v: Option<Value>| match v {
+            Some(Value::BulkString(raw)) => String::from_utf8(raw).ok(),
+            _ => None,
+        };
+        let lease = text(replies.pop());
+        let inflight_since = text(replies.pop());
+        let dirty_since = text(replies.pop());
         let status = match replies.first() {
             Some(Value::BulkString(raw)) => serde_json::from_slice::<SyncdStatus>(raw).ok(),
             _ => None,
@@ -106,6 +122,9 @@ impl Store {
             users: at(8),
             groups: at(9),
             webhooks: at(10),
+            dirty_since,
+            inflight_since,
+            lease,
         })
     }
 

@@ -15,10 +15,12 @@
 //! config can be logged without leaking them.
 //!
 //! [`stores`] holds where Redis and PostgreSQL are, [`accounts`] the
-//! api's session and registration settings, [`processes`] each process's
+//! api's session and registration settings, [`observability`] metrics
+//! and request ids, [`processes`] each process's
 //! configuration; this module the reading of variables.
 
 mod accounts;
+mod observability;
 mod processes;
 mod stores;
 
@@ -113,6 +115,7 @@ impl FromStr for LogFormat {
 }
 
 pub use accounts::{AccountsConfig, Rate, Registration};
+pub use observability::MetricsConfig;
 pub use processes::{
     ApiConfig, FeedConfig, ImportLimits, ListLimits, SyncdConfig, SyncdFault, WebhookConfig,
 };

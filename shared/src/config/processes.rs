@@ -73,6 +73,10 @@ pub struct ApiConfig {
     pub lists: ListLimits,
     /// Bounds of task imports.
     pub imports: ImportLimits,
+    /// Prometheus metrics (`GET /metrics`).
+    pub metrics: super::MetricsConfig,
+    /// Peers whose `X-Request-Id` is kept (`TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// Bounds of task imports (`POST /users/{id}/tasks/import`).
@@ -221,6 +225,8 @@ impl ApiConfig {
                 max_bytes: env.parse_in("IMPORT_MAX_BYTES", 20usize << 20, 1_024..=(512 << 20)),
                 sync_rows: env.parse_in("IMPORT_SYNC_ROWS", 1_000usize, 1..=1_000_000),
             },
+            metrics: super::MetricsConfig::from_env(&mut env),
+            trusted_proxies: super::observability::trusted_proxies(&mut env),
         };
         match parse_origins(&env.string("CORS_ORIGINS", "")) {
             Ok(origins) => config.cors_origins = origins,
@@ -271,6 +277,10 @@ pub struct SyncdConfig {
     pub fault: Option<SyncdFault>,
     /// Webhook deliveries.
     pub webhooks: WebhookConfig,
+    /// Prometheus metrics.
+    pub metrics: super::MetricsConfig,
+    /// Where syncd serves its metrics (`SYNCD_METRICS_ADDR`); `None`: off.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// How syncd delivers webhooks.
@@ -342,6 +352,8 @@ impl SyncdConfig {
             redis: RedisConfig::from_env(&mut env),
             postgres: PostgresConfig::from_env(&mut env),
             sync_interval,
+            metrics_addr: None,
+            metrics: super::MetricsConfig::from_env(&mut env),
             sync_max_pending: env.parse_in("SYNC_MAX_PENDING", 10_000u64, 1..=u64::MAX),
             sync_chunk_rows: env.parse_in("SYNC_CHUNK_ROWS", 5_000usize, 1..=100_000),
             shutdown_grace: env.duration("SHUTDOWN_GRACE", Duration::from_secs(30)),
@@ -371,7 +383,12 @@ impl SyncdConfig {
         let fault = env
             .opt("SYNCD_FAULT")
             .map(|_| env.parse("SYNCD_FAULT", SyncdFault::AuditAfterCommit));
-        let mut config = SyncdConfig { fault, ..config };
+        let metrics_addr = super::observability::syncd_metrics_addr(&mut env, &config.metrics);
+        let mut config = SyncdConfig {
+            fault,
+            metrics_addr,
+            ..config
+        };
         match env.string("WEBHOOK_DELIVERY", "on").as_str() {
             "on" => {}
             "off" => config.webhooks.deliver = false,

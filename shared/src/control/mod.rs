@@ -26,7 +26,9 @@ use crate::hex::hex;
 
 mod status;
 
-pub use status::{AuditBacklog, Counts, PostgresTarget, SyncdStatus};
+pub use status::{
+    AuditBacklog, BackupFile, Counts, PostgresTarget, RECENT_BACKUPS, SyncdStatus, write_behind_lag,
+};
 
 /// How often syncd refreshes its status.
 pub const HEARTBEAT_SECS: u64 = 2;

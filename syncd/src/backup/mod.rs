@@ -299,6 +299,27 @@ pub fn list(dir: &Path) -> Result<Vec<String>, BackupError> {
     Ok(names)
 }
 
+/// The newest `n` plain snapshots in `dir`, newest first, with their size
+/// and time (the status record lists them); none when the folder cannot
+/// be read.
+pub fn recent(dir: &Path, n: usize) -> Vec<taskmaster_shared::control::BackupFile> {
+    let names = list(dir).unwrap_or_default();
+    names
+        .into_iter()
+        .rev()
+        .take(n)
+        .filter_map(|file| {
+            let meta = fs::metadata(dir.join(&file)).ok()?;
+            let modified: chrono::DateTime<chrono::Utc> = meta.modified().ok()?.into();
+            Some(taskmaster_shared::control::BackupFile {
+                file,
+                size_bytes: meta.len(),
+                modified_at: taskmaster_shared::time::rfc3339_seconds(modified),
+            })
+        })
+        .collect()
+}
+
 fn prune(dir: &Path, keep: usize) -> Result<Vec<String>, BackupError> {
     let names = list(dir)?;
     let excess = names.len().saturating_sub(keep.max(1));

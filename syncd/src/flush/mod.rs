@@ -246,6 +246,13 @@ pub async fn mark_all_dirty(redis: &RedisPool, keys: &Keys) -> Result<u64, Flush
             .arg(keys.dirty(t))
             .arg(keys.all(t));
     }
+    pipe.cmd("SET")
+        .arg(keys.dirty_since())
+        .arg(taskmaster_shared::time::rfc3339(
+            taskmaster_shared::time::now_micros(),
+        ))
+        .arg("NX")
+        .ignore();
     let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
     let users: Vec<u64> = redis::cmd("SMEMBERS")
         .arg(keys.all(RowType::User))

@@ -25,6 +25,15 @@ for _, t in ipairs(TYPES) do
   end
   out[#out + 1] = redis.call('SCARD', inflight)
 end
+-- The time of the oldest change taken goes with the ids (the older one
+-- stays when a crashed flush's ids are still in flight).
+if redis.call('EXISTS', P .. 'dirty:since') == 1 then
+  if redis.call('EXISTS', P .. 'inflight:since') == 1 then
+    redis.call('DEL', P .. 'dirty:since')
+  else
+    redis.call('RENAME', P .. 'dirty:since', P .. 'inflight:since')
+  end
+end
 for _, t in ipairs(TYPES) do
   out[#out + 1] = tonumber(redis.call('GET', P .. 'seq:' .. t) or '0')
 end

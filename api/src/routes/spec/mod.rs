@@ -124,6 +124,10 @@ pub fn document() -> utoipa::openapi::OpenApi {
     components = with::<AuditPage>(components);
     components = with::<Record>(components);
     components = with::<AuditBacklog>(components);
+    components = with::<StatusData>(components);
+    components = with::<SyncPanel>(components);
+    components = with::<crate::metrics::TotalsView>(components);
+    components = with::<taskmaster_shared::control::BackupFile>(components);
     components = with::<Webhook>(components);
     components = with::<WebhookCreated>(components);
     components = with::<WebhookList>(components);

@@ -213,7 +213,12 @@ pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::
         (None, None) => ContentBuilder::new().build(),
     };
     let mut answer = ResponseBuilder::new().description(describe(o.ok.0));
-    if o.ok.0 != 204 && o.ok.0 != 101 {
+    if let Some((media, description)) = o.text {
+        let text = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(description));
+        answer = answer.content(media, ContentBuilder::new().schema(Some(text)).build());
+    } else if o.ok.0 != 204 && o.ok.0 != 101 {
         answer = answer.content(o.stream.unwrap_or(json), success);
     }
     if o.csv {
@@ -249,7 +254,11 @@ pub(super) fn operation(o: &Operation, every: &[Operation]) -> utoipa::openapi::
                 ),
             );
     }
-    let tagged = o.method == HttpMethod::Get && o.stream.is_none() && !o.csv && o.ok.0 == 200;
+    let tagged = o.method == HttpMethod::Get
+        && o.stream.is_none()
+        && !o.csv
+        && o.text.is_none()
+        && o.ok.0 == 200;
     if o.idempotent {
         answer = answer.header(
             "Idempotent-Replayed",

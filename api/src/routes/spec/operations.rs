@@ -457,7 +457,7 @@ pub const OPERATIONS: &[Operation] = &[
         ),
     ]])
     .raw("SyncDone")
-    .errors(&[400, 403, 409, 504]),
+    .errors(&[400, 403, 409, 502, 504]),
     op(
         Get,
         "/admin/audit",
@@ -568,4 +568,32 @@ pub const OPERATIONS: &[Operation] = &[
     ]])
     .answers_nothing(101)
     .errors(&[400, 410, 422, 429]),
+    op(
+        Get,
+        "/metrics",
+        "operations",
+        "Prometheus metrics of this api process: callers on this machine only (not through a proxy), or with `Authorization: Bearer` METRICS_TOKEN",
+    )
+    .public()
+    .text(
+        "text/plain",
+        "The Prometheus text format (version 0.0.4)",
+    )
+    .errors(&[401, 403, 404]),
+    op(
+        Get,
+        "/status",
+        "operations",
+        "The status dashboard: a page that signs the owner in and shows the system's state live",
+    )
+    .public()
+    .text("text/html", "The page, with its script and charts built in"),
+    op(
+        Get,
+        "/status/data",
+        "operations",
+        "What the status dashboard shows: this api's request totals, the write-behind, the stores and the last backups (the owner's)",
+    )
+    .answers(200, "StatusData")
+    .errors(&[401, 403, 503]),
 ];

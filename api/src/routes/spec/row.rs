@@ -104,6 +104,9 @@ pub struct Operation {
     /// report: 200 (a dry run) and 202 (a job, `Location`) besides `ok`,
     /// and its 409 and 422 may carry the report (see `crate::import`).
     pub(super) upload: bool,
+    /// Its success answer is text of this media type (and description),
+    /// not JSON: the metrics, the status page.
+    pub(super) text: Option<(&'static str, &'static str)>,
 }
 
 /// A success answer that names a row: every operation under `under` whose
@@ -140,6 +143,7 @@ pub(super) const fn op(
         idempotent: false,
         csv: false,
         upload: false,
+        text: None,
     }
 }
 
@@ -213,6 +217,11 @@ impl Operation {
     /// [`Operation::upload`]).
     pub(super) const fn upload(mut self) -> Self {
         self.upload = true;
+        self
+    }
+    /// Succeeds with text of `media` (see [`Operation::text`]).
+    pub(super) const fn text(mut self, media: &'static str, description: &'static str) -> Self {
+        self.text = Some((media, description));
         self
     }
     /// Takes `Idempotency-Key` (see `crate::idempotency`).

@@ -42,6 +42,7 @@ end
 -- token's last use, which changes nothing a client reads).
 local function mark(t, id)
   redis.call('SADD', P .. 'dirty:' .. PLURAL[t], id)
+  redis.call('SET', P .. 'dirty:since', NOW, 'NX')
 end
 
 -- A hash row as the change log carries it: its fields as a JSON object of

@@ -204,6 +204,7 @@ end
 -- Marked dirty all at once (what dirty_task() does for one row), and
 -- logged one by one: the change log holds one entry per row.
 redis.call('SADD', P .. 'dirty:tasks', unpack(ids))
+redis.call('SET', P .. 'dirty:since', NOW, 'NX')
 -- Each made create's key, with the row it made, for its retries.
 for j, i in ipairs(accepted) do
   local ikey = ARGV[5 + i * 14 + 12]
