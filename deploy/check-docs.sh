@@ -16,13 +16,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${CHECK_DOCS_OUT:-$ROOT/target/check-docs}
 say() { printf '[check-docs] %s\n' "$*" >&2; }
 
-if ! command -v chromium >/dev/null 2>&1; then
-    [ "$(id -u)" -eq 0 ] || { say "chromium is missing: apt-get install chromium (as root)"; exit 1; }
-    say "installing chromium"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
-fi
-
 # shellcheck source=deploy/lib/system.sh
 . "$ROOT/deploy/lib/system.sh"
+ensure_chromium
 start_system
 python3 "$ROOT/deploy/check_docs.py" "$BASE" "$OUT"

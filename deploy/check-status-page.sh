@@ -18,13 +18,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${CHECK_STATUS_OUT:-$ROOT/target/check-status-page}
 say() { printf '[check-status-page] %s\n' "$*" >&2; }
 
-if ! command -v chromium >/dev/null 2>&1; then
-    [ "$(id -u)" -eq 0 ] || { say "chromium is missing: apt-get install chromium (as root)"; exit 1; }
-    say "installing chromium"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
-fi
-
 # shellcheck source=deploy/lib/system.sh
 . "$ROOT/deploy/lib/system.sh"
+ensure_chromium
 start_system
 OWNER_EMAIL=${OWNER_EMAIL:-admin@gmail.com} python3 "$ROOT/deploy/check_status_page.py" "$BASE" "$OWNER" "$OUT"

@@ -45,7 +45,7 @@ impl Weigh for Bytes {
 pub struct ListCache<K = u64, V = Bytes> {
     budget: usize,
     inner: Mutex<Inner<K, V>>,
-    lookups: crate::metrics::HitMiss,
+    lookups: std::sync::Arc<crate::metrics::HitMiss>,
 }
 
 struct Inner<K, V> {
@@ -62,12 +62,12 @@ impl<K: Hash + Eq + Clone, V: Weigh + Clone> ListCache<K, V> {
                 entries: HashMap::new(),
                 bytes: 0,
             }),
-            lookups: crate::metrics::HitMiss::default(),
+            lookups: std::sync::Arc::default(),
         }
     }
 
     /// This cache, counting its hits and misses in `lookups`.
-    pub fn counted(mut self, lookups: crate::metrics::HitMiss) -> Self {
+    pub fn counted(mut self, lookups: std::sync::Arc<crate::metrics::HitMiss>) -> Self {
         self.lookups = lookups;
         self
     }

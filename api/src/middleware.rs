@@ -5,7 +5,8 @@
 //! * a state-changing request a browser sent from another site is
 //!   answered 403 (see [`crate::origin`]);
 //! * during maintenance (a restore), data requests are answered 503 with
-//!   `Retry-After`; `/health` and `/admin/*` still answer;
+//!   `Retry-After`; `/health`, `/admin/*` and what operators watch
+//!   (`/metrics`, `/status`, `/status/data`) still answer;
 //! * bodies over [`BODY_LIMIT`] (an import's over `IMPORT_MAX_BYTES`)
 //!   are refused with 413: at once when `Content-Length` says so,
 //!   otherwise when the body reader crosses it;
@@ -94,9 +95,9 @@ impl Edge {
         }))
     }
 
-    /// The process's metrics (the accept loop counts connections).
-    pub fn metrics(&self) -> &crate::metrics::ApiMetrics {
-        &self.0.state.services.metrics
+    /// This shard's meters (the accept loop counts connections).
+    pub fn meters(&self) -> std::sync::Arc<crate::metrics::ShardMeters> {
+        self.0.state.routes.clone()
     }
 
     /// Answers one request. Never fails: every failure is an answer.
@@ -114,14 +115,10 @@ impl Edge {
             .at(request.uri().path())
             .map_or(crate::metrics::UNMATCHED, |m| *m.value);
         let method = request.method().clone();
-        let metrics = &self.0.state.services.metrics;
-        metrics.in_flight.increment(1.0);
-        // Given back however the request ends (a client that hangs up
-        // drops this future).
-        let _in_flight = scopeguard(|| metrics.in_flight.decrement(1.0));
+        let meters = &self.0.state.routes;
+        let _in_flight = meters.enter();
         let response = self.answer(request, route, start).await;
-        let status = response.status().as_u16();
-        (self.0.state.routes).record(metrics, route, &method, status, start.elapsed());
+        meters.record(route, &method, response.status().as_u16(), start.elapsed());
         Ok(response)
     }
 
@@ -156,10 +153,7 @@ impl Edge {
             let path = unversioned(request.uri().path());
             // The flag is polled; look again before refusing, so the first
             // requests after a restore are not turned away for nothing.
-            if path != "/health"
-                && !path.starts_with("/admin/")
-                && state.still_in_maintenance().await
-            {
+            if !answers_in_maintenance(path) && state.still_in_maintenance().await {
                 let mut response = ApiError::Maintenance.into_response();
                 origins.cors_headers(origin, &mut response);
                 return response;
@@ -238,19 +232,6 @@ impl Edge {
     }
 }
 
-/// Runs `f` when dropped.
-fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
-    struct Guard<F: FnOnce()>(Option<F>);
-    impl<F: FnOnce()> Drop for Guard<F> {
-        fn drop(&mut self) {
-            if let Some(f) = self.0.take() {
-                f();
-            }
-        }
-    }
-    Guard(Some(f))
-}
-
 /// What a panic said, when it said it with a string.
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     panic
@@ -267,6 +248,13 @@ fn unversioned(path: &str) -> &str {
     path.strip_prefix(crate::routes::VERSIONED)
         .filter(|rest| rest.starts_with('/'))
         .unwrap_or(path)
+}
+
+/// Whether `path` answers during a restore: health, the owner's admin
+/// views, and what operators watch the restore with.
+fn answers_in_maintenance(path: &str) -> bool {
+    matches!(path, "/health" | "/metrics" | "/status" | "/status/data")
+        || path.starts_with("/admin/")
 }
 
 /// How long a request may run before it is answered 503.

@@ -84,7 +84,7 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
     let mut last_refusal_logged: Option<tokio::time::Instant> = None;
 
-    let connections = edge.metrics().connections.clone();
+    let meters = edge.meters();
     let (stop, stopping) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
@@ -125,8 +125,8 @@ pub async fn serve(
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
         let mut stopping = stopping.clone();
-        let connections = connections.clone();
-        connections.increment(1.0);
+        let meters = meters.clone();
+        meters.connection(1);
         tokio::spawn(async move {
             let mut connection = std::pin::pin!(connection);
             let ended = tokio::select! {
@@ -140,7 +140,7 @@ pub async fn serve(
             if let Err(e) = ended {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
-            connections.decrement(1.0);
+            meters.connection(-1);
             drop(slot);
         });
     }

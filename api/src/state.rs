@@ -34,8 +34,8 @@ pub struct Shared {
     /// today's date, which `due` and `overdue` depend on), by task-list
     /// version: a quarter of the lists' budget on top of it.
     pub pages: ListCache<(u64, String), crate::paging::PageAnswer>,
-    /// This shard's handles of the request metrics.
-    pub routes: crate::metrics::RouteMeters,
+    /// This shard's request meters.
+    pub routes: Arc<crate::metrics::ShardMeters>,
     /// Whether `P maintenance` was set at the last look (see
     /// [`AppState::watch_maintenance`]).
     pub maintenance: AtomicBool,
@@ -52,14 +52,14 @@ impl AppState {
     /// One shard's state; `services` are the process's.
     pub fn new(config: ApiConfig, services: Services) -> Result<Self, redis::RedisError> {
         let metrics = &services.metrics;
-        let store = Store::measured(&config.redis, metrics.redis.clone())?.with_quotas(
-            crate::store::Quotas {
+        let (routes, redis_latency) = metrics.shard();
+        let store =
+            Store::measured(&config.redis, redis_latency)?.with_quotas(crate::store::Quotas {
                 per_user: config.lists.max_tasks_per_user,
                 per_group: config.lists.max_tasks_per_group,
-            },
-        );
-        let lists = ListCache::new(config.list_cache_bytes).counted(metrics.lists.clone());
-        let pages = ListCache::new(config.list_cache_bytes / 4).counted(metrics.pages.clone());
+            });
+        let lists = ListCache::new(config.list_cache_bytes).counted(metrics.cache("lists"));
+        let pages = ListCache::new(config.list_cache_bytes / 4).counted(metrics.cache("pages"));
         let creates = CreateBatcher::start(store.clone());
         Ok(AppState(Arc::new(Shared {
             config,
@@ -67,8 +67,8 @@ impl AppState {
             lists,
             pages,
             creates,
-            auth: Authenticator::new().counted(metrics.credentials.clone()),
-            routes: crate::metrics::RouteMeters::new(),
+            auth: Authenticator::new().counted(metrics.cache("credentials")),
+            routes,
             services,
             maintenance: AtomicBool::new(false),
         })))

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Sourced by deploy/check-docs.sh and deploy/fuzz.sh: starts the whole
+# Sourced by deploy/check-docs.sh, check-status-page.sh, check-monitoring.sh
+# and fuzz.sh: starts the whole
 # system with `dev.sh up` on free ports, in a data directory of its own,
 # with the debug build the test suite made (TASKMASTER_PROFILE overrides),
 # and stops it and removes its data on exit.
@@ -9,6 +10,15 @@
 #                           # SYNCD_METRICS (syncd's metrics, host:port)
 #
 # The caller sets ROOT (the checkout) and a say() function.
+
+# Headless Chromium for the page checks (Debian's package, installed when
+# missing: as root only).
+ensure_chromium() {
+    command -v chromium >/dev/null 2>&1 && return 0
+    [ "$(id -u)" -eq 0 ] || { say "chromium is missing: apt-get install chromium (as root)"; exit 1; }
+    say "installing chromium"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+}
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

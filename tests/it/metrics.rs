@@ -91,6 +91,11 @@ async fn a_request_moves_its_routes_counter_and_latency_histogram_and_nothing_el
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     app.call(Method::GET, "/no/such/path", &Auth::Owner, None)
         .await;
+    // Invented methods share one label value, however many there are.
+    for i in 0..20 {
+        let invented = Method::from_bytes(format!("BREW{i}").as_bytes()).expect("a method");
+        app.request(invented, "/health", &[], "").await;
+    }
     let after = app.scrape().await;
     assert_eq!(
         after.value(REQUESTS, &labels) - before.value(REQUESTS, &labels),
@@ -111,6 +116,11 @@ async fn a_request_moves_its_routes_counter_and_latency_histogram_and_nothing_el
         after.value(REQUESTS, &[("route", "(unmatched)"), ("status", "404")]),
         1.0
     );
+    assert_eq!(
+        after.value(REQUESTS, &[("route", "/health"), ("method", "OTHER")]),
+        20.0
+    );
+    assert!(!after.text.contains("BREW"), "{}", after.text);
     // Every request went to Redis at least once.
     assert!(
         after.observations("taskmaster_redis_duration_seconds", &[])
@@ -274,6 +284,12 @@ async fn metrics_are_refused_through_a_proxy_and_without_the_token_when_one_is_s
             200,
         ),
     ];
+    let res = guarded.request(Method::GET, "/metrics", &[], "").await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        res.header("www-authenticate"),
+        Some("Bearer realm=\"taskmaster metrics\"")
+    );
     for (headers, want) in table {
         let (status, body) = fetch(guarded.addr, headers).await;
         assert_eq!(status, want, "{headers:?}: {body}");

@@ -295,18 +295,17 @@ fn jq_lines(log: &str, filter: &str) -> Vec<String> {
         .collect()
 }
 
+/// `GET /health` sent with `X-Request-Id: id`.
+async fn health_with_id(app: &TestApp, id: &str) -> taskmaster_tests::TestResponse {
+    app.request(Method::GET, "/health", &[("X-Request-Id", id)], "")
+        .await
+}
+
 #[tokio::test]
 async fn a_json_log_line_is_one_object_jq_reads_with_the_request_id_in_its_span() {
     let (api, app) =
         spawn_child_api(&[("LOG_FORMAT", "json"), ("RUST_LOG", "taskmaster_api=debug")]).await;
-    let res = app
-        .request(
-            Method::GET,
-            "/health",
-            &[("X-Request-Id", "trace-me-4711")],
-            "",
-        )
-        .await;
+    let res = health_with_id(&app, "trace-me-4711").await;
     assert_eq!(res.header("x-request-id"), Some("trace-me-4711"));
     let found = eventually(Duration::from_secs(10), || async {
         let lines = jq_lines(
@@ -328,25 +327,11 @@ async fn a_json_log_line_is_one_object_jq_reads_with_the_request_id_in_its_span(
 async fn a_request_id_is_kept_from_a_trusted_proxy_only() {
     // Loopback is trusted by default (nginx on the same machine).
     let app = spawn_app().await;
-    let res = app
-        .request(
-            Method::GET,
-            "/health",
-            &[("X-Request-Id", "from-nginx-1")],
-            "",
-        )
-        .await;
+    let res = health_with_id(&app, "from-nginx-1").await;
     assert_eq!(res.header("x-request-id"), Some("from-nginx-1"));
     // Nobody trusted: every request gets an id of the api's own.
     let strict = spawn_app_with(shared().await.redis.port, &[("TRUSTED_PROXIES", "none")]).await;
-    let res = strict
-        .request(
-            Method::GET,
-            "/health",
-            &[("X-Request-Id", "from-nginx-1")],
-            "",
-        )
-        .await;
+    let res = health_with_id(&strict, "from-nginx-1").await;
     let given = res.header("x-request-id").expect("an id");
     assert_ne!(given, "from-nginx-1");
     assert!(given.len() >= 10, "{given}");

@@ -444,6 +444,23 @@ async fn the_maintenance_flag_stops_data_requests_and_writes_but_not_health_or_a
             )
             .await;
         assert_eq!(admin.status, StatusCode::OK, "{mount}: {}", admin.text());
+        // What operators watch a restore with answers too.
+        for watched in ["/status", "/status/data", "/metrics"] {
+            let res = app
+                .call(
+                    Method::GET,
+                    &format!("{mount}{watched}"),
+                    &Auth::Owner,
+                    None,
+                )
+                .await;
+            assert_eq!(
+                res.status,
+                StatusCode::OK,
+                "{mount}{watched}: {}",
+                res.text()
+            );
+        }
     }
 
     redis::cmd("DEL")

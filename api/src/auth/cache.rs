@@ -63,7 +63,7 @@ pub struct Authenticator {
     /// have version v" into its script and skip reading the user.
     versions: Mutex<HashMap<[u8; 32], Remembered>>,
     inflight: Mutex<HashMap<[u8; 32], watch::Receiver<Option<Checked>>>>,
-    lookups: crate::metrics::HitMiss,
+    lookups: std::sync::Arc<crate::metrics::HitMiss>,
 }
 
 type Blake2b256 = blake2::Blake2b<blake2::digest::consts::U32>;
@@ -98,12 +98,12 @@ impl Authenticator {
             keyed: Blake2b256::new_with_prefix(key),
             versions: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
-            lookups: crate::metrics::HitMiss::default(),
+            lookups: std::sync::Arc::default(),
         }
     }
 
     /// This cache, counting its hits and misses in `lookups`.
-    pub fn counted(mut self, lookups: crate::metrics::HitMiss) -> Self {
+    pub fn counted(mut self, lookups: std::sync::Arc<crate::metrics::HitMiss>) -> Self {
         self.lookups = lookups;
         self
     }

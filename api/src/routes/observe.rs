@@ -41,15 +41,21 @@ pub async fn metrics(
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
     if !taskmaster_shared::metrics::may_scrape(config, peer, authorization, forwarded) {
-        return Err(if config.token.is_empty() {
-            ApiError::Forbidden(
+        if config.token.is_empty() {
+            return Err(ApiError::Forbidden(
                 "Metrics are served to this machine only; set METRICS_TOKEN to scrape them from elsewhere"
                     .into(),
-            )
-        } else {
-            ApiError::Unauthorized
-        });
+            ));
+        }
+        // The challenge a scraper can answer: the token, not a password.
+        let mut refused = ApiError::Unauthorized.into_response();
+        refused.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"taskmaster metrics\""),
+        );
+        return Ok(refused);
     }
+    state.services.metrics.publish();
     let text = registry.render().unwrap_or_default();
     Ok(([(header::CONTENT_TYPE, EXPOSITION)], text).into_response())
 }

@@ -30,6 +30,7 @@ pub const PAGE: &str = concat!(
 
 /// What `GET /status/data` answers.
 pub async fn snapshot(state: &AppState) -> Result<StatusData, ApiError> {
+    state.services.metrics.publish();
     let view = SyncView::read(state).await?;
     let summary = view.summary();
     let status = view.status.as_ref();
