@@ -7,7 +7,7 @@
 #   checks the scrape configuration and the alert rules, and runs the
 #   rules' unit tests (deploy/prometheus/alerts_test.yml);
 # * every metric the alerts and the Grafana dashboard use is one the api
-#   or syncd exports (the tables in api/src/metrics.rs and
+#   or syncd exports (the tables in api/src/metrics/mod.rs and
 #   syncd/src/metrics.rs), so a renamed metric cannot leave a panel blank;
 # * the whole system, started with `dev.sh up` (as check-docs.sh does),
 #   serves metrics that `promtool check metrics` (Prometheus' own parser
@@ -34,7 +34,7 @@ python3 - "$ROOT" <<'PY'
 import json, re, sys
 root = sys.argv[1]
 exported = set()
-for path in ["api/src/metrics.rs", "syncd/src/metrics.rs"]:
+for path in ["api/src/metrics/mod.rs", "syncd/src/metrics.rs"]:
     exported |= set(re.findall(r"^//! \| `(taskmaster_[a-z_]+)`", open(f"{root}/{path}").read(), re.M))
 used = set()
 texts = [open(f"{root}/deploy/prometheus/alerts.yml").read()]
