@@ -82,11 +82,11 @@ def main():
         "email": f"status-check-{stamp}@example.com", "password": "status-check-secret",
         "full_name": "Status Check", "role": "group_admin"}, owner)
     assert status == 201, (status, body)
-    user_id = body["data"]["user"]["id"] if "user" in body["data"] else body["data"]["id"]
+    user_id = body["data"]["user"]["id"]
     status, body = call(base, "POST", "/groups",
                         {"name": f"status-check-{stamp}", "admin_id": user_id}, owner)
     assert status == 201, (status, body)
-    group_id = body["data"]["group"]["id"] if "group" in body["data"] else body["data"]["id"]
+    group_id = body["data"]["group"]["id"]
 
     stop = threading.Event()
     load = threading.Thread(target=write_load,

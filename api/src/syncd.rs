@@ -101,6 +101,15 @@ impl SyncView {
 }
 
 impl SyncView {
+    /// PostgreSQL's state as a running syncd last saw it: `connected`,
+    /// `error`, or `unknown` when no syncd runs.
+    pub fn postgres_state(&self) -> String {
+        match &self.status {
+            Some(s) if self.running() => s.postgres_status.clone(),
+            _ => "unknown".to_owned(),
+        }
+    }
+
     /// A syncd whose heartbeat is recent.
     pub fn running(&self) -> bool {
         self.status

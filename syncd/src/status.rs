@@ -2,7 +2,7 @@
 //! (JSON with a TTL, so a missing key means no syncd runs), refreshed by
 //! the heartbeat, and what `/admin/status` and `taskmaster-ctl status` show.
 
-use taskmaster_shared::control::{AuditBacklog, Counts, SyncdStatus, write_behind_lag};
+use taskmaster_shared::control::{AuditBacklog, Counts, SyncdStatus};
 
 use crate::daemon::Daemon;
 
@@ -83,13 +83,14 @@ impl Daemon {
         if !self.postgres_ok || self.postgres_rows.is_none() {
             self.refresh_postgres_rows().await;
         }
-        let (pending, redis_ok) = match self.pending().await {
-            Ok(p) => (p, true),
-            Err(_) => (Counts::default(), false),
+        let backlog = self.syncd.store.backlog().await.ok();
+        let (pending, redis_ok) = match backlog {
+            Some(b) => (b.pending, true),
+            None => (Counts::default(), false),
         };
         let log = self.syncd.store.change_log().await.ok();
         let audit = log.map(|l| l.audit);
-        self.record_metrics(&pending, log).await;
+        self.record_metrics(backlog, log);
         let status = self.status(pending, redis_ok, audit);
         let Ok(json) = serde_json::to_string(&status) else {
             return;
@@ -101,12 +102,15 @@ impl Daemon {
 
     /// The backlog, the lag, the lease and the change log, as the
     /// heartbeat just read them, into the metrics.
-    async fn record_metrics(&self, pending: &Counts, log: Option<crate::store::ChangeLogState>) {
+    fn record_metrics(
+        &self,
+        backlog: Option<crate::store::Backlog>,
+        log: Option<crate::store::ChangeLogState>,
+    ) {
         let metrics = &self.syncd.metrics;
         metrics.lease(self.token);
-        if let Ok((dirty, inflight)) = self.syncd.store.unflushed_since().await {
-            let lag = write_behind_lag(dirty.as_deref(), inflight.as_deref(), chrono::Utc::now());
-            metrics.backlog(pending, lag);
+        if let Some(b) = backlog {
+            metrics.backlog(&b.pending, b.lag_seconds);
         }
         metrics.change_log(
             log.map(|l| l.entries),

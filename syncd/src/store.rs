@@ -21,6 +21,14 @@ pub struct Store {
     pub keys: Keys,
 }
 
+/// The write-behind's backlog as the heartbeat reads it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Backlog {
+    pub pending: Counts,
+    /// Seconds since the oldest change not yet in PostgreSQL.
+    pub lag_seconds: f64,
+}
+
 /// The change log as the heartbeat reads it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ChangeLogState {
@@ -110,31 +118,46 @@ impl Store {
         })
     }
 
-    /// When the oldest change not yet in PostgreSQL was made: `P
-    /// dirty:since` and `P inflight:since`.
-    pub async fn unflushed_since(
-        &self,
-    ) -> Result<(Option<String>, Option<String>), redis::RedisError> {
-        redis::pipe()
-            .get(self.keys.dirty_since())
-            .get(self.keys.inflight_since())
-            .query_async(&mut self.conn().await?)
-            .await
-    }
-
     /// Rows waiting for a flush (dirty plus in flight), per type.
     pub async fn pending(&self) -> Result<Counts, redis::RedisError> {
+        Ok(self.backlog().await?.pending)
+    }
+
+    /// The write-behind's backlog in one round trip: rows waiting per type
+    /// and the lag (from `P dirty:since` and `P inflight:since`).
+    pub async fn backlog(&self) -> Result<Backlog, redis::RedisError> {
         let mut pipe = redis::pipe();
         for t in RowType::ALL {
             pipe.scard(self.keys.dirty(t)).scard(self.keys.inflight(t));
         }
-        let n: Vec<u64> = pipe.query_async(&mut self.conn().await?).await?;
-        let at = |i: usize| n.get(i).copied().unwrap_or(0);
-        Ok(Counts {
-            users: at(0) + at(1),
-            groups: at(2) + at(3),
-            tasks: at(4) + at(5),
-            webhooks: at(6) + at(7),
+        pipe.get(self.keys.dirty_since())
+            .get(self.keys.inflight_since());
+        type Replies = (
+            u64,
+            u64,
+            u64,
+            u64,
+            u64,
+            u64,
+            u64,
+            u64,
+            Option<String>,
+            Option<String>,
+        );
+        let (du, iu, dg, ig, dt, it, dw, iw, dirty_since, inflight_since): Replies =
+            pipe.query_async(&mut self.conn().await?).await?;
+        Ok(Backlog {
+            pending: Counts {
+                users: du + iu,
+                groups: dg + ig,
+                tasks: dt + it,
+                webhooks: dw + iw,
+            },
+            lag_seconds: taskmaster_shared::control::write_behind_lag(
+                dirty_since.as_deref(),
+                inflight_since.as_deref(),
+                chrono::Utc::now(),
+            ),
         })
     }
 

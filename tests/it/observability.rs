@@ -32,15 +32,14 @@ async fn until(
         scrape(addr).await.filter(|m| check(m))
     })
     .await;
-    found.unwrap_or_else(|| {
-        panic!(
-            "syncd's metrics never showed {what}:\n{}\n{}",
-            futures_util::FutureExt::now_or_never(scrape(addr))
-                .flatten()
-                .map_or_else(String::new, |m| m.text),
-            syncd.output()
-        )
-    })
+    if let Some(found) = found {
+        return found;
+    }
+    let last = scrape(addr).await.map_or_else(String::new, |m| m.text);
+    panic!(
+        "syncd's metrics never showed {what}:\n{last}\n{}",
+        syncd.output()
+    )
 }
 
 async fn status_data(app: &TestApp) -> Value {

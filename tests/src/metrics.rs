@@ -90,7 +90,7 @@ impl Metrics {
         self.family(name).map(|(kind, _)| kind)
     }
 
-    /// Every route label value in the scrape.
+    /// Every value of label `label` in the scrape.
     pub fn label_values(&self, label: &str) -> Vec<String> {
         self.exposition
             .families

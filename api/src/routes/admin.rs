@@ -40,12 +40,7 @@ pub async fn status(State(state): State<AppState>, caller: Caller) -> Result<Res
     let summary = v.summary();
     let status = v.status.as_ref();
     // Reading the view just now went through Redis: it is connected.
-    let postgres_status = if v.running() {
-        status.map(|s| s.postgres_status.clone())
-    } else {
-        None
-    }
-    .unwrap_or_else(|| "unknown".to_owned());
+    let postgres_status = v.postgres_state();
     // The reference's objects, with real states instead of its constant.
     let (address, database) = state.store.redis_target();
     let target = status.and_then(|s| s.postgres_target.as_ref());

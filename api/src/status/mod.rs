@@ -34,10 +34,6 @@ pub async fn snapshot(state: &AppState) -> Result<StatusData, ApiError> {
     let view = SyncView::read(state).await?;
     let summary = view.summary();
     let status = view.status.as_ref();
-    let postgres = match status {
-        Some(s) if view.running() => s.postgres_status.clone(),
-        _ => "unknown".to_owned(),
-    };
     Ok(StatusData {
         at: taskmaster_shared::time::rfc3339(Utc::now()),
         api: state.services.metrics.totals.view(),
@@ -55,7 +51,7 @@ pub async fn snapshot(state: &AppState) -> Result<StatusData, ApiError> {
             fencing_token: view.lease.as_ref().map(|(_, token)| *token),
         },
         redis: "connected",
-        postgres,
+        postgres: view.postgres_state(),
         backups: status.map(|s| s.backups.clone()).unwrap_or_default(),
     })
 }
