@@ -278,18 +278,19 @@ impl Publish for LocalHistogram {
 
 /// Whether a caller may read the metrics: with a token configured, any
 /// caller that sends it (`Authorization: Bearer …`); without one, a
-/// loopback caller that did not come through a proxy (`forwarded`: the
-/// request carries `X-Forwarded-For` or `Forwarded`).
-pub fn may_scrape(
-    config: &MetricsConfig,
-    peer: IpAddr,
-    authorization: Option<&[u8]>,
-    forwarded: bool,
-) -> bool {
+/// loopback caller that did not come through a proxy (the request carries
+/// no `X-Forwarded-For` or `Forwarded`: a proxy on the same machine would
+/// otherwise make every request look local).
+pub fn may_scrape(config: &MetricsConfig, peer: IpAddr, headers: &http::HeaderMap) -> bool {
     if config.token.is_empty() {
+        let forwarded = headers.contains_key("x-forwarded-for")
+            || headers.contains_key(http::header::FORWARDED);
         return peer.is_loopback() && !forwarded;
     }
-    let Some(given) = authorization.and_then(|v| v.strip_prefix(b"Bearer ")) else {
+    let Some(given) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+    else {
         return false;
     };
     bool::from(subtle::ConstantTimeEq::ct_eq(
@@ -350,8 +351,21 @@ mod tests {
             ),
         ];
         for (config, peer, auth, forwarded, allowed) in table {
+            let mut headers = http::HeaderMap::new();
+            if let Some(auth) = auth {
+                headers.insert(
+                    http::header::AUTHORIZATION,
+                    http::HeaderValue::from_bytes(auth).expect("a header value"),
+                );
+            }
+            if forwarded {
+                headers.insert(
+                    "x-forwarded-for",
+                    http::HeaderValue::from_static("203.0.113.9"),
+                );
+            }
             assert_eq!(
-                may_scrape(config, peer, auth, forwarded),
+                may_scrape(config, peer, &headers),
                 allowed,
                 "{peer} {auth:?} {forwarded}"
             );

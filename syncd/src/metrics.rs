@@ -310,13 +310,7 @@ fn answer<B>(
     match request.uri().path() {
         "/health" => reply(StatusCode::OK, text, "ok\n".into()),
         "/metrics" => {
-            let headers = request.headers();
-            let forwarded = headers.contains_key("x-forwarded-for")
-                || headers.contains_key(hyper::header::FORWARDED);
-            let authorization = headers
-                .get(hyper::header::AUTHORIZATION)
-                .map(hyper::header::HeaderValue::as_bytes);
-            if !may_scrape(config, peer.ip(), authorization, forwarded) {
+            if !may_scrape(config, peer.ip(), request.headers()) {
                 return if config.token.is_empty() {
                     reply(
                         StatusCode::FORBIDDEN,

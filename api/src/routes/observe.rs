@@ -35,12 +35,7 @@ pub async fn metrics(
     }
     let config = &state.config.metrics;
     let peer = client.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.0);
-    let forwarded =
-        headers.contains_key("x-forwarded-for") || headers.contains_key(header::FORWARDED);
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .map(HeaderValue::as_bytes);
-    if !taskmaster_shared::metrics::may_scrape(config, peer, authorization, forwarded) {
+    if !taskmaster_shared::metrics::may_scrape(config, peer, &headers) {
         if config.token.is_empty() {
             return Err(ApiError::Forbidden(
                 "Metrics are served to this machine only; set METRICS_TOKEN to scrape them from elsewhere"
