@@ -136,6 +136,7 @@
 //! | `P seq:jobs` | string | last job id handed out; kept by a restore, but not durable (after a loss of Redis ids start again: no job outlives a restore, and the `Idempotency-Key` records that name jobs go with the data) |
 //! | `P meta:ids_run` | string | the run id of the Redis server on which syncd last checked the id counters against PostgreSQL; the create scripts refuse while it names another server (Redis restarted and may have lost its last second) |
 //! | `P meta:order` | string | the layout of the order indexes, `2` (see `crate::order::LAYOUT`): set by a restore, or by the api's first start after retiring the indexes of earlier layouts, which every write kept for every user and group (`1`: every order in `…:order`; `P tasks:order`), in steps (`api/src/bootstrap.rs`) |
+//! | `P meta:id_gaps` | sorted set | task ids the counter skipped and never handed out: members `{from}-{to}` scored `from`, added by syncd's check of a restarted Redis in the step that raises the counters (`syncd/src/lua/skip_ids.lua`), so that the owner's views, which read every task by id, step over them (`api/src/paging/every.rs`). One per restart; kept by a restore (ids only grow) |
 //! | `P meta:flushes` | string | the number of the last flush whose clear this Redis saw (PostgreSQL's `sync_state.flushes` counts the committed ones); smaller than PostgreSQL's after a restart: Redis lost a flushed state, and syncd reconciles it |
 //! | `P limit:user:{id}` | string (TTL) | login attempts on account `id`: the theoretical arrival time of GCRA, as `rate:*` below (counted before the password is checked; a success gives its attempt back); it expires once the burst is whole |
 //! | `P limit:login:{hash}` | string (TTL) | the same for a login name with no account, keyed by a BLAKE2b hash of the name, so a key's size never depends on what a client sent |
@@ -480,6 +481,11 @@ impl Keys {
     /// `P meta:order`: the layout of the order indexes (see the table).
     pub fn order_built(&self) -> String {
         self.k(format_args!("meta:order"))
+    }
+
+    /// `P meta:id_gaps`: the task ids a counter skipped (see the layout).
+    pub fn task_id_gaps(&self) -> String {
+        self.k(format_args!("meta:id_gaps"))
     }
 
     /// `P meta:flushes`: the last flush this Redis saw cleared.

@@ -178,6 +178,13 @@ impl Daemon {
         if self.token.is_none() {
             return;
         }
+        let id = match &incoming {
+            Incoming::Request(r) => &r.id,
+            Incoming::Invalid { id, .. } => id,
+        };
+        if !self.taken.take(id) {
+            return;
+        }
         let (id, reply_to, outcome) = match incoming {
             Incoming::Request(ControlRequest {
                 id,
@@ -257,11 +264,50 @@ impl Daemon {
     }
 }
 
+/// The ids of the control requests taken in the last two signature
+/// lifetimes (a request older than one is refused anyway), so that a
+/// request published again is carried out and answered once.
+#[derive(Debug, Default)]
+pub(crate) struct Taken {
+    ids: std::collections::HashMap<String, std::time::Instant>,
+}
+
+impl Taken {
+    const KEEP: std::time::Duration = std::time::Duration::from_secs(
+        2 * taskmaster_shared::control::SIGNATURE_MAX_AGE_SECS as u64,
+    );
+
+    /// True the first time `id` is seen.
+    pub(crate) fn take(&mut self, id: &str) -> bool {
+        let now = std::time::Instant::now();
+        self.ids
+            .retain(|_, at| now.duration_since(*at) < Self::KEEP);
+        if self.ids.contains_key(id) {
+            return false;
+        }
+        self.ids.insert(id.to_owned(), now);
+        true
+    }
+}
+
 async fn publish(store: &crate::store::Store, reply_to: &str, reply: ControlReply) {
     let Ok(json) = serde_json::to_string(&reply) else {
         return;
     };
     if let Err(e) = store.publish_reply(reply_to, &json).await {
         tracing::warn!(error = %e, "cannot publish a control answer");
+    }
+}
+
+#[cfg(test)]
+mod taken_tests {
+    use super::Taken;
+
+    #[test]
+    fn a_request_published_again_is_taken_once() {
+        let mut taken = Taken::default();
+        assert!(taken.take("a"));
+        assert!(!taken.take("a"));
+        assert!(taken.take("b"));
     }
 }

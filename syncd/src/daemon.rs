@@ -65,6 +65,10 @@ pub(crate) struct Daemon {
     /// This process's flush attempts so far: the `flush.id` of the
     /// flush's log lines.
     pub(crate) flush_seq: u64,
+    /// Control requests this daemon has taken, by id: a caller publishes
+    /// its request again while no answer comes (a failover may have lost
+    /// the first), and each is carried out once.
+    pub(crate) taken: crate::actions::Taken,
 }
 
 impl Daemon {
@@ -96,6 +100,7 @@ impl Daemon {
             flush_due: false,
             postgres_target,
             flush_seq: 0,
+            taken: crate::actions::Taken::default(),
         }
     }
 

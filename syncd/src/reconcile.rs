@@ -23,10 +23,14 @@
 //! another server, see `api/src/store/lua/common.lua`).
 //!
 //! When Redis shows it lost something (a counter below what PostgreSQL
-//! recorded, or a lost flush), the counters also skip [`ID_GAP`] ids ahead,
+//! recorded, or a lost flush), and after every restart of a server checked
+//! before (a crash under `everysec` loses the last second with no sign
+//! when no flush fell in it), the counters also skip [`ID_GAP`] ids ahead,
 //! as PostgreSQL's own sequences skip ahead after a crash: the writes of
 //! the lost second that never reached PostgreSQL were answered with ids
-//! too, and a client holding one must not find another row under it.
+//! too, and a client holding one must not find another row under it. The
+//! task ids skipped are recorded in `P meta:id_gaps` in the same step, so
+//! the owner's views, which read every task by id, step over them.
 
 use redis::Value;
 use taskmaster_shared::keys::RowType;
@@ -111,8 +115,16 @@ pub async fn reconcile(
         .iter()
         .zip(durable.last_ids)
         .any(|(have, known)| *have < known);
+    // A server that was checked before and has a new run id restarted. If
+    // its host crashed under `appendfsync everysec`, it lost its last
+    // second with no sign at all when no flush fell in that second (the
+    // common case: flushes are minutes apart), and the ids it had handed
+    // out would be handed out again (the fault run found a task id
+    // answered to two creates). So every restart skips ahead.
+    let restarted = checked.is_some();
     let mut raised_to = durable.last_ids;
-    if lost_flush || lost_ids {
+    let skip = lost_flush || lost_ids || restarted;
+    if skip {
         for (to, have) in raised_to.iter_mut().zip(&counters) {
             *to = (*to).max(*have) + ID_GAP;
         }
@@ -120,10 +132,14 @@ pub async fn reconcile(
             counters = ?counters,
             postgres_knows = ?durable.last_ids,
             raised_to = ?raised_to,
-            "redis lost writes: the id counters skip ahead"
+            lost_flush,
+            lost_ids,
+            "redis restarted and may have lost its last writes: the id counters skip ahead"
         );
+        skip_ids(syncd, raised_to).await?;
+    } else {
+        raise_counters(syncd, raised_to).await?;
     }
-    raise_counters(syncd, raised_to).await?;
     let outcome = if lost_flush {
         tracing::warn!(
             postgres_flushes = durable.flushes,
@@ -189,6 +205,25 @@ async fn raise_counters(syncd: &Syncd, to: [u64; 4]) -> Result<(), ReconcileErro
     for n in to {
         inv.arg(n);
     }
+    let _: Value = inv.invoke_async(&mut conn).await?;
+    Ok(())
+}
+
+static SKIP_IDS: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("lua/skip_ids.lua")));
+
+/// Raises the counters to `to`, recording the task ids skipped.
+async fn skip_ids(syncd: &Syncd, to: [u64; 4]) -> Result<(), ReconcileError> {
+    let mut conn = redis_conn(syncd).await?;
+    let mut inv = SKIP_IDS.prepare_invoke();
+    for t in RowType::ALL {
+        inv.key(syncd.keys.sequence(t));
+    }
+    inv.key(syncd.keys.task_id_gaps());
+    for n in to {
+        inv.arg(n);
+    }
+    inv.arg(ID_GAP);
     let _: Value = inv.invoke_async(&mut conn).await?;
     Ok(())
 }

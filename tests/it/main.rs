@@ -7,6 +7,7 @@ mod api_tokens;
 mod audit;
 mod big_deletes;
 mod binaries;
+mod chaos;
 mod concurrency;
 mod conditional;
 mod cookies;

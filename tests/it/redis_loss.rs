@@ -21,7 +21,7 @@ use taskmaster_tests::{
 use crate::sync::assert_same;
 
 /// The newest append-only file and its length.
-fn newest_aof(redis: &RedisServer) -> (std::path::PathBuf, u64) {
+pub(crate) fn newest_aof(redis: &RedisServer) -> (std::path::PathBuf, u64) {
     let dir = redis.data_dir().join("appendonlydir");
     let newest = std::fs::read_dir(&dir)
         .expect("appendonlydir")
@@ -35,7 +35,7 @@ fn newest_aof(redis: &RedisServer) -> (std::path::PathBuf, u64) {
 }
 
 /// Cuts the append-only file back to what it held at `mark`.
-fn cut_aof_to(mark: &(std::path::PathBuf, u64)) -> u64 {
+pub(crate) fn cut_aof_to(mark: &(std::path::PathBuf, u64)) -> u64 {
     let (path, keep) = mark;
     let len = std::fs::metadata(path).expect("metadata").len();
     let file = std::fs::OpenOptions::new()

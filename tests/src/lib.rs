@@ -14,6 +14,7 @@
 
 pub mod bench;
 pub mod bulk;
+pub mod chaos;
 pub mod feed;
 pub mod metrics;
 mod process;

@@ -16,15 +16,19 @@ pub struct ChildProcess {
     pub child: tokio::process::Child,
     name: String,
     log: PathBuf,
+    /// A log the caller named is kept; a temporary one is removed.
+    keep_log: bool,
 }
 
-/// Where cargo put the workspace's binaries (next to this test's `deps/`).
+/// Where cargo put the workspace's binaries: next to this test's `deps/`,
+/// or next to this program when it is one of them (`chaos`).
 pub fn binary_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
+    let here = exe.parent().expect("exe dir");
+    if here.join(name).is_file() {
+        return here.join(name);
+    }
+    let dir = here.parent().expect("target dir");
     let path = dir.join(name);
     assert!(
         path.is_file(),
@@ -44,7 +48,23 @@ impl ChildProcess {
             std::process::id(),
             unique()
         ));
-        let file = std::fs::File::create(&log)?;
+        let mut child = Self::spawn_logged(name, env, &log)?;
+        child.keep_log = false;
+        Ok(child)
+    }
+
+    /// Starts `name` as [`Self::spawn`] does, appending its output to `log`,
+    /// which is kept.
+    pub fn spawn_logged(
+        name: &str,
+        env: &HashMap<String, String>,
+        log: &std::path::Path,
+    ) -> Result<Self> {
+        let log = log.to_path_buf();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
         let mut cmd = tokio::process::Command::new(binary_path(name));
         cmd.env_clear();
         for var in ["PATH", "HOME"] {
@@ -68,6 +88,7 @@ impl ChildProcess {
             child,
             name: name.to_owned(),
             log,
+            keep_log: true,
         })
     }
 
@@ -108,7 +129,9 @@ impl Drop for ChildProcess {
             );
         }
         let _ = self.child.start_kill();
-        let _ = std::fs::remove_file(&self.log);
+        if !self.keep_log {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 

@@ -282,6 +282,14 @@ impl RedisServer {
         self.stop();
         self.launch()
     }
+
+    /// Starts it after [`Self::stop`], on the same port and directory.
+    pub fn start_again(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            return Ok(());
+        }
+        self.launch()
+    }
 }
 
 impl Drop for RedisServer {
@@ -304,10 +312,20 @@ pub struct PostgresServer {
     dir: PathBuf,
     child: Option<Child>,
     user: Option<(u32, u32)>,
+    /// Commits reach the kernel before they are answered
+    /// (`synchronous_commit=on`), so a killed server loses none.
+    durable: bool,
 }
 
 impl PostgresServer {
     pub fn start() -> Result<Self> {
+        Self::start_with(false)
+    }
+
+    /// A server whose commits survive `kill -9` of all its processes
+    /// (`durable`; `fsync` stays off: only the host's crash would lose
+    /// them), for the fault run.
+    pub fn start_with(durable: bool) -> Result<Self> {
         let dir = temp_dir("postgres")?;
         let user = postgres_user();
         if let Some((uid, gid)) = user {
@@ -345,6 +363,7 @@ impl PostgresServer {
             dir,
             child: None,
             user,
+            durable,
         };
         server.launch()?;
         Ok(server)
@@ -370,13 +389,14 @@ impl PostgresServer {
                 "max_connections=300",
             ])
             // Throwaway data: durability only costs time here.
+            .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
             .args([
                 "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
+                if self.durable {
+                    "synchronous_commit=on"
+                } else {
+                    "synchronous_commit=off"
+                },
             ])
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
@@ -423,6 +443,37 @@ impl PostgresServer {
     /// Starts it again on the same port with the same data.
     pub fn restart(&mut self) -> Result<()> {
         self.stop();
+        self.launch()
+    }
+
+    /// The postmaster's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// `kill -9` of the postmaster and every process it started (as a
+    /// host's OOM killer or a power cut would leave it); then it is down.
+    pub fn kill_hard(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let all = crate::chaos::procs::tree(child.id());
+            for pid in &all {
+                crate::chaos::procs::signal(*pid, libc::SIGKILL);
+            }
+            let _ = child.wait();
+            // Children of a killed postmaster are reparented: wait for them
+            // to be gone before a new postmaster takes their shared memory.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while all.iter().any(|p| crate::chaos::procs::alive(*p)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// Starts it after [`Self::kill_hard`] or [`Self::stop`].
+    pub fn start_again(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            return Ok(());
+        }
         self.launch()
     }
 }

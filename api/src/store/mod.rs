@@ -60,7 +60,7 @@ pub use refusal::{Refusal, TaskRefusal};
 pub use sessions::{
     MAX_SESSIONS_PER_USER, NewSession, Rotated, Rotation, SessionRead, TokenRecordKey,
 };
-pub use task_scan::{SCAN_CHUNK, StoredRow};
+pub use task_scan::{SCAN_CHUNK, StoredRow, TaskIds};
 pub use task_writes::{NewCreate, NewTaskRow, TaskAction, TaskChangeSet};
 pub use tokens::MAX_TOKENS_PER_USER;
 pub use user_writes::{NewUser, UserChanges};

@@ -24,16 +24,54 @@ use super::{Store, StoreError};
 /// two release builds in alternating rounds).
 pub const SCAN_CHUNK: usize = 200;
 
+/// The task ids handed out: `1..=top` but the `gaps` (inclusive ranges,
+/// ascending), which a counter skipped and no task ever had.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskIds {
+    pub top: u64,
+    pub gaps: Vec<(u64, u64)>,
+}
+
+impl TaskIds {
+    /// `id`, or past the gap it lies in: the first id above it when
+    /// reading upwards, the first below when reading downwards (0: none).
+    pub fn step_over(&self, id: u64, upwards: bool) -> u64 {
+        match self
+            .gaps
+            .iter()
+            .find(|(from, to)| (*from..=*to).contains(&id))
+        {
+            Some((_, to)) if upwards => to + 1,
+            Some((from, _)) => from - 1,
+            None => id,
+        }
+    }
+}
+
 /// A row as stored, if it is one (`None`: missing).
 pub type StoredRow = Option<Vec<u8>>;
 
 impl Store {
-    /// The highest task id handed out so far (0: none).
-    pub async fn last_task_id(&self) -> Result<u64, StoreError> {
-        let last: Option<u64> = self
-            .query_one(redis::cmd("GET").arg(self.keys.sequence(RowType::Task)))
-            .await?;
-        Ok(last.unwrap_or(0))
+    /// The highest task id handed out so far (0: none), and the ranges
+    /// below it that were skipped (`P meta:id_gaps`), in one round trip.
+    pub async fn task_ids(&self) -> Result<TaskIds, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.get(self.keys.sequence(RowType::Task))
+            .zrange(self.keys.task_id_gaps(), 0, -1);
+        let (last, gaps): (Option<u64>, Vec<String>) = self.query(&pipe).await?;
+        let mut gaps: Vec<(u64, u64)> = gaps
+            .iter()
+            .filter_map(|g| {
+                let (from, to) = g.split_once('-')?;
+                Some((from.parse().ok()?, to.parse().ok()?))
+            })
+            .filter(|(from, to)| from <= to)
+            .collect();
+        gaps.sort_unstable();
+        Ok(TaskIds {
+            top: last.unwrap_or(0),
+            gaps,
+        })
     }
 
     /// The rows of tasks `ids`, in that order.

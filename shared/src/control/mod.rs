@@ -24,7 +24,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::hex::hex;
 
+mod call;
 mod status;
+
+pub use call::{CallError, REPUBLISH_FOR_SECS, REPUBLISH_SECS, call};
 
 pub use status::{
     AuditBacklog, BackupFile, Counts, PostgresTarget, RECENT_BACKUPS, SyncdStatus, write_behind_lag,
@@ -283,82 +286,6 @@ impl ControlReply {
             (true, _) => Ok(self.result),
             (false, true) => Err(ActionError::Refused(error())),
             (false, false) => Err(ActionError::Failed(error())),
-        }
-    }
-}
-
-/// Why [`call`] got no answer.
-#[derive(Debug, thiserror::Error)]
-pub enum CallError {
-    #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
-    /// Nobody listens on the control channel: no syncd runs.
-    #[error("no syncd is listening on the control channel")]
-    NoDaemon,
-    /// The subscription ended before the answer came.
-    #[error("lost the connection to Redis while waiting for syncd")]
-    Closed,
-    #[error("syncd did not answer in time")]
-    TimedOut,
-}
-
-/// Publishes one control request and waits up to `timeout` for its single
-/// answer, signed with `secret`. The reply channel is subscribed to before the request goes out,
-/// so the answer cannot be missed. `id` must be unique to this request;
-/// `waiting` is called about once a second with the time waited so far
-/// (for progress displays).
-pub async fn call(
-    client: &redis::Client,
-    conn: &mut impl redis::aio::ConnectionLike,
-    keys: &crate::keys::Keys,
-    request: (String, Action),
-    secret: &[u8],
-    timeout: std::time::Duration,
-    mut waiting: impl FnMut(std::time::Duration),
-) -> Result<ControlReply, CallError> {
-    use futures_util::StreamExt;
-    let (id, action) = request;
-    let reply_to = keys.control_reply_channel(&id);
-    // The deadline also bounds reaching Redis (a host that drops packets).
-    let deadline = tokio::time::sleep(timeout);
-    tokio::pin!(deadline);
-    let subscribed = async {
-        let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(&reply_to).await?;
-        Ok::<_, redis::RedisError>(pubsub)
-    };
-    let mut pubsub = tokio::select! {
-        pubsub = subscribed => pubsub?,
-        () = &mut deadline => return Err(CallError::TimedOut),
-    };
-    let request = ControlRequest::signed(id.clone(), action, reply_to, secret);
-    let payload = serde_json::to_string(&request).unwrap_or_default();
-    let receivers: u64 = redis::cmd("PUBLISH")
-        .arg(keys.control_channel())
-        .arg(payload)
-        .query_async(conn)
-        .await?;
-    if receivers == 0 {
-        return Err(CallError::NoDaemon);
-    }
-    let started = tokio::time::Instant::now();
-    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
-    let mut messages = pubsub.on_message();
-    loop {
-        tokio::select! {
-            message = messages.next() => {
-                let Some(message) = message else {
-                    return Err(CallError::Closed);
-                };
-                let payload: String = message.get_payload().unwrap_or_default();
-                if let Ok(reply) = serde_json::from_str::<ControlReply>(&payload)
-                    && reply.id == id
-                {
-                    return Ok(reply);
-                }
-            }
-            _ = ticker.tick() => waiting(started.elapsed()),
-            () = &mut deadline => return Err(CallError::TimedOut),
         }
     }
 }
