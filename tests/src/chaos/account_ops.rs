@@ -52,17 +52,8 @@ impl Worker {
         else {
             return;
         };
-        match sent.answer.outcome() {
-            Outcome::Ok => {
-                let user = sent.answer.data()["user"].clone();
-                if let Some(id) = user["id"].as_u64() {
-                    self.shared
-                        .ledger
-                        .created(Kind::User, &id.to_string(), sent.op);
-                }
-                self.user_acked(&sent, &user);
-            }
-            _ => self.refused(&sent, "user.create", None),
+        if let Some(user) = self.created(&sent, Kind::User, "user", "user.create") {
+            self.user_acked(&sent, &user);
         }
     }
 
@@ -308,27 +299,23 @@ impl Worker {
         else {
             return;
         };
-        match sent.answer.outcome() {
-            Outcome::Ok => {
-                let group = sent.answer.data()["group"].clone();
-                if let Some(id) = group["id"].as_u64() {
-                    self.shared
-                        .ledger
-                        .created(Kind::Group, &id.to_string(), sent.op);
-                    self.domain.groups.insert(id);
-                    self.model.set(
-                        (Kind::Group, id.to_string()),
-                        Some(project(Kind::Group, &group)),
-                        sent.op,
-                        sent.t0,
-                        sent.t1,
-                    );
-                }
-                let admin = self.domain.admin;
-                self.read_back_user(&sent, admin).await;
-            }
-            _ => self.refused(&sent, "group.create", None),
+        let Some(group) = self.created(&sent, Kind::Group, "group", "group.create") else {
+            return;
+        };
+        if let Some(id) = group["id"].as_u64() {
+            self.domain.groups.insert(id);
+            let row = Some(project(Kind::Group, &group));
+            self.model.set(
+                (Kind::Group, id.to_string()),
+                row,
+                sent.op,
+                sent.t0,
+                sent.t1,
+            );
         }
+        // The admin joined it.
+        let admin = self.domain.admin;
+        self.read_back_user(&sent, admin).await;
     }
 
     pub async fn group_rename(&mut self) {

@@ -22,23 +22,16 @@ impl Worker {
         else {
             return;
         };
-        match sent.answer.outcome() {
-            Outcome::Ok => {
-                let mut token = sent.answer.data()["api_token"].clone();
-                token["user_id"] = json!(user);
-                if let Some(id) = token["id"].as_str().map(str::to_owned) {
-                    self.shared.ledger.created(Kind::Token, &id, sent.op);
-                    self.domain.tokens.insert(id.clone(), user);
-                    self.model.set(
-                        (Kind::Token, id),
-                        Some(project(Kind::Token, &token)),
-                        sent.op,
-                        sent.t0,
-                        sent.t1,
-                    );
-                }
-            }
-            _ => self.refused(&sent, "token.create", None),
+        let Some(mut token) = self.created(&sent, Kind::Token, "api_token", "token.create") else {
+            return;
+        };
+        // Answered to its user, the token does not name it.
+        token["user_id"] = json!(user);
+        if let Some(id) = token["id"].as_str().map(str::to_owned) {
+            self.domain.tokens.insert(id.clone(), user);
+            let row = Some(project(Kind::Token, &token));
+            self.model
+                .set((Kind::Token, id), row, sent.op, sent.t0, sent.t1);
         }
     }
 
@@ -117,24 +110,17 @@ impl Worker {
                 else {
                     return;
                 };
-                match sent.answer.outcome() {
-                    Outcome::Ok => {
-                        let hook = sent.answer.data()["webhook"].clone();
-                        if let Some(id) = hook["id"].as_u64() {
-                            self.shared
-                                .ledger
-                                .created(Kind::Webhook, &id.to_string(), sent.op);
-                            self.domain.hooks.insert(id, group);
-                            self.model.set(
-                                (Kind::Webhook, id.to_string()),
-                                Some(project(Kind::Webhook, &hook)),
-                                sent.op,
-                                sent.t0,
-                                sent.t1,
-                            );
-                        }
-                    }
-                    _ => self.refused(&sent, "webhook.create", None),
+                let created = self.created(&sent, Kind::Webhook, "webhook", "webhook.create");
+                if let Some((id, hook)) = created.and_then(|h| Some((h["id"].as_u64()?, h))) {
+                    self.domain.hooks.insert(id, group);
+                    let row = Some(project(Kind::Webhook, &hook));
+                    self.model.set(
+                        (Kind::Webhook, id.to_string()),
+                        row,
+                        sent.op,
+                        sent.t0,
+                        sent.t1,
+                    );
                 }
             }
         }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use hyper::Method;
 use serde_json::{Value, json};
 
-use super::client::{Answer, As, Outcome};
+use super::client::{Answer, As};
 use super::model::{Kind, Model, project};
 use super::workload::{Loss, Sent, Worker};
 
@@ -45,16 +45,10 @@ impl Worker {
             if let Some(sent) = self
                 .create("user.create", "/users".into(), &owner, body.clone(), &email)
                 .await
-                && sent.answer.outcome() == Outcome::Ok
+                && let Some(user) = self.created(&sent, Kind::User, "user", "user.create")
             {
-                {
-                    let user = sent.answer.data()["user"].clone();
-                    self.domain.admin = user["id"].as_u64().unwrap_or(0);
-                    self.shared
-                        .ledger
-                        .created(Kind::User, &self.domain.admin.to_string(), sent.op);
-                    self.user_acked(&sent, &user);
-                }
+                self.domain.admin = user["id"].as_u64().unwrap_or(0);
+                self.user_acked(&sent, &user);
             }
         }
         while self.domain.groups.len() < 2 && Instant::now() < deadline {

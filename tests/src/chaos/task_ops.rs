@@ -97,17 +97,8 @@ impl Worker {
         else {
             return;
         };
-        match sent.answer.outcome() {
-            Outcome::Ok => {
-                let task = sent.answer.data()["task"].clone();
-                if let Some(id) = task["id"].as_u64() {
-                    self.shared
-                        .ledger
-                        .created(Kind::Task, &id.to_string(), sent.op);
-                }
-                self.task_acked(&sent, &task);
-            }
-            _ => self.refused(&sent, "task.create", None),
+        if let Some(task) = self.created(&sent, Kind::Task, "task", "task.create") {
+            self.task_acked(&sent, &task);
         }
     }
 

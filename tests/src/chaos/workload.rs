@@ -250,6 +250,23 @@ impl Worker {
         None
     }
 
+    /// The row an acknowledged create answered (`data.{field}`), its id
+    /// recorded for the reuse check; `None` otherwise (a refusal the model
+    /// did not expect is reported).
+    pub fn created(&mut self, sent: &Sent, kind: Kind, field: &str, what: &str) -> Option<Value> {
+        if sent.answer.outcome() != Outcome::Ok {
+            self.refused(sent, what, None);
+            return None;
+        }
+        let row = sent.answer.data()[field].clone();
+        let id = match &row["id"] {
+            Value::String(s) => s.clone(),
+            other => other.as_u64()?.to_string(),
+        };
+        self.shared.ledger.created(kind, &id, sent.op);
+        Some(row)
+    }
+
     /// A write answered 4xx that the model expected to pass: a sign of
     /// lost state, reported (a loose row's write may rightly fail).
     pub fn refused(&mut self, sent: &Sent, what: &str, key: Option<(Kind, String)>) {
