@@ -4,7 +4,7 @@
 //!
 //! * The key is the client's own text (1 to 255 visible ASCII
 //!   characters), scoped to the principal that sends it (`owner` or the
-//!   user's id), kept 24 hours (`P idem:…`, see `shared/src/keys.rs`).
+//!   user's id), kept 24 hours (`P idem:…`, see `shared/src/keys/mod.rs`).
 //! * The create script records the key with the row it makes, in the step
 //!   that makes it; a retry finds the record in its own step, so however
 //!   the retries race, one row is made.

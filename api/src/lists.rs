@@ -7,7 +7,7 @@
 //! is kept, keyed by user id, together with the version it was read at:
 //! `tv` in the user's hash, which every write script that adds, changes or
 //! deletes one of the user's tasks bumps in the same atomic step (see
-//! `shared/src/keys.rs`).
+//! `shared/src/keys/mod.rs`).
 //!
 //! Nothing here can go stale: each request still reads `tv` from Redis, in
 //! the round trip that authenticates it, and an entry is used only when its

@@ -1,4 +1,4 @@
-//! The change log's upkeep (`P changes`, laid out in `shared/src/keys.rs`):
+//! The change log's upkeep (`P changes`, laid out in `shared/src/keys/mod.rs`):
 //! the lease holder trims it on every heartbeat, and a restore empties it
 //! and appends a `reset` entry.
 //!

@@ -1,7 +1,7 @@
 //! Webhooks as the fourth durable row type: written behind, deleted,
 //! backed up and restored, their counter kept, as for users, groups and
 //! tasks. The rows are made here as the api's scripts make them (the
-//! layout of `shared/src/keys.rs`).
+//! layout of `shared/src/keys/mod.rs`).
 
 use hyper::StatusCode;
 use taskmaster_shared::keys::RowType;

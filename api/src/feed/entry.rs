@@ -1,5 +1,5 @@
 //! One change log entry, as the api reads it from `P changes` (the fields
-//! are laid out in `shared/src/keys.rs`): what decides who may see it, and
+//! are laid out in `shared/src/keys/mod.rs`): what decides who may see it, and
 //! the message those who may receive.
 //!
 //! A message is rendered once per entry and shared by every connection:

@@ -1,5 +1,5 @@
 //! The live change feed: the change log (`P changes`, written by every
-//! write script; layout in `shared/src/keys.rs`) delivered to clients as it
+//! write script; layout in `shared/src/keys/mod.rs`) delivered to clients as it
 //! happens and replayed from any retained position.
 //!
 //! * [`entry`]: an entry as read from the log, and the message clients get.

@@ -1,4 +1,4 @@
-//! The change log's reads (`P changes`, laid out in `shared/src/keys.rs`),
+//! The change log's reads (`P changes`, laid out in `shared/src/keys/mod.rs`),
 //! the credential checks of live feed connections and their WebSocket
 //! tickets. The writes to the log are the write scripts' own.
 

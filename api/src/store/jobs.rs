@@ -1,5 +1,5 @@
 //! Background jobs (imports): their record in Redis, their steps and their
-//! end. What the fields mean is `P job:{id}` in `shared/src/keys.rs`; how
+//! end. What the fields mean is `P job:{id}` in `shared/src/keys/mod.rs`; how
 //! a job runs is `crate::import::job`.
 
 use std::collections::HashMap;

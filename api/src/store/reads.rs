@@ -171,7 +171,7 @@ impl Store {
     }
 
     /// Every task id, sorted: the union of every user's task set (there is
-    /// no set of all tasks; see `shared/src/keys.rs`). Small sets are read
+    /// no set of all tasks; see `shared/src/keys/mod.rs`). Small sets are read
     /// in one pipeline per 500 users, a large one in pages.
     pub async fn all_task_ids(&self) -> Result<Vec<u64>, StoreError> {
         let sizes = self.task_set_sizes().await?;

@@ -233,7 +233,7 @@ async fn read_chunk(
 /// Marks every row dirty, so that the next flush writes everything: for a
 /// database that is new or lost its tables while Redis kept its rows.
 ///
-/// Tasks have no set of all ids (see `shared/src/keys.rs`): their ids come
+/// Tasks have no set of all ids (see `shared/src/keys/mod.rs`): their ids come
 /// from every user's task set, 500 users per `SUNIONSTORE`. The steps need
 /// not be one atomic whole: a row written meanwhile marks itself dirty,
 /// and a task deleted meanwhile is flushed as a delete.

@@ -1,4 +1,4 @@
--- Trims the change log (`P changes`, see shared/src/keys.rs).
+-- Trims the change log (`P changes`, see shared/src/keys/mod.rs).
 -- ARGV: P, the oldest id kept by age (`{ms}-0`; '+' trims by age
 --   everything), the most entries kept, the most entries one call may look
 --   at to apply the count.

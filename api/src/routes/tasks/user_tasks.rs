@@ -1,7 +1,7 @@
 //! `/users/{id}/tasks…`: one user's tasks, the busiest paths of the api.
 //!
 //! Reads pass the stored task JSON through as it is (a task is stored as
-//! its answer, see `shared/src/keys.rs`), and the caller's own requests
+//! its answer, see `shared/src/keys/mod.rs`), and the caller's own requests
 //! authenticate in the same Redis round trip as their data.
 
 use axum::body::Bytes;

@@ -1,7 +1,7 @@
 -- ARGV: P, after (a position), count.
 -- Reads the change log after a position: {max deleted id, last id,
 -- entries}, where the first two say whether the log still holds every
--- entry after the position (see shared/src/keys.rs). One script, so that
+-- entry after the position (see shared/src/keys/mod.rs). One script, so that
 -- no trim falls between the bounds and the entries.
 local stream = P .. 'changes'
 -- syncd's trims record the newest entry they removed (XTRIM does not move

@@ -4,7 +4,7 @@
 -- ('owner', a user id or 'system'), how it authenticated, the session or
 -- token id ('-' for none) and the request id ('-' for none). The key
 -- layout and the change log's entries are documented in
--- shared/src/keys.rs.
+-- shared/src/keys/mod.rs.
 --
 -- Scripts build key names from the prefix instead of declaring KEYS: the
 -- api targets a single Redis server (not Cluster), and a script's keys

@@ -1,5 +1,5 @@
 -- A background job's keys and its end, shared by the job scripts (see
--- `P job:{id}` in shared/src/keys.rs and api/src/import/job.rs).
+-- `P job:{id}` in shared/src/keys/mod.rs and api/src/import/job.rs).
 local function job_key(id, part)
   if part then return P .. 'job:' .. id .. ':' .. part end
   return P .. 'job:' .. id

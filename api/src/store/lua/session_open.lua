@@ -1,4 +1,4 @@
--- Opens a login session (see `P session:{sid}` in shared/src/keys.rs).
+-- Opens a login session (see `P session:{sid}` in shared/src/keys/mod.rs).
 -- KEYS[1] the user's credential version, KEYS[2] the user's session set,
 -- KEYS[3] the new session.
 -- ARGV[1] the credential version the password was checked against,
