@@ -16,11 +16,34 @@
 //! highest ids PostgreSQL knows (`sync_state.last_*_id` and the rows'),
 //! then, if Redis lost the effects of a committed flush (`P meta:flushes`
 //! below `sync_state.flushes`), rebuilds Redis from PostgreSQL: under the
-//! maintenance flag it writes the rows still pending in Redis behind first
-//! (Redis is their truth), then loads what PostgreSQL holds, exactly as a
-//! restore does. Last it records the run id, which lets the api's create
-//! scripts hand out ids again (they refuse while `P meta:ids_run` names
-//! another server, see `api/src/store/lua/common.lua`).
+//! maintenance flag it writes behind first the rows still pending in Redis
+//! that are newer than PostgreSQL's ([`Behind`]), then loads what
+//! PostgreSQL holds, exactly as a restore does. Last it records the run
+//! id, which lets the api's create scripts hand out ids again (they refuse
+//! while `P meta:ids_run` names another server, see
+//! `api/src/store/lua/common.lua`).
+//!
+//! Which pending rows are newer follows from the append-only file being a
+//! prefix of what happened, and from the hand-off's number, which the
+//! flush records in PostgreSQL (`sync_state.last_handoff`) and Redis keeps
+//! in flight (`P inflight:handoff`) until the clear:
+//!
+//! * the committed flush's hand-off is still in flight (its clear was
+//!   lost): the in-flight rows are what it wrote, read after the hand-off,
+//!   so PostgreSQL's copies are at least as new; only the dirty rows,
+//!   written after the hand-off, go behind;
+//! * Redis's last hand-off is older (the hand-off itself was lost): every
+//!   write Redis kept came before it, so the flush wrote every pending row
+//!   as new or newer, and none goes behind;
+//! * otherwise (a later hand-off is in flight, or PostgreSQL predates the
+//!   number), every pending row goes behind, as before.
+//!
+//! Writing PostgreSQL's newer rows over with Redis's older ones lost
+//! acknowledged writes and brought deleted rows back (the fault run, seed
+//! 1 under `everysec`), and could wedge the rebuild on a foreign key for
+//! good (seed 7): a task written behind whose user PostgreSQL had deleted.
+//! Should the rows going behind still break a constraint, the rebuild
+//! keeps PostgreSQL's rows rather than stop the api for ever.
 //!
 //! When Redis shows it lost something (a counter below what PostgreSQL
 //! recorded, or a lost flush), and after every restart of a server checked
@@ -71,11 +94,37 @@ pub enum Reconciled {
     Rebuilt { raised_to: [u64; 4], loaded: Loaded },
 }
 
-/// What PostgreSQL knows: the highest ids ever handed out (per type) and
-/// the committed flushes.
+/// What PostgreSQL knows: the highest ids ever handed out (per type), the
+/// committed flushes, and the last of them's hand-off number.
 struct Durable {
     last_ids: [u64; 4],
     flushes: u64,
+    last_handoff: u64,
+}
+
+/// Which of the rows still pending in Redis a rebuild writes behind
+/// before it loads PostgreSQL's (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behind {
+    All,
+    DirtyOnly,
+    Nothing,
+}
+
+impl Behind {
+    /// From Redis's last hand-off number (`P meta:handoffs`), the one in
+    /// flight (`P inflight:handoff`) and PostgreSQL's last committed one.
+    pub fn decide(handoffs: u64, in_flight: Option<u64>, last_handoff: u64) -> Behind {
+        if last_handoff == 0 {
+            Behind::All
+        } else if in_flight == Some(last_handoff) {
+            Behind::DirtyOnly
+        } else if handoffs < last_handoff {
+            Behind::Nothing
+        } else {
+            Behind::All
+        }
+    }
 }
 
 /// Checks the Redis server it is connected to, once per server (see the
@@ -146,7 +195,7 @@ pub async fn reconcile(
             redis_flushes = seen.unwrap_or(0),
             "redis lost the effects of a flush PostgreSQL holds; rebuilding it from PostgreSQL"
         );
-        let loaded = rebuild(syncd, holder).await?;
+        let loaded = rebuild(syncd, holder, durable.last_handoff).await?;
         Reconciled::Rebuilt { raised_to, loaded }
     } else {
         Reconciled::Checked { raised_to }
@@ -182,7 +231,7 @@ async fn durable(syncd: &Syncd) -> Result<Durable, PgError> {
                         GREATEST(s.last_group_id, (SELECT coalesce(max(id), 0) FROM groups)),
                         GREATEST(s.last_task_id, (SELECT coalesce(max(id), 0) FROM tasks)),
                         GREATEST(s.last_webhook_id, (SELECT coalesce(max(id), 0) FROM webhooks)),
-                        s.flushes
+                        s.flushes, s.last_handoff
                  FROM sync_state s WHERE s.id = 1",
                 &[],
             )?;
@@ -190,6 +239,7 @@ async fn durable(syncd: &Syncd) -> Result<Durable, PgError> {
             Ok(Durable {
                 last_ids: [n(0), n(1), n(2), n(3)],
                 flushes: n(4),
+                last_handoff: n(5),
             })
         })
         .await
@@ -228,34 +278,102 @@ async fn skip_ids(syncd: &Syncd, to: [u64; 4]) -> Result<(), ReconcileError> {
     Ok(())
 }
 
-/// Writes the pending rows behind, then replaces Redis's rows with
-/// PostgreSQL's, all under the maintenance flag (no api write meanwhile).
-async fn rebuild(syncd: &Syncd, holder: Option<&Holder>) -> Result<Loaded, ReconcileError> {
+/// Writes the pending rows that are newer than PostgreSQL's behind, then
+/// replaces Redis's rows with PostgreSQL's, all under the maintenance flag
+/// (no api write meanwhile).
+async fn rebuild(
+    syncd: &Syncd,
+    holder: Option<&Holder>,
+    last_handoff: u64,
+) -> Result<Loaded, ReconcileError> {
     let since = taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros());
     let flag = serde_json::json!({"since": since, "reason": "reconcile after a redis restart"});
     syncd.store.set_maintenance(Some(&flag.to_string())).await?;
     let result = async {
-        flush::flush_once(
-            &syncd.redis,
-            &syncd.keys,
-            &syncd.pg,
-            holder,
-            syncd.config.sync_chunk_rows,
-        )
-        .await?;
+        write_behind(syncd, holder, last_handoff).await?;
+        // The wipe takes the pending sets too: PostgreSQL now holds all.
         let loaded = restore::rebuild(&syncd.redis, &syncd.keys, &syncd.pg).await?;
-        let flushes = durable(syncd).await?.flushes;
+        let durable = durable(syncd).await?;
         let mut conn = redis_conn(syncd).await?;
         let _: () = redis::cmd("SET")
             .arg(syncd.keys.flushes())
-            .arg(flushes)
+            .arg(durable.flushes)
             .query_async(&mut conn)
+            .await?;
+        // Hand-off numbers only grow, as PostgreSQL saw them.
+        let _: Value = restore::RAISE_COUNTER
+            .key(syncd.keys.handoffs())
+            .arg(durable.last_handoff)
+            .invoke_async(&mut conn)
             .await?;
         Ok::<_, ReconcileError>(loaded)
     }
     .await;
     syncd.store.set_maintenance(None).await?;
     result
+}
+
+/// Writes behind what [`Behind::decide`] says is newer in Redis.
+async fn write_behind(
+    syncd: &Syncd,
+    holder: Option<&Holder>,
+    last_handoff: u64,
+) -> Result<(), ReconcileError> {
+    let keys = &syncd.keys;
+    let mut conn = redis_conn(syncd).await?;
+    let (handoffs, in_flight): (Option<u64>, Option<u64>) = redis::pipe()
+        .cmd("GET")
+        .arg(keys.handoffs())
+        .cmd("GET")
+        .arg(keys.inflight_handoff())
+        .query_async(&mut conn)
+        .await?;
+    let behind = Behind::decide(handoffs.unwrap_or(0), in_flight, last_handoff);
+    tracing::warn!(
+        ?behind,
+        redis_handoffs = handoffs.unwrap_or(0),
+        in_flight = ?in_flight,
+        postgres_last_handoff = last_handoff,
+        "pending rows newer than PostgreSQL's go behind before the rebuild"
+    );
+    match behind {
+        Behind::Nothing => return Ok(()),
+        Behind::DirtyOnly => {
+            let mut del = redis::cmd("DEL");
+            for t in RowType::ALL {
+                del.arg(keys.inflight(t));
+            }
+            del.arg(keys.inflight_since()).arg(keys.inflight_handoff());
+            let _: () = del.query_async(&mut conn).await?;
+        }
+        Behind::All => {}
+    }
+    drop(conn);
+    let flushed = flush::flush_once(
+        &syncd.redis,
+        keys,
+        &syncd.pg,
+        holder,
+        syncd.config.sync_chunk_rows,
+    )
+    .await;
+    match flushed {
+        Ok(_) => Ok(()),
+        Err(e) if breaks_a_constraint(&e) => {
+            tracing::error!(
+                error = %e,
+                "the pending rows break a constraint of PostgreSQL's newer rows; keeping PostgreSQL's"
+            );
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An integrity violation (SQLSTATE class 23): retrying cannot help.
+fn breaks_a_constraint(e: &FlushError) -> bool {
+    matches!(e, FlushError::Postgres(PgError::Query(q))
+        if q.code().is_some_and(|c| c.code().starts_with("23")))
 }
 
 #[cfg(test)]
@@ -267,5 +385,27 @@ mod tests {
         let info = "# Server\r\nredis_version:7.0.15\r\nrun_id:3f2a9c\r\ntcp_port:6379\r\n";
         assert_eq!(run_id(info), Some("3f2a9c"));
         assert_eq!(run_id("# Server\r\n"), None);
+    }
+
+    #[test]
+    fn what_goes_behind_follows_from_the_hand_off_numbers() {
+        // (Redis's last, Redis's in flight, PostgreSQL's last) → behind
+        let cases = [
+            (0, None, 0, Behind::All),          // PostgreSQL before numbers
+            (7, Some(7), 0, Behind::All),       // ditto, whatever Redis has
+            (7, Some(7), 7, Behind::DirtyOnly), // the clear was lost
+            (6, None, 7, Behind::Nothing),      // the hand-off was lost
+            (6, Some(5), 7, Behind::Nothing),   // an older one still in flight
+            (0, None, 7, Behind::Nothing),      // Redis lost everything
+            (8, Some(8), 7, Behind::All),       // a later hand-off in flight
+            (8, None, 7, Behind::All),          // a later one, cleared
+        ];
+        for (handoffs, in_flight, last, want) in cases {
+            assert_eq!(
+                Behind::decide(handoffs, in_flight, last),
+                want,
+                "{handoffs} {in_flight:?} {last}"
+            );
+        }
     }
 }

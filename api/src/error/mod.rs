@@ -177,9 +177,9 @@ impl From<StoreError> for ApiError {
                 );
             }
             StoreError::IdsUnchecked => {
-                tracing::warn!(error = %e, "create refused");
+                tracing::warn!(error = %e, "write refused");
                 return ApiError::Unavailable(
-                    "Storage restarted; new rows wait for the write-behind daemon's check; retry shortly"
+                    "Storage restarted; writes wait for the write-behind daemon's check; retry shortly"
                         .into(),
                 );
             }

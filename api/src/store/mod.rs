@@ -79,8 +79,8 @@ pub enum StoreError {
     /// A write script refused: the `maintenance` key is set (a restore).
     #[error("maintenance in progress")]
     Maintenance,
-    /// A create refused: Redis restarted, and syncd has not yet raised the
-    /// id counters to PostgreSQL's (see `lua/common.lua`).
+    /// A write refused: Redis restarted, and syncd has not yet checked it
+    /// against PostgreSQL (see `closed()` in `lua/common.lua`).
     #[error("the id counters wait for syncd's check after a Redis restart")]
     IdsUnchecked,
     /// A page of a task list refused: its index in that order is being

@@ -5,8 +5,8 @@
 //! what a client is told for each is decided in one place too
 //! (`crate::error::refused`). `MAINTENANCE` is no rule of the data but a
 //! restore in progress: it is [`StoreError::Maintenance`]; nor is
-//! `IDS_UNCHECKED` (Redis restarted and syncd has not yet checked the id
-//! counters): [`StoreError::IdsUnchecked`].
+//! `IDS_UNCHECKED` (Redis restarted and syncd has not yet checked it
+//! against PostgreSQL): [`StoreError::IdsUnchecked`].
 
 use redis::Value;
 

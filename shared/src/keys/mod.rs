@@ -50,6 +50,7 @@
 //! | `P inflight:{users,groups,tasks,webhooks}` | set | ids taken by the flush in progress (renamed from `dirty:*`; merged back after a crash); taken and cleared only by the lease holder, checked in the same script |
 //! | `P dirty:since` | string | RFC 3339 time of the oldest change in `dirty:*` (`SET NX` by every dirty mark, in the write's own step) |
 //! | `P inflight:since` | string | the same for `inflight:*`: moved from `dirty:since` by the hand-off, deleted with the in-flight sets. The write-behind lag is now minus the older of the two |
+//! | `P inflight:handoff` / `P meta:handoffs` | string | the number of the hand-off whose ids are in flight (set by the hand-off, deleted with the in-flight sets) / the last number handed out (INCR by each hand-off that takes ids; kept by a restore and raised to PostgreSQL's `sync_state.last_handoff` by a rebuild). The flush records its number in PostgreSQL; after a Redis restart that lost a committed flush's clear, syncd compares them to know which pending rows are newer than PostgreSQL's (`syncd/src/reconcile.rs`) |
 
 //! ## The change log
 //!
@@ -360,6 +361,16 @@ impl Keys {
     /// When the oldest change in the in-flight sets was made.
     pub fn inflight_since(&self) -> String {
         self.k(format_args!("inflight:since"))
+    }
+
+    /// The number of the hand-off whose ids are in flight.
+    pub fn inflight_handoff(&self) -> String {
+        self.k(format_args!("inflight:handoff"))
+    }
+
+    /// `P meta:handoffs`: the last hand-off number handed out.
+    pub fn handoffs(&self) -> String {
+        self.k(format_args!("meta:handoffs"))
     }
 
     /// The change log: a stream with one entry per changed row (see the

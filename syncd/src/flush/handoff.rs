@@ -48,6 +48,7 @@ pub async fn take(
     Ok(Taken {
         pending: [count(0), count(1), count(2), count(3)],
         last_ids: [count(4), count(5), count(6), count(7)],
+        handoff: count(8),
     })
 }
 

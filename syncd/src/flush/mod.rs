@@ -104,6 +104,9 @@ pub struct Taken {
     pub pending: [u64; 4],
     /// The id counters (`seq:*`) at the hand-off.
     pub last_ids: [u64; 4],
+    /// The hand-off's number (`P inflight:handoff`), recorded in
+    /// PostgreSQL with the flush (see [`crate::reconcile`]).
+    pub handoff: u64,
 }
 
 impl FlushReport {
@@ -353,8 +356,8 @@ pub async fn flush_once(
 }
 
 /// Streams the in-flight rows into one PostgreSQL transaction and commits
-/// it, fenced by `holder`'s token, with `taken`'s id counters; clears
-/// nothing.
+/// it, fenced by `holder`'s token, with `taken`'s id counters and
+/// hand-off number; clears nothing.
 pub async fn write_taken(
     redis: &RedisPool,
     keys: &Keys,
@@ -364,9 +367,9 @@ pub async fn write_taken(
     chunk_rows: usize,
 ) -> Result<FlushReport, FlushError> {
     let token = holder.map(|h| h.token);
-    let last_ids = taken.last_ids;
     let (sender, receiver) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
-    let writer = pg.run(move |client| Ok(write_stream(client, receiver, token, last_ids)?));
+    let taken = *taken;
+    let writer = pg.run(move |client| Ok(write_stream(client, receiver, token, &taken)?));
     let (written, read) = tokio::join!(writer, read_all(redis, keys, chunk_rows, holder, sender));
     match (written?, read) {
         (Written::Committed(report), _) => Ok(report),

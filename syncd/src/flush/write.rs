@@ -63,7 +63,7 @@ pub(super) fn write_stream(
     client: &mut Client,
     mut chunks: tokio::sync::mpsc::Receiver<Chunk>,
     token: Option<u64>,
-    last_ids: [u64; 4],
+    taken: &super::Taken,
 ) -> Result<Written, postgres::Error> {
     let mut tx = client.transaction()?;
     if let Some(token) = token {
@@ -110,16 +110,18 @@ pub(super) fn write_stream(
     if !users.is_empty() {
         tx.execute("DELETE FROM users WHERE id = ANY($1)", &[users])?;
     }
-    let [u, g, t, w] = last_ids.map(|n| n as i64);
+    let [u, g, t, w] = taken.last_ids.map(|n| n as i64);
+    let handoff = taken.handoff as i64;
     let number: i64 = tx
         .query_one(
             "UPDATE sync_state SET flushes = flushes + 1,
                  last_user_id = GREATEST(last_user_id, $1),
                  last_group_id = GREATEST(last_group_id, $2),
                  last_task_id = GREATEST(last_task_id, $3),
-                 last_webhook_id = GREATEST(last_webhook_id, $4)
+                 last_webhook_id = GREATEST(last_webhook_id, $4),
+                 last_handoff = $5
              WHERE id = 1 RETURNING flushes",
-            &[&u, &g, &t, &w],
+            &[&u, &g, &t, &w, &handoff],
         )?
         .get(0);
     report.number = number as u64;

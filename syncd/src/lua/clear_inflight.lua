@@ -13,4 +13,4 @@ if holder ~= '' and redis.call('GET', P .. 'syncd:lease') ~= holder then
 end
 redis.call('SET', P .. 'meta:flushes', ARGV[3])
 return redis.call('DEL', P .. 'inflight:users', P .. 'inflight:groups', P .. 'inflight:tasks',
-  P .. 'inflight:webhooks', P .. 'inflight:since')
+  P .. 'inflight:webhooks', P .. 'inflight:since', P .. 'inflight:handoff')

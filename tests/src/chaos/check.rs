@@ -54,6 +54,11 @@ pub struct Findings {
     /// Acknowledged writes without an audit record, by kind.
     pub audit_missing: BTreeMap<String, u64>,
     pub audit_missing_examples: Vec<u64>,
+    /// Acknowledged writes without an audit record, answered within
+    /// [`super::LOSS_WINDOW_MS`] before a lossy crash: the crash took their
+    /// change log entry before syncd appended it, though a flush had
+    /// already written the row. Counted, not findings (`everysec`).
+    pub audit_lost_with_crash: u64,
     /// Refused writes with an audit record.
     pub audit_of_refused: Vec<u64>,
     /// Writes refused (4xx) that the client's model expected to pass.
@@ -201,6 +206,13 @@ pub fn check(i: Inputs<'_>) -> Findings {
     }
 
     let lost_ops: HashSet<u64> = i.losses.iter().map(|l| l.op).collect();
+    let in_crash_window = |op: &u64| {
+        i.ledger.answered_ms.get(op).is_some_and(|at| {
+            i.lossy_crashes
+                .iter()
+                .any(|k| *k + 100 >= *at && *k <= at + super::LOSS_WINDOW_MS)
+        })
+    };
     for (op, (outcome, what, audited)) in &i.ledger.writes {
         let logged = i.audited.contains_key(op)
             || i.ledger
@@ -208,6 +220,15 @@ pub fn check(i: Inputs<'_>) -> Findings {
                 .get(op)
                 .is_some_and(|a| a.iter().any(|o| i.audited.contains_key(o)));
         match outcome {
+            Outcome::Ok
+                if *audited
+                    && AUDITED.contains(what)
+                    && !logged
+                    && !lost_ops.contains(op)
+                    && in_crash_window(op) =>
+            {
+                f.audit_lost_with_crash += 1;
+            }
             Outcome::Ok
                 if *audited && AUDITED.contains(what) && !logged && !lost_ops.contains(op) =>
             {

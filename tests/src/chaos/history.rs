@@ -75,11 +75,17 @@ pub struct LedgerInner {
     /// `Idempotency-Key`: a replayed answer's write happened in one of
     /// them, and its audit record carries that attempt's request id.
     pub attempts: HashMap<u64, Vec<u64>>,
+    /// Request (op) number → when its answer came (ms since the start).
+    pub answered_ms: HashMap<u64, u64>,
 }
 
 impl Ledger {
     pub fn write(&self, op: u64, outcome: Outcome, what: &'static str, audited: bool) {
         self.lock().writes.insert(op, (outcome, what, audited));
+    }
+
+    pub fn answered(&self, op: u64, at_ms: u64) {
+        self.lock().answered_ms.insert(op, at_ms);
     }
 
     /// A create was answered with `id`: a reuse if another op was too.

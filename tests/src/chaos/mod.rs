@@ -352,7 +352,7 @@ pub fn summary(r: &Report) -> String {
     let mut out = format!(
         "{} in {:.0} s: writes {:?}; faults ({}): {}\n\
          lost {}, resurrected {}, divergent {}, ids reused {}, invariants broken {}, phantoms {}, duplicates {}\n\
-         unanswered but took effect {}, rows checked {} (loose {}), audit missing {:?}, audit of refused {}\n\
+         unanswered but took effect {}, rows checked {} (loose {}), audit missing {:?} ({} more lost with a crash), audit of refused {}\n\
          unexpected refusals {} ({} more just after a lossy crash), crashes {}, restore retries {}, lost at Redis kills {} ({} outside {} ms)\n",
         if r.ok { "PASS" } else { "FAIL" },
         r.seconds,
@@ -370,6 +370,7 @@ pub fn summary(r: &Report) -> String {
         f.rows_checked,
         f.loose_rows,
         f.audit_missing,
+        f.audit_lost_with_crash,
         f.audit_of_refused.len(),
         f.unexpected_refusals.len(),
         f.refused_after_loss,

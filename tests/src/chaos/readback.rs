@@ -31,6 +31,58 @@ impl Worker {
         }
     }
 
+    /// Takes a row found after a crash back into the domain.
+    fn adopt(&mut self, kind: Kind, id: &str, row: &Value) {
+        let n = |v: &Value| v.as_u64().unwrap_or(0);
+        let num = id.parse().unwrap_or(0);
+        match kind {
+            Kind::User if num != self.domain.admin => {
+                let groups = row["group_ids"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_u64).collect())
+                    .unwrap_or_default();
+                self.domain
+                    .users
+                    .insert(num, super::workload::Member { groups });
+            }
+            Kind::User => {}
+            Kind::Group => {
+                self.domain.groups.insert(num);
+            }
+            Kind::Task => {
+                self.domain
+                    .tasks
+                    .insert(num, (n(&row["user_id"]), n(&row["group_id"])));
+            }
+            Kind::Token => {
+                self.domain.tokens.insert(id.to_owned(), n(&row["user_id"]));
+            }
+            Kind::Webhook => {
+                self.domain.hooks.insert(num, n(&row["group_id"]));
+            }
+        }
+    }
+
+    /// A user's own token list, asked again while busy (429, 5xx, no
+    /// answer) for at most 30 s; `None` if never answered. A user that
+    /// cannot sign in (gone) has no tokens.
+    async fn read_tokens(&self, who: &As) -> Option<Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let answer = self
+                .shared
+                .http
+                .json(Method::GET, "/auth/tokens", who, None, "chaos-read")
+                .await;
+            match answer.status {
+                200 => return Some(answer.data()["tokens"].clone()),
+                401 | 403 | 404 => return Some(json!([])),
+                _ if Instant::now() > deadline => return None,
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
     /// The admin, two groups and three users, each retried until made.
     pub async fn setup(&mut self) -> Result<(), String> {
         let owner = self.shared.owner.clone();
@@ -165,16 +217,26 @@ impl Worker {
             });
             found.push(((kind, id), row));
         }
-        // Tokens: each user's own list (a user that is gone has none).
+        // A user a lost delete left behind has its tokens back too.
+        for ((kind, id), row) in &found {
+            if let (Kind::User, Some(_), Ok(user)) = (kind, row, id.parse::<u64>())
+                && !users.contains(&user)
+            {
+                users.push(user);
+            }
+        }
+        // Tokens: each user's own list (a user that is gone has none). A
+        // list that cannot be read (a 429 or 503 until it gives up) says
+        // nothing of its tokens: they are skipped, not counted lost.
         let mut tokens = std::collections::BTreeMap::new();
+        let mut unread = std::collections::BTreeSet::new();
         for user in &users {
             let who = self.user(*user);
-            let answer = self
-                .shared
-                .http
-                .json(Method::GET, "/auth/tokens", &who, None, "chaos-read")
-                .await;
-            for t in answer.data()["tokens"].as_array().into_iter().flatten() {
+            let Some(answer) = self.read_tokens(&who).await else {
+                unread.insert(*user);
+                continue;
+            };
+            for t in answer.as_array().into_iter().flatten() {
                 let mut t = t.clone();
                 t["user_id"] = json!(user);
                 tokens.insert(
@@ -186,9 +248,16 @@ impl Worker {
         let token_ids: Vec<String> = self
             .model
             .rows
-            .keys()
-            .filter(|k| k.0 == Kind::Token)
-            .map(|k| k.1.clone())
+            .iter()
+            .filter(|(k, e)| {
+                k.0 == Kind::Token
+                    && !e
+                        .row
+                        .as_ref()
+                        .and_then(|r| r["user_id"].as_u64())
+                        .is_some_and(|u| unread.contains(&u))
+            })
+            .map(|(k, _)| k.1.clone())
             .collect();
         for id in token_ids {
             let row = tokens.get(&id).cloned();
@@ -237,6 +306,11 @@ impl Worker {
             // What is there now is what later writes build on.
             let op = expect.op;
             self.model.set(key.clone(), row.clone(), op, now, now);
+            // A row a lost write leaves behind is this client's again: later
+            // writes (a group's delete, a user's) change it too.
+            if let Some(row) = &row {
+                self.adopt(key.0, &key.1, row);
+            }
             match (key.0, row) {
                 (Kind::Task, None) => {
                     self.domain.tasks.remove(&key.1.parse().unwrap_or(0));

@@ -278,7 +278,9 @@ impl Worker {
                 1 + k % 3
             ));
         }
-        let owner = self.shared.owner.clone();
+        // As the user or its admin, never the owner: every client sharing
+        // one caller would meet the per-caller limit of running imports.
+        let who = self.task_writer(user);
         let path = format!("/users/{user}/tasks/import?group_id={group}");
         let mut last: Option<Sent> = None;
         let mut earlier = Vec::new();
@@ -289,7 +291,7 @@ impl Worker {
                     true,
                     Method::POST,
                     path.clone(),
-                    &owner,
+                    &who,
                     Some(("text/csv", csv.clone().into_bytes())),
                     &[("idempotency-key", format!("chaos-{marker}"))],
                 )
@@ -298,21 +300,58 @@ impl Worker {
             if let Some(previous) = last.replace(sent) {
                 earlier.push(previous.op);
             }
-            if outcome != Outcome::Info || self.shared.done() {
+            // 429 is back-pressure (imports being read, or running, at
+            // once): a client waits and sends the same import again.
+            let busy = last.as_ref().is_some_and(|s| s.answer.status == 429);
+            if outcome != Outcome::Info && !busy || self.shared.done() {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(250 << attempt.min(3))).await;
         }
         let Some(sent) = last else { return };
         self.shared.ledger.attempts(sent.op, earlier);
-        match sent.answer.outcome() {
+        let mut outcome = sent.answer.outcome();
+        if sent.answer.status == 202 {
+            // Accepted, not done: the job's end decides. One whose api died
+            // mid-way is taken over and, all or nothing, undone: a failed
+            // job must leave no row (the phantom check) and no audit.
+            outcome = self.job_end(&sent, &who).await;
+            if outcome != Outcome::Ok {
+                self.shared
+                    .ledger
+                    .write(sent.op, Outcome::Info, "task.import", true);
+            }
+        }
+        match outcome {
             Outcome::Ok => self.read_back_user_tasks(&sent, user, Some(&marker)).await,
             Outcome::Info => {
                 for k in 0..rows {
                     self.shared.ledger.unsure_create(format!("{marker}-{k}"));
                 }
             }
+            Outcome::Fail if sent.answer.status == 202 => {}
             Outcome::Fail => self.refused(&sent, "task.import", None),
         }
+    }
+
+    /// How the job a 202 answered ended: `Ok` done, `Fail` failed or
+    /// cancelled, `Info` still not over after two minutes.
+    async fn job_end(&mut self, sent: &Sent, who: &As) -> Outcome {
+        let Some(id) = sent.answer.data()["id"].as_u64() else {
+            return Outcome::Info;
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while std::time::Instant::now() < deadline {
+            let Some(answer) = self.read(&format!("/jobs/{id}"), who).await else {
+                break;
+            };
+            match answer.data()["status"].as_str() {
+                Some("done") => return Outcome::Ok,
+                Some("failed" | "cancelled") => return Outcome::Fail,
+                _ if answer.status == 404 => return Outcome::Info,
+                _ => tokio::time::sleep(std::time::Duration::from_millis(300)).await,
+            }
+        }
+        Outcome::Info
     }
 }

@@ -6,7 +6,7 @@
 -- it creates with POST /users). Anyone else is the owner's to add, and to
 -- the admin is "not found" whether or not the account exists, so the
 -- refusal tells it nothing about accounts outside its groups.
-if maintenance() then return err('MAINTENANCE') end
+local shut = closed() if shut then return err(shut) end
 local gid, uid, caller = ARGV[3], ARGV[4], ARGV[6]
 if redis.call('EXISTS', k('group', gid)) == 0 then return err('GROUP_NOT_FOUND') end
 if caller ~= '' and redis.call('SISMEMBER', k('user', caller, 'admin_of'), gid) == 0 then return err('FORBIDDEN') end

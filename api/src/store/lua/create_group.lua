@@ -1,6 +1,5 @@
 -- ARGV: P, now, name key, name, admin id. The admin becomes a member.
-if maintenance() then return err('MAINTENANCE') end
-if ids_unchecked() then return err('IDS_UNCHECKED') end
+local shut = closed() if shut then return err(shut) end
 -- A retry of a create made already (Idempotency-Key): nothing is made.
 local replay = idem_replay()
 if replay then return replay end

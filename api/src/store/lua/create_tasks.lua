@@ -26,8 +26,7 @@
 -- rule that refused it (nothing of it is then written); a create that was
 -- counted here answers {that, then gcra's five numbers}. The accepted ones
 -- share the counter, index and dirty-set calls.
-if maintenance() then return err('MAINTENANCE') end
-if ids_unchecked() then return err('IDS_UNCHECKED') end
+local shut = closed() if shut then return err(shut) end
 local n = (#ARGV - 4) / 14
 local user_quota, group_quota = tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {'OK'}

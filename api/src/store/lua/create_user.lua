@@ -1,6 +1,5 @@
 -- ARGV: P, now, email key, full_name, email, role, number, pw, work_times, group ids...
-if maintenance() then return err('MAINTENANCE') end
-if ids_unchecked() then return err('IDS_UNCHECKED') end
+local shut = closed() if shut then return err(shut) end
 -- A retry of a create made already (Idempotency-Key): nothing is made.
 local replay = idem_replay()
 if replay then return replay end

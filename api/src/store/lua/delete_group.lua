@@ -1,7 +1,7 @@
 -- ARGV: P, now, id (`{id} {updated_at}` for a conditional write, see
 -- id_and_guard), the most tasks one step deletes ('0': all). Removes the
 -- group from its members and deletes its tasks.
-if maintenance() then return err('MAINTENANCE') end
+local shut = closed() if shut then return err(shut) end
 local id, guard = id_and_guard(ARGV[3])
 local key = k('group', id)
 if redis.call('EXISTS', key) == 0 then return err('NOT_FOUND') end

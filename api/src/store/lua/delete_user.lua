@@ -4,7 +4,7 @@
 -- tokens and sessions. The
 -- groups the user administers go to the owner account (see
 -- groups_taker); refused when there is none to take them.
-if maintenance() then return err('MAINTENANCE') end
+local shut = closed() if shut then return err(shut) end
 local id, guard = id_and_guard(ARGV[3])
 local key = k('user', id)
 if redis.call('EXISTS', key) == 0 then return err('NOT_FOUND') end

@@ -11,9 +11,10 @@
 -- same request answers the job it opened ('again'), another one
 -- IDEM_MISMATCH; a creator with as many jobs active as it may have is
 -- refused TOO_MANY. Answers {'OK', id, 'new' | 'again'}.
-if maintenance() then
+local shut = closed()
+if shut then
   redis.call('DEL', ARGV[5])
-  return err('MAINTENANCE')
+  return err(shut)
 end
 local ikey, digest = ARGV[3], ARGV[4]
 if ikey ~= '' then

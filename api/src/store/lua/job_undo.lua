@@ -6,7 +6,7 @@
 -- each as a task delete is (indexes, dirty mark, change log), and ends
 -- the job once none is left. Answers {'OK', rows left} or a job error
 -- (see job_control.lua).
-if maintenance() then return err('MAINTENANCE') end
+local shut = closed() if shut then return err(shut) end
 local id, token = ARGV[3], ARGV[4]
 local key = job_key(id)
 local state = redis.call('HMGET', key, 'status', 'token', 'undo_to')

@@ -1,7 +1,7 @@
 -- ARGV: P, now, group id, user id, caller who must administer the group ('' for the owner).
 -- A group admin removes only plain users, as it adds only them: never the
 -- owner or another admin (nor itself), whose tasks there would move or go.
-if maintenance() then return err('MAINTENANCE') end
+local shut = closed() if shut then return err(shut) end
 local gid, uid, caller = ARGV[3], ARGV[4], ARGV[5]
 if redis.call('EXISTS', k('group', gid)) == 0 then return err('GROUP_NOT_FOUND') end
 if caller ~= '' and redis.call('SISMEMBER', k('user', caller, 'admin_of'), gid) == 0 then return err('FORBIDDEN') end

@@ -6,7 +6,7 @@
 -- half a rename, and a step renames at most ARGV[7] of them, so that no
 -- step holds Redis for long. Returns {'OK', how many it renamed}, and
 -- 'MORE' after it while a task carries `from`.
-if maintenance() then return err('MAINTENANCE') end
+local shut = closed() if shut then return err(shut) end
 local gid, caller, from, to = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 if redis.call('EXISTS', k('group', gid)) == 0 then return err('GROUP_NOT_FOUND') end
 if caller ~= '' and redis.call('SISMEMBER', k('user', caller, 'admin_of'), gid) == 0 then

@@ -2,7 +2,7 @@
 -- Makes a personal API token (POST /auth/tokens), unless the user is gone
 -- or deactivated, or its role is no longer the one the record carries, or
 -- it holds the most tokens already.
-if maintenance() then return err('MAINTENANCE') end
+local shut = closed() if shut then return err(shut) end
 local uid, tid, record = ARGV[3], ARGV[4], ARGV[5]
 local key = k('user', uid)
 local role = redis.call('HGET', key, 'role')

@@ -3,7 +3,7 @@
 -- record's `last used` field moves, and the user is written behind again.
 -- Returns 1 when it moved, 0 otherwise (also during maintenance: a missed
 -- mark is harmless).
-if maintenance() then return 0 end
+if closed() then return 0 end
 local uid, tkey = ARGV[3], k('token', ARGV[4])
 local record = redis.call('GET', tkey)
 if not record then return 0 end

@@ -1,6 +1,6 @@
 -- ARGV: P, now, id (`{id} {updated_at}` for a conditional write, see
 -- id_and_guard), new name ('' = keep), new name key, new admin id ('' = keep).
-if maintenance() then return err('MAINTENANCE') end
+local shut = closed() if shut then return err(shut) end
 local id, guard = id_and_guard(ARGV[3])
 local key = k('group', id)
 if redis.call('EXISTS', key) == 0 then return err('NOT_FOUND') end

@@ -4,7 +4,7 @@
 --   the session that changes its own user's password and stays ('' = none),
 --   active ('' = keep, '0' deactivate, '1' reactivate),
 --   replace groups ('1' or ''), n groups, group ids..., then field/value pairs.
-if maintenance() then return err('MAINTENANCE') end
+local shut = closed() if shut then return err(shut) end
 local id, guard = id_and_guard(ARGV[3])
 local key = k('user', id)
 if redis.call('EXISTS', key) == 0 then return err('NOT_FOUND') end

@@ -8,7 +8,7 @@
 -- The owner may touch every hook; a group admin only the hooks of the
 -- groups it administers (another's is "not found", as a missing one).
 -- Returns {'OK', id}.
-if maintenance() then return err('MAINTENANCE') end
+local shut = closed() if shut then return err(shut) end
 local action, caller, id, group = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local function administers(g)
   return caller == '' or (g ~= '' and redis.call('SISMEMBER', k('user', caller, 'admin_of'), g) == 1)
@@ -18,7 +18,6 @@ local function set_fields(key)
 end
 
 if action == 'create' then
-  if ids_unchecked() then return err('IDS_UNCHECKED') end
   if group ~= '' and redis.call('EXISTS', k('group', group)) == 0 then return err('GROUP_NOT_FOUND', group) end
   if not administers(group) then return err('FORBIDDEN') end
   if (group ~= '' and redis.call('SCARD', k('group', group, 'webhooks')) >= tonumber(ARGV[7]))

@@ -20,7 +20,7 @@
 -- disagree, the one that changes the task wins: a client that read a task
 -- and sends it back whole with only `status` changed (or only `state`)
 -- means that change; if both would change it, `state` wins.
-if maintenance() then return err('MAINTENANCE') end
+local shut = closed() if shut then return err(shut) end
 local action, caller, path_user, new_group = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local group_quota = tonumber(ARGV[7])
 local guard = ARGV[8]

@@ -1,0 +1,12 @@
+-- Which hand-off the last committed flush wrote (issue 26, the fault run).
+--
+-- Every flush's hand-off (syncd/src/lua/take_dirty.lua) numbers itself
+-- from `P meta:handoffs` and keeps the number in `P inflight:handoff`
+-- until the clear. The flush records it here in its transaction. After a
+-- Redis restart that lost the effects of a committed flush, comparing the
+-- two tells syncd which of the rows still pending in Redis are newer than
+-- PostgreSQL's (see syncd/src/reconcile.rs): with the hand-off's number
+-- still in flight, only the dirty rows (written after it); with an older
+-- number, none (the lost hand-off took them all, and the flush wrote them
+-- as new or newer).
+ALTER TABLE sync_state ADD COLUMN last_handoff bigint NOT NULL DEFAULT 0;
