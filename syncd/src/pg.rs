@@ -32,6 +32,15 @@ pub enum PgError {
 /// operator).
 fn describe(e: &postgres::Error) -> String {
     match e.as_db_error() {
+        // A foreign key's detail names the missing row's id (and only
+        // ids), which is what a post-mortem needs; other details may
+        // quote rows' values (an e-mail in a unique violation): left out.
+        Some(db) if db.code() == &postgres::error::SqlState::FOREIGN_KEY_VIOLATION => format!(
+            "{}: {} ({})",
+            db.code().code(),
+            db.message(),
+            db.detail().unwrap_or_default()
+        ),
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
         None => e.to_string(),
     }

@@ -22,6 +22,7 @@ pub mod receiver;
 mod seed;
 pub mod servers;
 pub mod slow_log;
+pub mod soak;
 pub mod spec;
 
 pub use seed::Seeded;

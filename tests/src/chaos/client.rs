@@ -23,6 +23,8 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 pub enum As {
     Owner(String),
     Basic(u64, String),
+    /// A personal API token.
+    Bearer(String),
 }
 
 /// What came back.
@@ -123,6 +125,7 @@ impl Http {
                 let pair = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{pw}"));
                 req.header("authorization", format!("Basic {pair}"))
             }
+            As::Bearer(token) => req.header("authorization", format!("Bearer {token}")),
         };
         for (name, value) in headers {
             req = req.header(*name, value);

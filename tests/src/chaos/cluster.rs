@@ -188,7 +188,7 @@ impl Cluster {
     }
 
     /// The process ids of a target (all of PostgreSQL's).
-    fn pids(&self, target: Target) -> Vec<u32> {
+    pub fn pids(&self, target: Target) -> Vec<u32> {
         let child = |c: &Option<ChildProcess>| c.as_ref().and_then(|c| c.child.id());
         match target {
             Target::Api => child(&self.api).into_iter().collect(),

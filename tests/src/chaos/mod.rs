@@ -171,6 +171,7 @@ pub async fn run(config: Config) -> Result<Report> {
         target_writes: config.writes,
         resync: tokio::sync::watch::channel(0).0,
         losses: std::sync::Mutex::new(Vec::new()),
+        recovering: AtomicBool::new(false),
     });
     let workers: Vec<_> = (0..config.clients)
         .map(|i| tokio::spawn(Worker::new(i, shared.clone(), config.seed, config.max_tasks).run()))
@@ -192,6 +193,7 @@ pub async fn run(config: Config) -> Result<Report> {
     cluster.heal().await?;
     if let Err(e) = settle(&cluster).await {
         cluster.dump_stacks(&config.out);
+        keep(&cluster).await;
         return Err(e);
     }
 
@@ -266,8 +268,16 @@ pub async fn run(config: Config) -> Result<Report> {
         report.config.out.join("report.json"),
         serde_json::to_vec_pretty(&report)?,
     )?;
-    // For a post-mortem: keep everything running a while (`CHAOS_KEEP`
-    // seconds), with where to find it.
+    keep(&cluster).await;
+    drop(shared);
+    let _ = writer.join();
+    cluster.stop_processes().await;
+    Ok(report)
+}
+
+/// For a post-mortem: keeps everything running a while (`CHAOS_KEEP`
+/// seconds), with where to find it.
+async fn keep(cluster: &Cluster) {
     if let Some(secs) = std::env::var("CHAOS_KEEP")
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
@@ -280,10 +290,6 @@ pub async fn run(config: Config) -> Result<Report> {
         );
         tokio::time::sleep(Duration::from_secs(secs)).await;
     }
-    drop(shared);
-    let _ = writer.join();
-    cluster.stop_processes().await;
-    Ok(report)
 }
 
 /// After healing: a flush until one succeeds, then until nothing is

@@ -200,6 +200,9 @@ async fn inject(
         }
         Fault::KillRedis => {
             let down = wait(100, 1500, rng);
+            shared
+                .recovering
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             let killed_at = shared.now_ms();
             cluster.kill(Target::Redis).await;
             log.redis_kills.push(killed_at);
@@ -207,6 +210,9 @@ async fn inject(
             tokio::time::sleep(down).await;
             let started = cluster.start_target(Target::Redis);
             let checked = wait_until_checked(cluster).await;
+            shared
+                .recovering
+                .store(false, std::sync::atomic::Ordering::Relaxed);
             // Every client reads its rows back and counts what is gone.
             shared.resync.send_modify(|g| *g += 1);
             format!(

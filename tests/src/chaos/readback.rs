@@ -16,6 +16,7 @@ impl Worker {
     pub async fn read(&self, path: &str, who: &As) -> Option<Answer> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            self.shared.recovered().await;
             let answer = self
                 .shared
                 .http
@@ -69,6 +70,7 @@ impl Worker {
     async fn read_tokens(&self, who: &As) -> Option<Value> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
+            self.shared.recovered().await;
             let answer = self
                 .shared
                 .http

@@ -41,6 +41,11 @@ pub struct Shared {
     pub resync: tokio::sync::watch::Sender<u64>,
     /// (ms of the kill, rows found lost by the resync after it).
     pub losses: std::sync::Mutex<Vec<Loss>>,
+    /// Set from a Redis kill until syncd has checked the restarted server.
+    /// Meanwhile the api serves reads from what the append-only file kept,
+    /// which the check's rebuild may then replace with PostgreSQL's newer
+    /// rows: a read-back waits, so that what it takes as the truth stays.
+    pub recovering: AtomicBool,
 }
 
 /// A row a resync found different from its acknowledged state.
@@ -59,6 +64,14 @@ pub struct Loss {
 impl Shared {
     pub fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
+    }
+
+    /// Waits (at most two minutes) while Redis is being recovered.
+    pub async fn recovered(&self) {
+        let deadline = Instant::now() + std::time::Duration::from_secs(120);
+        while self.recovering.load(Ordering::Relaxed) && Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     pub fn done(&self) -> bool {
