@@ -47,7 +47,9 @@
 //!
 //! When Redis shows it lost something (a counter below what PostgreSQL
 //! recorded, or a lost flush), and after every restart of a server checked
-//! before (a crash under `everysec` loses the last second with no sign
+//! before (a server without `P meta:ids_run` counts as one once
+//! PostgreSQL's `sync_state.checks` says a server was checked: the crash
+//! took the marker too) (a crash under `everysec` loses the last second with no sign
 //! when no flush fell in it), the counters also skip [`ID_GAP`] ids ahead,
 //! as PostgreSQL's own sequences skip ahead after a crash: the writes of
 //! the lost second that never reached PostgreSQL were answered with ids
@@ -100,6 +102,8 @@ struct Durable {
     last_ids: [u64; 4],
     flushes: u64,
     last_handoff: u64,
+    /// Redis servers checked so far (`sync_state.checks`).
+    checks: u64,
 }
 
 /// Which of the rows still pending in Redis a rebuild writes behind
@@ -170,7 +174,10 @@ pub async fn reconcile(
     // common case: flushes are minutes apart), and the ids it had handed
     // out would be handed out again (the fault run found a task id
     // answered to two creates). So every restart skips ahead.
-    let restarted = checked.is_some();
+    // So is a server without the marker once PostgreSQL counts a check:
+    // the marker was lost with the data (a crash in the second after the
+    // check; the fault run, seed 1683, saw 23 ids answered twice).
+    let restarted = checked.is_some() || durable.checks > 0;
     let mut raised_to = durable.last_ids;
     let skip = lost_flush || lost_ids || restarted;
     if skip {
@@ -200,6 +207,17 @@ pub async fn reconcile(
     } else {
         Reconciled::Checked { raised_to }
     };
+    // Counted durably before the marker lets creates through.
+    syncd
+        .pg
+        .run(|client| {
+            client.execute(
+                "UPDATE sync_state SET checks = checks + 1 WHERE id = 1",
+                &[],
+            )?;
+            Ok(())
+        })
+        .await?;
     let mut conn = redis_conn(syncd).await?;
     let _: () = redis::cmd("SET")
         .arg(keys.ids_run())
@@ -231,7 +249,7 @@ async fn durable(syncd: &Syncd) -> Result<Durable, PgError> {
                         GREATEST(s.last_group_id, (SELECT coalesce(max(id), 0) FROM groups)),
                         GREATEST(s.last_task_id, (SELECT coalesce(max(id), 0) FROM tasks)),
                         GREATEST(s.last_webhook_id, (SELECT coalesce(max(id), 0) FROM webhooks)),
-                        s.flushes, s.last_handoff
+                        s.flushes, s.last_handoff, s.checks
                  FROM sync_state s WHERE s.id = 1",
                 &[],
             )?;
@@ -240,6 +258,7 @@ async fn durable(syncd: &Syncd) -> Result<Durable, PgError> {
                 last_ids: [n(0), n(1), n(2), n(3)],
                 flushes: n(4),
                 last_handoff: n(5),
+                checks: n(6),
             })
         })
         .await
