@@ -32,15 +32,9 @@ say() { printf '[fuzz] %s\n' "$*" >&2; }
 case "$MODE" in short|campaign) ;; *) say "FUZZ_MODE must be short or campaign"; exit 64 ;; esac
 
 VENV=$ROOT/target/fuzz-venv
-if [ ! -x "$VENV/bin/schemathesis" ]; then
-    if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-        [ "$(id -u)" -eq 0 ] || { say "python3-venv is missing: apt-get install python3-venv"; exit 1; }
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null
-    fi
-    say "installing schemathesis $SCHEMATHESIS_VERSION into $VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
-fi
+# shellcheck source=deploy/lib/venv.sh
+. "$ROOT/deploy/lib/venv.sh"
+venv_with "$VENV" "schemathesis==$SCHEMATHESIS_VERSION" 'import schemathesis'
 
 # shellcheck source=deploy/lib/system.sh
 . "$ROOT/deploy/lib/system.sh"

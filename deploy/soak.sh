@@ -24,15 +24,9 @@ command -v redis-server >/dev/null || { say "redis-server is missing: run ./depl
 export SOAK_OUT=${SOAK_OUT:-$ROOT/target/soak/$(date -u +%Y%m%dT%H%M%SZ)}
 MATPLOTLIB_VERSION=3.9.2
 VENV=$ROOT/target/soak-venv
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import matplotlib' 2>/dev/null; then
-    if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-        [ "$(id -u)" -eq 0 ] || { say "python3-venv is missing: apt-get install python3-venv"; exit 1; }
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null
-    fi
-    say "installing matplotlib $MATPLOTLIB_VERSION into $VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q "matplotlib==$MATPLOTLIB_VERSION"
-fi
+# shellcheck source=deploy/lib/venv.sh
+. "$ROOT/deploy/lib/venv.sh"
+venv_with "$VENV" "matplotlib==$MATPLOTLIB_VERSION" 'import matplotlib'
 
 say "building release binaries"
 cargo build --release --locked -p taskmaster-api -p taskmaster-syncd -p taskmaster-tests --bins >&2

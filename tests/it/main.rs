@@ -36,6 +36,7 @@ mod pages;
 mod permissions;
 mod quotas;
 mod rate_limits;
+mod rebuild;
 mod redis_access;
 mod redis_loss;
 mod registration;
