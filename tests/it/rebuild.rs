@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use hyper::Method;
-use taskmaster_tests::{Auth, eventually, shared, spawn_app};
+use taskmaster_tests::{Auth, eventually};
 
 use crate::chaos::{Rig, create_task, rig};
 
@@ -214,15 +214,18 @@ async fn rebuild_after(lost: Lost) {
 /// new, so its counters started again and 23 ids were answered to a second
 /// create. PostgreSQL now counts the checks (`sync_state.checks`): a
 /// server without the marker after one is a server that lost it. Losing
-/// everything is set up here by `FLUSHALL`, marker included.
+/// everything is set up here by `FLUSHALL` of a private Redis, marker
+/// included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_that_lost_its_check_marker_with_its_data_hands_out_no_id_twice() {
-    let app = spawn_app().await;
-    let shared = shared().await;
-    let db = shared.empty_database().await.expect("database");
-    let (syncd, pg) = app
-        .syncd_process(&shared.postgres.url(&db), &[("SYNC_INTERVAL", "1h")])
-        .await;
+    // A Redis of its own: FLUSHALL on the shared one would wipe what the
+    // other tests are writing.
+    let Rig {
+        mut redis,
+        app,
+        syncd,
+        pg,
+    } = rig("always").await;
     let (_admin, g, user) = app.seed_team().await;
     let create = || create_task(&app, user.id, g, "t");
     let Some(lost) = eventually(Duration::from_secs(20), create).await else {
@@ -269,4 +272,6 @@ async fn a_redis_that_lost_its_check_marker_with_its_data_hands_out_no_id_twice(
         "task id {after} after the loss, {lost} before: the counters did not skip ahead\n{}",
         syncd.output()
     );
+    drop(syncd);
+    let _ = tokio::task::spawn_blocking(move || redis.stop()).await;
 }
