@@ -47,10 +47,10 @@
 //!
 //! When Redis shows it lost something (a counter below what PostgreSQL
 //! recorded, or a lost flush), and after every restart of a server checked
-//! before (a server without `P meta:ids_run` counts as one once
-//! PostgreSQL's `sync_state.checks` says a server was checked: the crash
-//! took the marker too) (a crash under `everysec` loses the last second with no sign
-//! when no flush fell in it), the counters also skip [`ID_GAP`] ids ahead,
+//! before (a crash under `everysec` loses the last second with no sign
+//! when no flush fell in it; a server without `P meta:ids_run` counts as
+//! one once PostgreSQL's `sync_state.checks` says a server was checked:
+//! the crash took the marker too), the counters also skip [`ID_GAP`] ids ahead,
 //! as PostgreSQL's own sequences skip ahead after a crash: the writes of
 //! the lost second that never reached PostgreSQL were answered with ids
 //! too, and a client holding one must not find another row under it. The

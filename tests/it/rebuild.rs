@@ -124,30 +124,22 @@ async fn rebuild_after(lost: Lost) {
         .arg(app.keys.flushes())
         .arg(committed - 1)
         .ignore();
-    match lost {
-        Lost::TheClear => {
-            pipe.cmd("SADD")
-                .arg(app.keys.inflight(RowType::Task))
-                .arg(t)
-                .arg(d)
-                .ignore();
-            pipe.cmd("SET")
-                .arg(app.keys.inflight_handoff())
-                .arg(handoff)
-                .ignore();
-        }
-        Lost::TheHandOff => {
-            pipe.cmd("SADD")
-                .arg(app.keys.dirty(RowType::Task))
-                .arg(t)
-                .arg(d)
-                .ignore();
-            pipe.cmd("SET")
-                .arg(app.keys.handoffs())
-                .arg(handoff - 1)
-                .ignore();
-        }
-    }
+    // The clear lost: t and d still in flight under the hand-off's number.
+    // The hand-off lost too: t and d dirty, Redis's last number older.
+    let (pending, number, value) = match lost {
+        Lost::TheClear => (
+            app.keys.inflight(RowType::Task),
+            app.keys.inflight_handoff(),
+            handoff,
+        ),
+        Lost::TheHandOff => (
+            app.keys.dirty(RowType::Task),
+            app.keys.handoffs(),
+            handoff - 1,
+        ),
+    };
+    pipe.cmd("SADD").arg(pending).arg(t).arg(d).ignore();
+    pipe.cmd("SET").arg(number).arg(value).ignore();
     let () = pipe.query_async(&mut conn).await.expect("set up");
     if let Lost::TheClear = lost {
         // Written after the hand-off and kept: only Redis has it.

@@ -33,6 +33,7 @@ use serde_json::{Value, json};
 use taskmaster_api::store::Store;
 use taskmaster_shared::domain::{Role, UserId};
 use taskmaster_tests::bench;
+use taskmaster_tests::chaos::procs::rss_kib;
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -231,17 +232,6 @@ async fn connect(
         }
     }
     receipts.lock().await.extend(local);
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// CPU time a process has used, in clock ticks (10 ms).

@@ -3,8 +3,6 @@
 //! (a removal moves or deletes tasks, a group's delete takes its tasks and
 //! hooks) are followed by a read-back of what they touched.
 
-use std::time::Duration;
-
 use hyper::Method;
 use serde_json::{Value, json};
 
@@ -143,26 +141,21 @@ impl Worker {
         // memberships still change under later group deletes (seed
         // 1796544134). A repeat answered 404 means an earlier one did it.
         let mut doubt = false;
-        let mut attempt = 0u32;
-        let sent = loop {
-            let sent = self
-                .send_json(
-                    "user.delete",
-                    Method::DELETE,
-                    format!("/users/{id}"),
-                    &owner,
-                    None,
-                )
-                .await;
-            let unsure = sent.answer.outcome() == Outcome::Info;
-            doubt |= unsure;
-            attempt += 1;
-            let give_up = attempt >= 6 || (self.shared.done() && attempt > 2);
-            if !(unsure || doubt && sent.answer.status == 503) || give_up {
-                break sent;
-            }
-            tokio::time::sleep(Duration::from_millis(250 << attempt.min(3))).await;
-        };
+        let (sent, _) = self
+            .send_while(
+                "user.delete",
+                Method::DELETE,
+                format!("/users/{id}"),
+                &owner,
+                None,
+                &[],
+                |a| {
+                    let unsure = a.outcome() == Outcome::Info;
+                    doubt |= unsure;
+                    unsure || doubt && a.status == 503
+                },
+            )
+            .await;
         let key = (Kind::User, id.to_string());
         let outcome = match sent.answer.outcome() {
             Outcome::Fail if doubt && sent.answer.status == 404 => Outcome::Ok,

@@ -207,11 +207,10 @@ pub fn check(i: Inputs<'_>) -> Findings {
 
     let lost_ops: HashSet<u64> = i.losses.iter().map(|l| l.op).collect();
     let in_crash_window = |op: &u64| {
-        i.ledger.answered_ms.get(op).is_some_and(|at| {
-            i.lossy_crashes
-                .iter()
-                .any(|k| *k + 100 >= *at && *k <= at + super::LOSS_WINDOW_MS)
-        })
+        i.ledger
+            .answered_ms
+            .get(op)
+            .is_some_and(|at| super::near_a_crash(i.lossy_crashes, *at))
     };
     for (op, (outcome, what, audited)) in &i.ledger.writes {
         let logged = i.audited.contains_key(op)

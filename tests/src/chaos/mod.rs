@@ -154,6 +154,15 @@ pub struct Report {
 /// How long before a Redis kill an `everysec` loss may have been answered.
 pub const LOSS_WINDOW_MS: u64 = 2_000;
 
+/// Whether a write answered at `answered_ms` came at most
+/// [`LOSS_WINDOW_MS`] before one of the crashes (`kills`, ms), or up to
+/// 100 ms after it (the kill's signal on its way).
+pub fn near_a_crash(kills: &[u64], answered_ms: u64) -> bool {
+    kills
+        .iter()
+        .any(|k| *k + 100 >= answered_ms && *k <= answered_ms + LOSS_WINDOW_MS)
+}
+
 pub async fn run(config: Config) -> Result<Report> {
     std::fs::create_dir_all(&config.out)?;
     let started = Instant::now();
@@ -240,11 +249,7 @@ pub async fn run(config: Config) -> Result<Report> {
     };
     let lost_outside_window = losses
         .iter()
-        .filter(|l| {
-            !log.redis_kills.iter().any(|k| {
-                *k >= l.answered_ms.saturating_sub(100) && *k <= l.answered_ms + LOSS_WINDOW_MS
-            })
-        })
+        .filter(|l| !near_a_crash(&log.redis_kills, l.answered_ms))
         .cloned()
         .collect::<Vec<_>>();
     let strict = config.fsync == "always";

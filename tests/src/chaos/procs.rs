@@ -1,5 +1,6 @@
-//! Signals to processes by id, and a process's descendants (from
-//! `/proc`): what the nemesis needs to pause or kill a whole server.
+//! Signals to processes by id, a process's descendants, and its memory and
+//! open files (from `/proc`): what the nemesis needs to pause or kill a
+//! whole server, and what the soak and the feed benchmark sample.
 
 /// `pid` and every process below it.
 pub fn tree(pid: u32) -> Vec<u32> {
@@ -50,6 +51,25 @@ pub fn alive(pid: u32) -> bool {
         .ok()
         .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with('Z')))
         .is_some_and(|zombie| !zombie)
+}
+
+/// Resident memory of a process in KiB (`VmRSS`); 0 when it is gone.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Open file descriptors of a process; 0 when it is gone.
+pub fn open_fds(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count() as u64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -14,7 +14,20 @@ use super::workload::{Loss, Sent, Worker};
 impl Worker {
     /// A GET retried until it is answered 200 or 404 (at most a minute).
     pub async fn read(&self, path: &str, who: &As) -> Option<Answer> {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        self.read_until(path, who, &[200, 404], Duration::from_secs(60))
+            .await
+    }
+
+    /// A GET, after Redis is recovered, asked again every 200 ms until
+    /// its status is one of `settled`; `None` past `limit`.
+    async fn read_until(
+        &self,
+        path: &str,
+        who: &As,
+        settled: &[u16],
+        limit: Duration,
+    ) -> Option<Answer> {
+        let deadline = Instant::now() + limit;
         loop {
             self.shared.recovered().await;
             let answer = self
@@ -22,7 +35,7 @@ impl Worker {
                 .http
                 .json(Method::GET, path, who, None, "chaos-read")
                 .await;
-            if matches!(answer.status, 200 | 404) {
+            if settled.contains(&answer.status) {
                 return Some(answer);
             }
             if Instant::now() > deadline {
@@ -68,21 +81,14 @@ impl Worker {
     /// answer) for at most 30 s; `None` if never answered. A user that
     /// cannot sign in (gone) has no tokens.
     async fn read_tokens(&self, who: &As) -> Option<Value> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            self.shared.recovered().await;
-            let answer = self
-                .shared
-                .http
-                .json(Method::GET, "/auth/tokens", who, None, "chaos-read")
-                .await;
-            match answer.status {
-                200 => return Some(answer.data()["tokens"].clone()),
-                401 | 403 | 404 => return Some(json!([])),
-                _ if Instant::now() > deadline => return None,
-                _ => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
+        let limit = Duration::from_secs(30);
+        let answer = self
+            .read_until("/auth/tokens", who, &[200, 401, 403, 404], limit)
+            .await?;
+        Some(match answer.status {
+            200 => answer.data()["tokens"].clone(),
+            _ => json!([]),
+        })
     }
 
     /// The admin, two groups and three users, each retried until made.

@@ -282,33 +282,19 @@ impl Worker {
         // one caller would meet the per-caller limit of running imports.
         let who = self.task_writer(user);
         let path = format!("/users/{user}/tasks/import?group_id={group}");
-        let mut last: Option<Sent> = None;
-        let mut earlier = Vec::new();
-        for attempt in 0..6 {
-            let sent = self
-                .send(
-                    "task.import",
-                    true,
-                    Method::POST,
-                    path.clone(),
-                    &who,
-                    Some(("text/csv", csv.clone().into_bytes())),
-                    &[("idempotency-key", format!("chaos-{marker}"))],
-                )
-                .await;
-            let outcome = sent.answer.outcome();
-            if let Some(previous) = last.replace(sent) {
-                earlier.push(previous.op);
-            }
-            // 429 is back-pressure (imports being read, or running, at
-            // once): a client waits and sends the same import again.
-            let busy = last.as_ref().is_some_and(|s| s.answer.status == 429);
-            if outcome != Outcome::Info && !busy || self.shared.done() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(250 << attempt.min(3))).await;
-        }
-        let Some(sent) = last else { return };
+        // 429 is back-pressure (imports being read, or running, at once):
+        // a client waits and sends the same import again.
+        let (sent, earlier) = self
+            .send_while(
+                "task.import",
+                Method::POST,
+                path,
+                &who,
+                Some(("text/csv", csv.into_bytes())),
+                &[("idempotency-key", format!("chaos-{marker}"))],
+                |a| a.outcome() == Outcome::Info || a.status == 429,
+            )
+            .await;
         self.shared.ledger.attempts(sent.op, earlier);
         let mut outcome = sent.answer.outcome();
         if sent.answer.status == 202 {

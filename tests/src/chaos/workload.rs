@@ -216,9 +216,49 @@ impl Worker {
         self.send(what, true, method, path, who, body, &[]).await
     }
 
-    /// A create, retried under one `Idempotency-Key` while it gets no
-    /// answer (at most `tries` times). `None` when it never got one: its
-    /// `marker` is left for the checker.
+    /// Sends one write, and sends it again (at most 6 times in all,
+    /// backing off) while `again` says its answer leaves it in doubt, as a
+    /// careful client does. Answers the last attempt and the ops of the
+    /// earlier ones.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send_while(
+        &mut self,
+        what: &'static str,
+        method: Method,
+        path: String,
+        who: &As,
+        body: Option<(&'static str, Vec<u8>)>,
+        headers: &[(&str, String)],
+        mut again: impl FnMut(&Answer) -> bool,
+    ) -> (Sent, Vec<u64>) {
+        let mut earlier = Vec::new();
+        let mut attempt = 0u32;
+        loop {
+            let sent = self
+                .send(
+                    what,
+                    true,
+                    method.clone(),
+                    path.clone(),
+                    who,
+                    body.clone(),
+                    headers,
+                )
+                .await;
+            attempt += 1;
+            let give_up = attempt >= 6 || (self.shared.done() && attempt > 2);
+            if give_up || !again(&sent.answer) {
+                return (sent, earlier);
+            }
+            earlier.push(sent.op);
+            tokio::time::sleep(Duration::from_millis(250 << (attempt - 1).min(3))).await;
+        }
+    }
+
+    /// A create, sent again under one `Idempotency-Key` while it gets no
+    /// answer or a 503 before writing (a restore, the id check after a
+    /// Redis restart). `None` when it never got one: its `marker` is left
+    /// for the checker.
     pub async fn create(
         &mut self,
         what: &'static str,
@@ -229,34 +269,26 @@ impl Worker {
     ) -> Option<Sent> {
         let key = format!("chaos-{marker}");
         let mut sent_any_unanswered = false;
-        let mut earlier = Vec::new();
-        for attempt in 0..6 {
-            let bytes = ("application/json", body.to_string().into_bytes());
-            let sent = self
-                .send(
-                    what,
-                    true,
-                    Method::POST,
-                    path.clone(),
-                    who,
-                    Some(bytes),
-                    &[("idempotency-key", key.clone())],
-                )
-                .await;
-            // A 503 before writing (a restore, the id check after a Redis
-            // restart) is worth a retry too.
-            if sent.answer.outcome() == Outcome::Ok
-                || (sent.answer.status != 503 && sent.answer.outcome() == Outcome::Fail)
-            {
-                self.shared.ledger.attempts(sent.op, earlier);
-                return Some(sent);
-            }
-            earlier.push(sent.op);
-            sent_any_unanswered |= sent.answer.outcome() == Outcome::Info;
-            if self.shared.done() && attempt > 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(250 << attempt.min(3))).await;
+        let bytes = ("application/json", body.to_string().into_bytes());
+        let (sent, earlier) = self
+            .send_while(
+                what,
+                Method::POST,
+                path,
+                who,
+                Some(bytes),
+                &[("idempotency-key", key)],
+                |a| {
+                    sent_any_unanswered |= a.outcome() == Outcome::Info;
+                    a.outcome() == Outcome::Info || a.status == 503
+                },
+            )
+            .await;
+        if sent.answer.outcome() == Outcome::Ok
+            || (sent.answer.status != 503 && sent.answer.outcome() == Outcome::Fail)
+        {
+            self.shared.ledger.attempts(sent.op, earlier);
+            return Some(sent);
         }
         if sent_any_unanswered {
             self.shared.ledger.unsure_create(marker.to_owned());

@@ -27,6 +27,7 @@ use serde_json::json;
 
 use crate::chaos::client::{As, Http};
 use crate::chaos::cluster::{Cluster, OWNER_SECRET, Target};
+use crate::chaos::procs;
 pub use judge::{Sample, Summary};
 use load::{Actor, Load, Window};
 
@@ -139,14 +140,12 @@ pub async fn run(cfg: &Config) -> Result<Summary> {
         next += Duration::from_secs(cfg.sample);
         tokio::time::sleep_until(next.into()).await;
         let mut w = take(&load);
-        let api = cluster
-            .pids(Target::Api)
-            .first()
-            .map_or((0, 0), |p| probe::process(*p));
-        let syncd = cluster
-            .pids(Target::Syncd(0))
-            .first()
-            .map_or((0, 0), |p| probe::process(*p));
+        // A process that is gone reads as pid 0: no such entry, zeros.
+        let of = |target| {
+            let pid = cluster.pids(target).first().copied().unwrap_or(0);
+            (procs::rss_kib(pid), procs::open_fds(pid))
+        };
+        let (api, syncd) = (of(Target::Api), of(Target::Syncd(0)));
         let r = probe::redis(&mut redis, &cluster.keys)
             .await
             .unwrap_or_default();
@@ -267,31 +266,20 @@ async fn setup(http: &Http, owner: &As) -> Result<Vec<Actor>> {
                 .await;
             ok(&token, "token")?;
             let token = token.data()["token"].as_str().context("token")?.to_owned();
-            let tasks: Vec<_> = (0..50)
-                .map(|i| json!({"title": format!("seed {i}"), "group_id": gid, "priority": 1 + i % 3}))
-                .collect();
-            let made = http
-                .json(
-                    Method::POST,
-                    &format!("/users/{uid}/tasks/batch"),
-                    owner,
-                    Some(&json!({"tasks": tasks})),
-                    "soak-setup",
-                )
-                .await;
-            if !(200..300).contains(&made.status) {
-                for t in &tasks {
-                    let one = http
-                        .json(
-                            Method::POST,
-                            &format!("/users/{uid}/tasks"),
-                            owner,
-                            Some(t),
-                            "soak-setup",
-                        )
-                        .await;
-                    ok(&one, "task")?;
-                }
+            // One create each: there is no bulk create (`/tasks/batch` edits).
+            for i in 0..50 {
+                let task = json!({"title": format!("seed {i}"), "group_id": gid,
+                                  "priority": 1 + i % 3});
+                let one = http
+                    .json(
+                        Method::POST,
+                        &format!("/users/{uid}/tasks"),
+                        owner,
+                        Some(&task),
+                        "soak-setup",
+                    )
+                    .await;
+                ok(&one, "task")?;
             }
             actors.push(Actor {
                 user: uid,

@@ -1,25 +1,9 @@
-//! What the soak samples besides the load's own figures: the processes'
-//! memory and open files (from `/proc`), Redis's memory, the rows waiting
-//! to be written behind and since when, and the change log's length.
+//! What the soak samples in Redis besides the load's own figures: Redis's
+//! memory, the rows waiting to be written behind and since when, and the
+//! change log's length (the processes' memory and open files come from
+//! [`crate::chaos::procs`]).
 
 use taskmaster_shared::keys::{Keys, RowType};
-
-/// Resident memory (KiB) and open file descriptors of a process; zeros
-/// when it is gone.
-pub fn process(pid: u32) -> (u64, u64) {
-    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0);
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count() as u64)
-        .unwrap_or(0);
-    (rss, fds)
-}
 
 /// Redis's side of one sample.
 #[derive(Debug, Default, Clone, Copy)]
