@@ -38,17 +38,26 @@ impl Daemon {
         Ok(info)
     }
 
-    async fn set_maintenance(&self, on: bool) -> Result<(), String> {
-        let value = on.then(|| {
-            serde_json::json!({
-                "since": taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros()),
-                "reason": "restore",
-            })
-            .to_string()
-        });
+    /// Sets the maintenance flag; answers the value, which only this
+    /// restore clears ([`Self::maintenance_off`]).
+    async fn maintenance_on(&self) -> Result<String, String> {
+        let value = serde_json::json!({
+            "since": taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros()),
+            "reason": "restore",
+        })
+        .to_string();
         self.syncd
             .store
-            .set_maintenance(value.as_deref())
+            .set_maintenance(&value)
+            .await
+            .map_err(|e| format!("redis: {e}"))?;
+        Ok(value)
+    }
+
+    async fn maintenance_off(&self, value: &str) -> Result<(), String> {
+        self.syncd
+            .store
+            .clear_maintenance(value)
             .await
             .map_err(|e| format!("redis: {e}"))
     }
@@ -80,9 +89,15 @@ impl Daemon {
             }
             None => None,
         };
-        self.set_maintenance(true)
-            .await
-            .map_err(ActionError::Failed)?;
+        // A server not checked yet is checked before the flag goes up:
+        // the check takes a flag on such a server for a restore whose end
+        // a crash took, and rebuilds (see `reconcile`).
+        if let Some(holder) = self.holder() {
+            self.check_redis_server(&holder)
+                .await
+                .map_err(|e| refused(format!("restore refused: {e}; nothing was changed")))?;
+        }
+        let flag = self.maintenance_on().await.map_err(ActionError::Failed)?;
         tracing::warn!(from = ?from, discard_pending = discard, "restore: maintenance on");
         tokio::time::sleep(Duration::from_millis(MAINTENANCE_SETTLE_MS)).await;
         let mut result = serde_json::json!({"from": from});
@@ -103,7 +118,7 @@ impl Daemon {
                             serde_json::json!({"file": file, "rows": rows, "flush_error": e});
                     }
                     Err(save) => {
-                        let _ = self.set_maintenance(false).await;
+                        let _ = self.maintenance_off(&flag).await;
                         return Err(refused(format!(
                             "restore refused: pending changes could not be flushed ({e}) nor saved to a file ({save}); nothing was changed"
                         )));
@@ -111,7 +126,7 @@ impl Daemon {
                 }
             }
             Err(e) => {
-                let _ = self.set_maintenance(false).await;
+                let _ = self.maintenance_off(&flag).await;
                 return Err(refused(format!(
                     "restore refused: pending changes could not be written to PostgreSQL ({e}); nothing was changed. \
                      Retry once PostgreSQL accepts them, or pass discard_pending=true to drop them \
@@ -125,7 +140,7 @@ impl Daemon {
             let pre = match self.syncd.write_backup("pre-restore").await {
                 Ok(info) => info,
                 Err(e) => {
-                    let _ = self.set_maintenance(false).await;
+                    let _ = self.maintenance_off(&flag).await;
                     return Err(refused(format!(
                         "restore refused: cannot back up the current data first ({e}); nothing was changed"
                     )));
@@ -144,7 +159,7 @@ impl Daemon {
                     result["file_rows"] = serde_json::to_value(counts).unwrap_or_default()
                 }
                 Err(e) => {
-                    let _ = self.set_maintenance(false).await;
+                    let _ = self.maintenance_off(&flag).await;
                     return Err(refused(format!(
                         "restore failed loading the file into PostgreSQL ({e}); nothing was changed"
                     )));
@@ -152,9 +167,11 @@ impl Daemon {
             }
         }
 
-        match restore::rebuild(&self.syncd.redis, &self.syncd.keys, &self.syncd.pg).await {
+        let holder = self.holder();
+        let fence = crate::fence::Fence::new(holder.as_ref());
+        match restore::rebuild(&self.syncd.redis, &self.syncd.keys, &self.syncd.pg, fence).await {
             Ok(loaded) => {
-                self.set_maintenance(false)
+                self.maintenance_off(&flag)
                     .await
                     .map_err(ActionError::Failed)?;
                 result["loaded"] = serde_json::to_value(loaded).unwrap_or_default();
@@ -162,6 +179,12 @@ impl Daemon {
                 tracing::warn!(loaded = ?loaded, "restore: done, maintenance off");
                 self.refresh_postgres_rows().await;
                 Ok(result)
+            }
+            Err(e @ restore::RestoreError::LeaseLost) => {
+                // The new holder carries the restore out (the api asks
+                // again until one answers).
+                tracing::warn!(error = %e, "restore stopped: another syncd holds the lease");
+                Err(ActionError::Failed(e.to_string()))
             }
             Err(e) => {
                 tracing::error!(error = %e, "restore failed while rebuilding Redis; maintenance stays on");

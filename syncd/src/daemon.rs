@@ -159,6 +159,14 @@ impl Daemon {
         }
     }
 
+    /// The lease this daemon holds, while it is the active one.
+    pub(crate) fn holder(&self) -> Option<flush::Holder> {
+        self.token.map(|token| flush::Holder {
+            instance: self.instance.clone(),
+            token,
+        })
+    }
+
     /// Flushes and records the outcome; returns the report or the error.
     /// Only the lease holder flushes.
     /// Each attempt runs in a `flush` span: its log lines carry `flush.id`
@@ -171,14 +179,10 @@ impl Daemon {
     }
 
     async fn flush_attempt(&mut self, span: &tracing::Span) -> Result<FlushReport, String> {
-        let Some(token) = self.token else {
+        let Some(holder) = self.holder() else {
             return Err("standing by: another syncd is active".to_owned());
         };
         let _keepalive = self.keepalive();
-        let holder = flush::Holder {
-            instance: self.instance.clone(),
-            token,
-        };
         // Never flush into PostgreSQL from a Redis server not yet checked
         // against it (see `reconcile`).
         if let Err(e) = self.check_redis_server(&holder).await {

@@ -31,6 +31,7 @@ pub mod changes;
 pub mod ctl;
 mod daemon;
 pub mod discarded;
+pub mod fence;
 pub mod flush;
 mod groups;
 mod lease;

@@ -15,7 +15,10 @@
 //! restart or failover) it first raises the counters to at least the
 //! highest ids PostgreSQL knows (`sync_state.last_*_id` and the rows'),
 //! then, if Redis lost the effects of a committed flush (`P meta:flushes`
-//! below `sync_state.flushes`), rebuilds Redis from PostgreSQL: under the
+//! below `sync_state.flushes`) or holds a maintenance flag (a restore
+//! whose end the crash took, or that Redis's death failed: no running
+//! restore's, since a restore checks the server before it raises its
+//! flag), rebuilds Redis from PostgreSQL: under the
 //! maintenance flag it writes behind first the rows still pending in Redis
 //! that are newer than PostgreSQL's ([`Behind`]), then loads what
 //! PostgreSQL holds, exactly as a restore does. Last it records the run
@@ -62,6 +65,7 @@ use taskmaster_shared::keys::RowType;
 use taskmaster_shared::redis_pool;
 
 use crate::Syncd;
+use crate::fence::Fence;
 use crate::flush::{self, FlushError, Holder};
 use crate::pg::PgError;
 use crate::restore::{self, Loaded, RestoreError};
@@ -147,12 +151,20 @@ pub async fn reconcile(
         .arg(keys.ids_run())
         .cmd("GET")
         .arg(keys.flushes())
+        .cmd("EXISTS")
+        .arg(keys.maintenance())
         .cmd("MGET");
     for t in RowType::ALL {
         pipe.arg(keys.sequence(t));
     }
-    let (info, checked, seen, counters): (String, Option<String>, Option<u64>, Vec<Option<u64>>) =
-        pipe.query_async(&mut conn).await?;
+    #[allow(clippy::type_complexity)]
+    let (info, checked, seen, flagged, counters): (
+        String,
+        Option<String>,
+        Option<u64>,
+        bool,
+        Vec<Option<u64>>,
+    ) = pipe.query_async(&mut conn).await?;
     let run_id = run_id(&info).unwrap_or_default().to_owned();
     if checked.as_deref() == Some(run_id.as_str()) {
         return Ok(Reconciled::Known);
@@ -196,11 +208,19 @@ pub async fn reconcile(
     } else {
         raise_counters(syncd, raised_to).await?;
     }
-    let outcome = if lost_flush {
+    // A maintenance flag on a server not checked yet belongs to no running
+    // restore (a restore checks the server before it sets its flag): it
+    // is one whose end the crash took (under `everysec`, the flag's DEL in
+    // the lost second, and perhaps the last of what it loaded), or one
+    // that Redis's death failed. Either way the keyspace may be half
+    // built, and the flag would keep the api in 503 for good (the fault
+    // run, seed 15399): rebuilt from PostgreSQL, as the restore would have.
+    let outcome = if lost_flush || flagged {
         tracing::warn!(
             postgres_flushes = durable.flushes,
             redis_flushes = seen.unwrap_or(0),
-            "redis lost the effects of a flush PostgreSQL holds; rebuilding it from PostgreSQL"
+            maintenance_flag = flagged,
+            "redis lost the effects of a flush PostgreSQL holds, or restarted in the middle of a restore; rebuilding it from PostgreSQL"
         );
         let loaded = rebuild(syncd, holder, durable.last_handoff).await?;
         Reconciled::Rebuilt { raised_to, loaded }
@@ -307,11 +327,13 @@ async fn rebuild(
 ) -> Result<Loaded, ReconcileError> {
     let since = taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros());
     let flag = serde_json::json!({"since": since, "reason": "reconcile after a redis restart"});
-    syncd.store.set_maintenance(Some(&flag.to_string())).await?;
+    let flag = flag.to_string();
+    syncd.store.set_maintenance(&flag).await?;
     let result = async {
         write_behind(syncd, holder, last_handoff).await?;
         // The wipe takes the pending sets too: PostgreSQL now holds all.
-        let loaded = restore::rebuild(&syncd.redis, &syncd.keys, &syncd.pg).await?;
+        let loaded =
+            restore::rebuild(&syncd.redis, &syncd.keys, &syncd.pg, Fence::new(holder)).await?;
         let durable = durable(syncd).await?;
         let mut conn = redis_conn(syncd).await?;
         let _: () = redis::cmd("SET")
@@ -328,7 +350,7 @@ async fn rebuild(
         Ok::<_, ReconcileError>(loaded)
     }
     .await;
-    syncd.store.set_maintenance(None).await?;
+    syncd.store.clear_maintenance(&flag).await?;
     result
 }
 

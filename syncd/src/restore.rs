@@ -24,6 +24,7 @@ use taskmaster_shared::order;
 use taskmaster_shared::redis_pool::{self, RedisPool};
 use taskmaster_shared::time::rfc3339;
 
+use crate::fence::Fence;
 use crate::pg::{PgError, PgWorker};
 
 /// Raises each counter `KEYS[i]` to at least `ARGV[i]`; never lowers one.
@@ -43,13 +44,25 @@ pub(crate) const PIPELINE_ROWS: usize = 2_000;
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
     #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
+    Redis(redis::RedisError),
+    #[error("this syncd lost its lease during the rebuild; the new holder rebuilds")]
+    LeaseLost,
     #[error("timed out waiting for a redis connection")]
     RedisPool,
     #[error(transparent)]
     Postgres(#[from] PgError),
     #[error("{0}")]
     Io(String),
+}
+
+impl From<redis::RedisError> for RestoreError {
+    fn from(e: redis::RedisError) -> Self {
+        if crate::fence::lease_lost(&e) {
+            RestoreError::LeaseLost
+        } else {
+            RestoreError::Redis(e)
+        }
+    }
 }
 
 /// What a rebuild loaded.
@@ -102,7 +115,7 @@ async fn conn(redis: &RedisPool) -> Result<redis_pool::Conn, RestoreError> {
 }
 
 /// Removes every data key under the prefix.
-async fn clear(redis: &RedisPool, keys: &Keys) -> Result<u64, RestoreError> {
+async fn clear(redis: &RedisPool, keys: &Keys, fence: Fence<'_>) -> Result<u64, RestoreError> {
     let mut conn = conn(redis).await?;
     let mut cursor = 0u64;
     let mut removed = 0u64;
@@ -118,10 +131,13 @@ async fn clear(redis: &RedisPool, keys: &Keys) -> Result<u64, RestoreError> {
         let doomed: Vec<&String> = found.iter().filter(|k| is_data_key(keys, k)).collect();
         if !doomed.is_empty() {
             removed += doomed.len() as u64;
-            redis::cmd("UNLINK")
-                .arg(doomed)
-                .query_async::<()>(&mut conn)
-                .await?;
+            // A fenced step's command goes through Lua's `unpack`, whose
+            // stack holds under 8,000 values: SCAN's COUNT is only a hint.
+            let mut unlink = redis::pipe();
+            for chunk in doomed.chunks(1_000) {
+                unlink.cmd("UNLINK").arg(chunk);
+            }
+            fence.run(&mut conn, keys.prefix(), &unlink).await?;
         }
         if next == 0 {
             return Ok(removed);
@@ -460,21 +476,27 @@ fn start_producer(
     (producer, receiver)
 }
 
-/// Replaces what Redis holds with what PostgreSQL holds.
+/// Replaces what Redis holds with what PostgreSQL holds. Every step of
+/// it is fenced: once the lease is not `fence`'s any more, it stops
+/// ([`RestoreError::LeaseLost`]) without another write.
 pub async fn rebuild(
     redis: &RedisPool,
     keys: &Keys,
     pg: &PgWorker,
+    fence: Fence<'_>,
 ) -> Result<Loaded, RestoreError> {
     let owner = owner_bootstrap(redis, keys).await?;
-    let removed = clear(redis, keys).await?;
+    let removed = clear(redis, keys, fence).await?;
     let (producer, mut receiver) = start_producer(keys, pg);
-    let consumer = async {
+    // The receiver goes with the consumer: when a step fails (the lease
+    // lost, Redis gone), the reader's next send fails and it stops, rather
+    // than wait for ever on a full channel.
+    let consumer = async move {
         let mut conn = conn(redis).await?;
         let mut done = None;
         while let Some(piece) = receiver.recv().await {
             match piece {
-                Piece::Commands(pipe) => pipe.query_async::<()>(&mut conn).await?,
+                Piece::Commands(pipe) => fence.run(&mut conn, keys.prefix(), &pipe).await?,
                 Piece::Done { loaded, max_ids } => done = Some((loaded, max_ids)),
             }
         }
@@ -488,8 +510,11 @@ pub async fn rebuild(
             "the PostgreSQL reader stopped early".to_owned(),
         ));
     };
-    // Counters only ever go up: to the highest id at least.
+    // Counters only ever go up: to the highest id at least. What follows
+    // changes nothing a new holder's rebuild would not set again, but the
+    // change log's reset: it runs only after the last fenced check.
     let mut conn = conn(redis).await?;
+    fence.check(&mut conn, keys.prefix()).await?;
     let mut raise = RAISE_COUNTER.prepare_invoke();
     for (t, max) in RowType::ALL.into_iter().zip(max_ids) {
         raise.key(keys.sequence(t)).arg(max);

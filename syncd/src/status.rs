@@ -53,14 +53,10 @@ impl Daemon {
     /// its TTL).
     pub(crate) async fn heartbeat(&mut self) {
         self.renew_lease().await;
-        let Some(token) = self.token else {
-            return;
-        };
         // A restarted Redis refuses creates until it is checked: check it
         // now rather than at the next flush.
-        let holder = crate::flush::Holder {
-            instance: self.instance.clone(),
-            token,
+        let Some(holder) = self.holder() else {
+            return;
         };
         let _ = self.check_redis_server(&holder).await;
         let retention = crate::changes::Retention {

@@ -211,20 +211,32 @@ impl Store {
             .await
     }
 
-    /// Sets `P maintenance` (JSON `{"since","reason"}`) or clears it.
-    pub async fn set_maintenance(&self, on: Option<&str>) -> Result<(), redis::RedisError> {
-        let key = self.keys.maintenance();
-        let mut conn = self.conn().await?;
-        match on {
-            Some(value) => {
-                redis::cmd("SET")
-                    .arg(key)
-                    .arg(value)
-                    .query_async(&mut conn)
-                    .await
-            }
-            None => redis::cmd("DEL").arg(key).query_async(&mut conn).await,
-        }
+    /// Sets `P maintenance` (JSON `{"since","reason"}`, `since` to the
+    /// microsecond: each setting is its own value).
+    pub async fn set_maintenance(&self, value: &str) -> Result<(), redis::RedisError> {
+        redis::cmd("SET")
+            .arg(self.keys.maintenance())
+            .arg(value)
+            .query_async(&mut self.conn().await?)
+            .await
+    }
+
+    /// Clears `P maintenance` if it still holds `value`, the one this
+    /// daemon set: a daemon that lost its lease midway (and with it the
+    /// rebuild to a new holder, who set its own flag) must not lift the
+    /// flag from under the new holder's rebuild.
+    pub async fn clear_maintenance(&self, value: &str) -> Result<(), redis::RedisError> {
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 0",
+            )
+        });
+        let _: i64 = SCRIPT
+            .key(self.keys.maintenance())
+            .arg(value)
+            .invoke_async(&mut self.conn().await?)
+            .await?;
+        Ok(())
     }
 
     /// Publishes a control answer on its reply channel.

@@ -1217,3 +1217,47 @@ async fn a_cursor_at_the_logs_origin_is_an_empty_page_not_an_error() {
         );
     }
 }
+
+/// Seed 21598 of the fault run (`everysec`): the standby syncd read an
+/// entry ahead and was paused (SIGSTOP) past its read's timeout; Redis had
+/// delivered the entry, so it was pending under the consumer's name, but
+/// the consumer went on reading new entries only, and the entry's record
+/// never reached the audit log (the backlog stayed at 1 for good). Here
+/// the entry is delivered by hand under the consumer's name while syncd is
+/// stopped, as the lost read left it.
+#[tokio::test]
+async fn an_entry_delivered_to_the_consumer_whose_answer_was_lost_still_reaches_the_audit_log() {
+    let app = spawn_app().await;
+    let (_admin, g, user) = app.seed_team().await;
+    let (syncd, pg, _url) = syncd(&app, &[]).await;
+    caught_up(&app, &syncd).await;
+    // Stopped while its read blocks; the block ends in Redis meanwhile
+    // (after 1 s), so the next entry goes to no reader.
+    syncd.signal(libc::SIGSTOP);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let task = app.seed_task(user.id, g, "delivered, never seen").await;
+    let mut redis = app.redis().await;
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("audit")
+        .arg(taskmaster_shared::keys::Keys::AUDIT_CONSUMER)
+        .arg("COUNT")
+        .arg(100)
+        .arg("STREAMS")
+        .arg(app.keys.changes())
+        .arg(">")
+        .query_async(&mut redis)
+        .await
+        .expect("xreadgroup");
+    syncd.signal(libc::SIGCONT);
+    caught_up(&app, &syncd).await;
+    let n: i64 = pg
+        .query_one(
+            "SELECT count(*) FROM audit_log WHERE entity = 'task' AND entity_id = $1",
+            &[&task.to_string()],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(n, 1, "{}", syncd.output());
+}

@@ -22,7 +22,17 @@ pub struct ChildProcess {
 
 /// Where cargo put the workspace's binaries: next to this test's `deps/`,
 /// or next to this program when it is one of them (`chaos`).
+///
+/// With `TASKMASTER_BUILD_BINS=1` the binaries are built first, once per
+/// test process: `cargo test -p taskmaster-tests` builds the libraries the
+/// tests link but not the api's and syncd's programs they spawn, so the
+/// mutation campaign (`deploy/mutants.sh`), which changes their code
+/// between runs, sets it.
 pub fn binary_path(name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    if std::env::var_os("TASKMASTER_BUILD_BINS").is_some_and(|v| v == "1") {
+        BUILT.get_or_init(build_binaries);
+    }
     let exe = std::env::current_exe().expect("current exe");
     let here = exe.parent().expect("exe dir");
     if here.join(name).is_file() {
@@ -37,6 +47,22 @@ pub fn binary_path(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+fn build_binaries() {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "--bins",
+            "-p",
+            "taskmaster-api",
+            "-p",
+            "taskmaster-syncd",
+        ])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the binaries failed");
 }
 
 impl ChildProcess {

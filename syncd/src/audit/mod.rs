@@ -55,11 +55,22 @@ pub async fn consume(
                 continue;
             }
         };
-        // What this consumer was given and never acknowledged comes first.
+        // What this consumer was given and never acknowledged comes first,
+        // and again whenever the log is idle: an entry Redis delivered to
+        // this consumer name whose reply never arrived (a read cut off by
+        // its timeout after a long pause of this process, or taken by the
+        // other syncd under the same name as it stopped) stays pending,
+        // and only a read of pending entries returns it. Without this the
+        // fault run saw one entry pending for good, its record missing
+        // from the audit log and the backlog stuck at 1 (seed 21598).
         let mut pending = true;
         while !stopped() {
             match consumer.batch(pending, !pending, &stopped).await {
-                Ok(0) => pending = false,
+                Ok(0) if pending => pending = false,
+                Ok(0) => {
+                    pending = true;
+                    consumer.pending_from = "0".to_owned();
+                }
                 Ok(_) => {}
                 Err(e) => {
                     // Whatever was read and not acknowledged is read again
@@ -189,8 +200,10 @@ impl Consumer {
             std::process::abort();
         }
         ack(&mut self.conn, &self.stream, Keys::AUDIT_GROUP, &ids).await?;
-        // A failed read ahead is simply read again.
-        self.ahead = next.ok().filter(|n| !n.is_empty());
+        // A read ahead that failed may have been delivered all the same
+        // (its reply lost): its entries are pending now, so the consumer
+        // starts again, pending entries first.
+        self.ahead = Some(next?).filter(|n| !n.is_empty());
         Ok(ids.len())
     }
 }

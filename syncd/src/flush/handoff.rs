@@ -18,7 +18,7 @@ pub struct Holder {
 
 impl Holder {
     /// The lease's value while this holder has it.
-    fn lease_value(&self) -> String {
+    pub(crate) fn lease_value(&self) -> String {
         format!("{}|{}", self.instance, self.token)
     }
 }

@@ -47,9 +47,14 @@ async fn main() {
                 "tasks": info.rows.tasks, "bytes": info.size_bytes, "file": info.path})
         }
         "rebuild" => {
-            let loaded = taskmaster_syncd::restore::rebuild(&syncd.redis, &syncd.keys, &syncd.pg)
-                .await
-                .expect("rebuild");
+            let loaded = taskmaster_syncd::restore::rebuild(
+                &syncd.redis,
+                &syncd.keys,
+                &syncd.pg,
+                taskmaster_syncd::fence::Fence::new(None),
+            )
+            .await
+            .expect("rebuild");
             serde_json::json!({"rows": loaded.users + loaded.groups + loaded.memberships + loaded.tasks,
                 "tasks": loaded.tasks})
         }

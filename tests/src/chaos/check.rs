@@ -149,12 +149,11 @@ pub fn check(i: Inputs<'_>) -> Findings {
         if Model::accepts(expect, found) {
             continue;
         }
+        let (op, at_ms) = Model::blame(expect, found);
         let line = format!(
-            "{} {} (op {}, answered at {} ms): expected {}, found {}",
+            "{} {} (op {op}, answered at {at_ms} ms): expected {}, found {}",
             key.0.name(),
             key.1,
-            expect.op,
-            expect.at_ms,
             expect.row.as_ref().map_or("none".into(), Value::to_string),
             found.map_or("none".into(), Value::to_string)
         );

@@ -181,6 +181,7 @@ pub async fn run(config: Config) -> Result<Report> {
         resync: tokio::sync::watch::channel(0).0,
         losses: std::sync::Mutex::new(Vec::new()),
         recovering: AtomicBool::new(false),
+        redis_kills: AtomicU64::new(0),
     });
     let workers: Vec<_> = (0..config.clients)
         .map(|i| tokio::spawn(Worker::new(i, shared.clone(), config.seed, config.max_tasks).run()))

@@ -64,6 +64,10 @@ pub struct Expect {
     pub op: u64,
     pub at_ms: u64,
     pub loose: Option<Loose>,
+    /// For each field of the row, the write that last changed it and when
+    /// it was answered: a row found with one field lost names the write
+    /// that set that field, not a later write of another field.
+    pub changed: BTreeMap<String, (u64, u64)>,
 }
 
 /// The other states a loose row may be in.
@@ -106,6 +110,17 @@ impl Model {
             }
             _ => None,
         };
+        let mut changed = BTreeMap::new();
+        if let Some(Value::Object(fields)) = &row {
+            let before = self.rows.get(&key);
+            for (name, value) in fields {
+                let kept = before.and_then(|b| {
+                    let same = b.row.as_ref().and_then(|r| r.get(name)) == Some(value);
+                    same.then(|| b.changed.get(name).copied()).flatten()
+                });
+                changed.insert(name.clone(), kept.unwrap_or((op, at_ms)));
+            }
+        }
         self.rows.insert(
             key,
             Expect {
@@ -113,8 +128,24 @@ impl Model {
                 op,
                 at_ms,
                 loose,
+                changed,
             },
         );
+    }
+
+    /// The write a row found as `found` lost, and when it was answered:
+    /// of the fields that differ, the one changed last; the row's last
+    /// write when the row itself is missing or should not be there.
+    pub fn blame(expect: &Expect, found: Option<&Value>) -> (u64, u64) {
+        let last = (expect.op, expect.at_ms);
+        let (Some(Value::Object(want)), Some(Value::Object(have))) = (&expect.row, found) else {
+            return last;
+        };
+        want.iter()
+            .filter(|(name, value)| have.get(*name) != Some(*value))
+            .map(|(name, _)| expect.changed.get(name).copied().unwrap_or(last))
+            .max_by_key(|(_, at)| *at)
+            .unwrap_or(last)
     }
 
     /// A write without an answer, given up on at `at_ms`: the row may now
@@ -125,6 +156,7 @@ impl Model {
             op: 0,
             at_ms,
             loose: None,
+            changed: BTreeMap::new(),
         });
         let loose = entry.loose.get_or_insert_with(Loose::default);
         loose.until_ms = loose.until_ms.max(at_ms + LOOSE_MS);
@@ -257,6 +289,21 @@ mod tests {
         let e = &m.rows[&key()];
         assert!(Model::accepts(e, Some(&json!(7))));
         assert!(!Model::accepts(e, None));
+    }
+
+    #[test]
+    fn a_row_missing_one_field_blames_the_write_that_set_that_field() {
+        let mut m = Model::default();
+        m.set(key(), Some(json!({"name": "a", "hours": 1})), 1, 0, 10);
+        m.set(key(), Some(json!({"name": "b", "hours": 1})), 2, 20, 30);
+        m.set(key(), Some(json!({"name": "b", "hours": 2})), 3, 40, 50);
+        let e = &m.rows[&key()];
+        // The later write of `hours` took effect; the rename was lost.
+        let found = json!({"name": "a", "hours": 2});
+        assert_eq!(Model::blame(e, Some(&found)), (2, 30));
+        let found = json!({"name": "a", "hours": 1});
+        assert_eq!(Model::blame(e, Some(&found)), (3, 50));
+        assert_eq!(Model::blame(e, None), (3, 50));
     }
 
     #[test]

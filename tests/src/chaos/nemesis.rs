@@ -203,6 +203,9 @@ async fn inject(
             shared
                 .recovering
                 .store(true, std::sync::atomic::Ordering::Relaxed);
+            shared
+                .redis_kills
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let killed_at = shared.now_ms();
             cluster.kill(Target::Redis).await;
             log.redis_kills.push(killed_at);

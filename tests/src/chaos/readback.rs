@@ -2,6 +2,7 @@
 //! touched, and, after a Redis kill, everything it expects, to count what
 //! the kill lost ([`super::workload::Loss`]).
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use hyper::Method;
@@ -19,7 +20,9 @@ impl Worker {
     }
 
     /// A GET, after Redis is recovered, asked again every 200 ms until
-    /// its status is one of `settled`; `None` past `limit`.
+    /// its status is one of `settled`; `None` past `limit`. An answer
+    /// from across a Redis kill does not count: the restarted server may
+    /// have given it before syncd's check replaced its rows.
     async fn read_until(
         &self,
         path: &str,
@@ -30,12 +33,15 @@ impl Worker {
         let deadline = Instant::now() + limit;
         loop {
             self.shared.recovered().await;
+            let kills = self.shared.redis_kills.load(Ordering::Relaxed);
             let answer = self
                 .shared
                 .http
                 .json(Method::GET, path, who, None, "chaos-read")
                 .await;
-            if settled.contains(&answer.status) {
+            let across_a_kill = kills != self.shared.redis_kills.load(Ordering::Relaxed)
+                || self.shared.recovering.load(Ordering::Relaxed);
+            if settled.contains(&answer.status) && !across_a_kill {
                 return Some(answer);
             }
             if Instant::now() > deadline {
@@ -132,6 +138,10 @@ impl Worker {
         let at = self.shared.now_ms();
         if answer.status == 404 {
             self.domain.users.remove(&id);
+            if id == self.domain.admin {
+                // Lost with a crash: made again before the next write.
+                self.domain.admin = 0;
+            }
             self.model
                 .set((Kind::User, id.to_string()), None, sent.op, sent.t0, at);
         } else {
@@ -303,12 +313,13 @@ impl Worker {
             if Model::accepts(expect, row.as_ref()) {
                 continue;
             }
+            let (op, answered_ms) = Model::blame(expect, row.as_ref());
             losses.push(Loss {
                 client: self.id,
                 kind: key.0,
                 id: key.1.clone(),
-                op: expect.op,
-                answered_ms: expect.at_ms,
+                op,
+                answered_ms,
                 resync_ms: now,
             });
             // What is there now is what later writes build on.
@@ -350,6 +361,11 @@ impl Worker {
             for user in users {
                 self.read_back_user(&probe, user).await;
                 self.read_back_user_tasks(&probe, user, None).await;
+            }
+            // The admin (and with it its groups) was lost: the domain is
+            // made again, or every later write would be refused.
+            if self.domain.admin == 0 {
+                let _ = self.setup().await;
             }
         }
         self.shared

@@ -46,6 +46,10 @@ pub struct Shared {
     /// which the check's rebuild may then replace with PostgreSQL's newer
     /// rows: a read-back waits, so that what it takes as the truth stays.
     pub recovering: AtomicBool,
+    /// Counts Redis kills: a read in flight across a kill may have been
+    /// answered by the restarted server before its check, so it is asked
+    /// again.
+    pub redis_kills: AtomicU64,
 }
 
 /// A row a resync found different from its acknowledged state.
@@ -355,6 +359,12 @@ impl Worker {
                 self.count_losses().await;
             }
             self.step().await;
+        }
+        // A Redis kill during the last step is counted too: its losses
+        // would otherwise reach the final check as lost or resurrected.
+        if resync.has_changed().unwrap_or(false) {
+            resync.borrow_and_update();
+            self.count_losses().await;
         }
         self
     }

@@ -52,6 +52,9 @@ pub struct Load {
     pub stop: AtomicBool,
 }
 
+/// The most tasks one client keeps of one user.
+const OWN: usize = 4;
+
 /// One request of the mix, chosen by weight (of 100): mostly reads, as on
 /// a real server, and as many deletes as creates, so that the data stays
 /// the same size for the hour (a first trial with more creates grew every
@@ -94,8 +97,15 @@ impl Load {
             let tasks = format!("/users/{}/tasks", actor.user);
             let mut what = pick(rng.below(100));
             let own = mine.iter().position(|(u, _)| *u == a);
-            if matches!(what, "get" | "update" | "done" | "delete") && own.is_none() {
+            let owned = mine.iter().filter(|(u, _)| *u == a).count();
+            // Each client keeps between 1 and OWN tasks of each user: a
+            // create past the bound deletes instead, and a read or write of
+            // a user with none creates, so that creates and deletes stay
+            // even and the data keeps its size for the hour.
+            if own.is_none() {
                 what = "create";
+            } else if what == "create" && owned >= OWN {
+                what = "delete";
             }
             let (method, path, body) = match what {
                 "get" => {
@@ -146,10 +156,6 @@ impl Load {
                 && let Some(id) = answer.data()["task"]["id"].as_u64()
             {
                 mine.push((a, id));
-                // Bounded: the oldest go first (their rows stay).
-                if mine.len() > 200 {
-                    mine.remove(0);
-                }
             }
             let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
             match answer.status {
