@@ -227,13 +227,23 @@ pub async fn reconcile(
     } else {
         Reconciled::Checked { raised_to }
     };
-    // Counted durably before the marker lets creates through.
+    // Counted durably before the marker lets creates through, with the
+    // counters as raised: a crash that takes the skip with the last second
+    // (and the creates answered from it) must not let the next check skip
+    // to the same place (the fault run, seed 17402, two crashes 1.5 s
+    // apart: two task ids answered twice).
+    let [u, g, t, w] = raised_to.map(|n| n as i64);
     syncd
         .pg
-        .run(|client| {
+        .run(move |client| {
             client.execute(
-                "UPDATE sync_state SET checks = checks + 1 WHERE id = 1",
-                &[],
+                "UPDATE sync_state SET checks = checks + 1,
+                     last_user_id = GREATEST(last_user_id, $1),
+                     last_group_id = GREATEST(last_group_id, $2),
+                     last_task_id = GREATEST(last_task_id, $3),
+                     last_webhook_id = GREATEST(last_webhook_id, $4)
+                 WHERE id = 1",
+                &[&u, &g, &t, &w],
             )?;
             Ok(())
         })

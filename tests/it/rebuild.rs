@@ -460,3 +460,81 @@ async fn a_maintenance_flag_a_crash_left_behind_is_lifted_by_a_rebuild() {
     drop(syncd);
     let _ = tokio::task::spawn_blocking(move || redis.stop()).await;
 }
+
+/// Seed 17402 of the fault run (`everysec`, two crashes 1.5 s apart): the
+/// first check skipped the task ids ahead and two creates were answered
+/// from the new range; the second crash took the skip and those creates
+/// with the last second, and the second check, from the same counters and
+/// the same ids PostgreSQL knew, skipped to the same place: both ids were
+/// answered again. Each check now records its skip in PostgreSQL before
+/// its marker lets creates through. The lost second is set up by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skip_lost_with_the_last_second_is_not_made_to_the_same_place_again() {
+    use taskmaster_shared::keys::RowType;
+
+    let Rig {
+        redis,
+        app,
+        syncd,
+        pg: _pg,
+    } = rig("always").await;
+    let (_admin, g, user) = app.seed_team().await;
+    let create = || create_task(&app, user.id, g, "t");
+    let Some(first) = eventually(Duration::from_secs(20), create).await else {
+        panic!("no create answered:\n{}", syncd.output());
+    };
+    // Restarted once syncd has checked the server (its marker is set):
+    // the restarted one then refuses creates until it is checked.
+    let restart = |redis: taskmaster_tests::RedisServer| async {
+        let marked = eventually(Duration::from_secs(20), || async {
+            let mut conn = app.redis().await;
+            let marker: Option<String> = redis::cmd("GET")
+                .arg(app.keys.ids_run())
+                .query_async(&mut conn)
+                .await
+                .ok()?;
+            marker.map(|_| ())
+        })
+        .await;
+        assert!(marked.is_some(), "never checked:\n{}", syncd.output());
+        tokio::task::spawn_blocking(move || {
+            let mut redis = redis;
+            redis.stop();
+            redis.start_again().expect("redis starts again");
+            redis
+        })
+        .await
+        .expect("join")
+    };
+    // A restart: the check skips ahead, and a create takes an id there.
+    let redis = restart(redis).await;
+    let Some(skipped) = eventually(Duration::from_secs(30), create).await else {
+        panic!("creates never resumed:\n{}", syncd.output());
+    };
+    assert!(skipped > first + 1000, "{first} then {skipped}: no skip");
+    // The crash takes the skip and the create: the counter is back where
+    // it was before the skip.
+    let mut conn = app.redis().await;
+    let () = redis::cmd("SET")
+        .arg(app.keys.sequence(RowType::Task))
+        .arg(first)
+        .query_async(&mut conn)
+        .await
+        .expect("set");
+    let () = redis::cmd("DEL")
+        .arg(app.keys.row(RowType::Task, skipped))
+        .query_async(&mut conn)
+        .await
+        .expect("del");
+    let mut redis = restart(redis).await;
+    let Some(again) = eventually(Duration::from_secs(30), create).await else {
+        panic!("creates never resumed:\n{}", syncd.output());
+    };
+    assert!(
+        again > skipped,
+        "task id {again} after the second check, {skipped} answered before it: handed out again\n{}",
+        syncd.output()
+    );
+    drop(syncd);
+    let _ = tokio::task::spawn_blocking(move || redis.stop()).await;
+}
