@@ -92,8 +92,9 @@ impl Daemon {
         // A server not checked yet is checked before the flag goes up:
         // the check takes a flag on such a server for a restore whose end
         // a crash took, and rebuilds (see `reconcile`).
-        if let Some(holder) = self.holder() {
-            self.check_redis_server(&holder)
+        let holder = self.holder();
+        if let Some(holder) = &holder {
+            self.check_redis_server(holder)
                 .await
                 .map_err(|e| refused(format!("restore refused: {e}; nothing was changed")))?;
         }
@@ -167,7 +168,6 @@ impl Daemon {
             }
         }
 
-        let holder = self.holder();
         let fence = crate::fence::Fence::new(holder.as_ref());
         match restore::rebuild(&self.syncd.redis, &self.syncd.keys, &self.syncd.pg, fence).await {
             Ok(loaded) => {

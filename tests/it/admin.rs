@@ -28,19 +28,7 @@ pub(crate) async fn app_syncd_env_with(
     let url = shared.postgres.url(&db);
     let env = app.syncd_env(&url, &[("SYNC_INTERVAL", "1h")]);
     let syncd = ChildProcess::spawn("taskmaster-syncd", &env).expect("syncd starts");
-    let running = eventually(Duration::from_secs(20), || async {
-        let s = app
-            .call(Method::GET, "/admin/status", &Auth::Owner, None)
-            .await
-            .json();
-        (s["data"]["running"] == true).then_some(())
-    })
-    .await;
-    assert!(
-        running.is_some(),
-        "syncd never reported running:\n{}",
-        syncd.output()
-    );
+    app.wait_for_active_syncd(&syncd).await;
     (app, syncd, connect_pg(&url).await.expect("pg"), env)
 }
 

@@ -131,15 +131,7 @@ async fn a_flush_asked_for_while_the_active_syncd_is_dead_is_answered_by_the_sta
     let db = shared.empty_database().await.expect("database");
     let url = shared.postgres.url(&db);
     let (first, _pg) = app.syncd_process(&url, &[("SYNC_INTERVAL", "1h")]).await;
-    let active = eventually(Duration::from_secs(20), || async {
-        let s = app
-            .call(Method::GET, "/admin/status", &Auth::Owner, None)
-            .await
-            .json();
-        (s["data"]["running"] == true).then_some(())
-    })
-    .await;
-    assert!(active.is_some(), "never active:\n{}", first.output());
+    app.wait_for_active_syncd(&first).await;
     let env = app.syncd_env(&url, &[("SYNC_INTERVAL", "1h")]);
     let standby =
         taskmaster_tests::ChildProcess::spawn("taskmaster-syncd", &env).expect("standby starts");

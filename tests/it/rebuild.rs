@@ -10,6 +10,34 @@ use taskmaster_tests::{Auth, eventually};
 
 use crate::chaos::{Rig, create_task, rig};
 
+/// Restarts Redis (SIGTERM, then again on its data): what a restart after
+/// a crash looks like once the append-only file is as the test set it.
+async fn restart(redis: taskmaster_tests::RedisServer) -> taskmaster_tests::RedisServer {
+    tokio::task::spawn_blocking(move || {
+        let mut redis = redis;
+        redis.stop();
+        redis.start_again().expect("redis starts again");
+        redis
+    })
+    .await
+    .expect("join")
+}
+
+/// Waits until syncd has checked the Redis server (its marker is set).
+async fn checked(app: &taskmaster_tests::TestApp, syncd: &taskmaster_tests::ChildProcess) {
+    let marked = eventually(Duration::from_secs(30), || async {
+        let mut conn = app.redis().await;
+        let marker: Option<String> = redis::cmd("GET")
+            .arg(app.keys.ids_run())
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        marker.map(|_| ())
+    })
+    .await;
+    assert!(marked.is_some(), "syncd never checked:\n{}", syncd.output());
+}
+
 /// How the crash left Redis in [`a_rebuild_after_a_lost_flush_keeps_the_newer_rows_of_postgresql`].
 #[derive(Debug, Clone, Copy)]
 enum Lost {
@@ -146,14 +174,7 @@ async fn rebuild_after(lost: Lost) {
         rename(u, "u2").await;
     }
 
-    let mut redis = tokio::task::spawn_blocking(move || {
-        let mut redis = redis;
-        redis.stop();
-        redis.start_again().expect("redis starts again");
-        redis
-    })
-    .await
-    .expect("join");
+    let mut redis = restart(redis).await;
     let after = eventually(Duration::from_secs(30), || create("after")).await;
     assert!(
         after.is_some(),
@@ -238,21 +259,7 @@ async fn a_redis_that_lost_its_check_marker_with_its_data_hands_out_no_id_twice(
     // Once syncd has checked the server again (creates that come sooner
     // are the open part of this finding: README, "Reliability"), the lost
     // data is made again, as a client would.
-    let checked = eventually(Duration::from_secs(30), || async {
-        let mut conn = app.redis().await;
-        let marker: Option<String> = redis::cmd("GET")
-            .arg(app.keys.ids_run())
-            .query_async(&mut conn)
-            .await
-            .ok()?;
-        marker.map(|_| ())
-    })
-    .await;
-    assert!(
-        checked.is_some(),
-        "syncd never checked again:\n{}",
-        syncd.output()
-    );
+    checked(&app, &syncd).await;
     let (_admin, g2, user2) = app.seed_team().await;
     let after = eventually(Duration::from_secs(30), || {
         create_task(&app, user2.id, g2, "after")
@@ -289,15 +296,7 @@ async fn a_syncd_paused_in_the_middle_of_a_rebuild_writes_nothing_once_it_resume
     let db = shared.empty_database().await.expect("database");
     let url = shared.postgres.url(&db);
     let (first, pg) = app.syncd_process(&url, &[("SYNC_INTERVAL", "1h")]).await;
-    let active = eventually(Duration::from_secs(20), || async {
-        let s = app
-            .call(Method::GET, "/admin/status", &Auth::Owner, None)
-            .await
-            .json();
-        (s["data"]["running"] == true).then_some(())
-    })
-    .await;
-    assert!(active.is_some(), "never active:\n{}", first.output());
+    app.wait_for_active_syncd(&first).await;
     let force = app
         .call(Method::POST, "/admin/sync?action=force", &Auth::Owner, None)
         .await;
@@ -434,14 +433,7 @@ async fn a_maintenance_flag_a_crash_left_behind_is_lifted_by_a_rebuild() {
         .query_async(&mut conn)
         .await
         .expect("set");
-    let mut redis = tokio::task::spawn_blocking(move || {
-        let mut redis = redis;
-        redis.stop();
-        redis.start_again().expect("redis starts again");
-        redis
-    })
-    .await
-    .expect("join");
+    let mut redis = restart(redis).await;
     let after = eventually(Duration::from_secs(30), || create("after")).await;
     assert!(
         after.is_some(),
@@ -483,28 +475,11 @@ async fn a_skip_lost_with_the_last_second_is_not_made_to_the_same_place_again() 
     let Some(first) = eventually(Duration::from_secs(20), create).await else {
         panic!("no create answered:\n{}", syncd.output());
     };
-    // Restarted once syncd has checked the server (its marker is set):
-    // the restarted one then refuses creates until it is checked.
-    let restart = |redis: taskmaster_tests::RedisServer| async {
-        let marked = eventually(Duration::from_secs(20), || async {
-            let mut conn = app.redis().await;
-            let marker: Option<String> = redis::cmd("GET")
-                .arg(app.keys.ids_run())
-                .query_async(&mut conn)
-                .await
-                .ok()?;
-            marker.map(|_| ())
-        })
-        .await;
-        assert!(marked.is_some(), "never checked:\n{}", syncd.output());
-        tokio::task::spawn_blocking(move || {
-            let mut redis = redis;
-            redis.stop();
-            redis.start_again().expect("redis starts again");
-            redis
-        })
-        .await
-        .expect("join")
+    // Restarted once syncd has checked the server: the restarted one
+    // then refuses creates until it is checked.
+    let restart = |redis| async {
+        checked(&app, &syncd).await;
+        restart(redis).await
     };
     // A restart: the check skips ahead, and a create takes an id there.
     let redis = restart(redis).await;

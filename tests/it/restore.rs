@@ -31,14 +31,7 @@ pub(crate) async fn syncd_for(app: &TestApp, dir: &Path) -> (ChildProcess, tokio
         &[("SYNC_INTERVAL", "1h"), ("BACKUP_DIR", dir.as_str())],
     );
     let syncd = ChildProcess::spawn("taskmaster-syncd", &env).expect("syncd starts");
-    let running = eventually(Duration::from_secs(20), || async {
-        let res = app
-            .call(Method::GET, "/admin/status", &Auth::Owner, None)
-            .await;
-        (res.json()["data"]["running"] == true).then_some(())
-    })
-    .await;
-    assert!(running.is_some(), "syncd never ran:\n{}", syncd.output());
+    app.wait_for_active_syncd(&syncd).await;
     (syncd, connect_pg(&url).await.expect("pg"))
 }
 

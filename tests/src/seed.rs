@@ -21,6 +21,20 @@ impl Seeded {
 }
 
 impl TestApp {
+    /// Waits (20 s at most) until a syncd reports itself active on
+    /// `/admin/status`; fails the test with `syncd`'s output otherwise.
+    pub async fn wait_for_active_syncd(&self, syncd: &crate::ChildProcess) {
+        let active = crate::eventually(std::time::Duration::from_secs(20), || async {
+            let s = self
+                .call(Method::GET, "/admin/status", &Auth::Owner, None)
+                .await
+                .json();
+            (s["data"]["running"] == true).then_some(())
+        })
+        .await;
+        assert!(active.is_some(), "syncd never active:\n{}", syncd.output());
+    }
+
     /// Creates a user through the api as the owner; panics unless 201.
     pub async fn seed_user(&self, role: &str, groups: &[u64]) -> Seeded {
         let n = unique();
