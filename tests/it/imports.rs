@@ -481,3 +481,40 @@ async fn an_import_sent_again_with_its_idempotency_key_writes_once() {
         other.text()
     );
 }
+
+/// The fault run's finding 11 (seed 7, appendfsync always): an import
+/// whose answer was lost, sent again across a restore, found its key's
+/// record naming a job the restore had forgotten, and was answered 500.
+#[tokio::test]
+async fn an_import_sent_again_after_a_restore_forgot_its_job_is_409_and_writes_nothing_twice() {
+    let dir = crate::restore::backup_dir();
+    let app = spawn_app().await;
+    let (_syncd, _pg) = crate::restore::syncd_for(&app, &dir).await;
+    let (_admin, group, user) = app.seed_team().await;
+    let csv = rows(group, 5);
+    let auth = user.auth().header().expect("credentials");
+    let headers = [
+        (auth.0, auth.1.as_str()),
+        ("content-type", "text/csv"),
+        ("idempotency-key", "import-across-a-restore"),
+    ];
+    let first = app
+        .request(Method::POST, &import_path(&user, ""), &headers, csv.clone())
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
+    let res = crate::restore::admin_sync(&app, "action=restore").await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+
+    let again = app
+        .request(Method::POST, &import_path(&user, ""), &headers, csv)
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
+    let error = again.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(error.contains("Idempotency-Key"), "{error}");
+    assert!(error.contains("restore"), "{error}");
+    assert_eq!(held(&app, user.id).await, 5, "the rows are written once");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -289,6 +289,7 @@ pub async fn prepare(
         Ok(Opened::New(id)) => (id, false),
         Ok(Opened::Again(id)) => (id, true),
         Err(Refusal::IdempotencyMismatch) => return Err(crate::idempotency::mismatch()),
+        Err(Refusal::JobGone) => return Err(forgotten()),
         Err(Refusal::TooMany) => {
             return Err(ApiError::TooMany(format!(
                 "At most {ACTIVE_PER_PRINCIPAL} imports may run at once for one caller; wait for one to end"
@@ -303,6 +304,19 @@ pub async fn prepare(
         rows: valid,
         parsed,
     })
+}
+
+/// 409 for an import whose job a restore forgot (job records are not
+/// durable): sent again under its `Idempotency-Key`, or caught by the
+/// restore between opening and reading its job. What it did can no longer
+/// be answered, and running it again could write its rows twice.
+pub fn forgotten() -> ApiError {
+    ApiError::Conflict(
+        "This import's job is no longer known (a restore forgot it); the rows it wrote, if any, \
+         are among the user's tasks: check them before importing again, under a new \
+         Idempotency-Key if one was sent"
+            .into(),
+    )
 }
 
 fn opt(id: Option<UserId>) -> String {

@@ -10,7 +10,7 @@
 //! `IMPORT_SYNC_ROWS` rows, running in the background; 400, 413, 415,
 //! 422 a file refused; 409 an import refused by a quota or stopped by a
 //! change made while it ran (then nothing was kept, in all-or-nothing
-//! mode).
+//! mode), or one sent again whose job a restore forgot.
 
 use std::collections::HashMap;
 
@@ -93,11 +93,7 @@ pub async fn import(
                     });
                 }
             }
-            let record = state
-                .store
-                .job(id)
-                .await?
-                .ok_or_else(|| ApiError::Internal("an opened job is gone".into()))?;
+            let record = state.store.job(id).await?.ok_or_else(import::forgotten)?;
             // A key's record names a job of the same principal; anything
             // else is not this request's job.
             if !report::visible_to(&record, &who.creator, caller.is_owner()) {

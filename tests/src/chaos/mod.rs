@@ -274,15 +274,17 @@ pub async fn run(config: Config) -> Result<Report> {
         report.config.out.join("report.json"),
         serde_json::to_vec_pretty(&report)?,
     )?;
-    keep(&cluster).await;
+    if !report.ok {
+        keep(&cluster).await;
+    }
     drop(shared);
     let _ = writer.join();
     cluster.stop_processes().await;
     Ok(report)
 }
 
-/// For a post-mortem: keeps everything running a while (`CHAOS_KEEP`
-/// seconds), with where to find it.
+/// For a post-mortem of a failed run: keeps everything running a while
+/// (`CHAOS_KEEP` seconds), with where to find it.
 async fn keep(cluster: &Cluster) {
     if let Some(secs) = std::env::var("CHAOS_KEEP")
         .ok()

@@ -283,7 +283,12 @@ impl Worker {
         let who = self.task_writer(user);
         let path = format!("/users/{user}/tasks/import?group_id={group}");
         // 429 is back-pressure (imports being read, or running, at once):
-        // a client waits and sends the same import again.
+        // a client waits and sends the same import again. So it does after
+        // a 503 once an earlier attempt went unanswered: that attempt may
+        // have run, and only its key's replay can say (seed 7, always: an
+        // import left unanswered, sent again into a restore and answered
+        // 503 there, was taken for refused, though its audit said it ran).
+        let mut doubt = false;
         let (sent, earlier) = self
             .send_while(
                 "task.import",
@@ -292,11 +297,24 @@ impl Worker {
                 &who,
                 Some(("text/csv", csv.into_bytes())),
                 &[("idempotency-key", format!("chaos-{marker}"))],
-                |a| a.outcome() == Outcome::Info || a.status == 429,
+                |a| {
+                    let unsure = a.outcome() == Outcome::Info;
+                    doubt |= unsure;
+                    unsure || a.status == 429 || doubt && a.status == 503
+                },
             )
             .await;
         self.shared.ledger.attempts(sent.op, earlier);
         let mut outcome = sent.answer.outcome();
+        // Refused before writing, this attempt, or a replay whose job a
+        // restore forgot (a 409 without a job): the earlier may have run.
+        let forgotten = sent.answer.status == 409 && sent.answer.data()["id"].is_null();
+        if doubt && (sent.answer.status == 503 || forgotten) {
+            outcome = Outcome::Info;
+            self.shared
+                .ledger
+                .write(sent.op, Outcome::Info, "task.import", true);
+        }
         if sent.answer.status == 202 {
             // Accepted, not done: the job's end decides. One whose api died
             // mid-way is taken over and, all or nothing, undone: a failed

@@ -8,8 +8,8 @@
 --
 -- Opens an import job, queued, with its file and the rows the api found
 -- wrong already reported. A key recorded already is not opened again: the
--- same request answers the job it opened ('again'), another one
--- IDEM_MISMATCH; a creator with as many jobs active as it may have is
+-- same request answers the job it opened ('again'), or JOB_GONE when a
+-- restore forgot that job, another one IDEM_MISMATCH; a creator with as many jobs active as it may have is
 -- refused TOO_MANY. Answers {'OK', id, 'new' | 'again'}.
 local shut = closed()
 if shut then
@@ -22,6 +22,9 @@ if ikey ~= '' then
   if held[1] then
     redis.call('DEL', ARGV[5])
     if held[1] ~= digest or not held[2] then return err('IDEM_MISMATCH') end
+    -- A restore forgets jobs but keeps the keys' records: the job's answer
+    -- is lost, and opening it again could write its rows twice.
+    if redis.call('EXISTS', job_key(held[2])) == 0 then return err('JOB_GONE') end
     return {'OK', held[2], 'again'}
   end
 end
