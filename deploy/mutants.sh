@@ -38,19 +38,19 @@ area() {
                FILTERS="authz access permissions admin groups users own_tasks task_views" ;;
         cache) FILES="api/src/auth/cache.rs"
                PACKAGES="taskmaster-api taskmaster-tests"
-               FILTERS="auth::cache users sessions api_tokens cookies" ;;
+               FILTERS="auth::cache users sessions api_tokens cookies metrics::the_credential" ;;
         validation) FILES="shared/src/domain/mod.rs shared/src/domain/task_fields.rs shared/src/domain/work_times.rs"
                PACKAGES="taskmaster-shared taskmaster-tests"
                FILTERS="domain validation task_fields users::work_times tasks::" ;;
         flush) FILES="syncd/src/flush/mod.rs syncd/src/flush/write.rs syncd/src/flush/handoff.rs"
                PACKAGES="taskmaster-syncd taskmaster-tests"
-               FILTERS="flush sync:: dirty big_deletes rebuild redis_loss" ;;
+               FILTERS="flush sync:: dirty big_deletes rebuild redis_loss webhook_rows" ;;
         restore) FILES="syncd/src/restore.rs"
                PACKAGES="taskmaster-syncd taskmaster-tests"
                FILTERS="restore restore_keyspace rebuild redis_loss sessions::a_restore" ;;
         keys) FILES="shared/src/keys/mod.rs"
                PACKAGES="taskmaster-shared taskmaster-tests"
-               FILTERS="keys redis_access restore_keyspace sync:: tasks:: dirty" ;;
+               FILTERS="keys redis_access restore_keyspace sync:: tasks:: dirty sort_indexes list_pages import_jobs webhook_delivery" ;;
         *) return 1 ;;
     esac
 }

@@ -14,6 +14,7 @@ the tests miss needs a test, or a reason why it behaves as the original
 
   python3 deploy/mutants_lua.py --out target/mutants/lua --count 40 --seed 1
   python3 deploy/mutants_lua.py --list          # every candidate
+  python3 deploy/mutants_lua.py --out target/mutants/lua-again --match 'token_create.lua:18 drop'
 """
 
 import argparse
@@ -36,7 +37,7 @@ FILTERS = [
     (r"^(create_user|update_user|delete_user|add_member|remove_member|leave|leave_step|create_group|update_group|delete_group|group_detail)$",
      "users:: groups:: permissions admin dirty stepped_writes big_deletes"),
     (r"^(session_|token_|remember_|rotate_|bootstrap_)",
-     "sessions api_tokens users:: cookies"),
+     "sessions api_tokens users:: cookies audit::every_write"),
     (r"^(import_|job_|jobs)", "imports import_jobs"),
     (r"^(gcra|limit_|meter)", "rate_limits limits quotas"),
     (r"^webhook", "webhook"),
@@ -150,8 +151,12 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout", type=int, default=600)
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--match", help="run every candidate whose `file:line kind` matches this "
+                    "regex (no sample): to try survivors again")
     args = ap.parse_args()
     every = candidates()
+    if args.match:
+        every = [m for m in every if re.search(args.match, f'{m["file"]}:{m["line"]} {m["kind"]}')]
     if args.list:
         for m in every:
             print(f'{m["file"]}:{m["line"]} {m["kind"]}: {m["original"]} -> {m["mutated"] or "(dropped)"}')
@@ -159,7 +164,7 @@ def main():
         return 0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    sample = random.Random(args.seed).sample(every, min(args.count, len(every)))
+    sample = every if args.match else random.Random(args.seed).sample(every, min(args.count, len(every)))
     results = {"caught": 0, "missed": 0, "timeout": 0, "unviable": 0, "candidates": len(every),
                "seed": args.seed, "mutants": []}
     env_ok = os.environ.get("TASKMASTER_BUILD_BINS") == "1"

@@ -204,6 +204,64 @@ async fn a_failing_receiver_is_retried_with_the_same_delivery_id_until_it_answer
     );
 }
 
+/// The mutation campaign's Lua survivor (`webhook_claim.lua`, a flipped
+/// comparison): cancelling the first of several deliveries took the hook
+/// off the due list, and the rest stayed pending for ever.
+#[tokio::test]
+async fn every_pending_delivery_of_a_deactivated_hook_is_cancelled() {
+    let app = app().await;
+    let receiver = Receiver::start(Behaviour {
+        fail_first: u32::MAX,
+        ..Behaviour::default()
+    })
+    .await;
+    // One delivery at a time per hook: the cancels come one by one.
+    let _syncd = syncd(&app, &[("WEBHOOK_PER_HOOK", "1")]).await;
+    let (_admin, g, user) = app.seed_team().await;
+    let (id, _) = hook(
+        &app,
+        &Auth::Owner,
+        json!({"url": receiver.url("/in"), "events": ["task.created"]}),
+    )
+    .await;
+    for n in 0..3 {
+        app.seed_task(user.id, g, &format!("refused {n}")).await;
+    }
+    let pending = eventually(WAIT, || async {
+        let d = deliveries(&app, &Auth::Owner, id).await;
+        (d.len() == 3 && d.iter().all(|x| x["attempts"].as_u64() >= Some(1))).then_some(d)
+    })
+    .await;
+    assert!(pending.is_some(), "three deliveries tried and failed");
+    let res = app
+        .call(
+            Method::PUT,
+            &format!("/webhooks/{id}"),
+            &Auth::Owner,
+            Some(json!({"active": false})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let statuses = eventually(WAIT, || async {
+        let d = deliveries(&app, &Auth::Owner, id).await;
+        let statuses: Vec<String> = d
+            .iter()
+            .map(|x| x["status"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        statuses
+            .iter()
+            .all(|s| s == "cancelled")
+            .then_some(statuses)
+    })
+    .await;
+    let last = deliveries(&app, &Auth::Owner, id).await;
+    assert!(
+        statuses.is_some(),
+        "every delivery cancelled: {:?}",
+        last.iter().map(|x| &x["status"]).collect::<Vec<_>>()
+    );
+}
+
 #[tokio::test]
 async fn a_delivery_past_its_retry_window_is_a_dead_letter_until_redelivered() {
     let app = app().await;
