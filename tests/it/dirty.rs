@@ -204,7 +204,8 @@ async fn a_refused_write_changes_nothing_and_marks_nothing() {
     for t in RowType::ALL {
         assert!(
             dirty(&app, t).await.is_empty(),
-            "{t} marked dirty by a refused write"
+            "{} marked dirty by a refused write",
+            t.plural()
         );
     }
     assert!(drain(&mut rx).await.is_empty());

@@ -199,12 +199,6 @@ impl RowType {
     }
 }
 
-impl fmt::Display for RowType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.singular())
-    }
-}
-
 /// Builds key and channel names under one prefix. Cheap to clone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keys {
