@@ -444,36 +444,36 @@ async fn only_who_may_create_a_users_tasks_may_import_them() {
     assert_eq!(held(&app, user.id).await, 3);
 }
 
+/// `csv` imported by `user` itself under `Idempotency-Key: key`.
+async fn keyed(app: &TestApp, user: &Seeded, key: &str, csv: &str) -> TestResponse {
+    let auth = user.auth().header().expect("credentials");
+    let headers = [
+        (auth.0, auth.1.as_str()),
+        ("content-type", "text/csv"),
+        ("idempotency-key", key),
+    ];
+    app.request(
+        Method::POST,
+        &import_path(user, ""),
+        &headers,
+        csv.to_owned(),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn an_import_sent_again_with_its_idempotency_key_writes_once() {
     let app = spawn_app().await;
     let (_admin, group, user) = app.seed_team().await;
     let csv = rows(group, 5);
-    let auth = user.auth().header().expect("credentials");
-    let headers = [
-        (auth.0, auth.1.as_str()),
-        ("content-type", "text/csv"),
-        ("idempotency-key", "import-1"),
-    ];
-    let first = app
-        .request(Method::POST, &import_path(&user, ""), &headers, csv.clone())
-        .await;
+    let first = keyed(&app, &user, "import-1", &csv).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
-    let again = app
-        .request(Method::POST, &import_path(&user, ""), &headers, csv.clone())
-        .await;
+    let again = keyed(&app, &user, "import-1", &csv).await;
     assert_eq!(again.status, StatusCode::CREATED, "{}", again.text());
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(again.json()["data"]["id"], first.json()["data"]["id"]);
     assert_eq!(held(&app, user.id).await, 5);
-    let other = app
-        .request(
-            Method::POST,
-            &import_path(&user, ""),
-            &headers,
-            rows(group, 6),
-        )
-        .await;
+    let other = keyed(&app, &user, "import-1", &rows(group, 6)).await;
     assert_eq!(
         other.status,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -492,22 +492,12 @@ async fn an_import_sent_again_after_a_restore_forgot_its_job_is_409_and_writes_n
     let (_syncd, _pg) = crate::restore::syncd_for(&app, &dir).await;
     let (_admin, group, user) = app.seed_team().await;
     let csv = rows(group, 5);
-    let auth = user.auth().header().expect("credentials");
-    let headers = [
-        (auth.0, auth.1.as_str()),
-        ("content-type", "text/csv"),
-        ("idempotency-key", "import-across-a-restore"),
-    ];
-    let first = app
-        .request(Method::POST, &import_path(&user, ""), &headers, csv.clone())
-        .await;
+    let first = keyed(&app, &user, "import-across-a-restore", &csv).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
     let res = crate::restore::admin_sync(&app, "action=restore").await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
 
-    let again = app
-        .request(Method::POST, &import_path(&user, ""), &headers, csv)
-        .await;
+    let again = keyed(&app, &user, "import-across-a-restore", &csv).await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
     let error = again.json()["error"]
         .as_str()
