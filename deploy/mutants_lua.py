@@ -46,7 +46,8 @@ FILTERS = [
     # syncd's scripts
     (r"^(take_dirty|clear_inflight|skip_ids|trim_changes)$",
      "sync:: dirty restore rebuild redis_loss feed audit big_deletes"),
-    (r"^(lease|release)$", "lease admin::only_one binaries"),
+    (r"^(lease|release)$", "lease admin::only_one binaries rebuild::a_syncd_paused"),
+    (r"^fenced_batch$", "restore rebuild"),
 ]
 
 FLIPS = {"==": "~=", "~=": "==", "<=": ">", ">=": "<", "<": ">=", ">": "<="}

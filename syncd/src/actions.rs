@@ -41,17 +41,11 @@ impl Daemon {
     /// Sets the maintenance flag; answers the value, which only this
     /// restore clears ([`Self::maintenance_off`]).
     async fn maintenance_on(&self) -> Result<String, String> {
-        let value = serde_json::json!({
-            "since": taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros()),
-            "reason": "restore",
-        })
-        .to_string();
         self.syncd
             .store
-            .set_maintenance(&value)
+            .set_maintenance("restore")
             .await
-            .map_err(|e| format!("redis: {e}"))?;
-        Ok(value)
+            .map_err(|e| format!("redis: {e}"))
     }
 
     async fn maintenance_off(&self, value: &str) -> Result<(), String> {

@@ -335,10 +335,10 @@ async fn rebuild(
     holder: Option<&Holder>,
     last_handoff: u64,
 ) -> Result<Loaded, ReconcileError> {
-    let since = taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros());
-    let flag = serde_json::json!({"since": since, "reason": "reconcile after a redis restart"});
-    let flag = flag.to_string();
-    syncd.store.set_maintenance(&flag).await?;
+    let flag = syncd
+        .store
+        .set_maintenance("reconcile after a redis restart")
+        .await?;
     let result = async {
         write_behind(syncd, holder, last_handoff).await?;
         // The wipe takes the pending sets too: PostgreSQL now holds all.

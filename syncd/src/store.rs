@@ -211,27 +211,29 @@ impl Store {
             .await
     }
 
-    /// Sets `P maintenance` (JSON `{"since","reason"}`, `since` to the
-    /// microsecond: each setting is its own value).
-    pub async fn set_maintenance(&self, value: &str) -> Result<(), redis::RedisError> {
-        redis::cmd("SET")
+    /// Sets `P maintenance` to JSON `{"since","reason"}` and answers that
+    /// value: `since` is to the microsecond, so each setting is its own,
+    /// and only its setter lifts it ([`Store::clear_maintenance`]).
+    pub async fn set_maintenance(&self, reason: &str) -> Result<String, redis::RedisError> {
+        let value = serde_json::json!({
+            "since": taskmaster_shared::time::rfc3339(taskmaster_shared::time::now_micros()),
+            "reason": reason,
+        })
+        .to_string();
+        let () = redis::cmd("SET")
             .arg(self.keys.maintenance())
-            .arg(value)
+            .arg(&value)
             .query_async(&mut self.conn().await?)
-            .await
+            .await?;
+        Ok(value)
     }
 
     /// Clears `P maintenance` if it still holds `value`, the one this
-    /// daemon set: a daemon that lost its lease midway (and with it the
-    /// rebuild to a new holder, who set its own flag) must not lift the
-    /// flag from under the new holder's rebuild.
+    /// daemon set (`lua/release.lua`): a daemon that lost its lease midway
+    /// (and with it the rebuild to a new holder, who set its own flag)
+    /// must not lift the flag from under the new holder's rebuild.
     pub async fn clear_maintenance(&self, value: &str) -> Result<(), redis::RedisError> {
-        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
-            redis::Script::new(
-                "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 0",
-            )
-        });
-        let _: i64 = SCRIPT
+        let _: i64 = RELEASE
             .key(self.keys.maintenance())
             .arg(value)
             .invoke_async(&mut self.conn().await?)

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use hyper::Method;
-use taskmaster_tests::{Auth, TestApp, eventually, shared, spawn_app};
+use taskmaster_tests::{Auth, ChildProcess, TestApp, eventually, shared, spawn_app};
 
 async fn audit_backlog(app: &TestApp) -> Option<u64> {
     app.call(Method::GET, "/admin/status", &Auth::Owner, None)
@@ -43,6 +43,24 @@ pub(crate) async fn rig(fsync: &'static str) -> Rig {
         app,
         syncd,
         pg,
+    }
+}
+
+/// The first task created once creates are answered (syncd has checked
+/// this Redis server); panics with syncd's output when none is in 20 s.
+pub(crate) async fn first_task(
+    app: &TestApp,
+    syncd: &ChildProcess,
+    (user, group): (u64, u64),
+    title: &str,
+) -> u64 {
+    match eventually(Duration::from_secs(20), || {
+        create_task(app, user, group, title)
+    })
+    .await
+    {
+        Some(id) => id,
+        None => panic!("no create answered:\n{}", syncd.output()),
     }
 }
 
@@ -178,8 +196,7 @@ async fn a_redis_crash_that_loses_its_last_second_between_flushes_hands_out_no_i
     let (_admin, g, user) = app.seed_team().await;
     let create = |title: &'static str| create_task(&app, user.id, g, title);
     // syncd has checked this server once: creates are answered.
-    let first = eventually(Duration::from_secs(20), || create("before")).await;
-    assert!(first.is_some(), "no create answered:\n{}", syncd.output());
+    first_task(&app, &syncd, (user.id, g), "before").await;
 
     let mark = newest_aof(&redis);
     let lost = create("lost with the last second").await.expect("answered");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use hyper::Method;
 use taskmaster_tests::{Auth, eventually};
 
-use crate::chaos::{Rig, create_task, rig};
+use crate::chaos::{Rig, create_task, first_task, rig};
 
 /// Restarts Redis (SIGTERM, then again on its data): what a restart after
 /// a crash looks like once the append-only file is as the test set it.
@@ -240,10 +240,7 @@ async fn a_redis_that_lost_its_check_marker_with_its_data_hands_out_no_id_twice(
         pg,
     } = rig("always").await;
     let (_admin, g, user) = app.seed_team().await;
-    let create = || create_task(&app, user.id, g, "t");
-    let Some(lost) = eventually(Duration::from_secs(20), create).await else {
-        panic!("no create answered:\n{}", syncd.output());
-    };
+    let lost = first_task(&app, &syncd, (user.id, g), "t").await;
     let checks: i64 = pg
         .query_one("SELECT checks FROM sync_state", &[])
         .await
@@ -418,9 +415,7 @@ async fn a_maintenance_flag_a_crash_left_behind_is_lifted_by_a_rebuild() {
     } = rig("always").await;
     let (_admin, g, user) = app.seed_team().await;
     let create = |title: &'static str| create_task(&app, user.id, g, title);
-    let Some(before) = eventually(Duration::from_secs(20), || create("before")).await else {
-        panic!("no create answered:\n{}", syncd.output());
-    };
+    let before = first_task(&app, &syncd, (user.id, g), "before").await;
     let force = app
         .call(Method::POST, "/admin/sync?action=force", &Auth::Owner, None)
         .await;
@@ -472,9 +467,7 @@ async fn a_skip_lost_with_the_last_second_is_not_made_to_the_same_place_again() 
     } = rig("always").await;
     let (_admin, g, user) = app.seed_team().await;
     let create = || create_task(&app, user.id, g, "t");
-    let Some(first) = eventually(Duration::from_secs(20), create).await else {
-        panic!("no create answered:\n{}", syncd.output());
-    };
+    let first = first_task(&app, &syncd, (user.id, g), "t").await;
     // Restarted once syncd has checked the server: the restarted one
     // then refuses creates until it is checked.
     let restart = |redis| async {

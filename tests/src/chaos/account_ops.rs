@@ -140,8 +140,7 @@ impl Worker {
         // left in doubt would drop out of this client's domain while its
         // memberships still change under later group deletes (seed
         // 1796544134). A repeat answered 404 means an earlier one did it.
-        let mut doubt = false;
-        let (sent, _) = self
+        let (sent, _, doubt) = self
             .send_while(
                 "user.delete",
                 Method::DELETE,
@@ -149,11 +148,7 @@ impl Worker {
                 &owner,
                 None,
                 &[],
-                |a| {
-                    let unsure = a.outcome() == Outcome::Info;
-                    doubt |= unsure;
-                    unsure || doubt && a.status == 503
-                },
+                |a, doubt| a.outcome() == Outcome::Info || doubt && a.status == 503,
             )
             .await;
         let key = (Kind::User, id.to_string());

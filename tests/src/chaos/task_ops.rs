@@ -288,8 +288,7 @@ impl Worker {
         // have run, and only its key's replay can say (seed 7, always: an
         // import left unanswered, sent again into a restore and answered
         // 503 there, was taken for refused, though its audit said it ran).
-        let mut doubt = false;
-        let (sent, earlier) = self
+        let (sent, earlier, doubt) = self
             .send_while(
                 "task.import",
                 Method::POST,
@@ -297,10 +296,8 @@ impl Worker {
                 &who,
                 Some(("text/csv", csv.into_bytes())),
                 &[("idempotency-key", format!("chaos-{marker}"))],
-                |a| {
-                    let unsure = a.outcome() == Outcome::Info;
-                    doubt |= unsure;
-                    unsure || a.status == 429 || doubt && a.status == 503
+                |a, doubt| {
+                    a.outcome() == Outcome::Info || a.status == 429 || doubt && a.status == 503
                 },
             )
             .await;

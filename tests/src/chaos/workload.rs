@@ -222,8 +222,10 @@ impl Worker {
 
     /// Sends one write, and sends it again (at most 6 times in all,
     /// backing off) while `again` says its answer leaves it in doubt, as a
-    /// careful client does. Answers the last attempt and the ops of the
-    /// earlier ones.
+    /// careful client does. `again` is told, with each answer, whether any
+    /// attempt so far went unanswered (it may have run: a 503 after one
+    /// says nothing about it). Answers the last attempt, the ops of the
+    /// earlier ones, and whether any attempt went unanswered.
     #[allow(clippy::too_many_arguments)]
     pub async fn send_while(
         &mut self,
@@ -233,10 +235,11 @@ impl Worker {
         who: &As,
         body: Option<(&'static str, Vec<u8>)>,
         headers: &[(&str, String)],
-        mut again: impl FnMut(&Answer) -> bool,
-    ) -> (Sent, Vec<u64>) {
+        mut again: impl FnMut(&Answer, bool) -> bool,
+    ) -> (Sent, Vec<u64>, bool) {
         let mut earlier = Vec::new();
         let mut attempt = 0u32;
+        let mut doubt = false;
         loop {
             let sent = self
                 .send(
@@ -250,9 +253,10 @@ impl Worker {
                 )
                 .await;
             attempt += 1;
+            doubt |= sent.answer.outcome() == Outcome::Info;
             let give_up = attempt >= 6 || (self.shared.done() && attempt > 2);
-            if give_up || !again(&sent.answer) {
-                return (sent, earlier);
+            if give_up || !again(&sent.answer, doubt) {
+                return (sent, earlier, doubt);
             }
             earlier.push(sent.op);
             tokio::time::sleep(Duration::from_millis(250 << (attempt - 1).min(3))).await;
@@ -272,9 +276,8 @@ impl Worker {
         marker: &str,
     ) -> Option<Sent> {
         let key = format!("chaos-{marker}");
-        let mut sent_any_unanswered = false;
         let bytes = ("application/json", body.to_string().into_bytes());
-        let (sent, earlier) = self
+        let (sent, earlier, sent_any_unanswered) = self
             .send_while(
                 what,
                 Method::POST,
@@ -282,10 +285,7 @@ impl Worker {
                 who,
                 Some(bytes),
                 &[("idempotency-key", key)],
-                |a| {
-                    sent_any_unanswered |= a.outcome() == Outcome::Info;
-                    a.outcome() == Outcome::Info || a.status == 503
-                },
+                |a, _| a.outcome() == Outcome::Info || a.status == 503,
             )
             .await;
         if sent.answer.outcome() == Outcome::Ok
