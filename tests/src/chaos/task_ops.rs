@@ -303,10 +303,13 @@ impl Worker {
             .await;
         self.shared.ledger.attempts(sent.op, earlier);
         let mut outcome = sent.answer.outcome();
-        // Refused before writing, this attempt, or a replay whose job a
-        // restore forgot (a 409 without a job): the earlier may have run.
+        // A 503 is refused before writing, this attempt; after one left
+        // unanswered, the earlier may have run. A 409 without a job is a
+        // job a restore forgot, whatever the attempt: a replay's, or this
+        // one's own, caught by the restore after it opened (it may have
+        // written its rows; the api cannot say).
         let forgotten = sent.answer.status == 409 && sent.answer.data()["id"].is_null();
-        if doubt && (sent.answer.status == 503 || forgotten) {
+        if (doubt && sent.answer.status == 503) || forgotten {
             outcome = Outcome::Info;
             self.shared
                 .ledger
