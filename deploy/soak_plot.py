@@ -14,7 +14,7 @@ PANELS = [
     ("latency (ms)", ["p50_ms", "p99_ms"]),
     ("errors, refused", ["errors", "refused"]),
     ("memory (MiB)", ["api_rss_kb", "syncd_rss_kb", "redis_memory_bytes"]),
-    ("open files", ["api_fds", "syncd_fds"]),
+    ("open files; api sockets", ["api_fds", "syncd_fds", "api_redis_conns", "api_client_conns"]),
     ("write-behind", ["pending_rows", "lag_s"]),
     ("change log entries", ["change_log"]),
     ("live-feed events / sample", ["feed_events"]),

@@ -12,7 +12,9 @@
 //!   the round trips of every request). Instead a connection that fails with
 //!   an I/O error, a dropped connection or a timeout marks itself broken and
 //!   the pool discards it, so the next checkout dials again. That is how the
-//!   api recovers by itself after Redis restarts.
+//!   api recovers by itself after Redis restarts. A connection that works
+//!   is kept for good: bb8's idle and lifetime limits, made for one-client
+//!   connections, are off.
 //! * Connect and response timeouts come from the configuration, so that no
 //!   request waits on a stopped Redis for longer than configured.
 
@@ -183,6 +185,12 @@ pub fn build_measured(
     Ok(bb8::Pool::builder()
         .max_size(cfg.pool_size)
         .min_idle(None)
+        // bb8 closes a connection idle for 10 minutes or open for 30 by
+        // default. For shared sockets that is churn on a schedule (a failed
+        // one is discarded through `has_broken` anyway): the soak saw the
+        // api's memory and open files step up just after both marks.
+        .idle_timeout(None)
+        .max_lifetime(None)
         .test_on_check_out(false)
         .connection_timeout(cfg.pool_timeout.max(Duration::from_millis(100)))
         .build_unchecked(manager))

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use hyper::StatusCode;
+use taskmaster_tests::chaos::procs;
 use taskmaster_tests::{ChildProcess, connect_pg, eventually, free_port, shared, unique};
 
 fn env(pairs: &[(&str, String)]) -> HashMap<String, String> {
@@ -274,4 +275,59 @@ mod reqwest_like {
             self.0.get(uri).await.ok().map(|r| r.status())
         }
     }
+}
+
+#[tokio::test]
+async fn the_fault_run_stopped_by_sigterm_stops_every_server_and_process_it_started() {
+    let out = std::env::temp_dir().join(format!(
+        "taskmaster-chaos-sigterm-{}-{}",
+        std::process::id(),
+        unique()
+    ));
+    let _ = std::fs::remove_dir_all(&out);
+    let mut vars = vec![
+        ("CHAOS_MODE", "short".to_owned()),
+        ("CHAOS_SEED", "1".to_owned()),
+        ("CHAOS_FAULTS", "flush".to_owned()),
+        ("CHAOS_OUT", out.display().to_string()),
+    ];
+    if let Ok(bin) = std::env::var("PG_BIN") {
+        vars.push(("PG_BIN", bin));
+    }
+    let mut chaos = ChildProcess::spawn("chaos", &env(&vars)).expect("the fault run starts");
+    let pid = chaos.pid() as u32;
+    // Running: Redis, PostgreSQL, the api and both syncds below it.
+    let up = eventually(Duration::from_secs(90), || async {
+        let logs = ["api.log", "syncd-0.log", "syncd-1.log"];
+        logs.iter().all(|l| out.join(l).exists()).then_some(())
+    })
+    .await;
+    assert!(
+        up.is_some(),
+        "the run never came up; it said:\n{}",
+        chaos.output()
+    );
+    let started = procs::tree(pid);
+    assert!(started.len() > 5, "too few processes: {started:?}");
+
+    chaos.signal(libc::SIGTERM);
+    let code = chaos.wait_for_exit(Duration::from_secs(30)).await;
+    assert_eq!(code, Some(130), "the fault run said:\n{}", chaos.output());
+    let alive = || -> Vec<u32> {
+        started
+            .iter()
+            .copied()
+            .filter(|p| procs::alive(*p))
+            .collect()
+    };
+    let gone = eventually(Duration::from_secs(15), || async {
+        alive().is_empty().then_some(())
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "still running after the run stopped: {:?}",
+        alive()
+    );
+    let _ = std::fs::remove_dir_all(&out);
 }

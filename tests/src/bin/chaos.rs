@@ -10,7 +10,8 @@
 //!
 //! Exits 0 when the checker finds nothing, 1 when it finds something
 //! (`report.json` in the folder says what), 2 when the run could not be
-//! made.
+//! made, 130 when stopped by SIGTERM or SIGINT (after stopping every
+//! server and process it started).
 
 use std::path::PathBuf;
 
@@ -62,7 +63,18 @@ async fn main() {
         "chaos: seed {seed}, appendfsync {fsync}, folder {}",
         out.display()
     );
-    match chaos::run(config).await {
+    // On SIGTERM or SIGINT the run is dropped, and with it every server
+    // and process it started (each kills its own on drop).
+    let signal = taskmaster_shared::shutdown::signal_received();
+    let outcome = tokio::select! {
+        outcome = chaos::run(config) => Some(outcome),
+        _ = signal => None,
+    };
+    let Some(outcome) = outcome else {
+        eprintln!("chaos: stopped by a signal; every process it started is stopped");
+        std::process::exit(130);
+    };
+    match outcome {
         Ok(report) => {
             println!("{}", chaos::summary(&report));
             std::process::exit(if report.ok { 0 } else { 1 });

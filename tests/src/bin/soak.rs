@@ -5,7 +5,9 @@
 //! `SOAK_FEEDS` (3), `SOAK_SAMPLE` (10 s), `SOAK_OUT` (`target/soak`).
 //!
 //! Exits 0 when every target is met, 1 when one is not (`summary.json`
-//! says which), 2 when the run could not be made, 64 on bad settings.
+//! says which), 2 when the run could not be made, 64 on bad settings,
+//! 130 when stopped by SIGTERM or SIGINT (after stopping every server and
+//! process it started).
 
 use taskmaster_tests::soak::{self, Config};
 
@@ -18,7 +20,18 @@ async fn main() {
         }
         std::process::exit(64)
     });
-    match soak::run(&config).await {
+    // On SIGTERM or SIGINT the run is dropped, and with it every server
+    // and process it started (each kills its own on drop).
+    let signal = taskmaster_shared::shutdown::signal_received();
+    let outcome = tokio::select! {
+        outcome = soak::run(&config) => Some(outcome),
+        _ = signal => None,
+    };
+    let Some(outcome) = outcome else {
+        eprintln!("soak: stopped by a signal; every process it started is stopped");
+        std::process::exit(130);
+    };
+    match outcome {
         Ok(summary) => {
             println!(
                 "{} after {} s: {:.0} requests/s held (maximum {:.0}), {} errors",

@@ -72,6 +72,52 @@ pub fn open_fds(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Which end of a TCP socket a port is matched against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The process's own: connections it accepted on a port it listens on.
+    Local,
+    /// The peer's: connections the process made to a server there.
+    Remote,
+}
+
+/// TCP sockets a process holds with `port` at `end`, from
+/// `/proc/<pid>/net/tcp{,6}` matched against its open files (a listening
+/// socket counts as `Local`); 0 when it is gone.
+pub fn sockets(pid: u32, end: End, port: u16) -> u64 {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    let inodes: std::collections::HashSet<String> = fds
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let want = format!("{port:04X}");
+    ["tcp", "tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(format!("/proc/{pid}/net/{f}")).ok())
+        .map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .filter(|line| {
+                    // sl local_address rem_address st tx:rx tr:when retr uid timeout inode
+                    let cols: Vec<&str> = line.split_whitespace().collect();
+                    cols.len() > 9
+                        && cols[if end == End::Local { 1 } else { 2 }]
+                            .rsplit(':')
+                            .next()
+                            == Some(want.as_str())
+                        && inodes.contains(cols[9])
+                })
+                .count() as u64
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +128,23 @@ mod tests {
         assert!(alive(me));
         assert_eq!(tree(me).first(), Some(&me));
         assert!(parent(me).is_some());
+    }
+
+    #[test]
+    fn a_process_s_connections_are_counted_by_the_port_at_either_end() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let me = std::process::id();
+        assert_eq!(sockets(me, End::Remote, port), 0);
+        assert_eq!(sockets(me, End::Local, port), 1, "the listener");
+        let _a = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let _b = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let _accepted = listener.accept().expect("accept");
+        assert_eq!(sockets(me, End::Remote, port), 2);
+        assert_eq!(
+            sockets(me, End::Local, port),
+            2,
+            "the listener and one accepted"
+        );
     }
 }

@@ -20,6 +20,10 @@ pub struct Sample {
     pub api_fds: u64,
     pub syncd_fds: u64,
     pub redis_memory: u64,
+    /// The api's connections to Redis (its pools' sockets), and from
+    /// clients (its listening sockets included).
+    pub api_redis_conns: u64,
+    pub api_client_conns: u64,
     pub pending_rows: u64,
     pub lag_s: f64,
     pub change_log: u64,
@@ -28,11 +32,11 @@ pub struct Sample {
 
 impl Sample {
     pub const HEADER: &str = "t_s,rps,p50_ms,p99_ms,errors,refused,api_rss_kb,syncd_rss_kb,\
-        api_fds,syncd_fds,redis_memory_bytes,pending_rows,lag_s,change_log,feed_events";
+        api_fds,syncd_fds,redis_memory_bytes,api_redis_conns,api_client_conns,pending_rows,lag_s,change_log,feed_events";
 
     pub fn row(&self) -> String {
         format!(
-            "{},{:.1},{:.3},{:.3},{},{},{},{},{},{},{},{},{:.1},{},{}",
+            "{},{:.1},{:.3},{:.3},{},{},{},{},{},{},{},{},{},{},{:.1},{},{}",
             self.t,
             self.rps,
             self.p50_ms,
@@ -44,6 +48,8 @@ impl Sample {
             self.api_fds,
             self.syncd_fds,
             self.redis_memory,
+            self.api_redis_conns,
+            self.api_client_conns,
             self.pending_rows,
             self.lag_s,
             self.change_log,

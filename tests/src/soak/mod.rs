@@ -27,7 +27,7 @@ use serde_json::json;
 
 use crate::chaos::client::{As, Http};
 use crate::chaos::cluster::{Cluster, OWNER_SECRET, Target};
-use crate::chaos::procs;
+use crate::chaos::procs::{self, End};
 pub use judge::{Sample, Summary};
 use load::{Actor, Load, Window};
 
@@ -146,6 +146,7 @@ pub async fn run(cfg: &Config) -> Result<Summary> {
             (procs::rss_kib(pid), procs::open_fds(pid))
         };
         let (api, syncd) = (of(Target::Api), of(Target::Syncd(0)));
+        let api_pid = cluster.pids(Target::Api).first().copied().unwrap_or(0);
         let r = probe::redis(&mut redis, &cluster.keys)
             .await
             .unwrap_or_default();
@@ -161,6 +162,8 @@ pub async fn run(cfg: &Config) -> Result<Summary> {
             api_fds: api.1,
             syncd_fds: syncd.1,
             redis_memory: r.used_memory,
+            api_redis_conns: procs::sockets(api_pid, End::Remote, cluster.redis.port),
+            api_client_conns: procs::sockets(api_pid, End::Local, cluster.api_addr.port()),
             pending_rows: r.pending,
             lag_s: r.lag_secs,
             change_log: r.change_log,
