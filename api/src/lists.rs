@@ -14,8 +14,17 @@
 //! version is the current one. The version is read **before** the rows, so
 //! a write landing in between makes an entry newer than its version claims,
 //! never older; the next request then sees a new version and reads again.
-//! Versions never repeat (a restore starts them from its epoch), so this
-//! holds across api instances and restores alike.
+//! A restore never repeats a version (it starts them from its epoch), so
+//! this holds across api instances and restores alike. A crash of Redis's
+//! host under `appendfsync everysec` does take versions back: the
+//! restarted server hands the lost ones out again, over other rows. So an
+//! entry is kept under a [`ListVersion`]: `tv` and how many connections
+//! the shard's pool had dialed when it was read. A restarted server is
+//! reached only through a new dial, so the entries read from the server
+//! before never match; a version read across a dial is not used at all
+//! (seed 1206, `everysec`, long: a client was answered its list from
+//! before a crash, with a task the crash had lost, under a version the
+//! restarted server had reached again).
 //!
 //! The cache is bounded in bytes (`LIST_CACHE_MB`, split between the
 //! shards; 0 turns it off); when full, arbitrary entries make room.
@@ -28,6 +37,25 @@ use axum::body::Bytes;
 
 /// Per-entry bookkeeping counted against the budget besides the body.
 const ENTRY_OVERHEAD: usize = 64;
+
+/// The version an answer is kept under: the shard's Redis dials when the
+/// user's task-list version `tv` was read, and `tv`. Later dials order
+/// after earlier ones (their server's versions are the newer truth).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ListVersion {
+    pub dials: u64,
+    pub tv: u64,
+}
+
+impl ListVersion {
+    /// The version of a list whose `tv` (if any could be read) was read
+    /// while the store's dials went from `before` to `after`: none, so
+    /// nothing is kept or matched, when a dial came in between.
+    pub fn read(tv: Option<u64>, before: u64, after: u64) -> Option<Self> {
+        tv.filter(|_| before == after)
+            .map(|tv| ListVersion { dials: before, tv })
+    }
+}
 
 /// What an answer kept takes of the budget.
 pub trait Weigh {
@@ -49,7 +77,7 @@ pub struct ListCache<K = u64, V = Bytes> {
 }
 
 struct Inner<K, V> {
-    entries: HashMap<K, (u64, V)>,
+    entries: HashMap<K, (ListVersion, V)>,
     bytes: usize,
 }
 
@@ -73,7 +101,7 @@ impl<K: Hash + Eq + Clone, V: Weigh + Clone> ListCache<K, V> {
     }
 
     /// The answer for `key` at `version`, if it is kept.
-    pub fn get(&self, key: &K, version: u64) -> Option<V> {
+    pub fn get(&self, key: &K, version: ListVersion) -> Option<V> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         self.lookups.count(match inner.entries.get(key) {
             Some((v, body)) if *v == version => Some(body.clone()),
@@ -84,7 +112,7 @@ impl<K: Hash + Eq + Clone, V: Weigh + Clone> ListCache<K, V> {
     /// Keeps `body` as the answer for `key` at `version`, unless a newer
     /// version is kept already or the body would take more than an eighth
     /// of the budget (one huge list must not evict everybody else's).
-    pub fn put(&self, key: K, version: u64, body: V) {
+    pub fn put(&self, key: K, version: ListVersion, body: V) {
         let size = body.bytes() + ENTRY_OVERHEAD;
         if size > self.budget / 8 {
             return;
@@ -119,25 +147,30 @@ mod tests {
         Bytes::from(vec![b'x'; n])
     }
 
+    /// `tv` read with the pool at one dial.
+    fn v(tv: u64) -> ListVersion {
+        ListVersion { dials: 1, tv }
+    }
+
     #[test]
     fn an_answer_is_found_only_under_its_own_version() {
         let cache: ListCache = ListCache::new(1 << 20);
-        cache.put(7, 3, body(10));
-        assert_eq!(cache.get(&7, 3).map(|b| b.len()), Some(10));
-        assert!(cache.get(&7, 4).is_none());
-        assert!(cache.get(&7, 2).is_none());
-        assert!(cache.get(&8, 3).is_none());
+        cache.put(7, v(3), body(10));
+        assert_eq!(cache.get(&7, v(3)).map(|b| b.len()), Some(10));
+        assert!(cache.get(&7, v(4)).is_none());
+        assert!(cache.get(&7, v(2)).is_none());
+        assert!(cache.get(&8, v(3)).is_none());
     }
 
     #[test]
     fn an_older_version_never_replaces_a_newer_one() {
         let cache: ListCache = ListCache::new(1 << 20);
-        cache.put(7, 5, body(10));
-        cache.put(7, 4, body(20));
-        assert_eq!(cache.get(&7, 5).map(|b| b.len()), Some(10));
-        cache.put(7, 6, body(30));
-        assert_eq!(cache.get(&7, 6).map(|b| b.len()), Some(30));
-        assert!(cache.get(&7, 5).is_none());
+        cache.put(7, v(5), body(10));
+        cache.put(7, v(4), body(20));
+        assert_eq!(cache.get(&7, v(5)).map(|b| b.len()), Some(10));
+        cache.put(7, v(6), body(30));
+        assert_eq!(cache.get(&7, v(6)).map(|b| b.len()), Some(30));
+        assert!(cache.get(&7, v(5)).is_none());
     }
 
     #[test]
@@ -145,7 +178,7 @@ mod tests {
         let budget = 8 * (1000 + ENTRY_OVERHEAD);
         let cache: ListCache = ListCache::new(budget);
         for user in 0..100 {
-            cache.put(user, 1, body(1000));
+            cache.put(user, v(1), body(1000));
             let inner = cache.inner.lock().expect("not poisoned");
             assert!(inner.bytes <= budget, "{} bytes kept", inner.bytes);
             let counted: usize = inner
@@ -156,16 +189,40 @@ mod tests {
             assert_eq!(inner.bytes, counted);
         }
         // The newest entry is always kept.
-        assert!(cache.get(&99, 1).is_some());
+        assert!(cache.get(&99, v(1)).is_some());
         // An entry over an eighth of the budget is not kept at all.
-        cache.put(500, 1, body(budget / 4));
-        assert!(cache.get(&500, 1).is_none());
+        cache.put(500, v(1), body(budget / 4));
+        assert!(cache.get(&500, v(1)).is_none());
     }
 
     #[test]
     fn a_zero_budget_keeps_nothing() {
         let cache: ListCache = ListCache::new(0);
-        cache.put(1, 1, body(1));
-        assert!(cache.get(&1, 1).is_none());
+        cache.put(1, v(1), body(1));
+        assert!(cache.get(&1, v(1)).is_none());
+    }
+
+    #[test]
+    fn an_answer_kept_before_a_redis_restart_is_not_found_after_it() {
+        let cache: ListCache = ListCache::new(1 << 20);
+        cache.put(7, v(5), body(10));
+        // The restarted server took `tv` back to 4, then reached 5 again
+        // over other rows: read through a new dial, it is another version.
+        let again = ListVersion::read(Some(5), 2, 2).expect("read within one dial");
+        assert!(cache.get(&7, again).is_none());
+        // Kept under it, it wins over what the old server's requests keep.
+        cache.put(7, again, body(20));
+        cache.put(7, v(9), body(30));
+        assert_eq!(cache.get(&7, again).map(|b| b.len()), Some(20));
+    }
+
+    #[test]
+    fn a_version_read_across_a_dial_is_no_version() {
+        assert_eq!(ListVersion::read(Some(5), 3, 4), None);
+        assert_eq!(ListVersion::read(None, 3, 3), None);
+        assert_eq!(
+            ListVersion::read(Some(5), 3, 3),
+            Some(ListVersion { dials: 3, tv: 5 })
+        );
     }
 }

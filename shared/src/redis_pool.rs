@@ -17,9 +17,17 @@
 //!   connections, are off.
 //! * Connect and response timeouts come from the configuration, so that no
 //!   request waits on a stopped Redis for longer than configured.
+//! * The pool counts its dials ([`Dials`]). A connection talks to one
+//!   server for its life, and a restarted server is only reached through
+//!   a new dial, so a number that did not move across a round trip says
+//!   the reply came from a server the pool already knew: the api keeps
+//!   answers in memory under versions read from Redis, which a crash that
+//!   loses the last second under `appendfsync everysec` takes back, and
+//!   must not match them with versions the restarted server hands out
+//!   again.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bb8_redis::bb8;
@@ -43,6 +51,18 @@ pub struct Manager {
     config: AsyncConnectionConfig,
     /// Where each round trip's time goes (`taskmaster_redis_duration_seconds`).
     latency: metrics::Histogram,
+    dials: Dials,
+}
+
+/// How many connections a pool has dialed: moves before a new connection
+/// carries its first command. Cheap to clone; clones share the count.
+#[derive(Clone, Debug, Default)]
+pub struct Dials(Arc<AtomicU64>);
+
+impl Dials {
+    pub fn now(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
 }
 
 impl Manager {
@@ -55,6 +75,7 @@ impl Manager {
             client,
             config,
             latency: metrics::Histogram::noop(),
+            dials: Dials::default(),
         })
     }
 
@@ -149,6 +170,7 @@ impl bb8::ManageConnection for Manager {
             .client
             .get_multiplexed_async_connection_with_config(&self.config)
             .await?;
+        self.dials.0.fetch_add(1, Ordering::AcqRel);
         Ok(Conn {
             inner,
             broken: Arc::new(AtomicBool::new(false)),
@@ -178,8 +200,18 @@ pub fn build_measured(
     cfg: &RedisConfig,
     latency: metrics::Histogram,
 ) -> Result<RedisPool, RedisError> {
+    build_counted(cfg, latency, Dials::default())
+}
+
+/// [`build_measured`], counting the pool's dials in `dials`.
+pub fn build_counted(
+    cfg: &RedisConfig,
+    latency: metrics::Histogram,
+    dials: Dials,
+) -> Result<RedisPool, RedisError> {
     let manager = Manager {
         latency,
+        dials,
         ..Manager::new(cfg)?
     };
     Ok(bb8::Pool::builder()

@@ -405,3 +405,76 @@ async fn on_a_redis_server_syncd_has_not_checked_writes_wait_and_reads_go_on() {
         assert!(res.status.is_success(), "{what}: {}", res.text());
     }
 }
+
+/// Seed 1206, `everysec`, long: a client was answered a user's task list
+/// from before a crash of Redis's host, with a task the crash had lost.
+/// The api keeps a user's list under its version (`tv`, bumped by every
+/// change of the user's tasks); the crash took `tv` back with the lost
+/// second, the next create brought it to the kept version again, and the
+/// kept answer matched. Kept lists (whole, and first pages) now also carry
+/// how many connections the shard had dialed when their version was read:
+/// the restarted server is only reached through new ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_list_kept_before_a_redis_crash_is_not_answered_once_the_crash_took_its_version_back()
+ {
+    use crate::redis_loss::{cut_aof_to, newest_aof};
+
+    let Rig {
+        redis, app, syncd, ..
+    } = rig("everysec").await;
+    let (_admin, g, user) = app.seed_team().await;
+    first_task(&app, &syncd, (user.id, g), "before").await;
+    let paths = [
+        format!("/users/{}/tasks", user.id),
+        format!("/users/{}/tasks?limit=10", user.id),
+    ];
+    let titles = |path: String| {
+        let app = &app;
+        async move {
+            let res = app.call(Method::GET, &path, &Auth::Owner, None).await;
+            assert_eq!(res.status, hyper::StatusCode::OK, "{path}: {}", res.text());
+            res.json()["data"]["tasks"]
+                .as_array()
+                .expect("tasks")
+                .iter()
+                .filter_map(|t| t["title"].as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+        }
+    };
+
+    let mark = newest_aof(&redis);
+    create_task(&app, user.id, g, "lost")
+        .await
+        .expect("answered");
+    // Kept by whichever shards answer (each keeps its own).
+    for _ in 0..4 {
+        for path in &paths {
+            assert!(titles(path.clone()).await.contains(&"lost".to_owned()));
+        }
+    }
+    let mut redis = tokio::task::spawn_blocking(move || {
+        let mut redis = redis;
+        redis.stop();
+        cut_aof_to(&mark);
+        redis.start_again().expect("redis starts again");
+        redis
+    })
+    .await
+    .expect("join");
+    let after = eventually(Duration::from_secs(30), || {
+        create_task(&app, user.id, g, "after")
+    })
+    .await;
+    after.expect("creates resume once syncd checked the restarted server");
+    for _ in 0..4 {
+        for path in &paths {
+            let seen = titles(path.clone()).await;
+            assert!(
+                seen.contains(&"after".to_owned()) && !seen.contains(&"lost".to_owned()),
+                "{path} answered {seen:?}"
+            );
+        }
+    }
+    drop(syncd);
+    let _ = tokio::task::spawn_blocking(move || redis.stop()).await;
+}

@@ -45,7 +45,7 @@ use redis::{ScriptInvocation, Value};
 use taskmaster_shared::config::{RedisConfig, Secret};
 use taskmaster_shared::domain::{GroupId, UserId};
 use taskmaster_shared::keys::Keys;
-use taskmaster_shared::redis_pool::{self, RedisPool, RunError};
+use taskmaster_shared::redis_pool::{self, Dials, RedisPool, RunError};
 
 pub use audit::AuditTail;
 pub use auth::{AuthRecord, ListHead, ListHeadInfo, Nothing, Prefetch, TaskRow};
@@ -125,6 +125,8 @@ pub enum Source<'a> {
 #[derive(Clone)]
 pub struct Store {
     pool: RedisPool,
+    /// The pool's dials so far (see [`Store::dials`]).
+    dials: Dials,
     keys: Arc<Keys>,
     /// For subscriptions (the control channel's answers) and for telling
     /// where Redis is; built once.
@@ -158,14 +160,25 @@ impl Store {
         config: &RedisConfig,
         latency: metrics::Histogram,
     ) -> Result<Self, redis::RedisError> {
+        let dials = Dials::default();
         Ok(Store {
-            pool: redis_pool::build_measured(config, latency)?,
+            pool: redis_pool::build_counted(config, latency, dials.clone())?,
+            dials,
             keys: Arc::new(Keys::new(config.key_prefix.clone())),
             client: redis_pool::client(config)?,
             control_secret: config.control_secret.clone(),
             quotas: Quotas::default(),
             building: Arc::default(),
         })
+    }
+
+    /// How many connections this store's pool has dialed. A reply read
+    /// while it stayed the same came from a Redis server the pool knew
+    /// before (a restarted one is reached only through a new dial): what is
+    /// kept in memory under a version read from Redis is matched only
+    /// within one such count (`crate::lists`).
+    pub fn dials(&self) -> u64 {
+        self.dials.now()
     }
 
     /// This store, holding writes to `quotas`.

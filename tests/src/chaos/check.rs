@@ -207,9 +207,9 @@ pub fn check(i: Inputs<'_>) -> Findings {
     let lost_ops: HashSet<u64> = i.losses.iter().map(|l| l.op).collect();
     let in_crash_window = |op: &u64| {
         i.ledger
-            .answered_ms
+            .timing
             .get(op)
-            .is_some_and(|at| super::near_a_crash(i.lossy_crashes, *at))
+            .is_some_and(|(sent, at)| super::near_a_crash(i.lossy_crashes, *sent, *at))
     };
     for (op, (outcome, what, audited)) in &i.ledger.writes {
         let logged = i.audited.contains_key(op)

@@ -75,8 +75,9 @@ pub struct LedgerInner {
     /// `Idempotency-Key`: a replayed answer's write happened in one of
     /// them, and its audit record carries that attempt's request id.
     pub attempts: HashMap<u64, Vec<u64>>,
-    /// Request (op) number → when its answer came (ms since the start).
-    pub answered_ms: HashMap<u64, u64>,
+    /// Request (op) number → when it was sent and when its answer came
+    /// (ms since the start).
+    pub timing: HashMap<u64, (u64, u64)>,
 }
 
 impl Ledger {
@@ -84,8 +85,8 @@ impl Ledger {
         self.lock().writes.insert(op, (outcome, what, audited));
     }
 
-    pub fn answered(&self, op: u64, at_ms: u64) {
-        self.lock().answered_ms.insert(op, at_ms);
+    pub fn answered(&self, op: u64, sent_ms: u64, at_ms: u64) {
+        self.lock().timing.insert(op, (sent_ms, at_ms));
     }
 
     /// A create was answered with `id`: a reuse if another op was too.

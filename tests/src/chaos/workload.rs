@@ -188,7 +188,7 @@ impl Worker {
             self.shared.acked.fetch_add(1, Ordering::Relaxed);
         }
         self.shared.ledger.write(op, outcome, what, audited);
-        self.shared.ledger.answered(op, t1);
+        self.shared.ledger.answered(op, t0, t1);
         let _ = self.shared.history.send(Record {
             op,
             client: self.id,

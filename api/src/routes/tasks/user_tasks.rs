@@ -23,6 +23,7 @@ use crate::clock::{self, now};
 use crate::error::{ApiError, Write, refused};
 use crate::extract::{JsonBody, parse_json, task_id, user_id};
 use crate::idempotency::Idempotent;
+use crate::lists::ListVersion;
 use crate::paging::{self, ListParams, Start};
 use crate::state::AppState;
 use crate::store::{
@@ -97,10 +98,15 @@ pub async fn list_for_user(
     };
     // The caller, and whether the user exists with which task-list version
     // (see crate::lists) and how many tasks, in one round trip.
+    // Kept answers are matched only to a version read within one dial of
+    // the shard's pool (crate::lists: a restarted Redis server may hand a
+    // lost version out again).
+    let dials = state.store.dials();
     let (caller, head) = authenticate_with(&state, &credentials, Some(id), &ListHead(id)).await?;
     let Some(head) = head else {
         return Err(user_not_found());
     };
+    let version = ListVersion::read(head.version, dials, state.store.dials());
     let raw = id.get();
     let sees_all = caller.is_owner() || caller.is(raw);
     let unpaged = params
@@ -124,7 +130,7 @@ pub async fn list_for_user(
         let scope = OrderScope::User(id);
         // A first page everything of which the caller sees is kept under
         // the task-list version, as the whole list is (crate::lists).
-        let kept = match head.version {
+        let kept = match version {
             Some(v)
                 if sees_all
                     && params
@@ -151,13 +157,13 @@ pub async fn list_for_user(
     }
     if sees_all && filter.as_ref().is_ok_and(TaskFilter::is_empty) {
         // Everything is visible: the stored JSON goes out as it is.
-        if let Some(body) = head.version.and_then(|v| state.lists.get(&raw, v)) {
+        if let Some(body) = version.and_then(|v| state.lists.get(&raw, v)) {
             return Ok(json_response(body));
         }
         // Read after the version: the answer is at least that new.
         let rows = state.store.user_task_rows(id).await?;
         let body = raw_task_list(raw, &rows_by_id(rows));
-        if let Some(v) = head.version {
+        if let Some(v) = version {
             state.lists.put(raw, v, body.clone());
         }
         return Ok(json_response(body));
