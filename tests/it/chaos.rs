@@ -64,6 +64,23 @@ pub(crate) async fn first_task(
     }
 }
 
+/// Redis's host crashes: the server stops, its append-only file loses
+/// everything after `mark` (see `crate::redis_loss`), and it starts again.
+pub(crate) async fn crash_back_to(
+    redis: taskmaster_tests::RedisServer,
+    mark: (std::path::PathBuf, u64),
+) -> taskmaster_tests::RedisServer {
+    tokio::task::spawn_blocking(move || {
+        let mut redis = redis;
+        redis.stop();
+        crate::redis_loss::cut_aof_to(&mark);
+        redis.start_again().expect("redis starts again");
+        redis
+    })
+    .await
+    .expect("join")
+}
+
 /// Creates a task as the owner; its id when answered 201.
 pub(crate) async fn create_task(app: &TestApp, user: u64, group: u64, title: &str) -> Option<u64> {
     let res = app
@@ -188,7 +205,7 @@ async fn a_flush_asked_for_while_the_active_syncd_is_dead_is_answered_by_the_sta
 /// skipped ids.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_crash_that_loses_its_last_second_between_flushes_hands_out_no_id_twice() {
-    use crate::redis_loss::{cut_aof_to, newest_aof};
+    use crate::redis_loss::newest_aof;
 
     let Rig {
         redis, app, syncd, ..
@@ -200,15 +217,7 @@ async fn a_redis_crash_that_loses_its_last_second_between_flushes_hands_out_no_i
 
     let mark = newest_aof(&redis);
     let lost = create("lost with the last second").await.expect("answered");
-    let mut redis = tokio::task::spawn_blocking(move || {
-        let mut redis = redis;
-        redis.stop();
-        cut_aof_to(&mark);
-        redis.start_again().expect("redis starts again");
-        redis
-    })
-    .await
-    .expect("join");
+    let mut redis = crash_back_to(redis, mark).await;
     let after = eventually(Duration::from_secs(30), || create("after the crash")).await;
     let after = after.expect("creates resume once syncd checked the restarted server");
     assert!(
@@ -417,7 +426,7 @@ async fn on_a_redis_server_syncd_has_not_checked_writes_wait_and_reads_go_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_list_kept_before_a_redis_crash_is_not_answered_once_the_crash_took_its_version_back()
  {
-    use crate::redis_loss::{cut_aof_to, newest_aof};
+    use crate::redis_loss::newest_aof;
 
     let Rig {
         redis, app, syncd, ..
@@ -452,15 +461,7 @@ async fn a_task_list_kept_before_a_redis_crash_is_not_answered_once_the_crash_to
             assert!(titles(path.clone()).await.contains(&"lost".to_owned()));
         }
     }
-    let mut redis = tokio::task::spawn_blocking(move || {
-        let mut redis = redis;
-        redis.stop();
-        cut_aof_to(&mark);
-        redis.start_again().expect("redis starts again");
-        redis
-    })
-    .await
-    .expect("join");
+    let mut redis = crash_back_to(redis, mark).await;
     let after = eventually(Duration::from_secs(30), || {
         create_task(&app, user.id, g, "after")
     })
