@@ -45,7 +45,7 @@ use taskmaster_shared::config::{ApiConfig, lookup_from_pairs};
 use taskmaster_shared::keys::Keys;
 use tokio::sync::{OnceCell, oneshot};
 
-pub use process::{ChildProcess, binary_path, eventually};
+pub use process::{ChildProcess, binary_path, eventually, unless_stopped};
 pub use servers::{PostgresServer, RedisServer, free_port};
 
 /// The owner secret every test app uses.

@@ -161,6 +161,22 @@ impl Drop for ChildProcess {
     }
 }
 
+/// Runs `run` to its end, unless SIGTERM or SIGINT comes first: then
+/// `run` is dropped, and with it every server and process it started
+/// (each kills its own on drop), and the program exits 130. For the
+/// campaign programs (`chaos`, `soak`), which start whole systems.
+pub async fn unless_stopped<F: std::future::Future>(program: &str, run: F) -> F::Output {
+    let signal = taskmaster_shared::shutdown::signal_received();
+    let outcome = tokio::select! {
+        outcome = run => Some(outcome),
+        _ = signal => None,
+    };
+    outcome.unwrap_or_else(|| {
+        eprintln!("{program}: stopped by a signal; every process it started is stopped");
+        std::process::exit(130)
+    })
+}
+
 /// Polls `check` every 50 ms until it returns `Some`, at most `limit`.
 pub async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
 where

@@ -63,18 +63,7 @@ async fn main() {
         "chaos: seed {seed}, appendfsync {fsync}, folder {}",
         out.display()
     );
-    // On SIGTERM or SIGINT the run is dropped, and with it every server
-    // and process it started (each kills its own on drop).
-    let signal = taskmaster_shared::shutdown::signal_received();
-    let outcome = tokio::select! {
-        outcome = chaos::run(config) => Some(outcome),
-        _ = signal => None,
-    };
-    let Some(outcome) = outcome else {
-        eprintln!("chaos: stopped by a signal; every process it started is stopped");
-        std::process::exit(130);
-    };
-    match outcome {
+    match taskmaster_tests::unless_stopped("chaos", chaos::run(config)).await {
         Ok(report) => {
             println!("{}", chaos::summary(&report));
             std::process::exit(if report.ok { 0 } else { 1 });

@@ -20,18 +20,7 @@ async fn main() {
         }
         std::process::exit(64)
     });
-    // On SIGTERM or SIGINT the run is dropped, and with it every server
-    // and process it started (each kills its own on drop).
-    let signal = taskmaster_shared::shutdown::signal_received();
-    let outcome = tokio::select! {
-        outcome = soak::run(&config) => Some(outcome),
-        _ = signal => None,
-    };
-    let Some(outcome) = outcome else {
-        eprintln!("soak: stopped by a signal; every process it started is stopped");
-        std::process::exit(130);
-    };
-    match outcome {
+    match taskmaster_tests::unless_stopped("soak", soak::run(&config)).await {
         Ok(summary) => {
             println!(
                 "{} after {} s: {:.0} requests/s held (maximum {:.0}), {} errors",

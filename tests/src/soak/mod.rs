@@ -141,12 +141,10 @@ pub async fn run(cfg: &Config) -> Result<Summary> {
         tokio::time::sleep_until(next.into()).await;
         let mut w = take(&load);
         // A process that is gone reads as pid 0: no such entry, zeros.
-        let of = |target| {
-            let pid = cluster.pids(target).first().copied().unwrap_or(0);
-            (procs::rss_kib(pid), procs::open_fds(pid))
-        };
-        let (api, syncd) = (of(Target::Api), of(Target::Syncd(0)));
-        let api_pid = cluster.pids(Target::Api).first().copied().unwrap_or(0);
+        let pid = |target| cluster.pids(target).first().copied().unwrap_or(0);
+        let (api_pid, syncd_pid) = (pid(Target::Api), pid(Target::Syncd(0)));
+        let of = |pid| (procs::rss_kib(pid), procs::open_fds(pid));
+        let (api, syncd) = (of(api_pid), of(syncd_pid));
         let r = probe::redis(&mut redis, &cluster.keys)
             .await
             .unwrap_or_default();
