@@ -144,7 +144,10 @@ async fn a_million_tasks_page_at_once_and_the_owners_statistics_never_hold_redis
             .expect("memory usage");
         eprintln!("{key}: {bytes:?} bytes");
     }
-    app.watch_slow_log(10).await;
+    // 30 ms, as the other tests hold a step to: a step preempted by the
+    // OS on a shared machine reaches 10 ms (CI once logged a three-key
+    // MGET at 10.6 ms), and a read of the whole set takes seconds.
+    app.watch_slow_log(30).await;
 
     // The first page, in each order, at once.
     for sort in ["id", "-deadline", "priority", "-updated_at"] {
@@ -214,7 +217,7 @@ async fn a_million_tasks_page_at_once_and_the_owners_statistics_never_hold_redis
         "a GET waited {worst:?} of {stats_took:?}"
     );
     let slow = app.slow_log().await;
-    assert!(slow.is_empty(), "Redis was held 10 ms or more by: {slow:?}");
+    assert!(slow.is_empty(), "Redis was held 30 ms or more by: {slow:?}");
 
     assert_eq!(
         holder().await.as_deref(),
