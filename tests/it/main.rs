@@ -11,6 +11,7 @@ mod chaos;
 mod concurrency;
 mod conditional;
 mod cookies;
+mod crash_memory;
 mod ctl;
 mod dirty;
 mod exports;

@@ -598,6 +598,23 @@ local function end_sessions(id, keep)
   end
 end
 
+-- Gives user `id` a new credential version (a password or role change);
+-- answers the version it had and the new one. The new one is Redis's
+-- clock in µs (one more than the old when the clock has not passed it),
+-- never the old one plus one: a crash of Redis's host can take back a
+-- change with its last second (`everysec`), and counting up again would
+-- reach the lost change's number, under which an api may remember the
+-- lost password as verified (api/src/auth/cache.rs). A reactivation and
+-- a restore take the clock too.
+local function bump_cv(id)
+  local key = k('user', id, 'cv')
+  local was = tonumber(redis.call('GET', key) or '0')
+  local t = redis.call('TIME')
+  local cv = math.max(was + 1, tonumber(t[1]) * 1000000 + tonumber(t[2]))
+  redis.call('SET', key, string.format('%d', cv))
+  return was, cv
+end
+
 -- Deletes webhook `id` (its row and indexes), marked dirty and logged with
 -- the row as it was (never its secret).
 local function delete_webhook(id)

@@ -6,7 +6,7 @@ local key = k('user', ARGV[3])
 if redis.call('HGET', key, 'pw') ~= ARGV[4] then return err('CHANGED') end
 local before = user_state(ARGV[3])
 redis.call('HSET', key, 'pw', ARGV[5], 'updated_at', NOW)
-if redis.call('HGET', key, 'active') ~= '0' then redis.call('INCR', k('user', ARGV[3], 'cv')) end
+if redis.call('HGET', key, 'active') ~= '0' then bump_cv(ARGV[3]) end
 drop_tokens(ARGV[3])
 end_sessions(ARGV[3])
 redis.call('HSET', P .. 'meta:owner', 'pw', ARGV[5])

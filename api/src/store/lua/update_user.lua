@@ -65,24 +65,24 @@ if not active then
     end_sessions(id)
   end
 elseif not was_active then
-  -- Reactivated: a version larger than any it had (Redis's clock in µs),
-  -- so nothing verified before the deactivation is current again.
-  local t = redis.call('TIME')
+  -- Reactivated: a version larger than any it had (Redis's clock in µs,
+  -- see bump_cv), so nothing verified before the deactivation is current
+  -- again.
   redis.call('HSET', key, 'active', '1')
-  redis.call('SET', k('user', id, 'cv'), string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2])))
+  bump_cv(id)
 elseif bump then
   -- A new version, and every session ends, except the session that
   -- changed its own password (and nothing else about its role): it moves
   -- on to the new version. (A session's own request reads only its record,
   -- so ending it means deleting it.)
-  local cv = redis.call('INCR', k('user', id, 'cv'))
+  local was, cv = bump_cv(id)
   local kept = nil
   if ARGV[9] ~= '' and not role_changed then
     local skey = k('session', ARGV[9])
     local record = redis.call('GET', skey)
     local uid, old, rest = string.match(record or '', '^(%d+) (%d+) (.*)$')
-    if uid == id and tonumber(old) == cv - 1 then
-      redis.call('SET', skey, uid .. ' ' .. cv .. ' ' .. rest, 'KEEPTTL')
+    if uid == id and tonumber(old) == was then
+      redis.call('SET', skey, string.format('%s %d %s', uid, cv, rest), 'KEEPTTL')
       kept = ARGV[9]
     end
   end
