@@ -7,7 +7,10 @@
 //! offline against it is kept. The user's credential version is still read
 //! on every request, so a password change or a role change (each bumps
 //! it) or a deletion (which removes it) takes effect on the next request,
-//! on every api instance.
+//! on every api instance. A version is never given twice, not even after
+//! a crash of Redis's host took back the change that gave it (a change
+//! takes Redis's clock, see `bump_cv` in `store/lua/common.lua`): a
+//! remembered version names one password for good.
 //!
 //! A credential in use is verified again in the background once it is
 //! [`REFRESH_AFTER`] old, while requests go on using the remembered check:
