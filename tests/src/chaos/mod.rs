@@ -223,10 +223,10 @@ pub async fn run(config: Config) -> Result<Report> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
     let unexpected: Vec<(u64, String)> = done.iter().flat_map(|w| w.unexpected.clone()).collect();
-    let lossy_crashes: Vec<u64> = if config.fsync == "everysec" {
-        log.redis_kills.clone()
+    let (lossy_crashes, checked_after): (Vec<u64>, Vec<u64>) = if config.fsync == "everysec" {
+        (log.redis_kills.clone(), log.redis_checked.clone())
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let models: Vec<model::Model> = done.into_iter().map(|w| w.model).collect();
     let (findings, writes) = {
@@ -241,6 +241,7 @@ pub async fn run(config: Config) -> Result<Report> {
             losses: &losses,
             unexpected,
             lossy_crashes: &lossy_crashes,
+            checked_after: &checked_after,
         });
         let mut writes = BTreeMap::new();
         for (outcome, _, _) in ledger.writes.values() {
