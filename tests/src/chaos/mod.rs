@@ -223,8 +223,14 @@ pub async fn run(config: Config) -> Result<Report> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
     let unexpected: Vec<(u64, String)> = done.iter().flat_map(|w| w.unexpected.clone()).collect();
+    // A Redis kill's fault heals once syncd has checked the restarted
+    // server (`nemesis::inject`): its event's `healed_ms`.
     let (lossy_crashes, checked_after): (Vec<u64>, Vec<u64>) = if config.fsync == "everysec" {
-        (log.redis_kills.clone(), log.redis_checked.clone())
+        let healed = log.events.iter().filter(|e| e.fault == Fault::KillRedis);
+        (
+            log.redis_kills.clone(),
+            healed.map(|e| e.healed_ms).collect(),
+        )
     } else {
         (Vec::new(), Vec::new())
     };

@@ -78,9 +78,6 @@ pub struct Log {
     pub events: Vec<Event>,
     /// When each Redis kill happened (ms since the start).
     pub redis_kills: Vec<u64>,
-    /// When syncd had checked each killed server once it was back (ms
-    /// since the start; in step with `redis_kills`): writes resume then.
-    pub redis_checked: Vec<u64>,
     /// Restores that had to be run again after a failed one left the
     /// maintenance flag set.
     pub restore_retries: u64,
@@ -216,7 +213,6 @@ async fn inject(
             tokio::time::sleep(down).await;
             let started = cluster.start_target(Target::Redis);
             let checked = wait_until_checked(cluster).await;
-            log.redis_checked.push(shared.now_ms());
             shared
                 .recovering
                 .store(false, std::sync::atomic::Ordering::Relaxed);
