@@ -375,6 +375,11 @@ async fn a_burst_of_uploads_is_read_four_at_a_time_and_the_rest_told_to_retry() 
     .await
     .expect("a fifth upload is refused while four are read");
     assert!(refused.text().contains("retry"), "{}", refused.text());
+    assert_eq!(
+        refused.headers.get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"2"[..]),
+        "a refused upload says when to come back"
+    );
     assert_eq!(held(&app, user.id).await, 0);
     // As the slow ones go, turns come back.
     drop(slow);

@@ -56,6 +56,11 @@ pub enum ApiError {
     /// feed connections, running imports, uploads being read).
     #[error("{0}")]
     TooMany(String),
+    /// 429 with `Retry-After`: a turn shared by every caller is briefly
+    /// taken (uploads being read); unlike [`ApiError::TooMany`] it frees
+    /// itself within seconds, whatever the caller does.
+    #[error("{0}")]
+    Busy(String, std::time::Duration),
     /// 415: a body of a media type the path does not take.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -112,9 +117,10 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::TooManyRequests(_) | ApiError::RateLimited(_) | ApiError::TooMany(_) => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            ApiError::TooManyRequests(_)
+            | ApiError::RateLimited(_)
+            | ApiError::TooMany(_)
+            | ApiError::Busy(..) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) | ApiError::Maintenance => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Batch { status, .. } => *status,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
@@ -258,7 +264,9 @@ impl IntoResponse for ApiError {
                 );
                 response
             }
-            ApiError::TooManyRequests(wait) | ApiError::RateLimited(wait) => {
+            ApiError::TooManyRequests(wait)
+            | ApiError::RateLimited(wait)
+            | ApiError::Busy(_, wait) => {
                 let mut response = error_response(status, &self.to_string());
                 let secs = wait.as_millis().div_ceil(1_000).max(1).to_string();
                 if let Ok(v) = HeaderValue::from_str(&secs) {

@@ -8,7 +8,8 @@
 //! run's report; 201 the report of an import done while the request
 //! waited; 202 with `Location: /jobs/{id}` for one larger than
 //! `IMPORT_SYNC_ROWS` rows, running in the background; 400, 413, 415,
-//! 422 a file refused; 409 an import refused by a quota or stopped by a
+//! 422 a file refused; 429 with `Retry-After` while every turn to read
+//! an upload is taken; 409 an import refused by a quota or stopped by a
 //! change made while it ran (then nothing was kept, in all-or-nothing
 //! mode), or one sent again whose job a restore forgot.
 
@@ -30,6 +31,11 @@ use crate::idempotency::{self, Idempotent};
 use crate::import::{self, Importer, Options, Prepared, job, report};
 use crate::state::AppState;
 
+/// The `Retry-After` of an upload refused because every turn to read one
+/// is taken: a file is read in about a second, so a turn frees within
+/// seconds.
+const UPLOAD_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub async fn import(
     State(state): State<AppState>,
     caller: Caller,
@@ -50,8 +56,9 @@ pub async fn import(
         .clone()
         .try_acquire_owned()
         .map_err(|_| {
-            ApiError::TooMany(
+            ApiError::Busy(
                 "Too many imports are being read at once; retry in a few seconds".into(),
+                UPLOAD_RETRY,
             )
         })?;
     let file = read_file(&state, &headers, body).await?;
