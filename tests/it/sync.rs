@@ -478,6 +478,77 @@ async fn a_failing_postgres_is_retried_with_backoff_and_converges() {
     assert_eq!(syncd.wait_for_exit(Duration::from_secs(15)).await, Some(0));
 }
 
+/// The row version PostgreSQL holds of user `id` (`xmin` changes with
+/// every write of the row, even one of the same values).
+async fn row_version(pg: &tokio_postgres::Client, id: u64) -> String {
+    pg.query_one(
+        "SELECT xmin::text FROM users WHERE id = $1",
+        &[&(id as i64)],
+    )
+    .await
+    .expect("xmin")
+    .get(0)
+}
+
+/// Only a missing table calls for the migrations and a full rewrite: a
+/// flush refused for any other reason keeps its rows pending and retries
+/// them alone. (Rewriting every row after each passing error would cost a
+/// large system a full resync per failed flush.)
+#[tokio::test]
+async fn a_flush_refused_by_postgresql_retries_its_own_rows_and_rewrites_nothing_else() {
+    let app = spawn_app().await;
+    let (syncd, pg) = syncd_process(&app, "1s").await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let untouched = app.seed_user("user", &[]).await;
+    let g = app.seed_group(admin.id).await;
+    let first = app.seed_task(admin.id, g, "flushed first").await;
+    assert!(
+        appears(&pg, "tasks", first, 20).await,
+        "first flush never happened:\n{}",
+        syncd.output()
+    );
+    let before = row_version(&pg, untouched.id).await;
+    // The start wrote every row to the new database; only what follows
+    // the refusal counts.
+    let logged_before = syncd.output().len();
+
+    // Every task write now fails, as a constraint or a full disk would.
+    pg.batch_execute("ALTER TABLE tasks ADD CONSTRAINT refuse_every_write CHECK (false) NOT VALID")
+        .await
+        .expect("constraint");
+    let pending = app.seed_task(admin.id, g, "refused at first").await;
+    let failed_twice = eventually(Duration::from_secs(20), || async {
+        (syncd.output().matches("flush failed").count() >= 2).then_some(())
+    })
+    .await;
+    assert!(
+        failed_twice.is_some(),
+        "no flush failed:\n{}",
+        syncd.output()
+    );
+    pg.batch_execute("ALTER TABLE tasks DROP CONSTRAINT refuse_every_write")
+        .await
+        .expect("drop constraint");
+    assert!(
+        appears(&pg, "tasks", pending, 20).await,
+        "the pending task never arrived:\n{}",
+        syncd.output()
+    );
+
+    let output = syncd.output().split_off(logged_before);
+    assert!(
+        !output.contains("migrations applied again")
+            && !output.contains("every row will be written again"),
+        "a refused write was taken for a lost schema:\n{output}"
+    );
+    assert_eq!(
+        row_version(&pg, untouched.id).await,
+        before,
+        "a row that never changed was written again"
+    );
+    assert_same(&app, &pg).await;
+}
+
 /// Whether row `id` of `table` shows up in PostgreSQL within `secs`.
 async fn appears(pg: &tokio_postgres::Client, table: &str, id: u64, secs: u64) -> bool {
     let sql = format!("SELECT 1 FROM {table} WHERE id = $1");

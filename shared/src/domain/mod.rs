@@ -389,6 +389,12 @@ mod tests {
             "2025-1-5",
             "tomorrow",
             "2025/01/05",
+            // One separator right, the other not; and strings too short to
+            // hold a separator at all (the shape check must not index them).
+            "2025-01x05",
+            "2025x01-05",
+            "2025",
+            "1",
             "2025-01-05T00:00:00Z",
             "+2025-01-05",
         ] {
