@@ -448,15 +448,8 @@ async fn a_failing_postgres_is_retried_with_backoff_and_converges() {
     let admin = app.seed_user("group_admin", &[]).await;
     let g = app.seed_group(admin.id).await;
     let t = app.seed_task(admin.id, g, "survives the outage").await;
-    let retried = eventually(Duration::from_secs(15), || async {
-        syncd
-            .output()
-            .contains("flush will be retried")
-            .then_some(())
-    })
-    .await;
     assert!(
-        retried.is_some(),
+        logged(&syncd, "flush will be retried", 1, 15).await,
         "no failed flush seen:\n{}",
         syncd.output()
     );
@@ -517,12 +510,8 @@ async fn a_flush_refused_by_postgresql_retries_its_own_rows_and_rewrites_nothing
         .await
         .expect("constraint");
     let pending = app.seed_task(admin.id, g, "refused at first").await;
-    let failed_twice = eventually(Duration::from_secs(20), || async {
-        (syncd.output().matches("flush failed").count() >= 2).then_some(())
-    })
-    .await;
     assert!(
-        failed_twice.is_some(),
+        logged(&syncd, "flush failed", 2, 20).await,
         "no flush failed:\n{}",
         syncd.output()
     );
@@ -547,6 +536,16 @@ async fn a_flush_refused_by_postgresql_retries_its_own_rows_and_rewrites_nothing
         "a row that never changed was written again"
     );
     assert_same(&app, &pg).await;
+}
+
+/// Whether syncd's log shows `needle` at least `times` times within
+/// `secs`.
+async fn logged(syncd: &ChildProcess, needle: &str, times: usize, secs: u64) -> bool {
+    eventually(Duration::from_secs(secs), || async {
+        (syncd.output().matches(needle).count() >= times).then_some(())
+    })
+    .await
+    .is_some()
 }
 
 /// Whether row `id` of `table` shows up in PostgreSQL within `secs`.
