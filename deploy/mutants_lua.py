@@ -33,7 +33,7 @@ DIRS = [ROOT / "api/src/store/lua", ROOT / "syncd/src/lua"]
 # Script name patterns -> the integration tests that judge them.
 FILTERS = [
     (r"^(write_tasks|create_tasks|rows|task_page|order_retire|sort_build|rename_label|create_check)$",
-     "tasks:: task_fields task_views own_tasks labels label_index sort_indexes list_pages dirty"),
+     "tasks:: task_fields task_views own_tasks labels label_index sort_indexes list_pages dirty quotas"),
     (r"^(create_user|update_user|delete_user|add_member|remove_member|leave|leave_step|create_group|update_group|delete_group|group_detail)$",
      "users:: groups:: permissions admin dirty stepped_writes big_deletes"),
     (r"^(session_|token_|remember_|rotate_|bootstrap_)",
