@@ -393,3 +393,31 @@ async fn a_burst_of_uploads_is_read_four_at_a_time_and_the_rest_told_to_retry() 
         "an upload is taken again once the others ended"
     );
 }
+
+#[tokio::test]
+async fn every_operation_on_a_job_whose_record_is_gone_is_refused_as_gone_and_writes_nothing() {
+    use taskmaster_api::store::{JobOp, Refusal};
+    // A record a restore forgot (job records are not durable) or that
+    // never was: the worker stops on this refusal, and the cancel route
+    // answers it 404 when the record vanishes after it was read.
+    let app = spawn_app().await;
+    let store = app.store();
+    let id = 4_000_000_000;
+    let now = taskmaster_api::clock::now();
+    for (name, op) in [
+        ("start", JobOp::Start),
+        ("beat", JobOp::Beat),
+        ("finish", JobOp::Finish),
+        ("fail", JobOp::Fail("a reason")),
+        ("claim", JobOp::Claim(0)),
+        ("cancel", JobOp::Cancel),
+    ] {
+        let answer = store
+            .job_control(op, id, "a token", &now)
+            .await
+            .expect("Redis answers");
+        assert_eq!(answer, Err(Refusal::JobGone), "{name}");
+        let record = store.job(id).await.expect("Redis answers");
+        assert!(record.is_none(), "{name} made a record: {record:?}");
+    }
+}
