@@ -35,16 +35,16 @@ area() {
     case "$1" in
         authz) FILES="api/src/authz.rs api/src/access.rs"
                PACKAGES="taskmaster-api taskmaster-tests"
-               FILTERS="authz access permissions admin groups users own_tasks task_views" ;;
+               FILTERS="authz access permissions admin groups users own_tasks task_views tasks::a_task_that_is_not_there" ;;
         cache) FILES="api/src/auth/cache.rs"
                PACKAGES="taskmaster-api taskmaster-tests"
-               FILTERS="auth::cache users sessions api_tokens cookies metrics::the_credential" ;;
+               FILTERS="auth::cache users sessions api_tokens cookies limits::a_right_password limits::fifty_parallel metrics::the_credential" ;;
         validation) FILES="shared/src/domain/mod.rs shared/src/domain/task_fields.rs shared/src/domain/work_times.rs"
                PACKAGES="taskmaster-shared taskmaster-tests"
                FILTERS="domain validation task_fields users::work_times tasks:: openapi" ;;
         flush) FILES="syncd/src/flush/mod.rs syncd/src/flush/write.rs syncd/src/flush/handoff.rs"
                PACKAGES="taskmaster-syncd taskmaster-tests"
-               FILTERS="flush sync:: dirty big_deletes rebuild redis_loss webhook_rows" ;;
+               FILTERS="flush sync:: dirty big_deletes rebuild redis_loss webhook_rows lease:: admin::force_flushes ctl::the_cli_reports" ;;
         restore) FILES="syncd/src/restore.rs"
                PACKAGES="taskmaster-syncd taskmaster-tests"
                FILTERS="restore restore_keyspace rebuild redis_loss sessions::a_restore" ;;

@@ -148,8 +148,21 @@ async fn a_backup_restored_into_an_empty_system_reproduces_every_row() {
     // A new system: its own key prefix and an empty database.
     let fresh = spawn_app().await;
     let (_fresh_syncd, fresh_pg) = syncd_for(&fresh, &dir).await;
+    // The new system's own rows (its owner at least) are what the restore
+    // removes first.
+    let own_rows: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}user:*", fresh.keys.prefix()))
+        .query_async(&mut fresh.redis().await)
+        .await
+        .expect("keys");
+    assert!(!own_rows.is_empty());
     let res = admin_sync(&fresh, &format!("action=restore&from={file}")).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let removed = res.json()["data"]["loaded"]["removed_keys"].as_u64();
+    assert!(
+        removed.is_some_and(|n| n >= own_rows.len() as u64),
+        "removed_keys {removed:?}, the system held {own_rows:?}"
+    );
     // Each kind of row is counted as it is loaded: what the operator reads
     // to know the restore brought back what the backup held. (The group
     // admin is a member of both groups, the user of both.)

@@ -437,3 +437,51 @@ pub(crate) async fn task_count(app: &taskmaster_tests::TestApp, user: u64) -> u6
         .await;
     res.json()["data"]["count"].as_u64().expect("count")
 }
+
+#[tokio::test]
+async fn a_task_that_is_not_there_is_named_as_such_and_so_is_a_user_that_is_not_there() {
+    let app = spawn_app().await;
+    let (admin, group, u) = app.seed_team().await;
+    let other = app.seed_user("user", &[group]).await;
+    let others_task = app.seed_task(other.id, group, "not u's").await;
+    let (missing_user, missing_task) = (4_000_000_000_u64, 4_000_000_001_u64);
+    // (caller, path user, task): the message every one of a task's
+    // routes answers with 404.
+    let cases = [
+        (Auth::Owner, u.id, missing_task, "Task not found"),
+        (Auth::Owner, u.id, others_task, "Task not found"),
+        (Auth::Owner, missing_user, missing_task, "User not found"),
+        (u.auth(), u.id, missing_task, "Task not found"),
+        (u.auth(), u.id, others_task, "Task not found"),
+        (admin.auth(), u.id, missing_task, "Task not found"),
+    ];
+    for (caller, user, task, message) in cases {
+        let path = format!("/users/{user}/tasks/{task}");
+        for (method, path, body) in [
+            (Method::GET, path.clone(), None),
+            (Method::PUT, path.clone(), Some(json!({"priority": 3}))),
+            (Method::PUT, format!("{path}/done"), None),
+            (Method::DELETE, path.clone(), None),
+        ] {
+            let res = app.call(method.clone(), &path, &caller, body).await;
+            assert_eq!(
+                res.status,
+                StatusCode::NOT_FOUND,
+                "{method} {path}: {}",
+                res.text()
+            );
+            assert_eq!(
+                res.json()["error"],
+                message,
+                "{method} {path} as {caller:?}"
+            );
+        }
+    }
+    // None of them changed the task they could not see.
+    let task = app.task(other.id, others_task, &other.auth()).await;
+    assert_eq!(
+        (&task["priority"], &task["status"]),
+        (&json!(2), &json!(false)),
+        "{task}"
+    );
+}

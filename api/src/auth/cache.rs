@@ -367,4 +367,18 @@ mod tests {
         auth.settle_refresh(7, "secret", 3, false);
         assert_eq!(auth.verified(7, "secret"), None);
     }
+
+    #[test]
+    fn the_cache_never_holds_more_than_its_bound() {
+        let auth = Authenticator::new();
+        let held = || auth.versions.lock().expect("versions").len();
+        for id in 0..CACHE_MAX as u64 {
+            auth.remember_version(id, "pw", 1, Role::User);
+        }
+        assert_eq!(held(), CACHE_MAX);
+        // Full of fresh entries: the next one starts the cache again.
+        auth.remember_version(u64::MAX, "pw", 1, Role::User);
+        assert_eq!(held(), 1);
+        assert!(auth.verified(u64::MAX, "pw").is_some());
+    }
 }

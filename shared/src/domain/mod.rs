@@ -330,7 +330,13 @@ mod tests {
     #[test]
     fn ids_are_positive_decimal_integers() {
         assert_eq!(UserId::parse("42"), Some(UserId(42)));
+        // Nineteen digits is the most an id has, though twenty fit a u64.
+        assert_eq!(
+            UserId::parse("1234567890123456789"),
+            Some(UserId(1_234_567_890_123_456_789))
+        );
         for bad in [
+            "10000000000000000000",
             "0",
             "-1",
             "+1",
@@ -408,7 +414,21 @@ mod tests {
         assert_eq!(e.key, "ann.lee@example.com");
         assert_eq!(e.value, "Ann.Lee@Example.COM");
         assert!(Email::parse("josé@dömain.de").is_ok());
+        assert!(Email::parse("ann@my-host.example.org").is_ok());
+        // 254 characters at most, each part within its own limit.
+        let longest = format!(
+            "{}@{}.{}.{}",
+            "a".repeat(64),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(61)
+        );
+        assert_eq!(longest.len(), 254);
+        assert!(Email::parse(&longest).is_ok());
+        let e = Email::parse(&format!("{longest}d")).expect_err("255 characters");
+        assert_eq!(e.message, "must be at most 254 characters");
         for bad in [
+            "a@x_y.com",
             "",
             "plain",
             "a@b",

@@ -181,4 +181,15 @@ mod tests {
             assert_eq!(e.field, "work_times", "{bad}");
         }
     }
+
+    #[test]
+    fn a_whole_week_is_accepted_and_more_entries_than_days_refused_as_such() {
+        let week = json!({"Monday": 8, "Tuesday": 8, "Wednesday": 8, "Thursday": 8,
+                          "Friday": 8, "Saturday": 0, "Sunday": 0});
+        assert!(WorkTimes::parse(&week).is_ok());
+        let mut eight = week.clone();
+        eight["monday"] = json!(1);
+        let e = WorkTimes::parse(&eight).expect_err("eight entries");
+        assert_eq!(e.message, "has 8 entries; at most 7 (one per weekday)");
+    }
 }
