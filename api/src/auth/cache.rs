@@ -381,4 +381,29 @@ mod tests {
         assert_eq!(held(), 1);
         assert!(auth.verified(u64::MAX, "pw").is_some());
     }
+
+    #[test]
+    fn a_full_cache_makes_room_by_dropping_what_expired_and_keeps_the_rest() {
+        let auth = Authenticator::new();
+        let held = || auth.versions.lock().expect("versions").len();
+        for id in 0..CACHE_MAX as u64 {
+            auth.remember_version(id, "pw", 1, Role::User);
+        }
+        // Half of them were verified longer ago than the cache keeps them.
+        let long_ago = Instant::now()
+            .checked_sub(CACHE_TTL + Duration::from_secs(1))
+            .expect("the machine has been up for over a minute");
+        for entry in auth
+            .versions
+            .lock()
+            .expect("versions")
+            .values_mut()
+            .step_by(2)
+        {
+            entry.at = long_ago;
+        }
+        auth.remember_version(u64::MAX, "pw", 1, Role::User);
+        assert_eq!(held(), CACHE_MAX / 2 + 1);
+        assert!(auth.verified(u64::MAX, "pw").is_some());
+    }
 }
