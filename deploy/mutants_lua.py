@@ -42,7 +42,7 @@ FILTERS = [
     (r"^(gcra|limit_|meter)", "rate_limits limits quotas"),
     (r"^webhook", "webhook"),
     (r"^(changes_page|audit_tail)$", "feed audit"),
-    (r"^common$", "tasks:: users:: groups:: permissions dirty feed audit redis_loss"),
+    (r"^common$", "tasks:: users:: groups:: permissions dirty feed audit redis_loss labels label_index"),
     # syncd's scripts
     (r"^(take_dirty|clear_inflight|skip_ids|trim_changes)$",
      "sync:: dirty restore rebuild redis_loss feed audit big_deletes"),

@@ -421,3 +421,34 @@ async fn every_operation_on_a_job_whose_record_is_gone_is_refused_as_gone_and_wr
         assert!(record.is_none(), "{name} made a record: {record:?}");
     }
 }
+
+#[tokio::test]
+async fn a_job_whose_holder_is_beating_is_not_claimed_by_another_api() {
+    use taskmaster_api::import::job::IDLE;
+    use taskmaster_api::store::{JobOp, Refusal};
+    let _heavy = taskmaster_tests::heavy().await;
+    let app = spawn_app_with(shared().await.redis.port, &[("IMPORT_SYNC_ROWS", "10")]).await;
+    let (_admin, group, user) = app.seed_team().await;
+    let res = import(&app, &user, &user.auth(), "", &rows(group, 40_000)).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text());
+    let id = res.json()["data"]["id"].as_u64().expect("a job id");
+    // Another api's sweep, as it sees the job: its holder beat just now.
+    let store = app.store();
+    let idle = IDLE.as_millis() as u64;
+    let now = taskmaster_api::clock::now();
+    let answer = store
+        .job_control(JobOp::Claim(idle), id, "another api", &now)
+        .await
+        .expect("Redis answers");
+    assert_eq!(answer, Err(Refusal::JobTaken));
+    let job = ended(&app, id, &user.auth(), Duration::from_secs(60)).await;
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(job["created"], 40_000, "{job}");
+    let claims: Option<u64> = redis::cmd("HGET")
+        .arg(app.keys.job(id))
+        .arg("claims")
+        .query_async(&mut app.redis().await)
+        .await
+        .expect("claims");
+    assert_eq!(claims.unwrap_or(0), 0, "never taken over");
+}
