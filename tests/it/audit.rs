@@ -782,6 +782,38 @@ async fn a_registration_is_recorded_as_made_by_nobody_signed_in() {
 }
 
 #[tokio::test]
+async fn a_membership_change_is_recorded_with_the_groups_before_and_after_in_order() {
+    let app = spawn_app().await;
+    let admin = app.seed_user("group_admin", &[]).await;
+    let mut groups = Vec::new();
+    for _ in 0..3 {
+        groups.push(app.seed_group(admin.id).await);
+    }
+    let user = app.seed_user("user", &groups).await;
+    // Out of the middle one: the group it left is listed in its place,
+    // not after the ones it stays in.
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("/groups/{}/users/{}", groups[1], user.id),
+            &Auth::Owner,
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let records = all_records(&app, &format!("entity=user&id={}", user.id)).await;
+    let left = records
+        .iter()
+        .find(|r| r["action"] == "updated" && r["changes"]["group_ids"].is_array())
+        .unwrap_or_else(|| panic!("no membership change in {records:#?}"));
+    assert_eq!(
+        left["changes"]["group_ids"],
+        json!([groups.clone(), [groups[0], groups[2]]]),
+        "{left}"
+    );
+}
+
+#[tokio::test]
 async fn pages_follow_the_cursor_across_redis_and_postgres_without_a_gap_or_a_repeat() {
     let app = spawn_app().await;
     let (admin, g, user) = app.seed_team().await;
