@@ -380,16 +380,10 @@ async fn indexes_of_earlier_layouts_are_retired_at_the_next_start_and_lists_stay
         "a kept index stays"
     );
     // A page of the other user's list builds its index anew, right.
-    let path = format!("/users/{}/tasks?limit=3&skip=1", old.id);
-    let res = restarted.call(Method::GET, &path, &Auth::Owner, None).await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-    let ids: Vec<u64> = res.json()["data"]["tasks"]
-        .as_array()
-        .expect("tasks")
-        .iter()
-        .filter_map(|t| t["id"].as_u64())
-        .collect();
-    assert_eq!(ids, ids_of(&by_id)[1..4]);
+    assert_eq!(
+        second_page_of_three(&restarted, old.id).await,
+        ids_of(&by_id)[1..4]
+    );
     assert_eq!(members(&app, &legacy).await, by_id);
 }
 
@@ -410,6 +404,19 @@ async fn plant_earlier_layout(app: &TestApp, user: u64) -> (String, BTreeSet<Str
     (legacy, by_id)
 }
 
+/// The ids of `GET /users/{user}/tasks?limit=3&skip=1`, as the owner.
+async fn second_page_of_three(app: &TestApp, user: u64) -> Vec<u64> {
+    let path = format!("/users/{user}/tasks?limit=3&skip=1");
+    let res = app.call(Method::GET, &path, &Auth::Owner, None).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    res.json()["data"]["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .filter_map(|t| t["id"].as_u64())
+        .collect()
+}
+
 fn ids_of(members: &BTreeSet<String>) -> Vec<u64> {
     members
         .iter()
@@ -428,15 +435,9 @@ async fn a_list_read_before_the_retirement_builds_its_index_anew_without_the_ear
         create(&app, user.id, group, 1 + i % 3, "2027-01-05").await;
     }
     let (legacy, by_id) = plant_earlier_layout(&app, user.id).await;
-    let path = format!("/users/{}/tasks?limit=3&skip=1", user.id);
-    let res = app.call(Method::GET, &path, &Auth::Owner, None).await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-    let ids: Vec<u64> = res.json()["data"]["tasks"]
-        .as_array()
-        .expect("tasks")
-        .iter()
-        .filter_map(|t| t["id"].as_u64())
-        .collect();
-    assert_eq!(ids, ids_of(&by_id)[1..4]);
+    assert_eq!(
+        second_page_of_three(&app, user.id).await,
+        ids_of(&by_id)[1..4]
+    );
     assert_eq!(members(&app, &legacy).await, by_id);
 }
