@@ -11,7 +11,7 @@ use std::time::Duration;
 use hyper::{Method, StatusCode};
 use serde_json::Value;
 use taskmaster_tests::{
-    Auth, TestResponse, bulk, eventually, shared, spawn_app, spawn_app_on, spawn_app_with,
+    Auth, TestApp, TestResponse, bulk, eventually, shared, spawn_app, spawn_app_on, spawn_app_with,
     spawn_child_api,
 };
 
@@ -140,14 +140,18 @@ async fn a_job_whose_api_is_killed_is_taken_over_and_writes_every_row_once() {
     assert_eq!(job["status"], "done", "{job}");
     assert_eq!(job["created"], 60_000);
     assert_eq!(held(&app, user.id).await, 60_000, "every row once");
-    let mut redis = app.redis().await;
-    let claims: u64 = redis::cmd("HGET")
+    assert_eq!(claims(&app, id).await, 1, "taken over once");
+}
+
+/// How many times job `id` was taken over from an api that stopped.
+async fn claims(app: &TestApp, id: u64) -> u64 {
+    let claims: Option<u64> = redis::cmd("HGET")
         .arg(app.keys.job(id))
         .arg("claims")
-        .query_async(&mut redis)
+        .query_async(&mut app.redis().await)
         .await
         .expect("claims");
-    assert_eq!(claims, 1, "taken over once");
+    claims.unwrap_or(0)
 }
 
 #[tokio::test]
@@ -444,11 +448,5 @@ async fn a_job_whose_holder_is_beating_is_not_claimed_by_another_api() {
     let job = ended(&app, id, &user.auth(), Duration::from_secs(60)).await;
     assert_eq!(job["status"], "done", "{job}");
     assert_eq!(job["created"], 40_000, "{job}");
-    let claims: Option<u64> = redis::cmd("HGET")
-        .arg(app.keys.job(id))
-        .arg("claims")
-        .query_async(&mut app.redis().await)
-        .await
-        .expect("claims");
-    assert_eq!(claims.unwrap_or(0), 0, "never taken over");
+    assert_eq!(claims(&app, id).await, 0, "never taken over");
 }

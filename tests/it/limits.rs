@@ -25,7 +25,7 @@ fn assert_limited(res: &TestResponse) {
 }
 
 /// The keys of the app's prefix that match `pattern` (after the prefix).
-async fn keys_like(app: &TestApp, pattern: &str) -> Vec<String> {
+pub(crate) async fn keys_like(app: &TestApp, pattern: &str) -> Vec<String> {
     let mut redis = app.redis().await;
     redis
         .keys(format!("{}{pattern}", app.keys.prefix()))

@@ -150,11 +150,7 @@ async fn a_backup_restored_into_an_empty_system_reproduces_every_row() {
     let (_fresh_syncd, fresh_pg) = syncd_for(&fresh, &dir).await;
     // The new system's own rows (its owner at least) are what the restore
     // removes first.
-    let own_rows: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}user:*", fresh.keys.prefix()))
-        .query_async(&mut fresh.redis().await)
-        .await
-        .expect("keys");
+    let own_rows = crate::limits::keys_like(&fresh, "user:*").await;
     assert!(!own_rows.is_empty());
     let res = admin_sync(&fresh, &format!("action=restore&from={file}")).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());

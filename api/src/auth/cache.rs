@@ -368,27 +368,32 @@ mod tests {
         assert_eq!(auth.verified(7, "secret"), None);
     }
 
-    #[test]
-    fn the_cache_never_holds_more_than_its_bound() {
+    /// A cache holding as many fresh entries as it may.
+    fn full_cache() -> Authenticator {
         let auth = Authenticator::new();
-        let held = || auth.versions.lock().expect("versions").len();
         for id in 0..CACHE_MAX as u64 {
             auth.remember_version(id, "pw", 1, Role::User);
         }
-        assert_eq!(held(), CACHE_MAX);
+        assert_eq!(held(&auth), CACHE_MAX);
+        auth
+    }
+
+    fn held(auth: &Authenticator) -> usize {
+        auth.versions.lock().expect("versions").len()
+    }
+
+    #[test]
+    fn the_cache_never_holds_more_than_its_bound() {
+        let auth = full_cache();
         // Full of fresh entries: the next one starts the cache again.
         auth.remember_version(u64::MAX, "pw", 1, Role::User);
-        assert_eq!(held(), 1);
+        assert_eq!(held(&auth), 1);
         assert!(auth.verified(u64::MAX, "pw").is_some());
     }
 
     #[test]
     fn a_full_cache_makes_room_by_dropping_what_expired_and_keeps_the_rest() {
-        let auth = Authenticator::new();
-        let held = || auth.versions.lock().expect("versions").len();
-        for id in 0..CACHE_MAX as u64 {
-            auth.remember_version(id, "pw", 1, Role::User);
-        }
+        let auth = full_cache();
         // Half of them were verified longer ago than the cache keeps them.
         let long_ago = Instant::now()
             .checked_sub(CACHE_TTL + Duration::from_secs(1))
@@ -403,7 +408,7 @@ mod tests {
             entry.at = long_ago;
         }
         auth.remember_version(u64::MAX, "pw", 1, Role::User);
-        assert_eq!(held(), CACHE_MAX / 2 + 1);
+        assert_eq!(held(&auth), CACHE_MAX / 2 + 1);
         assert!(auth.verified(u64::MAX, "pw").is_some());
     }
 }
