@@ -41,7 +41,7 @@ area() {
                FILTERS="auth::cache users sessions api_tokens cookies limits::a_right_password limits::fifty_parallel metrics::the_credential" ;;
         validation) FILES="shared/src/domain/mod.rs shared/src/domain/task_fields.rs shared/src/domain/work_times.rs"
                PACKAGES="taskmaster-shared taskmaster-tests"
-               FILTERS="domain validation task_fields users::work_times tasks:: openapi" ;;
+               FILTERS="domain validation task_fields users::work_times tasks:: openapi labels" ;;
         flush) FILES="syncd/src/flush/mod.rs syncd/src/flush/write.rs syncd/src/flush/handoff.rs"
                PACKAGES="taskmaster-syncd taskmaster-tests"
                FILTERS="flush sync:: dirty big_deletes rebuild redis_loss webhook_rows lease:: admin::force_flushes ctl::the_cli_reports" ;;
