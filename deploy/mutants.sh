@@ -44,7 +44,7 @@ area() {
                FILTERS="domain validation task_fields users::work_times tasks:: openapi labels" ;;
         flush) FILES="syncd/src/flush/mod.rs syncd/src/flush/write.rs syncd/src/flush/handoff.rs"
                PACKAGES="taskmaster-syncd taskmaster-tests"
-               FILTERS="flush sync:: dirty big_deletes rebuild redis_loss webhook_rows lease:: admin::force_flushes ctl::the_cli_reports" ;;
+               FILTERS="flush sync:: dirty big_deletes rebuild redis_loss webhook_rows lease:: admin::force_flushes ctl::the_cli_reports observability::syncd_metrics" ;;
         restore) FILES="syncd/src/restore.rs"
                PACKAGES="taskmaster-syncd taskmaster-tests"
                FILTERS="restore restore_keyspace rebuild redis_loss sessions::a_restore" ;;

@@ -156,6 +156,17 @@ async fn syncd_metrics_follow_flushes_a_postgres_outage_the_lag_backups_and_rest
     .await;
     assert!(after.value(FLUSHES, &[("result", "ok")]) > grown.value(FLUSHES, &[("result", "ok")]));
     assert!(after.observations("taskmaster_syncd_flush_rows", &[("type", "tasks")]) >= 1.0);
+    // Its time is measured, and so is a flush that finds nothing to write
+    // (the time of looking), forced next.
+    let took = |m: &Metrics| m.observed_sum("taskmaster_syncd_flush_operation_seconds", &[]);
+    assert!(took(&after) > took(&grown), "{}", after.text);
+    let idle = sync_action(&app, "force").await;
+    assert_eq!(idle["data"]["rows"], 0, "{idle}");
+    let looked = until(addr, &syncd, "the empty flush", |m| {
+        m.value(FLUSHES, &[("result", "ok")]) > after.value(FLUSHES, &[("result", "ok")])
+    })
+    .await;
+    assert!(took(&looked) > took(&after), "{}", looked.text);
     // The team's users, its group and the task, in the change log.
     assert!(
         after.value("taskmaster_changes_entries", &[]) >= 4.0,

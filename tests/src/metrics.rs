@@ -75,6 +75,17 @@ impl Metrics {
             .sum()
     }
 
+    /// The sum of what the histograms named `name` whose labels include
+    /// `labels` observed.
+    pub fn observed_sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.matching(name, labels)
+            .map(|value| match value {
+                PrometheusValue::Histogram(h) => h.sum.as_ref().map_or(0.0, |s| s.as_f64()),
+                other => panic!("{name} is not a histogram: {other:?}"),
+            })
+            .sum()
+    }
+
     /// The family named `name` (a counter's with or without `_total`):
     /// its kind and help.
     pub fn family(&self, name: &str) -> Option<(String, String)> {
