@@ -123,11 +123,6 @@ impl Role {
             Role::User => "user",
         }
     }
-
-    /// Whether a user with this role may administer groups.
-    pub fn can_administer(self) -> bool {
-        matches!(self, Role::Owner | Role::GroupAdmin)
-    }
 }
 
 impl utoipa::PartialSchema for Role {
