@@ -3,7 +3,7 @@
 //! ours), with the lookups the metrics tests need.
 
 use openmetrics_parser::prometheus::parse_prometheus;
-use openmetrics_parser::{MetricsExposition, PrometheusType, PrometheusValue};
+use openmetrics_parser::{HistogramValue, MetricsExposition, PrometheusType, PrometheusValue};
 
 /// One scrape, parsed.
 pub struct Metrics {
@@ -60,17 +60,27 @@ impl Metrics {
             .sum()
     }
 
+    /// The histograms named `name` whose labels include `labels`.
+    fn histograms<'a>(
+        &'a self,
+        name: &'a str,
+        labels: &'a [(&'a str, &'a str)],
+    ) -> impl Iterator<Item = &'a HistogramValue> + 'a {
+        self.matching(name, labels).map(move |value| match value {
+            PrometheusValue::Histogram(h) => h,
+            other => panic!("{name} is not a histogram: {other:?}"),
+        })
+    }
+
     /// How many observations the histograms named `name` whose labels
     /// include `labels` hold.
     pub fn observations(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        self.matching(name, labels)
-            .map(|value| match value {
-                PrometheusValue::Histogram(h) => h
-                    .buckets
+        self.histograms(name, labels)
+            .map(|h| {
+                h.buckets
                     .iter()
                     .find(|b| b.upper_bound.is_infinite())
-                    .map_or(0.0, |b| b.count.as_f64()),
-                other => panic!("{name} is not a histogram: {other:?}"),
+                    .map_or(0.0, |b| b.count.as_f64())
             })
             .sum()
     }
@@ -78,11 +88,8 @@ impl Metrics {
     /// The sum of what the histograms named `name` whose labels include
     /// `labels` observed.
     pub fn observed_sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        self.matching(name, labels)
-            .map(|value| match value {
-                PrometheusValue::Histogram(h) => h.sum.as_ref().map_or(0.0, |s| s.as_f64()),
-                other => panic!("{name} is not a histogram: {other:?}"),
-            })
+        self.histograms(name, labels)
+            .map(|h| h.sum.as_ref().map_or(0.0, |s| s.as_f64()))
             .sum()
     }
 

@@ -410,9 +410,13 @@ mod tests {
         auth.remember_version(u64::MAX, "pw", 1, Role::User);
         assert_eq!(held(&auth), CACHE_MAX / 2 + 1);
         // The half kept is the fresh half, not the expired one.
-        let versions = auth.versions.lock().expect("versions");
-        assert!(versions.values().all(|e| e.at.elapsed() < CACHE_TTL));
-        drop(versions);
+        assert!(
+            auth.versions
+                .lock()
+                .expect("versions")
+                .values()
+                .all(|e| e.at.elapsed() < CACHE_TTL)
+        );
         assert!(auth.verified(u64::MAX, "pw").is_some());
     }
 }
