@@ -12,6 +12,7 @@
 #   ./deploy/mutants.sh lua              # only the Lua scripts' mutants
 #   MUTANTS_ITERATE=1 ./deploy/mutants.sh flush   # skip what was caught
 #   MUTANTS_SHARD=0/8 ./deploy/mutants.sh         # every 8th mutant: a sample
+#   MUTANTS_NAMES=names.txt ./deploy/mutants.sh keys  # these mutants only
 #
 # Rust areas use cargo-mutants (crates.io, installed under target/tools),
 # which mutates in place: the tree must be committed first, and is
@@ -91,6 +92,21 @@ for a in $areas; do
     # each file is tried (the whole campaign is about 530 mutants, 1 to 3
     # minutes each here).
     [ -n "${MUTANTS_SHARD:-}" ] && args+=(--shard "$MUTANTS_SHARD" --sharding round-robin)
+    # Mutants by name, one a line as cargo-mutants lists them (a missed.txt
+    # of an earlier run, say): each an exact pattern, so a shard that moved
+    # when the code changed can still be run as it was. (cargo-mutants 27.1
+    # runs struct-field deletions whatever the names: sourcefrog/cargo-mutants#632.)
+    if [ -n "${MUTANTS_NAMES:-}" ]; then
+        named=0
+        while IFS= read -r name; do
+            for f in $FILES; do
+                [[ "$name" == "$f:"* ]] || continue
+                args+=(-F "^$(printf '%s' "$name" | sed 's/[][\\.^$*+?(){}|]/\\&/g')\$")
+                named=$((named + 1))
+            done
+        done < "$MUTANTS_NAMES"
+        [ "$named" -gt 0 ] || { say "area $a: none of the names is in its files"; continue; }
+    fi
     for f in $FILES; do args+=(--file "$f"); done
     for p in $PACKAGES; do args+=(--test-package "$p"); done
     # shellcheck disable=SC2086 # the filters are words

@@ -33,16 +33,16 @@ DIRS = [ROOT / "api/src/store/lua", ROOT / "syncd/src/lua"]
 # Script name patterns -> the integration tests that judge them.
 FILTERS = [
     (r"^(write_tasks|create_tasks|rows|task_page|order_retire|sort_build|rename_label|create_check)$",
-     "tasks:: task_fields task_views own_tasks labels label_index sort_indexes list_pages dirty quotas"),
+     "tasks:: task_fields task_views own_tasks labels label_index sort_indexes list_pages dirty quotas conditional idempotency"),
     (r"^(create_user|update_user|delete_user|add_member|remove_member|leave|leave_step|create_group|update_group|delete_group|group_detail)$",
-     "users:: groups:: permissions admin dirty stepped_writes big_deletes"),
+     "users:: groups:: permissions admin dirty stepped_writes big_deletes conditional idempotency api_tokens::a_deactivated_user"),
     (r"^(session_|token_|remember_|rotate_|bootstrap_)",
      "sessions api_tokens users:: cookies audit::every_write"),
     (r"^(import_|job_|jobs)", "imports import_jobs"),
     (r"^(gcra|limit_|meter)", "rate_limits limits quotas"),
     (r"^webhook", "webhook"),
     (r"^(changes_page|audit_tail)$", "feed audit"),
-    (r"^common$", "tasks:: users:: groups:: permissions dirty feed audit redis_loss labels label_index"),
+    (r"^common$", "tasks:: users:: groups:: permissions dirty feed audit redis_loss labels label_index conditional restore::the_maintenance_flag"),
     # syncd's scripts
     (r"^(take_dirty|clear_inflight|skip_ids|trim_changes)$",
      "sync:: dirty restore rebuild redis_loss feed audit big_deletes"),

@@ -1293,3 +1293,54 @@ async fn an_entry_delivered_to_the_consumer_whose_answer_was_lost_still_reaches_
         .get(0);
     assert_eq!(n, 1, "{}", syncd.output());
 }
+
+/// A `since` in the millisecond of the newest entry PostgreSQL holds: the
+/// audit consumer's boundary is in that millisecond too (the position
+/// after its last acknowledged entry), so the read from Redis must start at
+/// the boundary, not at the millisecond's first position, or the records
+/// PostgreSQL holds are answered twice, once from each.
+#[tokio::test]
+async fn a_since_in_the_millisecond_of_the_last_acknowledged_entry_answers_each_record_once() {
+    let app = spawn_app().await;
+    let (_admin, g, user) = app.seed_team().await;
+    for i in 0..5 {
+        app.seed_task(user.id, g, &format!("t{i}")).await;
+    }
+    let (syncd, _pg, _) = syncd(&app, &[]).await;
+    caught_up(&app, &syncd).await;
+    let mut redis = app.redis().await;
+    let newest: Vec<(String, Vec<String>)> = redis::cmd("XREVRANGE")
+        .arg(app.keys.changes())
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(&mut redis)
+        .await
+        .expect("xrevrange");
+    let ms: i64 = newest[0]
+        .0
+        .split('-')
+        .next()
+        .expect("ms")
+        .parse()
+        .expect("a number");
+    // Every entry of that millisecond, newest first: what the page must be.
+    let same_ms: Vec<(String, Vec<String>)> = redis::cmd("XREVRANGE")
+        .arg(app.keys.changes())
+        .arg("+")
+        .arg(format!("{ms}-0"))
+        .query_async(&mut redis)
+        .await
+        .expect("xrevrange");
+    let want: Vec<String> = same_ms.into_iter().map(|(id, _)| id).collect();
+    let since = chrono::DateTime::from_timestamp_millis(ms)
+        .expect("a time")
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ");
+    let got: Vec<String> = all_records(&app, &format!("since={since}"))
+        .await
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(got, want, "since={since}");
+}

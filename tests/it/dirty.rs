@@ -18,6 +18,7 @@ pub(crate) async fn dirty(app: &TestApp, t: RowType) -> BTreeSet<u64> {
         .expect("smembers")
 }
 
+/// Forgets every dirty mark, and when the oldest waiting change was made.
 async fn clear_dirty(app: &TestApp) {
     let mut redis = app.redis().await;
     for t in RowType::ALL {
@@ -27,6 +28,21 @@ async fn clear_dirty(app: &TestApp) {
             .await
             .expect("del");
     }
+    let _: () = redis::cmd("DEL")
+        .arg(app.keys.dirty_since())
+        .query_async(&mut redis)
+        .await
+        .expect("del");
+}
+
+/// When the oldest change waiting for syncd was made: the lag's start.
+async fn dirty_since(app: &TestApp) -> Option<String> {
+    let mut redis = app.redis().await;
+    redis::cmd("GET")
+        .arg(app.keys.dirty_since())
+        .query_async(&mut redis)
+        .await
+        .expect("get")
 }
 
 /// A change log entry: its id and fields.
@@ -137,6 +153,9 @@ async fn every_write_marks_its_rows_dirty_and_logs_them() {
         drain(&mut rx).await,
         vec![json!({"type": "user", "id": u.id, "op": "updated"})]
     );
+    // The lag starts with it (what syncd's lag and the status read), not
+    // only with a task's create.
+    assert!(dirty_since(&app).await.is_some(), "a user's update");
 
     // Delete the group: the group (delete), its members (upsert), its task (delete).
     clear_dirty(&app).await;
@@ -209,6 +228,7 @@ async fn a_refused_write_changes_nothing_and_marks_nothing() {
         );
     }
     assert!(drain(&mut rx).await.is_empty());
+    assert_eq!(dirty_since(&app).await, None);
 }
 
 #[tokio::test]

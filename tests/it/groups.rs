@@ -353,6 +353,23 @@ async fn deleting_a_group_removes_it_from_its_members_and_deletes_its_tasks() {
         .await
         .json();
     assert_eq!(groups["data"]["count"], 1);
+    // Its admin no longer administers it: not in who they are, nor in
+    // their statistics (one entry per administered group).
+    let me = app
+        .call(Method::GET, "/auth/me", &admin.auth(), None)
+        .await
+        .json();
+    assert_eq!(me["data"]["admin_of"], json!([g2]), "{me}");
+    let stats = app
+        .call(Method::GET, "/tasks/stats", &admin.auth(), None)
+        .await
+        .json();
+    assert_eq!(stats["data"]["administered_groups"], json!([g2]), "{stats}");
+    assert_eq!(
+        stats["data"]["group_task_counts"],
+        json!({ g2.to_string(): 1 }),
+        "{stats}"
+    );
 }
 
 #[tokio::test]

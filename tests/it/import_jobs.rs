@@ -309,6 +309,10 @@ async fn a_caller_runs_at_most_three_imports_at_once() {
             .unwrap_or_default()
             .contains("At most 3 imports")
     );
+    // The refused one's file went with its refusal: four files were
+    // stored, three renamed to their jobs, none left waiting for an hour's
+    // expiry (a creator at its limit could otherwise fill Redis).
+    assert_eq!(uploads_left(&app).await, Vec::<String>::new());
     for res in sent.iter().filter(|r| r.status.as_u16() == 202) {
         let id = res.json()["data"]["id"].as_u64().expect("a job id");
         let job = ended(&app, id, &user.auth(), Duration::from_secs(60)).await;
@@ -322,6 +326,20 @@ async fn a_caller_runs_at_most_three_imports_at_once() {
         "once they ended: {}",
         res.text()
     );
+}
+
+/// The import files stored and not yet taken by a job.
+async fn uploads_left(app: &TestApp) -> Vec<String> {
+    let mut redis = app.redis().await;
+    let mut keys: redis::AsyncIter<'_, String> =
+        redis::AsyncCommands::scan_match(&mut redis, app.keys.job_upload("*"))
+            .await
+            .expect("scan");
+    let mut out = Vec::new();
+    while let Some(key) = keys.next_item().await {
+        out.push(key.expect("a key"));
+    }
+    out
 }
 
 #[tokio::test]

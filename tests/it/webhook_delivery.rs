@@ -152,6 +152,23 @@ async fn deliveries_are_signed_as_documented_and_carry_each_change_once() {
         && d["attempts"] == 1
         && d["last_response_code"] == 200));
     assert_eq!(receiver.log().len(), 2, "each change once");
+    // Both left the hook's queue, and the hook the set of hooks with one:
+    // a delivery still queued would be claimed again when its claim's lease
+    // ran out (30 s and more) and sent twice.
+    let mut redis = app.redis().await;
+    let queued: u64 = redis::cmd("ZCARD")
+        .arg(app.keys.webhooks_due(id))
+        .query_async(&mut redis)
+        .await
+        .expect("zcard");
+    assert_eq!(queued, 0, "deliveries left in the queue");
+    let due: bool = redis::cmd("SISMEMBER")
+        .arg(app.keys.webhooks_due_hooks())
+        .arg(id)
+        .query_async(&mut redis)
+        .await
+        .expect("sismember");
+    assert!(!due, "a hook with nothing queued is still due");
 }
 
 #[tokio::test]

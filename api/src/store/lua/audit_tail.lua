@@ -46,7 +46,6 @@ local high = before == '+' and '+' or '(' .. before
 local looked = 0
 while true do
   local batch = redis.call('XREVRANGE', stream, high, low, 'COUNT', 256)
-  if #batch == 0 then break end
   for _, e in ipairs(batch) do
     local f = e[2]
     local t, id, who
