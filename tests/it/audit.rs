@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
+use taskmaster_shared::position::Position;
 use taskmaster_tests::{Auth, ChildProcess, TestApp, eventually, shared, spawn_app};
 
 /// A `taskmaster-syncd` process on the app's data and a new database, with
@@ -1308,35 +1309,26 @@ async fn a_since_in_the_millisecond_of_the_last_acknowledged_entry_answers_each_
     }
     let (syncd, _pg, _) = syncd(&app, &[]).await;
     caught_up(&app, &syncd).await;
+    // The whole log, newest first (a few entries): the page must be every
+    // entry in the newest one's millisecond.
     let mut redis = app.redis().await;
-    let newest: Vec<(String, Vec<String>)> = redis::cmd("XREVRANGE")
+    let log: Vec<(String, Vec<String>)> = redis::cmd("XREVRANGE")
         .arg(app.keys.changes())
         .arg("+")
         .arg("-")
-        .arg("COUNT")
-        .arg(1)
         .query_async(&mut redis)
         .await
         .expect("xrevrange");
-    let ms: i64 = newest[0]
-        .0
-        .split('-')
-        .next()
-        .expect("ms")
-        .parse()
-        .expect("a number");
-    // Every entry of that millisecond, newest first: what the page must be.
-    let same_ms: Vec<(String, Vec<String>)> = redis::cmd("XREVRANGE")
-        .arg(app.keys.changes())
-        .arg("+")
-        .arg(format!("{ms}-0"))
-        .query_async(&mut redis)
-        .await
-        .expect("xrevrange");
-    let want: Vec<String> = same_ms.into_iter().map(|(id, _)| id).collect();
-    let since = chrono::DateTime::from_timestamp_millis(ms)
-        .expect("a time")
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ");
+    let ms = |id: &str| Position::parse(id).expect("a stream id").ms;
+    let newest = ms(&log[0].0);
+    let want: Vec<String> = log
+        .into_iter()
+        .map(|(id, _)| id)
+        .take_while(|id| ms(id) == newest)
+        .collect();
+    let since = taskmaster_shared::time::rfc3339(
+        chrono::DateTime::from_timestamp_millis(newest as i64).expect("a time"),
+    );
     let got: Vec<String> = all_records(&app, &format!("since={since}"))
         .await
         .iter()
